@@ -1,0 +1,120 @@
+//! The one error type of the crate.
+
+use std::time::Duration;
+
+/// Everything that can go wrong when taking, holding or releasing a lock.
+///
+/// The variants tell apart the cases a caller handles differently: retry later
+/// ([`Timeout`](LockError::Timeout)), fix start-up ([`NotConfigured`](LockError::NotConfigured),
+/// [`UnknownClient`](LockError::UnknownClient), [`InvalidConfig`](LockError::InvalidConfig)),
+/// distrust work already done under the lock ([`Lost`](LockError::Lost),
+/// [`Expired`](LockError::Expired)), or look at Redis ([`Redis`](LockError::Redis)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock was not acquired within the caller's `timeout` (a `timeout` of zero means
+    /// a single attempt, so this also reports "the lock is held right now").
+    Timeout {
+        /// The lock's name, as passed by the caller (without the key prefix).
+        name: String,
+        /// How long the caller waited before giving up.
+        waited: Duration,
+    },
+    /// No default client is registered: call [`init`](crate::init) at start-up.
+    NotConfigured,
+    /// No client is registered under this name: call [`register`](crate::register) at start-up.
+    UnknownClient {
+        /// The name the caller asked for.
+        client: String,
+    },
+    /// A client is already registered under this name; clients are configured once.
+    AlreadyRegistered {
+        /// The client name (`"default"` for the one set by [`init`](crate::init)).
+        client: String,
+    },
+    /// A configuration value is unusable: a malformed Redis URL, an unsupported scheme,
+    /// a zero lease, a lease too long for Redis, an empty lock name.
+    InvalidConfig {
+        /// What is wrong, in a sentence.
+        reason: String,
+    },
+    /// Auto-renewal found that the lock had been taken from its holder (the key was gone or
+    /// held by another owner) while the protected code ran. Work done under the lock after
+    /// that moment was not exclusive.
+    Lost {
+        /// The lock's name.
+        name: String,
+    },
+    /// At release (or extend) the lock was no longer held by this owner: its lease ran out
+    /// before the protected code finished, and another owner may have entered.
+    Expired {
+        /// The lock's name.
+        name: String,
+    },
+    /// An async operation was called outside a Tokio runtime.
+    NoRuntime,
+    /// Redis failed or could not be reached.
+    Redis(redis::RedisError),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Timeout { name, waited } => {
+                write!(f, "lock `{name}` was not acquired within {waited:?}")
+            }
+            LockError::NotConfigured => f.write_str(
+                "no default Redis client is configured: call `redis_lock::init(url)` at start-up",
+            ),
+            LockError::UnknownClient { client } => write!(
+                f,
+                "no Redis client named `{client}` is registered: call `redis_lock::register(\"{client}\", url)` at start-up"
+            ),
+            LockError::AlreadyRegistered { client } => {
+                write!(f, "a Redis client named `{client}` is already registered")
+            }
+            LockError::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            LockError::Lost { name } => write!(
+                f,
+                "lock `{name}` was lost while held: auto-renewal found it expired or taken by another owner"
+            ),
+            LockError::Expired { name } => write!(
+                f,
+                "lock `{name}` had already expired when released: its lease ran out while it was held"
+            ),
+            LockError::NoRuntime => {
+                f.write_str("an async lock operation was called outside a Tokio runtime")
+            }
+            LockError::Redis(e) => write!(f, "redis error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Redis(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<redis::RedisError> for LockError {
+    fn from(e: redis::RedisError) -> Self {
+        LockError::Redis(e)
+    }
+}
+
+impl From<std::io::Error> for LockError {
+    fn from(e: std::io::Error) -> Self {
+        LockError::Redis(e.into())
+    }
+}
+
+impl LockError {
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        LockError::InvalidConfig {
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The two ways of talking to Redis and of waiting: async (on the caller's Tokio runtime)
+//! and blocking (on the caller's thread). The lock algorithm in `lock.rs` is written once,
+//! generic over [`Io`]; with [`SyncIo`] every step completes at once, so sync callers run it
+//! through `block_on` without any runtime.
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::block_on::block_on_until;
+use crate::client::LockClient;
+use crate::error::LockError;
+use crate::resp::Reply;
+use crate::scripts::Script;
+
+pub(crate) trait Io: Send + Sync {
+    /// Sends one packed command on a pooled connection and reads its reply.
+    fn request(
+        &self,
+        client: &LockClient,
+        packed: Vec<u8>,
+    ) -> impl Future<Output = Result<Reply, LockError>> + Send;
+
+    /// Waits for `event`, or until `until` passes. True when the event happened.
+    fn wait_until<F: Future<Output = ()> + Send>(
+        &self,
+        event: F,
+        until: Option<Instant>,
+    ) -> impl Future<Output = bool> + Send;
+}
+
+/// Async I/O on the caller's Tokio runtime.
+pub(crate) struct AsyncIo;
+
+impl Io for AsyncIo {
+    async fn request(&self, client: &LockClient, packed: Vec<u8>) -> Result<Reply, LockError> {
+        client
+            .async_pools
+            .request(&client.endpoint, &packed)
+            .await
+    }
+
+    async fn wait_until<F: Future<Output = ()> + Send>(
+        &self,
+        event: F,
+        until: Option<Instant>,
+    ) -> bool {
+        match until {
+            None => {
+                event.await;
+                true
+            }
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), event)
+                .await
+                .is_ok(),
+        }
+    }
+}
+
+/// Blocking I/O on the caller's thread.
+pub(crate) struct SyncIo;
+
+impl Io for SyncIo {
+    fn request(
+        &self,
+        client: &LockClient,
+        packed: Vec<u8>,
+    ) -> impl Future<Output = Result<Reply, LockError>> + Send {
+        std::future::ready(client.sync_pool.request(&client.endpoint, &packed))
+    }
+
+    fn wait_until<F: Future<Output = ()> + Send>(
+        &self,
+        event: F,
+        until: Option<Instant>,
+    ) -> impl Future<Output = bool> + Send {
+        std::future::ready(block_on_until(event, until).is_some())
+    }
+}
+
+/// Runs a command; a server error becomes `LockError::Redis`.
+pub(crate) async fn command<I: Io>(
+    io: &I,
+    client: &LockClient,
+    cmd: &redis::Cmd,
+) -> Result<Reply, LockError> {
+    io.request(client, cmd.get_packed_command())
+        .await?
+        .into_result()
+}
+
+/// Runs a script by hash, loading it by body only when the server does not know it.
+pub(crate) async fn eval<I: Io>(
+    io: &I,
+    client: &LockClient,
+    script: &Script,
+    key: &str,
+    args: &[&str],
+) -> Result<Reply, LockError> {
+    let packed = redis::cmd("EVALSHA")
+        .arg(&script.sha)
+        .arg(1)
+        .arg(key)
+        .arg(args)
+        .get_packed_command();
+    match io.request(client, packed).await? {
+        Reply::Error(message) if message.starts_with("NOSCRIPT") => {
+            let packed = redis::cmd("EVAL")
+                .arg(script.body)
+                .arg(1)
+                .arg(key)
+                .arg(args)
+                .get_packed_command();
+            io.request(client, packed).await?.into_result()
+        }
+        reply => reply.into_result(),
+    }
+}

@@ -1,0 +1,48 @@
+//! Declarative distributed locks on Redis.
+//!
+//! ```no_run
+//! use redis_lock::{redis_lock, LockError};
+//!
+//! #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
+//! async fn bill(order_id: u64) -> Result<u64, LockError> {
+//!     // Only one process at a time runs this for a given order_id.
+//!     Ok(order_id)
+//! }
+//!
+//! # async fn start() -> Result<(), LockError> {
+//! redis_lock::init("redis://127.0.0.1:6379")?;
+//! bill(42).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Configure Redis once at start-up with [`init`] (and [`register`] for more servers), then
+//! annotate functions with [`macro@redis_lock`], or use [`Lock`] directly. See the
+//! attribute's documentation for every argument and for the code it expands to.
+#![warn(missing_docs)]
+
+mod background;
+mod block_on;
+mod client;
+mod conn;
+mod error;
+mod guard;
+mod io;
+mod lock;
+mod pool;
+mod registry;
+mod resp;
+mod scripts;
+mod subscriber;
+mod token;
+mod waiters;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use error::LockError;
+pub use guard::{BlockingLockGuard, LockGuard};
+pub use lock::{Lock, reset_all, reset_all_blocking};
+pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
+
+#[doc(inline)]
+pub use redis_lock_macros::redis_lock;

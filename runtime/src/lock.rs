@@ -1,0 +1,406 @@
+//! [`Lock`]: one named lock on one client, and the algorithm that acquires it.
+
+use std::time::{Duration, Instant};
+
+use crate::block_on::block_on;
+use crate::client::LockClient;
+use crate::error::LockError;
+use crate::guard::{BlockingLockGuard, Held, LockGuard};
+use crate::io::{AsyncIo, Io, SyncIo, command, eval};
+use crate::resp::{Reply, unexpected};
+use crate::scripts::RESET;
+use crate::token::new_token;
+use crate::waiters::Ticket;
+
+/// A named distributed lock on a registered Redis client: the programmatic API under
+/// `#[redis_lock]`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), redis_lock::LockError> {
+/// use std::time::Duration;
+/// use redis_lock::Lock;
+///
+/// let lock = Lock::new("invoice:42")?.expire(Duration::from_secs(10));
+/// let guard = lock.acquire(Some(Duration::from_secs(2))).await?;
+/// // ... exclusive work ...
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    client: &'static LockClient,
+    name: String,
+    key: String,
+    lease: Option<Duration>,
+    auto_renew: Option<bool>,
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("client", &self.client.name)
+            .field("key", &self.key)
+            .field("lease", &self.lease())
+            .field("auto_renew", &self.auto_renews())
+            .finish()
+    }
+}
+
+impl Lock {
+    /// The lock `name` on the default client (see [`init`](crate::init)).
+    ///
+    /// Without [`expire`](Lock::expire) it has the client's default lease (30 s) and renews
+    /// itself while held.
+    pub fn new(name: impl Into<String>) -> Result<Lock, LockError> {
+        Lock::build(crate::registry::client(None)?, name.into())
+    }
+
+    /// The lock `name` on the client registered as `client` (see [`register`](crate::register)).
+    pub fn with_client(client: &str, name: impl Into<String>) -> Result<Lock, LockError> {
+        Lock::build(crate::registry::client(Some(client))?, name.into())
+    }
+
+    fn build(client: &'static LockClient, name: String) -> Result<Lock, LockError> {
+        if name.is_empty() {
+            return Err(LockError::invalid("a lock name must not be empty"));
+        }
+        Ok(Lock {
+            client,
+            key: client.key(&name),
+            name,
+            lease: None,
+            auto_renew: None,
+        })
+    }
+
+    /// Sets the lease: how long the lock stays held if its holder stops renewing it
+    /// (millisecond precision, at least 1 ms). Unless [`auto_renew`](Lock::auto_renew) is
+    /// also set, a lock with an explicit lease is not renewed.
+    pub fn expire(mut self, lease: Duration) -> Lock {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Renews the lease every third of it while the lock is held.
+    pub fn auto_renew(mut self, on: bool) -> Lock {
+        self.auto_renew = Some(on);
+        self
+    }
+
+    /// The lock's name, as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Redis key that holds the lock: `<prefix>{<name>}`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The lease each acquisition takes.
+    pub fn lease(&self) -> Duration {
+        self.lease.unwrap_or(self.client.default_lease)
+    }
+
+    /// Whether holders renew the lease while they hold the lock.
+    pub fn auto_renews(&self) -> bool {
+        self.auto_renew.unwrap_or(self.lease.is_none())
+    }
+
+    /// Waits for the lock, at most `timeout` in all (`None`: until acquired; zero: one attempt).
+    ///
+    /// Waiting costs no polling: the waiter is woken by the holder's release (announced by
+    /// Redis pub/sub to other processes) or, if the holder died, when its lease runs out.
+    pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard, LockError> {
+        tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
+        let held = self.acquire_with(&AsyncIo, timeout).await?;
+        Ok(LockGuard::new(held, true))
+    }
+
+    /// One attempt: the guard if the lock was free, `None` if it is held.
+    pub async fn try_acquire(&self) -> Result<Option<LockGuard>, LockError> {
+        none_if_timeout(self.acquire(Some(Duration::ZERO)).await)
+    }
+
+    /// [`acquire`](Lock::acquire) for sync code: blocks this thread. Works with no Tokio
+    /// runtime and inside one of any flavour (it never enters a runtime).
+    pub fn acquire_blocking(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<BlockingLockGuard, LockError> {
+        let held = block_on(self.acquire_with(&SyncIo, timeout))?;
+        Ok(BlockingLockGuard::new(held))
+    }
+
+    /// [`try_acquire`](Lock::try_acquire) for sync code.
+    pub fn try_acquire_blocking(&self) -> Result<Option<BlockingLockGuard>, LockError> {
+        none_if_timeout(self.acquire_blocking(Some(Duration::ZERO)))
+    }
+
+    /// Whether anyone holds the lock right now.
+    pub async fn is_locked(&self) -> Result<bool, LockError> {
+        Ok(self.owner_with(&AsyncIo).await?.is_some())
+    }
+
+    /// [`is_locked`](Lock::is_locked) for sync code.
+    pub fn is_locked_blocking(&self) -> Result<bool, LockError> {
+        Ok(block_on(self.owner_with(&SyncIo))?.is_some())
+    }
+
+    /// The owner token of the current holder, if any (compare with [`LockGuard::token`]).
+    pub async fn owner(&self) -> Result<Option<String>, LockError> {
+        self.owner_with(&AsyncIo).await
+    }
+
+    /// [`owner`](Lock::owner) for sync code.
+    pub fn owner_blocking(&self) -> Result<Option<String>, LockError> {
+        block_on(self.owner_with(&SyncIo))
+    }
+
+    /// Forces the lock free, whoever holds it, and wakes its waiters. Returns whether it was
+    /// held. For recovery by an operator, not for normal release.
+    pub async fn reset(&self) -> Result<bool, LockError> {
+        self.reset_with(&AsyncIo).await
+    }
+
+    /// [`reset`](Lock::reset) for sync code.
+    pub fn reset_blocking(&self) -> Result<bool, LockError> {
+        block_on(self.reset_with(&SyncIo))
+    }
+
+    async fn owner_with<I: Io>(&self, io: &I) -> Result<Option<String>, LockError> {
+        match command(io, self.client, redis::cmd("GET").arg(&self.key)).await? {
+            Reply::Nil => Ok(None),
+            Reply::Bulk(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn reset_with<I: Io>(&self, io: &I) -> Result<bool, LockError> {
+        reset_key(io, self.client, &self.key).await
+    }
+
+    /// The acquisition algorithm, shared by async and sync callers.
+    ///
+    /// Fast path: when no task of this process waits for the key, one `SET NX PX`. Otherwise,
+    /// or when that fails, join the process-local queue (see `waiters.rs`). The queue head
+    /// tries again whenever it is poked (a release, here or announced by Redis) and when the
+    /// holder's lease must have run out; the others wait their turn without touching Redis.
+    pub(crate) async fn acquire_with<I: Io>(
+        &self,
+        io: &I,
+        timeout: Option<Duration>,
+    ) -> Result<Held, LockError> {
+        let start = Instant::now();
+        let deadline = timeout.map(|t| start + t);
+        let lease = self.lease();
+        let lease_ms = lease_millis(lease)?;
+        let client = self.client;
+        let token = new_token()?;
+        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+
+        let mut lost_race = false;
+        if !client.waiters.has_waiters(&self.key) {
+            if self.try_set(io, &token, lease_ms).await? {
+                return Ok(self.held(token));
+            }
+            lost_race = true;
+        }
+        if past_deadline() {
+            return Err(self.timed_out(start));
+        }
+
+        let ticket = client
+            .waiters
+            .enqueue(&self.key, Some((token.clone(), lease)));
+        // When the current holder's lease ends at the latest: the head wakes then, in case
+        // the holder died without releasing.
+        let mut holder_lease_end: Option<Instant> = None;
+        let mut woken_by_timer = false;
+        loop {
+            let view = ticket.view();
+            if let Some(granted) = view.granted {
+                ticket.acquired(Instant::now() + lease, true);
+                return Ok(self.held(granted));
+            }
+            if view.is_head && !view.handoff_pending {
+                let now = Instant::now();
+                if let Some(until) = view.holder_until.filter(|&t| t > now) {
+                    // Another task of this process holds it; its release will poke us.
+                    holder_lease_end = Some(until);
+                } else {
+                    if !lost_race {
+                        if self.try_set(io, &token, lease_ms).await? {
+                            ticket.acquired(Instant::now() + lease, false);
+                            return Ok(self.held(token));
+                        }
+                    }
+                    lost_race = false;
+                    holder_lease_end = match view.longest_ttl {
+                        Some(ttl) if !woken_by_timer => Some(Instant::now() + ttl),
+                        _ => self.holder_lease_end(io, &ticket).await?,
+                    };
+                    client.subscribe(&self.key);
+                }
+            }
+            let wake_at = match (deadline, holder_lease_end.filter(|_| view.is_head)) {
+                // A releaser is handing the lock to us right now; its answer comes within a
+                // round trip, and it pokes us even if the handover fails.
+                _ if view.handoff_pending => None,
+                (Some(d), Some(h)) => Some(d.min(h)),
+                (d, h) => d.or(h),
+            };
+            let poked = io.wait_until(ticket.poked(), wake_at).await;
+            woken_by_timer = !poked;
+            if !poked && past_deadline() {
+                let view = ticket.view();
+                if view.handoff_pending {
+                    continue;
+                }
+                if let Some(granted) = view.granted {
+                    ticket.acquired(Instant::now() + lease, true);
+                    return Ok(self.held(granted));
+                }
+                return Err(self.timed_out(start));
+            }
+        }
+    }
+
+    async fn try_set<I: Io>(&self, io: &I, token: &str, lease_ms: u64) -> Result<bool, LockError> {
+        let set = redis::cmd("SET")
+            .arg(&self.key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ms)
+            .to_owned();
+        match command(io, self.client, &set).await? {
+            Reply::Status(_) => Ok(true),
+            Reply::Nil => Ok(false),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks Redis how long the current holder's lease has left.
+    async fn holder_lease_end<I: Io>(
+        &self,
+        io: &I,
+        ticket: &Ticket<'_>,
+    ) -> Result<Option<Instant>, LockError> {
+        let ttl = command(io, self.client, redis::cmd("PTTL").arg(&self.key))
+            .await?
+            .as_int()?;
+        let now = Instant::now();
+        Ok(Some(match ttl {
+            // Gone already: try again at once.
+            -2 => now,
+            // A key without expiry was not written by this crate; look again after a lease.
+            -1 => now + self.lease(),
+            ms => {
+                let ttl = Duration::from_millis(ms as u64);
+                ticket.saw_ttl(ttl);
+                now + ttl
+            }
+        }))
+    }
+
+    fn held(&self, token: String) -> Held {
+        Held::new(
+            self.client,
+            self.name.clone(),
+            self.key.clone(),
+            token,
+            self.lease(),
+            self.auto_renews(),
+        )
+    }
+
+    fn timed_out(&self, start: Instant) -> LockError {
+        LockError::Timeout {
+            name: self.name.clone(),
+            waited: start.elapsed(),
+        }
+    }
+}
+
+fn none_if_timeout<G>(r: Result<G, LockError>) -> Result<Option<G>, LockError> {
+    match r {
+        Ok(g) => Ok(Some(g)),
+        Err(LockError::Timeout { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A lease in whole milliseconds, as Redis takes it; at least 1 ms.
+pub(crate) fn lease_millis(lease: Duration) -> Result<u64, LockError> {
+    match u64::try_from(lease.as_millis()) {
+        Ok(0) => Err(LockError::invalid("a lease must be at least 1 ms")),
+        Ok(ms) if ms <= i64::MAX as u64 => Ok(ms),
+        _ => Err(LockError::invalid("a lease must fit in a signed 64-bit count of ms")),
+    }
+}
+
+async fn reset_key<I: Io>(io: &I, client: &LockClient, key: &str) -> Result<bool, LockError> {
+    let held = eval(io, client, &RESET, key, &[&client.instance_id])
+        .await?
+        .as_int()?;
+    client.waiters.notify(key);
+    Ok(held == 1)
+}
+
+/// Forces every lock of a client free (`None`: the default client) and wakes their waiters.
+/// Returns how many were held. Walks the keys with `SCAN`, never `KEYS`, so the server is
+/// never blocked; locks taken during the walk may survive it.
+pub async fn reset_all(client: Option<&str>) -> Result<u64, LockError> {
+    reset_all_with(&AsyncIo, crate::registry::client(client)?).await
+}
+
+/// [`reset_all`] for sync code.
+pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
+    block_on(reset_all_with(&SyncIo, crate::registry::client(client)?))
+}
+
+async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
+    let pattern = format!("{}{{*", glob_escape(&client.prefix));
+    let mut cursor = b"0".to_vec();
+    let mut reset = 0;
+    loop {
+        let scan = redis::cmd("SCAN")
+            .arg(&cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .to_owned();
+        let reply = command(io, client, &scan).await?;
+        let Reply::Array(mut parts) = reply else {
+            return Err(unexpected(&reply));
+        };
+        let (Some(Reply::Array(keys)), Some(Reply::Bulk(next))) = (parts.pop(), parts.pop())
+        else {
+            return Err(unexpected(&Reply::Array(parts)));
+        };
+        for key in keys {
+            if let Reply::Bulk(key) = key
+                && reset_key(io, client, &String::from_utf8_lossy(&key)).await?
+            {
+                reset += 1;
+            }
+        }
+        if next == b"0" {
+            return Ok(reset);
+        }
+        cursor = next;
+    }
+}
+
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,144 @@
+//! The process-wide registry of clients, configured once at start-up.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
+use std::time::Duration;
+
+use crate::client::LockClient;
+use crate::error::LockError;
+
+/// The name under which [`init`] registers the default client.
+pub const DEFAULT_CLIENT: &str = "default";
+
+static CLIENTS: LazyLock<RwLock<HashMap<String, &'static LockClient>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// Registers the default client, used by every lock that names no client.
+///
+/// The URL is checked at once (`redis://[user:password@]host[:port][/db]` or
+/// `unix:///path/to/socket`); the connection itself is made on first use.
+///
+/// ```no_run
+/// redis_lock::init("redis://127.0.0.1:6379")?;
+/// # Ok::<(), redis_lock::LockError>(())
+/// ```
+pub fn init(url: &str) -> Result<(), LockError> {
+    ClientBuilder::new(url).init()
+}
+
+/// Registers a named client, used by locks that say `client = "name"`.
+///
+/// ```no_run
+/// redis_lock::register("billing", "redis://billing-redis:6379/2")?;
+/// # Ok::<(), redis_lock::LockError>(())
+/// ```
+pub fn register(name: &str, url: &str) -> Result<(), LockError> {
+    ClientBuilder::new(url).register(name)
+}
+
+/// Options for a client, for when the defaults of [`init`] and [`register`] do not fit.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// redis_lock::ClientBuilder::new("redis://127.0.0.1:6379")
+///     .key_prefix("myapp:lock:")
+///     .default_lease(Duration::from_secs(10))
+///     .response_timeout(Duration::from_secs(2))
+///     .init()?;
+/// # Ok::<(), redis_lock::LockError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    prefix: String,
+    default_lease: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// Starts from the defaults: prefix `lock:`, a 30 s lease, 5 s connect and response timeouts.
+    pub fn new(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            url: url.into(),
+            prefix: "lock:".into(),
+            default_lease: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The prefix of every lock key (default `lock:`); lock `x` lives in key `<prefix>{x}`.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> ClientBuilder {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The lease of locks that set no `expire` (default 30 s; such locks auto-renew).
+    pub fn default_lease(mut self, lease: Duration) -> ClientBuilder {
+        self.default_lease = lease;
+        self
+    }
+
+    /// How long to wait for a TCP connection to Redis (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for any one reply from Redis (default 5 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Registers this client as the default one.
+    pub fn init(self) -> Result<(), LockError> {
+        self.register(DEFAULT_CLIENT)
+    }
+
+    /// Registers this client under `name`.
+    pub fn register(self, name: &str) -> Result<(), LockError> {
+        if crate::lock::lease_millis(self.default_lease).is_err() {
+            return Err(LockError::invalid(
+                "the default lease must be at least 1 ms",
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.response_timeout.is_zero() {
+            return Err(LockError::invalid("timeouts must be greater than zero"));
+        }
+        let client = LockClient::new(
+            name.to_string(),
+            &self.url,
+            self.prefix,
+            self.default_lease,
+            self.connect_timeout,
+            self.response_timeout,
+        )?;
+        let mut clients = CLIENTS.write().unwrap_or_else(|e| e.into_inner());
+        if clients.contains_key(name) {
+            return Err(LockError::AlreadyRegistered {
+                client: name.to_string(),
+            });
+        }
+        clients.insert(name.to_string(), Box::leak(Box::new(client)));
+        Ok(())
+    }
+}
+
+/// The client registered under `name`, or the default one.
+pub(crate) fn client(name: Option<&str>) -> Result<&'static LockClient, LockError> {
+    let clients = CLIENTS.read().unwrap_or_else(|e| e.into_inner());
+    match name {
+        None => clients
+            .get(DEFAULT_CLIENT)
+            .copied()
+            .ok_or(LockError::NotConfigured),
+        Some(name) => clients
+            .get(name)
+            .copied()
+            .ok_or_else(|| LockError::UnknownClient {
+                client: name.to_string(),
+            }),
+    }
+}

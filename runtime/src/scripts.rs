@@ -1,0 +1,68 @@
+//! The Lua scripts that make owner-checked operations atomic on the server.
+//!
+//! Each lock lives in one key, `<prefix>{<name>}`, holding the owner's token, always with an
+//! expiry. Releases are announced on a pub/sub channel with the same name as the key, so a
+//! waiter subscribes only to the locks it waits for. The payload is the releasing client's
+//! instance id: a process ignores its own announcements, having already woken its waiters.
+
+use std::sync::LazyLock;
+
+/// A script's body and SHA1, sent by hash (EVALSHA) and by body only after `NOSCRIPT`.
+pub(crate) struct Script {
+    pub(crate) body: &'static str,
+    pub(crate) sha: String,
+}
+
+impl Script {
+    fn new(body: &'static str) -> Script {
+        Script {
+            body,
+            sha: redis::Script::new(body).get_hash().to_string(),
+        }
+    }
+}
+
+/// KEYS[1] lock key; ARGV[1] token, ARGV[2] announcement payload.
+/// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
+pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then \
+           redis.call('del', KEYS[1]) \
+           redis.call('publish', KEYS[1], ARGV[2]) \
+           return 1 \
+         end \
+         return 0",
+    )
+});
+
+/// KEYS[1] lock key; ARGV[1] token, ARGV[2] new lease in ms. Returns 1 if extended, else 0.
+pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then \
+           return redis.call('pexpire', KEYS[1], ARGV[2]) \
+         end \
+         return 0",
+    )
+});
+
+/// KEYS[1] lock key; ARGV[1] old token, ARGV[2] new token, ARGV[3] new lease in ms.
+/// Passes the lock from one owner to the next without it ever being free: 1 if done, else 0.
+pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then \
+           redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
+           return 1 \
+         end \
+         return 0",
+    )
+});
+
+/// KEYS[1] lock key; ARGV[1] announcement payload. Deletes whoever holds it and wakes waiters.
+/// Returns 1 if a lock was held, else 0.
+pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local held = redis.call('del', KEYS[1]) \
+         redis.call('publish', KEYS[1], ARGV[1]) \
+         return held",
+    )
+});
