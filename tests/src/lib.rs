@@ -1,1 +1,145 @@
-pub fn placeholder() {}
+//! Test support: throwaway redis-server processes on free loopback ports.
+//!
+//! Every test starts the servers it needs and stops them when done (on drop, also when the
+//! test panics), so no test depends on a server someone else started.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One redis-server process, stopped and cleaned up when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a redis-server on a free loopback port and returns once it accepts clients.
+    ///
+    /// Panics (this is test support) when no redis-server can be started; the README's test
+    /// command installs one.
+    pub fn start() -> RedisServer {
+        let mut last_output = String::new();
+        for _ in 0..20 {
+            match RedisServer::try_start() {
+                Ok(server) => return server,
+                Err(output) => last_output = output,
+            }
+        }
+        panic!("could not start redis-server: {last_output}");
+    }
+
+    fn try_start() -> Result<RedisServer, String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "redis-lock-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let mut child = Command::new(&binary)
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--loglevel", "notice"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("{binary}: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut output = String::new();
+        // The server's own log line is the readiness event: no polling, no sleeping.
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            output.push_str(&line);
+            output.push('\n');
+            if line.contains("Ready to accept connections") {
+                return Ok(RedisServer {
+                    child: Some(child),
+                    port,
+                    dir,
+                });
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(output)
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A plain connection of the `redis` crate, to look at keys behind the lock's back.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis-server")
+    }
+
+    /// Stops the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// Reads an integer counter key (0 when missing).
+pub fn read_counter(conn: &mut redis::Connection, key: &str) -> i64 {
+    let value: Option<i64> = redis::cmd("GET").arg(key).query(conn).expect("GET");
+    value.unwrap_or(0)
+}
+
+/// Waits until `count` connections subscribe to `channel`: the sign that that many
+/// processes are waiting for the lock whose key is `channel`.
+pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i64) {
+    let mut conn = server.connection();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query(&mut conn)
+            .expect("PUBSUB NUMSUB");
+        if n >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody subscribed to {channel}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
