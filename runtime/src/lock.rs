@@ -218,6 +218,8 @@ impl Lock {
         let mut holder_lease_end: Option<Instant> = None;
         let mut woken_by_timer = false;
         loop {
+            // The fast path's failed attempt counts as this round's attempt, once.
+            let just_tried = std::mem::replace(&mut lost_race, false);
             let view = ticket.view();
             if let Some(granted) = view.granted {
                 ticket.acquired(Instant::now() + lease, true);
@@ -229,13 +231,10 @@ impl Lock {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
                 } else {
-                    if !lost_race {
-                        if self.try_set(io, &token, lease_ms).await? {
-                            ticket.acquired(Instant::now() + lease, false);
-                            return Ok(self.held(token));
-                        }
+                    if !just_tried && self.try_set(io, &token, lease_ms).await? {
+                        ticket.acquired(Instant::now() + lease, false);
+                        return Ok(self.held(token));
                     }
-                    lost_race = false;
                     holder_lease_end = match view.longest_ttl {
                         Some(ttl) if !woken_by_timer => Some(Instant::now() + ttl),
                         _ => self.holder_lease_end(io, &ticket).await?,
