@@ -1,0 +1,46 @@
+//! A second OS process for the integration tests, contending for the same locks.
+//!
+//! `contender count URL LOCK COUNTER N`: N locked, non-atomic increments of COUNTER.
+//! `contender hold URL LOCK LEASE_SECS`: takes LOCK (auto-renewing), prints `HOLDING`, and
+//! holds it until killed.
+
+use redis_lock::{LockError, redis_lock};
+
+#[redis_lock(name = "{lock}", client = "contender", expire = 5)]
+fn increment(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<(), LockError> {
+    let value: Option<i64> = redis::cmd("GET").arg(counter).query(conn)?;
+    let _: () = redis::cmd("SET")
+        .arg(counter)
+        .arg(value.unwrap_or(0) + 1)
+        .query(conn)?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let url = &args[2];
+    redis_lock::register("contender", url)?;
+    match args[1].as_str() {
+        "count" => {
+            let (lock, counter, n) = (&args[3], &args[4], args[5].parse::<u32>()?);
+            let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
+            for _ in 0..n {
+                increment(lock, &mut conn, counter)?;
+            }
+            println!("DONE");
+        }
+        "hold" => {
+            let lease = std::time::Duration::from_secs_f64(args[4].parse()?);
+            let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?
+                .expire(lease)
+                .auto_renew(true);
+            let _guard = lock.acquire_blocking(None)?;
+            println!("HOLDING");
+            loop {
+                std::thread::park();
+            }
+        }
+        other => return Err(format!("unknown mode {other}").into()),
+    }
+    Ok(())
+}
