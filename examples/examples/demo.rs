@@ -6,28 +6,33 @@
 //! ```
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis_lock::{LockError, redis_lock};
 
 /// Only one task in all processes at a time may print on the shared "printer".
 #[redis_lock(name = "printer:{printer}", expire = 5, timeout = 30)]
-async fn print_job(printer: &str, who: &str, job: u32, started: Instant) -> Result<(), LockError> {
-    let t = started.elapsed().as_millis();
-    println!("{t:>6} ms  {who} has {printer} (job {job})");
+async fn print_job(printer: &str, who: &str, job: u32, epoch: u128) -> Result<(), LockError> {
+    println!("{:>6} ms  {who} has {printer} (job {job})", now_ms() - epoch);
     tokio::time::sleep(Duration::from_millis(120)).await;
-    println!("{:>6} ms  {who} releases {printer}", started.elapsed().as_millis());
+    println!("{:>6} ms  {who} releases {printer}", now_ms() - epoch);
     Ok(())
 }
 
-async fn worker(process: u32) -> Result<(), LockError> {
-    let started = Instant::now();
+/// Wall-clock milliseconds: one clock for all the demo's processes.
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+async fn worker(process: u32, epoch: u128) -> Result<(), LockError> {
     let tasks: Vec<_> = (1..=2)
         .map(|task| {
             tokio::spawn(async move {
                 let who = format!("process {process} task {task}");
                 for job in 1..=2 {
-                    print_job("printer-1", &who, job, started).await?;
+                    print_job("printer-1", &who, job, epoch).await?;
                 }
                 Ok::<_, LockError>(())
             })
@@ -44,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.get(1).map(String::as_str) == Some("worker") {
         redis_lock::init(&std::env::var("REDIS_URL")?)?;
         let runtime = tokio::runtime::Runtime::new()?;
-        return Ok(runtime.block_on(worker(args[2].parse()?))?);
+        return Ok(runtime.block_on(worker(args[2].parse()?, args[3].parse()?))?);
     }
 
     let (url, _server) = match std::env::var("REDIS_URL") {
@@ -56,10 +61,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!("3 processes x 2 tasks, 2 jobs each, one lock: `printer:printer-1`\n");
+    let epoch = now_ms().to_string();
     let children = (1..=3)
         .map(|p| {
             Command::new(std::env::current_exe()?)
-                .args(["worker", &p.to_string()])
+                .args(["worker", &p.to_string(), &epoch])
                 .env("REDIS_URL", &url)
                 .spawn()
         })

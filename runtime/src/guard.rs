@@ -95,19 +95,28 @@ impl Held {
         let mut token = self.token.clone();
         while let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
+            let own = offer.own_subscriptions.to_string();
             let attempt = HandoffAttempt {
                 client: self.client,
                 key: &self.key,
                 offer: &offer,
                 done: false,
             };
-            let result = eval(io, self.client, &HANDOFF, &self.key, &[&token, &offer.token, &ms])
+            let args = [
+                token.as_str(),
+                &offer.token,
+                &ms,
+                &own,
+                &self.client.instance_id,
+            ];
+            let result = eval(io, self.client, &HANDOFF, &self.key, &args)
                 .await
                 .and_then(|r| r.as_int());
             let handed = matches!(result, Ok(1));
+            // When not handed over, `finish` pokes the waiter: it tries for itself.
             if attempt.finish(handed) {
                 return match result {
-                    Ok(1) => Ok(()),
+                    Ok(1 | 2) => Ok(()),
                     Ok(_) => Err(LockError::Expired {
                         name: self.name.clone(),
                     }),

@@ -45,15 +45,24 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] lock key; ARGV[1] old token, ARGV[2] new token, ARGV[3] new lease in ms.
-/// Passes the lock from one owner to the next without it ever being free: 1 if done, else 0.
+/// KEYS[1] lock key; ARGV[1] old token, ARGV[2] new token, ARGV[3] new lease in ms,
+/// ARGV[4] how many of the key's subscribers are this process's own, ARGV[5] announcement
+/// payload. Passes the lock straight to the next waiter of this process, without it ever
+/// being free: returns 1. When other processes wait too (more subscribers than our own), it
+/// releases to everyone instead, so they get their fair chance: returns 2. Returns 0 if the
+/// key was not ours.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then \
-           redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
-           return 1 \
+        "if redis.call('get', KEYS[1]) ~= ARGV[1] then \
+           return 0 \
          end \
-         return 0",
+         if redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[4]) then \
+           redis.call('del', KEYS[1]) \
+           redis.call('publish', KEYS[1], ARGV[5]) \
+           return 2 \
+         end \
+         redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
+         return 1",
     )
 });
 

@@ -75,6 +75,9 @@ pub(crate) struct HandoffOffer {
     pub(crate) waiter: u64,
     pub(crate) token: String,
     pub(crate) lease: Duration,
+    /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
+    /// mean other processes wait too.
+    pub(crate) own_subscriptions: u8,
 }
 
 /// At most this many handovers in a row inside one process before a lock is released
@@ -220,6 +223,7 @@ impl WaitTable {
             waiter: head.id,
             token,
             lease,
+            own_subscriptions: u8::from(entry.subscription == Subscription::Active),
         })
     }
 
@@ -237,6 +241,9 @@ impl WaitTable {
         if succeeded {
             waiter.granted = Some(offer.token.clone());
             entry.handoffs_in_row += 1;
+        } else {
+            // Released to everyone, or not ours any more: nobody here holds it.
+            entry.holder_until = None;
         }
         waiter.poked = true;
         if let Some(w) = waiter.waker.take() {
