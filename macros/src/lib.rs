@@ -1,8 +1,155 @@
-//! Implementation detail of the `redis-lock` crate. Depend on `redis-lock` instead.
+//! Implementation detail of the `redis-lock` crate: the `#[redis_lock]` attribute.
+//! Depend on `redis-lock` instead; the generated code calls into it.
+//!
+//! `attr` parses and checks the arguments, `name` the lock name template, and `expand`
+//! generates the wrapped function.
+
+mod attr;
+mod expand;
+mod name;
+mod suggest;
+
 use proc_macro::TokenStream;
 
-/// See `redis_lock::redis_lock`.
+/// Runs a function while holding a Redis lock, so that at most one caller at a time, across
+/// every process sharing the Redis server, runs it for a given lock name.
+///
+/// ```ignore
+/// use redis_lock::{redis_lock, LockError};
+///
+/// #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
+/// async fn bill(order_id: u64) -> Result<Receipt, AppError> {
+///     // Only one process at a time runs this for a given `order_id`.
+///     charge(order_id).await
+/// }
+/// ```
+///
+/// The lock is taken before the body runs and released after it returns, whether it
+/// returns normally, early with `return`, or with `?`. Configure the Redis connection once
+/// at start-up with `redis_lock::init` (and `redis_lock::register` for more servers).
+///
+/// # Arguments
+///
+/// | Argument | Value | Default | Meaning |
+/// |---|---|---|---|
+/// | `name = "..."` | string literal, required | — | The lock's name. `{param}` placeholders are replaced by the function's arguments. |
+/// | `expire = N` | seconds, integer or float (`10`, `0.25`), at least `0.001` | the client's default lease | How long the lock is held before Redis expires it on its own, should the holder crash or hang. |
+/// | `auto_renew` or `auto_renew = true/false` | flag or bool literal | on exactly when `expire` is absent | Keep extending the lease in the background while the body runs, so a long body does not outlive it. |
+/// | `timeout = N` | seconds, integer or float, `0` or more | wait until acquired | How long to wait for a lock someone else holds. `timeout = 0` makes a single attempt. |
+/// | `client = "..."` | string literal | the client set by `redis_lock::init` | Which client, registered with `redis_lock::register`, to take the lock on. |
+///
+/// Arguments may come in any order, each at most once. All of them are checked at compile
+/// time: an unknown or repeated argument, a value of the wrong type, a zero or negative
+/// `expire`, or a negative `timeout` is a compile error pointing at the offending token.
+///
+/// ## The name template
+///
+/// `name` follows `format!`'s syntax, restricted to the function's parameters:
+///
+/// - `{order_id}` is replaced by the parameter `order_id`, formatted with `Display`. Any
+///   parameter bound to a plain name can be used, including `mut order_id: u64`; in a
+///   method, `{self}` formats the receiver.
+/// - `{order_id:08}` passes a format spec through, exactly as `format!` would read it
+///   (`{id:?}` uses `Debug`).
+/// - `{{` and `}}` are literal braces.
+///
+/// The name is built when the function is called, before the body runs. A placeholder that
+/// names no parameter, an unclosed brace or an empty name is a compile error at the
+/// string, and so is a parameter that does not implement `Display`.
+///
+/// # Return type
+///
+/// The function must return `Result<T, E>` where `E: From<redis_lock::LockError>`, such as
+/// `Result<T, LockError>` itself, or your own error type with a `From<LockError>` impl.
+/// Any other return type, `()` included, is a compile error at the return type.
+///
+/// # When the lock cannot be had
+///
+/// The body does not run, and the function returns `Err(LockError.into())` instead. This
+/// happens when `timeout` passes before the lock is free (`LockError::Timeout`), when Redis
+/// cannot be reached, or when no client is configured under the requested name.
+///
+/// A lock that expired or was taken over while the body ran (the body outlived `expire`
+/// without `auto_renew`) does not change what the function returns: the body's result is
+/// returned as is, and the failed release is logged as a warning through `tracing`.
+///
+/// # Async and sync functions
+///
+/// On an `async fn`, waiting for the lock is asynchronous, and the returned future is
+/// `Send` whenever the body's is, so it can be handed to `tokio::spawn`. If the future is
+/// dropped while holding the lock, the lock is released in the background.
+///
+/// On a plain `fn`, the calling thread blocks until the lock is acquired (or `timeout`
+/// passes), and the lock is released when the function returns. This works inside and
+/// outside a Tokio runtime, but do not call it from async code: it would block a runtime
+/// worker thread.
+///
+/// ```ignore
+/// use redis_lock::{redis_lock, LockError};
+///
+/// struct Ledger { /* ... */ }
+///
+/// impl Ledger {
+///     // Fail at once rather than wait when another process is already closing this day.
+///     #[redis_lock(name = "ledger:close:{day}", expire = 60, timeout = 0)]
+///     pub fn close_day(&mut self, day: u32) -> Result<Totals, LedgerError> {
+///         let entries = self.load(day)?; // `LedgerError: From<LockError>`
+///         Ok(self.sum(entries))
+///     }
+/// }
+///
+/// #[redis_lock(name = "reports", client = "analytics", timeout = 2.5)]
+/// pub async fn rebuild_reports() -> Result<(), LockError> {
+///     Ok(())
+/// }
+/// ```
+///
+/// The function keeps its attributes, visibility and signature, so it works on methods
+/// (`self`, `&self`, `&mut self`), generic functions, trait impls and `unsafe fn`. It cannot
+/// be applied to a `const fn` or to anything but a function.
+///
+/// # What it expands to
+///
+/// The attribute only wraps the body. The async example at the top becomes, roughly:
+///
+/// ```ignore
+/// async fn bill(order_id: u64) -> Result<Receipt, AppError> {
+///     let __redis_lock_guard = match ::redis_lock::__private::acquire(
+///         ::redis_lock::__private::Options {
+///             client: None,
+///             expire: Some(Duration::from_nanos(10_000_000_000)),
+///             auto_renew: Some(true),
+///             timeout: None,
+///         },
+///         ::std::format!("invoice:{}", order_id),
+///     )
+///     .await
+///     {
+///         Ok(guard) => guard,
+///         Err(error) => return ::redis_lock::__private::lock_failed(error), // Err(error.into())
+///     };
+///     // The body runs in its own block so that `return` and `?` still reach the release.
+///     let __redis_lock_result = async move { /* the original body */ }.await;
+///     ::redis_lock::__private::finish(__redis_lock_guard).await; // release
+///     __redis_lock_result
+/// }
+/// ```
+///
+/// and a sync function becomes:
+///
+/// ```ignore
+/// fn close_day(&mut self, day: u32) -> Result<Totals, LedgerError> {
+///     let __redis_lock_guard = match ::redis_lock::__private::acquire_blocking(options, name) {
+///         Ok(guard) => guard,
+///         Err(error) => return ::redis_lock::__private::lock_failed(error),
+///     };
+///     { /* the original body */ } // the guard is dropped after it, releasing the lock
+/// }
+/// ```
+///
+/// The generated code refers to the runtime as `::redis_lock`, so the `redis-lock`
+/// dependency must not be renamed in `Cargo.toml`.
 #[proc_macro_attribute]
-pub fn redis_lock(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn redis_lock(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::redis_lock(args.into(), item.into()).into()
 }

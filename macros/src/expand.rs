@@ -1,0 +1,330 @@
+//! Code generation.
+//!
+//! The user's function keeps its attributes, visibility and signature token for token;
+//! only its body is wrapped. Generated code names everything by absolute path so that a
+//! local `mod core`, `struct Result` or `enum Option` cannot change its meaning, and its
+//! locals are `__redis_lock_*` idents with mixed-site hygiene so the user's body can
+//! neither see nor shadow them.
+
+use proc_macro2::{Delimiter, Ident, Literal, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::{
+    AttrStyle, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Signature, Token,
+    TraitItemFn, Type, TypeInfer,
+};
+
+use crate::attr::Args;
+
+/// The whole attribute. Any error comes back next to the user's item, unchanged, so that
+/// the rest of the crate still sees the function (tokio-macros does the same): one
+/// mistake in the attribute then gives one error, not one per caller.
+pub(crate) fn redis_lock(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = Args::parse(args);
+    let function = function(&item);
+    let result = match (args, function) {
+        (Ok(args), Ok(function)) => expand(&args, function),
+        (Err(mut error), Err(item_error)) => {
+            error.combine(item_error);
+            Err(error)
+        }
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
+    };
+    result.unwrap_or_else(|error| {
+        let mut tokens = item;
+        tokens.extend(error.into_compile_error());
+        tokens
+    })
+}
+
+fn function(item: &TokenStream) -> syn::Result<ItemFn> {
+    let function = match syn::parse2::<Item>(item.clone())? {
+        Item::Fn(function) => function,
+        Item::Verbatim(tokens)
+            if syn::parse2::<TraitItemFn>(tokens.clone()).is_ok_and(|f| f.default.is_none()) =>
+        {
+            return Err(syn::Error::new(
+                keyword_span(item),
+                "#[redis_lock] needs a function with a body: it wraps the body in the lock",
+            ));
+        }
+        _ => {
+            return Err(syn::Error::new(
+                keyword_span(item),
+                "#[redis_lock] can only be applied to functions",
+            ));
+        }
+    };
+    if let Some(constness) = &function.sig.constness {
+        return Err(syn::Error::new(
+            constness.span,
+            "#[redis_lock] cannot be applied to a `const fn`: taking a lock talks to Redis at run time; remove `const`",
+        ));
+    }
+    if let Some(variadic) = &function.sig.variadic {
+        return Err(syn::Error::new(
+            variadic.dots.spans[0],
+            "#[redis_lock] does not support variadic functions",
+        ));
+    }
+    Ok(function)
+}
+
+/// The first token after the item's attributes and visibility (`struct`, `impl`, ...),
+/// which is where "this is not a function" is best shown.
+fn keyword_span(item: &TokenStream) -> Span {
+    let mut tokens = item.clone().into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == '#' => {
+                tokens.next();
+            }
+            TokenTree::Ident(ident) if ident == "pub" => {
+                tokens.next_if(
+                    |next| matches!(next, TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis),
+                );
+            }
+            _ => return token.span(),
+        }
+    }
+    Span::call_site()
+}
+
+/// ```text
+/// #[doc] #[redis_lock(name = "a:{id}")] pub async fn f(id: u64) -> R { body }
+/// =>
+/// #[doc] pub async fn f(id: u64) -> R { <async_body or sync_body> }
+/// ```
+fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+        ..
+    } = function;
+    let name = args.name.to_expr(&sig)?;
+    let (outer, inner): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+    let lock = Lock {
+        options: options(args),
+        name,
+        lock_failed: lock_failed(&sig),
+    };
+    let body = if sig.asyncness.is_some() {
+        async_body(&lock, &sig, block.into_token_stream())
+    } else {
+        sync_body(&lock, block.into_token_stream())
+    };
+    Ok(quote! {
+        #(#outer)*
+        #vis #sig {
+            #(#inner)*
+            #body
+        }
+    })
+}
+
+/// What both bodies need, already generated.
+struct Lock {
+    options: TokenStream,
+    name: TokenStream,
+    lock_failed: TokenStream,
+}
+
+/// ```text
+/// expire = 0.25, auto_renew
+/// =>
+/// ::redis_lock::__private::Options {
+///     client: None, expire: Some(Duration::from_nanos(250000000)),
+///     auto_renew: Some(true), timeout: None,
+/// }
+/// ```
+fn options(args: &Args) -> TokenStream {
+    fn some(value: Option<TokenStream>) -> TokenStream {
+        match value {
+            Some(value) => quote!(::core::option::Option::Some(#value)),
+            None => quote!(::core::option::Option::None),
+        }
+    }
+    let duration = |nanos: Option<u64>| {
+        some(nanos.map(|nanos| {
+            let nanos = Literal::u64_unsuffixed(nanos);
+            quote!(::core::time::Duration::from_nanos(#nanos))
+        }))
+    };
+    let client = some(args.client.as_ref().map(ToTokens::to_token_stream));
+    let expire = duration(args.expire);
+    let auto_renew = some(args.auto_renew.map(|on| quote!(#on)));
+    let timeout = duration(args.timeout);
+    quote! {
+        ::redis_lock::__private::Options {
+            client: #client,
+            expire: #expire,
+            auto_renew: #auto_renew,
+            timeout: #timeout,
+        }
+    }
+}
+
+/// ```text
+/// -> Result<T, E>   =>   return ::redis_lock::__private::lock_failed(__redis_lock_error)
+/// ```
+///
+/// Spanned at the return type (at the name when there is none): this is where
+/// `LockResult`'s "must return `Result<T, E>` where `E: From<LockError>`" lands when the
+/// return type cannot carry a `LockError`.
+fn lock_failed(sig: &Signature) -> TokenStream {
+    let (first, last) = match &sig.output {
+        ReturnType::Type(_, ty) => first_and_last_span(ty),
+        ReturnType::Default => (sig.ident.span(), sig.ident.span()),
+    };
+    let error = local("error");
+    // `Span::join` is unstable; a path whose first and last segments carry the spans of
+    // the type's first and last tokens makes rustc underline the whole type instead.
+    let path = quote_spanned!(first=> ::redis_lock::__private::);
+    let function = quote_spanned!(last=> lock_failed);
+    let mut call = quote_spanned!(first=> return #path #function);
+    call.extend(quote_spanned!(last=> (#error)));
+    call
+}
+
+fn first_and_last_span(ty: &Type) -> (Span, Span) {
+    let mut tokens = ty.to_token_stream().into_iter();
+    let first = tokens
+        .next()
+        .map_or_else(Span::call_site, |token| token.span());
+    let last = tokens.last().map_or(first, |token| token.span());
+    (first, last)
+}
+
+/// ```text
+/// {
+///     let __redis_lock_guard = match acquire_blocking(options, name) {
+///         Ok(guard) => guard,
+///         Err(error) => return lock_failed(error),
+///     };
+///     { body }
+/// }
+/// ```
+///
+/// The guard is a local of the outer block, so it is dropped, releasing the lock, after
+/// the body's value is computed and on every early `return` or `?` out of the body.
+fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
+    let Lock {
+        options,
+        name,
+        lock_failed,
+    } = lock;
+    let guard = local("guard");
+    let error = local("error");
+    quote! {
+        let #guard = match ::redis_lock::__private::acquire_blocking(#options, #name) {
+            ::core::result::Result::Ok(#guard) => #guard,
+            ::core::result::Result::Err(#error) => #lock_failed,
+        };
+        #block
+    }
+}
+
+/// ```text
+/// {
+///     let __redis_lock_guard = match acquire(options, name).await {
+///         Ok(guard) => guard,
+///         Err(error) => return lock_failed(error),
+///     };
+///     let __redis_lock_result = async move {
+///         if false { return None::<R>.unwrap(); }
+///         { body }
+///     }.await;
+///     finish(__redis_lock_guard).await;
+///     __redis_lock_result
+/// }
+/// ```
+///
+/// The body runs in its own `async move` block so that a `return` or `?` in it leaves
+/// the block, not the function, and the release still runs. Unlike the function body, a
+/// bare async block has no declared output type: a `?` could not tell which `From` to
+/// call, and `return Box::new(x)` would not coerce to `Box<dyn Trait>`. The dead
+/// `return` fixes the block's output to the declared return type before the body is
+/// checked (tracing-attributes' "fake return edge"), with any `impl Trait` left to
+/// inference as `_`, since it is not allowed in that position. Being generated code it
+/// trips no lint, and `if false` reaches nothing, so the user's body needs no `allow`.
+fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
+    let Lock {
+        options,
+        name,
+        lock_failed,
+    } = lock;
+    let guard = local("guard");
+    let error = local("error");
+    let result = local("result");
+    let declared = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            let mut ty = (**ty).clone();
+            erase_impl_trait(&mut ty);
+            ty.into_token_stream()
+        }
+        ReturnType::Default => quote!(()),
+    };
+    quote! {
+        let #guard = match ::redis_lock::__private::acquire(#options, #name).await {
+            ::core::result::Result::Ok(#guard) => #guard,
+            ::core::result::Result::Err(#error) => #lock_failed,
+        };
+        let #result = async move {
+            if false {
+                return ::core::option::Option::<#declared>::None.unwrap();
+            }
+            #block
+        }
+        .await;
+        ::redis_lock::__private::finish(#guard).await;
+        #result
+    }
+}
+
+/// `__redis_lock_<what>`, invisible to the user's code.
+fn local(what: &str) -> Ident {
+    Ident::new(&format!("__redis_lock_{what}"), Span::mixed_site())
+}
+
+/// Replaces every `impl Trait` in a type with `_`.
+///
+/// ```text
+/// Result<impl Display, E>   =>   Result<_, E>
+/// ```
+fn erase_impl_trait(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(impl_trait) => {
+            *ty = Type::Infer(TypeInfer {
+                attrs: Vec::new(),
+                underscore_token: Token![_](impl_trait.impl_token.span),
+            });
+        }
+        Type::Array(array) => erase_impl_trait(&mut array.elem),
+        Type::Group(group) => erase_impl_trait(&mut group.elem),
+        Type::Paren(paren) => erase_impl_trait(&mut paren.elem),
+        Type::Ptr(ptr) => erase_impl_trait(&mut ptr.elem),
+        Type::Reference(reference) => erase_impl_trait(&mut reference.elem),
+        Type::Slice(slice) => erase_impl_trait(&mut slice.elem),
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(erase_impl_trait),
+        Type::Path(path) => {
+            if let Some(qself) = &mut path.qself {
+                erase_impl_trait(&mut qself.ty);
+            }
+            for segment in &mut path.path.segments {
+                if let PathArguments::AngleBracketed(generics) = &mut segment.arguments {
+                    for arg in &mut generics.args {
+                        match arg {
+                            GenericArgument::Type(ty) => erase_impl_trait(ty),
+                            GenericArgument::AssocType(assoc) => erase_impl_trait(&mut assoc.ty),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,265 @@
+//! The lock name template, `name = "invoice:{order_id}"`.
+//!
+//! The template is checked twice: its syntax while the arguments are parsed (so a stray
+//! brace is reported even when the item is not a function), and its placeholders against
+//! the function's parameters when the code is generated. Every mistake is reported at the
+//! string literal, because stable proc macros cannot point inside it.
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+use syn::ext::IdentExt;
+use syn::{FnArg, LitStr, Pat, Signature};
+
+use crate::suggest;
+
+pub(crate) struct NameTemplate {
+    lit: LitStr,
+    pieces: Vec<Piece>,
+}
+
+enum Piece {
+    /// Text with `{{` and `}}` already unescaped.
+    Text(String),
+    /// `{param}` or `{param:spec}`; `spec` keeps its leading `:` so it can be forwarded
+    /// verbatim to `format!`.
+    Param { name: String, spec: String },
+}
+
+impl NameTemplate {
+    pub(crate) fn parse(lit: LitStr) -> syn::Result<NameTemplate> {
+        if !lit.suffix().is_empty() {
+            return Err(syn::Error::new(
+                lit.span(),
+                "the lock name must be a plain string literal without a suffix",
+            ));
+        }
+        let value = lit.value();
+        if value.is_empty() {
+            return Err(syn::Error::new(
+                lit.span(),
+                "the lock name cannot be empty: name what the lock protects, like `name = \"invoice:{order_id}\"`",
+            ));
+        }
+        let pieces =
+            parse_pieces(&value).map_err(|message| syn::Error::new(lit.span(), message))?;
+        Ok(NameTemplate { lit, pieces })
+    }
+
+    /// The expression that builds the name when the function is called:
+    ///
+    /// ```text
+    /// "invoice:{order_id}:{{v2}}"  =>  ::std::format!("invoice:{}:{{v2}}", order_id)
+    /// "jobs"                       =>  ::std::string::String::from("jobs")
+    /// ```
+    ///
+    /// Each argument is located at the literal (so "`Foo` doesn't implement `Display`"
+    /// points at the name) but resolved like the parameter it names, which keeps it
+    /// referring to that parameter whatever hygiene context the function comes from.
+    pub(crate) fn to_expr(&self, sig: &Signature) -> syn::Result<TokenStream> {
+        let span = self.lit.span();
+        let params = usable_params(sig);
+        let mut format = String::new();
+        let mut args = Vec::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
+                Piece::Param { name, spec } => {
+                    let Some((_, ident)) = params.iter().find(|(key, _)| key == name) else {
+                        return Err(syn::Error::new(
+                            span,
+                            unknown_placeholder(name, sig, &params),
+                        ));
+                    };
+                    let mut arg = ident.clone();
+                    arg.set_span(span.resolved_at(ident.span()));
+                    args.push(arg);
+                    format.push('{');
+                    format.push_str(spec);
+                    format.push('}');
+                }
+            }
+        }
+        if args.is_empty() {
+            // Nothing to format: skip `format!` so that `clippy::useless_format` has no reason
+            // to look at generated code.
+            let mut text = Literal::string(&self.text());
+            text.set_span(span);
+            return Ok(quote!(::std::string::String::from(#text)));
+        }
+        let mut format = Literal::string(&format);
+        format.set_span(span);
+        Ok(quote!(::std::format!(#format, #(#args),*)))
+    }
+
+    fn text(&self) -> String {
+        self.pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => text.as_str(),
+                Piece::Param { .. } => "",
+            })
+            .collect()
+    }
+}
+
+/// Splits `invoice:{order_id}` into text and placeholders, following `format!`'s escaping
+/// rules so that users need to learn nothing new.
+fn parse_pieces(value: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = value.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        match c {
+            '{' if chars.next_if(|&(_, next)| next == '{').is_some() => text.push('{'),
+            '}' if chars.next_if(|&(_, next)| next == '}').is_some() => text.push('}'),
+            '}' => {
+                return Err(
+                    "unmatched `}` in the lock name: write `}}` for a literal brace".to_owned(),
+                );
+            }
+            '{' => {
+                let rest = &value[start + 1..];
+                let Some(end) = rest
+                    .find(['{', '}'])
+                    .filter(|&end| rest[end..].starts_with('}'))
+                else {
+                    return Err("unclosed `{` in the lock name: close the placeholder, like `{order_id}`, or write `{{` for a literal brace".to_owned());
+                };
+                let placeholder = &rest[..end];
+                for _ in 0..placeholder.chars().count() + 1 {
+                    chars.next();
+                }
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(parse_placeholder(placeholder)?);
+            }
+            _ => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+fn parse_placeholder(placeholder: &str) -> Result<Piece, String> {
+    let (name, spec) = match placeholder.find(':') {
+        Some(colon) => placeholder.split_at(colon),
+        None => (placeholder, ""),
+    };
+    if name.is_empty() {
+        return Err(format!(
+            "empty placeholder `{{{placeholder}}}` in the lock name: name a parameter of the function, like `{{order_id}}`"
+        ));
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "positional placeholder `{{{placeholder}}}` in the lock name: name a parameter of the function instead, like `{{order_id}}`"
+        ));
+    }
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric());
+    if !valid {
+        return Err(format!(
+            "invalid placeholder `{{{placeholder}}}` in the lock name: a placeholder is a parameter name, like `{{order_id}}`, optionally with a format spec, like `{{order_id:08}}`"
+        ));
+    }
+    Ok(Piece::Param {
+        name: name.to_owned(),
+        spec: spec.to_owned(),
+    })
+}
+
+/// Parameters a placeholder can name, keyed by their unraw name: `self` and plain
+/// `ident: Type` bindings. Destructuring patterns bind no single value worth naming.
+fn usable_params(sig: &Signature) -> Vec<(String, Ident)> {
+    sig.inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Receiver(receiver) => Some((
+                "self".to_owned(),
+                Ident::new("self", receiver.self_token.span),
+            )),
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(pat) if pat.subpat.is_none() => {
+                    Some((pat.ident.unraw().to_string(), pat.ident.clone()))
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+fn unknown_placeholder(name: &str, sig: &Signature, params: &[(String, Ident)]) -> String {
+    let function = &sig.ident;
+    let usable = match params {
+        [] => format!("`{function}` has no parameters a placeholder can name"),
+        [(only, _)] => {
+            format!("the only parameter of `{function}` a placeholder can name is `{{{only}}}`")
+        }
+        _ => {
+            let list: Vec<String> = params
+                .iter()
+                .map(|(key, _)| format!("`{{{key}}}`"))
+                .collect();
+            format!(
+                "the parameters of `{function}` a placeholder can name are {}",
+                list.join(", ")
+            )
+        }
+    };
+    if name == "self" {
+        return format!("`{{self}}` can only be used in a method that takes `self`; {usable}");
+    }
+    let mut message = format!("unknown placeholder `{{{name}}}` in the lock name; {usable}");
+    if let Some(close) = suggest::closest(name, params.iter().map(|(key, _)| key.as_str())) {
+        message.push_str(&format!(" (did you mean `{{{close}}}`?)"));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::Span;
+    use syn::{LitStr, Signature, parse_quote};
+
+    use super::NameTemplate;
+
+    fn expand(name: &str, sig: Signature) -> Result<String, String> {
+        let template = NameTemplate::parse(LitStr::new(name, Span::call_site()))
+            .map_err(|error| error.to_string())?;
+        let expr = template.to_expr(&sig).map_err(|error| error.to_string())?;
+        Ok(expr.to_string())
+    }
+
+    #[test]
+    fn placeholders_become_format_arguments() {
+        let sig: Signature = parse_quote!(fn f(&self, mut id: u64, r#type: &str));
+        assert_eq!(
+            expand("a:{id}:{self}:{type:>4}:{{v2}}", sig).unwrap(),
+            r#":: std :: format ! ("a:{}:{}:{:>4}:{{v2}}" , id , self , r#type)"#,
+        );
+    }
+
+    #[test]
+    fn text_only_names_skip_format() {
+        let sig: Signature = parse_quote!(fn f());
+        assert_eq!(
+            expand("jobs:{{all}}", sig).unwrap(),
+            r#":: std :: string :: String :: from ("jobs:{all}")"#,
+        );
+    }
+
+    #[test]
+    fn malformed_templates_are_rejected() {
+        let sig: Signature = parse_quote!(fn f(id: u64, (a, b): (u8, u8)));
+        for bad in [
+            "", "{", "a{id", "}", "a}b", "{}", "{0}", "{ id }", "{a}", "{self}", "{id{}",
+        ] {
+            assert!(expand(bad, sig.clone()).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
