@@ -182,10 +182,10 @@ impl Lock {
 
     /// The acquisition algorithm, shared by async and sync callers.
     ///
-    /// Fast path: when no task of this process waits for the key, one `SET NX PX`. Otherwise,
-    /// or when that fails, join the process-local queue (see `waiters.rs`). The queue head
-    /// tries again whenever it is poked (a release, here or announced by Redis) and when the
-    /// holder's lease must have run out; the others wait their turn without touching Redis.
+    /// The caller joins the process-local queue for the key (see `waiters.rs`); uncontended,
+    /// it is the head at once and takes the lock with one `SET NX PX`. The head tries again
+    /// whenever it is poked (a release, here or announced by Redis) and when the holder's
+    /// lease must have run out; the others wait their turn without touching Redis.
     pub(crate) async fn acquire_with<I: Io>(
         &self,
         io: &I,
@@ -199,17 +199,8 @@ impl Lock {
         let token = new_token()?;
         let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
 
-        let mut lost_race = false;
-        if !client.waiters.has_waiters(&self.key) {
-            if self.try_set(io, &token, lease_ms).await? {
-                return Ok(self.held(token));
-            }
-            lost_race = true;
-        }
-        if past_deadline() {
-            return Err(self.timed_out(start));
-        }
-
+        // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
+        // at the same moment send one SET between them, not 10,000.
         let ticket = client
             .waiters
             .enqueue(&self.key, Some((token.clone(), lease)));
@@ -218,8 +209,6 @@ impl Lock {
         let mut holder_lease_end: Option<Instant> = None;
         let mut woken_by_timer = false;
         loop {
-            // The fast path's failed attempt counts as this round's attempt, once.
-            let just_tried = std::mem::replace(&mut lost_race, false);
             let view = ticket.view();
             if let Some(granted) = view.granted {
                 ticket.acquired(Instant::now() + lease, true);
@@ -231,9 +220,12 @@ impl Lock {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
                 } else {
-                    if !just_tried && self.try_set(io, &token, lease_ms).await? {
+                    if self.try_set(io, &token, lease_ms).await? {
                         ticket.acquired(Instant::now() + lease, false);
                         return Ok(self.held(token));
+                    }
+                    if past_deadline() {
+                        return Err(self.timed_out(start));
                     }
                     holder_lease_end = match view.longest_ttl {
                         Some(ttl) if !woken_by_timer => Some(Instant::now() + ttl),

@@ -92,13 +92,6 @@ impl WaitTable {
         }
     }
 
-    /// True when some task or thread of this process is queued for `key`.
-    pub(crate) fn has_waiters(&self, key: &str) -> bool {
-        lock(&self.keys)
-            .get(key)
-            .is_some_and(|k| !k.queue.is_empty())
-    }
-
     /// Joins the queue for `key`. The returned ticket leaves the queue when dropped, so a
     /// waiter that times out, errors or is cancelled never blocks those behind it.
     /// `offer` is the token and lease under which this waiter accepts a direct handover.
@@ -110,10 +103,10 @@ impl WaitTable {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut keys = lock(&self.keys);
         let entry = keys.entry(key.to_string()).or_default();
-        let poked = entry.queue.is_empty();
+        // Not poked: a new waiter looks at its place in the queue before it first waits.
         entry.queue.push_back(Waiter {
             id,
-            poked,
+            poked: false,
             waker: None,
             granted: None,
             offer,
@@ -197,12 +190,6 @@ impl WaitTable {
             }
         }
         unsubscribe
-    }
-
-    /// Number of keys this process currently tracks (for tests and metrics).
-    #[allow(dead_code)]
-    pub(crate) fn tracked_keys(&self) -> usize {
-        lock(&self.keys).len()
     }
 
     /// The releaser of `key` asks whether it may hand the lock to the next local waiter.
@@ -311,6 +298,7 @@ impl Ticket<'_> {
                 entry.handoffs_in_row = 0;
             }
             poke_head(entry);
+            forget_if_unused(&mut keys, self.key);
         }
         self.finished = true;
     }
@@ -328,7 +316,20 @@ impl Drop for Ticket<'_> {
             if was_head {
                 poke_head(entry);
             }
+            forget_if_unused(&mut keys, self.key);
         }
+    }
+}
+
+/// Drops a key nobody queues for and this process does not subscribe to, so locking many
+/// distinct names (`invoice:{id}`) leaves nothing behind. A key with a subscription stays
+/// until the subscriber's sweep, to spare SUBSCRIBE/UNSUBSCRIBE churn on busy locks.
+fn forget_if_unused(keys: &mut HashMap<String, KeyWaiters>, key: &str) {
+    if keys
+        .get(key)
+        .is_some_and(|e| e.queue.is_empty() && e.subscription == Subscription::None)
+    {
+        keys.remove(key);
     }
 }
 
