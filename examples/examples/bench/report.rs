@@ -1,0 +1,99 @@
+//! The one markdown table the benchmark prints, and how its figures are written.
+
+/// A figure's target and whether it was met; `None` for figures given for context.
+pub struct Target(Option<(String, bool)>);
+
+impl Target {
+    pub fn none() -> Target {
+        Target(None)
+    }
+
+    pub fn new(text: impl Into<String>, met: bool) -> Target {
+        Target(Some((text.into(), met)))
+    }
+}
+
+#[derive(Default)]
+pub struct Table {
+    rows: Vec<[String; 6]>,
+}
+
+impl Table {
+    pub fn row(
+        &mut self,
+        section: &str,
+        figure: &str,
+        value: String,
+        ratio: String,
+        target: Target,
+    ) {
+        let (target, status) = match target.0 {
+            Some((text, met)) => (text, if met { "ok" } else { "MISSED" }.to_string()),
+            None => (String::new(), String::new()),
+        };
+        self.rows
+            .push([section.into(), figure.into(), value, ratio, target, status]);
+    }
+
+    /// Columns padded to equal width, so the table also reads well as plain text.
+    pub fn render(&self) -> String {
+        let header = ["Section", "Figure", "Value", "Ratio", "Target", "Status"].map(String::from);
+        let mut widths = header.clone().map(|h| h.chars().count());
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String; 6]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("| {} |\n", padded.join(" | "))
+        };
+        let rule = widths.map(|w| "-".repeat(w));
+        let mut out = line(&header) + &line(&rule);
+        for row in &self.rows {
+            out += &line(row);
+        }
+        out
+    }
+}
+
+/// `12,345/s`
+pub fn rate(per_second: f64) -> String {
+    format!("{}/s", thousands(per_second.round() as u64))
+}
+
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration in the unit that keeps 3 significant digits readable; may be negative.
+pub fn nanos(ns: i64) -> String {
+    let abs = ns.unsigned_abs() as f64;
+    let sign = if ns < 0 { "-" } else { "" };
+    if abs < 1e3 {
+        format!("{ns} ns")
+    } else if abs < 1e6 {
+        format!("{sign}{:.1} µs", abs / 1e3)
+    } else if abs < 1e9 {
+        format!("{sign}{:.2} ms", abs / 1e6)
+    } else {
+        format!("{sign}{:.2} s", abs / 1e9)
+    }
+}
+
+/// `0.93x`
+pub fn ratio(r: f64) -> String {
+    format!("{r:.3}x")
+}
