@@ -13,7 +13,10 @@ use redis_lock::{LockError, redis_lock};
 /// Only one task in all processes at a time may print on the shared "printer".
 #[redis_lock(name = "printer:{printer}", expire = 5, timeout = 30)]
 async fn print_job(printer: &str, who: &str, job: u32, epoch: u128) -> Result<(), LockError> {
-    println!("{:>6} ms  {who} has {printer} (job {job})", now_ms() - epoch);
+    println!(
+        "{:>6} ms  {who} has {printer} (job {job})",
+        now_ms() - epoch
+    );
     tokio::time::sleep(Duration::from_millis(120)).await;
     println!("{:>6} ms  {who} releases {printer}", now_ms() - epoch);
     Ok(())

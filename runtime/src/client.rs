@@ -35,9 +35,8 @@ impl LockClient {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<LockClient, LockError> {
-        let redis = redis::Client::open(url).map_err(|e| {
-            LockError::invalid(format!("`{url}` is not a usable Redis URL: {e}"))
-        })?;
+        let redis = redis::Client::open(url)
+            .map_err(|e| LockError::invalid(format!("`{url}` is not a usable Redis URL: {e}")))?;
         let endpoint = Endpoint::new(
             redis.get_connection_info(),
             connect_timeout,

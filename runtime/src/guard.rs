@@ -157,14 +157,18 @@ struct HandoffAttempt<'a> {
 impl HandoffAttempt<'_> {
     fn finish(mut self, handed: bool) -> bool {
         self.done = true;
-        self.client.waiters.finish_handoff(self.key, self.offer, handed)
+        self.client
+            .waiters
+            .finish_handoff(self.key, self.offer, handed)
     }
 }
 
 impl Drop for HandoffAttempt<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.client.waiters.finish_handoff(self.key, self.offer, false);
+            self.client
+                .waiters
+                .finish_handoff(self.key, self.offer, false);
         }
     }
 }
@@ -216,7 +220,9 @@ impl LockGuard {
     }
 
     fn held(&self) -> &Held {
-        self.held.as_ref().expect("a guard holds its lock until consumed")
+        self.held
+            .as_ref()
+            .expect("a guard holds its lock until consumed")
     }
 
     /// The lock's name.
@@ -243,7 +249,10 @@ impl LockGuard {
     /// Releases the lock. Fails with [`LockError::Lost`] if auto-renewal had found it taken
     /// away, and with [`LockError::Expired`] if its lease ran out before this call.
     pub async fn release(mut self) -> Result<(), LockError> {
-        let mut held = self.held.take().expect("a guard holds its lock until consumed");
+        let mut held = self
+            .held
+            .take()
+            .expect("a guard holds its lock until consumed");
         held.release_with(&AsyncIo).await
     }
 }
@@ -259,7 +268,9 @@ impl Drop for LockGuard {
                         log_release(&held, result);
                     });
                 }
-                Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-lock: could not release the lock; it expires with its lease"),
+                Err(e) => {
+                    tracing::warn!(lock = %held.name, error = %e, "redis-lock: could not release the lock; it expires with its lease")
+                }
             }
         }
     }
@@ -290,7 +301,9 @@ impl BlockingLockGuard {
     }
 
     fn held(&self) -> &Held {
-        self.held.as_ref().expect("a guard holds its lock until consumed")
+        self.held
+            .as_ref()
+            .expect("a guard holds its lock until consumed")
     }
 
     /// The lock's name.
@@ -315,7 +328,10 @@ impl BlockingLockGuard {
 
     /// Releases the lock; errors as for [`LockGuard::release`].
     pub fn release(mut self) -> Result<(), LockError> {
-        let mut held = self.held.take().expect("a guard holds its lock until consumed");
+        let mut held = self
+            .held
+            .take()
+            .expect("a guard holds its lock until consumed");
         block_on(held.release_with(&SyncIo))
     }
 }

@@ -33,10 +33,7 @@ pub(crate) struct AsyncIo;
 
 impl Io for AsyncIo {
     async fn request(&self, client: &LockClient, packed: Vec<u8>) -> Result<Reply, LockError> {
-        client
-            .async_pools
-            .request(&client.endpoint, &packed)
-            .await
+        client.async_pools.request(&client.endpoint, &packed).await
     }
 
     async fn wait_until<F: Future<Output = ()> + Send>(

@@ -327,7 +327,9 @@ pub(crate) fn lease_millis(lease: Duration) -> Result<u64, LockError> {
     match u64::try_from(lease.as_millis()) {
         Ok(0) => Err(LockError::invalid("a lease must be at least 1 ms")),
         Ok(ms) if ms <= i64::MAX as u64 => Ok(ms),
-        _ => Err(LockError::invalid("a lease must fit in a signed 64-bit count of ms")),
+        _ => Err(LockError::invalid(
+            "a lease must fit in a signed 64-bit count of ms",
+        )),
     }
 }
 
@@ -367,8 +369,7 @@ async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockE
         let Reply::Array(mut parts) = reply else {
             return Err(unexpected(&reply));
         };
-        let (Some(Reply::Array(keys)), Some(Reply::Bulk(next))) = (parts.pop(), parts.pop())
-        else {
+        let (Some(Reply::Array(keys)), Some(Reply::Bulk(next))) = (parts.pop(), parts.pop()) else {
             return Err(unexpected(&Reply::Array(parts)));
         };
         for key in keys {

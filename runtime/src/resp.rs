@@ -136,10 +136,7 @@ mod tests {
         assert_eq!(parse(b"$3\r\nab").unwrap(), None);
         assert_eq!(
             parse(b"*2\r\n:1\r\n$0\r\n\r\n").unwrap(),
-            Some((
-                Reply::Array(vec![Reply::Int(1), Reply::Bulk(vec![])]),
-                14
-            ))
+            Some((Reply::Array(vec![Reply::Int(1), Reply::Bulk(vec![])]), 14))
         );
         assert_eq!(parse(b"*2\r\n:1\r\n").unwrap(), None);
         assert_eq!(

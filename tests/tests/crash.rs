@@ -15,7 +15,12 @@ async fn a_killed_holder_frees_the_lock_within_its_lease() {
     let lease = Duration::from_millis(600);
 
     let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold", &server.url(), "crashy", &lease.as_secs_f64().to_string()])
+        .args([
+            "hold",
+            &server.url(),
+            "crashy",
+            &lease.as_secs_f64().to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -35,12 +40,18 @@ async fn a_killed_holder_frees_the_lock_within_its_lease() {
     // The holder renews its lease while alive: the waiter must still be waiting after
     // several leases.
     tokio::time::sleep(lease * 3).await;
-    assert!(!waiter.is_finished(), "a live, renewing holder keeps the lock");
+    assert!(
+        !waiter.is_finished(),
+        "a live, renewing holder keeps the lock"
+    );
 
     holder.kill().unwrap();
     let killed = Instant::now();
     holder.wait().unwrap();
     let acquired = waiter.await.unwrap();
     let after = acquired - killed;
-    assert!(after <= lease + Duration::from_millis(100), "freed within its lease: {after:?}");
+    assert!(
+        after <= lease + Duration::from_millis(100),
+        "freed within its lease: {after:?}"
+    );
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use redis_lock::{LockError, redis_lock};
 use redis_lock_tests::{RedisServer, read_counter};
-use tokio::net::TcpStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const TASKS: usize = 16;
 const THREADS: usize = 4;
@@ -29,7 +29,11 @@ async fn raw(stream: &mut TcpStream, command: &[&str]) -> String {
 #[redis_lock(name = "counter", client = "mutex", expire = 10)]
 async fn increment_async(stream: &mut TcpStream) -> Result<(), LockError> {
     let reply = raw(stream, &["GET", "count"]).await;
-    let value: i64 = reply.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0);
+    let value: i64 = reply
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     tokio::task::yield_now().await;
     raw(stream, &["SET", "count", &(value + 1).to_string()]).await;
     Ok(())

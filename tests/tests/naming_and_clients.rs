@@ -17,7 +17,11 @@ impl std::fmt::Display for Order {
 
 /// Reads the lock key's owner from inside the body, through a plain connection.
 #[redis_lock(name = "invoice:{customer}:{order}", client = "named-a", expire = 30)]
-fn key_inside(customer: &str, order: &Order, conn: &mut redis::Connection) -> Result<Option<String>, LockError> {
+fn key_inside(
+    customer: &str,
+    order: &Order,
+    conn: &mut redis::Connection,
+) -> Result<Option<String>, LockError> {
     Ok(redis::cmd("GET")
         .arg(format!("lock:{{invoice:{customer}:{order}}}"))
         .query(conn)?)
@@ -25,7 +29,10 @@ fn key_inside(customer: &str, order: &Order, conn: &mut redis::Connection) -> Re
 
 #[redis_lock(name = "shared", client = "named-b", expire = 30)]
 async fn on_client_b(conn: &mut redis::aio::MultiplexedConnection) -> Result<bool, LockError> {
-    Ok(redis::cmd("EXISTS").arg("b:{shared}").query_async(conn).await?)
+    Ok(redis::cmd("EXISTS")
+        .arg("b:{shared}")
+        .query_async(conn)
+        .await?)
 }
 
 #[redis_lock(name = "x", client = "never-registered")]
@@ -39,7 +46,10 @@ fn placeholders_format_arguments_into_the_key() {
     redis_lock::register("named-a", &server.url()).unwrap();
     let mut conn = server.connection();
     let owner = key_inside("acme", &Order { id: 7 }, &mut conn).unwrap();
-    assert!(owner.is_some_and(|t| t.len() == 32), "key lock:{{invoice:acme:order-7}} held in the body");
+    assert!(
+        owner.is_some_and(|t| t.len() == 32),
+        "key lock:{{invoice:acme:order-7}} held in the body"
+    );
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
     assert!(keys.is_empty(), "released after: {keys:?}");
 }
@@ -58,7 +68,10 @@ async fn named_clients_are_separate_servers_with_their_own_options() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    assert!(on_client_b(&mut conn).await.unwrap(), "held on server b under prefix b:");
+    assert!(
+        on_client_b(&mut conn).await.unwrap(),
+        "held on server b under prefix b:"
+    );
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
         .query(&mut server_a.connection())

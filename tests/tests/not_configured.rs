@@ -14,6 +14,12 @@ fn needs_default_client_sync() -> Result<(), LockError> {
 
 #[tokio::test]
 async fn no_default_client_is_not_configured() {
-    assert!(matches!(needs_default_client().await, Err(LockError::NotConfigured)));
-    assert!(matches!(needs_default_client_sync(), Err(LockError::NotConfigured)));
+    assert!(matches!(
+        needs_default_client().await,
+        Err(LockError::NotConfigured)
+    ));
+    assert!(matches!(
+        needs_default_client_sync(),
+        Err(LockError::NotConfigured)
+    ));
 }

@@ -34,7 +34,11 @@ async fn acquire_try_release_and_inspect() {
     guard.release().await.unwrap();
     assert!(!lock.is_locked().await.unwrap());
 
-    let again = lock.try_acquire().await.unwrap().expect("free after release");
+    let again = lock
+        .try_acquire()
+        .await
+        .unwrap()
+        .expect("free after release");
     assert_ne!(again.token().len(), 0);
     again.release().await.unwrap();
 }
@@ -102,7 +106,11 @@ async fn lost_lock_is_reported_by_release() {
         .arg("lock:{stolen}")
         .query(&mut server.connection())
         .unwrap();
-    assert_eq!(owner.as_deref(), Some("intruder"), "the intruder's key is untouched");
+    assert_eq!(
+        owner.as_deref(),
+        Some("intruder"),
+        "the intruder's key is untouched"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +132,10 @@ async fn reset_frees_and_wakes_a_waiter() {
     redis_lock_tests::wait_for_subscribers(&server, "lock:{stuck}", 1).await;
     assert!(lock.reset().await.unwrap());
     let (waited, guard) = waiter.await.unwrap();
-    assert!(waited < Duration::from_secs(1), "woken by reset: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "woken by reset: {waited:?}"
+    );
     guard.release().await.unwrap();
     assert!(matches!(
         holder.release().await,
@@ -150,7 +161,10 @@ async fn reset_all_scans_only_this_prefix() {
         let lock = Lock::with_client("prog-reset-all", format!("n{i}")).unwrap();
         guards.push(lock.acquire(None).await.unwrap());
     }
-    assert_eq!(redis_lock::reset_all(Some("prog-reset-all")).await.unwrap(), 25);
+    assert_eq!(
+        redis_lock::reset_all(Some("prog-reset-all")).await.unwrap(),
+        25
+    );
     let left: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
     assert_eq!(left, vec!["other:{x}".to_string()]);
     for g in guards {
@@ -193,5 +207,8 @@ async fn redis_down_is_an_error() {
     server.kill();
     let lock = Lock::with_client("prog-down", "x").unwrap();
     assert!(matches!(lock.acquire(None).await, Err(LockError::Redis(_))));
-    assert!(matches!(lock.acquire_blocking(None), Err(LockError::Redis(_))));
+    assert!(matches!(
+        lock.acquire_blocking(None),
+        Err(LockError::Redis(_))
+    ));
 }

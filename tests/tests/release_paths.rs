@@ -80,7 +80,10 @@ async fn every_way_out_releases_at_once() {
     let server = RedisServer::start();
     redis_lock::register("paths", &server.url()).unwrap();
 
-    assert!(matches!(async_question_mark(false).await, Err(AppError::Invalid)));
+    assert!(matches!(
+        async_question_mark(false).await,
+        Err(AppError::Invalid)
+    ));
     assert_released().await;
     assert_eq!(async_question_mark(true).await.unwrap(), 1);
     assert_released().await;

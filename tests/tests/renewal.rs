@@ -33,7 +33,12 @@ async fn next_holder_unrenewed() -> Result<Instant, LockError> {
     Ok(Instant::now())
 }
 
-#[redis_lock(name = "renewed-sync", client = "renewal", expire = 0.3, auto_renew = true)]
+#[redis_lock(
+    name = "renewed-sync",
+    client = "renewal",
+    expire = 0.3,
+    auto_renew = true
+)]
 fn long_renewed_sync_body(entered: std::sync::mpsc::Sender<()>) -> Result<Instant, LockError> {
     entered.send(()).unwrap();
     std::thread::sleep(LEASE * 3);
@@ -56,7 +61,10 @@ async fn renewal_holds_and_its_absence_lets_others_in() {
     is_in.await.unwrap();
     let next = next_holder_renewed().await.unwrap();
     let body_end = holder.await.unwrap().unwrap();
-    assert!(next >= body_end, "renewed lock was held until the body ended");
+    assert!(
+        next >= body_end,
+        "renewed lock was held until the body ended"
+    );
 
     // Without: the lease runs out mid-body and the next holder enters then.
     let (entered, is_in) = oneshot::channel();
@@ -65,8 +73,15 @@ async fn renewal_holds_and_its_absence_lets_others_in() {
     is_in.await.unwrap();
     let next = next_holder_unrenewed().await.unwrap();
     let body_end = holder.await.unwrap().unwrap();
-    assert!(next < body_end, "expired lock let another holder in before the body ended");
-    assert!(next - start >= LEASE - Duration::from_millis(20), "{:?}", next - start);
+    assert!(
+        next < body_end,
+        "expired lock let another holder in before the body ended"
+    );
+    assert!(
+        next - start >= LEASE - Duration::from_millis(20),
+        "{:?}",
+        next - start
+    );
 
     // Sync functions renew on the shared background renewer.
     let (entered, is_in) = std::sync::mpsc::channel();
@@ -77,5 +92,8 @@ async fn renewal_holds_and_its_absence_lets_others_in() {
         .unwrap()
         .unwrap();
     let body_end = holder.join().unwrap().unwrap();
-    assert!(next >= body_end, "renewed sync lock was held until the body ended");
+    assert!(
+        next >= body_end,
+        "renewed sync lock was held until the body ended"
+    );
 }

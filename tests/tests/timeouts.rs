@@ -39,12 +39,18 @@ async fn timeouts_are_overall_deadlines() {
     let start = Instant::now();
     let result = wait_300ms().await;
     let waited = start.elapsed();
-    assert!(matches!(result, Err(LockError::Timeout { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(LockError::Timeout { .. })),
+        "{result:?}"
+    );
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_millis(400), "{waited:?}");
 
     let start = Instant::now();
-    assert!(matches!(one_attempt().await, Err(LockError::Timeout { .. })));
+    assert!(matches!(
+        one_attempt().await,
+        Err(LockError::Timeout { .. })
+    ));
     assert!(start.elapsed() < Duration::from_millis(50));
 
     let waited = tokio::task::spawn_blocking(|| {
@@ -57,7 +63,10 @@ async fn timeouts_are_overall_deadlines() {
     })
     .await
     .unwrap();
-    assert!(waited.0 >= Duration::from_millis(300) && waited.0 < Duration::from_millis(400), "{waited:?}");
+    assert!(
+        waited.0 >= Duration::from_millis(300) && waited.0 < Duration::from_millis(400),
+        "{waited:?}"
+    );
     assert!(waited.1 < Duration::from_millis(50), "{waited:?}");
 
     holder.release().await.unwrap();
@@ -96,7 +105,11 @@ async fn a_timeout_spans_many_wake_ups() {
             Err(LockError::Timeout { .. }) => {}
             Err(e) => panic!("{e}"),
         }
-        assert!(attempt.elapsed() < Duration::from_millis(200), "{:?}", attempt.elapsed());
+        assert!(
+            attempt.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            attempt.elapsed()
+        );
         outcomes += 1;
     }
     assert!(outcomes > 0);
