@@ -132,6 +132,33 @@ struct Lock {
     lock_failed: TokenStream,
 }
 
+impl Lock {
+    /// ```text
+    /// let __redis_lock_guard = match <acquire(options, name)> {
+    ///     Ok(guard) => guard,
+    ///     Err(error) => return lock_failed(error),
+    /// };
+    /// ```
+    ///
+    /// `acquire` is the runtime function to call (`acquire(..).await` or
+    /// `acquire_blocking(..)`), given the options and the name.
+    fn take_guard(
+        &self,
+        acquire: impl FnOnce(&TokenStream, &TokenStream) -> TokenStream,
+    ) -> TokenStream {
+        let guard = local("guard");
+        let error = local("error");
+        let acquisition = acquire(&self.options, &self.name);
+        let lock_failed = &self.lock_failed;
+        quote! {
+            let #guard = match #acquisition {
+                ::core::result::Result::Ok(#guard) => #guard,
+                ::core::result::Result::Err(#error) => #lock_failed,
+            };
+        }
+    }
+}
+
 /// ```text
 /// expire = 0.25, auto_renew
 /// =>
@@ -211,18 +238,11 @@ fn first_and_last_span(ty: &Type) -> (Span, Span) {
 /// The guard is a local of the outer block, so it is dropped, releasing the lock, after
 /// the body's value is computed and on every early `return` or `?` out of the body.
 fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
-    let Lock {
-        options,
-        name,
-        lock_failed,
-    } = lock;
-    let guard = local("guard");
-    let error = local("error");
+    let take_guard = lock.take_guard(
+        |options, name| quote!(::redis_lock::__private::acquire_blocking(#options, #name)),
+    );
     quote! {
-        let #guard = match ::redis_lock::__private::acquire_blocking(#options, #name) {
-            ::core::result::Result::Ok(#guard) => #guard,
-            ::core::result::Result::Err(#error) => #lock_failed,
-        };
+        #take_guard
         #block
     }
 }
@@ -251,13 +271,7 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
 /// inference as `_`, since it is not allowed in that position. Being generated code it
 /// trips no lint, and `if false` reaches nothing, so the user's body needs no `allow`.
 fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
-    let Lock {
-        options,
-        name,
-        lock_failed,
-    } = lock;
     let guard = local("guard");
-    let error = local("error");
     let result = local("result");
     let declared = match &sig.output {
         ReturnType::Type(_, ty) => {
@@ -267,11 +281,11 @@ fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
         }
         ReturnType::Default => quote!(()),
     };
+    let take_guard = lock.take_guard(
+        |options, name| quote!(::redis_lock::__private::acquire(#options, #name).await),
+    );
     quote! {
-        let #guard = match ::redis_lock::__private::acquire(#options, #name).await {
-            ::core::result::Result::Ok(#guard) => #guard,
-            ::core::result::Result::Err(#error) => #lock_failed,
-        };
+        #take_guard
         let #result = async move {
             if false {
                 return ::core::option::Option::<#declared>::None.unwrap();
