@@ -143,12 +143,7 @@ async fn run_tasks(
                 for _ in 0..count {
                     let called = now_ns();
                     let acquired = locked::empty_async(lock).await?;
-                    records.push(Record {
-                        worker,
-                        called,
-                        acquired,
-                        released: now_ns(),
-                    });
+                    records.push(Record::returned_now(worker, called, acquired));
                 }
                 Ok::<_, redis_lock::LockError>(records)
             })
@@ -170,12 +165,7 @@ fn run_threads(lock: &'static str, workers: u32, count: usize) -> Res<Vec<Record
                 for _ in 0..count {
                     let called = now_ns();
                     let acquired = locked::empty_sync(lock)?;
-                    records.push(Record {
-                        worker,
-                        called,
-                        acquired,
-                        released: now_ns(),
-                    });
+                    records.push(Record::returned_now(worker, called, acquired));
                 }
                 Ok::<_, redis_lock::LockError>(records)
             })

@@ -13,6 +13,16 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record of a call that returned just now (so its release has completed).
+    pub fn returned_now(worker: u32, called: u64, acquired: u64) -> Record {
+        Record {
+            worker,
+            called,
+            acquired,
+            released: super::clock::now_ns(),
+        }
+    }
+
     /// `rec <worker> <called> <acquired> <released>`: how workers report to their parent.
     pub fn to_line(self) -> String {
         format!(
