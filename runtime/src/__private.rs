@@ -40,8 +40,7 @@ pub async fn acquire(options: Options, name: String) -> Result<LockGuard, LockEr
 /// Releases it after the body; a lost or expired lock becomes a warning naming the lock,
 /// and the body's result is returned regardless.
 pub async fn finish(guard: LockGuard) {
-    let name = guard.name().to_string();
-    crate::guard::log_release_of(&name, guard.release().await);
+    guard.release_and_log().await
 }
 
 /// Acquires the lock of an annotated sync `fn`; the guard releases it when dropped.

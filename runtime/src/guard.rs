@@ -203,6 +203,46 @@ async fn renew(
     }
 }
 
+/// What both guards answer alike about the acquisition they hold.
+macro_rules! held_accessors {
+    ($guard:ident) => {
+        impl $guard {
+            fn held(&self) -> &Held {
+                self.held
+                    .as_ref()
+                    .expect("a guard holds its lock until consumed")
+            }
+
+            /// The lock's name.
+            pub fn name(&self) -> &str {
+                &self.held().name
+            }
+
+            /// This acquisition's owner token (128 random bits, hex).
+            pub fn token(&self) -> &str {
+                &self.held().token
+            }
+
+            /// True once auto-renewal has found the lock taken away: work done now is not
+            /// exclusive.
+            pub fn is_lost(&self) -> bool {
+                self.held().lost.load(Ordering::Acquire)
+            }
+        }
+
+        impl std::fmt::Debug for $guard {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($guard))
+                    .field("name", &self.name())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+held_accessors!(LockGuard);
+held_accessors!(BlockingLockGuard);
+
 /// A held lock, acquired by async code. Release it with [`release`](LockGuard::release);
 /// if it is dropped instead (a panic, a cancelled future), it is released in the background
 /// within milliseconds, without blocking the executor.
@@ -212,32 +252,11 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
-    pub(crate) fn new(mut held: Held, renew_here: bool) -> LockGuard {
-        if renew_here && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+    pub(crate) fn new(mut held: Held) -> LockGuard {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             held.start_renewal(&runtime);
         }
         LockGuard { held: Some(held) }
-    }
-
-    fn held(&self) -> &Held {
-        self.held
-            .as_ref()
-            .expect("a guard holds its lock until consumed")
-    }
-
-    /// The lock's name.
-    pub fn name(&self) -> &str {
-        &self.held().name
-    }
-
-    /// This acquisition's owner token (128 random bits, hex).
-    pub fn token(&self) -> &str {
-        &self.held().token
-    }
-
-    /// True once auto-renewal has found the lock taken away: work done now is not exclusive.
-    pub fn is_lost(&self) -> bool {
-        self.held().lost.load(Ordering::Acquire)
     }
 
     /// Resets the lease to `lease` (`None`: the lock's own lease) from now.
@@ -254,6 +273,16 @@ impl LockGuard {
             .take()
             .expect("a guard holds its lock until consumed");
         held.release_with(&AsyncIo).await
+    }
+
+    /// Releases the lock; a failure becomes a warning that names the lock.
+    pub(crate) async fn release_and_log(mut self) {
+        let mut held = self
+            .held
+            .take()
+            .expect("a guard holds its lock until consumed");
+        let result = held.release_with(&AsyncIo).await;
+        log_release(&held, result);
     }
 }
 
@@ -276,14 +305,6 @@ impl Drop for LockGuard {
     }
 }
 
-impl std::fmt::Debug for LockGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockGuard")
-            .field("name", &self.name())
-            .finish_non_exhaustive()
-    }
-}
-
 /// A held lock, acquired by sync code. Release it with
 /// [`release`](BlockingLockGuard::release), or drop it: the drop releases it on this
 /// thread before returning (also while unwinding from a panic).
@@ -298,27 +319,6 @@ impl BlockingLockGuard {
             held.start_renewal(runtime);
         }
         BlockingLockGuard { held: Some(held) }
-    }
-
-    fn held(&self) -> &Held {
-        self.held
-            .as_ref()
-            .expect("a guard holds its lock until consumed")
-    }
-
-    /// The lock's name.
-    pub fn name(&self) -> &str {
-        &self.held().name
-    }
-
-    /// This acquisition's owner token (128 random bits, hex).
-    pub fn token(&self) -> &str {
-        &self.held().token
-    }
-
-    /// True once auto-renewal has found the lock taken away: work done now is not exclusive.
-    pub fn is_lost(&self) -> bool {
-        self.held().lost.load(Ordering::Acquire)
     }
 
     /// Resets the lease to `lease` (`None`: the lock's own lease) from now.
@@ -345,22 +345,10 @@ impl Drop for BlockingLockGuard {
     }
 }
 
-impl std::fmt::Debug for BlockingLockGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockingLockGuard")
-            .field("name", &self.name())
-            .finish_non_exhaustive()
-    }
-}
-
 /// Reports the outcome of a release nobody can be handed: a lost or expired lock is a
 /// warning that names the lock.
-pub(crate) fn log_release(held: &Held, result: Result<(), LockError>) {
-    log_release_of(&held.name, result)
-}
-
-pub(crate) fn log_release_of(name: &str, result: Result<(), LockError>) {
+fn log_release(held: &Held, result: Result<(), LockError>) {
     if let Err(e) = result {
-        tracing::warn!(lock = %name, error = %e, "redis-lock: {e}");
+        tracing::warn!(lock = %held.name, error = %e, "redis-lock: {e}");
     }
 }

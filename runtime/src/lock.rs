@@ -114,7 +114,7 @@ impl Lock {
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard, LockError> {
         tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
         let held = self.acquire_with(&AsyncIo, timeout).await?;
-        Ok(LockGuard::new(held, true))
+        Ok(LockGuard::new(held))
     }
 
     /// One attempt: the guard if the lock was free, `None` if it is held.
@@ -258,13 +258,12 @@ impl Lock {
     }
 
     async fn try_set<I: Io>(&self, io: &I, token: &str, lease_ms: u64) -> Result<bool, LockError> {
-        let set = redis::cmd("SET")
-            .arg(&self.key)
+        let mut set = redis::cmd("SET");
+        set.arg(&self.key)
             .arg(token)
             .arg("NX")
             .arg("PX")
-            .arg(lease_ms)
-            .to_owned();
+            .arg(lease_ms);
         match command(io, self.client, &set).await? {
             Reply::Status(_) => Ok(true),
             Reply::Nil => Ok(false),
@@ -358,13 +357,12 @@ async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockE
     let mut cursor = b"0".to_vec();
     let mut reset = 0;
     loop {
-        let scan = redis::cmd("SCAN")
-            .arg(&cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(&cursor)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
-            .arg(1000)
-            .to_owned();
+            .arg(1000);
         let reply = command(io, client, &scan).await?;
         let Reply::Array(mut parts) = reply else {
             return Err(unexpected(&reply));
