@@ -34,6 +34,7 @@ impl LockClient {
         default_lease: Duration,
         connect_timeout: Duration,
         response_timeout: Duration,
+        max_connections: usize,
     ) -> Result<LockClient, LockError> {
         let redis = redis::Client::open(url)
             .map_err(|e| LockError::invalid(format!("`{url}` is not a usable Redis URL: {e}")))?;
@@ -48,8 +49,8 @@ impl LockClient {
             default_lease,
             endpoint,
             redis,
-            sync_pool: SyncPool::new(),
-            async_pools: AsyncPools::new(),
+            sync_pool: SyncPool::new(max_connections),
+            async_pools: AsyncPools::new(max_connections),
             waiters: WaitTable::new(),
             instance_id: crate::token::new_instance_id()?,
             subscriber: OnceLock::new(),

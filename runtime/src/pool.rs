@@ -1,9 +1,12 @@
 //! Reusable connections: one pool of blocking connections per client, and one pool of
-//! async connections per client and Tokio runtime.
+//! async connections per client and Tokio runtime, each with at most `max_connections`
+//! open at once.
 //!
 //! A connection is taken out for exactly one request and put back only when that request
 //! completed; a request that failed, timed out or was cancelled half-way drops its
-//! connection, so a reply can never be read by the wrong caller.
+//! connection, so a reply can never be read by the wrong caller. Callers beyond the cap
+//! wait for a connection to come back: locking thousands of distinct names at once then
+//! costs a handful of connections, not thousands (Redis caps clients at 10,000).
 //!
 //! Async connections belong to the runtime whose reactor they are registered with. When a
 //! runtime shuts down it drops its tasks, and with them a sentinel task this module spawns
@@ -11,51 +14,96 @@
 //! runtime was current outlives it, and several runtimes one after another just work.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+
+use tokio::sync::Semaphore;
 
 use crate::conn::{AsyncConn, Endpoint, SyncConn};
 use crate::error::LockError;
 use crate::resp::Reply;
 
-/// Idle connections kept per pool; more may be open while busy.
-const MAX_IDLE: usize = 8;
-
 pub(crate) struct SyncPool {
-    idle: Mutex<Vec<SyncConn>>,
+    state: Mutex<SyncPoolState>,
+    returned: Condvar,
+    max: usize,
+}
+
+struct SyncPoolState {
+    idle: Vec<SyncConn>,
+    /// Connections in existence: idle, in use, or being opened.
+    open: usize,
 }
 
 impl SyncPool {
-    pub(crate) fn new() -> SyncPool {
+    pub(crate) fn new(max: usize) -> SyncPool {
         SyncPool {
-            idle: Mutex::new(Vec::new()),
+            state: Mutex::new(SyncPoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+            max,
         }
     }
 
     pub(crate) fn request(&self, endpoint: &Endpoint, packed: &[u8]) -> Result<Reply, LockError> {
-        let reused = lock(&self.idle).pop();
-        let mut conn = match reused {
-            Some(c) => c,
-            None => SyncConn::connect(endpoint)?,
-        };
-        let reply = conn.request(packed)?;
-        let mut idle = lock(&self.idle);
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
+        let mut conn = self.checkout(endpoint)?;
+        match conn.request(packed) {
+            Ok(reply) => {
+                lock(&self.state).idle.push(conn);
+                self.returned.notify_one();
+                Ok(reply)
+            }
+            Err(e) => {
+                // It may be out of step with its replies: drop it, never reuse it.
+                drop(conn);
+                self.close_one();
+                Err(e)
+            }
         }
-        Ok(reply)
+    }
+
+    /// An idle connection, a new one while under the cap, or else the next one returned.
+    fn checkout(&self, endpoint: &Endpoint) -> Result<SyncConn, LockError> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state);
+                return SyncConn::connect(endpoint).inspect_err(|_| self.close_one());
+            }
+            state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// A connection is gone: its place under the cap is free for a waiting caller.
+    fn close_one(&self) {
+        lock(&self.state).open -= 1;
+        self.returned.notify_one();
     }
 }
 
-type RuntimePools = Mutex<HashMap<tokio::runtime::Id, Vec<AsyncConn>>>;
+/// One runtime's async connections: the idle ones, and permits for at most the cap.
+struct RuntimePool {
+    idle: Vec<AsyncConn>,
+    permits: Arc<Semaphore>,
+}
+
+type RuntimePools = Mutex<HashMap<tokio::runtime::Id, RuntimePool>>;
 
 pub(crate) struct AsyncPools {
     by_runtime: Arc<RuntimePools>,
+    max: usize,
 }
 
 impl AsyncPools {
-    pub(crate) fn new() -> AsyncPools {
+    pub(crate) fn new(max: usize) -> AsyncPools {
         AsyncPools {
             by_runtime: Arc::new(Mutex::new(HashMap::new())),
+            max,
         }
     }
 
@@ -66,30 +114,43 @@ impl AsyncPools {
     ) -> Result<Reply, LockError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
         let id = runtime.id();
-        let reused = {
-            let mut pools = lock(&self.by_runtime);
-            match pools.get_mut(&id) {
-                Some(idle) => idle.pop(),
-                None => {
-                    pools.insert(id, Vec::new());
-                    drop(pools);
-                    self.forget_when_runtime_ends(&runtime, id);
-                    None
-                }
-            }
-        };
+        let permits = self.permits(&runtime, id);
+        // Held until the connection is back in the pool or dropped, also on cancellation.
+        let _permit = permits
+            .acquire_owned()
+            .await
+            .map_err(|_| std::io::Error::other("connection pool closed"))?;
+        let reused = lock(&self.by_runtime)
+            .get_mut(&id)
+            .and_then(|pool| pool.idle.pop());
         let mut conn = match reused {
             Some(c) => c,
             None => AsyncConn::connect(endpoint).await?,
         };
         let reply = conn.request(packed).await?;
-        let mut pools = lock(&self.by_runtime);
-        if let Some(idle) = pools.get_mut(&id)
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(conn);
+        if let Some(pool) = lock(&self.by_runtime).get_mut(&id) {
+            pool.idle.push(conn);
         }
         Ok(reply)
+    }
+
+    /// The permits of this runtime's pool, creating the pool on first use.
+    fn permits(&self, runtime: &tokio::runtime::Handle, id: tokio::runtime::Id) -> Arc<Semaphore> {
+        let mut pools = lock(&self.by_runtime);
+        if let Some(pool) = pools.get(&id) {
+            return pool.permits.clone();
+        }
+        let permits = Arc::new(Semaphore::new(self.max));
+        pools.insert(
+            id,
+            RuntimePool {
+                idle: Vec::new(),
+                permits: permits.clone(),
+            },
+        );
+        drop(pools);
+        self.forget_when_runtime_ends(runtime, id);
+        permits
     }
 
     fn forget_when_runtime_ends(&self, runtime: &tokio::runtime::Handle, id: tokio::runtime::Id) {

@@ -54,10 +54,12 @@ pub struct ClientBuilder {
     default_lease: Duration,
     connect_timeout: Duration,
     response_timeout: Duration,
+    max_connections: usize,
 }
 
 impl ClientBuilder {
-    /// Starts from the defaults: prefix `lock:`, a 30 s lease, 5 s connect and response timeouts.
+    /// Starts from the defaults: prefix `lock:`, a 30 s lease, 5 s connect and response
+    /// timeouts, at most 16 connections per pool.
     pub fn new(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             url: url.into(),
@@ -65,6 +67,7 @@ impl ClientBuilder {
             default_lease: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
+            max_connections: 16,
         }
     }
 
@@ -92,6 +95,14 @@ impl ClientBuilder {
         self
     }
 
+    /// At most this many connections open at once (default 16), per pool: one pool serves
+    /// sync callers, and one each Tokio runtime. Callers beyond it wait for a connection.
+    /// Waiting for a lock holds no connection, so this bounds only concurrent requests.
+    pub fn max_connections(mut self, max: usize) -> ClientBuilder {
+        self.max_connections = max;
+        self
+    }
+
     /// Registers this client as the default one.
     pub fn init(self) -> Result<(), LockError> {
         self.register(DEFAULT_CLIENT)
@@ -107,6 +118,9 @@ impl ClientBuilder {
         if self.connect_timeout.is_zero() || self.response_timeout.is_zero() {
             return Err(LockError::invalid("timeouts must be greater than zero"));
         }
+        if self.max_connections == 0 {
+            return Err(LockError::invalid("max_connections must be at least 1"));
+        }
         let client = LockClient::new(
             name.to_string(),
             &self.url,
@@ -114,6 +128,7 @@ impl ClientBuilder {
             self.default_lease,
             self.connect_timeout,
             self.response_timeout,
+            self.max_connections,
         )?;
         let mut clients = CLIENTS.write().unwrap_or_else(|e| e.into_inner());
         if clients.contains_key(name) {

@@ -28,8 +28,7 @@ pub(crate) fn new_token() -> Result<String, LockError> {
     let mut token = [0u8; TOKEN_BYTES];
     RANDOM.with_borrow_mut(|random| {
         if random.next == BATCH {
-            getrandom::fill(&mut random.bytes)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            getrandom::fill(&mut random.bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
             random.next = 0;
         }
         let taken = random.next..random.next + TOKEN_BYTES;
