@@ -3,6 +3,8 @@
 //! `contender count URL LOCK COUNTER N`: N locked, non-atomic increments of COUNTER.
 //! `contender hold URL LOCK LEASE_SECS`: takes LOCK (auto-renewing), prints `HOLDING`, and
 //! holds it until killed.
+//! `contender hold-until-told URL LOCK LEASE_SECS`: the same, but releases it when a line
+//! arrives on stdin, then prints `RELEASED`.
 
 use redis_lock::{LockError, redis_lock};
 
@@ -29,16 +31,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!("DONE");
         }
-        "hold" => {
+        mode @ ("hold" | "hold-until-told") => {
             let lease = std::time::Duration::from_secs_f64(args[4].parse()?);
             let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?
                 .expire(lease)
                 .auto_renew(true);
-            let _guard = lock.acquire_blocking(None)?;
+            let guard = lock.acquire_blocking(None)?;
             println!("HOLDING");
-            loop {
-                std::thread::park();
+            if mode == "hold" {
+                loop {
+                    std::thread::park();
+                }
             }
+            std::io::stdin().read_line(&mut String::new())?;
+            guard.release()?;
+            println!("RELEASED");
         }
         other => return Err(format!("unknown mode {other}").into()),
     }

@@ -1,0 +1,90 @@
+//! Waiters in one process learn of a release in another by Redis pub/sub, at once, not at
+//! the holder's lease end; and a lost pub/sub connection is re-established without
+//! stranding them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_lock::Lock;
+use redis_lock_tests::{RedisServer, wait_for_subscribers};
+
+/// A contender process holding `lock` with a 30 s lease until told to release it.
+fn holder(server: &RedisServer, lock: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args(["hold-until-told", &server.url(), lock, "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "HOLDING");
+    (child, out)
+}
+
+/// Tells the holder to release; returns once it has.
+fn release(child: &mut Child, out: &mut BufReader<ChildStdout>) -> Instant {
+    writeln!(child.stdin.as_mut().unwrap(), "release").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RELEASED");
+    let released = Instant::now();
+    child.wait().unwrap();
+    released
+}
+
+#[tokio::test]
+async fn a_release_in_another_process_wakes_waiters_at_once() {
+    let server = RedisServer::start();
+    redis_lock::register("notify", &server.url()).unwrap();
+    let (mut child, mut out) = holder(&server, "remote");
+
+    let lock = Lock::with_client("notify", "remote").unwrap();
+    let waiter = tokio::spawn(async move { lock.acquire(None).await.map(|g| (Instant::now(), g)) });
+    // Our process subscribes to the lock's channel once its waiter has to wait.
+    wait_for_subscribers(&server, "lock:{remote}", 1).await;
+
+    let released = tokio::task::spawn_blocking(move || release(&mut child, &mut out))
+        .await
+        .unwrap();
+    let (acquired, guard) = waiter.await.unwrap().unwrap();
+    let after = acquired.saturating_duration_since(released);
+    assert!(
+        after < Duration::from_millis(100),
+        "woken by the announcement: {after:?}, lease 30 s"
+    );
+    guard.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn waiters_survive_a_lost_pubsub_connection() {
+    let server = RedisServer::start();
+    redis_lock::register("notify-reconnect", &server.url()).unwrap();
+    let (mut child, mut out) = holder(&server, "flaky");
+
+    let lock = Lock::with_client("notify-reconnect", "flaky").unwrap();
+    let waiter = tokio::spawn(async move { lock.acquire(None).await.map(|g| (Instant::now(), g)) });
+    wait_for_subscribers(&server, "lock:{flaky}", 1).await;
+
+    // The server drops every pub/sub connection; ours must come back and subscribe again.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut server.connection())
+        .unwrap();
+    wait_for_subscribers(&server, "lock:{flaky}", 1).await;
+
+    let released = tokio::task::spawn_blocking(move || release(&mut child, &mut out))
+        .await
+        .unwrap();
+    let (acquired, guard) = waiter.await.unwrap().unwrap();
+    let after = acquired.saturating_duration_since(released);
+    assert!(
+        after < Duration::from_millis(100),
+        "woken after the reconnect: {after:?}"
+    );
+    guard.release().await.unwrap();
+}
