@@ -47,7 +47,23 @@ impl SyncPool {
     }
 
     pub(crate) fn request(&self, endpoint: &Endpoint, packed: &[u8]) -> Result<Reply, LockError> {
-        let mut conn = self.checkout(endpoint)?;
+        match self.request_once(endpoint, packed, true) {
+            Err(Failure::StaleIdle(_)) => {
+                self.close_idle();
+                self.request_once(endpoint, packed, false)
+                    .map_err(Failure::into_error)
+            }
+            other => other.map_err(Failure::into_error),
+        }
+    }
+
+    fn request_once(
+        &self,
+        endpoint: &Endpoint,
+        packed: &[u8],
+        reuse: bool,
+    ) -> Result<Reply, Failure> {
+        let (mut conn, reused) = self.checkout(endpoint, reuse).map_err(Failure::Other)?;
         match conn.request(packed) {
             Ok(reply) => {
                 lock(&self.state).idle.push(conn);
@@ -58,25 +74,38 @@ impl SyncPool {
                 // It may be out of step with its replies: drop it, never reuse it.
                 drop(conn);
                 self.close_one();
-                Err(e)
+                Err(Failure::classify(e, reused))
             }
         }
     }
 
-    /// An idle connection, a new one while under the cap, or else the next one returned.
-    fn checkout(&self, endpoint: &Endpoint) -> Result<SyncConn, LockError> {
+    /// An idle connection (when `reuse`), a new one while under the cap, or else the next
+    /// one returned. Says whether it was reused.
+    fn checkout(&self, endpoint: &Endpoint, reuse: bool) -> Result<(SyncConn, bool), LockError> {
         let mut state = lock(&self.state);
         loop {
-            if let Some(conn) = state.idle.pop() {
-                return Ok(conn);
+            if reuse && let Some(conn) = state.idle.pop() {
+                return Ok((conn, true));
             }
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return SyncConn::connect(endpoint).inspect_err(|_| self.close_one());
+                return SyncConn::connect(endpoint)
+                    .map(|conn| (conn, false))
+                    .inspect_err(|_| self.close_one());
             }
             state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// Closes every idle connection: one was found closed by the server, so the others,
+    /// from before the same restart or idle timeout, are suspect too.
+    fn close_idle(&self) {
+        let mut state = lock(&self.state);
+        state.open -= state.idle.len();
+        state.idle.clear();
+        drop(state);
+        self.returned.notify_all();
     }
 
     /// A connection is gone: its place under the cap is free for a waiting caller.
@@ -120,14 +149,42 @@ impl AsyncPools {
             .acquire_owned()
             .await
             .map_err(|_| std::io::Error::other("connection pool closed"))?;
-        let reused = lock(&self.by_runtime)
-            .get_mut(&id)
-            .and_then(|pool| pool.idle.pop());
+        match self.request_once(endpoint, packed, id, true).await {
+            Err(Failure::StaleIdle(_)) => {
+                if let Some(pool) = lock(&self.by_runtime).get_mut(&id) {
+                    pool.idle.clear();
+                }
+                self.request_once(endpoint, packed, id, false)
+                    .await
+                    .map_err(Failure::into_error)
+            }
+            other => other.map_err(Failure::into_error),
+        }
+    }
+
+    async fn request_once(
+        &self,
+        endpoint: &Endpoint,
+        packed: &[u8],
+        id: tokio::runtime::Id,
+        reuse: bool,
+    ) -> Result<Reply, Failure> {
+        let reused = if reuse {
+            lock(&self.by_runtime)
+                .get_mut(&id)
+                .and_then(|pool| pool.idle.pop())
+        } else {
+            None
+        };
+        let was_reused = reused.is_some();
         let mut conn = match reused {
             Some(c) => c,
-            None => AsyncConn::connect(endpoint).await?,
+            None => AsyncConn::connect(endpoint).await.map_err(Failure::Other)?,
         };
-        let reply = conn.request(packed).await?;
+        let reply = conn
+            .request(packed)
+            .await
+            .map_err(|e| Failure::classify(e, was_reused))?;
         if let Some(pool) = lock(&self.by_runtime).get_mut(&id) {
             pool.idle.push(conn);
         }
@@ -173,6 +230,32 @@ impl AsyncPools {
             let _forget = forget;
             std::future::pending::<()>().await
         });
+    }
+}
+
+/// Why a request on a pooled connection failed.
+enum Failure {
+    /// A reused connection turned out closed by the server (it restarted, or dropped the
+    /// idle connection). Such a request never reached a live server, so it is sent once
+    /// more on a fresh connection. A timeout is not this: a slow server may still run it.
+    StaleIdle(LockError),
+    Other(LockError),
+}
+
+impl Failure {
+    fn classify(error: LockError, reused: bool) -> Failure {
+        match &error {
+            LockError::Redis(e) if reused && e.is_connection_dropped() && !e.is_timeout() => {
+                Failure::StaleIdle(error)
+            }
+            _ => Failure::Other(error),
+        }
+    }
+
+    fn into_error(self) -> LockError {
+        match self {
+            Failure::StaleIdle(e) | Failure::Other(e) => e,
+        }
     }
 }
 

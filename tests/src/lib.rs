@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,13 +34,37 @@ impl RedisServer {
 
     fn try_start() -> Result<RedisServer, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "redis-lock-test-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let port = free_port();
+        match RedisServer::spawn(port, &dir) {
+            Ok(child) => Ok(RedisServer {
+                child: Some(child),
+                port,
+                dir,
+            }),
+            Err(output) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(output)
+            }
+        }
+    }
+
+    /// Stops the server (SIGKILL) and starts a fresh one on the same port, as a crash and
+    /// restart of Redis would; every connection to the old one is then dead.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = RedisServer::spawn(self.port, &self.dir)
+            .unwrap_or_else(|output| panic!("could not restart redis-server: {output}"));
+        self.child = Some(child);
+    }
+
+    /// Starts redis-server and returns once it accepts clients.
+    fn spawn(port: u16, dir: &Path) -> Result<Child, String> {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let mut child = Command::new(&binary)
             .args(["--port", &port.to_string()])
@@ -48,7 +72,7 @@ impl RedisServer {
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir)
             .args(["--loglevel", "notice"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -63,16 +87,11 @@ impl RedisServer {
             output.push_str(&line);
             output.push('\n');
             if line.contains("Ready to accept connections") {
-                return Ok(RedisServer {
-                    child: Some(child),
-                    port,
-                    dir,
-                });
+                return Ok(child);
             }
         }
         let _ = child.kill();
         let _ = child.wait();
-        let _ = std::fs::remove_dir_all(&dir);
         Err(output)
     }
 

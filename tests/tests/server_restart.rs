@@ -1,0 +1,33 @@
+//! Redis restarts under a running application: pooled connections to the old server are
+//! dead, and the next locked call reconnects instead of failing.
+
+use std::time::Duration;
+
+use redis_lock::Lock;
+use redis_lock_tests::RedisServer;
+
+#[tokio::test]
+async fn locked_calls_reconnect_after_a_server_restart() {
+    let mut server = RedisServer::start();
+    redis_lock::register("restart", &server.url()).unwrap();
+    let lock = Lock::with_client("restart", "survivor")
+        .unwrap()
+        .expire(Duration::from_secs(10));
+
+    // Fill both pools: the async one of this runtime, and the sync one.
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+    let sync_lock = lock.clone();
+    tokio::task::spawn_blocking(move || sync_lock.acquire_blocking(None)?.release())
+        .await
+        .unwrap()
+        .unwrap();
+
+    server.restart();
+
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+    let sync_lock = lock.clone();
+    tokio::task::spawn_blocking(move || sync_lock.acquire_blocking(None)?.release())
+        .await
+        .unwrap()
+        .unwrap();
+}
