@@ -24,8 +24,9 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// The lock is taken before the body runs and released after it returns, whether it
-/// returns normally, early with `return`, or with `?`. Configure the Redis connection once
+/// The lock is taken before the body runs and released after it, on every way out:
+/// a normal return, an early `return`, `?`, a panic, and (async) the future being dropped
+/// mid-body. Configure the Redis connection once
 /// at start-up with `redis_lock::init` (and `redis_lock::register` for more servers).
 ///
 /// # Arguments
