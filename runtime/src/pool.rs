@@ -32,6 +32,9 @@ struct SyncPoolState {
     idle: Vec<SyncConn>,
     /// Connections in existence: idle, in use, or being opened.
     open: usize,
+    /// Callers waiting for a connection: without any, returning one wakes nobody (a
+    /// condition variable's notify is a system call, which the hot path can do without).
+    waiting: usize,
 }
 
 impl SyncPool {
@@ -40,6 +43,7 @@ impl SyncPool {
             state: Mutex::new(SyncPoolState {
                 idle: Vec::new(),
                 open: 0,
+                waiting: 0,
             }),
             returned: Condvar::new(),
             max,
@@ -66,8 +70,9 @@ impl SyncPool {
         let (mut conn, reused) = self.checkout(endpoint, reuse).map_err(Failure::Other)?;
         match conn.request(packed) {
             Ok(reply) => {
-                lock(&self.state).idle.push(conn);
-                self.returned.notify_one();
+                let mut state = lock(&self.state);
+                state.idle.push(conn);
+                self.wake_one(state);
                 Ok(reply)
             }
             Err(e) => {
@@ -94,7 +99,17 @@ impl SyncPool {
                     .map(|conn| (conn, false))
                     .inspect_err(|_| self.close_one());
             }
+            state.waiting += 1;
             state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
+        }
+    }
+
+    fn wake_one(&self, state: std::sync::MutexGuard<'_, SyncPoolState>) {
+        let waiting = state.waiting > 0;
+        drop(state);
+        if waiting {
+            self.returned.notify_one();
         }
     }
 
@@ -104,14 +119,18 @@ impl SyncPool {
         let mut state = lock(&self.state);
         state.open -= state.idle.len();
         state.idle.clear();
+        let waiting = state.waiting > 0;
         drop(state);
-        self.returned.notify_all();
+        if waiting {
+            self.returned.notify_all();
+        }
     }
 
     /// A connection is gone: its place under the cap is free for a waiting caller.
     fn close_one(&self) {
-        lock(&self.state).open -= 1;
-        self.returned.notify_one();
+        let mut state = lock(&self.state);
+        state.open -= 1;
+        self.wake_one(state);
     }
 }
 
