@@ -72,7 +72,7 @@ impl SyncPool {
             Ok(reply) => {
                 let mut state = lock(&self.state);
                 state.idle.push(conn);
-                self.wake_one(state);
+                self.wake(state, false);
                 Ok(reply)
             }
             Err(e) => {
@@ -105,11 +105,14 @@ impl SyncPool {
         }
     }
 
-    fn wake_one(&self, state: std::sync::MutexGuard<'_, SyncPoolState>) {
+    /// Wakes one caller waiting for a connection (all of them when `all`), if any waits.
+    fn wake(&self, state: std::sync::MutexGuard<'_, SyncPoolState>, all: bool) {
         let waiting = state.waiting > 0;
         drop(state);
-        if waiting {
-            self.returned.notify_one();
+        match (waiting, all) {
+            (false, _) => {}
+            (true, false) => self.returned.notify_one(),
+            (true, true) => self.returned.notify_all(),
         }
     }
 
@@ -119,18 +122,14 @@ impl SyncPool {
         let mut state = lock(&self.state);
         state.open -= state.idle.len();
         state.idle.clear();
-        let waiting = state.waiting > 0;
-        drop(state);
-        if waiting {
-            self.returned.notify_all();
-        }
+        self.wake(state, true);
     }
 
     /// A connection is gone: its place under the cap is free for a waiting caller.
     fn close_one(&self) {
         let mut state = lock(&self.state);
         state.open -= 1;
-        self.wake_one(state);
+        self.wake(state, false);
     }
 }
 

@@ -15,15 +15,13 @@ async fn locked_calls_reconnect_after_a_server_restart() {
         .expire(Duration::from_secs(10));
 
     // Fill both pools: the async one of this runtime, and the sync one.
-    lock.acquire(None).await.unwrap().release().await.unwrap();
-    let sync_lock = lock.clone();
-    tokio::task::spawn_blocking(move || sync_lock.acquire_blocking(None)?.release())
-        .await
-        .unwrap()
-        .unwrap();
-
+    lock_and_release_both_ways(&lock).await;
     server.restart();
+    lock_and_release_both_ways(&lock).await;
+}
 
+/// Takes and releases `lock` once through each pool.
+async fn lock_and_release_both_ways(lock: &Lock) {
     lock.acquire(None).await.unwrap().release().await.unwrap();
     let sync_lock = lock.clone();
     tokio::task::spawn_blocking(move || sync_lock.acquire_blocking(None)?.release())
