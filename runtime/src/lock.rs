@@ -192,7 +192,8 @@ impl Lock {
         timeout: Option<Duration>,
     ) -> Result<Held, LockError> {
         let start = Instant::now();
-        let deadline = timeout.map(|t| start + t);
+        // A timeout too long to represent (`Duration::MAX`) is no deadline at all.
+        let deadline = timeout.and_then(|t| start.checked_add(t));
         let lease = self.lease();
         let lease_ms = lease_millis(lease)?;
         let client = self.client;
@@ -321,14 +322,22 @@ fn none_if_timeout<G>(r: Result<G, LockError>) -> Result<Option<G>, LockError> {
     }
 }
 
+/// The longest lease: what `u64` nanoseconds hold (about 584 years), the same bound the
+/// attribute's `expire` has. Redis itself refuses expiries near `i64::MAX` ms.
+const MAX_LEASE: Duration = Duration::from_nanos(u64::MAX);
+
 /// A lease in whole milliseconds, as Redis takes it; at least 1 ms.
 pub(crate) fn lease_millis(lease: Duration) -> Result<u64, LockError> {
-    match u64::try_from(lease.as_millis()) {
-        Ok(0) => Err(LockError::invalid("a lease must be at least 1 ms")),
-        Ok(ms) if ms <= i64::MAX as u64 => Ok(ms),
-        _ => Err(LockError::invalid(
-            "a lease must fit in a signed 64-bit count of ms",
-        )),
+    if lease > MAX_LEASE {
+        return Err(LockError::invalid(format!(
+            "a lease must be at most {} seconds (about 584 years)",
+            MAX_LEASE.as_secs()
+        )));
+    }
+    match lease.as_millis() {
+        0 => Err(LockError::invalid("a lease must be at least 1 ms")),
+        // At most u64::MAX / 10^6, checked above.
+        ms => Ok(ms as u64),
     }
 }
 

@@ -14,6 +14,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// Extra command-line arguments, kept for restarts.
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -22,9 +24,16 @@ impl RedisServer {
     /// Panics (this is test support) when no redis-server can be started; the README's test
     /// command installs one.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`start`](RedisServer::start) with extra redis-server arguments, like
+    /// `["--appendonly", "yes"]`; they apply to restarts too.
+    pub fn start_with(args: &[&str]) -> RedisServer {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let mut last_output = String::new();
         for _ in 0..20 {
-            match RedisServer::try_start() {
+            match RedisServer::try_start(&args) {
                 Ok(server) => return server,
                 Err(output) => last_output = output,
             }
@@ -32,7 +41,7 @@ impl RedisServer {
         panic!("could not start redis-server: {last_output}");
     }
 
-    fn try_start() -> Result<RedisServer, String> {
+    fn try_start(args: &[String]) -> Result<RedisServer, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "redis-lock-test-{}-{}",
@@ -41,11 +50,12 @@ impl RedisServer {
         ));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let port = free_port();
-        match RedisServer::spawn(port, &dir) {
+        match RedisServer::spawn(port, &dir, args) {
             Ok(child) => Ok(RedisServer {
                 child: Some(child),
                 port,
                 dir,
+                args: args.to_vec(),
             }),
             Err(output) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -58,13 +68,20 @@ impl RedisServer {
     /// restart of Redis would; every connection to the old one is then dead.
     pub fn restart(&mut self) {
         self.kill();
-        let child = RedisServer::spawn(self.port, &self.dir)
+        self.start_again();
+    }
+
+    /// Starts the server again on its port after [`kill`](RedisServer::kill), with the same
+    /// arguments and directory (so with `--appendonly yes` it reloads its data).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        let child = RedisServer::spawn(self.port, &self.dir, &self.args)
             .unwrap_or_else(|output| panic!("could not restart redis-server: {output}"));
         self.child = Some(child);
     }
 
     /// Starts redis-server and returns once it accepts clients.
-    fn spawn(port: u16, dir: &Path) -> Result<Child, String> {
+    fn spawn(port: u16, dir: &Path, args: &[String]) -> Result<Child, String> {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let mut child = Command::new(&binary)
             .args(["--port", &port.to_string()])
@@ -74,6 +91,8 @@ impl RedisServer {
             .arg("--dir")
             .arg(dir)
             .args(["--loglevel", "notice"])
+            // Later arguments win, so these can override the defaults above.
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -110,6 +129,32 @@ impl RedisServer {
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection())
             .expect("connect to the test redis-server")
+    }
+
+    /// The server's working directory (its AOF and RDB files live there).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered, as when
+    /// the host stalls or the network drops packets.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a server frozen by [`pause`](RedisServer::pause) (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
     }
 
     /// Stops the server at once (SIGKILL), as a crash would.
