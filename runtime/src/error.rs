@@ -117,4 +117,25 @@ impl LockError {
             reason: reason.into(),
         }
     }
+
+    /// Whether Redis could not be reached or could not answer just now: a refused or
+    /// dropped connection, a response timeout, a server still loading its data after a
+    /// restart. Such failures pass; a waiter retries them until its deadline. Everything
+    /// else (bad credentials, missing permissions, bad configuration) does not pass.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            LockError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.detail().is_some_and(|detail| {
+                        ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY"]
+                            .iter()
+                            .any(|code| detail.starts_with(code))
+                    })
+            }
+            _ => false,
+        }
+    }
 }
