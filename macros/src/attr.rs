@@ -13,7 +13,7 @@ use crate::name::NameTemplate;
 use crate::suggest;
 
 /// Appended to every argument error: whoever got one argument wrong may not know the others.
-const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>` and `client = \"...\"`";
+const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>`, `client = \"...\"` and `on_lost = \"continue\" | \"abort\"`";
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -25,6 +25,16 @@ pub(crate) struct Args {
     pub(crate) expire: Option<u64>,
     pub(crate) auto_renew: Option<bool>,
     pub(crate) timeout: Option<u64>,
+    pub(crate) on_lost: Option<(OnLost, Span)>,
+}
+
+/// What happens to a running body whose lock is lost (`on_lost = "..."`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OnLost {
+    /// The body runs to completion; a warning names the lock (the default).
+    Continue,
+    /// The body is stopped at its next `.await`; the function returns `LockError::Lost`.
+    Abort,
 }
 
 impl Args {
@@ -44,6 +54,7 @@ struct Builder {
     expire: Option<u64>,
     auto_renew: Option<bool>,
     timeout: Option<u64>,
+    on_lost: Option<(OnLost, Span)>,
     /// A `name` with a bad value must not also be reported as missing.
     name_given: bool,
     errors: Option<syn::Error>,
@@ -91,6 +102,10 @@ impl Builder {
             "client" => {
                 let value = value(&meta, "client", "client = \"billing\"")?;
                 client(&value).and_then(|client| self.set_client(client, span))
+            }
+            "on_lost" => {
+                let value = value(&meta, "on_lost", "on_lost = \"abort\"")?;
+                on_lost(&value).and_then(|on_lost| self.set_on_lost(on_lost, span))
             }
             unknown => {
                 self.error(unknown_argument(&key, unknown));
@@ -143,6 +158,14 @@ impl Builder {
         Ok(())
     }
 
+    fn set_on_lost(&mut self, on_lost: (OnLost, Span), span: Span) -> syn::Result<()> {
+        if self.on_lost.is_some() {
+            return Err(repeated("on_lost", span));
+        }
+        self.on_lost = Some(on_lost);
+        Ok(())
+    }
+
     fn error(&mut self, error: syn::Error) {
         match &mut self.errors {
             Some(errors) => errors.combine(error),
@@ -168,6 +191,7 @@ impl Builder {
             expire: self.expire,
             auto_renew: self.auto_renew,
             timeout: self.timeout,
+            on_lost: self.on_lost,
         })
     }
 }
@@ -187,9 +211,10 @@ fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
         "renew" | "autorenew" | "auto_extend" | "keep_alive" => Some("auto_renew"),
         "wait" | "wait_timeout" | "acquire_timeout" => Some("timeout"),
         "connection" | "redis" | "server" => Some("client"),
+        "on_lose" | "if_lost" | "when_lost" | "lost" | "on_expire" => Some("on_lost"),
         _ => None,
     };
-    let arguments = ["name", "expire", "auto_renew", "timeout", "client"];
+    let arguments = ["name", "expire", "auto_renew", "timeout", "client", "on_lost"];
     let hint = match alias.or_else(|| suggest::closest(name, arguments)) {
         Some(known) => format!("did you mean `{known}`? "),
         None => String::new(),
@@ -259,6 +284,27 @@ fn client(value: &Expr) -> syn::Result<LitStr> {
         ));
     }
     Ok(client)
+}
+
+/// `on_lost = "continue"` or `on_lost = "abort"`, with the value's span: `abort` on a
+/// sync function is reported there once the function is seen.
+fn on_lost(value: &Expr) -> syn::Result<(OnLost, Span)> {
+    let choices = "`on_lost = \"continue\"` (the default: the body runs to completion and a warning names the lock) or `on_lost = \"abort\"` (async functions: the body stops at its next `.await` and the function returns `LockError::Lost`)";
+    let given = string(value, "on_lost", "on_lost = \"abort\"")?;
+    match given.value().as_str() {
+        "continue" => Ok((OnLost::Continue, given.span())),
+        "abort" => Ok((OnLost::Abort, given.span())),
+        other => {
+            let hint = match suggest::closest(other, ["continue", "abort"]) {
+                Some(known) => format!("did you mean `\"{known}\"`? "),
+                None => String::new(),
+            };
+            Err(syn::Error::new(
+                given.span(),
+                format!("unknown `on_lost` value `\"{other}\"`; {hint}choose {choices}"),
+            ))
+        }
+    }
 }
 
 fn boolean(value: &Expr) -> syn::Result<bool> {

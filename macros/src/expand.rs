@@ -13,7 +13,7 @@ use syn::{
     TraitItemFn, Type, TypeInfer,
 };
 
-use crate::attr::Args;
+use crate::attr::{Args, OnLost};
 
 /// The whole attribute. Any error comes back next to the user's item, unchanged, so that
 /// the rest of the crate still sees the function (tokio-macros does the same): one
@@ -103,6 +103,16 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         ..
     } = function;
     let name = args.name.to_expr(&sig)?;
+    let abort_on_lost = match args.on_lost {
+        Some((OnLost::Abort, span)) if sig.asyncness.is_none() => {
+            return Err(syn::Error::new(
+                span,
+                "`on_lost = \"abort\"` needs an `async fn`: a sync body cannot be stopped from outside. Use `on_lost = \"continue\"` (the default), or make the function async",
+            ));
+        }
+        Some((on_lost, _)) => on_lost == OnLost::Abort,
+        None => false,
+    };
     let (outer, inner): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Outer));
@@ -112,7 +122,7 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         lock_failed: lock_failed(&sig),
     };
     let body = if sig.asyncness.is_some() {
-        async_body(&lock, &sig, block.into_token_stream())
+        async_body(&lock, &sig, block.into_token_stream(), abort_on_lost)
     } else {
         sync_body(&lock, block.into_token_stream())
     };
@@ -270,9 +280,19 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
 /// checked (tracing-attributes' "fake return edge"), with any `impl Trait` left to
 /// inference as `_`, since it is not allowed in that position. Being generated code it
 /// trips no lint, and `if false` reaches nothing, so the user's body needs no `allow`.
-fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
+///
+/// With `on_lost = "abort"` the block is raced against the loss of the lock:
+///
+/// ```text
+///     let __redis_lock_result = match abort_on_lost(&__redis_lock_guard, async move { .. }).await {
+///         Ok(result) => result,
+///         Err(error) => { abandon(__redis_lock_guard).await; return lock_failed(error) }
+///     };
+/// ```
+fn async_body(lock: &Lock, sig: &Signature, block: TokenStream, abort_on_lost: bool) -> TokenStream {
     let guard = local("guard");
     let result = local("result");
+    let error = local("error");
     let declared = match &sig.output {
         ReturnType::Type(_, ty) => {
             let mut ty = (**ty).clone();
@@ -284,15 +304,31 @@ fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
     let take_guard = lock.take_guard(
         |options, name| quote!(::redis_lock::__private::acquire(#options, #name).await),
     );
-    quote! {
-        #take_guard
-        let #result = async move {
+    let body = quote! {
+        async move {
             if false {
                 return ::core::option::Option::<#declared>::None.unwrap();
             }
             #block
         }
-        .await;
+    };
+    let run_body = if abort_on_lost {
+        let lock_failed = &lock.lock_failed;
+        quote! {
+            match ::redis_lock::__private::abort_on_lost(&#guard, #body).await {
+                ::core::result::Result::Ok(#result) => #result,
+                ::core::result::Result::Err(#error) => {
+                    ::redis_lock::__private::abandon(#guard).await;
+                    #lock_failed
+                }
+            }
+        }
+    } else {
+        quote!(#body.await)
+    };
+    quote! {
+        #take_guard
+        let #result = #run_body;
         ::redis_lock::__private::finish(#guard).await;
         #result
     }

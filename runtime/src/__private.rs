@@ -71,3 +71,22 @@ impl<T, E: From<LockError>> LockResult for Result<T, E> {
 pub fn lock_failed<R: LockResult>(error: LockError) -> R {
     R::from_lock_error(error)
 }
+
+/// Runs the body of an `on_lost = "abort"` function until it completes or the lock is
+/// lost, whichever comes first; a lost lock drops the body at its current `.await`.
+pub async fn abort_on_lost<F: std::future::Future>(
+    guard: &LockGuard,
+    body: F,
+) -> Result<F::Output, LockError> {
+    tokio::select! {
+        biased;
+        output = body => Ok(output),
+        () = guard.lost() => Err(LockError::Lost { name: guard.name().to_string() }),
+    }
+}
+
+/// Lets go of a lock the body was stopped for losing: frees it if it is still ours after
+/// all, without the warning [`finish`] would give (the caller gets `LockError::Lost`).
+pub async fn abandon(guard: LockGuard) {
+    let _ = guard.release().await;
+}

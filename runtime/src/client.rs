@@ -15,6 +15,8 @@ pub(crate) struct LockClient {
     pub(crate) name: String,
     pub(crate) prefix: String,
     pub(crate) default_lease: Duration,
+    /// How long an acquisition rides out an unreachable Redis before it gives up.
+    pub(crate) outage_timeout: Duration,
     pub(crate) endpoint: Endpoint,
     /// The `redis` crate's client, for pub/sub and administrative scans.
     pub(crate) redis: redis::Client,
@@ -32,6 +34,7 @@ impl LockClient {
         url: &str,
         prefix: String,
         default_lease: Duration,
+        outage_timeout: Duration,
         connect_timeout: Duration,
         response_timeout: Duration,
         max_connections: usize,
@@ -47,6 +50,7 @@ impl LockClient {
             name,
             prefix,
             default_lease,
+            outage_timeout,
             endpoint,
             redis,
             sync_pool: SyncPool::new(max_connections),

@@ -118,14 +118,16 @@ enum SyncStream {
 }
 
 impl SyncConn {
-    pub(crate) fn connect(endpoint: &Endpoint) -> Result<SyncConn, LockError> {
+    /// Connects, within `limit` if that is shorter than the client's timeouts.
+    pub(crate) fn connect(endpoint: &Endpoint, limit: Option<Duration>) -> Result<SyncConn, LockError> {
         let read_timeout = Some(endpoint.response_timeout);
         let stream = match &endpoint.addr {
             Addr::Tcp(host, port) => {
                 let mut last_error = None;
                 let mut connected = None;
                 for addr in (host.as_str(), *port).to_socket_addrs()? {
-                    match std::net::TcpStream::connect_timeout(&addr, endpoint.connect_timeout) {
+                    let timeout = shorter(endpoint.connect_timeout, limit);
+                    match std::net::TcpStream::connect_timeout(&addr, timeout) {
                         Ok(s) => {
                             connected = Some(s);
                             break;
@@ -159,9 +161,46 @@ impl SyncConn {
             chunk: vec![0; 4096].into_boxed_slice(),
         };
         for packed in endpoint.handshake() {
-            conn.request(&packed)?.into_result()?;
+            conn.request_within(&packed, endpoint.response_timeout, limit)?
+                .into_result()?;
         }
         Ok(conn)
+    }
+
+    /// [`request`](SyncConn::request) within `limit`, when that is shorter than the
+    /// `usual` timeout the socket is set to.
+    pub(crate) fn request_within(
+        &mut self,
+        packed: &[u8],
+        usual: Duration,
+        limit: Option<Duration>,
+    ) -> Result<Reply, LockError> {
+        let timeout = shorter(usual, limit);
+        if timeout == usual {
+            return self.request(packed);
+        }
+        self.set_timeouts(timeout)?;
+        let reply = self.request(packed);
+        // A connection whose request failed is dropped anyway; only a good one is reused.
+        if reply.is_ok() {
+            self.set_timeouts(usual)?;
+        }
+        reply
+    }
+
+    fn set_timeouts(&self, timeout: Duration) -> Result<(), LockError> {
+        let timeout = Some(timeout);
+        match &self.stream {
+            SyncStream::Tcp(s) => {
+                s.set_read_timeout(timeout)?;
+                s.set_write_timeout(timeout)?;
+            }
+            SyncStream::Unix(s) => {
+                s.set_read_timeout(timeout)?;
+                s.set_write_timeout(timeout)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends one packed command and reads its reply.
@@ -185,6 +224,15 @@ impl SyncConn {
             }
             self.buf.bytes.extend_from_slice(&self.chunk[..n]);
         }
+    }
+}
+
+/// The shorter of a configured timeout and a caller's `limit`, never zero (a zero socket
+/// timeout is refused by the OS).
+fn shorter(timeout: Duration, limit: Option<Duration>) -> Duration {
+    match limit {
+        Some(limit) if limit < timeout => limit.max(Duration::from_millis(1)),
+        _ => timeout,
     }
 }
 

@@ -118,6 +118,11 @@ impl LockError {
         }
     }
 
+    /// Whether this is Redis not answering in time.
+    pub(crate) fn is_timeout(&self) -> bool {
+        matches!(self, LockError::Redis(e) if e.is_timeout())
+    }
+
     /// Whether Redis could not be reached or could not answer just now: a refused or
     /// dropped connection, a response timeout, a server still loading its data after a
     /// restart. Such failures pass; a waiter retries them until its deadline. Everything

@@ -1,14 +1,15 @@
 //! What an acquisition holds, its auto-renewal, and its release on every way out.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::io::{AsyncIo, Io, SyncIo, eval};
+use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
 use crate::lock::lease_millis;
+use crate::pool::lock;
 use crate::scripts::{EXTEND, HANDOFF, RELEASE};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
@@ -19,9 +20,70 @@ pub(crate) struct Held {
     token: String,
     lease: Duration,
     auto_renew: bool,
-    /// Set by the renewal task when it finds the lock gone.
-    lost: Arc<AtomicBool>,
+    /// Shared with the renewal task.
+    state: Arc<LeaseState>,
     renewal: Option<tokio::task::AbortHandle>,
+}
+
+/// What the holder knows about its lease, kept up to date by renewals and extensions,
+/// read by the guards and awaited by bodies that stop when their lock is lost.
+pub(crate) struct LeaseState {
+    /// When the lease ends unless renewed, by this process's clock. Counted from before
+    /// the request that set it was sent, so never later than Redis's own expiry.
+    valid_until: Mutex<Instant>,
+    /// Set once, when renewal finds the lock gone.
+    lost: AtomicBool,
+    lost_notify: tokio::sync::Notify,
+}
+
+impl LeaseState {
+    fn new(valid_until: Instant) -> LeaseState {
+        LeaseState {
+            valid_until: Mutex::new(valid_until),
+            lost: AtomicBool::new(false),
+            lost_notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub(crate) fn valid_until(&self) -> Instant {
+        *lock(&self.valid_until)
+    }
+
+    fn renewed(&self, until: Instant) {
+        *lock(&self.valid_until) = until;
+    }
+
+    fn set_lost(&self) {
+        self.lost.store(true, Ordering::Release);
+        self.lost_notify.notify_waiters();
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Completes once renewal finds the lock lost; never, if it does not.
+    async fn wait_lost(&self) {
+        loop {
+            // Created before the check, so a `set_lost` between the two still wakes it.
+            let notified = self.lost_notify.notified();
+            if self.is_lost() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Completes once the lease has run out without being extended.
+    async fn wait_expired(&self) {
+        loop {
+            let until = self.valid_until();
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
 }
 
 impl Held {
@@ -31,6 +93,7 @@ impl Held {
         key: String,
         token: String,
         lease: Duration,
+        since: Instant,
         auto_renew: bool,
     ) -> Held {
         Held {
@@ -40,7 +103,7 @@ impl Held {
             token,
             lease,
             auto_renew,
-            lost: Arc::new(AtomicBool::new(false)),
+            state: Arc::new(LeaseState::new(since + lease)),
             renewal: None,
         }
     }
@@ -56,7 +119,7 @@ impl Held {
             self.key.clone(),
             self.token.clone(),
             self.lease,
-            self.lost.clone(),
+            self.state.clone(),
         );
         self.renewal = Some(runtime.spawn(task).abort_handle());
     }
@@ -68,11 +131,14 @@ impl Held {
     }
 
     async fn extend_with<I: Io>(&self, io: &I, lease: Option<Duration>) -> Result<(), LockError> {
-        let ms = lease_millis(lease.unwrap_or(self.lease))?.to_string();
+        let lease = lease.unwrap_or(self.lease);
+        let ms = lease_millis(lease)?.to_string();
+        let sent = Instant::now();
         let extended = eval(io, self.client, &EXTEND, &self.key, &[&self.token, &ms])
             .await?
             .as_int()?;
         if extended == 1 {
+            self.state.renewed(sent + lease);
             Ok(())
         } else {
             Err(LockError::Expired {
@@ -85,7 +151,10 @@ impl Held {
     /// is one (one round trip instead of release, notify and re-acquire).
     async fn release_with<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
         self.stop_renewal();
-        if self.lost.load(Ordering::Acquire) {
+        if self.state.is_lost() {
+            // Lost by this process's reckoning; should the key still be ours after all (a
+            // slow reply, not an expiry), freeing it by token lets the next holder in.
+            self.release_later(Instant::now() + self.lease);
             self.client.waiters.notify(&self.key);
             return Err(LockError::Lost {
                 name: self.name.clone(),
@@ -135,6 +204,14 @@ impl Held {
         )
         .await;
         waiters.notify(&self.key);
+        if let Err(e) = &released
+            && e.is_unavailable()
+        {
+            // Redis is down or stalled: free the lock as soon as it answers again, rather
+            // than leave every waiter to its lease.
+            self.token = token;
+            self.release_later(self.state.valid_until());
+        }
         if released?.as_int()? == 1 {
             Ok(())
         } else {
@@ -142,6 +219,12 @@ impl Held {
                 name: self.name.clone(),
             })
         }
+    }
+}
+
+impl Held {
+    fn release_later(&self, until: Instant) {
+        crate::cleanup::release_later(self.client, self.key.clone(), self.token.clone(), until);
     }
 }
 
@@ -173,35 +256,54 @@ impl Drop for HandoffAttempt<'_> {
     }
 }
 
+/// Renews the lease every third of it. The lock counts as lost when Redis says it is not
+/// ours any more, and also when the lease runs out before a renewal got through (Redis
+/// unreachable or stalled): from then on another owner may hold it.
 async fn renew(
     client: &'static LockClient,
     name: String,
     key: String,
     token: String,
     lease: Duration,
-    lost: Arc<AtomicBool>,
+    state: Arc<LeaseState>,
 ) {
     let every = lease / 3;
     let Ok(ms) = lease_millis(lease) else { return };
     let ms = ms.to_string();
+    let lose = |why: &str| {
+        state.set_lost();
+        tracing::warn!(lock = %name, "redis-lock: lock lost while held: {why}");
+    };
+    let mut next = state.valid_until() - lease + every;
     loop {
-        tokio::time::sleep(every).await;
-        let renewed = eval(&AsyncIo, client, &EXTEND, &key, &[&token, &ms])
+        tokio::time::sleep_until(next.min(state.valid_until()).into()).await;
+        // Read again: `extend` may have moved it while this task slept.
+        let valid_until = state.valid_until();
+        let sent = Instant::now();
+        if sent >= valid_until {
+            return lose("its lease ran out before a renewal reached Redis");
+        }
+        let args = [token.as_str(), ms.as_str()];
+        let renewed = eval_until(&AsyncIo, client, &EXTEND, &key, &args, Some(valid_until))
             .await
             .and_then(|r| r.as_int());
         match renewed {
-            Ok(1) => {}
-            Ok(_) => {
-                lost.store(true, Ordering::Release);
-                tracing::warn!(lock = %name, "redis-lock: lock lost while held: auto-renewal found it expired or taken by another owner");
-                return;
+            Ok(1) => {
+                state.renewed(sent + lease);
+                next = sent + every;
             }
+            Ok(_) => return lose("auto-renewal found it expired or taken by another owner"),
             Err(e) => {
                 tracing::warn!(lock = %name, error = %e, "redis-lock: renewing the lock failed; retrying");
+                // Sooner than usual: the lease is running out.
+                next = Instant::now() + (every / 3).min(RENEWAL_RETRY);
             }
         }
     }
 }
+
+/// The longest pause between renewal attempts after one failed.
+const RENEWAL_RETRY: Duration = Duration::from_millis(500);
 
 /// What both guards answer alike about the acquisition they hold.
 macro_rules! held_accessors {
@@ -226,7 +328,7 @@ macro_rules! held_accessors {
             /// True once auto-renewal has found the lock taken away: work done now is not
             /// exclusive.
             pub fn is_lost(&self) -> bool {
-                self.held().lost.load(Ordering::Acquire)
+                self.held().state.is_lost()
             }
         }
 
@@ -257,6 +359,19 @@ impl LockGuard {
             held.start_renewal(&runtime);
         }
         LockGuard { held: Some(held) }
+    }
+
+    /// Completes when the lock can no longer be trusted: when auto-renewal finds it gone
+    /// (taken, deleted, or its lease ran out before a renewal reached Redis), or, for a
+    /// lock that is not renewed, when its lease ends. Meant for `tokio::select!` against
+    /// the protected work. Never completes while the lock is held.
+    pub async fn lost(&self) {
+        let held = self.held();
+        if held.auto_renew {
+            held.state.wait_lost().await
+        } else {
+            held.state.wait_expired().await
+        }
     }
 
     /// Resets the lease to `lease` (`None`: the lock's own lease) from now.

@@ -13,11 +13,14 @@ use crate::resp::Reply;
 use crate::scripts::Script;
 
 pub(crate) trait Io: Send + Sync {
-    /// Sends one packed command on a pooled connection and reads its reply.
+    /// Sends one packed command on a pooled connection and reads its reply, giving up at
+    /// `until` (waiting for a free connection included) or after the client's response
+    /// timeout, whichever comes first.
     fn request(
         &self,
         client: &LockClient,
         packed: Vec<u8>,
+        until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
 
     /// Waits for `event`, or until `until` passes. True when the event happened.
@@ -32,8 +35,20 @@ pub(crate) trait Io: Send + Sync {
 pub(crate) struct AsyncIo;
 
 impl Io for AsyncIo {
-    async fn request(&self, client: &LockClient, packed: Vec<u8>) -> Result<Reply, LockError> {
-        client.async_pools.request(&client.endpoint, &packed).await
+    async fn request(
+        &self,
+        client: &LockClient,
+        packed: Vec<u8>,
+        until: Option<Instant>,
+    ) -> Result<Reply, LockError> {
+        let request = client.async_pools.request(&client.endpoint, &packed);
+        match until {
+            None => request.await,
+            // Dropping the request half-way drops its connection too (see `pool.rs`).
+            Some(until) => tokio::time::timeout_at(until.into(), request)
+                .await
+                .unwrap_or_else(|_| Err(deadline_passed())),
+        }
     }
 
     async fn wait_until<F: Future<Output = ()> + Send>(
@@ -61,8 +76,9 @@ impl Io for SyncIo {
         &self,
         client: &LockClient,
         packed: Vec<u8>,
+        until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
-        std::future::ready(client.sync_pool.request(&client.endpoint, &packed))
+        std::future::ready(client.sync_pool.request(&client.endpoint, &packed, until))
     }
 
     fn wait_until<F: Future<Output = ()> + Send>(
@@ -74,13 +90,33 @@ impl Io for SyncIo {
     }
 }
 
+/// The error of a request cut short by its caller's deadline. It is a timeout: whether
+/// Redis ran the command is unknown.
+pub(crate) fn deadline_passed() -> LockError {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "redis did not answer before the caller's deadline",
+    )
+    .into()
+}
+
 /// Runs a command; a server error becomes `LockError::Redis`.
 pub(crate) async fn command<I: Io>(
     io: &I,
     client: &LockClient,
     cmd: &redis::Cmd,
 ) -> Result<Reply, LockError> {
-    io.request(client, cmd.get_packed_command())
+    command_until(io, client, cmd, None).await
+}
+
+/// [`command`], giving up at `until`.
+pub(crate) async fn command_until<I: Io>(
+    io: &I,
+    client: &LockClient,
+    cmd: &redis::Cmd,
+    until: Option<Instant>,
+) -> Result<Reply, LockError> {
+    io.request(client, cmd.get_packed_command(), until)
         .await?
         .into_result()
 }
@@ -93,13 +129,25 @@ pub(crate) async fn eval<I: Io>(
     key: &str,
     args: &[&str],
 ) -> Result<Reply, LockError> {
+    eval_until(io, client, script, key, args, None).await
+}
+
+/// [`eval`], giving up at `until`.
+pub(crate) async fn eval_until<I: Io>(
+    io: &I,
+    client: &LockClient,
+    script: &Script,
+    key: &str,
+    args: &[&str],
+    until: Option<Instant>,
+) -> Result<Reply, LockError> {
     let packed = redis::cmd("EVALSHA")
         .arg(&script.sha)
         .arg(1)
         .arg(key)
         .arg(args)
         .get_packed_command();
-    match io.request(client, packed).await? {
+    match io.request(client, packed, until).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let packed = redis::cmd("EVAL")
                 .arg(script.body)
@@ -107,7 +155,7 @@ pub(crate) async fn eval<I: Io>(
                 .arg(key)
                 .arg(args)
                 .get_packed_command();
-            io.request(client, packed).await?.into_result()
+            io.request(client, packed, until).await?.into_result()
         }
         reply => reply.into_result(),
     }

@@ -22,6 +22,7 @@
 
 mod background;
 mod block_on;
+mod cleanup;
 mod client;
 mod conn;
 mod error;

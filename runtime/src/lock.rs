@@ -2,6 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+mod attempts;
+
+use attempts::{Attempt, Attempts};
+
 use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
@@ -185,7 +189,9 @@ impl Lock {
     /// The caller joins the process-local queue for the key (see `waiters.rs`); uncontended,
     /// it is the head at once and takes the lock with one `SET NX PX`. The head tries again
     /// whenever it is poked (a release, here or announced by Redis) and when the holder's
-    /// lease must have run out; the others wait their turn without touching Redis.
+    /// lease must have run out; the others wait their turn without touching Redis. When
+    /// Redis cannot be reached the head tries again with backoff, riding out the outage
+    /// until the caller's deadline or the client's outage timeout.
     pub(crate) async fn acquire_with<I: Io>(
         &self,
         io: &I,
@@ -197,14 +203,14 @@ impl Lock {
         let lease = self.lease();
         let lease_ms = lease_millis(lease)?;
         let client = self.client;
-        let token = new_token()?;
+        let mut attempts = Attempts::new(self, new_token()?, deadline);
         let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
 
         // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
         // at the same moment send one SET between them, not 10,000.
         let ticket = client
             .waiters
-            .enqueue(&self.key, Some((token.clone(), lease)));
+            .enqueue(&self.key, Some((attempts.token.clone(), lease)));
         // When the current holder's lease ends at the latest: the head wakes then, in case
         // the holder died without releasing.
         let mut holder_lease_end: Option<Instant> = None;
@@ -212,35 +218,41 @@ impl Lock {
         loop {
             let view = ticket.view();
             if let Some(granted) = view.granted {
-                ticket.acquired(Instant::now() + lease, true);
-                return Ok(self.held(granted));
+                return Ok(self.granted(ticket, granted, lease));
             }
+            let mut retry_at = None;
             if view.is_head && !view.handoff_pending {
                 let now = Instant::now();
                 if let Some(until) = view.holder_until.filter(|&t| t > now) {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
                 } else {
-                    if self.try_set(io, &token, lease_ms).await? {
-                        ticket.acquired(Instant::now() + lease, false);
-                        return Ok(self.held(token));
+                    let known_ttl = view.longest_ttl.filter(|_| !woken_by_timer);
+                    match attempts.attempt(io, lease_ms, known_ttl, &ticket).await {
+                        Ok(Attempt::Acquired { sent }) => {
+                            ticket.acquired(sent + lease, false);
+                            return Ok(attempts.into_held(sent));
+                        }
+                        Ok(Attempt::Held { lease_end }) => {
+                            holder_lease_end = Some(lease_end);
+                            client.subscribe(&self.key);
+                        }
+                        Err(error) => retry_at = Some(attempts.failed(error)?),
                     }
                     if past_deadline() {
-                        return Err(self.timed_out(start));
+                        return Err(attempts.give_up(start));
                     }
-                    holder_lease_end = match view.longest_ttl {
-                        Some(ttl) if !woken_by_timer => Some(Instant::now() + ttl),
-                        _ => self.holder_lease_end(io, &ticket).await?,
-                    };
-                    client.subscribe(&self.key);
                 }
             }
-            let wake_at = match (deadline, holder_lease_end.filter(|_| view.is_head)) {
-                // A releaser is handing the lock to us right now; its answer comes within a
-                // round trip, and it pokes us even if the handover fails.
-                _ if view.handoff_pending => None,
-                (Some(d), Some(h)) => Some(d.min(h)),
-                (d, h) => d.or(h),
+            // A releaser handing the lock to us right now answers within a round trip,
+            // and pokes us even if the handover fails.
+            let wake_at = if view.handoff_pending {
+                None
+            } else {
+                [deadline, holder_lease_end.filter(|_| view.is_head), retry_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
             };
             let poked = io.wait_until(ticket.poked(), wake_at).await;
             woken_by_timer = !poked;
@@ -250,58 +262,30 @@ impl Lock {
                     continue;
                 }
                 if let Some(granted) = view.granted {
-                    ticket.acquired(Instant::now() + lease, true);
-                    return Ok(self.held(granted));
+                    return Ok(self.granted(ticket, granted, lease));
                 }
-                return Err(self.timed_out(start));
+                return Err(attempts.give_up(start));
             }
         }
     }
 
-    async fn try_set<I: Io>(&self, io: &I, token: &str, lease_ms: u64) -> Result<bool, LockError> {
-        let mut set = redis::cmd("SET");
-        set.arg(&self.key)
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(lease_ms);
-        match command(io, self.client, &set).await? {
-            Reply::Status(_) => Ok(true),
-            Reply::Nil => Ok(false),
-            other => Err(unexpected(&other)),
-        }
-    }
-
-    /// Asks Redis how long the current holder's lease has left.
-    async fn holder_lease_end<I: Io>(
-        &self,
-        io: &I,
-        ticket: &Ticket<'_>,
-    ) -> Result<Option<Instant>, LockError> {
-        let ttl = command(io, self.client, redis::cmd("PTTL").arg(&self.key))
-            .await?
-            .as_int()?;
+    /// The lock was handed over by a releaser in this process, under `token`.
+    fn granted(&self, ticket: Ticket<'_>, token: String, lease: Duration) -> Held {
+        // The releaser set the lease a moment (at most a round trip) before this one.
         let now = Instant::now();
-        Ok(Some(match ttl {
-            // Gone already: try again at once.
-            -2 => now,
-            // A key without expiry was not written by this crate; look again after a lease.
-            -1 => now + self.lease(),
-            ms => {
-                let ttl = Duration::from_millis(ms as u64);
-                ticket.saw_ttl(ttl);
-                now + ttl
-            }
-        }))
+        ticket.acquired(now + lease, true);
+        self.held(token, now)
     }
 
-    fn held(&self, token: String) -> Held {
+    /// An acquisition under `token` whose lease began no earlier than `since`.
+    fn held(&self, token: String, since: Instant) -> Held {
         Held::new(
             self.client,
             self.name.clone(),
             self.key.clone(),
             token,
             self.lease(),
+            since,
             self.auto_renews(),
         )
     }

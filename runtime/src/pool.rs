@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
@@ -50,11 +51,17 @@ impl SyncPool {
         }
     }
 
-    pub(crate) fn request(&self, endpoint: &Endpoint, packed: &[u8]) -> Result<Reply, LockError> {
-        match self.request_once(endpoint, packed, true) {
+    /// Runs one request, giving up at `until` (waiting for a connection included).
+    pub(crate) fn request(
+        &self,
+        endpoint: &Endpoint,
+        packed: &[u8],
+        until: Option<Instant>,
+    ) -> Result<Reply, LockError> {
+        match self.request_once(endpoint, packed, true, until) {
             Err(Failure::StaleIdle(_)) => {
                 self.close_idle();
-                self.request_once(endpoint, packed, false)
+                self.request_once(endpoint, packed, false, until)
                     .map_err(Failure::into_error)
             }
             other => other.map_err(Failure::into_error),
@@ -66,9 +73,13 @@ impl SyncPool {
         endpoint: &Endpoint,
         packed: &[u8],
         reuse: bool,
+        until: Option<Instant>,
     ) -> Result<Reply, Failure> {
-        let (mut conn, reused) = self.checkout(endpoint, reuse).map_err(Failure::Other)?;
-        match conn.request(packed) {
+        let (mut conn, reused) = self
+            .checkout(endpoint, reuse, until)
+            .map_err(Failure::Other)?;
+        let limit = remaining(until).map_err(Failure::Other)?;
+        match conn.request_within(packed, endpoint.response_timeout, limit) {
             Ok(reply) => {
                 let mut state = lock(&self.state);
                 state.idle.push(conn);
@@ -86,7 +97,12 @@ impl SyncPool {
 
     /// An idle connection (when `reuse`), a new one while under the cap, or else the next
     /// one returned. Says whether it was reused.
-    fn checkout(&self, endpoint: &Endpoint, reuse: bool) -> Result<(SyncConn, bool), LockError> {
+    fn checkout(
+        &self,
+        endpoint: &Endpoint,
+        reuse: bool,
+        until: Option<Instant>,
+    ) -> Result<(SyncConn, bool), LockError> {
         let mut state = lock(&self.state);
         loop {
             if reuse && let Some(conn) = state.idle.pop() {
@@ -95,12 +111,22 @@ impl SyncPool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return SyncConn::connect(endpoint)
+                return remaining(until)
+                    .and_then(|limit| SyncConn::connect(endpoint, limit))
                     .map(|conn| (conn, false))
                     .inspect_err(|_| self.close_one());
             }
+            let limit = remaining(until)?;
             state.waiting += 1;
-            state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = match limit {
+                None => self.returned.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(limit) => {
+                    self.returned
+                        .wait_timeout(state, limit)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
             state.waiting -= 1;
         }
     }
@@ -248,6 +274,17 @@ impl AsyncPools {
             let _forget = forget;
             std::future::pending::<()>().await
         });
+    }
+}
+
+/// How long until `until`; an error once it has passed.
+fn remaining(until: Option<Instant>) -> Result<Option<Duration>, LockError> {
+    match until {
+        None => Ok(None),
+        Some(until) => match until.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(crate::io::deadline_passed()),
+        },
     }
 }
 

@@ -52,19 +52,21 @@ pub struct ClientBuilder {
     url: String,
     prefix: String,
     default_lease: Duration,
+    outage_timeout: Duration,
     connect_timeout: Duration,
     response_timeout: Duration,
     max_connections: usize,
 }
 
 impl ClientBuilder {
-    /// Starts from the defaults: prefix `lock:`, a 30 s lease, 5 s connect and response
-    /// timeouts, at most 16 connections per pool.
+    /// Starts from the defaults: prefix `lock:`, a 30 s lease, a 30 s outage timeout, 5 s
+    /// connect and response timeouts, at most 16 connections per pool.
     pub fn new(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             url: url.into(),
             prefix: "lock:".into(),
             default_lease: Duration::from_secs(30),
+            outage_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             max_connections: 16,
@@ -80,6 +82,14 @@ impl ClientBuilder {
     /// The lease of locks that set no `expire` (default 30 s; such locks auto-renew).
     pub fn default_lease(mut self, lease: Duration) -> ClientBuilder {
         self.default_lease = lease;
+        self
+    }
+
+    /// How long an acquisition keeps trying while Redis is unreachable (refused or timed-out
+    /// connections, a server still loading its data) before it fails with that error
+    /// (default 30 s). A caller's own `timeout` ends the wait sooner. Zero: fail at once.
+    pub fn outage_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.outage_timeout = timeout;
         self
     }
 
@@ -126,6 +136,7 @@ impl ClientBuilder {
             &self.url,
             self.prefix,
             self.default_lease,
+            self.outage_timeout,
             self.connect_timeout,
             self.response_timeout,
             self.max_connections,

@@ -203,12 +203,24 @@ fn configuration_errors_are_errors_not_panics() {
 
 #[tokio::test]
 async fn redis_down_is_an_error() {
-    let mut server = client("prog-down");
+    let mut server = RedisServer::start();
+    redis_lock::ClientBuilder::new(server.url())
+        .outage_timeout(Duration::from_millis(200))
+        .register("prog-down")
+        .unwrap();
     server.kill();
     let lock = Lock::with_client("prog-down", "x").unwrap();
+    // Waiting without a timeout rides out an outage for the client's outage timeout only.
+    let start = Instant::now();
     assert!(matches!(lock.acquire(None).await, Err(LockError::Redis(_))));
     assert!(matches!(
         lock.acquire_blocking(None),
+        Err(LockError::Redis(_))
+    ));
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    // A single attempt reports the outage at once, not as a timeout.
+    assert!(matches!(
+        lock.acquire(Some(Duration::ZERO)).await,
         Err(LockError::Redis(_))
     ));
 }

@@ -5,8 +5,13 @@
 //! holds it until killed.
 //! `contender hold-until-told URL LOCK LEASE_SECS`: the same, but releases it when a line
 //! arrives on stdin, then prints `RELEASED`.
+//! `contender take URL LOCK`: waits for LOCK, prints `ACQUIRED`, releases it and exits.
+//! `contender chaos URL LOCK COUNTER LOG UNTIL_UNIX_MS TASKS`: see `chaos.rs`.
 
 use redis_lock::{LockError, redis_lock};
+
+#[path = "../chaos_worker.rs"]
+mod chaos_worker;
 
 #[redis_lock(name = "{lock}", client = "contender", expire = 5)]
 fn increment(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<(), LockError> {
@@ -47,6 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             guard.release()?;
             println!("RELEASED");
         }
+        "take" => {
+            let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?;
+            let guard = lock.acquire_blocking(None)?;
+            println!("ACQUIRED");
+            guard.release()?;
+        }
+        "chaos" => chaos_worker::run(url, &args[3..])?,
         other => return Err(format!("unknown mode {other}").into()),
     }
     Ok(())

@@ -1,0 +1,50 @@
+//! Releases that could not be done where they began, finished on the background runtime.
+//!
+//! Two cases leave a lock behind that nobody will use: a release that failed because
+//! Redis was unreachable, and an acquisition that sent `SET NX` but never saw the reply
+//! (it timed out, Redis stalled, or the caller gave up) and so does not know that it took
+//! the lock. Either way the key would block every other acquirer until its lease ran out;
+//! instead it is released here, by owner token, as soon as Redis answers again. Until the
+//! lease ends at the latest: after that the key is gone or someone else's.
+
+use std::time::{Duration, Instant};
+
+use crate::client::LockClient;
+use crate::io::{AsyncIo, eval_until};
+use crate::scripts::RELEASE;
+
+const FIRST_RETRY: Duration = Duration::from_millis(25);
+const MAX_RETRY: Duration = Duration::from_millis(500);
+
+/// Releases `key` if it still holds `token`, retrying until `until`.
+pub(crate) fn release_later(client: &'static LockClient, key: String, token: String, until: Instant) {
+    let Ok(runtime) = crate::background::handle() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut backoff = FIRST_RETRY;
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            let args = [token.as_str(), client.instance_id.as_str()];
+            match eval_until(&AsyncIo, client, &RELEASE, &key, &args, Some(until)).await {
+                Ok(released) => {
+                    if released.as_int().is_ok_and(|n| n == 1) {
+                        client.waiters.notify(&key);
+                    }
+                    return;
+                }
+                Err(e) if e.is_unavailable() => {
+                    tokio::time::sleep(backoff.min(until - now)).await;
+                    backoff = (backoff * 2).min(MAX_RETRY);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "redis-lock: could not release an abandoned lock; it expires with its lease");
+                    return;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,184 @@
+//! One acquisition's attempts at `SET NX`, and what it does when Redis does not answer.
+//!
+//! A failed attempt is not always a clean "no": when the reply to a `SET` never comes
+//! (a response timeout, a stalled server, a caller that gave up), the lock may have been
+//! taken under this acquisition's token. The next attempt checks for that, and an
+//! acquisition that ends without the lock releases its token in the background, so a
+//! lock nobody knows it holds does not block everyone until its lease runs out.
+
+use std::time::{Duration, Instant};
+
+use super::Lock;
+use crate::error::LockError;
+use crate::guard::Held;
+use crate::io::{Io, command_until, eval_until};
+use crate::resp::{Reply, unexpected};
+use crate::scripts::EXTEND;
+use crate::waiters::Ticket;
+
+/// A request in flight when the caller's deadline passes gets this much longer, so that
+/// even a single attempt (`timeout = 0`) has time to complete.
+const ATTEMPT_GRACE: Duration = Duration::from_millis(100);
+
+/// Backoff between attempts while Redis is unreachable.
+const FIRST_RETRY: Duration = Duration::from_millis(25);
+const MAX_RETRY: Duration = Duration::from_millis(500);
+
+pub(super) enum Attempt {
+    /// The lock is ours; its lease began no earlier than `sent`.
+    Acquired { sent: Instant },
+    /// Someone else holds it, until `lease_end` at the latest.
+    Held { lease_end: Instant },
+}
+
+pub(super) struct Attempts<'a> {
+    lock: &'a Lock,
+    pub(super) token: String,
+    deadline: Option<Instant>,
+    /// When a `SET` whose outcome is unknown was last sent: the lock may be ours until
+    /// that moment plus the lease.
+    unconfirmed_since: Option<Instant>,
+    /// When the current run of failed attempts began, and its latest failure.
+    outage: Option<(Instant, LockError)>,
+    backoff: Duration,
+    acquired: bool,
+}
+
+impl<'a> Attempts<'a> {
+    pub(super) fn new(lock: &'a Lock, token: String, deadline: Option<Instant>) -> Attempts<'a> {
+        Attempts {
+            lock,
+            token,
+            deadline,
+            unconfirmed_since: None,
+            outage: None,
+            backoff: FIRST_RETRY,
+            acquired: false,
+        }
+    }
+
+    fn request_until(&self) -> Option<Instant> {
+        self.deadline.map(|d| d + ATTEMPT_GRACE)
+    }
+
+    /// One try: `SET NX PX`, and when someone else holds the lock, how long they may.
+    pub(super) async fn attempt<I: Io>(
+        &mut self,
+        io: &I,
+        lease_ms: u64,
+        known_ttl: Option<Duration>,
+        ticket: &Ticket<'_>,
+    ) -> Result<Attempt, LockError> {
+        let sent = Instant::now();
+        let earlier_unconfirmed = self.unconfirmed_since;
+        // Until the reply says otherwise, this SET may take effect.
+        self.unconfirmed_since = Some(sent);
+        let taken = self.try_set(io, lease_ms).await?;
+        self.unconfirmed_since = earlier_unconfirmed;
+        self.outage = None;
+        if taken || (earlier_unconfirmed.is_some() && self.already_ours(io, lease_ms).await?) {
+            return Ok(Attempt::Acquired { sent });
+        }
+        let lease_end = match known_ttl {
+            Some(ttl) => Instant::now() + ttl,
+            None => self.holder_lease_end(io, ticket).await?,
+        };
+        Ok(Attempt::Held { lease_end })
+    }
+
+    async fn try_set<I: Io>(&self, io: &I, lease_ms: u64) -> Result<bool, LockError> {
+        let mut set = redis::cmd("SET");
+        set.arg(&self.lock.key)
+            .arg(&self.token)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ms);
+        match command_until(io, self.lock.client, &set, self.request_until()).await? {
+            Reply::Status(_) => Ok(true),
+            Reply::Nil => Ok(false),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Whether an earlier `SET` whose reply was lost took the lock for us after all; if
+    /// so its lease starts over from now.
+    async fn already_ours<I: Io>(&self, io: &I, lease_ms: u64) -> Result<bool, LockError> {
+        let ms = lease_ms.to_string();
+        let args = [self.token.as_str(), ms.as_str()];
+        let key = &self.lock.key;
+        let extended = eval_until(io, self.lock.client, &EXTEND, key, &args, self.request_until())
+            .await?
+            .as_int()?;
+        Ok(extended == 1)
+    }
+
+    /// Asks Redis how long the current holder's lease has left.
+    async fn holder_lease_end<I: Io>(
+        &self,
+        io: &I,
+        ticket: &Ticket<'_>,
+    ) -> Result<Instant, LockError> {
+        let pttl = redis::cmd("PTTL").arg(&self.lock.key).clone();
+        let ttl = command_until(io, self.lock.client, &pttl, self.request_until())
+            .await?
+            .as_int()?;
+        let now = Instant::now();
+        Ok(match ttl {
+            // Gone already: try again at once.
+            -2 => now,
+            // A key without expiry was not written by this crate; look again after a lease.
+            -1 => now + self.lock.lease(),
+            ms => {
+                let ttl = Duration::from_millis(ms as u64);
+                ticket.saw_ttl(ttl);
+                now + ttl
+            }
+        })
+    }
+
+    /// An attempt failed. When Redis is merely unreachable or slow, returns when to try
+    /// again; otherwise (or once the outage outlasts the client's outage timeout) the error.
+    pub(super) fn failed(&mut self, error: LockError) -> Result<Instant, LockError> {
+        if !error.is_unavailable() {
+            return Err(error);
+        }
+        let now = Instant::now();
+        let began = self.outage.as_ref().map_or(now, |(began, _)| *began);
+        if now.duration_since(began) >= self.lock.client.outage_timeout {
+            return Err(error);
+        }
+        tracing::debug!(lock = %self.lock.name, error = %error, "redis-lock: Redis unavailable; trying again");
+        self.outage = Some((began, error));
+        let retry_at = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_RETRY);
+        Ok(retry_at)
+    }
+
+    /// The error for an acquisition that ran out of time: `Timeout`, unless Redis could not
+    /// be reached at all at the end, which the caller should hear about as such.
+    pub(super) fn give_up(&mut self, start: Instant) -> LockError {
+        match self.outage.take() {
+            Some((_, error)) if !error.is_timeout() => error,
+            _ => self.lock.timed_out(start),
+        }
+    }
+
+    pub(super) fn into_held(mut self, sent: Instant) -> Held {
+        self.acquired = true;
+        self.lock.held(std::mem::take(&mut self.token), sent)
+    }
+}
+
+impl Drop for Attempts<'_> {
+    fn drop(&mut self) {
+        if let (false, Some(sent)) = (self.acquired, self.unconfirmed_since) {
+            let lock = self.lock;
+            crate::cleanup::release_later(
+                lock.client,
+                lock.key.clone(),
+                std::mem::take(&mut self.token),
+                sent + lock.lease(),
+            );
+        }
+    }
+}

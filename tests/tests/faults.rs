@@ -1,0 +1,210 @@
+//! Redis and the network misbehave under running locks: Redis killed and restarted,
+//! paused past callers' timeouts, connections killed mid-wait. Nothing panics or hangs,
+//! every call returns within its bounds, and everything works again afterwards.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_lock::{ClientBuilder, Lock, LockError};
+use redis_lock_tests::{RedisServer, wait_for_subscribers};
+
+/// Generous bound for "did not hang": far below every lease used here.
+const NO_HANG: Duration = Duration::from_secs(10);
+
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(NO_HANG, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_killed_and_restarted_while_held_and_awaited() {
+    let mut server = RedisServer::start();
+    redis_lock::register("faults-restart", &server.url()).unwrap();
+    let name = "restarted";
+    let lock = Lock::with_client("faults-restart", name)
+        .unwrap()
+        .expire(Duration::from_secs(30))
+        .auto_renew(true);
+    let holder = lock.acquire(None).await.unwrap();
+
+    // Waiters: two tasks, a thread, and another process.
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let lock = lock.clone();
+            tokio::spawn(async move {
+                let guard = lock.acquire(Some(Duration::from_secs(20))).await?;
+                let at = Instant::now();
+                guard.release().await.ok();
+                Ok::<_, LockError>(at)
+            })
+        })
+        .collect();
+    let sync_lock = lock.clone();
+    let thread = tokio::task::spawn_blocking(move || {
+        let guard = sync_lock.acquire_blocking(Some(Duration::from_secs(20)))?;
+        let at = Instant::now();
+        guard.release().ok();
+        Ok::<_, LockError>(at)
+    });
+    let mut process = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args(["take", &server.url(), name])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ours and the other process's subscriptions: everyone is waiting.
+    wait_for_subscribers(&server, &format!("lock:{{{name}}}"), 2).await;
+
+    server.kill();
+    // The holder's release cannot reach Redis: an error, promptly, not a hang or a panic.
+    let released = bounded("release with Redis down", holder.release()).await;
+    assert!(released.is_err(), "{released:?}");
+    // The waiters ride out the outage...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(tasks.iter().all(|t| !t.is_finished()) && !thread.is_finished());
+
+    server.start_again();
+    let restarted = Instant::now();
+    // ...and acquire once Redis is back (it forgot the lock: no persistence here).
+    for task in tasks {
+        let at = task.await.unwrap().unwrap();
+        assert!(at - restarted < Duration::from_secs(3), "{:?}", at - restarted);
+    }
+    let at = thread.await.unwrap().unwrap();
+    assert!(at - restarted < Duration::from_secs(3), "{:?}", at - restarted);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        process.wait().unwrap();
+        line
+    });
+    assert_eq!(bounded("the other process", out).await.unwrap().trim(), "ACQUIRED");
+
+    // The process goes on working with no restart of its own.
+    let again = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
+    again.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_paused_past_the_callers_timeouts() {
+    let server = RedisServer::start();
+    let response_timeout = Duration::from_millis(800);
+    ClientBuilder::new(server.url())
+        .response_timeout(response_timeout)
+        .register("faults-pause")
+        .unwrap();
+    let held = Lock::with_client("faults-pause", "paused")
+        .unwrap()
+        .expire(Duration::from_secs(30))
+        .auto_renew(true);
+    let free = Lock::with_client("faults-pause", "free").unwrap();
+    // Warm the pools, so the requests below go out on live connections and stall.
+    free.acquire(None).await.unwrap().release().await.unwrap();
+    let free_sync = free.clone();
+    tokio::task::spawn_blocking(move || free_sync.acquire_blocking(None)?.release())
+        .await
+        .unwrap()
+        .unwrap();
+    let holder = held.acquire(None).await.unwrap();
+
+    server.pause();
+    let timeout = Duration::from_millis(400);
+    let within = timeout + Duration::from_millis(200);
+    // A held lock and a free one: either way, no answer means `Timeout` on time.
+    for lock in [&held, &free] {
+        let start = Instant::now();
+        let result = bounded("acquire", lock.acquire(Some(timeout))).await;
+        assert!(matches!(result, Err(LockError::Timeout { .. })), "{result:?}");
+        assert!(start.elapsed() <= within, "async: {:?}", start.elapsed());
+
+        let sync_lock = lock.clone();
+        let (result, took) = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            (sync_lock.acquire_blocking(Some(timeout)), start.elapsed())
+        })
+        .await
+        .unwrap();
+        assert!(matches!(result, Err(LockError::Timeout { .. })), "{result:?}");
+        assert!(took <= within, "sync: {took:?}");
+    }
+    // Release is bounded by the response timeout.
+    let start = Instant::now();
+    let released = bounded("release", holder.release()).await;
+    assert!(released.is_err(), "{released:?}");
+    assert!(
+        start.elapsed() <= response_timeout + Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+
+    server.resume();
+    let resumed = Instant::now();
+    // The failed release is completed in the background once Redis answers: the lock is
+    // free long before its 30 s lease, and everything works again.
+    let guard = held.acquire(Some(Duration::from_secs(5))).await.unwrap();
+    assert!(resumed.elapsed() < Duration::from_secs(2), "{:?}", resumed.elapsed());
+    guard.release().await.unwrap();
+    free.acquire(Some(Duration::ZERO)).await.unwrap().release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_waiter_whose_connections_are_killed_still_gets_the_release() {
+    let server = RedisServer::start();
+    redis_lock::register("faults-kill-conn", &server.url()).unwrap();
+    let name = "killed-conn";
+    let (mut holder, mut out) = hold_until_told(&server, name);
+
+    let lock = Lock::with_client("faults-kill-conn", name).unwrap();
+    let waiter = tokio::spawn(async move {
+        let guard = lock.acquire(None).await?;
+        let at = Instant::now();
+        guard.release().await?;
+        Ok::<_, LockError>(at)
+    });
+    wait_for_subscribers(&server, &format!("lock:{{{name}}}"), 1).await;
+
+    // Every client connection goes: the waiter's subscription and pooled connections, and
+    // the holder's too. The release follows at once, before anyone has reconnected.
+    let mut admin = server.connection();
+    for kind in ["pubsub", "normal"] {
+        let _: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", kind, "SKIPME", "yes"][..])
+            .query(&mut admin)
+            .unwrap();
+    }
+    let released = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        writeln!(holder.stdin.as_mut().unwrap(), "release").unwrap();
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "RELEASED");
+        holder.wait().unwrap();
+        Instant::now()
+    })
+    .await
+    .unwrap();
+    let acquired = bounded("the waiter", waiter).await.unwrap().unwrap();
+    // Not the 30 s lease: the reconnected waiter looked again.
+    let after = acquired.saturating_duration_since(released);
+    assert!(after < Duration::from_secs(1), "{after:?}");
+}
+
+fn hold_until_told(
+    server: &RedisServer,
+    lock: &str,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args(["hold-until-told", &server.url(), lock, "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "HOLDING");
+    (child, out)
+}
