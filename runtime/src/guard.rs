@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::block_on::block_on;
+use crate::block_on::{block_on, block_on_until};
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
@@ -434,6 +434,30 @@ impl BlockingLockGuard {
             held.start_renewal(runtime);
         }
         BlockingLockGuard { held: Some(held) }
+    }
+
+    /// Blocks until the lock can no longer be trusted (as for [`LockGuard::lost`]) or
+    /// `timeout` passes; true when it was lost.
+    pub fn wait_lost(&self, timeout: Duration) -> bool {
+        let held = self.held();
+        let deadline = Instant::now().checked_add(timeout);
+        if held.auto_renew {
+            return block_on_until(held.state.wait_lost(), deadline).is_some();
+        }
+        loop {
+            let until = held.state.valid_until();
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            match deadline {
+                Some(deadline) if deadline <= until => {
+                    std::thread::sleep(deadline.saturating_duration_since(now));
+                    return Instant::now() >= held.state.valid_until();
+                }
+                _ => std::thread::sleep(until - now),
+            }
+        }
     }
 
     /// Resets the lease to `lease` (`None`: the lock's own lease) from now.
