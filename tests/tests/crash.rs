@@ -55,3 +55,63 @@ async fn a_killed_holder_frees_the_lock_within_its_lease() {
         "freed within its lease: {after:?}"
     );
 }
+
+#[tokio::test]
+async fn one_of_three_waiting_processes_takes_over_from_a_killed_holder() {
+    let server = RedisServer::start();
+    let lease = Duration::from_millis(600);
+    let name = "crashy-three";
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args(["hold", &server.url(), name, &lease.as_secs_f64().to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "HOLDING");
+
+    // Three processes wait; each reports when it has the lock.
+    let (acquired_tx, mut acquired) = tokio::sync::mpsc::unbounded_channel();
+    let mut waiters = Vec::new();
+    for _ in 0..3 {
+        let mut waiter = Command::new(env!("CARGO_BIN_EXE_contender"))
+            .args(["take", &server.url(), name])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = waiter.stdout.take().unwrap();
+        let tx = acquired_tx.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            BufReader::new(out).read_line(&mut line).unwrap();
+            let _ = tx.send((Instant::now(), line));
+        });
+        waiters.push(waiter);
+    }
+    // Each waiting process subscribes to the lock's channel.
+    redis_lock_tests::wait_for_subscribers(&server, &format!("lock:{{{name}}}"), 3).await;
+
+    holder.kill().unwrap();
+    let killed = Instant::now();
+    holder.wait().unwrap();
+    let (first, line) = acquired.recv().await.unwrap();
+    assert_eq!(line.trim(), "ACQUIRED");
+    let after = first - killed;
+    assert!(
+        after <= lease + Duration::from_millis(100),
+        "one waiter took over within the lease: {after:?}"
+    );
+    // The others follow as each releases.
+    for _ in 0..2 {
+        let (_, line) = tokio::time::timeout(Duration::from_secs(5), acquired.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(line.trim(), "ACQUIRED");
+    }
+    for mut waiter in waiters {
+        assert!(waiter.wait().unwrap().success());
+    }
+}
