@@ -1,0 +1,8 @@
+use redis_lock::{LockError, redis_lock};
+
+#[redis_lock(name = "report", on_lost = abort)]
+async fn report() -> Result<(), LockError> {
+    Ok(())
+}
+
+fn main() {}
