@@ -38,6 +38,7 @@ use proc_macro::TokenStream;
 /// | `auto_renew` or `auto_renew = true/false` | flag or bool literal | on exactly when `expire` is absent | Keep extending the lease in the background while the body runs, so a long body does not outlive it. |
 /// | `timeout = N` | seconds, integer or float, `0` or more | wait until acquired | How long to wait for a lock someone else holds. `timeout = 0` makes a single attempt. |
 /// | `client = "..."` | string literal | the client set by `redis_lock::init` | Which client, registered with `redis_lock::register`, to take the lock on. |
+/// | `on_lost = "continue"` or `"abort"` | string literal | `"continue"` | What happens to a running body whose lock is lost (see below). `"abort"` is for `async fn` only. |
 ///
 /// Arguments may come in any order, each at most once. All of them are checked at compile
 /// time: an unknown or repeated argument, a value of the wrong type, a zero or negative
@@ -70,9 +71,28 @@ use proc_macro::TokenStream;
 /// happens when `timeout` passes before the lock is free (`LockError::Timeout`), when Redis
 /// cannot be reached, or when no client is configured under the requested name.
 ///
-/// A lock that expired or was taken over while the body ran (the body outlived `expire`
-/// without `auto_renew`) does not change what the function returns: the body's result is
-/// returned as is, and the failed release is logged as a warning through `tracing`.
+/// Redis being unreachable does not fail a call at once: the attempt is repeated, with
+/// backoff, until `timeout` passes (then `LockError::Timeout`, or the connection error if
+/// Redis never answered) or, without a `timeout`, for the client's outage timeout (30 s by
+/// default, see `ClientBuilder::outage_timeout`).
+///
+/// # When the lock is lost while the body runs
+///
+/// With `auto_renew`, the lease is renewed every third of it. A renewal that finds the key
+/// gone or another owner's, or a lease that runs out before any renewal reached Redis,
+/// means the lock is lost: from then on another caller may hold it. What happens next is
+/// up to `on_lost`:
+///
+/// - `on_lost = "continue"` (the default): the body runs to completion, a `tracing`
+///   warning names the lock, and the body's result is returned.
+/// - `on_lost = "abort"` (`async fn` only): the body is stopped at its next `.await` (its
+///   future is dropped) and the function returns `Err(LockError::Lost { .. }.into())`. On
+///   a lock without `auto_renew`, the body is stopped when its lease ends.
+///
+/// A sync body cannot be stopped from outside, so `on_lost = "abort"` on a plain `fn` is a
+/// compile error. A lock that expired without `auto_renew` (the body outlived `expire`)
+/// does not change what a `"continue"` function returns either; the failed release is
+/// logged as a warning.
 ///
 /// # Async and sync functions
 ///
