@@ -6,6 +6,8 @@
 
 mod attr;
 mod expand;
+#[cfg(test)]
+mod fuzz_tests;
 mod name;
 mod suggest;
 
