@@ -8,6 +8,8 @@ mod attr;
 mod expand;
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod limits_tests;
 mod name;
 mod suggest;
 
