@@ -525,3 +525,52 @@ async fn zero_timeout_on_a_held_lock_times_out_at_once() {
     );
     guard.release().await.unwrap();
 }
+
+/// A lock key written by someone else with the longest expiry Redis takes, or none: a
+/// waiter's wake-up time, computed from the key's PTTL, must not overflow.
+#[tokio::test]
+async fn foreign_keys_with_extreme_expiries_time_out() {
+    let server = server(&["bad-foreign"]);
+    let mut conn = server.connection();
+    // Redis refuses an expiry that overflows when added to its clock; halve until it takes one.
+    let mut px = i64::MAX;
+    loop {
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg("lock:{foreign}")
+            .arg("someone")
+            .arg("PX")
+            .arg(px)
+            .query(&mut conn);
+        if set.is_ok() {
+            break;
+        }
+        px /= 2;
+    }
+    assert!(pttl(&mut conn, "lock:{foreign}") > i64::MAX / 4);
+    let _: () = redis::cmd("SET")
+        .arg("lock:{no-expiry}")
+        .arg("someone")
+        .query(&mut conn)
+        .unwrap();
+    for name in ["foreign", "no-expiry"] {
+        let lock = Lock::with_client("bad-foreign", name).unwrap();
+        let start = Instant::now();
+        assert!(matches!(
+            lock.acquire(Some(Duration::from_millis(100))).await,
+            Err(LockError::Timeout { .. })
+        ));
+        assert!(matches!(
+            lock.acquire_blocking(Some(Duration::from_millis(100))),
+            Err(LockError::Timeout { .. })
+        ));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{name}: {:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            get(&mut conn, &format!("lock:{{{name}}}")).as_deref(),
+            Some("someone")
+        );
+    }
+}
