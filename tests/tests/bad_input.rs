@@ -99,11 +99,20 @@ async fn odd_names_async() {
         );
         assert_eq!(get(&mut conn, &key).as_deref(), Some(guard.token()));
         assert!(lock.is_locked().await.unwrap());
+        assert_eq!(lock.owner().await.unwrap().as_deref(), Some(guard.token()));
         assert!(
             lock.try_acquire().await.unwrap().is_none(),
             "{}",
             shown(&name)
         );
+        // Diagnostics carry the name; formatting them must not trip over it.
+        match lock.acquire(Some(Duration::ZERO)).await {
+            Err(error @ LockError::Timeout { .. }) => {
+                assert!(!error.to_string().is_empty());
+                assert!(!format!("{error:?} {lock:?} {guard:?}").is_empty());
+            }
+            other => panic!("{}: {other:?}", shown(&name)),
+        }
 
         // A waiter of the other client: it learns of the release only by pub/sub on the
         // channel named after the key.
