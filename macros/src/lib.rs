@@ -6,6 +6,10 @@
 
 mod attr;
 mod expand;
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod limits_tests;
 mod name;
 mod suggest;
 
@@ -34,15 +38,16 @@ use proc_macro::TokenStream;
 /// | Argument | Value | Default | Meaning |
 /// |---|---|---|---|
 /// | `name = "..."` | string literal, required | — | The lock's name. `{param}` placeholders are replaced by the function's arguments. |
-/// | `expire = N` | seconds, integer or float (`10`, `0.25`), at least `0.001` | the client's default lease | How long the lock is held before Redis expires it on its own, should the holder crash or hang. |
+/// | `expire = N` | seconds, integer or float (`10`, `0.25`, `1_000`, `1.5e3`), from `0.001` (1 ms) to `18446744073` (about 584 years) | the client's default lease | How long the lock is held before Redis expires it on its own, should the holder crash or hang. |
 /// | `auto_renew` or `auto_renew = true/false` | flag or bool literal | on exactly when `expire` is absent | Keep extending the lease in the background while the body runs, so a long body does not outlive it. |
-/// | `timeout = N` | seconds, integer or float, `0` or more | wait until acquired | How long to wait for a lock someone else holds. `timeout = 0` makes a single attempt. |
+/// | `timeout = N` | seconds, integer or float, from `0` to `18446744073` | wait until acquired | How long to wait for a lock someone else holds. `timeout = 0` makes a single attempt. |
 /// | `client = "..."` | string literal | the client set by `redis_lock::init` | Which client, registered with `redis_lock::register`, to take the lock on. |
 /// | `on_lost = "continue"` or `"abort"` | string literal | `"continue"` | What happens to a running body whose lock is lost (see below). `"abort"` is for `async fn` only. |
 ///
 /// Arguments may come in any order, each at most once. All of them are checked at compile
-/// time: an unknown or repeated argument, a value of the wrong type, a zero or negative
-/// `expire`, or a negative `timeout` is a compile error pointing at the offending token.
+/// time: an unknown or repeated argument, a value of the wrong type, an `expire` under a
+/// millisecond, a negative `timeout`, or either one too large for `u64` nanoseconds is a
+/// compile error pointing at the offending token.
 ///
 /// ## The name template
 ///

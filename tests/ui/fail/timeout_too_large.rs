@@ -1,0 +1,10 @@
+use redis_lock::{LockError, redis_lock};
+
+#[redis_lock(name = "invoice", timeout = 1e30)]
+fn bill(order_id: u64) -> Result<u64, LockError> {
+    Ok(order_id)
+}
+
+fn main() {
+    let _ = bill;
+}
