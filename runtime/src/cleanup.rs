@@ -29,7 +29,7 @@ pub(crate) fn release_later(client: &'static LockClient, key: String, token: Str
                 return;
             }
             let args = [token.as_str(), client.instance_id.as_str()];
-            match eval_until(&AsyncIo, client, &RELEASE, &key, &args, Some(until)).await {
+            match eval_until(&AsyncIo, client, &RELEASE, &[&key], &args, Some(until)).await {
                 Ok(released) => {
                     if released.as_int().is_ok_and(|n| n == 1) {
                         client.waiters.notify(&key);

@@ -10,7 +10,7 @@ use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
 use crate::lock::lease_millis;
 use crate::pool::lock;
-use crate::scripts::{EXTEND, HANDOFF, RELEASE};
+use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
 pub(crate) struct Held {
@@ -18,6 +18,9 @@ pub(crate) struct Held {
     name: String,
     key: String,
     token: String,
+    /// This acquisition's fencing token: greater than that of every earlier acquisition
+    /// of the same lock name.
+    fence: u64,
     lease: Duration,
     auto_renew: bool,
     /// Shared with the renewal task.
@@ -92,6 +95,7 @@ impl Held {
         name: String,
         key: String,
         token: String,
+        fence: u64,
         lease: Duration,
         since: Instant,
         auto_renew: bool,
@@ -101,6 +105,7 @@ impl Held {
             name,
             key,
             token,
+            fence,
             lease,
             auto_renew,
             state: Arc::new(LeaseState::new(since + lease)),
@@ -134,7 +139,7 @@ impl Held {
         let lease = lease.unwrap_or(self.lease);
         let ms = lease_millis(lease)?.to_string();
         let sent = Instant::now();
-        let extended = eval(io, self.client, &EXTEND, &self.key, &[&self.token, &ms])
+        let extended = eval(io, self.client, &EXTEND, &[&self.key], &[&self.token, &ms])
             .await?
             .as_int()?;
         if extended == 1 {
@@ -161,6 +166,7 @@ impl Held {
             });
         }
         let waiters = &self.client.waiters;
+        let fence_key = fence_key(&self.key);
         let mut token = self.token.clone();
         while let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
@@ -178,14 +184,20 @@ impl Held {
                 &own,
                 &self.client.instance_id,
             ];
-            let result = eval(io, self.client, &HANDOFF, &self.key, &args)
+            let keys = [self.key.as_str(), fence_key.as_str()];
+            let result = eval(io, self.client, &HANDOFF, &keys, &args)
                 .await
                 .and_then(|r| r.as_int());
-            let handed = matches!(result, Ok(1));
+            // A positive reply is the fencing token the waiter got.
+            let handed = match result {
+                Ok(fence) if fence > 0 => Some(fence as u64),
+                _ => None,
+            };
             // When not handed over, `finish` pokes the waiter: it tries for itself.
             if attempt.finish(handed) {
                 return match result {
-                    Ok(1 | 2) => Ok(()),
+                    // Handed over, or released to everyone (-1).
+                    Ok(n) if n != 0 => Ok(()),
                     Ok(_) => Err(LockError::Expired {
                         name: self.name.clone(),
                     }),
@@ -199,7 +211,7 @@ impl Held {
             io,
             self.client,
             &RELEASE,
-            &self.key,
+            &[&self.key],
             &[&token, &self.client.instance_id],
         )
         .await;
@@ -238,7 +250,7 @@ struct HandoffAttempt<'a> {
 }
 
 impl HandoffAttempt<'_> {
-    fn finish(mut self, handed: bool) -> bool {
+    fn finish(mut self, handed: Option<u64>) -> bool {
         self.done = true;
         self.client
             .waiters
@@ -251,7 +263,7 @@ impl Drop for HandoffAttempt<'_> {
         if !self.done {
             self.client
                 .waiters
-                .finish_handoff(self.key, self.offer, false);
+                .finish_handoff(self.key, self.offer, None);
         }
     }
 }
@@ -284,7 +296,7 @@ async fn renew(
             return lose("its lease ran out before a renewal reached Redis");
         }
         let args = [token.as_str(), ms.as_str()];
-        let renewed = eval_until(&AsyncIo, client, &EXTEND, &key, &args, Some(valid_until))
+        let renewed = eval_until(&AsyncIo, client, &EXTEND, &[&key], &args, Some(valid_until))
             .await
             .and_then(|r| r.as_int());
         match renewed {
@@ -323,6 +335,25 @@ macro_rules! held_accessors {
             /// This acquisition's owner token (128 random bits, hex).
             pub fn token(&self) -> &str {
                 &self.held().token
+            }
+
+            /// This acquisition's fencing token: a number greater than that of every
+            /// earlier acquisition of this lock name, kept by Redis across releases and
+            /// resets. Hand it to the resource the lock protects, and have the resource
+            /// refuse writes that carry a smaller number than one it has already seen: then
+            /// a holder that outlived its lease (a long pause) cannot overwrite the work of
+            /// the holder after it.
+            pub fn fencing_token(&self) -> u64 {
+                self.held().fence
+            }
+
+            /// How long the lease has left by this process's clock (zero once it ran out),
+            /// as last renewed or extended.
+            pub fn remaining_lease(&self) -> Duration {
+                self.held()
+                    .state
+                    .valid_until()
+                    .saturating_duration_since(Instant::now())
             }
 
             /// True once auto-renewal has found the lock taken away: work done now is not

@@ -126,10 +126,10 @@ pub(crate) async fn eval<I: Io>(
     io: &I,
     client: &LockClient,
     script: &Script,
-    key: &str,
+    keys: &[&str],
     args: &[&str],
 ) -> Result<Reply, LockError> {
-    eval_until(io, client, script, key, args, None).await
+    eval_until(io, client, script, keys, args, None).await
 }
 
 /// [`eval`], giving up at `until`.
@@ -137,22 +137,22 @@ pub(crate) async fn eval_until<I: Io>(
     io: &I,
     client: &LockClient,
     script: &Script,
-    key: &str,
+    keys: &[&str],
     args: &[&str],
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
     let packed = redis::cmd("EVALSHA")
         .arg(&script.sha)
-        .arg(1)
-        .arg(key)
+        .arg(keys.len())
+        .arg(keys)
         .arg(args)
         .get_packed_command();
     match io.request(client, packed, until).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let packed = redis::cmd("EVAL")
                 .arg(script.body)
-                .arg(1)
-                .arg(key)
+                .arg(keys.len())
+                .arg(keys)
                 .arg(args)
                 .get_packed_command();
             io.request(client, packed, until).await?.into_result()

@@ -214,11 +214,10 @@ impl Lock {
         // When the current holder's lease ends at the latest: the head wakes then, in case
         // the holder died without releasing.
         let mut holder_lease_end: Option<Instant> = None;
-        let mut woken_by_timer = false;
         loop {
             let view = ticket.view();
-            if let Some(granted) = view.granted {
-                return Ok(self.granted(ticket, granted, lease));
+            if let Some((token, fence)) = view.granted {
+                return Ok(self.granted(ticket, token, fence, lease));
             }
             let mut retry_at = None;
             if view.is_head && !view.handoff_pending {
@@ -227,11 +226,10 @@ impl Lock {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
                 } else {
-                    let known_ttl = view.longest_ttl.filter(|_| !woken_by_timer);
-                    match attempts.attempt(io, lease_ms, known_ttl, &ticket).await {
-                        Ok(Attempt::Acquired { sent }) => {
+                    match attempts.attempt(io, lease_ms).await {
+                        Ok(Attempt::Acquired { sent, fence }) => {
                             ticket.acquired(sent + lease, false);
-                            return Ok(attempts.into_held(sent));
+                            return Ok(attempts.into_held(sent, fence));
                         }
                         Ok(Attempt::Held { lease_end }) => {
                             holder_lease_end = Some(lease_end);
@@ -255,14 +253,13 @@ impl Lock {
                     .min()
             };
             let poked = io.wait_until(ticket.poked(), wake_at).await;
-            woken_by_timer = !poked;
             if !poked && past_deadline() {
                 let view = ticket.view();
                 if view.handoff_pending {
                     continue;
                 }
-                if let Some(granted) = view.granted {
-                    return Ok(self.granted(ticket, granted, lease));
+                if let Some((token, fence)) = view.granted {
+                    return Ok(self.granted(ticket, token, fence, lease));
                 }
                 return Err(attempts.give_up(start));
             }
@@ -270,20 +267,22 @@ impl Lock {
     }
 
     /// The lock was handed over by a releaser in this process, under `token`.
-    fn granted(&self, ticket: Ticket<'_>, token: String, lease: Duration) -> Held {
+    fn granted(&self, ticket: Ticket<'_>, token: String, fence: u64, lease: Duration) -> Held {
         // The releaser set the lease a moment (at most a round trip) before this one.
         let now = Instant::now();
         ticket.acquired(now + lease, true);
-        self.held(token, now)
+        self.held(token, fence, now)
     }
 
-    /// An acquisition under `token` whose lease began no earlier than `since`.
-    fn held(&self, token: String, since: Instant) -> Held {
+    /// An acquisition under `token` and fencing token `fence`, whose lease began no
+    /// earlier than `since`.
+    fn held(&self, token: String, fence: u64, since: Instant) -> Held {
         Held::new(
             self.client,
             self.name.clone(),
             self.key.clone(),
             token,
+            fence,
             self.lease(),
             since,
             self.auto_renews(),
@@ -326,7 +325,7 @@ pub(crate) fn lease_millis(lease: Duration) -> Result<u64, LockError> {
 }
 
 async fn reset_key<I: Io>(io: &I, client: &LockClient, key: &str) -> Result<bool, LockError> {
-    let held = eval(io, client, &RESET, key, &[&client.instance_id])
+    let held = eval(io, client, &RESET, &[key], &[&client.instance_id])
         .await?
         .as_int()?;
     client.waiters.notify(key);
@@ -364,7 +363,9 @@ async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockE
             return Err(unexpected(&Reply::Array(parts)));
         };
         for key in keys {
+            // Lock keys end with the hash tag's `}`; fencing counters (`...}:fence`) stay.
             if let Reply::Bulk(key) = key
+                && key.ends_with(b"}")
                 && reset_key(io, client, &String::from_utf8_lossy(&key)).await?
             {
                 reset += 1;

@@ -1,9 +1,12 @@
 //! The Lua scripts that make owner-checked operations atomic on the server.
 //!
 //! Each lock lives in one key, `<prefix>{<name>}`, holding the owner's token, always with an
-//! expiry. Releases are announced on a pub/sub channel with the same name as the key, so a
-//! waiter subscribes only to the locks it waits for. The payload is the releasing client's
-//! instance id: a process ignores its own announcements, having already woken its waiters.
+//! expiry. Its fencing counter lives next to it in `<prefix>{<name>}:fence` (same hash slot),
+//! incremented by every acquisition in the same script that takes the lock, and never
+//! deleted: not by release, not by reset. Releases are announced on a pub/sub channel with
+//! the same name as the key, so a waiter subscribes only to the locks it waits for. The
+//! payload is the releasing client's instance id: a process ignores its own announcements,
+//! having already woken its waiters.
 
 use std::sync::LazyLock;
 
@@ -21,6 +24,31 @@ impl Script {
         }
     }
 }
+
+/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms.
+/// Takes the lock if it is free: returns `{1, fencing token}`; else `{0, holder's PTTL}`, so
+/// a waiter knows when to look again without asking.
+pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+           return {1, redis.call('incr', KEYS[2])} \
+         end \
+         return {0, redis.call('pttl', KEYS[1])}",
+    )
+});
+
+/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. For an
+/// acquisition whose `ACQUIRE` reply was lost: if the lock is ours after all, restarts its
+/// lease and returns its fencing token; else 0.
+pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then \
+           redis.call('pexpire', KEYS[1], ARGV[2]) \
+           return tonumber(redis.call('get', KEYS[2]) or '0') \
+         end \
+         return 0",
+    )
+});
 
 /// KEYS[1] lock key; ARGV[1] token, ARGV[2] announcement payload.
 /// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
@@ -45,12 +73,12 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] lock key; ARGV[1] old token, ARGV[2] new token, ARGV[3] new lease in ms,
-/// ARGV[4] how many of the key's subscribers are this process's own, ARGV[5] announcement
-/// payload. Passes the lock straight to the next waiter of this process, without it ever
-/// being free: returns 1. When other processes wait too (more subscribers than our own), it
-/// releases to everyone instead, so they get their fair chance: returns 2. Returns 0 if the
-/// key was not ours.
+/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] old token, ARGV[2] new token, ARGV[3] new
+/// lease in ms, ARGV[4] how many of the key's subscribers are this process's own, ARGV[5]
+/// announcement payload. Passes the lock straight to the next waiter of this process,
+/// without it ever being free: returns the new owner's fencing token (> 0). When other
+/// processes wait too (more subscribers than our own), it releases to everyone instead, so
+/// they get their fair chance: returns -1. Returns 0 if the key was not ours.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('get', KEYS[1]) ~= ARGV[1] then \
@@ -59,15 +87,15 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
          if redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[4]) then \
            redis.call('del', KEYS[1]) \
            redis.call('publish', KEYS[1], ARGV[5]) \
-           return 2 \
+           return -1 \
          end \
          redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
-         return 1",
+         return redis.call('incr', KEYS[2])",
     )
 });
 
 /// KEYS[1] lock key; ARGV[1] announcement payload. Deletes whoever holds it and wakes waiters.
-/// Returns 1 if a lock was held, else 0.
+/// Returns 1 if a lock was held, else 0. The fencing counter stays.
 pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "local held = redis.call('del', KEYS[1]) \
@@ -75,3 +103,8 @@ pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
          return held",
     )
 });
+
+/// The key of a lock's fencing counter, next to the lock's key in the same hash slot.
+pub(crate) fn fence_key(lock_key: &str) -> String {
+    format!("{lock_key}:fence")
+}

@@ -35,9 +35,6 @@ struct KeyWaiters {
     /// Lease end of a holder in this process that took the lock while others queued: the
     /// next head waits for its release (or this instant) instead of trying in vain.
     holder_until: Option<Instant>,
-    /// The longest remaining lease seen on this key: how long a brand-new holder may keep
-    /// it, used as a wake-up bound without asking Redis for the TTL after every lost race.
-    longest_ttl: Option<Duration>,
     /// Consecutive direct handovers inside this process; bounded so others get a chance.
     handoffs_in_row: u32,
 }
@@ -54,8 +51,9 @@ struct Waiter {
     id: u64,
     poked: bool,
     waker: Option<Waker>,
-    /// Set when a releaser handed the lock straight to this waiter (the new owner token).
-    granted: Option<String>,
+    /// Set when a releaser handed the lock straight to this waiter: the new owner token
+    /// and its fencing token.
+    granted: Option<(String, u64)>,
     /// The token and lease a releaser needs to hand the lock to this waiter.
     offer: Option<(String, Duration)>,
     handoff_pending: bool,
@@ -65,8 +63,7 @@ struct Waiter {
 pub(crate) struct HeadView {
     pub(crate) is_head: bool,
     pub(crate) holder_until: Option<Instant>,
-    pub(crate) longest_ttl: Option<Duration>,
-    pub(crate) granted: Option<String>,
+    pub(crate) granted: Option<(String, u64)>,
     pub(crate) handoff_pending: bool,
 }
 
@@ -214,9 +211,16 @@ impl WaitTable {
         })
     }
 
-    /// Completes a handover attempt. Returns false when the waiter left in the meantime
-    /// (then the caller owns the lock under the waiter's token and must release it).
-    pub(crate) fn finish_handoff(&self, key: &str, offer: &HandoffOffer, succeeded: bool) -> bool {
+    /// Completes a handover attempt: `handed` is the fencing token the waiter got, `None` if
+    /// it got nothing. Returns false when the waiter left in the meantime (then the caller
+    /// owns the lock under the waiter's token and must release it).
+    pub(crate) fn finish_handoff(
+        &self,
+        key: &str,
+        offer: &HandoffOffer,
+        handed: Option<u64>,
+    ) -> bool {
+        let succeeded = handed.is_some();
         let mut keys = lock(&self.keys);
         let Some(entry) = keys.get_mut(key) else {
             return !succeeded;
@@ -225,8 +229,8 @@ impl WaitTable {
             return !succeeded;
         };
         waiter.handoff_pending = false;
-        if succeeded {
-            waiter.granted = Some(offer.token.clone());
+        if let Some(fence) = handed {
+            waiter.granted = Some((offer.token.clone(), fence));
             entry.handoffs_in_row += 1;
         } else {
             // Released to everyone, or not ours any more: nobody here holds it.
@@ -268,17 +272,8 @@ impl Ticket<'_> {
                 .and_then(|e| e.queue.front())
                 .is_some_and(|w| w.id == self.id),
             holder_until: entry.and_then(|e| e.holder_until),
-            longest_ttl: entry.and_then(|e| e.longest_ttl),
             granted: me.and_then(|w| w.granted.clone()),
             handoff_pending: me.is_some_and(|w| w.handoff_pending),
-        }
-    }
-
-    /// Records a TTL seen on the key, to bound later waits.
-    pub(crate) fn saw_ttl(&self, ttl: Duration) {
-        let mut keys = lock(&self.table.keys);
-        if let Some(entry) = keys.get_mut(self.key) {
-            entry.longest_ttl = Some(entry.longest_ttl.map_or(ttl, |t| t.max(ttl)));
         }
     }
 

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use super::Lock;
 use crate::error::LockError;
 use crate::guard::Held;
-use crate::io::{Io, command_until, eval_until};
+use crate::io::{Io, eval_until};
 use crate::resp::{Reply, unexpected};
-use crate::scripts::EXTEND;
-use crate::waiters::Ticket;
+use crate::scripts::{ACQUIRE, CONFIRM, fence_key};
 
 /// A request in flight when the caller's deadline passes gets this much longer, so that
 /// even a single attempt (`timeout = 0`) has time to complete.
@@ -25,8 +24,8 @@ const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
 pub(super) enum Attempt {
-    /// The lock is ours; its lease began no earlier than `sent`.
-    Acquired { sent: Instant },
+    /// The lock is ours, with this fencing token; its lease began no earlier than `sent`.
+    Acquired { sent: Instant, fence: u64 },
     /// Someone else holds it, until `lease_end` at the latest.
     Held { lease_end: Instant },
 }
@@ -61,79 +60,61 @@ impl<'a> Attempts<'a> {
         self.deadline.map(|d| d + ATTEMPT_GRACE)
     }
 
-    /// One try: `SET NX PX`, and when someone else holds the lock, how long they may.
+    /// One try at taking the lock; when someone else holds it, how long they may.
     pub(super) async fn attempt<I: Io>(
         &mut self,
         io: &I,
         lease_ms: u64,
-        known_ttl: Option<Duration>,
-        ticket: &Ticket<'_>,
     ) -> Result<Attempt, LockError> {
         let sent = Instant::now();
         let earlier_unconfirmed = self.unconfirmed_since;
-        // Until the reply says otherwise, this SET may take effect.
+        // Until the reply says otherwise, this attempt may take effect.
         self.unconfirmed_since = Some(sent);
-        let taken = self.try_set(io, lease_ms).await?;
+        let ms = lease_ms.to_string();
+        let reply = self.run(io, &ACQUIRE, &ms).await?;
         self.unconfirmed_since = earlier_unconfirmed;
         self.outage = None;
-        if taken || (earlier_unconfirmed.is_some() && self.already_ours(io, lease_ms).await?) {
-            return Ok(Attempt::Acquired { sent });
-        }
-        let lease_end = match known_ttl {
-            Some(ttl) => Instant::now() + ttl,
-            None => self.holder_lease_end(io, ticket).await?,
+        let (taken, number) = match &reply {
+            Reply::Array(parts) => match parts.as_slice() {
+                [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, *number),
+                _ => return Err(unexpected(&reply)),
+            },
+            _ => return Err(unexpected(&reply)),
         };
-        Ok(Attempt::Held { lease_end })
-    }
-
-    async fn try_set<I: Io>(&self, io: &I, lease_ms: u64) -> Result<bool, LockError> {
-        let mut set = redis::cmd("SET");
-        set.arg(&self.lock.key)
-            .arg(&self.token)
-            .arg("NX")
-            .arg("PX")
-            .arg(lease_ms);
-        match command_until(io, self.lock.client, &set, self.request_until()).await? {
-            Reply::Status(_) => Ok(true),
-            Reply::Nil => Ok(false),
-            other => Err(unexpected(&other)),
+        if taken {
+            return Ok(Attempt::Acquired { sent, fence: number as u64 });
         }
-    }
-
-    /// Whether an earlier `SET` whose reply was lost took the lock for us after all; if
-    /// so its lease starts over from now.
-    async fn already_ours<I: Io>(&self, io: &I, lease_ms: u64) -> Result<bool, LockError> {
-        let ms = lease_ms.to_string();
-        let args = [self.token.as_str(), ms.as_str()];
-        let key = &self.lock.key;
-        let extended = eval_until(io, self.lock.client, &EXTEND, key, &args, self.request_until())
-            .await?
-            .as_int()?;
-        Ok(extended == 1)
-    }
-
-    /// Asks Redis how long the current holder's lease has left.
-    async fn holder_lease_end<I: Io>(
-        &self,
-        io: &I,
-        ticket: &Ticket<'_>,
-    ) -> Result<Instant, LockError> {
-        let pttl = redis::cmd("PTTL").arg(&self.lock.key).clone();
-        let ttl = command_until(io, self.lock.client, &pttl, self.request_until())
-            .await?
-            .as_int()?;
+        if earlier_unconfirmed.is_some() {
+            // An earlier attempt whose reply was lost may have taken the lock for us.
+            let fence = self.run(io, &CONFIRM, &ms).await?.as_int()?;
+            if fence > 0 {
+                return Ok(Attempt::Acquired { sent, fence: fence as u64 });
+            }
+        }
         let now = Instant::now();
-        Ok(match ttl {
+        let lease_end = match number {
             // Gone already: try again at once.
             -2 => now,
             // A key without expiry was not written by this crate; look again after a lease.
             -1 => now + self.lock.lease(),
-            ms => {
-                let ttl = Duration::from_millis(ms as u64);
-                ticket.saw_ttl(ttl);
-                now + ttl
-            }
-        })
+            ms => now + Duration::from_millis(ms as u64),
+        };
+        Ok(Attempt::Held { lease_end })
+    }
+
+    /// Runs one of the acquisition scripts on the lock and fence keys, with this
+    /// acquisition's token and `lease_ms`.
+    async fn run<I: Io>(
+        &self,
+        io: &I,
+        script: &crate::scripts::Script,
+        lease_ms: &str,
+    ) -> Result<Reply, LockError> {
+        let key = self.lock.key.as_str();
+        let fence = fence_key(key);
+        let keys = [key, fence.as_str()];
+        let args = [self.token.as_str(), lease_ms];
+        eval_until(io, self.lock.client, script, &keys, &args, self.request_until()).await
     }
 
     /// An attempt failed. When Redis is merely unreachable or slow, returns when to try
@@ -163,9 +144,9 @@ impl<'a> Attempts<'a> {
         }
     }
 
-    pub(super) fn into_held(mut self, sent: Instant) -> Held {
+    pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
         self.acquired = true;
-        self.lock.held(std::mem::take(&mut self.token), sent)
+        self.lock.held(std::mem::take(&mut self.token), fence, sent)
     }
 }
 
