@@ -239,3 +239,10 @@ pub fn capture_logs() -> String {
     });
     String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }
+
+/// Every key in the server except the locks' fencing counters (`<lock key>:fence`), which
+/// outlive their locks by design: what is left after all locks are released is then empty.
+pub fn lock_keys(conn: &mut redis::Connection) -> Vec<String> {
+    let all: Vec<String> = redis::cmd("KEYS").arg("*").query(conn).expect("KEYS");
+    all.into_iter().filter(|k| !k.ends_with("}:fence")).collect()
+}

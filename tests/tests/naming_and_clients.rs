@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use redis_lock::{ClientBuilder, LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_lock_tests::{RedisServer, lock_keys};
 
 struct Order {
     id: u64,
@@ -50,7 +50,7 @@ fn placeholders_format_arguments_into_the_key() {
         owner.is_some_and(|t| t.len() == 32),
         "key lock:{{invoice:acme:order-7}} held in the body"
     );
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    let keys = lock_keys(&mut conn);
     assert!(keys.is_empty(), "released after: {keys:?}");
 }
 
@@ -76,7 +76,7 @@ async fn named_clients_are_separate_servers_with_their_own_options() {
         .arg("*")
         .query(&mut server_a.connection())
         .unwrap();
-    assert!(keys.is_empty());
+    assert!(keys.is_empty(), "nothing on server a: {keys:?}");
 }
 
 #[tokio::test]

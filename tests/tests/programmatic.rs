@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::RedisServer;
+use redis_lock_tests::{RedisServer, lock_keys};
 
 fn client(name: &str) -> RedisServer {
     let server = RedisServer::start();
@@ -165,8 +165,10 @@ async fn reset_all_scans_only_this_prefix() {
         redis_lock::reset_all(Some("prog-reset-all")).await.unwrap(),
         25
     );
-    let left: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
-    assert_eq!(left, vec!["other:{x}".to_string()]);
+    assert_eq!(lock_keys(&mut conn), vec!["other:{x}".to_string()]);
+    // The fencing counters stay: numbers never go back.
+    let counters: Vec<String> = redis::cmd("KEYS").arg("app:*:fence").query(&mut conn).unwrap();
+    assert_eq!(counters.len(), 25);
     for g in guards {
         assert!(g.release().await.is_err());
     }

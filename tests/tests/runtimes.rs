@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_lock_tests::{RedisServer, lock_keys};
 
 #[redis_lock(name = "rt", expire = 5)]
 async fn locked_async(n: u32) -> Result<u32, LockError> {
@@ -81,10 +81,7 @@ fn runtimes_one_after_another_and_of_every_flavour() {
     drop(rt);
 
     assert_eq!(locked_sync(10).unwrap(), 10);
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*")
-        .query(&mut server.connection())
-        .unwrap();
+    let keys = lock_keys(&mut server.connection());
     assert!(keys.is_empty(), "every lock released: {keys:?}");
 }
 
