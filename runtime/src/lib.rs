@@ -33,6 +33,8 @@ mod registry;
 mod resp;
 mod scripts;
 mod subscriber;
+#[cfg(feature = "tls")]
+mod tls;
 mod token;
 mod waiters;
 
