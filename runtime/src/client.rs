@@ -51,6 +51,10 @@ impl LockClient {
             return Err(crate::conn::tls_not_enabled(&redact_url(url)));
         }
         let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(unusable)?;
+        // The pub/sub connection would send `CLIENT SETINFO` (ignoring its failure): skip
+        // it, so a lock user's ACL needs no CLIENT command (see the README's "Security").
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(settings);
         // Checked first: it explains a `rediss://` URL without the `tls` feature.
         let endpoint = Endpoint::new(
             &info,
