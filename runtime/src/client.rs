@@ -27,6 +27,7 @@ pub(crate) struct LockClient {
 }
 
 impl LockClient {
+    #[allow(clippy::too_many_arguments, reason = "one per ClientBuilder option")]
     pub(crate) fn new(
         name: String,
         url: &str,
