@@ -206,9 +206,12 @@ async fn redis_down_is_an_error() {
     let mut server = client("prog-down");
     server.kill();
     let lock = Lock::with_client("prog-down", "x").unwrap();
-    assert!(matches!(lock.acquire(None).await, Err(LockError::Redis(_))));
+    assert!(matches!(
+        lock.acquire(None).await,
+        Err(LockError::Connect { .. })
+    ));
     assert!(matches!(
         lock.acquire_blocking(None),
-        Err(LockError::Redis(_))
+        Err(LockError::Connect { .. })
     ));
 }
