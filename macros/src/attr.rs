@@ -214,7 +214,14 @@ fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
         "on_lose" | "if_lost" | "when_lost" | "lost" | "on_expire" => Some("on_lost"),
         _ => None,
     };
-    let arguments = ["name", "expire", "auto_renew", "timeout", "client", "on_lost"];
+    let arguments = [
+        "name",
+        "expire",
+        "auto_renew",
+        "timeout",
+        "client",
+        "on_lost",
+    ];
     let hint = match alias.or_else(|| suggest::closest(name, arguments)) {
         Some(known) => format!("did you mean `{known}`? "),
         None => String::new(),

@@ -289,7 +289,12 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
 ///         Err(error) => { abandon(__redis_lock_guard).await; return lock_failed(error) }
 ///     };
 /// ```
-fn async_body(lock: &Lock, sig: &Signature, block: TokenStream, abort_on_lost: bool) -> TokenStream {
+fn async_body(
+    lock: &Lock,
+    sig: &Signature,
+    block: TokenStream,
+    abort_on_lost: bool,
+) -> TokenStream {
     let guard = local("guard");
     let result = local("result");
     let error = local("error");

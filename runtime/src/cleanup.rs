@@ -17,7 +17,12 @@ const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
 /// Releases `key` if it still holds `token`, retrying until `until`.
-pub(crate) fn release_later(client: &'static LockClient, key: String, token: String, until: Instant) {
+pub(crate) fn release_later(
+    client: &'static LockClient,
+    key: String,
+    token: String,
+    until: Instant,
+) {
     let Ok(runtime) = crate::background::handle() else {
         return;
     };

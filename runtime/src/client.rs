@@ -29,9 +29,11 @@ pub(crate) struct LockClient {
 }
 
 impl LockClient {
+    #[allow(clippy::too_many_arguments, reason = "one per ClientBuilder option")]
     pub(crate) fn new(
         name: String,
         url: &str,
+        tls_root_certificate: Option<&[u8]>,
         prefix: String,
         default_lease: Duration,
         outage_timeout: Duration,
@@ -39,13 +41,32 @@ impl LockClient {
         response_timeout: Duration,
         max_connections: usize,
     ) -> Result<LockClient, LockError> {
-        let redis = redis::Client::open(url)
-            .map_err(|e| LockError::invalid(format!("`{url}` is not a usable Redis URL: {e}")))?;
+        let unusable = |e: redis::RedisError| {
+            LockError::invalid(format!(
+                "`{}` is not a usable Redis URL: {e}",
+                redact_url(url)
+            ))
+        };
+        #[cfg(not(feature = "tls"))]
+        if url
+            .get(..9)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
+        {
+            return Err(crate::conn::tls_not_enabled(&redact_url(url)));
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(unusable)?;
+        // The pub/sub connection would send `CLIENT SETINFO` (ignoring its failure): skip
+        // it, so a lock user's ACL needs no CLIENT command (see the README's "Security").
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(settings);
+        // Checked first: it explains a `rediss://` URL without the `tls` feature.
         let endpoint = Endpoint::new(
-            redis.get_connection_info(),
+            &info,
+            tls_root_certificate,
             connect_timeout,
             response_timeout,
         )?;
+        let redis = redis_client(info, tls_root_certificate).map_err(unusable)?;
         Ok(LockClient {
             name,
             prefix,
@@ -74,5 +95,101 @@ impl LockClient {
         {
             subscriber.subscribe(key);
         }
+    }
+}
+
+/// The `redis` crate's client (for pub/sub), trusting the given CA for `rediss://`.
+fn redis_client(
+    info: redis::ConnectionInfo,
+    tls_root_certificate: Option<&[u8]>,
+) -> redis::RedisResult<redis::Client> {
+    #[cfg(feature = "tls")]
+    if let (redis::ConnectionAddr::TcpTls { .. }, Some(pem)) = (info.addr(), tls_root_certificate) {
+        return redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        );
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = tls_root_certificate;
+    redis::Client::open(info)
+}
+
+/// The URL with its password replaced by `***`, for messages: `redis://user:***@host`,
+/// and `unix:///path?pass=***`. Works on malformed URLs too.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    // The user information ends at the last `@` (a password may hold `@` or `/`).
+    let rest = match rest.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = rest.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
+                None => rest.to_string(),
+            }
+        }
+        None => rest.to_string(),
+    };
+    // unix:// URLs carry credentials as query parameters.
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn rediss_without_the_tls_feature_says_to_enable_it() {
+        let e = crate::ClientBuilder::new("rediss://:s3cret@127.0.0.1:6380")
+            .register("rediss-without-tls")
+            .unwrap_err();
+        let message = e.to_string();
+        assert!(
+            matches!(e, crate::LockError::InvalidConfig { .. })
+                && message.contains("`tls` feature"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("redis://user:s3cret@host:6379/2"),
+            "redis://user:***@host:6379/2"
+        );
+        assert_eq!(redact_url("redis://:s3cret@host"), "redis://:***@host");
+        assert_eq!(redact_url("rediss://u:a@b/c@host"), "rediss://u:***@host");
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact_url("redis://user@host"), "redis://user@host");
+        assert_eq!(
+            redact_url("unix:///tmp/r.sock?db=1&pass=s3cret&user=me"),
+            "unix:///tmp/r.sock?db=1&pass=***&user=me"
+        );
+        assert_eq!(redact_url("u:s3cret@host"), "u:***@host");
     }
 }

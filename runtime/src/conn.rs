@@ -13,10 +13,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::LockError;
-use crate::resp::{Reply, parse};
+use crate::resp::{Reply, auth_failure, parse, server_error};
 
 /// Where and how to connect, read once from the client's URL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Endpoint {
     addr: Addr,
     username: Option<String>,
@@ -26,27 +26,73 @@ pub(crate) struct Endpoint {
     pub(crate) response_timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+/// Never shows the password.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
 enum Addr {
     Tcp(String, u16),
     Unix(PathBuf),
+    #[cfg(feature = "tls")]
+    Tls {
+        host: String,
+        port: u16,
+        config: std::sync::Arc<rustls::ClientConfig>,
+    },
 }
 
 impl Endpoint {
     pub(crate) fn new(
         info: &redis::ConnectionInfo,
+        tls_root_certificate: Option<&[u8]>,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Endpoint, LockError> {
         let addr = match info.addr() {
             redis::ConnectionAddr::Tcp(host, port) => Addr::Tcp(host.clone(), *port),
             redis::ConnectionAddr::Unix(path) => Addr::Unix(path.clone()),
+            #[cfg(feature = "tls")]
+            redis::ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                ..
+            } => {
+                if *insecure {
+                    return Err(LockError::invalid(
+                        "`#insecure` (no certificate check) is not supported: trust the \
+                         server's CA with `ClientBuilder::tls_root_certificate` instead",
+                    ));
+                }
+                Addr::Tls {
+                    host: host.clone(),
+                    port: *port,
+                    config: crate::tls::client_config(tls_root_certificate)?,
+                }
+            }
+            #[cfg(not(feature = "tls"))]
+            redis::ConnectionAddr::TcpTls { host, port, .. } => {
+                return Err(tls_not_enabled(&format!("rediss://{host}:{port}")));
+            }
             other => {
                 return Err(LockError::invalid(format!(
-                    "unsupported Redis address {other}: use redis:// or unix://"
+                    "unsupported Redis address {other}: use redis://, rediss:// or unix://"
                 )));
             }
         };
+        #[cfg(not(feature = "tls"))]
+        let _ = tls_root_certificate;
         let settings = info.redis_settings();
         Ok(Endpoint {
             addr,
@@ -56,6 +102,36 @@ impl Endpoint {
             connect_timeout,
             response_timeout,
         })
+    }
+
+    /// Where this endpoint connects, for messages: `host:port` or the socket path, never
+    /// credentials.
+    pub(crate) fn address(&self) -> String {
+        match &self.addr {
+            Addr::Tcp(host, port) => format!("{host}:{port}"),
+            Addr::Unix(path) => path.display().to_string(),
+            #[cfg(feature = "tls")]
+            Addr::Tls { host, port, .. } => format!("{host}:{port} (TLS)"),
+        }
+    }
+
+    /// The ACL user we authenticate as.
+    fn user(&self) -> &str {
+        self.username.as_deref().unwrap_or("default")
+    }
+
+    fn connect_error(&self, reason: impl std::fmt::Display) -> LockError {
+        LockError::Connect {
+            address: self.address(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn connect_timed_out(&self) -> LockError {
+        self.connect_error(format!(
+            "not connected within the connect timeout of {:?}",
+            self.connect_timeout
+        ))
     }
 
     /// Commands to send right after connecting: AUTH and SELECT, as the URL asks.
@@ -73,6 +149,29 @@ impl Endpoint {
         }
         out
     }
+
+    /// Checks a reply to a handshake command: a refused AUTH names the user.
+    fn check_handshake(&self, reply: Reply) -> Result<(), LockError> {
+        match reply {
+            Reply::Error(message) => Err(match auth_failure(&message) {
+                Some(reason) => LockError::Auth {
+                    user: self.user().to_string(),
+                    reason,
+                },
+                None => server_error(message),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The error for a `rediss://` URL when the crate was built without TLS.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn tls_not_enabled(url: &str) -> LockError {
+    LockError::invalid(format!(
+        "`{url}` asks for TLS, but redis-lock was built without its `tls` feature: \
+         enable it (`redis-lock = {{ version = \"...\", features = [\"tls\"] }}`)"
+    ))
 }
 
 fn timed_out(what: &str) -> LockError {
@@ -115,44 +214,66 @@ pub(crate) struct SyncConn {
 enum SyncStream {
     Tcp(std::net::TcpStream),
     Unix(std::os::unix::net::UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>>),
+}
+
+/// A blocking TCP connection to the first of the host's addresses that accepts one, with
+/// the endpoint's timeouts.
+fn connect_tcp(
+    endpoint: &Endpoint,
+    host: &str,
+    port: u16,
+    limit: Option<Duration>,
+) -> Result<std::net::TcpStream, LockError> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| endpoint.connect_error(e))?;
+    let mut last_error = None;
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, shorter(endpoint.connect_timeout, limit))
+        {
+            Ok(stream) => {
+                let read_timeout = Some(endpoint.response_timeout);
+                stream.set_nodelay(true)?;
+                stream.set_read_timeout(read_timeout)?;
+                stream.set_write_timeout(read_timeout)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last_error = Some(endpoint.connect_timed_out());
+            }
+            Err(e) => last_error = Some(endpoint.connect_error(e)),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| endpoint.connect_error("the host name has no address")))
 }
 
 impl SyncConn {
     /// Connects, within `limit` if that is shorter than the client's timeouts.
-    pub(crate) fn connect(endpoint: &Endpoint, limit: Option<Duration>) -> Result<SyncConn, LockError> {
+    pub(crate) fn connect(
+        endpoint: &Endpoint,
+        limit: Option<Duration>,
+    ) -> Result<SyncConn, LockError> {
         let read_timeout = Some(endpoint.response_timeout);
         let stream = match &endpoint.addr {
             Addr::Tcp(host, port) => {
-                let mut last_error = None;
-                let mut connected = None;
-                for addr in (host.as_str(), *port).to_socket_addrs()? {
-                    let timeout = shorter(endpoint.connect_timeout, limit);
-                    match std::net::TcpStream::connect_timeout(&addr, timeout) {
-                        Ok(s) => {
-                            connected = Some(s);
-                            break;
-                        }
-                        Err(e) => last_error = Some(e),
-                    }
-                }
-                let stream = match connected {
-                    Some(s) => s,
-                    None => {
-                        return Err(last_error
-                            .unwrap_or_else(|| std::io::Error::other("host has no address"))
-                            .into());
-                    }
-                };
-                stream.set_nodelay(true)?;
-                stream.set_read_timeout(read_timeout)?;
-                stream.set_write_timeout(read_timeout)?;
+                let stream = connect_tcp(endpoint, host, *port, limit)?;
                 SyncStream::Tcp(stream)
             }
             Addr::Unix(path) => {
-                let stream = std::os::unix::net::UnixStream::connect(path)?;
+                let stream = std::os::unix::net::UnixStream::connect(path)
+                    .map_err(|e| endpoint.connect_error(e))?;
                 stream.set_read_timeout(read_timeout)?;
                 stream.set_write_timeout(read_timeout)?;
                 SyncStream::Unix(stream)
+            }
+            #[cfg(feature = "tls")]
+            Addr::Tls { host, port, config } => {
+                let mut tcp = connect_tcp(endpoint, host, *port, limit)?;
+                let tls = crate::tls::handshake_blocking(config, host, &mut tcp)
+                    .map_err(|e| endpoint.connect_error(e))?;
+                SyncStream::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)))
             }
         };
         let mut conn = SyncConn {
@@ -161,8 +282,11 @@ impl SyncConn {
             chunk: vec![0; 4096].into_boxed_slice(),
         };
         for packed in endpoint.handshake() {
-            conn.request_within(&packed, endpoint.response_timeout, limit)?
-                .into_result()?;
+            endpoint.check_handshake(conn.request_within(
+                &packed,
+                endpoint.response_timeout,
+                limit,
+            )?)?;
         }
         Ok(conn)
     }
@@ -199,6 +323,11 @@ impl SyncConn {
                 s.set_read_timeout(timeout)?;
                 s.set_write_timeout(timeout)?;
             }
+            #[cfg(feature = "tls")]
+            SyncStream::Tls(s) => {
+                s.sock.set_read_timeout(timeout)?;
+                s.sock.set_write_timeout(timeout)?;
+            }
         }
         Ok(())
     }
@@ -208,6 +337,8 @@ impl SyncConn {
         let write = match &mut self.stream {
             SyncStream::Tcp(s) => s.write_all(packed),
             SyncStream::Unix(s) => s.write_all(packed),
+            #[cfg(feature = "tls")]
+            SyncStream::Tls(s) => s.write_all(packed),
         };
         write.map_err(map_timeout)?;
         loop {
@@ -217,6 +348,8 @@ impl SyncConn {
             let n = match &mut self.stream {
                 SyncStream::Tcp(s) => s.read(&mut self.chunk),
                 SyncStream::Unix(s) => s.read(&mut self.chunk),
+                #[cfg(feature = "tls")]
+                SyncStream::Tls(s) => s.read(&mut self.chunk),
             }
             .map_err(map_timeout)?;
             if n == 0 {
@@ -256,23 +389,42 @@ pub(crate) struct AsyncConn {
 enum AsyncStream {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
 impl AsyncConn {
     pub(crate) async fn connect(endpoint: &Endpoint) -> Result<AsyncConn, LockError> {
         let connect = async {
-            Ok::<_, std::io::Error>(match &endpoint.addr {
+            Ok::<_, LockError>(match &endpoint.addr {
                 Addr::Tcp(host, port) => {
-                    let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                        .await
+                        .map_err(|e| endpoint.connect_error(e))?;
                     s.set_nodelay(true)?;
                     AsyncStream::Tcp(s)
                 }
-                Addr::Unix(path) => AsyncStream::Unix(tokio::net::UnixStream::connect(path).await?),
+                Addr::Unix(path) => AsyncStream::Unix(
+                    tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(|e| endpoint.connect_error(e))?,
+                ),
+                #[cfg(feature = "tls")]
+                Addr::Tls { host, port, config } => {
+                    let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                        .await
+                        .map_err(|e| endpoint.connect_error(e))?;
+                    s.set_nodelay(true)?;
+                    let tls = crate::tls::handshake(config, host, s)
+                        .await
+                        .map_err(|e| endpoint.connect_error(e))?;
+                    AsyncStream::Tls(Box::new(tls))
+                }
             })
         };
         let stream = tokio::time::timeout(endpoint.connect_timeout, connect)
             .await
-            .map_err(|_| timed_out("could not connect to redis within the connect timeout"))??;
+            .map_err(|_| endpoint.connect_timed_out())??;
         let mut conn = AsyncConn {
             stream,
             buf: ReadBuffer::default(),
@@ -280,7 +432,7 @@ impl AsyncConn {
             response_timeout: endpoint.response_timeout,
         };
         for packed in endpoint.handshake() {
-            conn.request(&packed).await?.into_result()?;
+            endpoint.check_handshake(conn.request(&packed).await?)?;
         }
         Ok(conn)
     }
@@ -297,6 +449,8 @@ impl AsyncConn {
         match &mut self.stream {
             AsyncStream::Tcp(s) => s.write_all(packed).await?,
             AsyncStream::Unix(s) => s.write_all(packed).await?,
+            #[cfg(feature = "tls")]
+            AsyncStream::Tls(s) => s.write_all(packed).await?,
         }
         loop {
             if let Some(reply) = self.buf.take_reply()? {
@@ -305,6 +459,8 @@ impl AsyncConn {
             let n = match &mut self.stream {
                 AsyncStream::Tcp(s) => s.read(&mut self.chunk).await?,
                 AsyncStream::Unix(s) => s.read(&mut self.chunk).await?,
+                #[cfg(feature = "tls")]
+                AsyncStream::Tls(s) => s.read(&mut self.chunk).await?,
             };
             if n == 0 {
                 return Err(closed());

@@ -8,7 +8,11 @@ use std::time::Duration;
 /// ([`Timeout`](LockError::Timeout)), fix start-up ([`NotConfigured`](LockError::NotConfigured),
 /// [`UnknownClient`](LockError::UnknownClient), [`InvalidConfig`](LockError::InvalidConfig)),
 /// distrust work already done under the lock ([`Lost`](LockError::Lost),
-/// [`Expired`](LockError::Expired)), or look at Redis ([`Redis`](LockError::Redis)).
+/// [`Expired`](LockError::Expired)), fix the deployment ([`Connect`](LockError::Connect),
+/// [`Auth`](LockError::Auth), [`NoPermission`](LockError::NoPermission)), or look at Redis
+/// ([`Redis`](LockError::Redis)).
+///
+/// No variant ever shows a password: URLs in messages have it replaced by `***`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LockError {
@@ -53,7 +57,31 @@ pub enum LockError {
     },
     /// An async operation was called outside a Tokio runtime.
     NoRuntime,
-    /// Redis failed or could not be reached.
+    /// No connection to Redis could be made: the host name did not resolve, the connection
+    /// was refused or not accepted within the connect timeout, or the TLS handshake failed.
+    /// Such failures usually pass; a waiter retries them until its deadline.
+    Connect {
+        /// Where we tried to connect: `host:port` or a socket path, never credentials.
+        address: String,
+        /// What went wrong, as the operating system or TLS library put it.
+        reason: String,
+    },
+    /// Redis refused the credentials: a wrong password or unknown user (`WRONGPASS`), a
+    /// server that wants a password the URL does not give (`NOAUTH`), or a password given
+    /// to a server that has none.
+    Auth {
+        /// The user we authenticated as (`default` when the URL names none).
+        user: String,
+        /// The server's answer (it never contains the password).
+        reason: String,
+    },
+    /// The client's ACL user may not run a command, or touch a key or channel, that the lock
+    /// needs (`NOPERM`); see the README's "Security" section for the ACL a lock user needs.
+    NoPermission {
+        /// The server's answer, naming the command, key or channel refused.
+        reason: String,
+    },
+    /// Any other failure of Redis: a dropped connection, a response timeout, an error reply.
     Redis(redis::RedisError),
 }
 
@@ -85,6 +113,16 @@ impl std::fmt::Display for LockError {
             LockError::NoRuntime => {
                 f.write_str("an async lock operation was called outside a Tokio runtime")
             }
+            LockError::Connect { address, reason } => {
+                write!(f, "could not connect to redis at {address}: {reason}")
+            }
+            LockError::Auth { user, reason } => {
+                write!(f, "redis refused to authenticate user `{user}`: {reason}")
+            }
+            LockError::NoPermission { reason } => write!(
+                f,
+                "redis denied this client's user a command, key or channel the lock needs: {reason}"
+            ),
             LockError::Redis(e) => write!(f, "redis error: {e}"),
         }
     }
@@ -127,8 +165,10 @@ impl LockError {
     /// dropped connection, a response timeout, a server still loading its data after a
     /// restart. Such failures pass; a waiter retries them until its deadline. Everything
     /// else (bad credentials, missing permissions, bad configuration) does not pass.
+    #[allow(dead_code, reason = "the waiters' retry in lock.rs is its user")]
     pub(crate) fn is_unavailable(&self) -> bool {
         match self {
+            LockError::Connect { .. } => true,
             LockError::Redis(e) => {
                 e.is_io_error()
                     || e.is_timeout()

@@ -1,7 +1,7 @@
 //! What an acquisition holds, its auto-renewal, and its release on every way out.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::block_on::{block_on, block_on_until};

@@ -34,6 +34,8 @@ mod registry;
 mod resp;
 mod scripts;
 mod subscriber;
+#[cfg(feature = "tls")]
+mod tls;
 mod token;
 mod waiters;
 

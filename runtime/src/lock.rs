@@ -247,10 +247,14 @@ impl Lock {
             let wake_at = if view.handoff_pending {
                 None
             } else {
-                [deadline, holder_lease_end.filter(|_| view.is_head), retry_at]
-                    .into_iter()
-                    .flatten()
-                    .min()
+                [
+                    deadline,
+                    holder_lease_end.filter(|_| view.is_head),
+                    retry_at,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
             };
             let poked = io.wait_until(ticket.poked(), wake_at).await;
             if !poked && past_deadline() {

@@ -47,9 +47,11 @@ pub fn register(name: &str, url: &str) -> Result<(), LockError> {
 ///     .init()?;
 /// # Ok::<(), redis_lock::LockError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     url: String,
+    #[cfg(feature = "tls")]
+    tls_root_certificate: Option<Vec<u8>>,
     prefix: String,
     default_lease: Duration,
     outage_timeout: Duration,
@@ -64,6 +66,8 @@ impl ClientBuilder {
     pub fn new(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             url: url.into(),
+            #[cfg(feature = "tls")]
+            tls_root_certificate: None,
             prefix: "lock:".into(),
             default_lease: Duration::from_secs(30),
             outage_timeout: Duration::from_secs(30),
@@ -113,6 +117,16 @@ impl ClientBuilder {
         self
     }
 
+    /// For `rediss://` URLs: trust this CA certificate (PEM; several may follow one
+    /// another) to sign the server's certificate, instead of the platform's trusted roots.
+    /// The certificate must name the URL's host (a DNS name or an IP address).
+    /// Needs the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> ClientBuilder {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
     /// Registers this client as the default one.
     pub fn init(self) -> Result<(), LockError> {
         self.register(DEFAULT_CLIENT)
@@ -134,7 +148,8 @@ impl ClientBuilder {
         let client = LockClient::new(
             name.to_string(),
             &self.url,
-            self.prefix,
+            self.root_certificate_pem(),
+            self.prefix.clone(),
             self.default_lease,
             self.outage_timeout,
             self.connect_timeout,
@@ -149,6 +164,37 @@ impl ClientBuilder {
         }
         clients.insert(name.to_string(), Box::leak(Box::new(client)));
         Ok(())
+    }
+}
+
+impl ClientBuilder {
+    #[cfg(feature = "tls")]
+    fn root_certificate_pem(&self) -> Option<&[u8]> {
+        self.tls_root_certificate.as_deref()
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn root_certificate_pem(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+/// Shows the URL with its password replaced by `***`.
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("ClientBuilder");
+        s.field("url", &crate::client::redact_url(&self.url));
+        #[cfg(feature = "tls")]
+        s.field(
+            "tls_root_certificate",
+            &self.tls_root_certificate.as_ref().map(|_| "<PEM>"),
+        );
+        s.field("prefix", &self.prefix)
+            .field("default_lease", &self.default_lease)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
     }
 }
 

@@ -33,12 +33,49 @@ impl Reply {
     }
 }
 
+/// An error reply as a [`LockError`]: a refusal by the ACL becomes
+/// [`NoPermission`](LockError::NoPermission), anything else [`Redis`](LockError::Redis).
 pub(crate) fn server_error(message: String) -> LockError {
+    if message.starts_with("NOPERM") {
+        return LockError::NoPermission { reason: message };
+    }
+    // Inside a script Redis 7 does not say which command it refused, only the script's
+    // hash; name the commands the script calls.
+    if message.contains("The user executing the script can't") {
+        let script = crate::scripts::describe(&message);
+        return LockError::NoPermission {
+            reason: match script {
+                Some(script) => format!("{message} ({script})"),
+                None => message,
+            },
+        };
+    }
+    if let Some(reason) = auth_failure(&message) {
+        // Outside the handshake (which names its user), this is `NOAUTH`: the URL gave no
+        // password, so the connection is the default user's.
+        return LockError::Auth {
+            user: "default".into(),
+            reason,
+        };
+    }
     LockError::Redis(redis::RedisError::from((
         redis::ErrorKind::Extension,
         "redis server error",
         message,
     )))
+}
+
+/// The reason, when an error reply says the connection is not (or could not be)
+/// authenticated: a wrong password or unknown user, a server that wants a password, or a
+/// password sent to a server without one. Such replies never echo the password.
+pub(crate) fn auth_failure(message: &str) -> Option<String> {
+    let refused = message.starts_with("WRONGPASS")
+        || message.starts_with("NOAUTH")
+        || (message.starts_with("ERR")
+            && message.contains("AUTH")
+            && (message.contains("without any password configured")
+                || message.contains("no password is set")));
+    refused.then(|| message.to_string())
 }
 
 pub(crate) fn unexpected(reply: &Reply) -> LockError {
@@ -144,5 +181,33 @@ mod tests {
             Some((Reply::Error("NOSCRIPT x".into()), 13))
         );
         assert!(parse(b"?\r\n").is_err());
+    }
+
+    #[test]
+    fn classifies_permission_and_authentication_errors() {
+        let e =
+            server_error("NOPERM this user has no permissions to run the 'evalsha' command".into());
+        assert!(
+            matches!(&e, LockError::NoPermission { reason } if reason.contains("'evalsha'")),
+            "{e:?}"
+        );
+        let e = server_error(format!(
+            "ERR The user executing the script can't run this command or subcommand script: {}, on @user_script:1.",
+            crate::scripts::RELEASE.sha
+        ));
+        assert!(
+            matches!(&e, LockError::NoPermission { reason } if reason.contains("PUBLISH")),
+            "{e:?}"
+        );
+        for refused in [
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "NOAUTH Authentication required.",
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ] {
+            let e = server_error(refused.into());
+            assert!(matches!(e, LockError::Auth { .. }), "{e:?}");
+        }
+        let e = server_error("ERR unknown command 'x'".into());
+        assert!(matches!(e, LockError::Redis(_)), "{e:?}");
     }
 }

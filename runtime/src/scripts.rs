@@ -50,6 +50,29 @@ pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Which of our scripts an error message is about (it names the script's hash), and the
+/// commands that script calls, for an error that must say what the ACL refused.
+pub(crate) fn describe(message: &str) -> Option<String> {
+    let scripts: [(&str, &Script, &str); 6] = [
+        ("acquire", &ACQUIRE, "SET, INCR and PTTL"),
+        ("confirm", &CONFIRM, "GET and PEXPIRE"),
+        ("release", &RELEASE, "GET, DEL and PUBLISH"),
+        ("extend", &EXTEND, "GET and PEXPIRE"),
+        (
+            "handoff",
+            &HANDOFF,
+            "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET and INCR",
+        ),
+        ("reset", &RESET, "DEL and PUBLISH"),
+    ];
+    scripts
+        .iter()
+        .find(|(_, script, _)| message.contains(script.sha.as_str()))
+        .map(|(name, _, commands)| {
+            format!("the {name} script calls {commands} on the lock's key, its fencing counter and its pub/sub channel")
+        })
+}
+
 /// KEYS[1] lock key; ARGV[1] token, ARGV[2] announcement payload.
 /// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {

@@ -59,7 +59,8 @@ fn now_ns() -> u128 {
 
 fn write(log: &Mutex<std::fs::File>, line: String) {
     let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
-    file.write_all(line.as_bytes()).expect("write the chaos log");
+    file.write_all(line.as_bytes())
+        .expect("write the chaos log");
 }
 
 async fn work(

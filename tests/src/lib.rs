@@ -41,6 +41,27 @@ impl RedisServer {
         panic!("could not start redis-server: {last_output}");
     }
 
+    /// [`start`](RedisServer::start) plus TLS on a second free port, with the given PEM
+    /// files (certificate, its key, the CA that signed it), not asking clients for
+    /// certificates. The plain port stays open for [`connection`](RedisServer::connection).
+    /// Returns the server and its TLS port.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> (RedisServer, u16) {
+        let tls_port = free_port();
+        let server = RedisServer::start_with(&[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &cert.display().to_string(),
+            "--tls-key-file",
+            &key.display().to_string(),
+            "--tls-ca-cert-file",
+            &ca.display().to_string(),
+            "--tls-auth-clients",
+            "no",
+        ]);
+        (server, tls_port)
+    }
+
     fn try_start(args: &[String]) -> Result<RedisServer, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -244,5 +265,7 @@ pub fn capture_logs() -> String {
 /// outlive their locks by design: what is left after all locks are released is then empty.
 pub fn lock_keys(conn: &mut redis::Connection) -> Vec<String> {
     let all: Vec<String> = redis::cmd("KEYS").arg("*").query(conn).expect("KEYS");
-    all.into_iter().filter(|k| !k.ends_with("}:fence")).collect()
+    all.into_iter()
+        .filter(|k| !k.ends_with("}:fence"))
+        .collect()
 }

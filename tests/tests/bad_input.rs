@@ -78,7 +78,9 @@ fn pttl(conn: &mut redis::Connection, key: &str) -> i64 {
 /// outlives it by design and is left out here).
 fn keys(conn: &mut redis::Connection) -> Vec<Vec<u8>> {
     let all: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(conn).unwrap();
-    all.into_iter().filter(|k| !k.ends_with(b"}:fence")).collect()
+    all.into_iter()
+        .filter(|k| !k.ends_with(b"}:fence"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

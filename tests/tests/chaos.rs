@@ -192,7 +192,10 @@ fn exclusive_and_exactly_once_through_redis_restarts_and_killed_holders() {
         "counter {counter}, acknowledged {}, unseen {unseen}",
         done.len()
     );
-    let lost = sections.iter().filter(|s| s.outcome == Outcome::Lost).count();
+    let lost = sections
+        .iter()
+        .filter(|s| s.outcome == Outcome::Lost)
+        .count();
     println!(
         "chaos: {restarts} Redis restarts and {kills} holder processes killed in {RUN_FOR:?}; \
          {} critical sections, {} increments acknowledged, {unseen} unseen, {lost} lost locks; \

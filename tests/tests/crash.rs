@@ -62,7 +62,12 @@ async fn one_of_three_waiting_processes_takes_over_from_a_killed_holder() {
     let lease = Duration::from_millis(600);
     let name = "crashy-three";
     let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold", &server.url(), name, &lease.as_secs_f64().to_string()])
+        .args([
+            "hold",
+            &server.url(),
+            name,
+            &lease.as_secs_f64().to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -69,10 +69,18 @@ async fn redis_killed_and_restarted_while_held_and_awaited() {
     // ...and acquire once Redis is back (it forgot the lock: no persistence here).
     for task in tasks {
         let at = task.await.unwrap().unwrap();
-        assert!(at - restarted < Duration::from_secs(3), "{:?}", at - restarted);
+        assert!(
+            at - restarted < Duration::from_secs(3),
+            "{:?}",
+            at - restarted
+        );
     }
     let at = thread.await.unwrap().unwrap();
-    assert!(at - restarted < Duration::from_secs(3), "{:?}", at - restarted);
+    assert!(
+        at - restarted < Duration::from_secs(3),
+        "{:?}",
+        at - restarted
+    );
     let out = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         BufReader::new(process.stdout.take().unwrap())
@@ -81,7 +89,10 @@ async fn redis_killed_and_restarted_while_held_and_awaited() {
         process.wait().unwrap();
         line
     });
-    assert_eq!(bounded("the other process", out).await.unwrap().trim(), "ACQUIRED");
+    assert_eq!(
+        bounded("the other process", out).await.unwrap().trim(),
+        "ACQUIRED"
+    );
 
     // The process goes on working with no restart of its own.
     let again = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
@@ -117,7 +128,10 @@ async fn redis_paused_past_the_callers_timeouts() {
     for lock in [&held, &free] {
         let start = Instant::now();
         let result = bounded("acquire", lock.acquire(Some(timeout))).await;
-        assert!(matches!(result, Err(LockError::Timeout { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(LockError::Timeout { .. })),
+            "{result:?}"
+        );
         assert!(start.elapsed() <= within, "async: {:?}", start.elapsed());
 
         let sync_lock = lock.clone();
@@ -127,7 +141,10 @@ async fn redis_paused_past_the_callers_timeouts() {
         })
         .await
         .unwrap();
-        assert!(matches!(result, Err(LockError::Timeout { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(LockError::Timeout { .. })),
+            "{result:?}"
+        );
         assert!(took <= within, "sync: {took:?}");
     }
     // Release is bounded by the response timeout.
@@ -145,9 +162,18 @@ async fn redis_paused_past_the_callers_timeouts() {
     // The failed release is completed in the background once Redis answers: the lock is
     // free long before its 30 s lease, and everything works again.
     let guard = held.acquire(Some(Duration::from_secs(5))).await.unwrap();
-    assert!(resumed.elapsed() < Duration::from_secs(2), "{:?}", resumed.elapsed());
+    assert!(
+        resumed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        resumed.elapsed()
+    );
     guard.release().await.unwrap();
-    free.acquire(Some(Duration::ZERO)).await.unwrap().release().await.unwrap();
+    free.acquire(Some(Duration::ZERO))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -13,7 +13,13 @@ use tokio::sync::oneshot;
 /// Set when a body gets past its long wait, which an aborted body never does.
 static FINISHED: AtomicBool = AtomicBool::new(false);
 
-#[redis_lock(name = "{name}", client = "lost", expire = 0.6, auto_renew, on_lost = "abort")]
+#[redis_lock(
+    name = "{name}",
+    client = "lost",
+    expire = 0.6,
+    auto_renew,
+    on_lost = "abort"
+)]
 async fn aborting(name: &str, entered: oneshot::Sender<()>) -> Result<(), LockError> {
     entered.send(()).unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -51,9 +57,16 @@ async fn on_lost_decides_what_a_deleted_key_does_to_the_body() {
     delete_key(&server, "deleted-abort");
     let deleted = Instant::now();
     let result = call.await.unwrap();
-    assert!(matches!(&result, Err(LockError::Lost { name }) if name == "deleted-abort"), "{result:?}");
+    assert!(
+        matches!(&result, Err(LockError::Lost { name }) if name == "deleted-abort"),
+        "{result:?}"
+    );
     // A renewal every 200 ms.
-    assert!(deleted.elapsed() < Duration::from_millis(500), "{:?}", deleted.elapsed());
+    assert!(
+        deleted.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        deleted.elapsed()
+    );
     assert!(!FINISHED.load(Ordering::SeqCst), "the body was stopped");
 
     // continue (the default): the body completes, its result is returned, a warning names
@@ -79,7 +92,11 @@ async fn on_lost_decides_what_a_deleted_key_does_to_the_body() {
     let restarted = Instant::now();
     let result = call.await.unwrap();
     assert!(matches!(result, Err(LockError::Lost { .. })), "{result:?}");
-    assert!(restarted.elapsed() < Duration::from_millis(600), "{:?}", restarted.elapsed());
+    assert!(
+        restarted.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        restarted.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,14 +118,20 @@ async fn a_lease_that_runs_out_while_redis_is_paused_is_lost_on_time() {
         .expect("the lock is lost when its lease runs out");
     let lost_after = acquired.elapsed();
     assert!(
-        lost_after >= lease - Duration::from_millis(50) && lost_after < lease + Duration::from_millis(200),
+        lost_after >= lease - Duration::from_millis(50)
+            && lost_after < lease + Duration::from_millis(200),
         "{lost_after:?}"
     );
     assert!(guard.is_lost());
     server.resume();
     assert!(matches!(guard.release().await, Err(LockError::Lost { .. })));
     // Someone else can have it.
-    lock.acquire(Some(Duration::from_secs(2))).await.unwrap().release().await.unwrap();
+    lock.acquire(Some(Duration::from_secs(2)))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,8 +163,15 @@ fn a_sync_holder_sees_its_lock_lost() {
     let guard = lock.acquire_blocking(None).unwrap();
     delete_key(&server, "sync");
     let deleted = Instant::now();
-    assert!(guard.wait_lost(Duration::from_secs(5)), "renewal never noticed");
-    assert!(deleted.elapsed() < Duration::from_millis(300), "{:?}", deleted.elapsed());
+    assert!(
+        guard.wait_lost(Duration::from_secs(5)),
+        "renewal never noticed"
+    );
+    assert!(
+        deleted.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        deleted.elapsed()
+    );
     assert!(guard.is_lost());
     assert!(matches!(guard.release(), Err(LockError::Lost { .. })));
 }

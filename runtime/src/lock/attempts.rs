@@ -82,13 +82,19 @@ impl<'a> Attempts<'a> {
             _ => return Err(unexpected(&reply)),
         };
         if taken {
-            return Ok(Attempt::Acquired { sent, fence: number as u64 });
+            return Ok(Attempt::Acquired {
+                sent,
+                fence: number as u64,
+            });
         }
         if earlier_unconfirmed.is_some() {
             // An earlier attempt whose reply was lost may have taken the lock for us.
             let fence = self.run(io, &CONFIRM, &ms).await?.as_int()?;
             if fence > 0 {
-                return Ok(Attempt::Acquired { sent, fence: fence as u64 });
+                return Ok(Attempt::Acquired {
+                    sent,
+                    fence: fence as u64,
+                });
             }
         }
         let now = Instant::now();
@@ -114,7 +120,15 @@ impl<'a> Attempts<'a> {
         let fence = fence_key(key);
         let keys = [key, fence.as_str()];
         let args = [self.token.as_str(), lease_ms];
-        eval_until(io, self.lock.client, script, &keys, &args, self.request_until()).await
+        eval_until(
+            io,
+            self.lock.client,
+            script,
+            &keys,
+            &args,
+            self.request_until(),
+        )
+        .await
     }
 
     /// An attempt failed. When Redis is merely unreachable or slow, returns when to try

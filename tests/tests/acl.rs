@@ -1,0 +1,262 @@
+//! The minimal ACL of a lock user (README, "Security"): a user with exactly these rights
+//! can do everything the crate does, and one without a needed command gets `NoPermission`
+//! naming it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_lock::{ClientBuilder, Lock, LockError};
+use redis_lock_tests::{RedisServer, wait_for_subscribers};
+
+/// The README's ACL, without the user name and password.
+const MINIMAL_ACL: &[&str] = &[
+    "resetkeys",
+    "resetchannels",
+    "~lock:*",
+    "&lock:*",
+    "-@all",
+    "+set",
+    "+incr",
+    "+get",
+    "+pttl",
+    "+del",
+    "+pexpire",
+    "+publish",
+    "+pubsub|numsub",
+    "+subscribe",
+    "+unsubscribe",
+    "+evalsha",
+    "+eval",
+    "+scan",
+];
+
+/// Creates ACL user `user` with password `pw` and the minimal ACL, less `without`, plus
+/// `extra`, then registers a client `client` connecting as that user.
+fn lock_user(server: &RedisServer, client: &str, user: &str, without: &[&str], extra: &[&str]) {
+    let mut rules = vec!["SETUSER", user, "reset", "on", ">pw"];
+    rules.extend(MINIMAL_ACL.iter().filter(|r| !without.contains(r)));
+    rules.extend(extra);
+    let _: () = redis::cmd("ACL")
+        .arg(&rules)
+        .query(&mut server.connection())
+        .unwrap();
+    ClientBuilder::new(format!("redis://{user}:pw@127.0.0.1:{}", server.port()))
+        .register(client)
+        .unwrap();
+}
+
+/// Every command the server refused so far (its ACL log), as `user: command/key/channel`.
+fn refused(server: &RedisServer) -> Vec<String> {
+    let log: Vec<Vec<redis::Value>> = redis::cmd("ACL")
+        .arg("LOG")
+        .query(&mut server.connection())
+        .unwrap();
+    log.iter()
+        .map(|entry| {
+            let field = |name: &str| {
+                entry
+                    .chunks(2)
+                    .find(
+                        |kv| matches!(&kv[0], redis::Value::BulkString(k) if k == name.as_bytes()),
+                    )
+                    .map(|kv| match &kv[1] {
+                        redis::Value::BulkString(v) => String::from_utf8_lossy(v).into_owned(),
+                        other => format!("{other:?}"),
+                    })
+                    .unwrap_or_default()
+            };
+            format!(
+                "{}: {} {}",
+                field("username"),
+                field("reason"),
+                field("object")
+            )
+        })
+        .collect()
+}
+
+/// Waits until nobody subscribes to `channel` any more.
+async fn wait_for_no_subscribers(server: &RedisServer, channel: &str) {
+    let mut conn = server.connection();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query(&mut conn)
+            .unwrap();
+        if n == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{channel} is still subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimal_acl_is_enough_for_everything() {
+    let server = RedisServer::start();
+    lock_user(&server, "acl-min", "locker", &[], &[]);
+    let lock = |name: &str| Lock::with_client("acl-min", name).unwrap();
+
+    // Async acquire, try, inspect, extend, release.
+    let a = lock("a").expire(Duration::from_secs(10));
+    let guard = a.acquire(None).await.unwrap();
+    assert!(a.try_acquire().await.unwrap().is_none());
+    assert!(a.is_locked().await.unwrap());
+    assert_eq!(a.owner().await.unwrap().as_deref(), Some(guard.token()));
+    guard.extend(Some(Duration::from_secs(20))).await.unwrap();
+    guard.release().await.unwrap();
+    assert!(!a.is_locked().await.unwrap());
+
+    // The same, blocking.
+    let b = lock("b").expire(Duration::from_secs(10));
+    tokio::task::spawn_blocking(move || {
+        let guard = b.acquire_blocking(None).unwrap();
+        assert!(b.try_acquire_blocking().unwrap().is_none());
+        assert!(b.is_locked_blocking().unwrap());
+        assert_eq!(b.owner_blocking().unwrap().as_deref(), Some(guard.token()));
+        guard.extend(None).unwrap();
+        guard.release().unwrap();
+        assert!(b.owner_blocking().unwrap().is_none());
+    })
+    .await
+    .unwrap();
+
+    // Auto-renewal keeps a 300 ms lease for a second: release finds the lock still ours.
+    let renewed = lock("renewed")
+        .expire(Duration::from_millis(300))
+        .auto_renew(true);
+    let guard = renewed.acquire(None).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    guard.release().await.unwrap();
+
+    // A waiter of this process, woken by a release here (handed over by the HANDOFF
+    // script, which counts subscribers with PUBSUB NUMSUB), well before the 30 s lease.
+    let local = lock("local").expire(Duration::from_secs(30));
+    let holder = local.acquire(None).await.unwrap();
+    let waiter = {
+        let local = local.clone();
+        tokio::spawn(async move { local.acquire(None).await })
+    };
+    wait_for_subscribers(&server, "lock:{local}", 1).await;
+    let released = Instant::now();
+    holder.release().await.unwrap();
+    let next = waiter.await.unwrap().unwrap();
+    assert!(released.elapsed() < Duration::from_secs(5));
+    next.release().await.unwrap();
+
+    // A waiter of this process, woken by a release in another process (by pub/sub).
+    let url = format!("redis://locker:pw@127.0.0.1:{}", server.port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args(["hold-until-told", &url, "remote", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "HOLDING");
+    let remote = lock("remote").expire(Duration::from_secs(30));
+    let waiter = {
+        let remote = remote.clone();
+        tokio::spawn(async move { remote.acquire(None).await })
+    };
+    // Subscribed: the contender's auto-renewal and our waiter both wait on it.
+    wait_for_subscribers(&server, "lock:{remote}", 1).await;
+    writeln!(child.stdin.as_mut().unwrap(), "release").unwrap();
+    let released = Instant::now();
+    let guard = waiter.await.unwrap().unwrap();
+    assert!(
+        released.elapsed() < Duration::from_secs(5),
+        "woken by the announcement, not the 30 s lease"
+    );
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RELEASED");
+    assert!(child.wait().unwrap().success());
+
+    // Reset one lock, then all of them.
+    assert!(remote.reset().await.unwrap());
+    assert!(matches!(
+        guard.release().await,
+        Err(LockError::Expired { .. })
+    ));
+    let x = lock("x").acquire(None).await.unwrap();
+    let y = lock("y").acquire(None).await.unwrap();
+    assert_eq!(redis_lock::reset_all(Some("acl-min")).await.unwrap(), 2);
+    assert!(!lock("x").is_locked().await.unwrap());
+    drop((x, y));
+
+    // Keys nobody waits for any more are unsubscribed (every 5 s).
+    for channel in ["lock:{local}", "lock:{remote}"] {
+        wait_for_no_subscribers(&server, channel).await;
+    }
+
+    // Nothing was refused along the way, not even a command whose failure is ignored.
+    assert_eq!(refused(&server), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_user_without_a_needed_command_gets_no_permission_naming_it() {
+    let server = RedisServer::start();
+
+    // Without EVALSHA and EVAL: acquiring (SET) works, releasing does not.
+    lock_user(
+        &server,
+        "acl-no-eval",
+        "no-eval",
+        &["+evalsha", "+eval"],
+        &[],
+    );
+    let lock = Lock::with_client("acl-no-eval", "n")
+        .unwrap()
+        .expire(Duration::from_secs(10));
+    let guard = lock.acquire(None).await.unwrap();
+    match guard.release().await {
+        Err(LockError::NoPermission { reason }) => {
+            assert!(reason.contains("'evalsha'"), "{reason}")
+        }
+        other => panic!("expected NoPermission, got {other:?}"),
+    }
+
+    // Without PUBLISH, refused inside the release script: the error names the script's
+    // commands, since Redis names only the script.
+    lock_user(&server, "acl-no-publish", "no-publish", &["+publish"], &[]);
+    let lock = Lock::with_client("acl-no-publish", "p")
+        .unwrap()
+        .expire(Duration::from_secs(10));
+    let guard = lock.acquire(None).await.unwrap();
+    match guard.release().await {
+        Err(e @ LockError::NoPermission { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.contains("release script") && shown.contains("PUBLISH"),
+                "{shown}"
+            );
+        }
+        other => panic!("expected NoPermission, got {other:?}"),
+    }
+
+    let log = refused(&server);
+    assert!(
+        log.iter().any(|r| r == "no-eval: command evalsha"),
+        "{log:?}"
+    );
+
+    // With keys other than the prefix's: the key is refused.
+    lock_user(
+        &server,
+        "acl-other-keys",
+        "other-keys",
+        &["~lock:*"],
+        &["~app:*"],
+    );
+    let lock = Lock::with_client("acl-other-keys", "k").unwrap();
+    match lock.acquire(None).await {
+        Err(LockError::NoPermission { reason }) => assert!(reason.contains("keys"), "{reason}"),
+        other => panic!("expected NoPermission, got {other:?}"),
+    }
+}

@@ -1,0 +1,137 @@
+//! `rediss://`: locks over TLS, async and blocking, with waiters woken by pub/sub over TLS,
+//! and a server certificate from an untrusted CA refused. The CA and the server's
+//! certificate are made here with rcgen.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+use redis_lock::{ClientBuilder, Lock, LockError};
+use redis_lock_tests::{RedisServer, wait_for_subscribers};
+
+/// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM files in a
+/// fresh directory. Returns the directory and the CA's PEM.
+fn certificates(tag: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("redis-lock-tls-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, ca_pem) = certificate_authority();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.crt"), &ca_pem).unwrap();
+    (dir, ca_pem)
+}
+
+fn certificate_authority() -> (CertifiedIssuer<'static, KeyPair>, String) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let pem = ca.pem();
+    (ca, pem)
+}
+
+fn tls_server(tag: &str) -> (RedisServer, u16, String) {
+    let (dir, ca_pem) = certificates(tag);
+    let (server, port) = RedisServer::start_tls(
+        &dir.join("server.crt"),
+        &dir.join("server.key"),
+        &dir.join("ca.crt"),
+    );
+    // redis-server has read them.
+    std::fs::remove_dir_all(&dir).unwrap();
+    (server, port, ca_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_and_wakes_waiters_over_tls() {
+    let (server, port, ca) = tls_server("locks");
+    let url = format!("rediss://127.0.0.1:{port}");
+    for client in ["tls-a", "tls-b"] {
+        ClientBuilder::new(&url)
+            .tls_root_certificate(ca.as_bytes())
+            .register(client)
+            .unwrap();
+    }
+
+    // Async.
+    let lock = Lock::with_client("tls-a", "job")
+        .unwrap()
+        .expire(Duration::from_secs(10));
+    let guard = lock.acquire(None).await.unwrap();
+    let owner: Option<String> = redis::cmd("GET")
+        .arg("lock:{job}")
+        .query(&mut server.connection())
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some(guard.token()));
+    guard.extend(None).await.unwrap();
+    guard.release().await.unwrap();
+
+    // Blocking.
+    let blocking = lock.clone();
+    tokio::task::spawn_blocking(move || {
+        let guard = blocking.acquire_blocking(None).unwrap();
+        assert!(blocking.try_acquire_blocking().unwrap().is_none());
+        guard.release().unwrap();
+        assert!(!blocking.is_locked_blocking().unwrap());
+    })
+    .await
+    .unwrap();
+
+    // Client B waits while client A holds it for 30 s; A's release reaches B only as an
+    // announcement on B's pub/sub connection (the clients share no waiter table).
+    let held = lock
+        .clone()
+        .expire(Duration::from_secs(30))
+        .acquire(None)
+        .await
+        .unwrap();
+    let waiter = tokio::spawn(async {
+        Lock::with_client("tls-b", "job")
+            .unwrap()
+            .acquire(None)
+            .await
+            .map(|guard| (Instant::now(), guard))
+    });
+    wait_for_subscribers(&server, "lock:{job}", 1).await;
+    held.release().await.unwrap();
+    let released = Instant::now();
+    let (acquired, guard) = waiter.await.unwrap().unwrap();
+    let after = acquired.saturating_duration_since(released);
+    assert!(
+        after < Duration::from_secs(2),
+        "woken {after:?} after the release; the lease was 30 s"
+    );
+    guard.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused() {
+    let (_server, port, _ca) = tls_server("untrusted");
+    let (_, other_ca) = certificate_authority();
+    ClientBuilder::new(format!("rediss://127.0.0.1:{port}"))
+        .tls_root_certificate(other_ca.as_bytes())
+        .register("tls-untrusted")
+        .unwrap();
+    let lock = Lock::with_client("tls-untrusted", "job").unwrap();
+    match lock.acquire(Some(Duration::ZERO)).await {
+        Err(LockError::Connect { address, reason }) => {
+            assert_eq!(address, format!("127.0.0.1:{port} (TLS)"));
+            assert!(reason.contains("certificate"), "{reason}");
+        }
+        other => panic!("expected a Connect error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_root_certificate_that_is_not_pem_is_invalid_config() {
+    let e = ClientBuilder::new("rediss://127.0.0.1:6380")
+        .tls_root_certificate("not a certificate")
+        .register("tls-bad-pem")
+        .unwrap_err();
+    assert!(matches!(e, LockError::InvalidConfig { .. }), "{e:?}");
+}
