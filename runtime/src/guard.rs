@@ -28,6 +28,16 @@ pub(crate) struct Held {
     renewal: Option<tokio::task::AbortHandle>,
 }
 
+/// What an acquisition got from Redis.
+pub(crate) struct Acquired {
+    /// The owner token now in the lock's key.
+    pub(crate) token: String,
+    /// The acquisition's fencing token.
+    pub(crate) fence: u64,
+    /// The lease began no earlier than this.
+    pub(crate) since: Instant,
+}
+
 /// What the holder knows about its lease, kept up to date by renewals and extensions,
 /// read by the guards and awaited by bodies that stop when their lock is lost.
 pub(crate) struct LeaseState {
@@ -94,12 +104,15 @@ impl Held {
         client: &'static LockClient,
         name: String,
         key: String,
-        token: String,
-        fence: u64,
+        acquired: Acquired,
         lease: Duration,
-        since: Instant,
         auto_renew: bool,
     ) -> Held {
+        let Acquired {
+            token,
+            fence,
+            since,
+        } = acquired;
         Held {
             client,
             name,

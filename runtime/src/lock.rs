@@ -9,7 +9,7 @@ use attempts::{Attempt, Attempts};
 use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::guard::{BlockingLockGuard, Held, LockGuard};
+use crate::guard::{Acquired, BlockingLockGuard, Held, LockGuard};
 use crate::io::{AsyncIo, Io, SyncIo, command, eval};
 use crate::resp::{Reply, unexpected};
 use crate::scripts::RESET;
@@ -285,10 +285,12 @@ impl Lock {
             self.client,
             self.name.clone(),
             self.key.clone(),
-            token,
-            fence,
+            Acquired {
+                token,
+                fence,
+                since,
+            },
             self.lease(),
-            since,
             self.auto_renews(),
         )
     }
