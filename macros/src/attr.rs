@@ -4,7 +4,7 @@
 //! impossible lease fails the build with an error at the offending token instead of
 //! failing the first call in production.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::{Expr, Lit, LitStr, Token, UnOp};
@@ -13,7 +13,7 @@ use crate::name::NameTemplate;
 use crate::suggest;
 
 /// Appended to every argument error: whoever got one argument wrong may not know the others.
-const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>`, `client = \"...\"` and `on_lost = \"continue\" | \"abort\"`";
+const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>`, `client = \"...\"`, `on_lost = \"continue\" | \"abort\"`, `guard = <name>` and `reentrant`";
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -26,6 +26,9 @@ pub(crate) struct Args {
     pub(crate) auto_renew: Option<bool>,
     pub(crate) timeout: Option<u64>,
     pub(crate) on_lost: Option<(OnLost, Span)>,
+    /// `guard = <ident>`: the name the body sees the held lock under.
+    pub(crate) guard: Option<Ident>,
+    pub(crate) reentrant: bool,
 }
 
 /// What happens to a running body whose lock is lost (`on_lost = "..."`).
@@ -55,6 +58,8 @@ struct Builder {
     auto_renew: Option<bool>,
     timeout: Option<u64>,
     on_lost: Option<(OnLost, Span)>,
+    guard: Option<Ident>,
+    reentrant: Option<bool>,
     /// A `name` with a bad value must not also be reported as missing.
     name_given: bool,
     errors: Option<syn::Error>,
@@ -82,18 +87,11 @@ impl Builder {
                 let value = value(&meta, "expire", "expire = 10")?;
                 expire(&value).and_then(|nanos| self.set_expire(nanos, span))
             }
-            "auto_renew" => {
-                let on = if meta.input.is_empty() || meta.input.peek(Token![,]) {
-                    Ok(true)
-                } else if meta.input.peek(Token![=]) {
-                    boolean(&meta.value()?.parse()?)
-                } else {
-                    return Err(syn::Error::new(
-                        meta.input.span(),
-                        "expected `,` after `auto_renew`; write `auto_renew` or `auto_renew = false`",
-                    ));
-                };
-                on.and_then(|on| self.set_auto_renew(on, span))
+            "auto_renew" => flag(&meta, "auto_renew").and_then(|on| self.set_auto_renew(on, span)),
+            "reentrant" => flag(&meta, "reentrant").and_then(|on| self.set_reentrant(on, span)),
+            "guard" => {
+                let value = value(&meta, "guard", "guard = lock")?;
+                binding(&value).and_then(|ident| self.set_guard(ident, span))
             }
             "timeout" => {
                 let value = value(&meta, "timeout", "timeout = 5")?;
@@ -166,6 +164,22 @@ impl Builder {
         Ok(())
     }
 
+    fn set_guard(&mut self, ident: Ident, span: Span) -> syn::Result<()> {
+        if self.guard.is_some() {
+            return Err(repeated("guard", span));
+        }
+        self.guard = Some(ident);
+        Ok(())
+    }
+
+    fn set_reentrant(&mut self, on: bool, span: Span) -> syn::Result<()> {
+        if self.reentrant.is_some() {
+            return Err(repeated("reentrant", span));
+        }
+        self.reentrant = Some(on);
+        Ok(())
+    }
+
     fn error(&mut self, error: syn::Error) {
         match &mut self.errors {
             Some(errors) => errors.combine(error),
@@ -192,6 +206,8 @@ impl Builder {
             auto_renew: self.auto_renew,
             timeout: self.timeout,
             on_lost: self.on_lost,
+            guard: self.guard,
+            reentrant: self.reentrant.unwrap_or(false),
         })
     }
 }
@@ -212,6 +228,8 @@ fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
         "wait" | "wait_timeout" | "acquire_timeout" => Some("timeout"),
         "connection" | "redis" | "server" => Some("client"),
         "on_lose" | "if_lost" | "when_lost" | "lost" | "on_expire" => Some("on_lost"),
+        "bind" | "binding" | "handle" | "lock_ref" | "as" => Some("guard"),
+        "reentrancy" | "recursive" | "reentry" | "allow_reentry" => Some("reentrant"),
         _ => None,
     };
     let arguments = [
@@ -221,6 +239,8 @@ fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
         "timeout",
         "client",
         "on_lost",
+        "guard",
+        "reentrant",
     ];
     let hint = match alias.or_else(|| suggest::closest(name, arguments)) {
         Some(known) => format!("did you mean `{known}`? "),
@@ -314,7 +334,21 @@ fn on_lost(value: &Expr) -> syn::Result<(OnLost, Span)> {
     }
 }
 
-fn boolean(value: &Expr) -> syn::Result<bool> {
+/// A flag argument: `key` alone, or `key = true` / `key = false`.
+fn flag(meta: &ParseNestedMeta, key: &str) -> syn::Result<bool> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        Ok(true)
+    } else if meta.input.peek(Token![=]) {
+        boolean(&meta.value()?.parse()?, key)
+    } else {
+        Err(syn::Error::new(
+            meta.input.span(),
+            format!("expected `,` after `{key}`; write `{key}` or `{key} = false`"),
+        ))
+    }
+}
+
+fn boolean(value: &Expr, key: &str) -> syn::Result<bool> {
     if let Expr::Lit(lit) = ungroup(value)
         && let Lit::Bool(on) = &lit.lit
     {
@@ -322,7 +356,31 @@ fn boolean(value: &Expr) -> syn::Result<bool> {
     }
     Err(syn::Error::new_spanned(
         value,
-        "`auto_renew` takes `true` or `false`: write `auto_renew` (same as `auto_renew = true`) or `auto_renew = false`",
+        format!(
+            "`{key}` takes `true` or `false`: write `{key}` (same as `{key} = true`) or `{key} = false`"
+        ),
+    ))
+}
+
+/// `guard = lock`: a plain identifier for the binding.
+fn binding(value: &Expr) -> syn::Result<Ident> {
+    let example = "like `guard = lock`, then use `lock.fencing_token()` in the body";
+    if let Expr::Path(path) = ungroup(value)
+        && path.qself.is_none()
+        && path.attrs.is_empty()
+        && let Some(ident) = path.path.get_ident()
+    {
+        if ident == "self" {
+            return Err(syn::Error::new_spanned(
+                ident,
+                format!("`guard` cannot be `self`: name a new binding, {example}"),
+            ));
+        }
+        return Ok(ident.clone());
+    }
+    Err(syn::Error::new_spanned(
+        value,
+        format!("`guard` takes the name the body sees the held lock under, {example}"),
     ))
 }
 

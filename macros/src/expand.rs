@@ -14,6 +14,7 @@ use syn::{
 };
 
 use crate::attr::{Args, OnLost};
+use crate::params::{bound_names, same_name};
 
 /// The whole attribute. Any error comes back next to the user's item, unchanged, so that
 /// the rest of the crate still sees the function (tokio-macros does the same): one
@@ -103,16 +104,31 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         ..
     } = function;
     let name = args.name.to_expr(&sig)?;
-    let abort_on_lost = match args.on_lost {
-        Some((OnLost::Abort, span)) if sig.asyncness.is_none() => {
-            return Err(syn::Error::new(
-                span,
-                "`on_lost = \"abort\"` needs an `async fn`: a sync body cannot be stopped from outside. Use `on_lost = \"continue\"` (the default), or make the function async",
-            ));
-        }
-        Some((on_lost, _)) => on_lost == OnLost::Abort,
-        None => false,
-    };
+    if let Some((OnLost::Abort, span)) = args.on_lost
+        && sig.asyncness.is_none()
+    {
+        return Err(syn::Error::new(
+            span,
+            "`on_lost = \"abort\"` needs an `async fn`: a sync body cannot be stopped from outside. Use `on_lost = \"continue\"` (the default), or make the function async",
+        ));
+    }
+    if let Some(binding) = &args.guard
+        && let Some(param) = bound_names(&sig)
+            .into_iter()
+            .find(|param| same_name(param, binding))
+    {
+        let mut error = syn::Error::new(
+            binding.span(),
+            format!(
+                "`guard = {binding}` would hide the parameter `{param}` in the body; choose another name, like `guard = lock`"
+            ),
+        );
+        error.combine(syn::Error::new(
+            param.span(),
+            format!("the parameter `{param}` is here"),
+        ));
+        return Err(error);
+    }
     let (outer, inner): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Outer));
@@ -120,9 +136,10 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         options: options(args),
         name,
         lock_failed: lock_failed(&sig),
+        binding: args.guard.clone(),
     };
     let body = if sig.asyncness.is_some() {
-        async_body(&lock, &sig, block.into_token_stream(), abort_on_lost)
+        async_body(&lock, &sig, block.into_token_stream())
     } else {
         sync_body(&lock, block.into_token_stream())
     };
@@ -140,28 +157,29 @@ struct Lock {
     options: TokenStream,
     name: TokenStream,
     lock_failed: TokenStream,
+    /// `guard = <ident>`.
+    binding: Option<Ident>,
 }
 
 impl Lock {
     /// ```text
-    /// let __redis_lock_guard = match <acquire(options, name)> {
+    /// let __redis_lock_call = Call::new(options, name);
+    /// let __redis_lock_guard = match <acquire> {
     ///     Ok(guard) => guard,
     ///     Err(error) => return lock_failed(error),
     /// };
     /// ```
     ///
-    /// `acquire` is the runtime function to call (`acquire(..).await` or
-    /// `acquire_blocking(..)`), given the options and the name.
-    fn take_guard(
-        &self,
-        acquire: impl FnOnce(&TokenStream, &TokenStream) -> TokenStream,
-    ) -> TokenStream {
+    /// `acquire` is the call's method to run (`.acquire().await` or `.acquire_blocking()`).
+    fn take_guard(&self, acquire: TokenStream) -> TokenStream {
+        let call = local("call");
         let guard = local("guard");
         let error = local("error");
-        let acquisition = acquire(&self.options, &self.name);
+        let (options, name) = (&self.options, &self.name);
         let lock_failed = &self.lock_failed;
         quote! {
-            let #guard = match #acquisition {
+            let #call = ::redis_lock::__private::Call::new(#options, #name);
+            let #guard = match #call #acquire {
                 ::core::result::Result::Ok(#guard) => #guard,
                 ::core::result::Result::Err(#error) => #lock_failed,
             };
@@ -190,16 +208,22 @@ fn options(args: &Args) -> TokenStream {
             quote!(::core::time::Duration::from_nanos(#nanos))
         }))
     };
+    let template = args.name.literal();
     let client = some(args.client.as_ref().map(ToTokens::to_token_stream));
     let expire = duration(args.expire);
     let auto_renew = some(args.auto_renew.map(|on| quote!(#on)));
     let timeout = duration(args.timeout);
+    let abort_on_lost = matches!(args.on_lost, Some((OnLost::Abort, _)));
+    let reentrant = args.reentrant;
     quote! {
         ::redis_lock::__private::Options {
+            template: #template,
             client: #client,
             expire: #expire,
             auto_renew: #auto_renew,
             timeout: #timeout,
+            abort_on_lost: #abort_on_lost,
+            reentrant: #reentrant,
         }
     }
 }
@@ -237,37 +261,55 @@ fn first_and_last_span(ty: &Type) -> (Span, Span) {
 
 /// ```text
 /// {
-///     let __redis_lock_guard = match acquire_blocking(options, name) {
+///     let __redis_lock_call = Call::new(options, name);
+///     let __redis_lock_guard = match __redis_lock_call.acquire_blocking() {
 ///         Ok(guard) => guard,
 ///         Err(error) => return lock_failed(error),
 ///     };
+///     let __redis_lock_entered = __redis_lock_call.enter(&__redis_lock_guard);
+///     let lock = &__redis_lock_guard; // with `guard = lock`
 ///     { body }
 /// }
 /// ```
 ///
 /// The guard is a local of the outer block, so it is dropped, releasing the lock, after
-/// the body's value is computed and on every early `return` or `?` out of the body.
+/// the body's value is computed and on every early `return` or `?` out of the body; the
+/// call's record of the lock held by this thread (`entered`) goes just before it.
 fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
-    let take_guard = lock.take_guard(
-        |options, name| quote!(::redis_lock::__private::acquire_blocking(#options, #name)),
-    );
+    let call = local("call");
+    let guard = local("guard");
+    let entered = local("entered");
+    let take_guard = lock.take_guard(quote!(.acquire_blocking()));
+    let binding = lock
+        .binding
+        .as_ref()
+        .map(|binding| quote!(let #binding = &#guard;));
     quote! {
         #take_guard
+        let #entered = #call.enter(&#guard);
+        #binding
         #block
     }
 }
 
 /// ```text
 /// {
-///     let __redis_lock_guard = match acquire(options, name).await {
+///     let __redis_lock_call = Call::new(options, name);
+///     let __redis_lock_guard = match __redis_lock_call.acquire().await {
 ///         Ok(guard) => guard,
 ///         Err(error) => return lock_failed(error),
 ///     };
-///     let __redis_lock_result = async move {
+///     let __redis_lock_ref = &__redis_lock_guard;
+///     let __redis_lock_result = match __redis_lock_call.run(&__redis_lock_guard, async move {
+///         let lock = __redis_lock_ref; // with `guard = lock`
 ///         if false { return None::<R>.unwrap(); }
 ///         { body }
-///     }.await;
-///     finish(__redis_lock_guard).await;
+///     }).await {
+///         Ok(result) => result,
+///         // Only with `on_lost = "abort"`: the lock was lost and the body stopped.
+///         Err(error) => { __redis_lock_call.abandon(__redis_lock_guard).await; return lock_failed(error) }
+///     };
+///     __redis_lock_call.finish(__redis_lock_guard).await;
 ///     __redis_lock_result
 /// }
 /// ```
@@ -280,22 +322,10 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
 /// checked (tracing-attributes' "fake return edge"), with any `impl Trait` left to
 /// inference as `_`, since it is not allowed in that position. Being generated code it
 /// trips no lint, and `if false` reaches nothing, so the user's body needs no `allow`.
-///
-/// With `on_lost = "abort"` the block is raced against the loss of the lock:
-///
-/// ```text
-///     let __redis_lock_result = match abort_on_lost(&__redis_lock_guard, async move { .. }).await {
-///         Ok(result) => result,
-///         Err(error) => { abandon(__redis_lock_guard).await; return lock_failed(error) }
-///     };
-/// ```
-fn async_body(
-    lock: &Lock,
-    sig: &Signature,
-    block: TokenStream,
-    abort_on_lost: bool,
-) -> TokenStream {
+fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
+    let call = local("call");
     let guard = local("guard");
+    let guard_ref = local("guard_ref");
     let result = local("result");
     let error = local("error");
     let declared = match &sig.output {
@@ -306,35 +336,34 @@ fn async_body(
         }
         ReturnType::Default => quote!(()),
     };
-    let take_guard = lock.take_guard(
-        |options, name| quote!(::redis_lock::__private::acquire(#options, #name).await),
-    );
-    let body = quote! {
-        async move {
+    let take_guard = lock.take_guard(quote!(.acquire().await));
+    let (guard_ref_def, binding) = match &lock.binding {
+        Some(binding) => (
+            quote!(let #guard_ref = &#guard;),
+            quote!(let #binding = #guard_ref;),
+        ),
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+    let lock_failed = &lock.lock_failed;
+    quote! {
+        #take_guard
+        #guard_ref_def
+        let #result = match #call.run(&#guard, async move {
+            #binding
             if false {
                 return ::core::option::Option::<#declared>::None.unwrap();
             }
             #block
-        }
-    };
-    let run_body = if abort_on_lost {
-        let lock_failed = &lock.lock_failed;
-        quote! {
-            match ::redis_lock::__private::abort_on_lost(&#guard, #body).await {
-                ::core::result::Result::Ok(#result) => #result,
-                ::core::result::Result::Err(#error) => {
-                    ::redis_lock::__private::abandon(#guard).await;
-                    #lock_failed
-                }
+        })
+        .await
+        {
+            ::core::result::Result::Ok(#result) => #result,
+            ::core::result::Result::Err(#error) => {
+                #call.abandon(#guard).await;
+                #lock_failed
             }
-        }
-    } else {
-        quote!(#body.await)
-    };
-    quote! {
-        #take_guard
-        let #result = #run_body;
-        ::redis_lock::__private::finish(#guard).await;
+        };
+        #call.finish(#guard).await;
         #result
     }
 }

@@ -11,6 +11,7 @@ mod fuzz_tests;
 #[cfg(test)]
 mod limits_tests;
 mod name;
+mod params;
 mod suggest;
 
 use proc_macro::TokenStream;

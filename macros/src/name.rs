@@ -45,6 +45,11 @@ impl NameTemplate {
         Ok(NameTemplate { lit, pieces })
     }
 
+    /// The template as written, which labels the lock's metrics and spans.
+    pub(crate) fn literal(&self) -> &LitStr {
+        &self.lit
+    }
+
     /// The expression that builds the name when the function is called:
     ///
     /// ```text

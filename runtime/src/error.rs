@@ -55,6 +55,13 @@ pub enum LockError {
         /// The lock's name.
         name: String,
     },
+    /// A `#[redis_lock]` function was called, directly or through others, by one that holds
+    /// the same lock in the same task (async) or thread (sync): waiting for it would wait
+    /// for itself. Add `reentrant` to the attribute to let such calls pass through.
+    WouldDeadlock {
+        /// The lock's name.
+        name: String,
+    },
     /// An async operation was called outside a Tokio runtime.
     NoRuntime,
     /// No connection to Redis could be made: the host name did not resolve, the connection
@@ -109,6 +116,10 @@ impl std::fmt::Display for LockError {
             LockError::Expired { name } => write!(
                 f,
                 "lock `{name}` had already expired when released: its lease ran out while it was held"
+            ),
+            LockError::WouldDeadlock { name } => write!(
+                f,
+                "lock `{name}` is already held by this task or thread: waiting for it would deadlock (add `reentrant` to the attribute to let nested calls pass through)"
             ),
             LockError::NoRuntime => {
                 f.write_str("an async lock operation was called outside a Tokio runtime")

@@ -26,6 +26,27 @@ pub(crate) struct Held {
     /// Shared with the renewal task.
     state: Arc<LeaseState>,
     renewal: Option<tokio::task::AbortHandle>,
+    /// A reentrant call's view of a lock its caller holds: it neither renews nor releases.
+    borrowed: bool,
+    /// The attribute's name template, for metrics; `None` for programmatic locks.
+    template: Option<&'static str>,
+}
+
+/// A lock held by a `#[redis_lock]` call, as nested calls in the same task or thread see
+/// it (see `call/held_here.rs`).
+#[derive(Clone)]
+pub(crate) struct SharedHold(Arc<Held>);
+
+impl SharedHold {
+    /// Whether this is lock `name` of the client registered as `client`.
+    pub(crate) fn is(&self, client: &str, name: &str) -> bool {
+        self.0.client.name == client && self.0.name == name
+    }
+
+    /// A view of the held lock for a reentrant call: same token, fence and lease state.
+    pub(crate) fn pass_through(&self) -> Held {
+        self.0.borrow()
+    }
 }
 
 /// What an acquisition got from Redis.
@@ -123,12 +144,36 @@ impl Held {
             auto_renew,
             state: Arc::new(LeaseState::new(since + lease)),
             renewal: None,
+            borrowed: false,
+            template: None,
+        }
+    }
+
+    /// Counts this lock's losses in the metrics under the attribute's name template.
+    pub(crate) fn with_template(mut self, template: Option<&'static str>) -> Held {
+        self.template = template;
+        self
+    }
+
+    fn borrow(&self) -> Held {
+        Held {
+            client: self.client,
+            name: self.name.clone(),
+            key: self.key.clone(),
+            token: self.token.clone(),
+            fence: self.fence,
+            lease: self.lease,
+            auto_renew: self.auto_renew,
+            state: self.state.clone(),
+            renewal: None,
+            borrowed: true,
+            template: self.template,
         }
     }
 
     /// Starts renewing every third of the lease, on `runtime`.
     fn start_renewal(&mut self, runtime: &tokio::runtime::Handle) {
-        if !self.auto_renew {
+        if !self.auto_renew || self.borrowed {
             return;
         }
         let task = renew(
@@ -138,6 +183,7 @@ impl Held {
             self.token.clone(),
             self.lease,
             self.state.clone(),
+            self.template,
         );
         self.renewal = Some(runtime.spawn(task).abort_handle());
     }
@@ -168,6 +214,10 @@ impl Held {
     /// Releases the lock; hands it straight to the next waiter of this process when there
     /// is one (one round trip instead of release, notify and re-acquire).
     async fn release_with<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
+        if self.borrowed {
+            // The outermost call releases it.
+            return Ok(());
+        }
         self.stop_renewal();
         if self.state.is_lost() {
             // Lost by this process's reckoning; should the key still be ours after all (a
@@ -291,12 +341,14 @@ async fn renew(
     token: String,
     lease: Duration,
     state: Arc<LeaseState>,
+    template: Option<&'static str>,
 ) {
     let every = lease / 3;
     let Ok(ms) = lease_millis(lease) else { return };
     let ms = ms.to_string();
     let lose = |why: &str| {
         state.set_lost();
+        crate::metrics::lost(template);
         tracing::warn!(lock = %name, "redis-lock: lock lost while held: {why}");
     };
     let mut next = state.valid_until() - lease + every;
@@ -338,6 +390,10 @@ macro_rules! held_accessors {
                 self.held
                     .as_ref()
                     .expect("a guard holds its lock until consumed")
+            }
+
+            pub(crate) fn shared(&self) -> SharedHold {
+                SharedHold(Arc::new(self.held().borrow()))
             }
 
             /// The lock's name.
@@ -447,7 +503,7 @@ impl LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if let Some(mut held) = self.held.take() {
+        if let Some(mut held) = self.held.take().filter(|held| !held.borrowed) {
             held.stop_renewal();
             match crate::background::handle() {
                 Ok(runtime) => {
@@ -478,6 +534,10 @@ impl BlockingLockGuard {
             held.start_renewal(runtime);
         }
         BlockingLockGuard { held: Some(held) }
+    }
+
+    pub(crate) fn lost_flag(&self) -> Arc<LeaseState> {
+        self.held().state.clone()
     }
 
     /// Blocks until the lock can no longer be trusted (as for [`LockGuard::lost`]) or
@@ -521,7 +581,7 @@ impl BlockingLockGuard {
 
 impl Drop for BlockingLockGuard {
     fn drop(&mut self) {
-        if let Some(mut held) = self.held.take() {
+        if let Some(mut held) = self.held.take().filter(|held| !held.borrowed) {
             let result = block_on(held.release_with(&SyncIo));
             log_release(&held, result);
         }

@@ -22,6 +22,7 @@
 
 mod background;
 mod block_on;
+mod call;
 mod cleanup;
 mod client;
 mod conn;
@@ -29,6 +30,7 @@ mod error;
 mod guard;
 mod io;
 mod lock;
+mod metrics;
 mod pool;
 mod registry;
 mod resp;

@@ -37,6 +37,8 @@ pub struct Lock {
     key: String,
     lease: Option<Duration>,
     auto_renew: Option<bool>,
+    /// The attribute's name template, which labels metrics; `None` for programmatic use.
+    template: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Lock {
@@ -74,6 +76,7 @@ impl Lock {
             name,
             lease: None,
             auto_renew: None,
+            template: None,
         })
     }
 
@@ -88,6 +91,12 @@ impl Lock {
     /// Renews the lease every third of it while the lock is held.
     pub fn auto_renew(mut self, on: bool) -> Lock {
         self.auto_renew = Some(on);
+        self
+    }
+
+    /// Labels this lock's metrics with the attribute's name template.
+    pub(crate) fn template(mut self, template: &'static str) -> Lock {
+        self.template = Some(template);
         self
     }
 
@@ -293,6 +302,7 @@ impl Lock {
             self.lease(),
             self.auto_renews(),
         )
+        .with_template(self.template)
     }
 
     fn timed_out(&self, start: Instant) -> LockError {

@@ -74,11 +74,14 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
             .map(|args| args[1].clone())
             .expect("the script ran")
     };
-    // EVALSHA sha 1 key ARGV...: extend's second argument is a lease in ms, release's
-    // an instance id; the handover has five.
+    // EVALSHA sha numkeys KEYS... ARGV...: extend's second argument is a lease in ms,
+    // release's an instance id; acquiring and the handover also name the fencing counter,
+    // and the handover has five arguments.
     let extend = sha_where(&|a| a.len() == 6 && a[5].bytes().all(|b| b.is_ascii_digit()));
     let release = sha_where(&|a| a.len() == 6 && !a[5].bytes().all(|b| b.is_ascii_digit()));
-    let handoff = sha_where(&|a| a.len() == 9);
+    let handoff = sha_where(&|a| a.len() == 10);
+    let acquire = sha_where(&|a| a.len() == 7);
+    let fence = format!("{key}:fence");
 
     // The lock is held; a forger on a raw connection guesses tokens.
     let guard = lock.acquire(None).await.unwrap();
@@ -108,8 +111,9 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
             .unwrap();
         let handed: i64 = redis::cmd("EVALSHA")
             .arg(&handoff)
-            .arg(1)
+            .arg(2)
             .arg(key)
+            .arg(&fence)
             .arg(&guess)
             .arg("forged-token")
             .arg(3_600_000)
@@ -120,6 +124,16 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         assert_eq!((released, extended, handed), (0, 0, 0), "guess {guess:?}");
     }
     // Nor can it take the lock the way the crate does.
+    let (taken, _pttl): (i64, i64) = redis::cmd("EVALSHA")
+        .arg(&acquire)
+        .arg(2)
+        .arg(key)
+        .arg(&fence)
+        .arg("forged-token")
+        .arg(3_600_000)
+        .query(&mut forger)
+        .unwrap();
+    assert_eq!(taken, 0);
     let taken: Option<String> = redis::cmd("SET")
         .arg(key)
         .arg("forged-token")
