@@ -269,3 +269,24 @@ pub fn lock_keys(conn: &mut redis::Connection) -> Vec<String> {
         .filter(|k| !k.ends_with("}:fence"))
         .collect()
 }
+
+/// A store that keeps the highest fencing token it has seen and refuses writes carrying a
+/// smaller one: the pattern fencing tokens are for. Writes `value` to `store` (remembering
+/// the token in `<store>:fence`); returns whether the write was accepted.
+pub fn fenced_write(conn: &mut redis::Connection, store: &str, fence: u64, value: &str) -> bool {
+    let script = redis::Script::new(
+        "local seen = tonumber(redis.call('get', KEYS[2]) or '0') \
+         if tonumber(ARGV[1]) < seen then return 0 end \
+         redis.call('set', KEYS[2], ARGV[1]) \
+         redis.call('set', KEYS[1], ARGV[2]) \
+         return 1",
+    );
+    let accepted: i64 = script
+        .key(store)
+        .key(format!("{store}:fence"))
+        .arg(fence)
+        .arg(value)
+        .invoke(conn)
+        .expect("fenced write");
+    accepted == 1
+}

@@ -7,6 +7,9 @@
 //! arrives on stdin, then prints `RELEASED`.
 //! `contender take URL LOCK`: waits for LOCK, prints `ACQUIRED`, releases it and exits.
 //! `contender chaos URL LOCK COUNTER LOG UNTIL_UNIX_MS TASKS`: see `chaos.rs`.
+//! `contender fenced-write URL LOCK STORE LEASE_SECS`: takes LOCK (not renewed), prints
+//! `HOLDING <fencing token>`, and when a line arrives on stdin writes to STORE with that
+//! token (see `fenced_write`), printing `WRITE ACCEPTED` or `WRITE REJECTED`.
 
 use redis_lock::{LockError, redis_lock};
 
@@ -59,6 +62,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             guard.release()?;
         }
         "chaos" => chaos_worker::run(url, &args[3..])?,
+        "fenced-write" => {
+            let lease = std::time::Duration::from_secs_f64(args[5].parse()?);
+            let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?
+                .expire(lease)
+                .auto_renew(false);
+            let guard = lock.acquire_blocking(None)?;
+            println!("HOLDING {}", guard.fencing_token());
+            std::io::stdin().read_line(&mut String::new())?;
+            let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
+            let fence = guard.fencing_token();
+            if redis_lock_tests::fenced_write(&mut conn, &args[4], fence, "stale holder") {
+                println!("WRITE ACCEPTED");
+            } else {
+                println!("WRITE REJECTED");
+            }
+            drop(guard);
+        }
         other => return Err(format!("unknown mode {other}").into()),
     }
     Ok(())

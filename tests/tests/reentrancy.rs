@@ -1,0 +1,192 @@
+//! A locked function that calls, directly or through others, one locking the same name in
+//! the same task or thread would wait for itself. By default the inner call fails at once
+//! with `WouldDeadlock`; with `reentrant` it passes through without asking Redis, and the
+//! lock is released when the outermost call ends. Other tasks and threads still wait.
+
+use std::time::{Duration, Instant};
+
+use redis_lock::{LockError, redis_lock};
+use redis_lock_tests::RedisServer;
+
+/// How many scripts (acquire, release, ...) the server has run: a passed-through call
+/// adds none.
+fn scripts_run(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+fn held(server: &RedisServer, name: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(format!("lock:{{{name}}}"))
+        .query(&mut server.connection())
+        .unwrap()
+}
+
+// Not reentrant: the nested call fails at once.
+#[redis_lock(name = "plain:{id}", client = "reenter", expire = 10)]
+async fn plain_outer(id: u32) -> Result<Result<(), LockError>, LockError> {
+    Ok(plain_middle(id).await)
+}
+
+async fn plain_middle(id: u32) -> Result<(), LockError> {
+    plain_inner(id).await
+}
+
+#[redis_lock(name = "plain:{id}", client = "reenter", expire = 10, timeout = 5)]
+async fn plain_inner(id: u32) -> Result<(), LockError> {
+    Ok(())
+}
+
+// Reentrant: recursion and a call chain through a second function.
+#[redis_lock(name = "tree:{id}", client = "reenter", expire = 10, reentrant, guard = lock)]
+async fn descend(server: &RedisServer, id: u32, depth: u32) -> Result<(u64, u64), LockError> {
+    let fence = lock.fencing_token();
+    if depth == 0 {
+        return Ok((fence, scripts_run(server)));
+    }
+    let (inner_fence, scripts) = Box::pin(descend(server, id, depth - 1)).await?;
+    assert_eq!(
+        inner_fence, fence,
+        "the nested call holds the same acquisition"
+    );
+    assert!(
+        held(server, &format!("tree:{id}")),
+        "still held after the nested call"
+    );
+    Ok((fence, scripts))
+}
+
+#[redis_lock(name = "chain:{id}", client = "reenter", expire = 10, reentrant)]
+async fn chain_outer(server: &RedisServer, id: u32) -> Result<u64, LockError> {
+    let before = scripts_run(server);
+    chain_middle(server, id).await?;
+    Ok(scripts_run(server) - before)
+}
+
+async fn chain_middle(server: &RedisServer, id: u32) -> Result<(), LockError> {
+    chain_inner(server, id).await
+}
+
+#[redis_lock(name = "chain:{id}", client = "reenter", expire = 10, reentrant)]
+async fn chain_inner(server: &RedisServer, id: u32) -> Result<(), LockError> {
+    assert!(held(server, &format!("chain:{id}")));
+    Ok(())
+}
+
+// Sync: the same, on a thread.
+#[redis_lock(name = "sync:{id}", client = "reenter-sync", expire = 10)]
+fn sync_outer(id: u32) -> Result<Result<(), LockError>, LockError> {
+    Ok(sync_inner(id))
+}
+
+#[redis_lock(name = "sync:{id}", client = "reenter-sync", expire = 10, timeout = 5)]
+fn sync_inner(id: u32) -> Result<(), LockError> {
+    Ok(())
+}
+
+#[redis_lock(
+    name = "sync-tree:{id}",
+    client = "reenter-sync",
+    expire = 10,
+    reentrant
+)]
+fn sync_descend(server: &RedisServer, id: u32, depth: u32) -> Result<u32, LockError> {
+    if depth == 0 {
+        return Ok(0);
+    }
+    let below = sync_descend(server, id, depth - 1)?;
+    assert!(held(server, &format!("sync-tree:{id}")));
+    Ok(below + 1)
+}
+
+// Another task or thread is not the holder: it waits as usual.
+#[redis_lock(name = "shared:{id}", client = "reenter", expire = 10, reentrant)]
+async fn spawn_while_holding(id: u32) -> Result<Result<(), LockError>, LockError> {
+    let other_task = tokio::spawn(timed_out_try(id)).await.unwrap();
+    let other_thread = std::thread::spawn(move || sync_try(id)).join().unwrap();
+    assert!(
+        matches!(other_thread, Err(LockError::Timeout { .. })),
+        "{other_thread:?}"
+    );
+    Ok(other_task)
+}
+
+#[redis_lock(
+    name = "shared:{id}",
+    client = "reenter",
+    expire = 10,
+    timeout = 0.2,
+    reentrant
+)]
+async fn timed_out_try(id: u32) -> Result<(), LockError> {
+    Ok(())
+}
+
+#[redis_lock(
+    name = "shared:{id}",
+    client = "reenter",
+    expire = 10,
+    timeout = 0.2,
+    reentrant
+)]
+fn sync_try(id: u32) -> Result<(), LockError> {
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_calls_fail_fast_or_pass_through() {
+    let server = RedisServer::start();
+    redis_lock::register("reenter", &server.url()).unwrap();
+
+    // Without `reentrant`: at once, not after the inner call's 5 s timeout.
+    let start = Instant::now();
+    let inner = plain_outer(1).await.unwrap();
+    assert!(
+        matches!(&inner, Err(LockError::WouldDeadlock { name }) if name == "plain:1"),
+        "{inner:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(!held(&server, "plain:1"), "the outer call released");
+
+    // With it: recursion three deep, one acquisition, released at the end.
+    let before = scripts_run(&server);
+    let (_, at_bottom) = descend(&server, 2, 3).await.unwrap();
+    assert_eq!(
+        at_bottom - before,
+        1,
+        "only the outermost call took the lock"
+    );
+    assert!(!held(&server, "tree:2"));
+
+    // And through a function in between.
+    assert_eq!(
+        chain_outer(&server, 3).await.unwrap(),
+        0,
+        "no script for the nested call"
+    );
+    assert!(!held(&server, "chain:3"));
+
+    // A spawned task and another thread are not the holder: they wait, and time out.
+    let other = spawn_while_holding(4).await.unwrap();
+    assert!(matches!(other, Err(LockError::Timeout { .. })), "{other:?}");
+}
+
+#[test]
+fn nested_sync_calls_fail_fast_or_pass_through() {
+    let server = RedisServer::start();
+    redis_lock::register("reenter-sync", &server.url()).unwrap();
+    let start = Instant::now();
+    let inner = sync_outer(1).unwrap();
+    assert!(
+        matches!(&inner, Err(LockError::WouldDeadlock { name }) if name == "sync:1"),
+        "{inner:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(sync_descend(&server, 2, 4).unwrap(), 4);
+    assert!(!held(&server, "sync-tree:2"));
+}
