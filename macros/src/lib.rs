@@ -44,6 +44,8 @@ use proc_macro::TokenStream;
 /// | `timeout = N` | seconds, integer or float, from `0` to `18446744073` | wait until acquired | How long to wait for a lock someone else holds. `timeout = 0` makes a single attempt. |
 /// | `client = "..."` | string literal | the client set by `redis_lock::init` | Which client, registered with `redis_lock::register`, to take the lock on. |
 /// | `on_lost = "continue"` or `"abort"` | string literal | `"continue"` | What happens to a running body whose lock is lost (see below). `"abort"` is for `async fn` only. |
+/// | `guard = <name>` | identifier | none | Binds the held lock in the body under `<name>` (see below). |
+/// | `reentrant` or `reentrant = true/false` | flag or bool literal | off | A nested call for a lock its caller already holds passes through instead of failing (see below). |
 ///
 /// Arguments may come in any order, each at most once. All of them are checked at compile
 /// time: an unknown or repeated argument, a value of the wrong type, an `expire` under a
@@ -99,6 +101,35 @@ use proc_macro::TokenStream;
 /// compile error. A lock that expired without `auto_renew` (the body outlived `expire`)
 /// does not change what a `"continue"` function returns either; the failed release is
 /// logged as a warning.
+///
+/// # The lock inside the body
+///
+/// `guard = lock` binds `lock` in the body to the held lock: a `&redis_lock::LockGuard` in an
+/// `async fn`, a `&redis_lock::BlockingLockGuard` in a sync one. It gives the fencing token
+/// (`lock.fencing_token()`, a number greater than that of every earlier acquisition of the
+/// same name: pass it to the resource you write to, and have it refuse smaller ones), the
+/// lease left (`lock.remaining_lease()`), `lock.extend(Some(duration))`, whether renewal has
+/// found the lock lost (`lock.is_lost()`), and, async, `lock.lost()`: a future that
+/// completes when the lock is lost, for `tokio::select!` (sync: `lock.wait_lost(timeout)`).
+/// The name must not be one a parameter binds.
+///
+/// ```ignore
+/// #[redis_lock(name = "ledger:{account}", guard = lock)]
+/// async fn post(account: u64, entry: Entry) -> Result<(), AppError> {
+///     store.append(account, entry, lock.fencing_token()).await // refused if stale
+/// }
+/// ```
+///
+/// # Calls that would wait for themselves
+///
+/// A locked function that calls, directly or through other functions, one that locks the
+/// same name (on the same client) in the same task (async) or thread (sync) would wait for
+/// its own lock until the lease or timeout ran out. Such a call fails at once with
+/// `LockError::WouldDeadlock` naming the lock. With `reentrant` on the inner function it
+/// passes through instead: no Redis round trip, the same fencing token, and the lock is
+/// released when the outermost call ends. A task spawned by the body, or another thread, is
+/// not the holder and waits as usual. Locks taken with the programmatic API are not
+/// tracked.
 ///
 /// # Async and sync functions
 ///
