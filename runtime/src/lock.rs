@@ -226,7 +226,7 @@ impl Lock {
         loop {
             let view = ticket.view();
             if let Some((token, fence)) = view.granted {
-                return Ok(self.granted(ticket, token, fence, lease));
+                return Ok(self.granted(attempts, ticket, token, fence, lease));
             }
             let mut retry_at = None;
             if view.is_head && !view.handoff_pending {
@@ -272,7 +272,7 @@ impl Lock {
                     continue;
                 }
                 if let Some((token, fence)) = view.granted {
-                    return Ok(self.granted(ticket, token, fence, lease));
+                    return Ok(self.granted(attempts, ticket, token, fence, lease));
                 }
                 return Err(attempts.give_up(start));
             }
@@ -280,7 +280,17 @@ impl Lock {
     }
 
     /// The lock was handed over by a releaser in this process, under `token`.
-    fn granted(&self, ticket: Ticket<'_>, token: String, fence: u64, lease: Duration) -> Held {
+    fn granted(
+        &self,
+        attempts: Attempts<'_>,
+        ticket: Ticket<'_>,
+        token: String,
+        fence: u64,
+        lease: Duration,
+    ) -> Held {
+        // The lock is ours under our own token: an earlier attempt whose reply was lost
+        // must not be cleaned up now.
+        attempts.handed_over();
         // The releaser set the lease a moment (at most a round trip) before this one.
         let now = Instant::now();
         ticket.acquired(now + lease, true);

@@ -158,6 +158,11 @@ impl<'a> Attempts<'a> {
         }
     }
 
+    /// The lock was handed over to this acquisition's token by a releaser in this process.
+    pub(super) fn handed_over(mut self) {
+        self.acquired = true;
+    }
+
     pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
         self.acquired = true;
         self.lock.held(std::mem::take(&mut self.token), fence, sent)
