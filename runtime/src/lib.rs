@@ -32,6 +32,7 @@ mod lock;
 mod pool;
 mod registry;
 mod resp;
+mod scan;
 mod scripts;
 mod subscriber;
 #[cfg(feature = "tls")]
