@@ -27,6 +27,7 @@ mod client;
 mod conn;
 mod error;
 mod guard;
+mod inspect;
 mod io;
 mod lock;
 mod pool;
@@ -45,6 +46,7 @@ pub mod __private;
 
 pub use error::LockError;
 pub use guard::{BlockingLockGuard, LockGuard};
+pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
 

@@ -102,6 +102,11 @@ impl Lock {
         &self.key
     }
 
+    /// The client the lock lives on.
+    pub(crate) fn client(&self) -> &'static LockClient {
+        self.client
+    }
+
     /// The lease each acquisition takes.
     pub fn lease(&self) -> Duration {
         self.lease.unwrap_or(self.client.default_lease)
