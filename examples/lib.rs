@@ -1,1 +1,3 @@
 //! Shared helpers of the examples.
+
+pub mod locks_cli;

@@ -28,12 +28,14 @@ mod client;
 mod conn;
 mod error;
 mod guard;
+mod inspect;
 mod io;
 mod lock;
 mod metrics;
 mod pool;
 mod registry;
 mod resp;
+mod scan;
 mod scripts;
 mod subscriber;
 #[cfg(feature = "tls")]
@@ -46,6 +48,7 @@ pub mod __private;
 
 pub use error::LockError;
 pub use guard::{BlockingLockGuard, LockGuard};
+pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
 

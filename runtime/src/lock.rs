@@ -12,6 +12,7 @@ use crate::error::LockError;
 use crate::guard::{Acquired, BlockingLockGuard, Held, LockGuard};
 use crate::io::{AsyncIo, Io, SyncIo, command, eval};
 use crate::resp::{Reply, unexpected};
+use crate::scan::LockKeys;
 use crate::scripts::RESET;
 use crate::token::new_token;
 use crate::waiters::Ticket;
@@ -108,6 +109,11 @@ impl Lock {
     /// The Redis key that holds the lock: `<prefix>{<name>}`.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The client the lock lives on.
+    pub(crate) fn client(&self) -> &'static LockClient {
+        self.client
     }
 
     /// The lease each acquisition takes.
@@ -371,46 +377,14 @@ pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
 }
 
 async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
-    let pattern = format!("{}{{*", glob_escape(&client.prefix));
-    let mut cursor = b"0".to_vec();
+    let mut keys = LockKeys::new(client);
     let mut reset = 0;
-    loop {
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(&cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000);
-        let reply = command(io, client, &scan).await?;
-        let Reply::Array(mut parts) = reply else {
-            return Err(unexpected(&reply));
-        };
-        let (Some(Reply::Array(keys)), Some(Reply::Bulk(next))) = (parts.pop(), parts.pop()) else {
-            return Err(unexpected(&Reply::Array(parts)));
-        };
-        for key in keys {
-            // Lock keys end with the hash tag's `}`; fencing counters (`...}:fence`) stay.
-            if let Reply::Bulk(key) = key
-                && key.ends_with(b"}")
-                && reset_key(io, client, &String::from_utf8_lossy(&key)).await?
-            {
+    while let Some(page) = keys.next_page(io).await? {
+        for key in page {
+            if reset_key(io, client, &key).await? {
                 reset += 1;
             }
         }
-        if next == b"0" {
-            return Ok(reset);
-        }
-        cursor = next;
     }
-}
-
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    Ok(reset)
 }

@@ -53,7 +53,7 @@ pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
 pub(crate) fn describe(message: &str) -> Option<String> {
-    let scripts: [(&str, &Script, &str); 6] = [
+    let scripts: [(&str, &Script, &str); 7] = [
         ("acquire", &ACQUIRE, "SET, INCR and PTTL"),
         ("confirm", &CONFIRM, "GET and PEXPIRE"),
         ("release", &RELEASE, "GET, DEL and PUBLISH"),
@@ -64,6 +64,7 @@ pub(crate) fn describe(message: &str) -> Option<String> {
             "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET and INCR",
         ),
         ("reset", &RESET, "DEL and PUBLISH"),
+        ("inspect", &INSPECT, "GET, PTTL and PUBSUB NUMSUB"),
     ];
     scripts
         .iter()
@@ -124,6 +125,18 @@ pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
         "local held = redis.call('del', KEYS[1]) \
          redis.call('publish', KEYS[1], ARGV[1]) \
          return held",
+    )
+});
+
+/// KEYS[1] lock key, KEYS[2] fence key. Reads a lock from outside, writing nothing: nil
+/// if it is not held, else `{owner token, PTTL, fencing token, subscribers of its channel}`
+/// (the fencing token as a string, "0" if the lock was never acquired).
+pub(crate) static INSPECT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local owner = redis.call('get', KEYS[1]) \
+         if not owner then return false end \
+         return {owner, redis.call('pttl', KEYS[1]), redis.call('get', KEYS[2]) or '0', \
+                 redis.call('pubsub', 'numsub', KEYS[1])[2]}",
     )
 });
 

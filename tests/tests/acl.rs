@@ -186,6 +186,30 @@ async fn the_minimal_acl_is_enough_for_everything() {
     ));
     let x = lock("x").acquire(None).await.unwrap();
     let y = lock("y").acquire(None).await.unwrap();
+    // Listing and reading locks from outside, async and blocking.
+    let held = redis_lock::list_locks(Some("acl-min")).await.unwrap();
+    assert_eq!(
+        held.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        ["x", "y"]
+    );
+    assert_eq!(lock("x").info().await.unwrap().unwrap().owner, x.token());
+    tokio::task::spawn_blocking(|| {
+        assert_eq!(
+            redis_lock::list_locks_blocking(Some("acl-min"))
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(
+            Lock::with_client("acl-min", "y")
+                .unwrap()
+                .info_blocking()
+                .unwrap()
+                .is_some()
+        );
+    })
+    .await
+    .unwrap();
     assert_eq!(redis_lock::reset_all(Some("acl-min")).await.unwrap(), 2);
     assert!(!lock("x").is_locked().await.unwrap());
     drop((x, y));

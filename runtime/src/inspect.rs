@@ -1,0 +1,167 @@
+//! Looking at locks from outside, for operators: which locks of a client are held, by
+//! whom, for how long still, and how many processes wait for them.
+
+use std::time::Duration;
+
+use crate::block_on::block_on;
+use crate::client::LockClient;
+use crate::error::LockError;
+use crate::io::{AsyncIo, Io, SyncIo, eval};
+use crate::lock::Lock;
+use crate::resp::{Reply, unexpected};
+use crate::scan::LockKeys;
+use crate::scripts::{INSPECT, fence_key};
+
+/// A held lock as Redis sees it at one moment, from [`list_locks`] or [`Lock::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockInfo {
+    /// The lock's name, as given to [`Lock::new`] or the attribute.
+    pub name: String,
+    /// The Redis key that holds it: `<prefix>{<name>}`.
+    pub key: String,
+    /// How long its lease has left by the server's clock; `None` if the key has no expiry
+    /// (never written so by this crate).
+    pub remaining_lease: Option<Duration>,
+    /// The fencing token of the current holder (see
+    /// [`LockGuard::fencing_token`](crate::LockGuard::fencing_token)); 0 if the lock's
+    /// fencing counter is missing (the key was not written by this crate).
+    pub fencing_token: u64,
+    /// The current holder's owner token (see [`LockGuard::token`](crate::LockGuard::token)).
+    pub owner: String,
+    /// How many processes wait for the lock: the subscribers of its pub/sub channel
+    /// (`PUBSUB NUMSUB`), one per process however many of its tasks wait.
+    pub waiting_processes: u64,
+}
+
+/// Every lock held on a client (`None`: the default client) right now, sorted by name.
+///
+/// Walks the client's keys with `SCAN`, never `KEYS`, so the server is never blocked, then
+/// reads each lock in one round trip. Locks taken during the walk may be missing, and locks
+/// released during it are left out.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), redis_lock::LockError> {
+/// for lock in redis_lock::list_locks(None).await? {
+///     println!(
+///         "{}: fencing token {}, {:?} left, {} processes waiting",
+///         lock.name, lock.fencing_token, lock.remaining_lease, lock.waiting_processes
+///     );
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn list_locks(client: Option<&str>) -> Result<Vec<LockInfo>, LockError> {
+    list_locks_with(&AsyncIo, crate::registry::client(client)?).await
+}
+
+/// [`list_locks`] for sync code.
+///
+/// ```no_run
+/// let held = redis_lock::list_locks_blocking(Some("billing"))?;
+/// println!("{} locks held", held.len());
+/// # Ok::<(), redis_lock::LockError>(())
+/// ```
+pub fn list_locks_blocking(client: Option<&str>) -> Result<Vec<LockInfo>, LockError> {
+    block_on(list_locks_with(&SyncIo, crate::registry::client(client)?))
+}
+
+async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockInfo>, LockError> {
+    let mut keys = LockKeys::new(client);
+    let mut locks = Vec::new();
+    while let Some(page) = keys.next_page(io).await? {
+        for key in page {
+            let name = name_of(&client.prefix, &key).to_string();
+            if let Some(info) = read(io, client, name, key).await? {
+                locks.push(info);
+            }
+        }
+    }
+    locks.sort_by(|a, b| a.name.cmp(&b.name));
+    // SCAN may return a key more than once.
+    locks.dedup_by(|a, b| a.key == b.key);
+    Ok(locks)
+}
+
+impl Lock {
+    /// The lock as Redis sees it now: `None` when nobody holds it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), redis_lock::LockError> {
+    /// use redis_lock::Lock;
+    ///
+    /// match Lock::new("invoice:42")?.info().await? {
+    ///     Some(info) => println!("held, fencing token {}", info.fencing_token),
+    ///     None => println!("free"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn info(&self) -> Result<Option<LockInfo>, LockError> {
+        self.info_with(&AsyncIo).await
+    }
+
+    /// [`info`](Lock::info) for sync code.
+    pub fn info_blocking(&self) -> Result<Option<LockInfo>, LockError> {
+        block_on(self.info_with(&SyncIo))
+    }
+
+    async fn info_with<I: Io>(&self, io: &I) -> Result<Option<LockInfo>, LockError> {
+        read(io, self.client(), self.name().into(), self.key().into()).await
+    }
+}
+
+/// Reads one lock in one round trip; `None` when it is not held.
+async fn read<I: Io>(
+    io: &I,
+    client: &LockClient,
+    name: String,
+    key: String,
+) -> Result<Option<LockInfo>, LockError> {
+    let reply = eval(io, client, &INSPECT, &[&key, &fence_key(&key)], &[]).await?;
+    let fields = match reply {
+        Reply::Nil => return Ok(None),
+        Reply::Array(fields) => fields,
+        other => return Err(unexpected(&other)),
+    };
+    let [
+        Reply::Bulk(owner),
+        Reply::Int(pttl),
+        Reply::Bulk(fence),
+        Reply::Int(waiting),
+    ] = fields.as_slice()
+    else {
+        return Err(unexpected(&Reply::Array(fields)));
+    };
+    let fencing_token = std::str::from_utf8(fence)
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| unexpected(&Reply::Bulk(fence.clone())))?;
+    Ok(Some(LockInfo {
+        name,
+        key,
+        // PTTL is -1 for a key without expiry.
+        remaining_lease: u64::try_from(*pttl).ok().map(Duration::from_millis),
+        fencing_token,
+        owner: String::from_utf8_lossy(owner).into_owned(),
+        waiting_processes: u64::try_from(*waiting).unwrap_or(0),
+    }))
+}
+
+/// The lock name in a lock key `<prefix>{<name>}`.
+fn name_of<'k>(prefix: &str, key: &'k str) -> &'k str {
+    let tagged = key.strip_prefix(prefix).unwrap_or(key);
+    let name = tagged.strip_prefix('{').unwrap_or(tagged);
+    name.strip_suffix('}').unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_of;
+
+    #[test]
+    fn names_are_the_keys_without_prefix_and_outer_braces() {
+        assert_eq!(name_of("lock:", "lock:{invoice:42}"), "invoice:42");
+        assert_eq!(name_of("lock:", "lock:{{a}b}}"), "{a}b}");
+        assert_eq!(name_of("app:{x}:", "app:{x}:{y}"), "y");
+        assert_eq!(name_of("", "{}"), "");
+    }
+}

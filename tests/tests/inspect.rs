@@ -1,0 +1,184 @@
+//! Looking at locks from outside: `list_locks`, `Lock::info`, and `Lock::reset` as the
+//! operator's force-release.
+
+use std::time::Duration;
+
+use redis_lock::{ClientBuilder, Lock, LockInfo};
+use redis_lock_tests::{RedisServer, wait_for_subscribers};
+
+fn lock(client: &str, name: &str) -> Lock {
+    Lock::with_client(client, name)
+        .unwrap()
+        .expire(Duration::from_secs(10))
+}
+
+fn names(locks: &[LockInfo]) -> Vec<&str> {
+    locks.iter().map(|l| l.name.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
+    let server = RedisServer::start();
+    redis_lock::register("inspect-list", &server.url()).unwrap();
+    // Another client stands for another process: its waiting task subscribes to the key.
+    redis_lock::register("inspect-list-waiter", &server.url()).unwrap();
+    ClientBuilder::new(server.url())
+        .key_prefix("other:")
+        .register("inspect-list-other")
+        .unwrap();
+
+    // An earlier acquisition of `a`, so that its fencing token is 2.
+    lock("inspect-list", "a")
+        .acquire(None)
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    let a = lock("inspect-list", "a").acquire(None).await.unwrap();
+    let b = lock("inspect-list", "b:{x}").acquire(None).await.unwrap();
+    // The client's default lease (30 s), renewed.
+    let c = Lock::with_client("inspect-list", "c")
+        .unwrap()
+        .acquire(None)
+        .await
+        .unwrap();
+    let other = lock("inspect-list-other", "a").acquire(None).await.unwrap();
+    let waiter = tokio::spawn(async {
+        let guard = lock("inspect-list-waiter", "a")
+            .acquire(Some(Duration::from_secs(10)))
+            .await
+            .unwrap();
+        guard.fencing_token()
+    });
+    wait_for_subscribers(&server, "lock:{a}", 1).await;
+
+    let locks = redis_lock::list_locks(Some("inspect-list")).await.unwrap();
+    assert_eq!(names(&locks), ["a", "b:{x}", "c"], "{locks:?}");
+    for (info, guard, lease) in [
+        (&locks[0], &a, 10_000),
+        (&locks[1], &b, 10_000),
+        (&locks[2], &c, 30_000),
+    ] {
+        assert_eq!(info.key, format!("lock:{{{}}}", info.name));
+        let left = info.remaining_lease.expect("lock keys expire").as_millis();
+        assert!(left > lease - 2_000 && left <= lease, "{info:?}");
+        assert_eq!(info.fencing_token, guard.fencing_token(), "{info:?}");
+        assert_eq!(info.owner, guard.token(), "{info:?}");
+    }
+    assert_eq!(locks[0].fencing_token, 2);
+    assert_eq!(
+        locks
+            .iter()
+            .map(|l| l.waiting_processes)
+            .collect::<Vec<_>>(),
+        [1, 0, 0]
+    );
+
+    // Another prefix on the same server is another client's business.
+    let others = redis_lock::list_locks(Some("inspect-list-other"))
+        .await
+        .unwrap();
+    assert_eq!(names(&others), ["a"]);
+    assert_eq!(others[0].owner, other.token());
+
+    // The blocking twin sees the same.
+    let blocking = tokio::task::spawn_blocking(|| {
+        redis_lock::list_locks_blocking(Some("inspect-list")).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(names(&blocking), ["a", "b:{x}", "c"]);
+
+    // A released lock is not listed; its fencing counter stays.
+    b.release().await.unwrap();
+    let locks = redis_lock::list_locks(Some("inspect-list")).await.unwrap();
+    assert_eq!(names(&locks), ["a", "c"]);
+    let fence: Option<u64> = redis::cmd("GET")
+        .arg("lock:{b:{x}}:fence")
+        .query(&mut server.connection())
+        .unwrap();
+    assert_eq!(fence, Some(1));
+
+    // Force-release (what the `locks` tool's `release` does) wakes the other process's
+    // waiter, whose acquisition gets the next fencing token.
+    assert!(lock("inspect-list", "a").reset().await.unwrap());
+    let fence = tokio::time::timeout(Duration::from_secs(2), waiter)
+        .await
+        .expect("the reset woke the waiter")
+        .unwrap();
+    assert_eq!(fence, 3);
+    assert!(a.release().await.is_err(), "the reset took the lock away");
+    c.release().await.unwrap();
+    other.release().await.unwrap();
+    assert_eq!(
+        redis_lock::list_locks(Some("inspect-list")).await.unwrap(),
+        []
+    );
+}
+
+#[tokio::test]
+async fn info_of_one_lock() {
+    let server = RedisServer::start();
+    redis_lock::register("inspect-info", &server.url()).unwrap();
+    let held = lock("inspect-info", "held");
+    assert_eq!(held.info().await.unwrap(), None, "never acquired");
+
+    let guard = held.acquire(None).await.unwrap();
+    let info = held.info().await.unwrap().expect("held");
+    assert_eq!(
+        (info.name.as_str(), info.key.as_str()),
+        ("held", "lock:{held}")
+    );
+    assert_eq!(info.owner, guard.token());
+    assert_eq!(info.fencing_token, 1);
+    assert_eq!(info.waiting_processes, 0);
+    assert!(info.remaining_lease.unwrap() > Duration::from_secs(8));
+
+    guard.release().await.unwrap();
+    assert_eq!(held.info().await.unwrap(), None, "free again");
+
+    // A key written behind the crate's back: no expiry, no fencing counter.
+    let _: () = redis::cmd("SET")
+        .arg("lock:{manual}")
+        .arg("someone")
+        .query(&mut server.connection())
+        .unwrap();
+    let info = lock("inspect-info", "manual")
+        .info()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.remaining_lease, None);
+    assert_eq!(info.fencing_token, 0);
+    assert_eq!(info.owner, "someone");
+}
+
+#[test]
+fn info_and_list_without_any_runtime() {
+    let server = RedisServer::start();
+    ClientBuilder::new(server.url())
+        .key_prefix("app:[1]*:")
+        .register("inspect-blocking")
+        .unwrap();
+    // Matched by the prefix read as a glob pattern, but not under the prefix.
+    let _: () = redis::cmd("SET")
+        .arg("app:1x:{decoy}")
+        .arg("someone")
+        .query(&mut server.connection())
+        .unwrap();
+    let l = lock("inspect-blocking", "sync");
+    assert_eq!(l.info_blocking().unwrap(), None);
+    let guard = l.acquire_blocking(None).unwrap();
+    let info = l.info_blocking().unwrap().unwrap();
+    assert_eq!(info.key, "app:[1]*:{sync}");
+    assert_eq!(info.fencing_token, guard.fencing_token());
+    let locks = redis_lock::list_locks_blocking(Some("inspect-blocking")).unwrap();
+    assert_eq!(names(&locks), ["sync"]);
+    assert_eq!(locks[0].owner, guard.token());
+    guard.release().unwrap();
+    assert_eq!(
+        redis_lock::list_locks_blocking(Some("inspect-blocking")).unwrap(),
+        []
+    );
+}
