@@ -208,11 +208,14 @@ enum Value {
     Histogram(Vec<f64>),
 }
 
+/// A series: the metric's name and its labels.
+type SeriesId = (String, Vec<(String, String)>);
+
 /// Every series so far, keyed by metric name and labels. A snapshot drains what it reads
 /// (counters and gauges to zero, histograms emptied), so what it read is added up here
 /// across snapshots, whichever test took them: a gauge's increments and decrements too.
-fn series() -> HashMap<(String, Vec<(String, String)>), Value> {
-    static SEEN: Mutex<Option<HashMap<(String, Vec<(String, String)>), Value>>> = Mutex::new(None);
+fn series() -> HashMap<SeriesId, Value> {
+    static SEEN: Mutex<Option<HashMap<SeriesId, Value>>> = Mutex::new(None);
     let snapshot = SNAPSHOTTER.get().expect("observe() first").snapshot();
     let mut seen = lock(&SEEN);
     let seen = seen.get_or_insert_with(HashMap::new);
@@ -505,4 +508,60 @@ async fn a_lost_lock_is_one_warning_in_the_span_and_counted_once() {
     );
     assert_eq!(counter("redis_lock_lost_total", template), 1);
     assert_eq!(counter("redis_lock_acquired_total", template), 1);
+}
+
+#[redis_lock(name = "obs-renew:{id}", client = "obs-renew", expire = 3, auto_renew)]
+async fn rides_out_an_outage(
+    id: u32,
+    entered: oneshot::Sender<()>,
+    done: oneshot::Receiver<()>,
+) -> Result<(), LockError> {
+    entered.send(()).unwrap();
+    done.await.unwrap();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_failures_warn_once_per_outage_and_recovery_is_told() {
+    observe();
+    // Persisted, so the restarted server still has the lock.
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    redis_lock::register("obs-renew", &server.url()).unwrap();
+
+    let (entered, in_body) = oneshot::channel();
+    let (finish, done) = oneshot::channel();
+    let call = tokio::spawn(rides_out_an_outage(1, entered, done));
+    in_body.await.unwrap();
+    // Renewals every second, retried every third of that while they fail: down from about
+    // the first renewal to after the third, back before the lease (3 s) runs out.
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    server.start_again();
+    eventually("renewing works again", || {
+        events_of_lock("obs-renew:1")
+            .iter()
+            .any(|e| e.level == Level::INFO)
+    })
+    .await;
+    finish.send(()).unwrap();
+    call.await.unwrap().unwrap();
+
+    let span = closed_span("obs-renew:1");
+    assert_eq!(span.field("outcome"), "completed");
+    let events = events_of_lock("obs-renew:1");
+    let levels: Vec<Level> = events.iter().map(|e| e.level).collect();
+    assert_eq!(levels[0], Level::WARN, "{events:?}");
+    assert!(
+        levels[1..levels.len() - 1]
+            .iter()
+            .all(|&l| l == Level::DEBUG),
+        "{events:?}"
+    );
+    assert!(levels.len() >= 3, "retries failed too: {events:?}");
+    assert_eq!(levels[levels.len() - 1], Level::INFO, "{events:?}");
+    assert!(
+        events.iter().all(|e| e.scope.first() == Some(&span.seq)),
+        "{events:?}"
+    );
+    assert_eq!(counter("redis_lock_lost_total", "obs-renew:{id}"), 0);
 }
