@@ -9,15 +9,15 @@
 mod held_here;
 
 use std::future::Future;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
 use crate::__private::Options;
 use crate::error::LockError;
-use crate::guard::{BlockingLockGuard, LockGuard};
+use crate::guard::{BlockingLockGuard, LeaseState, LockGuard};
 
 /// One call of an annotated function, from before acquiring to after releasing.
 pub struct Call {
@@ -27,6 +27,9 @@ pub struct Call {
     started: Instant,
     /// When the lock was had (also when passed through by reentrancy).
     acquired: OnceLock<Instant>,
+    /// The held lease, once the body starts: lost by renewal or found expired at release.
+    lease: OnceLock<Arc<LeaseState>>,
+    /// Until the body has finished, `Cancelled`: what a dropped future leaves.
     outcome: AtomicU8,
 }
 
@@ -34,7 +37,7 @@ pub struct Call {
 #[derive(Clone, Copy)]
 #[repr(u8)]
 enum Outcome {
-    /// The future was dropped before the call finished.
+    /// The future was dropped before the body finished.
     Cancelled,
     Completed,
     Timeout,
@@ -83,6 +86,7 @@ impl Call {
             span,
             started: Instant::now(),
             acquired: OnceLock::new(),
+            lease: OnceLock::new(),
             outcome: AtomicU8::new(Outcome::Cancelled as u8),
         }
     }
@@ -149,7 +153,6 @@ impl Call {
         match &result {
             Ok(_) => {
                 let _ = self.acquired.set(Instant::now());
-                self.set_outcome(Outcome::Completed);
                 crate::metrics::acquired(template, waited);
             }
             Err(error @ LockError::Timeout { .. }) => {
@@ -166,46 +169,55 @@ impl Call {
         result
     }
 
-    /// Runs an `async fn`'s body: inside the span, with this lock recorded as held by the
-    /// task, and with `on_lost = "abort"` raced against the loss of the lock.
+    /// Runs an `async fn`'s body: inside the span (so the body's own events and spans nest
+    /// under it, as with `#[instrument]`), with this lock recorded as held by the task, and
+    /// with `on_lost = "abort"` raced against the loss of the lock.
     pub async fn run<F: Future>(&self, guard: &LockGuard, body: F) -> Result<F::Output, LockError> {
+        let _ = self.lease.set(guard.lease_state());
         let body = held_here::in_task(guard.shared(), body);
-        let result = if self.options.abort_on_lost {
-            tokio::select! {
-                biased;
-                output = body => Ok(output),
-                () = guard.lost() => Err(LockError::Lost { name: self.name.clone() }),
+        let result = async {
+            if self.options.abort_on_lost {
+                tokio::select! {
+                    biased;
+                    output = body => Ok(output),
+                    () = guard.lost() => Err(LockError::Lost { name: self.name.clone() }),
+                }
+            } else {
+                Ok(body.await)
             }
-        } else {
-            Ok(body.await)
-        };
-        if result.is_err() {
-            self.set_outcome(Outcome::Lost);
         }
+        .instrument(self.span.clone())
+        .await;
+        self.set_outcome(match result {
+            Ok(_) => Outcome::Completed,
+            Err(_) => Outcome::Lost,
+        });
         result
     }
 
     /// Lets go of a lock the body was stopped for losing: frees it if it is still ours after
     /// all, without the warning [`finish`](Call::finish) would give.
     pub async fn abandon(&self, guard: LockGuard) {
-        let _ = guard.release().await;
+        if !guard.is_lost() {
+            // Not renewed, its lease ran out under the body: renewal did not report it.
+            crate::metrics::lost(Some(self.options.template));
+            tracing::warn!(parent: &self.span, lock = %self.name, "redis-lock: lock lost while held: its lease ran out before the body finished");
+        }
+        let _ = guard.release().instrument(self.span.clone()).await;
     }
 
     /// Releases an `async fn`'s lock after its body; a lost or expired lock becomes a warning
     /// naming the lock, and the body's result is returned regardless.
     pub async fn finish(&self, guard: LockGuard) {
-        if guard.is_lost() {
-            self.set_outcome(Outcome::Lost);
-        }
         guard.release_and_log().instrument(self.span.clone()).await
     }
 
     /// Enters a sync `fn`'s body: the span, and this lock recorded as held by the thread,
     /// until the returned value is dropped (before the guard, which releases the lock).
     pub fn enter<'a>(&'a self, guard: &BlockingLockGuard) -> Entered<'a> {
+        let _ = self.lease.set(guard.lease_state());
         Entered {
             call: self,
-            lost: guard.lost_flag(),
             _on_thread: held_here::on_thread(guard.shared(), self.span.clone()),
         }
     }
@@ -214,15 +226,13 @@ impl Call {
 /// A sync body in progress; see [`Call::enter`].
 pub struct Entered<'a> {
     call: &'a Call,
-    lost: std::sync::Arc<crate::guard::LeaseState>,
     _on_thread: held_here::OnThread,
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        if self.lost.is_lost() {
-            self.call.set_outcome(Outcome::Lost);
-        }
+        // The body is done (a panic is told apart when the call is dropped).
+        self.call.set_outcome(Outcome::Completed);
     }
 }
 
@@ -230,6 +240,12 @@ impl Drop for Call {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.set_outcome(Outcome::Panicked);
+        } else if matches!(self.outcome(), Outcome::Completed)
+            && self.lease.get().is_some_and(|lease| lease.is_lost())
+        {
+            // Lost while the body ran (renewal found it gone), or found expired at release,
+            // which for a sync call comes after the body.
+            self.set_outcome(Outcome::Lost);
         }
         if let Some(acquired) = self.acquired.get() {
             let held = acquired.elapsed();

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use crate::block_on::{block_on, block_on_until};
 use crate::client::LockClient;
 use crate::error::LockError;
@@ -171,7 +173,8 @@ impl Held {
         }
     }
 
-    /// Starts renewing every third of the lease, on `runtime`.
+    /// Starts renewing every third of the lease, on `runtime`, in the current span (a
+    /// `#[redis_lock]` call's), so that a lost lock is reported where it was held.
     fn start_renewal(&mut self, runtime: &tokio::runtime::Handle) {
         if !self.auto_renew || self.borrowed {
             return;
@@ -185,6 +188,7 @@ impl Held {
             self.state.clone(),
             self.template,
         );
+        let task = task.instrument(tracing::Span::current());
         self.renewal = Some(runtime.spawn(task).abort_handle());
     }
 
@@ -352,6 +356,8 @@ async fn renew(
         tracing::warn!(lock = %name, "redis-lock: lock lost while held: {why}");
     };
     let mut next = state.valid_until() - lease + every;
+    // Renewals failed in a row: the first of a run is a warning, the retries are not.
+    let mut failures = 0u32;
     loop {
         tokio::time::sleep_until(next.min(state.valid_until()).into()).await;
         // Read again: `extend` may have moved it while this task slept.
@@ -368,10 +374,19 @@ async fn renew(
             Ok(1) => {
                 state.renewed(sent + lease);
                 next = sent + every;
+                if failures > 0 {
+                    tracing::info!(lock = %name, failures, "redis-lock: renewing the lock works again");
+                    failures = 0;
+                }
             }
             Ok(_) => return lose("auto-renewal found it expired or taken by another owner"),
             Err(e) => {
-                tracing::warn!(lock = %name, error = %e, "redis-lock: renewing the lock failed; retrying");
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!(lock = %name, error = %e, "redis-lock: renewing the lock failed; retrying");
+                } else {
+                    tracing::debug!(lock = %name, error = %e, failures, "redis-lock: renewing the lock failed again; retrying");
+                }
                 // Sooner than usual: the lease is running out.
                 next = Instant::now() + (every / 3).min(RENEWAL_RETRY);
             }
@@ -394,6 +409,11 @@ macro_rules! held_accessors {
 
             pub(crate) fn shared(&self) -> SharedHold {
                 SharedHold(Arc::new(self.held().borrow()))
+            }
+
+            /// What the holder knows about the lease, also after the guard is gone.
+            pub(crate) fn lease_state(&self) -> Arc<LeaseState> {
+                self.held().state.clone()
             }
 
             /// The lock's name.
@@ -507,10 +527,11 @@ impl Drop for LockGuard {
             held.stop_renewal();
             match crate::background::handle() {
                 Ok(runtime) => {
-                    runtime.spawn(async move {
+                    let release = async move {
                         let result = held.release_with(&AsyncIo).await;
                         log_release(&held, result);
-                    });
+                    };
+                    runtime.spawn(release.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
                     tracing::warn!(lock = %held.name, error = %e, "redis-lock: could not release the lock; it expires with its lease")
@@ -534,10 +555,6 @@ impl BlockingLockGuard {
             held.start_renewal(runtime);
         }
         BlockingLockGuard { held: Some(held) }
-    }
-
-    pub(crate) fn lost_flag(&self) -> Arc<LeaseState> {
-        self.held().state.clone()
     }
 
     /// Blocks until the lock can no longer be trusted (as for [`LockGuard::lost`]) or
@@ -588,10 +605,21 @@ impl Drop for BlockingLockGuard {
     }
 }
 
-/// Reports the outcome of a release nobody can be handed: a lost or expired lock is a
-/// warning that names the lock.
+/// Reports the outcome of a release nobody can be handed. A lock found expired (its lease
+/// ran out under the body: the work was not exclusive to the end) is a warning, counted as
+/// lost, and marks the lease lost for the call to report; so is a release that failed. A
+/// lock that renewal had found lost was warned about and counted then: only a debug event.
 fn log_release(held: &Held, result: Result<(), LockError>) {
-    if let Err(e) = result {
-        tracing::warn!(lock = %held.name, error = %e, "redis-lock: {e}");
+    match result {
+        Ok(()) => {}
+        Err(e @ LockError::Lost { .. }) => {
+            tracing::debug!(lock = %held.name, error = %e, "redis-lock: {e}");
+        }
+        Err(e @ LockError::Expired { .. }) => {
+            held.state.set_lost();
+            crate::metrics::lost(held.template);
+            tracing::warn!(lock = %held.name, error = %e, "redis-lock: {e}");
+        }
+        Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-lock: {e}"),
     }
 }
