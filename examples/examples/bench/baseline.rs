@@ -13,7 +13,23 @@ pub struct Baselines {
     pub ping_p50_ns: u64,
     pub handwritten_async: f64,
     pub handwritten_sync: f64,
+    /// The same with a fencing token, as the crate takes one: acquiring is a script that
+    /// also increments a counter.
+    pub fenced_async: f64,
+    pub fenced_sync: f64,
 }
+
+/// How the hand-written loop acquires.
+#[derive(Clone, Copy)]
+pub enum Acquire {
+    /// `SET NX PX`.
+    Plain,
+    /// `EVALSHA` of [`FENCED_LOCK`]: `SET NX PX` and `INCR` of a fencing counter.
+    Fenced,
+}
+
+/// `SET NX PX` plus a fencing token, the way the crate acquires.
+const FENCED_LOCK: &str = "if redis.call('set',KEYS[1],ARGV[1],'NX','PX',ARGV[2]) then return redis.call('incr',KEYS[2]) end return 0";
 
 /// Compare-and-delete: the textbook release of a `SET NX` lock.
 const UNLOCK: &str =
@@ -36,17 +52,29 @@ pub fn ping(conn: &mut redis::Connection, sizes: &Sizes) -> Res<(f64, u64)> {
     Ok((per_second, percentile(&latencies, 0.5)))
 }
 
-/// `SET NX PX` then `EVALSHA` of [`UNLOCK`], on one blocking connection: calls per second.
-pub fn handwritten_sync(url: &str, sizes: &Sizes) -> Res<f64> {
+/// Acquire then `EVALSHA` of [`UNLOCK`], on one blocking connection: calls per second.
+pub fn handwritten_sync(url: &str, sizes: &Sizes, acquire: Acquire) -> Res<f64> {
     let mut conn = redis::Client::open(url)?.get_connection()?;
     let sha: String = redis::cmd("SCRIPT")
         .arg("LOAD")
         .arg(UNLOCK)
         .query(&mut conn)?;
+    let fenced_sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(FENCED_LOCK)
+        .query(&mut conn)?;
     let mut lock_unlock = |i: usize| -> Res<()> {
         let token = i.to_string();
-        let set: Option<String> = set_nx(&token).query(&mut conn)?;
-        assert!(set.is_some(), "the hand-written lock is uncontended");
+        match acquire {
+            Acquire::Plain => {
+                let set: Option<String> = set_nx(&token).query(&mut conn)?;
+                assert!(set.is_some(), "the hand-written lock is uncontended");
+            }
+            Acquire::Fenced => {
+                let fence: i64 = fenced(&fenced_sha, &token).query(&mut conn)?;
+                assert!(fence > 0, "the hand-written lock is uncontended");
+            }
+        }
         let deleted: i64 = evalsha(&sha, &token).query(&mut conn)?;
         assert_eq!(deleted, 1, "the hand-written lock was ours");
         Ok(())
@@ -63,7 +91,7 @@ pub fn handwritten_sync(url: &str, sizes: &Sizes) -> Res<f64> {
 
 /// The same on one `MultiplexedConnection`, in a task of a 2-worker runtime (like the
 /// annotated `async fn` it is compared with).
-pub fn handwritten_async(url: &str, sizes: &Sizes) -> Res<f64> {
+pub fn handwritten_async(url: &str, sizes: &Sizes, acquire: Acquire) -> Res<f64> {
     let client = redis::Client::open(url)?;
     let (warmup, loops) = (sizes.warmup, sizes.loops);
     runtime()?.block_on(async move {
@@ -74,12 +102,18 @@ pub fn handwritten_async(url: &str, sizes: &Sizes) -> Res<f64> {
                 .arg(UNLOCK)
                 .query_async(&mut conn)
                 .await?;
+            let fenced_sha: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(FENCED_LOCK)
+                .query_async(&mut conn)
+                .await?;
+            let shas = (sha.as_str(), fenced_sha.as_str());
             for i in 0..warmup {
-                lock_unlock_async(&mut conn, &sha, i).await?;
+                lock_unlock_async(&mut conn, shas, acquire, i).await?;
             }
             let start = Instant::now();
             for i in 0..loops {
-                lock_unlock_async(&mut conn, &sha, i).await?;
+                lock_unlock_async(&mut conn, shas, acquire, i).await?;
             }
             Ok(loops as f64 / start.elapsed().as_secs_f64())
         })
@@ -87,10 +121,23 @@ pub fn handwritten_async(url: &str, sizes: &Sizes) -> Res<f64> {
     })
 }
 
-async fn lock_unlock_async(conn: &mut MultiplexedConnection, sha: &str, i: usize) -> Res<()> {
+async fn lock_unlock_async(
+    conn: &mut MultiplexedConnection,
+    (sha, fenced_sha): (&str, &str),
+    acquire: Acquire,
+    i: usize,
+) -> Res<()> {
     let token = i.to_string();
-    let set: Option<String> = set_nx(&token).query_async(conn).await?;
-    assert!(set.is_some(), "the hand-written lock is uncontended");
+    match acquire {
+        Acquire::Plain => {
+            let set: Option<String> = set_nx(&token).query_async(conn).await?;
+            assert!(set.is_some(), "the hand-written lock is uncontended");
+        }
+        Acquire::Fenced => {
+            let fence: i64 = fenced(fenced_sha, &token).query_async(conn).await?;
+            assert!(fence > 0, "the hand-written lock is uncontended");
+        }
+    }
     let deleted: i64 = evalsha(sha, &token).query_async(conn).await?;
     assert_eq!(deleted, 1, "the hand-written lock was ours");
     Ok(())
@@ -104,6 +151,17 @@ fn set_nx(token: &str) -> redis::Cmd {
         .arg(token)
         .arg("NX")
         .arg("PX")
+        .arg(10_000)
+        .to_owned()
+}
+
+fn fenced(sha: &str, token: &str) -> redis::Cmd {
+    redis::cmd("EVALSHA")
+        .arg(sha)
+        .arg(2)
+        .arg(KEY)
+        .arg(concat!("bench:handwritten", ":fence"))
+        .arg(token)
         .arg(10_000)
         .to_owned()
 }
