@@ -2,8 +2,8 @@
 //!
 //! Every test starts the servers it needs and stops them when done (on drop, also when the
 //! test panics), so no test depends on a server someone else started. Beyond single
-//! servers: a Redis Cluster ([`RedisCluster`]) and independent servers for Redlock
-//! ([`RedlockServers`]).
+//! servers: a Redis Cluster ([`RedisCluster`]), a master and replica watched by Sentinels
+//! ([`SentinelSetup`]), and independent servers for Redlock ([`RedlockServers`]).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 mod cluster;
 mod redlock;
+mod sentinel;
 
 pub use cluster::{RedisCluster, key_slot};
 pub use redlock::RedlockServers;
+pub use sentinel::SentinelSetup;
 
 /// The log line with which redis-server says it accepts clients.
 const READY: &str = "Ready to accept connections";
