@@ -25,6 +25,8 @@ struct NodeLine {
     port: u16,
     master: bool,
     failed: bool,
+    /// Not yet fully known (`handshake`, `noaddr`).
+    unsure: bool,
     /// The id of its master, for a replica.
     master_id: Option<String>,
     /// Slot ranges it serves (inclusive).
@@ -155,27 +157,35 @@ impl RedisCluster {
         })
     }
 
-    /// Whether every running node says `cluster_state:ok` and sees the same `masters`
-    /// running nodes serve all slots, and every other running node is a replica of one of
-    /// them with its link up. Returns the slot map, or what is not so yet.
+    /// Whether every running node says `cluster_state:ok`, sees every running node and no
+    /// failed one among them, and all agree on who serves which slots and who replicates
+    /// whom; the `masters` slot owners all run, every other running node is a replica of one
+    /// of them (as it says itself too) with its link up. Returns the slot map, or what is
+    /// not so yet.
     fn health(&self) -> Result<SlotMap, String> {
         let running: BTreeSet<u16> = self.running().map(RedisServer::port).collect();
-        let mut agreed: Option<SlotMap> = None;
+        let mut agreed: Option<(SlotMap, BTreeMap<u16, Option<u16>>)> = None;
         for &port in &running {
             let info: String = ask(port, redis::cmd("CLUSTER").arg("INFO"))?;
             if info_field(&info, "cluster_state") != Some("ok") {
                 return Err(format!("{port} says cluster_state is not ok"));
             }
-            let slots = slot_map(&view(port)?);
+            let lines = view(port)?;
+            let seen = (
+                slot_map(&lines),
+                topology(&lines, &running).map_err(|e| format!("{port} {e}"))?,
+            );
             match &agreed {
-                None => agreed = Some(slots),
-                Some(first) if *first != slots => {
-                    return Err(format!("{port} sees other masters: {slots:?} vs {first:?}"));
+                None => agreed = Some(seen),
+                Some(first) if *first != seen => {
+                    return Err(format!(
+                        "{port} sees another cluster: {seen:?} vs {first:?}"
+                    ));
                 }
                 Some(_) => {}
             }
         }
-        let slots = agreed.ok_or("no node runs")?;
+        let (slots, followed) = agreed.ok_or("no node runs")?;
         let covered: u32 = slots.keys().map(|(a, b)| u32::from(b - a) + 1).sum();
         let owners: BTreeSet<u16> = slots.values().copied().collect();
         if covered != SLOTS || owners.len() != self.masters || !owners.is_subset(&running) {
@@ -188,6 +198,7 @@ impl RedisCluster {
             let master = info_field(&info, "master_port").and_then(|p| p.parse().ok());
             if info_field(&info, "role") != Some("slave")
                 || !master.is_some_and(|p| owners.contains(&p))
+                || followed.get(&port) != Some(&master)
                 || info_field(&info, "master_link_status") != Some("up")
             {
                 return Err(format!(
@@ -284,9 +295,38 @@ fn parse_line(line: &str) -> Option<NodeLine> {
         port,
         master: flags.contains(&"master"),
         failed: flags.contains(&"fail") || flags.contains(&"fail?"),
+        unsure: flags.contains(&"handshake") || flags.contains(&"noaddr"),
         master_id: (*master_id != "-").then(|| master_id.to_string()),
         slots,
     })
+}
+
+/// Which master (port) each running node (port) follows, `None` for a master, in one
+/// node's view; an error when the view misses a running node or thinks it failed.
+fn topology(
+    lines: &[NodeLine],
+    running: &BTreeSet<u16>,
+) -> Result<BTreeMap<u16, Option<u16>>, String> {
+    let ports: BTreeMap<&str, u16> = lines.iter().map(|l| (l.id.as_str(), l.port)).collect();
+    let mut map = BTreeMap::new();
+    for line in lines.iter().filter(|l| running.contains(&l.port)) {
+        if line.failed || line.unsure {
+            return Err(format!("{} seen as failed or not yet known", line.port));
+        }
+        let master = match &line.master_id {
+            Some(id) => Some(*ports.get(id.as_str()).ok_or("replica of an unknown node")?),
+            None => None,
+        };
+        map.insert(line.port, master);
+    }
+    if map.len() != running.len() {
+        return Err(format!(
+            "sees {} of the {} running nodes",
+            map.len(),
+            running.len()
+        ));
+    }
+    Ok(map)
 }
 
 /// Which port serves which slots, in one node's view.
