@@ -19,6 +19,9 @@ pub use cluster::{RedisCluster, key_slot};
 pub use redlock::RedlockServers;
 pub use sentinel::SentinelSetup;
 
+/// The file in a server's directory its log goes to.
+const LOG: &str = "redis.log";
+
 /// The log line with which redis-server says it accepts clients.
 const READY: &str = "Ready to accept connections";
 
@@ -184,12 +187,28 @@ impl RedisServer {
             .map_err(|e| format!("{binary}: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut output = String::new();
+        let mut lines = BufReader::new(stdout).lines();
         // The server's own log line is the readiness event: no polling, no sleeping.
-        for line in BufReader::new(stdout).lines() {
+        for line in lines.by_ref() {
             let Ok(line) = line else { break };
             output.push_str(&line);
             output.push('\n');
             if line.contains(ready) {
+                // The rest of the log goes to `redis.log` in its directory, for diagnosis.
+                let log = dir.join(LOG);
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(log);
+                    let Ok(mut file) = file else { return };
+                    let _ = file.write_all(output.as_bytes());
+                    for line in lines {
+                        let Ok(line) = line else { break };
+                        let _ = writeln!(file, "{line}");
+                    }
+                });
                 return Ok(child);
             }
         }
@@ -239,6 +258,11 @@ impl RedisServer {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// What the server logged so far (of all its runs in this directory).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(LOG)).unwrap_or_default()
     }
 
     /// Whether the server runs (it was not [`kill`](RedisServer::kill)ed, or was started
@@ -366,16 +390,25 @@ pub fn fenced_write(conn: &mut redis::Connection, store: &str, fence: u64, value
 pub(crate) fn poll_until(
     timeout: std::time::Duration,
     what: &str,
-    mut check: impl FnMut() -> Result<(), String>,
+    check: impl FnMut() -> Result<(), String>,
 ) -> std::time::Duration {
+    try_poll_until(timeout, what, check).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`poll_until`] that returns the failure instead of panicking.
+pub(crate) fn try_poll_until(
+    timeout: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<(), String>,
+) -> Result<std::time::Duration, String> {
     let start = std::time::Instant::now();
     loop {
         match check() {
-            Ok(()) => return start.elapsed(),
-            Err(reason) => assert!(
-                start.elapsed() < timeout,
-                "{what}: not so after {timeout:?}: {reason}"
-            ),
+            Ok(()) => return Ok(start.elapsed()),
+            Err(reason) if start.elapsed() >= timeout => {
+                return Err(format!("{what}: not so after {timeout:?}: {reason}"));
+            }
+            Err(_) => {}
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::{Launch, RedisServer, ask, info_field, poll_until};
+use crate::{Launch, RedisServer, ask, info_field, poll_until, try_poll_until};
 
 /// How long the setup may take to settle, or a failover to finish.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -15,10 +15,13 @@ const SENTINEL_READY: &str = "Sentinel ID is";
 /// A master, one replica of it, and three sentinels monitoring it under one name with a
 /// quorum of 2; all stopped when dropped.
 ///
-/// The sentinels run with `SENTINEL DEBUG info-period 100 publish-period 100` (instead of
-/// 10 s and 2 s): they find each other and the replica, and turn a returning old master
-/// into a replica, within a second instead of 10 to 20 s. Failure detection keeps the
-/// configured `down-after-milliseconds` of 1000.
+/// The sentinels run with `SENTINEL DEBUG info-period 100 publish-period 1000` (instead of
+/// 10 s and 2 s): they find the replica and each other within a second or so, and turn a
+/// returning old master into a replica after about 4 s instead of 10 to 20 s. The
+/// publish period is not shorter because a sentinel waits 4 of them before it "corrects"
+/// a replica it sees reporting itself as master: with 100 ms, a slow promotion made a
+/// sentinel demote the replica the leader was promoting, and the failover aborted.
+/// Failure detection keeps the configured `down-after-milliseconds` of 1000.
 pub struct SentinelSetup {
     name: String,
     /// The two data nodes; which one is master changes with failovers.
@@ -69,7 +72,7 @@ impl SentinelSetup {
                     .arg("info-period")
                     .arg(100)
                     .arg("publish-period")
-                    .arg(100),
+                    .arg(1000),
             )
             .unwrap_or_else(|e| panic!("SENTINEL DEBUG: {e}"));
         }
@@ -155,7 +158,7 @@ impl SentinelSetup {
     /// Waits until every running sentinel reports the node on `port` as master and that
     /// node answers `ROLE` as master; returns how long that took.
     pub fn wait_for_master(&self, port: u16) -> Duration {
-        poll_until(SETTLE, "the sentinels report the new master", || {
+        let waited = try_poll_until(SETTLE, "the sentinels report the new master", || {
             for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
                 let (_, reported) = self.addr_from(sentinel.port())?;
                 if reported != port {
@@ -167,7 +170,23 @@ impl SentinelSetup {
                 Some(redis::Value::BulkString(r)) if r == b"master" => Ok(()),
                 other => Err(format!("{port} answers ROLE {other:?}")),
             }
-        })
+        });
+        waited.unwrap_or_else(|e| panic!("{e}\n{}", self.sentinel_logs()))
+    }
+
+    /// The last lines each sentinel logged, for failure messages.
+    fn sentinel_logs(&self) -> String {
+        let mut text = String::new();
+        for sentinel in &self.sentinels {
+            let log = sentinel.log();
+            let lines: Vec<&str> = log.lines().collect();
+            text += &format!("--- sentinel {}:\n", sentinel.port());
+            for line in &lines[lines.len().saturating_sub(25)..] {
+                text += line;
+                text.push('\n');
+            }
+        }
+        text
     }
 
     /// Waits until both data nodes run, the one the sentinels report as master answers as
@@ -175,7 +194,7 @@ impl SentinelSetup {
     /// knows that master, a healthy replica of it, and the other sentinels; returns how
     /// long that took.
     pub fn wait_until_ready(&self) -> Duration {
-        poll_until(SETTLE, "the sentinel setup is ready", || {
+        let waited = try_poll_until(SETTLE, "the sentinel setup is ready", || {
             let running: Vec<&RedisServer> =
                 self.sentinels.iter().filter(|s| s.is_running()).collect();
             let first = running.first().ok_or("no sentinel runs")?;
@@ -217,7 +236,8 @@ impl SentinelSetup {
                 }
             }
             Ok(())
-        })
+        });
+        waited.unwrap_or_else(|e| panic!("{e}\n{}", self.sentinel_logs()))
     }
 
     fn master_index(&self) -> usize {
