@@ -1,13 +1,29 @@
 //! Test support: throwaway redis-server processes on free loopback ports.
 //!
 //! Every test starts the servers it needs and stops them when done (on drop, also when the
-//! test panics), so no test depends on a server someone else started.
+//! test panics), so no test depends on a server someone else started. Beyond single
+//! servers: a Redis Cluster ([`RedisCluster`]), a master and replica watched by Sentinels
+//! ([`SentinelSetup`]), and independent servers for Redlock ([`RedlockServers`]).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod cluster;
+mod redlock;
+mod sentinel;
+
+pub use cluster::{RedisCluster, key_slot};
+pub use redlock::RedlockServers;
+pub use sentinel::SentinelSetup;
+
+/// The file in a server's directory its log goes to.
+const LOG: &str = "redis.log";
+
+/// The log line with which redis-server says it accepts clients.
+const READY: &str = "Ready to accept connections";
 
 /// One redis-server process, stopped and cleaned up when dropped.
 pub struct RedisServer {
@@ -16,6 +32,21 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Extra command-line arguments, kept for restarts.
     args: Vec<String>,
+    /// A config file given as the first argument (sentinels need one), kept for restarts.
+    config: Option<PathBuf>,
+    /// The log line that says the process accepts clients.
+    ready: &'static str,
+}
+
+/// How to launch one process in the directory and on the port the harness picked, for
+/// processes whose arguments or config file name them (cluster nodes, sentinels).
+pub(crate) struct Launch {
+    /// Written to `redis.conf` in the server's directory and passed as the first argument.
+    pub config: Option<String>,
+    /// Extra command-line arguments, as for [`RedisServer::start_with`].
+    pub args: Vec<String>,
+    /// The log line that says the process accepts clients.
+    pub ready: &'static str,
 }
 
 impl RedisServer {
@@ -31,9 +62,18 @@ impl RedisServer {
     /// `["--appendonly", "yes"]`; they apply to restarts too.
     pub fn start_with(args: &[&str]) -> RedisServer {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        RedisServer::launch(&|_, _| Launch {
+            config: None,
+            args: args.clone(),
+            ready: READY,
+        })
+    }
+
+    /// Starts a process as `make` says, given the directory and port picked for it.
+    pub(crate) fn launch(make: &dyn Fn(&Path, u16) -> Launch) -> RedisServer {
         let mut last_output = String::new();
         for _ in 0..20 {
-            match RedisServer::try_start(&args) {
+            match RedisServer::try_start(make) {
                 Ok(server) => return server,
                 Err(output) => last_output = output,
             }
@@ -62,7 +102,7 @@ impl RedisServer {
         (server, tls_port)
     }
 
-    fn try_start(args: &[String]) -> Result<RedisServer, String> {
+    fn try_start(make: &dyn Fn(&Path, u16) -> Launch) -> Result<RedisServer, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "redis-lock-test-{}-{}",
@@ -71,12 +111,23 @@ impl RedisServer {
         ));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let port = free_port();
-        match RedisServer::spawn(port, &dir, args) {
+        let launch = make(&dir, port);
+        let config = match launch.config {
+            Some(text) => {
+                let path = dir.join("redis.conf");
+                std::fs::write(&path, text).map_err(|e| e.to_string())?;
+                Some(path)
+            }
+            None => None,
+        };
+        match RedisServer::spawn(port, &dir, config.as_deref(), &launch.args, launch.ready) {
             Ok(child) => Ok(RedisServer {
                 child: Some(child),
                 port,
                 dir,
-                args: args.to_vec(),
+                args: launch.args,
+                config,
+                ready: launch.ready,
             }),
             Err(output) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -96,15 +147,30 @@ impl RedisServer {
     /// arguments and directory (so with `--appendonly yes` it reloads its data).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the server is still running");
-        let child = RedisServer::spawn(self.port, &self.dir, &self.args)
-            .unwrap_or_else(|output| panic!("could not restart redis-server: {output}"));
+        let child = RedisServer::spawn(
+            self.port,
+            &self.dir,
+            self.config.as_deref(),
+            &self.args,
+            self.ready,
+        )
+        .unwrap_or_else(|output| panic!("could not restart redis-server: {output}"));
         self.child = Some(child);
     }
 
     /// Starts redis-server and returns once it accepts clients.
-    fn spawn(port: u16, dir: &Path, args: &[String]) -> Result<Child, String> {
+    fn spawn(
+        port: u16,
+        dir: &Path,
+        config: Option<&Path>,
+        args: &[String],
+        ready: &str,
+    ) -> Result<Child, String> {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let mut child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        // A config file has to come first.
+        command.args(config);
+        let mut child = command
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -121,12 +187,28 @@ impl RedisServer {
             .map_err(|e| format!("{binary}: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut output = String::new();
+        let mut lines = BufReader::new(stdout).lines();
         // The server's own log line is the readiness event: no polling, no sleeping.
-        for line in BufReader::new(stdout).lines() {
+        for line in lines.by_ref() {
             let Ok(line) = line else { break };
             output.push_str(&line);
             output.push('\n');
-            if line.contains("Ready to accept connections") {
+            if line.contains(ready) {
+                // The rest of the log goes to `redis.log` in its directory, for diagnosis.
+                let log = dir.join(LOG);
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(log);
+                    let Ok(mut file) = file else { return };
+                    let _ = file.write_all(output.as_bytes());
+                    for line in lines {
+                        let Ok(line) = line else { break };
+                        let _ = writeln!(file, "{line}");
+                    }
+                });
                 return Ok(child);
             }
         }
@@ -178,6 +260,17 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} failed");
     }
 
+    /// What the server logged so far (of all its runs in this directory).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(LOG)).unwrap_or_default()
+    }
+
+    /// Whether the server runs (it was not [`kill`](RedisServer::kill)ed, or was started
+    /// again since).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Stops the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -194,7 +287,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -289,4 +382,55 @@ pub fn fenced_write(conn: &mut redis::Connection, store: &str, fence: u64, value
         .invoke(conn)
         .expect("fenced write");
     accepted == 1
+}
+
+/// Asks `check` every 10 ms until it says `Ok`, for states Redis announces no event for;
+/// panics with `what` and the last reason `check` gave when `timeout` passes first.
+/// Returns how long it took.
+pub(crate) fn poll_until(
+    timeout: std::time::Duration,
+    what: &str,
+    check: impl FnMut() -> Result<(), String>,
+) -> std::time::Duration {
+    try_poll_until(timeout, what, check).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`poll_until`] that returns the failure instead of panicking.
+pub(crate) fn try_poll_until(
+    timeout: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<(), String>,
+) -> Result<std::time::Duration, String> {
+    let start = std::time::Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return Ok(start.elapsed()),
+            Err(reason) if start.elapsed() >= timeout => {
+                return Err(format!("{what}: not so after {timeout:?}: {reason}"));
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Sends one command to the server on `port` on a fresh connection with short timeouts
+/// (so a dead or frozen server is an error, not a hang).
+pub(crate) fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Result<T, String> {
+    let timeout = std::time::Duration::from_secs(1);
+    let client =
+        redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_connection_with_timeout(timeout)
+        .map_err(|e| format!("connect to {port}: {e}"))?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    cmd.query(&mut conn).map_err(|e| format!("{port}: {e}"))
+}
+
+/// The value of `field` in an `INFO`-style reply (`field:value` lines).
+pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
 }
