@@ -160,19 +160,19 @@ fn measure_loops(
         let (per_second, p50) = baseline::ping(conn, sizes)?;
         base.ping_per_second = base.ping_per_second.max(per_second);
         base.ping_p50_ns = base.ping_p50_ns.min(p50);
-        base.handwritten_async = base
-            .handwritten_async
-            .max(baseline::handwritten_async(url, sizes, Acquire::Plain)?);
-        base.fenced_async = base
-            .fenced_async
-            .max(baseline::handwritten_async(url, sizes, Acquire::Fenced)?);
+        base.handwritten_async =
+            base.handwritten_async
+                .max(baseline::handwritten_async(url, sizes, Acquire::Plain)?);
+        base.fenced_async =
+            base.fenced_async
+                .max(baseline::handwritten_async(url, sizes, Acquire::Fenced)?);
         attr.async_calls = attr.async_calls.max(uncontended::async_rate(sizes)?);
-        base.handwritten_sync = base
-            .handwritten_sync
-            .max(baseline::handwritten_sync(url, sizes, Acquire::Plain)?);
-        base.fenced_sync = base
-            .fenced_sync
-            .max(baseline::handwritten_sync(url, sizes, Acquire::Fenced)?);
+        base.handwritten_sync =
+            base.handwritten_sync
+                .max(baseline::handwritten_sync(url, sizes, Acquire::Plain)?);
+        base.fenced_sync =
+            base.fenced_sync
+                .max(baseline::handwritten_sync(url, sizes, Acquire::Fenced)?);
         attr.sync_calls = attr.sync_calls.max(uncontended::sync_rate(sizes)?);
     }
     Ok((base, attr))
@@ -235,8 +235,18 @@ fn uncontended_rows(table: &mut Table, base: &Baselines, attr: &Uncontended) {
     // The crate takes a fencing token with every lock: it is held to the hand-written loop
     // that does the same; the ratio to the plain loop shows what the token costs.
     let kinds = [
-        ("async fn", attr.async_calls, base.fenced_async, base.handwritten_async),
-        ("sync fn", attr.sync_calls, base.fenced_sync, base.handwritten_sync),
+        (
+            "async fn",
+            attr.async_calls,
+            base.fenced_async,
+            base.handwritten_async,
+        ),
+        (
+            "sync fn",
+            attr.sync_calls,
+            base.fenced_sync,
+            base.handwritten_sync,
+        ),
     ];
     for (kind, calls, handwritten, plain) in kinds {
         let vs_ping = calls / half_ping;

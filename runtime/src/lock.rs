@@ -229,6 +229,7 @@ impl Lock {
         // When the current holder's lease ends at the latest: the head wakes then, in case
         // the holder died without releasing.
         let mut holder_lease_end: Option<Instant> = None;
+        let mut woken_by_timer = false;
         loop {
             let view = ticket.view();
             if let Some((token, fence)) = view.granted {
@@ -241,7 +242,7 @@ impl Lock {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
                 } else {
-                    match attempts.attempt(io, lease_ms).await {
+                    match attempts.attempt(io, lease_ms, woken_by_timer).await {
                         Ok(Attempt::Acquired { sent, fence }) => {
                             ticket.acquired(sent + lease, false);
                             return Ok(attempts.into_held(sent, fence));
@@ -272,6 +273,8 @@ impl Lock {
                 .min()
             };
             let poked = io.wait_until(ticket.poked(), wake_at).await;
+            // Woken by the clock, not a release: the holder's lease may have been renewed.
+            woken_by_timer = !poked;
             if !poked && past_deadline() {
                 let view = ticket.view();
                 if view.handoff_pending {

@@ -25,15 +25,19 @@ impl Script {
     }
 }
 
-/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms.
-/// Takes the lock if it is free: returns `{1, fencing token}`; else `{0, holder's PTTL}`, so
-/// a waiter knows when to look again without asking.
+/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms, ARGV[3] `1` to
+/// learn the holder's remaining lease on failure. Takes the lock if it is free: returns
+/// `{1, fencing token}`; else `{0, holder's PTTL}` (or `{0}`), so a waiter knows when to
+/// look again without asking separately.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
            return {1, redis.call('incr', KEYS[2])} \
          end \
-         return {0, redis.call('pttl', KEYS[1])}",
+         if ARGV[3] == '1' then \
+           return {0, redis.call('pttl', KEYS[1])} \
+         end \
+         return {0}",
     )
 });
 

@@ -80,7 +80,7 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
     let extend = sha_where(&|a| a.len() == 6 && a[5].bytes().all(|b| b.is_ascii_digit()));
     let release = sha_where(&|a| a.len() == 6 && !a[5].bytes().all(|b| b.is_ascii_digit()));
     let handoff = sha_where(&|a| a.len() == 10);
-    let acquire = sha_where(&|a| a.len() == 7);
+    let acquire = sha_where(&|a| a.len() == 8);
     let fence = format!("{key}:fence");
 
     // The lock is held; a forger on a raw connection guesses tokens.
@@ -131,6 +131,7 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         .arg(&fence)
         .arg("forged-token")
         .arg(3_600_000)
+        .arg(1)
         .query(&mut forger)
         .unwrap();
     assert_eq!(taken, 0);

@@ -39,6 +39,9 @@ pub(super) struct Attempts<'a> {
     unconfirmed_since: Option<Instant>,
     /// When the current run of failed attempts began, and its latest failure.
     outage: Option<(Instant, LockError)>,
+    /// The longest remaining lease seen on a holder: how long a new holder may keep the
+    /// lock, a bound on the next wait without asking Redis after every lost race.
+    longest_ttl: Option<Duration>,
     backoff: Duration,
     acquired: bool,
 }
@@ -51,6 +54,7 @@ impl<'a> Attempts<'a> {
             deadline,
             unconfirmed_since: None,
             outage: None,
+            longest_ttl: None,
             backoff: FIRST_RETRY,
             acquired: false,
         }
@@ -60,36 +64,44 @@ impl<'a> Attempts<'a> {
         self.deadline.map(|d| d + ATTEMPT_GRACE)
     }
 
-    /// One try at taking the lock; when someone else holds it, how long they may.
+    /// One try at taking the lock; when someone else holds it, how long they may. The
+    /// holder's remaining lease is asked for when `fresh_ttl` or none was seen yet.
     pub(super) async fn attempt<I: Io>(
         &mut self,
         io: &I,
         lease_ms: u64,
+        fresh_ttl: bool,
     ) -> Result<Attempt, LockError> {
+        let ask_ttl = fresh_ttl || self.longest_ttl.is_none();
         let sent = Instant::now();
         let earlier_unconfirmed = self.unconfirmed_since;
         // Until the reply says otherwise, this attempt may take effect.
         self.unconfirmed_since = Some(sent);
         let ms = lease_ms.to_string();
-        let reply = self.run(io, &ACQUIRE, &ms).await?;
+        let ask = if ask_ttl { "1" } else { "0" };
+        let reply = self.run(io, &ACQUIRE, &[&ms, ask]).await?;
         self.unconfirmed_since = earlier_unconfirmed;
         self.outage = None;
         let (taken, number) = match &reply {
             Reply::Array(parts) => match parts.as_slice() {
-                [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, *number),
+                [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, Some(*number)),
+                [Reply::Int(0)] => (false, None),
                 _ => return Err(unexpected(&reply)),
             },
             _ => return Err(unexpected(&reply)),
         };
-        if taken {
-            return Ok(Attempt::Acquired {
-                sent,
-                fence: number as u64,
-            });
-        }
+        let number = match (taken, number) {
+            (true, Some(fence)) => {
+                return Ok(Attempt::Acquired {
+                    sent,
+                    fence: fence as u64,
+                });
+            }
+            (_, number) => number,
+        };
         if earlier_unconfirmed.is_some() {
             // An earlier attempt whose reply was lost may have taken the lock for us.
-            let fence = self.run(io, &CONFIRM, &ms).await?.as_int()?;
+            let fence = self.run(io, &CONFIRM, &[&ms]).await?.as_int()?;
             if fence > 0 {
                 return Ok(Attempt::Acquired {
                     sent,
@@ -100,26 +112,34 @@ impl<'a> Attempts<'a> {
         let now = Instant::now();
         let lease_end = match number {
             // Gone already: try again at once.
-            -2 => now,
+            Some(-2) => now,
             // A key without expiry was not written by this crate; look again after a lease.
-            -1 => now + self.lock.lease(),
-            ms => now + Duration::from_millis(ms as u64),
+            Some(-1) => now + self.lock.lease(),
+            Some(ms) => {
+                let ttl = Duration::from_millis(ms as u64);
+                self.longest_ttl = Some(self.longest_ttl.map_or(ttl, |t| t.max(ttl)));
+                now + ttl
+            }
+            // Not asked: no holder keeps it longer than the longest lease seen.
+            None => now + self.longest_ttl.unwrap_or_else(|| self.lock.lease()),
         };
         Ok(Attempt::Held { lease_end })
     }
 
     /// Runs one of the acquisition scripts on the lock and fence keys, with this
-    /// acquisition's token and `lease_ms`.
+    /// acquisition's token and `more` arguments.
     async fn run<I: Io>(
         &self,
         io: &I,
         script: &crate::scripts::Script,
-        lease_ms: &str,
+        more: &[&str],
     ) -> Result<Reply, LockError> {
         let key = self.lock.key.as_str();
         let fence = fence_key(key);
         let keys = [key, fence.as_str()];
-        let args = [self.token.as_str(), lease_ms];
+        let mut args = Vec::with_capacity(1 + more.len());
+        args.push(self.token.as_str());
+        args.extend_from_slice(more);
         eval_until(
             io,
             self.lock.client,
