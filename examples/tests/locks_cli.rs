@@ -54,7 +54,9 @@ async fn list_show_and_release() {
             .acquire(Some(Duration::from_secs(10)))
             .await
             .unwrap();
-        (guard.token().to_string(), guard.fencing_token())
+        // The guard comes back too: dropping it here would release the lock before the
+        // test looks at who holds it.
+        (guard.token().to_string(), guard.fencing_token(), guard)
     });
     wait_for_subscribers(&server, "lock:{invoice:42}", 1).await;
 
@@ -130,7 +132,7 @@ async fn list_show_and_release() {
         (code, out.as_str()),
         (EXIT_OK, "invoice:42: released; its waiters were woken\n")
     );
-    let (token, fence) = tokio::time::timeout(Duration::from_secs(2), waiter)
+    let (token, fence, woken) = tokio::time::timeout(Duration::from_secs(2), waiter)
         .await
         .expect("the release woke the waiter")
         .unwrap();
@@ -140,6 +142,7 @@ async fn list_show_and_release() {
         out.contains(&format!("owner token:       {token}\n")),
         "{out}"
     );
+    woken.release().await.unwrap();
 
     let (code, out, _) = locks(&["--url", &url, "release", "nothing"]);
     assert_eq!((code, out.as_str()), (EXIT_OK, "nothing: was not held\n"));
