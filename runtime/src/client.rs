@@ -1,11 +1,14 @@
 //! A configured Redis server: its connections, its waiters and its key naming.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::conn::Endpoint;
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
+use crate::resp::Reply;
+use crate::sentinel::SentinelMaster;
 use crate::subscriber::Subscriber;
 use crate::waiters::WaitTable;
 
@@ -17,9 +20,9 @@ pub(crate) struct LockClient {
     pub(crate) default_lease: Duration,
     /// How long an acquisition rides out an unreachable Redis before it gives up.
     pub(crate) outage_timeout: Duration,
-    pub(crate) endpoint: Endpoint,
-    /// The `redis` crate's client, for pub/sub and administrative scans.
-    pub(crate) redis: redis::Client,
+    /// Where requests go.
+    pub(crate) target: Target,
+    pub(crate) connect_timeout: Duration,
     pub(crate) sync_pool: SyncPool,
     pub(crate) async_pools: AsyncPools,
     pub(crate) waiters: WaitTable,
@@ -28,37 +31,32 @@ pub(crate) struct LockClient {
     subscriber: OnceLock<Option<Subscriber>>,
 }
 
-impl LockClient {
-    #[allow(clippy::too_many_arguments, reason = "one per ClientBuilder option")]
-    pub(crate) fn new(
-        name: String,
+/// Where a client's requests go. Only one kind finds its server at run time so far; a
+/// Redis Cluster (a server per slot) or a Redlock quorum (several independent servers)
+/// would be further kinds.
+pub(crate) enum Target {
+    /// One server at a fixed address.
+    Server(Server),
+    /// The master of a group managed by Redis Sentinel, asked of the sentinels.
+    Sentinel(SentinelMaster),
+}
+
+/// One Redis server: how our connections reach it, and the `redis` crate's client of it
+/// (for pub/sub).
+pub(crate) struct Server {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) redis: redis::Client,
+}
+
+impl Server {
+    /// The server of a `redis://`, `rediss://` or `unix://` URL.
+    pub(crate) fn from_url(
         url: &str,
         tls_root_certificate: Option<&[u8]>,
-        prefix: String,
-        default_lease: Duration,
-        outage_timeout: Duration,
         connect_timeout: Duration,
         response_timeout: Duration,
-        max_connections: usize,
-    ) -> Result<LockClient, LockError> {
-        let unusable = |e: redis::RedisError| {
-            LockError::invalid(format!(
-                "`{}` is not a usable Redis URL: {e}",
-                redact_url(url)
-            ))
-        };
-        #[cfg(not(feature = "tls"))]
-        if url
-            .get(..9)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
-        {
-            return Err(crate::conn::tls_not_enabled(&redact_url(url)));
-        }
-        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(unusable)?;
-        // The pub/sub connection would send `CLIENT SETINFO` (ignoring its failure): skip
-        // it, so a lock user's ACL needs no CLIENT command (see the README's "Security").
-        let settings = info.redis_settings().clone().set_skip_set_lib_name();
-        let info = info.set_redis_settings(settings);
+    ) -> Result<Server, LockError> {
+        let info = connection_info(url)?;
         // Checked first: it explains a `rediss://` URL without the `tls` feature.
         let endpoint = Endpoint::new(
             &info,
@@ -66,14 +64,70 @@ impl LockClient {
             connect_timeout,
             response_timeout,
         )?;
-        let redis = redis_client(info, tls_root_certificate).map_err(unusable)?;
+        let redis = redis_client(info, tls_root_certificate).map_err(|e| unusable(url, e))?;
+        Ok(Server { endpoint, redis })
+    }
+}
+
+/// The server a request goes to: a client's fixed one, or the master found last.
+pub(crate) enum Current<'a> {
+    Fixed(&'a Server),
+    Resolved(Arc<Server>),
+}
+
+impl Deref for Current<'_> {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        match self {
+            Current::Fixed(server) => server,
+            Current::Resolved(server) => server,
+        }
+    }
+}
+
+fn unusable(url: &str, e: redis::RedisError) -> LockError {
+    LockError::invalid(format!(
+        "`{}` is not a usable Redis URL: {e}",
+        redact_url(url)
+    ))
+}
+
+/// A URL's connection settings, checked.
+pub(crate) fn connection_info(url: &str) -> Result<redis::ConnectionInfo, LockError> {
+    #[cfg(not(feature = "tls"))]
+    if url
+        .get(..9)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
+    {
+        return Err(crate::conn::tls_not_enabled(&redact_url(url)));
+    }
+    let info =
+        redis::IntoConnectionInfo::into_connection_info(url).map_err(|e| unusable(url, e))?;
+    // The pub/sub connection would send `CLIENT SETINFO` (ignoring its failure): skip
+    // it, so a lock user's ACL needs no CLIENT command (see the README's "Security").
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    Ok(info.set_redis_settings(settings))
+}
+
+impl LockClient {
+    #[allow(clippy::too_many_arguments, reason = "one per ClientBuilder option")]
+    pub(crate) fn new(
+        name: String,
+        target: Target,
+        prefix: String,
+        default_lease: Duration,
+        outage_timeout: Duration,
+        connect_timeout: Duration,
+        max_connections: usize,
+    ) -> Result<LockClient, LockError> {
         Ok(LockClient {
             name,
             prefix,
             default_lease,
             outage_timeout,
-            endpoint,
-            redis,
+            target,
+            connect_timeout,
             sync_pool: SyncPool::new(max_connections),
             async_pools: AsyncPools::new(max_connections),
             waiters: WaitTable::new(),
@@ -88,6 +142,38 @@ impl LockClient {
         format!("{}{{{}}}", self.prefix, name)
     }
 
+    /// The server to send a request to, for async callers: for a Sentinel-managed master
+    /// never resolved yet, once one resolution has ended (or `until`).
+    pub(crate) async fn server(&self, until: Option<Instant>) -> Result<Current<'_>, LockError> {
+        match &self.target {
+            Target::Server(server) => Ok(Current::Fixed(server)),
+            Target::Sentinel(sentinel) => sentinel.wait(until).await.map(Current::Resolved),
+        }
+    }
+
+    /// [`server`](LockClient::server) for sync callers.
+    pub(crate) fn server_blocking(&self, until: Option<Instant>) -> Result<Current<'_>, LockError> {
+        match &self.target {
+            Target::Server(server) => Ok(Current::Fixed(server)),
+            Target::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
+        }
+    }
+
+    /// Looks at a request's outcome: a failure that suggests the master moved (an
+    /// unreachable server, a replica refusing writes) has the sentinels asked again.
+    pub(crate) fn check(&self, outcome: &Result<Reply, LockError>) {
+        if let Target::Sentinel(sentinel) = &self.target {
+            let moved = match outcome {
+                Ok(Reply::Error(message)) => crate::error::is_readonly(message),
+                Ok(_) => false,
+                Err(e) => e.is_unavailable(),
+            };
+            if moved {
+                sentinel.refresh();
+            }
+        }
+    }
+
     /// Makes sure release announcements for `key` reach this process.
     pub(crate) fn subscribe(&'static self, key: &str) {
         if self.waiters.needs_subscription(key)
@@ -99,7 +185,7 @@ impl LockClient {
 }
 
 /// The `redis` crate's client (for pub/sub), trusting the given CA for `rediss://`.
-fn redis_client(
+pub(crate) fn redis_client(
     info: redis::ConnectionInfo,
     tls_root_certificate: Option<&[u8]>,
 ) -> redis::RedisResult<redis::Client> {

@@ -24,6 +24,9 @@ pub(crate) struct Endpoint {
     db: i64,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
+    /// Which address of a moving server (a Sentinel-managed master) this is: connections
+    /// made to an older one are not reused. Always 0 for a fixed server.
+    pub(crate) generation: u64,
 }
 
 /// Never shows the password.
@@ -101,7 +104,13 @@ impl Endpoint {
             db: settings.db(),
             connect_timeout,
             response_timeout,
+            generation: 0,
         })
+    }
+
+    pub(crate) fn with_generation(mut self, generation: u64) -> Endpoint {
+        self.generation = generation;
+        self
     }
 
     /// Where this endpoint connects, for messages: `host:port` or the socket path, never
@@ -206,6 +215,8 @@ impl ReadBuffer {
 
 /// A blocking connection, used by sync functions and by no runtime at all.
 pub(crate) struct SyncConn {
+    /// The generation of the endpoint it was made for.
+    pub(crate) generation: u64,
     stream: SyncStream,
     buf: ReadBuffer,
     chunk: Box<[u8]>,
@@ -277,6 +288,7 @@ impl SyncConn {
             }
         };
         let mut conn = SyncConn {
+            generation: endpoint.generation,
             stream,
             buf: ReadBuffer::default(),
             chunk: vec![0; 4096].into_boxed_slice(),
@@ -380,6 +392,8 @@ fn map_timeout(e: std::io::Error) -> LockError {
 
 /// An async connection, registered with the Tokio runtime that made it.
 pub(crate) struct AsyncConn {
+    /// The generation of the endpoint it was made for.
+    pub(crate) generation: u64,
     stream: AsyncStream,
     buf: ReadBuffer,
     chunk: Box<[u8]>,
@@ -426,6 +440,7 @@ impl AsyncConn {
             .await
             .map_err(|_| endpoint.connect_timed_out())??;
         let mut conn = AsyncConn {
+            generation: endpoint.generation,
             stream,
             buf: ReadBuffer::default(),
             chunk: vec![0; 4096].into_boxed_slice(),

@@ -174,8 +174,9 @@ impl LockError {
 
     /// Whether Redis could not be reached or could not answer just now: a refused or
     /// dropped connection, a response timeout, a server still loading its data after a
-    /// restart. Such failures pass; a waiter retries them until its deadline. Everything
-    /// else (bad credentials, missing permissions, bad configuration) does not pass.
+    /// restart, a former master demoted to a replica by a Sentinel failover (`READONLY`).
+    /// Such failures pass; a waiter retries them until its deadline. Everything else (bad
+    /// credentials, missing permissions, bad configuration) does not pass.
     #[allow(dead_code, reason = "the waiters' retry in lock.rs is its user")]
     pub(crate) fn is_unavailable(&self) -> bool {
         match self {
@@ -186,12 +187,19 @@ impl LockError {
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                     || e.detail().is_some_and(|detail| {
-                        ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY"]
-                            .iter()
-                            .any(|code| detail.starts_with(code))
+                        is_readonly(detail)
+                            || ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY"]
+                                .iter()
+                                .any(|code| detail.starts_with(code))
                     })
             }
             _ => false,
         }
     }
+}
+
+/// Whether an error reply says the server is a read-only replica: a master demoted by a
+/// failover, which its clients must leave for the new master.
+pub(crate) fn is_readonly(message: &str) -> bool {
+    message.starts_with("READONLY")
 }

@@ -41,14 +41,17 @@ impl Io for AsyncIo {
         packed: Vec<u8>,
         until: Option<Instant>,
     ) -> Result<Reply, LockError> {
-        let request = client.async_pools.request(&client.endpoint, &packed);
-        match until {
+        let server = client.server(until).await?;
+        let request = client.async_pools.request(&server.endpoint, &packed);
+        let outcome = match until {
             None => request.await,
             // Dropping the request half-way drops its connection too (see `pool.rs`).
             Some(until) => tokio::time::timeout_at(until.into(), request)
                 .await
                 .unwrap_or_else(|_| Err(deadline_passed())),
-        }
+        };
+        client.check(&outcome);
+        outcome
     }
 
     async fn wait_until<F: Future<Output = ()> + Send>(
@@ -78,7 +81,11 @@ impl Io for SyncIo {
         packed: Vec<u8>,
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
-        std::future::ready(client.sync_pool.request(&client.endpoint, &packed, until))
+        let outcome = client
+            .server_blocking(until)
+            .and_then(|server| client.sync_pool.request(&server.endpoint, &packed, until));
+        client.check(&outcome);
+        std::future::ready(outcome)
     }
 
     fn wait_until<F: Future<Output = ()> + Send>(

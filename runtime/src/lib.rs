@@ -37,6 +37,7 @@ mod registry;
 mod resp;
 mod scan;
 mod scripts;
+mod sentinel;
 mod subscriber;
 #[cfg(feature = "tls")]
 mod tls;

@@ -106,7 +106,12 @@ impl SyncPool {
         let mut state = lock(&self.state);
         loop {
             if reuse && let Some(conn) = state.idle.pop() {
-                return Ok((conn, true));
+                if conn.generation == endpoint.generation {
+                    return Ok((conn, true));
+                }
+                // Made for a master that has since moved: close it.
+                state.open -= 1;
+                continue;
             }
             if state.open < self.max {
                 state.open += 1;
@@ -214,9 +219,13 @@ impl AsyncPools {
         reuse: bool,
     ) -> Result<Reply, Failure> {
         let reused = if reuse {
-            lock(&self.by_runtime)
-                .get_mut(&id)
-                .and_then(|pool| pool.idle.pop())
+            let mut pools = lock(&self.by_runtime);
+            let idle = pools.get_mut(&id).map(|pool| &mut pool.idle);
+            // Connections made for a master that has since moved are closed.
+            idle.and_then(|idle| {
+                idle.retain(|conn| conn.generation == endpoint.generation);
+                idle.pop()
+            })
         } else {
             None
         };

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 use std::time::Duration;
 
-use crate::client::LockClient;
+use crate::client::{LockClient, Server, Target};
 use crate::error::LockError;
+use crate::sentinel::SentinelMaster;
 
 /// The name under which [`init`] registers the default client.
 pub const DEFAULT_CLIENT: &str = "default";
@@ -49,7 +50,7 @@ pub fn register(name: &str, url: &str) -> Result<(), LockError> {
 /// ```
 #[derive(Clone)]
 pub struct ClientBuilder {
-    url: String,
+    target: TargetConfig,
     #[cfg(feature = "tls")]
     tls_root_certificate: Option<Vec<u8>>,
     prefix: String,
@@ -60,12 +61,73 @@ pub struct ClientBuilder {
     max_connections: usize,
 }
 
+/// Where the client's requests go, as configured.
+#[derive(Clone)]
+enum TargetConfig {
+    Url(String),
+    Sentinel {
+        master: String,
+        sentinel_urls: Vec<String>,
+        /// The master's user and password.
+        credentials: Option<(String, String)>,
+    },
+}
+
 impl ClientBuilder {
     /// Starts from the defaults: prefix `lock:`, a 30 s lease, a 30 s outage timeout, 5 s
     /// connect and response timeouts, at most 16 connections per pool.
     pub fn new(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Url(url.into()))
+    }
+
+    /// A client of the master that Redis Sentinel manages under `master_name`, with the
+    /// same defaults as [`new`](ClientBuilder::new).
+    ///
+    /// The sentinels (`redis://[user:password@]host:port`, or `rediss://` for TLS to the
+    /// sentinels and the master alike; the credentials are the sentinels' own) are asked
+    /// for the master's address, each in turn until one answers: at registration, in the
+    /// background, and again whenever a request fails in a way that suggests the master
+    /// moved (an unreachable server, or a `READONLY` reply from a demoted master). The
+    /// master's own credentials, if it needs any, are given with
+    /// [`master_credentials`](ClientBuilder::master_credentials); it is used with database 0.
+    ///
+    /// ```no_run
+    /// redis_lock::ClientBuilder::sentinel(
+    ///     "mymaster",
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    /// )
+    /// .master_credentials("locks", "s3cret")
+    /// .init()?;
+    /// # Ok::<(), redis_lock::LockError>(())
+    /// ```
+    pub fn sentinel<U: Into<String>>(
+        master_name: impl Into<String>,
+        sentinel_urls: impl IntoIterator<Item = U>,
+    ) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Sentinel {
+            master: master_name.into(),
+            sentinel_urls: sentinel_urls.into_iter().map(Into::into).collect(),
+            credentials: None,
+        })
+    }
+
+    /// For a [`sentinel`](ClientBuilder::sentinel) client: the ACL user (`default` for a
+    /// plain `requirepass`) and password to authenticate to the master with. Ignored by
+    /// clients of one URL, whose URL carries its credentials.
+    pub fn master_credentials(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> ClientBuilder {
+        if let TargetConfig::Sentinel { credentials, .. } = &mut self.target {
+            *credentials = Some((user.into(), password.into()));
+        }
+        self
+    }
+
+    fn with_target(target: TargetConfig) -> ClientBuilder {
         ClientBuilder {
-            url: url.into(),
+            target,
             #[cfg(feature = "tls")]
             tls_root_certificate: None,
             prefix: "lock:".into(),
@@ -145,15 +207,34 @@ impl ClientBuilder {
         if self.max_connections == 0 {
             return Err(LockError::invalid("max_connections must be at least 1"));
         }
+        let tls = self.root_certificate_pem();
+        let target = match &self.target {
+            TargetConfig::Url(url) => Target::Server(Server::from_url(
+                url,
+                tls,
+                self.connect_timeout,
+                self.response_timeout,
+            )?),
+            TargetConfig::Sentinel {
+                master,
+                sentinel_urls,
+                credentials,
+            } => Target::Sentinel(SentinelMaster::new(
+                master,
+                sentinel_urls,
+                credentials.clone(),
+                tls,
+                self.connect_timeout,
+                self.response_timeout,
+            )?),
+        };
         let client = LockClient::new(
             name.to_string(),
-            &self.url,
-            self.root_certificate_pem(),
+            target,
             self.prefix.clone(),
             self.default_lease,
             self.outage_timeout,
             self.connect_timeout,
-            self.response_timeout,
             self.max_connections,
         )?;
         let mut clients = CLIENTS.write().unwrap_or_else(|e| e.into_inner());
@@ -162,7 +243,13 @@ impl ClientBuilder {
                 client: name.to_string(),
             });
         }
-        clients.insert(name.to_string(), Box::leak(Box::new(client)));
+        let client: &'static LockClient = Box::leak(Box::new(client));
+        clients.insert(name.to_string(), client);
+        drop(clients);
+        if let Target::Sentinel(sentinel) = &client.target {
+            // Find the master now, in the background, so first use need not wait.
+            sentinel.refresh();
+        }
         Ok(())
     }
 }
@@ -183,7 +270,27 @@ impl ClientBuilder {
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("ClientBuilder");
-        s.field("url", &crate::client::redact_url(&self.url));
+        match &self.target {
+            TargetConfig::Url(url) => {
+                s.field("url", &crate::client::redact_url(url));
+            }
+            TargetConfig::Sentinel {
+                master,
+                sentinel_urls,
+                credentials,
+            } => {
+                let urls: Vec<String> = sentinel_urls
+                    .iter()
+                    .map(|u| crate::client::redact_url(u))
+                    .collect();
+                s.field("sentinel_master", master)
+                    .field("sentinel_urls", &urls)
+                    .field(
+                        "master_user",
+                        &credentials.as_ref().map(|(user, _)| user.as_str()),
+                    );
+            }
+        }
         #[cfg(feature = "tls")]
         s.field(
             "tls_root_certificate",

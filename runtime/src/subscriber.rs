@@ -10,9 +10,9 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use futures_core::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::client::LockClient;
+use crate::client::{LockClient, Target};
 use crate::waiters::Subscription;
 
 /// How often keys nobody waits for any more are unsubscribed and forgotten.
@@ -37,20 +37,29 @@ impl Subscriber {
 
 async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<String>) {
     let mut backoff = Duration::from_millis(50);
+    // For a Sentinel-managed master: resolutions, to follow the master when it moves.
+    let mut resolutions = match &client.target {
+        Target::Sentinel(sentinel) => Some(sentinel.watch()),
+        Target::Server(_) => None,
+    };
     loop {
-        let connected = tokio::time::timeout(
-            client.endpoint.connect_timeout,
-            client.redis.get_async_pubsub(),
-        )
-        .await;
-        let pubsub = match connected {
-            Ok(Ok(pubsub)) => pubsub,
-            failed => {
-                let reason = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "connect timeout".to_string(),
-                };
+        if let Some(resolutions) = &mut resolutions {
+            resolutions.borrow_and_update();
+        }
+        let connected = async {
+            let server = client.server(None).await.map_err(|e| e.to_string())?;
+            let pubsub =
+                tokio::time::timeout(client.connect_timeout, server.redis.get_async_pubsub())
+                    .await
+                    .map_err(|_| "connect timeout".to_string())?
+                    .map_err(|e| e.to_string())?;
+            Ok::<_, String>((pubsub, server.endpoint.generation))
+        };
+        let (pubsub, generation) = match connected.await {
+            Ok(connected) => connected,
+            Err(reason) => {
                 tracing::warn!(client = %client.name, %reason, "redis-lock: pub/sub connection failed; retrying");
+                refresh(client);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
@@ -78,6 +87,12 @@ async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<
                     }
                     None => healthy = false,
                 },
+                _ = moved(&mut resolutions) => {
+                    if current_generation(client) != generation {
+                        tracing::info!(client = %client.name, "redis-lock: the master moved; subscribing there");
+                        healthy = false;
+                    }
+                }
                 _ = sweep.tick() => {
                     let idle = client.waiters.sweep_idle();
                     if !idle.is_empty() {
@@ -87,7 +102,35 @@ async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<
             }
         }
         tracing::warn!(client = %client.name, "redis-lock: pub/sub connection lost; reconnecting");
+        refresh(client);
         client.waiters.notify_all();
+    }
+}
+
+/// The next resolution of a Sentinel-managed master; never, for a fixed server.
+async fn moved(resolutions: &mut Option<watch::Receiver<u64>>) {
+    match resolutions {
+        Some(resolutions) => {
+            if resolutions.changed().await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// The generation of the master's address now (0 for a fixed server).
+fn current_generation(client: &LockClient) -> u64 {
+    match &client.target {
+        Target::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
+        Target::Server(server) => server.endpoint.generation,
+    }
+}
+
+/// A lost or refused pub/sub connection may mean the master moved: ask again.
+fn refresh(client: &LockClient) {
+    if let Target::Sentinel(sentinel) = &client.target {
+        sentinel.refresh();
     }
 }
 

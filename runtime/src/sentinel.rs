@@ -1,0 +1,296 @@
+//! A master managed by Redis Sentinel: its address is asked of the sentinels, and asked
+//! again when a request suggests that the master moved.
+//!
+//! Resolution runs on the background runtime with async connections and the client's
+//! timeouts, one at a time and at most every [`MIN_INTERVAL`]; nobody waits for it but a
+//! caller with no address at all yet (first use), and that one only until its deadline or
+//! the resolution's end. Callers whose request failed do not wait for it: they retry with
+//! their usual backoff and find the new address when it is there.
+//!
+//! A new address gets a new generation number; pooled connections of an older generation
+//! are dropped instead of reused (see `pool.rs`), and the subscriber reconnects when it
+//! sees the generation change (see `subscriber.rs`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::block_on::block_on_until;
+use crate::client::{Server, redis_client};
+use crate::conn::{AsyncConn, Endpoint};
+use crate::error::LockError;
+use crate::pool::lock;
+use crate::resp::Reply;
+
+/// The least time between two resolutions.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What a Sentinel-managed client needs to find its master, and the master found.
+/// Cheap to clone: everything is shared.
+#[derive(Clone)]
+pub(crate) struct SentinelMaster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The name the sentinels know the master by.
+    name: String,
+    sentinels: Vec<Endpoint>,
+    /// The master's connection settings but for its address (scheme and credentials).
+    master_info: redis::ConnectionInfo,
+    tls_root_certificate: Option<Vec<u8>>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    /// The master's address as the sentinels gave it, and the server there.
+    current: RwLock<Option<((String, u16), Arc<Server>)>>,
+    /// Bumped after every resolution, successful or not: what first-use waiters and the
+    /// subscriber watch.
+    resolved: watch::Sender<u64>,
+    resolving: AtomicBool,
+    last_start: Mutex<Option<Instant>>,
+    /// Why the latest resolution failed, for the error of a caller left without address.
+    last_error: Mutex<Option<String>>,
+}
+
+impl SentinelMaster {
+    /// Checks the sentinel URLs; asks nothing yet.
+    pub(crate) fn new(
+        name: &str,
+        sentinel_urls: &[String],
+        credentials: Option<(String, String)>,
+        tls_root_certificate: Option<&[u8]>,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<SentinelMaster, LockError> {
+        if name.is_empty() {
+            return Err(LockError::invalid("the Sentinel master name is empty"));
+        }
+        if sentinel_urls.is_empty() {
+            return Err(LockError::invalid("no Sentinel URL given"));
+        }
+        let mut sentinels = Vec::with_capacity(sentinel_urls.len());
+        let mut first_addr = None;
+        for url in sentinel_urls {
+            let info = crate::client::connection_info(url)?;
+            match info.addr() {
+                redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => {}
+                _ => {
+                    return Err(LockError::invalid(format!(
+                        "`{}`: sentinels must be reached over TCP (redis:// or rediss://)",
+                        crate::client::redact_url(url)
+                    )));
+                }
+            }
+            first_addr.get_or_insert_with(|| info.addr().clone());
+            sentinels.push(Endpoint::new(
+                &info,
+                tls_root_certificate,
+                connect_timeout,
+                response_timeout,
+            )?);
+        }
+        // The master is reached like the sentinels (TLS or not), with its own credentials.
+        let mut settings = redis::IntoConnectionInfo::into_connection_info("redis://127.0.0.1")
+            .map_err(|e| LockError::invalid(e.to_string()))?
+            .redis_settings()
+            .clone()
+            .set_skip_set_lib_name();
+        if let Some((user, password)) = credentials {
+            settings = settings.set_username(user).set_password(password);
+        }
+        let master_info = crate::client::connection_info(&sentinel_urls[0])?
+            .set_addr(first_addr.expect("at least one sentinel"))
+            .set_redis_settings(settings);
+        let (resolved, _) = watch::channel(0);
+        Ok(SentinelMaster {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                sentinels,
+                master_info,
+                tls_root_certificate: tls_root_certificate.map(<[u8]>::to_vec),
+                connect_timeout,
+                response_timeout,
+                current: RwLock::new(None),
+                resolved,
+                resolving: AtomicBool::new(false),
+                last_start: Mutex::new(None),
+                last_error: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The master as last resolved, if ever.
+    pub(crate) fn current(&self) -> Option<Arc<Server>> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(_, server)| server.clone())
+    }
+
+    /// Watches resolutions (the value is their count).
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.resolved.subscribe()
+    }
+
+    /// Asks the sentinels for the master again, in the background, unless that is being
+    /// done already or was begun less than [`MIN_INTERVAL`] ago.
+    pub(crate) fn refresh(&self) {
+        let inner = &self.inner;
+        {
+            let mut last = lock(&inner.last_start);
+            let now = Instant::now();
+            if last.is_some_and(|at| now.duration_since(at) < MIN_INTERVAL) {
+                return;
+            }
+            if inner.resolving.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let Ok(runtime) = crate::background::handle() else {
+            inner.resolving.store(false, Ordering::Release);
+            return;
+        };
+        let inner = self.inner.clone();
+        runtime.spawn(async move {
+            let bound = inner.connect_timeout + inner.response_timeout;
+            let outcome = match tokio::time::timeout(bound, inner.ask_sentinels()).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!("the sentinels did not answer within {bound:?}")),
+            };
+            match outcome.and_then(|(host, port)| inner.install(host, port)) {
+                Ok(()) => *lock(&inner.last_error) = None,
+                Err(reason) => {
+                    tracing::warn!(master = %inner.name, %reason, "redis-lock: could not resolve the Sentinel master");
+                    *lock(&inner.last_error) = Some(reason);
+                }
+            }
+            inner.resolving.store(false, Ordering::Release);
+            inner.resolved.send_modify(|n| *n += 1);
+        });
+    }
+
+    /// The master, resolving it first if it never was, waiting at most until `until` or
+    /// the end of one resolution.
+    pub(crate) async fn wait(&self, until: Option<Instant>) -> Result<Arc<Server>, LockError> {
+        if let Some(server) = self.current() {
+            return Ok(server);
+        }
+        let mut resolved = self.watch();
+        resolved.borrow_and_update();
+        self.refresh();
+        let changed = resolved.changed();
+        let bound = Instant::now() + self.inner.connect_timeout + self.inner.response_timeout;
+        let until = until.map_or(bound, |u| u.min(bound));
+        let _ = tokio::time::timeout_at(until.into(), changed).await;
+        self.current().ok_or_else(|| self.unresolved())
+    }
+
+    /// [`wait`](SentinelMaster::wait) for sync callers, on their own thread.
+    pub(crate) fn wait_blocking(&self, until: Option<Instant>) -> Result<Arc<Server>, LockError> {
+        if let Some(server) = self.current() {
+            return Ok(server);
+        }
+        let mut resolved = self.watch();
+        resolved.borrow_and_update();
+        self.refresh();
+        let bound = Instant::now() + self.inner.connect_timeout + self.inner.response_timeout;
+        let until = until.map_or(bound, |u| u.min(bound));
+        let _ = block_on_until(resolved.changed(), Some(until));
+        self.current().ok_or_else(|| self.unresolved())
+    }
+
+    /// The error of a caller left without a master address: a connection error, so that
+    /// waiters retry it like an unreachable server.
+    fn unresolved(&self) -> LockError {
+        let reason = lock(&self.inner.last_error)
+            .clone()
+            .unwrap_or_else(|| "no sentinel has answered yet".into());
+        LockError::Connect {
+            address: format!("the master `{}` (via Sentinel)", self.inner.name),
+            reason,
+        }
+    }
+}
+
+impl Inner {
+    /// Asks each sentinel in turn for the master's address; the first answer wins.
+    async fn ask_sentinels(&self) -> Result<(String, u16), String> {
+        let mut failures = Vec::new();
+        let ask = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(&self.name)
+            .get_packed_command();
+        for sentinel in &self.sentinels {
+            let answer = async {
+                let mut conn = AsyncConn::connect(sentinel).await?;
+                conn.request(&ask).await
+            };
+            match answer.await {
+                Ok(Reply::Array(parts)) => match parts.as_slice() {
+                    [Reply::Bulk(host), Reply::Bulk(port)] => {
+                        let host = String::from_utf8_lossy(host).into_owned();
+                        match std::str::from_utf8(port).ok().and_then(|p| p.parse().ok()) {
+                            Some(port) => return Ok((host, port)),
+                            None => failures
+                                .push(format!("{}: unexpected port {port:?}", sentinel.address())),
+                        }
+                    }
+                    _ => failures.push(format!(
+                        "{}: unexpected reply {parts:?}",
+                        sentinel.address()
+                    )),
+                },
+                Ok(Reply::Nil) => failures.push(format!(
+                    "{} knows no master named `{}`",
+                    sentinel.address(),
+                    self.name
+                )),
+                Ok(Reply::Error(message)) => {
+                    failures.push(format!("{}: {message}", sentinel.address()))
+                }
+                Ok(other) => failures.push(format!(
+                    "{}: unexpected reply {other:?}",
+                    sentinel.address()
+                )),
+                Err(e) => failures.push(format!("{}: {e}", sentinel.address())),
+            }
+        }
+        Err(failures.join("; "))
+    }
+
+    /// Makes `host:port` the master, unless it is already.
+    fn install(&self, host: String, port: u16) -> Result<(), String> {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, _)) = current.as_ref()
+            && at.0 == host
+            && at.1 == port
+        {
+            return Ok(());
+        }
+        let generation = current
+            .as_ref()
+            .map_or(1, |(_, s)| s.endpoint.generation + 1);
+        let mut addr = self.master_info.addr().clone();
+        match &mut addr {
+            redis::ConnectionAddr::Tcp(h, p) => (*h, *p) = (host.clone(), port),
+            redis::ConnectionAddr::TcpTls {
+                host: h, port: p, ..
+            } => (*h, *p) = (host.clone(), port),
+            _ => return Err("unsupported sentinel address".into()),
+        }
+        let info = self.master_info.clone().set_addr(addr);
+        let tls = self.tls_root_certificate.as_deref();
+        let endpoint = Endpoint::new(&info, tls, self.connect_timeout, self.response_timeout)
+            .map_err(|e| e.to_string())?
+            .with_generation(generation);
+        let redis = redis_client(info, tls).map_err(|e| e.to_string())?;
+        tracing::info!(master = %self.name, address = %format!("{host}:{port}"), "redis-lock: Sentinel master resolved");
+        *current = Some(((host, port), Arc::new(Server { endpoint, redis })));
+        Ok(())
+    }
+}
