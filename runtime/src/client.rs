@@ -169,7 +169,7 @@ impl LockClient {
                 Err(e) => e.is_unavailable(),
             };
             if moved {
-                sentinel.refresh();
+                let _ = sentinel.refresh();
             }
         }
     }

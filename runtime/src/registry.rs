@@ -248,7 +248,7 @@ impl ClientBuilder {
         drop(clients);
         if let Target::Sentinel(sentinel) = &client.target {
             // Find the master now, in the background, so first use need not wait.
-            sentinel.refresh();
+            let _ = sentinel.refresh();
         }
         Ok(())
     }

@@ -137,23 +137,24 @@ impl SentinelMaster {
     }
 
     /// Asks the sentinels for the master again, in the background, unless that is being
-    /// done already or was begun less than [`MIN_INTERVAL`] ago.
-    pub(crate) fn refresh(&self) {
+    /// done already or was begun less than [`MIN_INTERVAL`] ago. Says whether a
+    /// resolution is under way now.
+    pub(crate) fn refresh(&self) -> bool {
         let inner = &self.inner;
         {
             let mut last = lock(&inner.last_start);
             let now = Instant::now();
             if last.is_some_and(|at| now.duration_since(at) < MIN_INTERVAL) {
-                return;
+                return inner.resolving.load(Ordering::Acquire);
             }
             if inner.resolving.swap(true, Ordering::AcqRel) {
-                return;
+                return true;
             }
             *last = Some(now);
         }
         let Ok(runtime) = crate::background::handle() else {
             inner.resolving.store(false, Ordering::Release);
-            return;
+            return false;
         };
         let inner = self.inner.clone();
         runtime.spawn(async move {
@@ -172,6 +173,7 @@ impl SentinelMaster {
             inner.resolving.store(false, Ordering::Release);
             inner.resolved.send_modify(|n| *n += 1);
         });
+        true
     }
 
     /// The master, resolving it first if it never was, waiting at most until `until` or
@@ -182,7 +184,10 @@ impl SentinelMaster {
         }
         let mut resolved = self.watch();
         resolved.borrow_and_update();
-        self.refresh();
+        if !self.refresh() {
+            // The latest resolution failed just now: do not wait for another.
+            return self.current().ok_or_else(|| self.unresolved());
+        }
         let changed = resolved.changed();
         let bound = Instant::now() + self.inner.connect_timeout + self.inner.response_timeout;
         let until = until.map_or(bound, |u| u.min(bound));
@@ -197,7 +202,9 @@ impl SentinelMaster {
         }
         let mut resolved = self.watch();
         resolved.borrow_and_update();
-        self.refresh();
+        if !self.refresh() {
+            return self.current().ok_or_else(|| self.unresolved());
+        }
         let bound = Instant::now() + self.inner.connect_timeout + self.inner.response_timeout;
         let until = until.map_or(bound, |u| u.min(bound));
         let _ = block_on_until(resolved.changed(), Some(until));

@@ -130,7 +130,7 @@ fn current_generation(client: &LockClient) -> u64 {
 /// A lost or refused pub/sub connection may mean the master moved: ask again.
 fn refresh(client: &LockClient) {
     if let Target::Sentinel(sentinel) = &client.target {
-        sentinel.refresh();
+        let _ = sentinel.refresh();
     }
 }
 
