@@ -34,6 +34,10 @@ pub(crate) struct LockClient {
 /// Where a client's requests go. Only one kind finds its server at run time so far; a
 /// Redis Cluster (a server per slot) or a Redlock quorum (several independent servers)
 /// would be further kinds.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per client, made once; boxing would add a hop to every request"
+)]
 pub(crate) enum Target {
     /// One server at a fixed address.
     Server(Server),

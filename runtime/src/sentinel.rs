@@ -27,6 +27,9 @@ use crate::resp::Reply;
 /// The least time between two resolutions.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A master's address as the sentinels gave it, and the server there.
+type Resolved = ((String, u16), Arc<Server>);
+
 /// What a Sentinel-managed client needs to find its master, and the master found.
 /// Cheap to clone: everything is shared.
 #[derive(Clone)]
@@ -44,7 +47,7 @@ struct Inner {
     connect_timeout: Duration,
     response_timeout: Duration,
     /// The master's address as the sentinels gave it, and the server there.
-    current: RwLock<Option<((String, u16), Arc<Server>)>>,
+    current: RwLock<Option<Resolved>>,
     /// Bumped after every resolution, successful or not: what first-use waiters and the
     /// subscriber watch.
     resolved: watch::Sender<u64>,
