@@ -16,13 +16,22 @@ use crate::scripts::RELEASE;
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
-/// Releases `key` if it still holds `token`, retrying until `until`.
+/// Releases `key` if it still holds `token`, retrying until `until`. On a Redlock client,
+/// on every server; their announcements (with the server's own client's payload) then
+/// wake this process's waiters through the subscriber.
 pub(crate) fn release_later(
     client: &'static LockClient,
     key: String,
     token: String,
     until: Instant,
 ) {
+    if let Some(quorum) = client.quorum() {
+        // Each server on its own: one that stays down does not hold up the others.
+        for member in &quorum.members {
+            release_later(member, key.clone(), token.clone(), until);
+        }
+        return;
+    }
     let Ok(runtime) = crate::background::handle() else {
         return;
     };

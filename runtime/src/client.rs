@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::conn::Endpoint;
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
+use crate::redlock::Quorum;
 use crate::resp::Reply;
 use crate::sentinel::SentinelMaster;
 use crate::subscriber::Subscriber;
@@ -31,9 +32,8 @@ pub(crate) struct LockClient {
     subscriber: OnceLock<Option<Subscriber>>,
 }
 
-/// Where a client's requests go. Only one kind finds its server at run time so far; a
-/// Redis Cluster (a server per slot) or a Redlock quorum (several independent servers)
-/// would be further kinds.
+/// Where a client's requests go. A Redis Cluster (a server per slot) would be a further
+/// kind.
 #[allow(
     clippy::large_enum_variant,
     reason = "one per client, made once; boxing would add a hop to every request"
@@ -43,6 +43,9 @@ pub(crate) enum Target {
     Server(Server),
     /// The master of a group managed by Redis Sentinel, asked of the sentinels.
     Sentinel(SentinelMaster),
+    /// A Redlock quorum: N independent servers, each its own client (see `redlock.rs`).
+    /// Everything that talks to Redis asks [`LockClient::quorum`] first.
+    Redlock(Quorum),
 }
 
 /// One Redis server: how our connections reach it, and the `redis` crate's client of it
@@ -88,6 +91,11 @@ impl Deref for Current<'_> {
             Current::Resolved(server) => server,
         }
     }
+}
+
+/// A request meant for one server reached a Redlock client: a bug, reported as such.
+fn not_one_server() -> LockError {
+    LockError::invalid("internal error: a Redlock client was asked for a single server")
 }
 
 fn unusable(url: &str, e: redis::RedisError) -> LockError {
@@ -152,6 +160,7 @@ impl LockClient {
         match &self.target {
             Target::Server(server) => Ok(Current::Fixed(server)),
             Target::Sentinel(sentinel) => sentinel.wait(until).await.map(Current::Resolved),
+            Target::Redlock(_) => Err(not_one_server()),
         }
     }
 
@@ -160,6 +169,24 @@ impl LockClient {
         match &self.target {
             Target::Server(server) => Ok(Current::Fixed(server)),
             Target::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
+            Target::Redlock(_) => Err(not_one_server()),
+        }
+    }
+
+    /// The servers of a Redlock client; `None` for a client of one server.
+    pub(crate) fn quorum(&self) -> Option<&Quorum> {
+        match &self.target {
+            Target::Redlock(quorum) => Some(quorum),
+            _ => None,
+        }
+    }
+
+    /// How much sooner than `sent + lease` a lease set at `sent` must count as ended: the
+    /// clock-drift allowance of a Redlock client, nothing for one server.
+    pub(crate) fn drift(&self, lease: Duration) -> Duration {
+        match &self.target {
+            Target::Redlock(_) => Quorum::drift(lease),
+            _ => Duration::ZERO,
         }
     }
 

@@ -88,6 +88,21 @@ pub enum LockError {
         /// The server's answer, naming the command, key or channel refused.
         reason: String,
     },
+    /// A Redlock client (see [`ClientBuilder::redlock`](crate::ClientBuilder::redlock))
+    /// could not reach a majority of its servers: fewer than `needed` of the `total`
+    /// answered in time. Nothing is held (what an attempt took on the others was undone).
+    /// Like [`Connect`](LockError::Connect), it usually passes; an acquisition retries it
+    /// until its timeout or the client's outage timeout, then returns it.
+    NoQuorum {
+        /// The lock's name (empty for operations on every lock of the client).
+        name: String,
+        /// How many servers answered.
+        answered: usize,
+        /// How many must answer: a majority.
+        needed: usize,
+        /// How many servers the client has.
+        total: usize,
+    },
     /// Any other failure of Redis: a dropped connection, a response timeout, an error reply.
     Redis(redis::RedisError),
 }
@@ -134,6 +149,15 @@ impl std::fmt::Display for LockError {
                 f,
                 "redis denied this client's user a command, key or channel the lock needs: {reason}"
             ),
+            LockError::NoQuorum {
+                name,
+                answered,
+                needed,
+                total,
+            } => write!(
+                f,
+                "lock `{name}`: only {answered} of {total} Redlock servers answered; a majority of {needed} is needed"
+            ),
             LockError::Redis(e) => write!(f, "redis error: {e}"),
         }
     }
@@ -174,13 +198,14 @@ impl LockError {
 
     /// Whether Redis could not be reached or could not answer just now: a refused or
     /// dropped connection, a response timeout, a server still loading its data after a
-    /// restart, a former master demoted to a replica by a Sentinel failover (`READONLY`).
+    /// restart, a former master demoted to a replica by a Sentinel failover (`READONLY`),
+    /// a Redlock majority out of reach.
     /// Such failures pass; a waiter retries them until its deadline. Everything else (bad
     /// credentials, missing permissions, bad configuration) does not pass.
     #[allow(dead_code, reason = "the waiters' retry in lock.rs is its user")]
     pub(crate) fn is_unavailable(&self) -> bool {
         match self {
-            LockError::Connect { .. } => true,
+            LockError::Connect { .. } | LockError::NoQuorum { .. } => true,
             LockError::Redis(e) => {
                 e.is_io_error()
                     || e.is_timeout()

@@ -12,6 +12,7 @@ use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
 use crate::lock::lease_millis;
 use crate::pool::lock;
+use crate::redlock::{Quorum, Votes};
 use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
@@ -202,11 +203,21 @@ impl Held {
         let lease = lease.unwrap_or(self.lease);
         let ms = lease_millis(lease)?.to_string();
         let sent = Instant::now();
-        let extended = eval(io, self.client, &EXTEND, &[&self.key], &[&self.token, &ms])
-            .await?
-            .as_int()?;
-        if extended == 1 {
-            self.state.renewed(sent + lease);
+        let (keys, args) = ([self.key.as_str()], [self.token.as_str(), &ms]);
+        let extended = match self.client.quorum() {
+            Some(quorum) => quorum
+                .vote(io, &self.name, &EXTEND, &keys, &args, None)
+                .await?
+                .majority(),
+            None => {
+                eval(io, self.client, &EXTEND, &keys, &args)
+                    .await?
+                    .as_int()?
+                    == 1
+            }
+        };
+        if extended {
+            self.state.renewed(sent + lease - self.client.drift(lease));
             Ok(())
         } else {
             Err(LockError::Expired {
@@ -231,6 +242,9 @@ impl Held {
             return Err(LockError::Lost {
                 name: self.name.clone(),
             });
+        }
+        if let Some(quorum) = self.client.quorum() {
+            return self.release_quorum(io, quorum).await;
         }
         let waiters = &self.client.waiters;
         let fence_key = fence_key(&self.key);
@@ -302,6 +316,32 @@ impl Held {
 }
 
 impl Held {
+    /// Releases on every server of a Redlock quorum. Never handed over in-process: a
+    /// handover rewrites the key on one server in one script, which a quorum cannot do
+    /// atomically; the next waiter here acquires on its own like everyone else.
+    async fn release_quorum<I: Io>(&self, io: &I, quorum: &Quorum) -> Result<(), LockError> {
+        let (keys, args) = (
+            [self.key.as_str()],
+            [self.token.as_str(), self.client.instance_id.as_str()],
+        );
+        let released = quorum
+            .vote(io, &self.name, &RELEASE, &keys, &args, None)
+            .await;
+        self.client.waiters.notify(&self.key);
+        if !released.as_ref().is_ok_and(Votes::all_answered) {
+            // A server that did not answer may still hold it: free it there once it
+            // answers again, rather than leave its waiters to the lease.
+            self.release_later(self.state.valid_until());
+        }
+        if released?.majority() {
+            Ok(())
+        } else {
+            Err(LockError::Expired {
+                name: self.name.clone(),
+            })
+        }
+    }
+
     fn release_later(&self, until: Instant) {
         crate::cleanup::release_later(self.client, self.key.clone(), self.token.clone(), until);
     }
@@ -367,12 +407,20 @@ async fn renew(
             return lose("its lease ran out before a renewal reached Redis");
         }
         let args = [token.as_str(), ms.as_str()];
-        let renewed = eval_until(&AsyncIo, client, &EXTEND, &[&key], &args, Some(valid_until))
-            .await
-            .and_then(|r| r.as_int());
+        let until = Some(valid_until);
+        let renewed = match client.quorum() {
+            // Held only while a majority has it.
+            Some(quorum) => quorum
+                .vote(&AsyncIo, &name, &EXTEND, &[&key], &args, until)
+                .await
+                .map(|votes| i64::from(votes.majority())),
+            None => eval_until(&AsyncIo, client, &EXTEND, &[&key], &args, until)
+                .await
+                .and_then(|r| r.as_int()),
+        };
         match renewed {
             Ok(1) => {
-                state.renewed(sent + lease);
+                state.renewed(sent + lease - client.drift(lease));
                 next = sent + every;
                 if failures > 0 {
                     tracing::info!(lock = %name, failures, "redis-lock: renewing the lock works again");

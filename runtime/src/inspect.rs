@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::io::{AsyncIo, Io, SyncIo, eval};
+use crate::io::{AsyncIo, Io, SyncIo, eval_until};
 use crate::lock::Lock;
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
@@ -66,8 +66,17 @@ pub fn list_locks_blocking(client: Option<&str>) -> Result<Vec<LockInfo>, LockEr
 }
 
 async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockInfo>, LockError> {
-    let mut keys = LockKeys::new(client);
     let mut locks = Vec::new();
+    if let Some(quorum) = client.quorum() {
+        for key in quorum.lock_keys(io).await? {
+            let name = name_of(&client.prefix, &key).to_string();
+            if let Some(info) = read(io, client, name, key).await? {
+                locks.push(info);
+            }
+        }
+        return Ok(locks);
+    }
+    let mut keys = LockKeys::new(client);
     while let Some(page) = keys.next_page(io).await? {
         for key in page {
             let name = name_of(&client.prefix, &key).to_string();
@@ -109,14 +118,51 @@ impl Lock {
     }
 }
 
-/// Reads one lock in one round trip; `None` when it is not held.
+/// Reads one lock in one round trip; `None` when it is not held. On a Redlock client it
+/// is held when a majority has the same owner: the lease left is the least of theirs, the
+/// fencing token and the waiting processes the most.
 async fn read<I: Io>(
     io: &I,
     client: &LockClient,
     name: String,
     key: String,
 ) -> Result<Option<LockInfo>, LockError> {
-    let reply = eval(io, client, &INSPECT, &[&key, &fence_key(&key)], &[]).await?;
+    let fence = fence_key(&key);
+    let keys = [key.as_str(), fence.as_str()];
+    let read_one = async |client: &LockClient, until| {
+        let reply = eval_until(io, client, &INSPECT, &keys, &[], until).await?;
+        parse(reply, name.clone(), key.clone())
+    };
+    let Some(quorum) = client.quorum() else {
+        return read_one(client, None).await;
+    };
+    let until = quorum.until();
+    let outcomes = quorum.each(|member| read_one(member, until)).await;
+    let held: Vec<LockInfo> = quorum
+        .answers(&name, outcomes)?
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    let owners: Vec<&str> = held.iter().map(|info| info.owner.as_str()).collect();
+    let Some(i) = quorum.majority_of(&owners) else {
+        return Ok(None);
+    };
+    let majority: Vec<&LockInfo> = held.iter().filter(|h| h.owner == held[i].owner).collect();
+    Ok(Some(LockInfo {
+        remaining_lease: majority.iter().map(|h| h.remaining_lease).min().flatten(),
+        fencing_token: majority.iter().map(|h| h.fencing_token).max().unwrap_or(0),
+        waiting_processes: majority
+            .iter()
+            .map(|h| h.waiting_processes)
+            .max()
+            .unwrap_or(0),
+        ..held[i].clone()
+    }))
+}
+
+/// One server's INSPECT reply.
+fn parse(reply: Reply, name: String, key: String) -> Result<Option<LockInfo>, LockError> {
     let fields = match reply {
         Reply::Nil => return Ok(None),
         Reply::Array(fields) => fields,

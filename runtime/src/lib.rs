@@ -33,6 +33,7 @@ mod io;
 mod lock;
 mod metrics;
 mod pool;
+mod redlock;
 mod registry;
 mod resp;
 mod scan;

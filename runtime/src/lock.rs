@@ -10,7 +10,7 @@ use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::guard::{Acquired, BlockingLockGuard, Held, LockGuard};
-use crate::io::{AsyncIo, Io, SyncIo, command, eval};
+use crate::io::{AsyncIo, Io, SyncIo, command_until, eval};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
 use crate::scripts::RESET;
@@ -188,15 +188,33 @@ impl Lock {
     }
 
     async fn owner_with<I: Io>(&self, io: &I) -> Result<Option<String>, LockError> {
-        match command(io, self.client, redis::cmd("GET").arg(&self.key)).await? {
+        let get = redis::cmd("GET").arg(&self.key).clone();
+        let owner = async |client: &LockClient, until| match command_until(io, client, &get, until)
+            .await?
+        {
             Reply::Nil => Ok(None),
             Reply::Bulk(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
             other => Err(unexpected(&other)),
-        }
+        };
+        let Some(quorum) = self.client.quorum() else {
+            return owner(self.client, None).await;
+        };
+        // Held by whoever holds it on a majority; a minority's key is a failed attempt
+        // on its way out, or a lease about to end.
+        let until = quorum.until();
+        let outcomes = quorum.each(|member| owner(member, until)).await;
+        let owners: Vec<Option<String>> = quorum
+            .answers(&self.name, outcomes)?
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(Some)
+            .collect();
+        Ok(quorum.majority_of(&owners).and_then(|i| owners[i].clone()))
     }
 
     async fn reset_with<I: Io>(&self, io: &I) -> Result<bool, LockError> {
-        reset_key(io, self.client, &self.key).await
+        reset_key(io, self.client, &self.name, &self.key).await
     }
 
     /// The acquisition algorithm, shared by async and sync callers.
@@ -359,12 +377,21 @@ pub(crate) fn lease_millis(lease: Duration) -> Result<u64, LockError> {
     }
 }
 
-async fn reset_key<I: Io>(io: &I, client: &LockClient, key: &str) -> Result<bool, LockError> {
-    let held = eval(io, client, &RESET, &[key], &[&client.instance_id])
-        .await?
-        .as_int()?;
+/// Resets lock `name` (key `key`); on a Redlock client on every server, telling whether
+/// any of them held it.
+async fn reset_key<I: Io>(
+    io: &I,
+    client: &LockClient,
+    name: &str,
+    key: &str,
+) -> Result<bool, LockError> {
+    let (keys, args) = ([key], [client.instance_id.as_str()]);
+    let held = match client.quorum() {
+        Some(quorum) => quorum.vote(io, name, &RESET, &keys, &args, None).await?.yes > 0,
+        None => eval(io, client, &RESET, &keys, &args).await?.as_int()? == 1,
+    };
     client.waiters.notify(key);
-    Ok(held == 1)
+    Ok(held)
 }
 
 /// Forces every lock of a client free (`None`: the default client) and wakes their waiters.
@@ -380,11 +407,19 @@ pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
 }
 
 async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
-    let mut keys = LockKeys::new(client);
     let mut reset = 0;
+    if let Some(quorum) = client.quorum() {
+        for key in quorum.lock_keys(io).await? {
+            if reset_key(io, client, "", &key).await? {
+                reset += 1;
+            }
+        }
+        return Ok(reset);
+    }
+    let mut keys = LockKeys::new(client);
     while let Some(page) = keys.next_page(io).await? {
         for key in page {
-            if reset_key(io, client, &key).await? {
+            if reset_key(io, client, "", &key).await? {
                 reset += 1;
             }
         }

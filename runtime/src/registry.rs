@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::client::{LockClient, Server, Target};
 use crate::error::LockError;
+use crate::redlock::Quorum;
 use crate::sentinel::SentinelMaster;
 
 /// The name under which [`init`] registers the default client.
@@ -71,6 +72,7 @@ enum TargetConfig {
         /// The master's user and password.
         credentials: Option<(String, String)>,
     },
+    Redlock(Vec<String>),
 }
 
 impl ClientBuilder {
@@ -109,6 +111,26 @@ impl ClientBuilder {
             sentinel_urls: sentinel_urls.into_iter().map(Into::into).collect(),
             credentials: None,
         })
+    }
+
+    /// A Redlock client: a lock is held when a majority of these independent servers
+    /// (their number odd, at least 3; no replication between them) granted it, with the
+    /// same defaults as [`new`](ClientBuilder::new). Every operation goes to every server
+    /// at once; see the README's "Redlock" section for what this guarantees and costs.
+    ///
+    /// ```no_run
+    /// redis_lock::ClientBuilder::redlock([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .init()?;
+    /// # Ok::<(), redis_lock::LockError>(())
+    /// ```
+    pub fn redlock<U: Into<String>>(urls: impl IntoIterator<Item = U>) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Redlock(
+            urls.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// For a [`sentinel`](ClientBuilder::sentinel) client: the ACL user (`default` for a
@@ -227,6 +249,7 @@ impl ClientBuilder {
                 self.connect_timeout,
                 self.response_timeout,
             )?),
+            TargetConfig::Redlock(urls) => Target::Redlock(self.quorum(name, urls)?),
         };
         let client = LockClient::new(
             name.to_string(),
@@ -255,6 +278,35 @@ impl ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// One client per Redlock server, with this builder's settings.
+    fn quorum(&self, name: &str, urls: &[String]) -> Result<Quorum, LockError> {
+        if urls.len() < 3 || urls.len().is_multiple_of(2) {
+            return Err(LockError::invalid(format!(
+                "a Redlock client needs an odd number of servers, at least 3 (got {})",
+                urls.len()
+            )));
+        }
+        let mut members = Vec::with_capacity(urls.len());
+        for (i, url) in urls.iter().enumerate() {
+            let server = Server::from_url(
+                url,
+                self.root_certificate_pem(),
+                self.connect_timeout,
+                self.response_timeout,
+            )?;
+            members.push(LockClient::new(
+                format!("{name}#{i}"),
+                Target::Server(server),
+                self.prefix.clone(),
+                self.default_lease,
+                self.outage_timeout,
+                self.connect_timeout,
+                self.max_connections,
+            )?);
+        }
+        Ok(Quorum::new(members, self.response_timeout))
+    }
+
     #[cfg(feature = "tls")]
     fn root_certificate_pem(&self) -> Option<&[u8]> {
         self.tls_root_certificate.as_deref()
@@ -289,6 +341,10 @@ impl std::fmt::Debug for ClientBuilder {
                         "master_user",
                         &credentials.as_ref().map(|(user, _)| user.as_str()),
                     );
+            }
+            TargetConfig::Redlock(urls) => {
+                let urls: Vec<String> = urls.iter().map(|u| crate::client::redact_url(u)).collect();
+                s.field("redlock_urls", &urls);
             }
         }
         #[cfg(feature = "tls")]

@@ -54,11 +54,46 @@ pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// ACQUIRE for one server of a Redlock quorum: the same arguments and replies, but a key
+/// that already holds ARGV[1] counts as taken too (its lease restarts), for an earlier
+/// attempt of the same acquisition whose reply or undo was lost on that server.
+pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+            or (redis.call('get', KEYS[1]) == ARGV[1] \
+                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
+           return {1, redis.call('incr', KEYS[2])} \
+         end \
+         if ARGV[3] == '1' then \
+           return {0, redis.call('pttl', KEYS[1])} \
+         end \
+         return {0}",
+    )
+});
+
+/// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,
+/// so that a Redlock acquisition's token (the maximum over its majority) is known to a
+/// majority (see `redlock.rs`). Returns 1.
+pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then \
+           redis.call('set', KEYS[1], ARGV[1]) \
+         end \
+         return 1",
+    )
+});
+
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
 pub(crate) fn describe(message: &str) -> Option<String> {
-    let scripts: [(&str, &Script, &str); 7] = [
+    let scripts: [(&str, &Script, &str); 9] = [
         ("acquire", &ACQUIRE, "SET, INCR and PTTL"),
+        (
+            "quorum acquire",
+            &QUORUM_ACQUIRE,
+            "SET, GET, PEXPIRE, INCR and PTTL",
+        ),
+        ("raise fence", &RAISE_FENCE, "GET and SET"),
         ("confirm", &CONFIRM, "GET and PEXPIRE"),
         ("release", &RELEASE, "GET, DEL and PUBLISH"),
         ("extend", &EXTEND, "GET and PEXPIRE"),

@@ -5,7 +5,12 @@
 //! `waiters.rs`). If the connection drops, it reconnects, subscribes again and pokes every
 //! head, since announcements may have been missed; meanwhile waiters still wake at the
 //! holder's lease end, so a lost connection delays them but never strands them.
+//!
+//! A Redlock client has one such connection per server, all poking the same waiters: a
+//! release is announced on every server, and any one of them getting through wakes the
+//! waiter.
 
+use std::collections::HashSet;
 use std::future::poll_fn;
 use std::time::Duration;
 
@@ -19,35 +24,58 @@ use crate::waiters::Subscription;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) struct Subscriber {
-    requests: mpsc::UnboundedSender<String>,
+    /// One per pub/sub connection.
+    requests: Vec<mpsc::UnboundedSender<String>>,
 }
 
 impl Subscriber {
     pub(crate) fn start(client: &'static LockClient) -> Option<Subscriber> {
         let handle = crate::background::handle().ok()?;
-        let (requests, receiver) = mpsc::unbounded_channel();
-        handle.spawn(run(client, receiver));
+        let servers: Vec<Option<&'static LockClient>> = match client.quorum() {
+            Some(quorum) => quorum.members.iter().map(Some).collect(),
+            None => vec![None],
+        };
+        let requests = servers
+            .into_iter()
+            .map(|member| {
+                let (requests, receiver) = mpsc::unbounded_channel();
+                handle.spawn(run(client, member, receiver));
+                requests
+            })
+            .collect();
         Some(Subscriber { requests })
     }
 
     pub(crate) fn subscribe(&self, key: &str) {
-        let _ = self.requests.send(key.to_string());
+        for requests in &self.requests {
+            let _ = requests.send(key.to_string());
+        }
     }
 }
 
-async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<String>) {
+/// One pub/sub connection: to the client's server, or to `member`, one server of a Redlock
+/// client's quorum.
+async fn run(
+    client: &'static LockClient,
+    member: Option<&'static LockClient>,
+    mut requests: mpsc::UnboundedReceiver<String>,
+) {
     let mut backoff = Duration::from_millis(50);
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
     let mut resolutions = match &client.target {
         Target::Sentinel(sentinel) => Some(sentinel.watch()),
-        Target::Server(_) => None,
+        Target::Server(_) | Target::Redlock(_) => None,
     };
     loop {
         if let Some(resolutions) = &mut resolutions {
             resolutions.borrow_and_update();
         }
         let connected = async {
-            let server = client.server(None).await.map_err(|e| e.to_string())?;
+            let server = member
+                .unwrap_or(client)
+                .server(None)
+                .await
+                .map_err(|e| e.to_string())?;
             let pubsub =
                 tokio::time::timeout(client.connect_timeout, server.redis.get_async_pubsub())
                     .await
@@ -68,15 +96,26 @@ async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<
         backoff = Duration::from_millis(50);
         let (mut sink, mut stream) = pubsub.split();
         let mut healthy = true;
+        // A Redlock server's keys subscribed on this connection: the subscribers share the
+        // waiters' records, so each must find out for itself what to unsubscribe.
+        let mut ours = HashSet::new();
         for key in client.waiters.resubscribe_all() {
-            healthy &= subscribe(client, &mut sink, key).await;
+            healthy &= subscribe(client, &mut sink, key.clone()).await;
+            if member.is_some() {
+                ours.insert(key);
+            }
         }
         client.waiters.notify_all();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         while healthy {
             tokio::select! {
                 request = requests.recv() => match request {
-                    Some(key) => healthy = subscribe(client, &mut sink, key).await,
+                    Some(key) => {
+                        healthy = subscribe(client, &mut sink, key.clone()).await;
+                        if member.is_some() {
+                            ours.insert(key);
+                        }
+                    }
                     None => return,
                 },
                 message = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)) => match message {
@@ -94,7 +133,17 @@ async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<
                     }
                 }
                 _ = sweep.tick() => {
-                    let idle = client.waiters.sweep_idle();
+                    let mut idle = client.waiters.sweep_idle();
+                    if member.is_some() {
+                        idle = ours
+                            .iter()
+                            .filter(|key| !client.waiters.wants_announcements(key))
+                            .cloned()
+                            .collect();
+                        for key in &idle {
+                            ours.remove(key);
+                        }
+                    }
                     if !idle.is_empty() {
                         healthy = sink.unsubscribe(idle).await.is_ok();
                     }
@@ -124,6 +173,7 @@ fn current_generation(client: &LockClient) -> u64 {
     match &client.target {
         Target::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
         Target::Server(server) => server.endpoint.generation,
+        Target::Redlock(_) => 0,
     }
 }
 

@@ -170,6 +170,13 @@ impl WaitTable {
             .collect()
     }
 
+    /// Whether this process still wants `key`'s release announcements.
+    pub(crate) fn wants_announcements(&self, key: &str) -> bool {
+        lock(&self.keys)
+            .get(key)
+            .is_some_and(|entry| entry.subscription != Subscription::None)
+    }
+
     /// Forgets keys nobody waits for; returns those whose subscription should end.
     pub(crate) fn sweep_idle(&self) -> Vec<String> {
         let mut keys = lock(&self.keys);

@@ -12,6 +12,7 @@ use super::Lock;
 use crate::error::LockError;
 use crate::guard::Held;
 use crate::io::{Io, eval_until};
+use crate::redlock::{Quorum, QuorumAttempt};
 use crate::resp::{Reply, unexpected};
 use crate::scripts::{ACQUIRE, CONFIRM, fence_key};
 
@@ -72,6 +73,9 @@ impl<'a> Attempts<'a> {
         lease_ms: u64,
         fresh_ttl: bool,
     ) -> Result<Attempt, LockError> {
+        if let Some(quorum) = self.lock.client.quorum() {
+            return self.attempt_quorum(io, quorum).await;
+        }
         let ask_ttl = fresh_ttl || self.longest_ttl.is_none();
         let sent = Instant::now();
         let earlier_unconfirmed = self.unconfirmed_since;
@@ -124,6 +128,44 @@ impl<'a> Attempts<'a> {
             None => now + self.longest_ttl.unwrap_or_else(|| self.lock.lease()),
         };
         Ok(Attempt::Held { lease_end })
+    }
+
+    /// [`attempt`](Attempts::attempt) on a Redlock quorum, which undoes a failed attempt
+    /// itself and needs no `CONFIRM`: its acquisition script counts a key that already
+    /// holds our token as taken.
+    async fn attempt_quorum<I: Io>(
+        &mut self,
+        io: &I,
+        quorum: &Quorum,
+    ) -> Result<Attempt, LockError> {
+        let lock = self.lock;
+        let sent = Instant::now();
+        let (outcome, settled) = quorum
+            .acquire(
+                io,
+                &lock.name,
+                &lock.key,
+                &self.token,
+                lock.lease(),
+                &lock.client.instance_id,
+                self.request_until(),
+            )
+            .await;
+        if !settled {
+            // A server may hold our token (its reply and its undo were lost): should this
+            // acquisition end without the lock, it is released there in the background.
+            self.unconfirmed_since = Some(sent);
+        }
+        match outcome? {
+            QuorumAttempt::Acquired { valid_from, fence } => Ok(Attempt::Acquired {
+                sent: valid_from,
+                fence,
+            }),
+            QuorumAttempt::Held { lease_end } => {
+                self.outage = None;
+                Ok(Attempt::Held { lease_end })
+            }
+        }
     }
 
     /// Runs one of the acquisition scripts on the lock and fence keys, with this

@@ -1,5 +1,8 @@
 //! A second OS process for the integration tests, contending for the same locks.
 //!
+//! URL may also be several comma-separated URLs: a Redlock client of those servers, whose
+//! counters (COUNTER, STORE) live on the first.
+//!
 //! `contender count URL LOCK COUNTER N`: N locked, non-atomic increments of COUNTER.
 //! `contender hold URL LOCK LEASE_SECS`: takes LOCK (auto-renewing), prints `HOLDING`, and
 //! holds it until killed.
@@ -28,8 +31,13 @@ fn increment(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let url = &args[2];
-    redis_lock::register("contender", url)?;
+    let urls: Vec<&str> = args[2].split(',').collect();
+    let url = &urls[0].to_string();
+    if urls.len() > 1 {
+        redis_lock::ClientBuilder::redlock(urls).register("contender")?;
+    } else {
+        redis_lock::register("contender", url)?;
+    }
     match args[1].as_str() {
         "count" => {
             let (lock, counter, n) = (&args[3], &args[4], args[5].parse::<u32>()?);
