@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::cluster::Cluster;
 use crate::conn::Endpoint;
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
@@ -43,6 +44,8 @@ pub(crate) enum Target {
     Server(Server),
     /// The master of a group managed by Redis Sentinel, asked of the sentinels.
     Sentinel(SentinelMaster),
+    /// A Redis Cluster: each lock's requests go to the master of its key's slot.
+    Cluster(Cluster),
 }
 
 /// One Redis server: how our connections reach it, and the `redis` crate's client of it
@@ -152,6 +155,7 @@ impl LockClient {
         match &self.target {
             Target::Server(server) => Ok(Current::Fixed(server)),
             Target::Sentinel(sentinel) => sentinel.wait(until).await.map(Current::Resolved),
+            Target::Cluster(_) => Err(not_one_server()),
         }
     }
 
@@ -160,6 +164,7 @@ impl LockClient {
         match &self.target {
             Target::Server(server) => Ok(Current::Fixed(server)),
             Target::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
+            Target::Cluster(_) => Err(not_one_server()),
         }
     }
 
@@ -186,6 +191,11 @@ impl LockClient {
             subscriber.subscribe(key);
         }
     }
+}
+
+/// A cluster's requests never ask for one server: `io.rs` routes them by key.
+fn not_one_server() -> LockError {
+    LockError::invalid("a Redis Cluster client has no single server")
 }
 
 /// The `redis` crate's client (for pub/sub), trusting the given CA for `rediss://`.

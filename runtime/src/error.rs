@@ -88,6 +88,17 @@ pub enum LockError {
         /// The server's answer, naming the command, key or channel refused.
         reason: String,
     },
+    /// On a Redis Cluster client with [`min_replicas`](crate::ClientBuilder::min_replicas):
+    /// the lock was taken, but fewer replicas than required acknowledged the write within
+    /// the replica timeout, so a failover could lose it. The lock has been released again.
+    NotReplicated {
+        /// The lock's name.
+        name: String,
+        /// How many replicas had to acknowledge.
+        wanted: usize,
+        /// How many did.
+        acknowledged: usize,
+    },
     /// Any other failure of Redis: a dropped connection, a response timeout, an error reply.
     Redis(redis::RedisError),
 }
@@ -133,6 +144,14 @@ impl std::fmt::Display for LockError {
             LockError::NoPermission { reason } => write!(
                 f,
                 "redis denied this client's user a command, key or channel the lock needs: {reason}"
+            ),
+            LockError::NotReplicated {
+                name,
+                wanted,
+                acknowledged,
+            } => write!(
+                f,
+                "lock `{name}` was not acquired: {acknowledged} of the {wanted} required replicas acknowledged it in time, so a failover could lose it"
             ),
             LockError::Redis(e) => write!(f, "redis error: {e}"),
         }
@@ -188,7 +207,7 @@ impl LockError {
                     || e.is_connection_refusal()
                     || e.detail().is_some_and(|detail| {
                         is_readonly(detail)
-                            || ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY"]
+                            || ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY", "CLUSTERDOWN"]
                                 .iter()
                                 .any(|code| detail.starts_with(code))
                     })

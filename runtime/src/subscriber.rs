@@ -26,7 +26,14 @@ impl Subscriber {
     pub(crate) fn start(client: &'static LockClient) -> Option<Subscriber> {
         let handle = crate::background::handle().ok()?;
         let (requests, receiver) = mpsc::unbounded_channel();
-        handle.spawn(run(client, receiver));
+        match &client.target {
+            Target::Cluster(cluster) => {
+                handle.spawn(crate::cluster::pubsub::run(client, cluster, receiver));
+            }
+            _ => {
+                handle.spawn(run(client, receiver));
+            }
+        }
         Some(Subscriber { requests })
     }
 
@@ -40,7 +47,7 @@ async fn run(client: &'static LockClient, mut requests: mpsc::UnboundedReceiver<
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
     let mut resolutions = match &client.target {
         Target::Sentinel(sentinel) => Some(sentinel.watch()),
-        Target::Server(_) => None,
+        Target::Server(_) | Target::Cluster(_) => None,
     };
     loop {
         if let Some(resolutions) = &mut resolutions {
@@ -124,6 +131,7 @@ fn current_generation(client: &LockClient) -> u64 {
     match &client.target {
         Target::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
         Target::Server(server) => server.endpoint.generation,
+        Target::Cluster(_) => 0,
     }
 }
 
