@@ -1,5 +1,7 @@
 //! A second OS process for the integration tests, contending for the same locks.
 //!
+//! URL may be `cluster:SEED,SEED,...` for a Redis Cluster client (the counter of `count`
+//! lives on the first seed).
 //! `contender count URL LOCK COUNTER N`: N locked, non-atomic increments of COUNTER.
 //! `contender hold URL LOCK LEASE_SECS`: takes LOCK (auto-renewing), prints `HOLDING`, and
 //! holds it until killed.
@@ -28,8 +30,18 @@ fn increment(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let url = &args[2];
-    redis_lock::register("contender", url)?;
+    // `cluster:SEED,SEED,...`: a Redis Cluster client; the first seed holds the counter.
+    let seeds: Option<Vec<String>> = args[2]
+        .strip_prefix("cluster:")
+        .map(|list| list.split(',').map(String::from).collect());
+    let url = match &seeds {
+        Some(seeds) => &seeds[0],
+        None => &args[2],
+    };
+    match &seeds {
+        Some(seeds) => redis_lock::ClientBuilder::cluster(seeds).register("contender")?,
+        None => redis_lock::register("contender", url)?,
+    }
     match args[1].as_str() {
         "count" => {
             let (lock, counter, n) = (&args[3], &args[4], args[5].parse::<u32>()?);
