@@ -195,12 +195,13 @@ async fn the_core_works_on_a_cluster_across_shards_tasks_and_processes() {
         .min_replicas(1, Duration::from_millis(100))
         .register("cl-acked")
         .unwrap();
-    let err = Lock::with_client("cl-acked", "r")
+    let Err(err) = Lock::with_client("cl-acked", "r")
         .unwrap()
         .acquire(None)
         .await
-        .err()
-        .expect("no replica can acknowledge");
+    else {
+        panic!("no replica can acknowledge");
+    };
     assert!(
         matches!(
             err,
@@ -299,6 +300,8 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
     tokio::task::block_in_place(|| {
         lock.acquire_blocking(None).unwrap().release().unwrap();
     });
-    let err = holder.acquire(None).await.err().expect("no replica left");
+    let Err(err) = holder.acquire(None).await else {
+        panic!("no replica left");
+    };
     assert!(matches!(err, LockError::NotReplicated { .. }), "{err}");
 }
