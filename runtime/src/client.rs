@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::cluster::Cluster;
 use crate::conn::Endpoint;
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
@@ -46,6 +47,8 @@ pub(crate) enum Target {
     /// A Redlock quorum: N independent servers, each its own client (see `redlock.rs`).
     /// Everything that talks to Redis asks [`LockClient::quorum`] first.
     Redlock(Quorum),
+    /// A Redis Cluster: each lock's requests go to the master of its key's slot.
+    Cluster(Cluster),
 }
 
 /// One Redis server: how our connections reach it, and the `redis` crate's client of it
@@ -93,9 +96,10 @@ impl Deref for Current<'_> {
     }
 }
 
-/// A request meant for one server reached a Redlock client: a bug, reported as such.
+/// A request meant for one server reached a Redlock or Cluster client, whose requests are
+/// routed elsewhere (`redlock.rs`, and by key in `io.rs`): a bug, reported as such.
 fn not_one_server() -> LockError {
-    LockError::invalid("internal error: a Redlock client was asked for a single server")
+    LockError::invalid("internal error: a Redlock or Cluster client was asked for a single server")
 }
 
 fn unusable(url: &str, e: redis::RedisError) -> LockError {
@@ -161,6 +165,7 @@ impl LockClient {
             Target::Server(server) => Ok(Current::Fixed(server)),
             Target::Sentinel(sentinel) => sentinel.wait(until).await.map(Current::Resolved),
             Target::Redlock(_) => Err(not_one_server()),
+            Target::Cluster(_) => Err(not_one_server()),
         }
     }
 
@@ -170,6 +175,7 @@ impl LockClient {
             Target::Server(server) => Ok(Current::Fixed(server)),
             Target::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
             Target::Redlock(_) => Err(not_one_server()),
+            Target::Cluster(_) => Err(not_one_server()),
         }
     }
 

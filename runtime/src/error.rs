@@ -103,6 +103,17 @@ pub enum LockError {
         /// How many servers the client has.
         total: usize,
     },
+    /// On a Redis Cluster client with [`min_replicas`](crate::ClientBuilder::min_replicas):
+    /// the lock was taken, but fewer replicas than required acknowledged the write within
+    /// the replica timeout, so a failover could lose it. The lock has been released again.
+    NotReplicated {
+        /// The lock's name.
+        name: String,
+        /// How many replicas had to acknowledge.
+        wanted: usize,
+        /// How many did.
+        acknowledged: usize,
+    },
     /// Any other failure of Redis: a dropped connection, a response timeout, an error reply.
     Redis(redis::RedisError),
 }
@@ -158,6 +169,14 @@ impl std::fmt::Display for LockError {
                 f,
                 "lock `{name}`: only {answered} of {total} Redlock servers answered; a majority of {needed} is needed"
             ),
+            LockError::NotReplicated {
+                name,
+                wanted,
+                acknowledged,
+            } => write!(
+                f,
+                "lock `{name}` was not acquired: {acknowledged} of the {wanted} required replicas acknowledged it in time, so a failover could lose it"
+            ),
             LockError::Redis(e) => write!(f, "redis error: {e}"),
         }
     }
@@ -202,7 +221,6 @@ impl LockError {
     /// a Redlock majority out of reach.
     /// Such failures pass; a waiter retries them until its deadline. Everything else (bad
     /// credentials, missing permissions, bad configuration) does not pass.
-    #[allow(dead_code, reason = "the waiters' retry in lock.rs is its user")]
     pub(crate) fn is_unavailable(&self) -> bool {
         match self {
             LockError::Connect { .. } | LockError::NoQuorum { .. } => true,
@@ -213,7 +231,7 @@ impl LockError {
                     || e.is_connection_refusal()
                     || e.detail().is_some_and(|detail| {
                         is_readonly(detail)
-                            || ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY"]
+                            || ["LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY", "CLUSTERDOWN"]
                                 .iter()
                                 .any(|code| detail.starts_with(code))
                     })

@@ -7,7 +7,10 @@ use std::future::Future;
 use std::time::Instant;
 
 use crate::block_on::block_on_until;
-use crate::client::LockClient;
+use redis::cluster_routing::RoutingInfo;
+
+use crate::client::{LockClient, Target};
+use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::resp::Reply;
 use crate::scripts::Script;
@@ -20,6 +23,16 @@ pub(crate) trait Io: Send + Sync {
         &self,
         client: &LockClient,
         packed: Vec<u8>,
+        until: Option<Instant>,
+    ) -> impl Future<Output = Result<Reply, LockError>> + Send;
+
+    /// Sends one command through a Redis Cluster connection, where `routing` says (or to
+    /// its key's slot when `None`), giving up at `until`.
+    fn cluster_request(
+        &self,
+        cluster: &Cluster,
+        cmd: redis::Cmd,
+        routing: Option<RoutingInfo>,
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
 
@@ -54,6 +67,22 @@ impl Io for AsyncIo {
         outcome
     }
 
+    async fn cluster_request(
+        &self,
+        cluster: &Cluster,
+        cmd: redis::Cmd,
+        routing: Option<RoutingInfo>,
+        until: Option<Instant>,
+    ) -> Result<Reply, LockError> {
+        let request = cluster.request(cmd, routing);
+        match until {
+            None => request.await,
+            Some(until) => tokio::time::timeout_at(until.into(), request)
+                .await
+                .unwrap_or_else(|_| Err(deadline_passed())),
+        }
+    }
+
     async fn wait_until<F: Future<Output = ()> + Send>(
         &self,
         event: F,
@@ -86,6 +115,16 @@ impl Io for SyncIo {
             .and_then(|server| client.sync_pool.request(&server.endpoint, &packed, until));
         client.check(&outcome);
         std::future::ready(outcome)
+    }
+
+    fn cluster_request(
+        &self,
+        cluster: &Cluster,
+        cmd: redis::Cmd,
+        routing: Option<RoutingInfo>,
+        until: Option<Instant>,
+    ) -> impl Future<Output = Result<Reply, LockError>> + Send {
+        std::future::ready(cluster.request_blocking(cmd, routing, until))
     }
 
     fn wait_until<F: Future<Output = ()> + Send>(
@@ -123,7 +162,37 @@ pub(crate) async fn command_until<I: Io>(
     cmd: &redis::Cmd,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    io.request(client, cmd.get_packed_command(), until)
+    send(io, client, cmd.clone(), until).await?.into_result()
+}
+
+/// Sends a command to the client's server, or on a cluster to the master of its key's slot.
+async fn send<I: Io>(
+    io: &I,
+    client: &LockClient,
+    cmd: redis::Cmd,
+    until: Option<Instant>,
+) -> Result<Reply, LockError> {
+    match &client.target {
+        Target::Cluster(cluster) => io.cluster_request(cluster, cmd, None, until).await,
+        _ => io.request(client, cmd.get_packed_command(), until).await,
+    }
+}
+
+/// Runs a command on a cluster node chosen by `routing` (the client must be a cluster's);
+/// a server error becomes `LockError::Redis`.
+pub(crate) async fn routed<I: Io>(
+    io: &I,
+    client: &LockClient,
+    cmd: redis::Cmd,
+    routing: RoutingInfo,
+    until: Option<Instant>,
+) -> Result<Reply, LockError> {
+    let Target::Cluster(cluster) = &client.target else {
+        return Err(LockError::invalid(
+            "a routed command needs a cluster client",
+        ));
+    };
+    io.cluster_request(cluster, cmd, Some(routing), until)
         .await?
         .into_result()
 }
@@ -148,21 +217,18 @@ pub(crate) async fn eval_until<I: Io>(
     args: &[&str],
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    let packed = redis::cmd("EVALSHA")
-        .arg(&script.sha)
-        .arg(keys.len())
-        .arg(keys)
-        .arg(args)
-        .get_packed_command();
-    match io.request(client, packed, until).await? {
+    // A cluster announces on sharded pub/sub: the script's variant for that.
+    let script = match client.target {
+        Target::Cluster(_) => crate::scripts::sharded(script),
+        _ => script,
+    };
+    let mut evalsha = redis::cmd("EVALSHA");
+    evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
+    match send(io, client, evalsha, until).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
-            let packed = redis::cmd("EVAL")
-                .arg(script.body)
-                .arg(keys.len())
-                .arg(keys)
-                .arg(args)
-                .get_packed_command();
-            io.request(client, packed, until).await?.into_result()
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
+            send(io, client, eval, until).await?.into_result()
         }
         reply => reply.into_result(),
     }

@@ -25,6 +25,7 @@ mod block_on;
 mod call;
 mod cleanup;
 mod client;
+mod cluster;
 mod conn;
 mod error;
 mod guard;

@@ -60,6 +60,9 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     response_timeout: Duration,
     max_connections: usize,
+    /// For a cluster: replicas that must acknowledge an acquisition, and for how long
+    /// to wait for them.
+    min_replicas: (usize, Duration),
 }
 
 /// Where the client's requests go, as configured.
@@ -73,6 +76,9 @@ enum TargetConfig {
         credentials: Option<(String, String)>,
     },
     Redlock(Vec<String>),
+    Cluster {
+        seed_urls: Vec<String>,
+    },
 }
 
 impl ClientBuilder {
@@ -147,6 +153,43 @@ impl ClientBuilder {
         self
     }
 
+    /// A client of a Redis Cluster, reached first through any of `seed_urls`
+    /// (`redis://[user:password@]host:port`, or `rediss://`), with the same defaults as
+    /// [`new`](ClientBuilder::new).
+    ///
+    /// Each lock's keys share one hash slot, so every request for a lock goes to the master
+    /// of that slot; the `redis` crate's cluster client follows `MOVED`/`ASK` redirections
+    /// and finds the new master after a failover. Waiters are woken by sharded pub/sub on
+    /// the lock's own shard. `reset_all` and the listing of locks walk every master.
+    ///
+    /// ```no_run
+    /// redis_lock::ClientBuilder::cluster([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .min_replicas(1, std::time::Duration::from_millis(500))
+    /// .init()?;
+    /// # Ok::<(), redis_lock::LockError>(())
+    /// ```
+    pub fn cluster<U: Into<String>>(seed_urls: impl IntoIterator<Item = U>) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Cluster {
+            seed_urls: seed_urls.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// For a [`cluster`](ClientBuilder::cluster) client: an acquisition succeeds only once
+    /// at least `replicas` replicas of the lock's master acknowledged the lock (`WAIT`),
+    /// waiting at most `timeout` (shorter than the response timeout) for them, so that a
+    /// failover right after it does not lose the lock. Otherwise it releases the lock and
+    /// fails with [`LockError::NotReplicated`]. Costs a replication round trip per
+    /// acquisition, during which this process's other requests to that master queue (see
+    /// the README). Default 0: no waiting. Refused at registration by other kinds of client.
+    pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> ClientBuilder {
+        self.min_replicas = (replicas, timeout);
+        self
+    }
+
     fn with_target(target: TargetConfig) -> ClientBuilder {
         ClientBuilder {
             target,
@@ -158,6 +201,7 @@ impl ClientBuilder {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             max_connections: 16,
+            min_replicas: (0, Duration::ZERO),
         }
     }
 
@@ -229,6 +273,19 @@ impl ClientBuilder {
         if self.max_connections == 0 {
             return Err(LockError::invalid("max_connections must be at least 1"));
         }
+        let (replicas, replica_timeout) = self.min_replicas;
+        if replicas > 0 {
+            if !matches!(self.target, TargetConfig::Cluster { .. }) {
+                return Err(LockError::invalid(
+                    "min_replicas is supported by cluster clients only",
+                ));
+            }
+            if replica_timeout.is_zero() || replica_timeout >= self.response_timeout {
+                return Err(LockError::invalid(
+                    "the min_replicas timeout must be above zero and below the response timeout",
+                ));
+            }
+        }
         let tls = self.root_certificate_pem();
         let target = match &self.target {
             TargetConfig::Url(url) => Target::Server(Server::from_url(
@@ -250,6 +307,16 @@ impl ClientBuilder {
                 self.response_timeout,
             )?),
             TargetConfig::Redlock(urls) => Target::Redlock(self.quorum(name, urls)?),
+            TargetConfig::Cluster { seed_urls } => {
+                let mut cluster = crate::cluster::Cluster::new(
+                    seed_urls,
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?;
+                (cluster.min_replicas, cluster.replica_timeout) = self.min_replicas;
+                Target::Cluster(cluster)
+            }
         };
         let client = LockClient::new(
             name.to_string(),
@@ -345,6 +412,14 @@ impl std::fmt::Debug for ClientBuilder {
             TargetConfig::Redlock(urls) => {
                 let urls: Vec<String> = urls.iter().map(|u| crate::client::redact_url(u)).collect();
                 s.field("redlock_urls", &urls);
+            }
+            TargetConfig::Cluster { seed_urls } => {
+                let urls: Vec<String> = seed_urls
+                    .iter()
+                    .map(|u| crate::client::redact_url(u))
+                    .collect();
+                s.field("cluster_seed_urls", &urls)
+                    .field("min_replicas", &self.min_replicas);
             }
         }
         #[cfg(feature = "tls")]

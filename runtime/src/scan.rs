@@ -1,9 +1,12 @@
 //! Walking a client's lock keys with `SCAN` (never `KEYS`, which blocks the server), for
-//! `reset_all` and the listing of held locks.
+//! `reset_all` and the listing of held locks. On a Redis Cluster each master holds its own
+//! slots' keys, so the walk visits every master in turn.
 
-use crate::client::LockClient;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
+use crate::client::{LockClient, Target};
 use crate::error::LockError;
-use crate::io::{Io, command};
+use crate::io::{Io, command, routed};
 use crate::resp::{Reply, unexpected};
 
 /// The lock keys of one client, a page of `SCAN` at a time. A key present for the whole
@@ -14,6 +17,9 @@ pub(crate) struct LockKeys<'a> {
     pattern: String,
     /// `None` once the server said the walk is over.
     cursor: Option<Vec<u8>>,
+    /// On a cluster, the masters (`host`, `port`) still to walk, the current one last;
+    /// learnt at the first page.
+    masters: Option<Vec<(String, u16)>>,
 }
 
 impl<'a> LockKeys<'a> {
@@ -22,6 +28,7 @@ impl<'a> LockKeys<'a> {
             client,
             pattern: format!("{}{{*", glob_escape(&client.prefix)),
             cursor: Some(b"0".to_vec()),
+            masters: None,
         }
     }
 
@@ -41,7 +48,20 @@ impl<'a> LockKeys<'a> {
             .arg(&self.pattern)
             .arg("COUNT")
             .arg(1000);
-        let reply = command(io, self.client, &scan).await?;
+        let reply = match &self.client.target {
+            Target::Cluster(_) => {
+                if self.masters.is_none() {
+                    self.masters = Some(masters(io, self.client).await?);
+                }
+                let Some((host, port)) = self.masters.as_ref().and_then(|m| m.last()).cloned()
+                else {
+                    return Ok(None);
+                };
+                let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                routed(io, self.client, scan, node, None).await?
+            }
+            _ => command(io, self.client, &scan).await?,
+        };
         let Reply::Array(mut parts) = reply else {
             return Err(unexpected(&reply));
         };
@@ -50,6 +70,12 @@ impl<'a> LockKeys<'a> {
         };
         if next != b"0" {
             self.cursor = Some(next);
+        } else if let Some(masters) = &mut self.masters {
+            // This master is done: the next one from the start.
+            masters.pop();
+            if !masters.is_empty() {
+                self.cursor = Some(b"0".to_vec());
+            }
         }
         Ok(Some(
             keys.into_iter()
@@ -62,6 +88,41 @@ impl<'a> LockKeys<'a> {
                 .collect(),
         ))
     }
+}
+
+/// A cluster's masters, from `CLUSTER SLOTS` (each range: start, end, master, replicas...).
+async fn masters<I: Io>(io: &I, client: &LockClient) -> Result<Vec<(String, u16)>, LockError> {
+    let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+    let reply = routed(
+        io,
+        client,
+        redis::cmd("CLUSTER").arg("SLOTS").clone(),
+        any,
+        None,
+    )
+    .await?;
+    let Reply::Array(ranges) = reply else {
+        return Err(unexpected(&reply));
+    };
+    let mut masters = Vec::new();
+    for range in &ranges {
+        let Reply::Array(parts) = range else {
+            return Err(unexpected(range));
+        };
+        let master = match parts.get(2) {
+            Some(Reply::Array(node)) => match node.as_slice() {
+                [Reply::Bulk(host), Reply::Int(port), ..] => {
+                    (String::from_utf8_lossy(host).into_owned(), *port as u16)
+                }
+                _ => return Err(unexpected(range)),
+            },
+            _ => return Err(unexpected(range)),
+        };
+        if !masters.contains(&master) {
+            masters.push(master);
+        }
+    }
+    Ok(masters)
 }
 
 /// `s` as a glob pattern that matches exactly `s`.

@@ -107,7 +107,9 @@ pub(crate) fn describe(message: &str) -> Option<String> {
     ];
     scripts
         .iter()
-        .find(|(_, script, _)| message.contains(script.sha.as_str()))
+        .find(|(_, script, _)| {
+            message.contains(script.sha.as_str()) || message.contains(sharded(script).sha.as_str())
+        })
         .map(|(name, _, commands)| {
             format!("the {name} script calls {commands} on the lock's key, its fencing counter and its pub/sub channel")
         })
@@ -177,6 +179,35 @@ pub(crate) static INSPECT: LazyLock<Script> = LazyLock::new(|| {
          return {owner, redis.call('pttl', KEYS[1]), redis.call('get', KEYS[2]) or '0', \
                  redis.call('pubsub', 'numsub', KEYS[1])[2]}",
     )
+});
+
+/// The variant of `script` for a Redis Cluster: announcements on sharded pub/sub
+/// (`SPUBLISH`, counted by `PUBSUB SHARDNUMSUB`), which stays on the lock's shard, where a
+/// plain `PUBLISH` would be broadcast to every node. Scripts that announce nothing are
+/// their own variant.
+pub(crate) fn sharded(script: &Script) -> &Script {
+    SHARDED
+        .iter()
+        .find(|(plain, _)| *plain == script.sha)
+        .map_or(script, |(_, sharded)| sharded)
+}
+
+/// Each script's hash with its sharded variant, for the scripts that announce.
+static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
+    [&*RELEASE, &*HANDOFF, &*RESET, &*INSPECT]
+        .into_iter()
+        .map(|plain| {
+            let body = plain
+                .body
+                .replace("'publish'", "'spublish'")
+                .replace("'numsub'", "'shardnumsub'");
+            // Made once per process, for four scripts.
+            (
+                plain.sha.clone(),
+                Script::new(Box::leak(body.into_boxed_str())),
+            )
+        })
+        .collect()
 });
 
 /// The key of a lock's fencing counter, next to the lock's key in the same hash slot.

@@ -31,18 +31,28 @@ pub(crate) struct Subscriber {
 impl Subscriber {
     pub(crate) fn start(client: &'static LockClient) -> Option<Subscriber> {
         let handle = crate::background::handle().ok()?;
-        let servers: Vec<Option<&'static LockClient>> = match client.quorum() {
-            Some(quorum) => quorum.members.iter().map(Some).collect(),
-            None => vec![None],
-        };
-        let requests = servers
-            .into_iter()
-            .map(|member| {
+        let requests = match &client.target {
+            // A cluster's subscriptions are sharded, on the shared cluster connection.
+            Target::Cluster(cluster) => {
                 let (requests, receiver) = mpsc::unbounded_channel();
-                handle.spawn(run(client, member, receiver));
-                requests
-            })
-            .collect();
+                handle.spawn(crate::cluster::pubsub::run(client, cluster, receiver));
+                vec![requests]
+            }
+            _ => {
+                let servers: Vec<Option<&'static LockClient>> = match client.quorum() {
+                    Some(quorum) => quorum.members.iter().map(Some).collect(),
+                    None => vec![None],
+                };
+                servers
+                    .into_iter()
+                    .map(|member| {
+                        let (requests, receiver) = mpsc::unbounded_channel();
+                        handle.spawn(run(client, member, receiver));
+                        requests
+                    })
+                    .collect()
+            }
+        };
         Some(Subscriber { requests })
     }
 
@@ -64,7 +74,7 @@ async fn run(
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
     let mut resolutions = match &client.target {
         Target::Sentinel(sentinel) => Some(sentinel.watch()),
-        Target::Server(_) | Target::Redlock(_) => None,
+        Target::Server(_) | Target::Redlock(_) | Target::Cluster(_) => None,
     };
     loop {
         if let Some(resolutions) = &mut resolutions {
@@ -173,7 +183,7 @@ fn current_generation(client: &LockClient) -> u64 {
     match &client.target {
         Target::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
         Target::Server(server) => server.endpoint.generation,
-        Target::Redlock(_) => 0,
+        Target::Redlock(_) | Target::Cluster(_) => 0,
     }
 }
 

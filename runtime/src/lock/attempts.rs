@@ -96,6 +96,7 @@ impl<'a> Attempts<'a> {
         };
         let number = match (taken, number) {
             (true, Some(fence)) => {
+                self.replicated(io, sent).await?;
                 return Ok(Attempt::Acquired {
                     sent,
                     fence: fence as u64,
@@ -107,6 +108,7 @@ impl<'a> Attempts<'a> {
             // An earlier attempt whose reply was lost may have taken the lock for us.
             let fence = self.run(io, &CONFIRM, &[&ms]).await?.as_int()?;
             if fence > 0 {
+                self.replicated(io, sent).await?;
                 return Ok(Attempt::Acquired {
                     sent,
                     fence: fence as u64,
@@ -166,6 +168,19 @@ impl<'a> Attempts<'a> {
                 Ok(Attempt::Held { lease_end })
             }
         }
+    }
+
+    /// With `min_replicas` on a cluster: waits for the replicas to hold the lock just
+    /// taken (sent at `sent`). When they do not, the lock counts as not ours, so the
+    /// acquisition's end releases it (see `Drop`).
+    async fn replicated<I: Io>(&mut self, io: &I, sent: Instant) -> Result<(), LockError> {
+        let lock = self.lock;
+        let outcome =
+            crate::cluster::replicas::confirm(io, lock.client, &lock.name, &lock.key).await;
+        if outcome.is_err() {
+            self.unconfirmed_since = Some(sent);
+        }
+        outcome
     }
 
     /// Runs one of the acquisition scripts on the lock and fence keys, with this

@@ -1,7 +1,8 @@
 //! A second OS process for the integration tests, contending for the same locks.
 //!
 //! URL may also be several comma-separated URLs: a Redlock client of those servers, whose
-//! counters (COUNTER, STORE) live on the first.
+//! counters (COUNTER, STORE) live on the first; or `cluster:SEED,SEED,...` for a Redis
+//! Cluster client (the counter of `count` lives on the first seed).
 //!
 //! `contender count URL LOCK COUNTER N`: N locked, non-atomic increments of COUNTER.
 //! `contender hold URL LOCK LEASE_SECS`: takes LOCK (auto-renewing), prints `HOLDING`, and
@@ -31,13 +32,25 @@ fn increment(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let urls: Vec<&str> = args[2].split(',').collect();
-    let url = &urls[0].to_string();
-    if urls.len() > 1 {
-        redis_lock::ClientBuilder::redlock(urls).register("contender")?;
-    } else {
-        redis_lock::register("contender", url)?;
-    }
+    // `cluster:SEED,SEED,...`: a Redis Cluster client; `A,B,C`: a Redlock client. The
+    // first URL holds the counters.
+    let (url, client) = match args[2].strip_prefix("cluster:") {
+        Some(list) => {
+            let seeds: Vec<String> = list.split(',').map(String::from).collect();
+            (seeds[0].clone(), redis_lock::ClientBuilder::cluster(seeds))
+        }
+        None => {
+            let urls: Vec<String> = args[2].split(',').map(String::from).collect();
+            let builder = if urls.len() > 1 {
+                redis_lock::ClientBuilder::redlock(urls.clone())
+            } else {
+                redis_lock::ClientBuilder::new(urls[0].clone())
+            };
+            (urls[0].clone(), builder)
+        }
+    };
+    client.register("contender")?;
+    let url = &url;
     match args[1].as_str() {
         "count" => {
             let (lock, counter, n) = (&args[3], &args[4], args[5].parse::<u32>()?);

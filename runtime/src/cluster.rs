@@ -1,0 +1,206 @@
+//! A Redis Cluster: a server per hash slot. Every key of one lock shares a slot (the lock
+//! name is the key's hash tag), so each request for a lock goes to one shard's master
+//! through the `redis` crate's async cluster connection, which follows `MOVED`/`ASK`
+//! redirections and refreshes its slot map when a master fails over.
+//!
+//! The connection is made on the background runtime (it spawns a task that must outlive
+//! any caller's runtime) and shared by async and sync callers alike. It speaks RESP3 so
+//! that sharded pub/sub messages arrive as push messages (see `pubsub.rs`).
+
+pub(crate) mod pubsub;
+pub(crate) mod replicas;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::RoutingInfo;
+use tokio::sync::{OnceCell, mpsc};
+
+use crate::error::LockError;
+use crate::resp::Reply;
+
+/// A Redis Cluster, reached from its seed nodes.
+pub(crate) struct Cluster {
+    inner: Arc<Inner>,
+    /// Acquisitions wait for this many replicas to acknowledge the lock's write (0: none).
+    pub(crate) min_replicas: usize,
+    /// How long `WAIT` waits for them.
+    pub(crate) replica_timeout: Duration,
+}
+
+struct Inner {
+    client: ClusterClient,
+    connection: OnceCell<ClusterConnection>,
+    /// The connection's push messages (sharded pub/sub), until the subscriber takes them.
+    pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
+}
+
+impl Cluster {
+    pub(crate) fn new(
+        seed_urls: &[String],
+        tls_root_certificate: Option<&[u8]>,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Cluster, LockError> {
+        if seed_urls.is_empty() {
+            return Err(LockError::invalid(
+                "a cluster client needs at least one seed URL",
+            ));
+        }
+        let mut seeds = Vec::with_capacity(seed_urls.len());
+        for url in seed_urls {
+            let info = crate::client::connection_info(url)?;
+            match info.addr() {
+                redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => {}
+                _ => {
+                    return Err(LockError::invalid(format!(
+                        "`{}`: cluster nodes must be reached over TCP (redis:// or rediss://)",
+                        crate::client::redact_url(url)
+                    )));
+                }
+            }
+            seeds.push(info);
+        }
+        let (push_sender, pushes) = mpsc::unbounded_channel();
+        let builder = redis::cluster::ClusterClientBuilder::new(seeds)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(push_sender)
+            .connection_timeout(connect_timeout)
+            .response_timeout(response_timeout);
+        #[cfg(feature = "tls")]
+        let builder = match tls_root_certificate {
+            Some(pem) => builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            }),
+            None => builder,
+        };
+        #[cfg(not(feature = "tls"))]
+        let _ = tls_root_certificate;
+        let client = builder.build().map_err(|e| {
+            LockError::invalid(format!("the cluster's seed URLs are not usable: {e}"))
+        })?;
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                client,
+                connection: OnceCell::new(),
+                pushes: Mutex::new(Some(pushes)),
+            }),
+            min_replicas: 0,
+            replica_timeout: Duration::ZERO,
+        })
+    }
+
+    /// The shared connection, made on the background runtime on first use. A failure is
+    /// not kept: the next request tries again.
+    async fn connection(&self) -> Result<ClusterConnection, LockError> {
+        if let Some(connection) = self.inner.connection.get() {
+            return Ok(connection.clone());
+        }
+        let inner = self.inner.clone();
+        let made = crate::background::handle()?.spawn(async move {
+            inner
+                .connection
+                .get_or_try_init(|| inner.client.get_async_connection())
+                .await
+                .cloned()
+        });
+        match made.await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(e)) => Err(LockError::Connect {
+                address: "the Redis Cluster's seed nodes".into(),
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(std::io::Error::other(e.to_string()).into()),
+        }
+    }
+
+    /// Sends `cmd` where `routing` says, or where its key belongs when `None`. The reply's
+    /// server errors come back as [`Reply::Error`], like our own connections' replies.
+    pub(crate) async fn request(
+        &self,
+        cmd: redis::Cmd,
+        routing: Option<RoutingInfo>,
+    ) -> Result<Reply, LockError> {
+        let mut connection = self.connection().await?;
+        let outcome = match routing {
+            Some(routing) => connection.route_command(cmd, routing).await,
+            None => redis::aio::ConnectionLike::req_packed_command(&mut connection, &cmd).await,
+        };
+        match outcome {
+            Ok(value) => Ok(reply(value)),
+            Err(e) => match e.kind() {
+                redis::ErrorKind::Server(_) => Ok(Reply::Error(match e.detail() {
+                    Some(detail) => format!("{} {detail}", e.code().unwrap_or("ERR")),
+                    None => e.code().unwrap_or("ERR").to_string(),
+                })),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    /// [`request`](Cluster::request) for sync callers: run on the background runtime, so
+    /// that no caller's runtime (or the lack of one) matters.
+    pub(crate) fn request_blocking(
+        &self,
+        cmd: redis::Cmd,
+        routing: Option<RoutingInfo>,
+        until: Option<std::time::Instant>,
+    ) -> Result<Reply, LockError> {
+        let cluster = Cluster {
+            inner: self.inner.clone(),
+            min_replicas: self.min_replicas,
+            replica_timeout: self.replica_timeout,
+        };
+        let task =
+            crate::background::handle()?.spawn(async move { cluster.request(cmd, routing).await });
+        match crate::block_on::block_on_until(task, until) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
+            None => Err(crate::io::deadline_passed()),
+        }
+    }
+
+    /// The connection's push messages, once (for the subscriber).
+    fn take_pushes(&self) -> Option<mpsc::UnboundedReceiver<redis::PushInfo>> {
+        self.inner
+            .pushes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// A `redis` crate value as one of our replies. RESP3 adds types that RESP2 spelled
+/// differently; they are mapped to what RESP2 would have sent (a Lua `false` was a nil).
+fn reply(value: redis::Value) -> Reply {
+    use redis::Value;
+    match value {
+        Value::Nil | Value::Boolean(false) => Reply::Nil,
+        Value::Boolean(true) => Reply::Int(1),
+        Value::Int(n) => Reply::Int(n),
+        Value::BulkString(bytes) => Reply::Bulk(bytes),
+        Value::Array(values) | Value::Set(values) | Value::Push { data: values, .. } => {
+            Reply::Array(values.into_iter().map(reply).collect())
+        }
+        Value::Map(pairs) => Reply::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [reply(k), reply(v)])
+                .collect(),
+        ),
+        Value::SimpleString(s) => Reply::Status(s),
+        Value::Okay => Reply::Status("OK".into()),
+        Value::Attribute { data, .. } => reply(*data),
+        Value::Double(d) => Reply::Bulk(d.to_string().into_bytes()),
+        Value::VerbatimString { text, .. } => Reply::Bulk(text.into_bytes()),
+        Value::BigNumber(n) => Reply::Bulk(format!("{n:?}").into_bytes()),
+        Value::ServerError(e) => Reply::Error(match e.details() {
+            Some(detail) => format!("{} {detail}", e.code()),
+            None => e.code().to_string(),
+        }),
+        other => Reply::Error(format!("unsupported reply {other:?}")),
+    }
+}

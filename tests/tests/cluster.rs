@@ -1,0 +1,307 @@
+//! Locks on a Redis Cluster through `ClientBuilder::cluster`: exclusion across tasks,
+//! threads and a second process on locks of three shards, notification by sharded pub/sub
+//! from another process, the listing and reset of locks on every master, and a master
+//! killed while waiters wait, with `min_replicas` keeping the lock on the promoted replica.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_lock::{ClientBuilder, Lock, LockError};
+use redis_lock_tests::{RedisCluster, read_counter};
+
+const TASKS: usize = 4;
+const ITERATIONS: i64 = 20;
+const PROCESS_ITERATIONS: i64 = 30;
+
+/// Subscribers of `key`'s shard channel, on its master.
+fn shard_subscribers(cluster: &RedisCluster, key: &str) -> i64 {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg(key)
+        .query(&mut cluster.connection_to_master_of(key))
+        .unwrap();
+    n
+}
+
+async fn wait_for_shard_subscribers(cluster: &RedisCluster, key: &str, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shard_subscribers(cluster, key) < count {
+        assert!(Instant::now() < deadline, "no subscriber of {key}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A non-atomic increment of `counter` under lock `name`.
+async fn increment(lock: &Lock, conn: &mut redis::Connection, counter: &str) {
+    let guard = lock.acquire(Some(Duration::from_secs(30))).await.unwrap();
+    let value = read_counter(conn, counter);
+    tokio::task::yield_now().await;
+    let _: () = redis::cmd("SET")
+        .arg(counter)
+        .arg(value + 1)
+        .query(conn)
+        .unwrap();
+    guard.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_core_works_on_a_cluster_across_shards_tasks_and_processes() {
+    let cluster = Arc::new(RedisCluster::start(3, 0));
+    let seeds = cluster.seed_urls();
+    ClientBuilder::cluster(&seeds).register("cl").unwrap();
+
+    // The three locks live on three shards.
+    let names = ["a", "b", "c"];
+    let mut masters: Vec<u16> = names
+        .iter()
+        .map(|n| cluster.master_of(&format!("lock:{{{n}}}")).port())
+        .collect();
+    masters.sort();
+    masters.dedup();
+    assert_eq!(masters.len(), 3);
+
+    // Exclusion: async tasks on each lock, a thread on `a`, and another process on `a`.
+    let counter_a = "count:{a}";
+    let mut process_seeds = vec![cluster.master_of(counter_a).url()];
+    process_seeds.extend(seeds.iter().cloned());
+    let process = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args([
+            "count",
+            &format!("cluster:{}", process_seeds.join(",")),
+            "a",
+            counter_a,
+        ])
+        .arg(PROCESS_ITERATIONS.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for name in names {
+        for _ in 0..TASKS {
+            let cluster = cluster.clone();
+            tasks.push(tokio::spawn(async move {
+                let counter = format!("count:{{{name}}}");
+                let mut conn = cluster.connection_to_master_of(&counter);
+                let lock = Lock::with_client("cl", name).unwrap();
+                for _ in 0..ITERATIONS {
+                    increment(&lock, &mut conn, &counter).await;
+                }
+            }));
+        }
+    }
+    let thread = {
+        let cluster = cluster.clone();
+        std::thread::spawn(move || {
+            let mut conn = cluster.connection_to_master_of(counter_a);
+            let lock = Lock::with_client("cl", "a").unwrap();
+            for _ in 0..ITERATIONS {
+                let guard = lock.acquire_blocking(None).unwrap();
+                let value = read_counter(&mut conn, counter_a);
+                std::thread::yield_now();
+                let _: () = redis::cmd("SET")
+                    .arg(counter_a)
+                    .arg(value + 1)
+                    .query(&mut conn)
+                    .unwrap();
+                guard.release().unwrap();
+            }
+        })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    thread.join().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut process = process;
+        process.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    for name in names {
+        let counter = format!("count:{{{name}}}");
+        let expected = TASKS as i64 * ITERATIONS
+            + if name == "a" {
+                ITERATIONS + PROCESS_ITERATIONS
+            } else {
+                0
+            };
+        let mut conn = cluster.connection_to_master_of(&counter);
+        assert_eq!(read_counter(&mut conn, &counter), expected, "{counter}");
+    }
+
+    // Notification on the shard: another process releases, a waiter here wakes long
+    // before the holder's 30 s lease would have run out.
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args([
+            "hold-until-told",
+            &format!("cluster:{}", seeds.join(",")),
+            "n",
+            "30",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "HOLDING");
+    let waiter = tokio::spawn(async {
+        let lock = Lock::with_client("cl", "n").unwrap();
+        let guard = lock.acquire(Some(Duration::from_secs(20))).await.unwrap();
+        let woke = Instant::now();
+        guard.release().await.unwrap();
+        woke
+    });
+    wait_for_shard_subscribers(&cluster, "lock:{n}", 1).await;
+    let released = Instant::now();
+    std::io::Write::write_all(holder.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    let woke = waiter.await.unwrap();
+    assert!(
+        woke.duration_since(released) < Duration::from_secs(5),
+        "woken {:?} after the release",
+        woke.duration_since(released)
+    );
+    holder.wait().unwrap();
+
+    // is_locked, list_locks and reset_all over every master.
+    let locks: Vec<Lock> = names
+        .iter()
+        .map(|n| Lock::with_client("cl", *n).unwrap().auto_renew(false))
+        .collect();
+    let mut guards = Vec::new();
+    for lock in &locks {
+        guards.push(lock.acquire(None).await.unwrap());
+        assert!(lock.is_locked().await.unwrap());
+    }
+    assert_eq!(redis_lock::list_locks(Some("cl")).await.unwrap().len(), 3);
+    assert_eq!(redis_lock::reset_all(Some("cl")).await.unwrap(), 3);
+    for lock in &locks {
+        assert!(!lock.is_locked().await.unwrap());
+    }
+    for guard in guards {
+        assert!(matches!(
+            guard.release().await,
+            Err(LockError::Expired { .. })
+        ));
+    }
+    assert!(locks[0].try_acquire().await.unwrap().is_some());
+
+    // min_replicas on masters without replicas: a clear error, and the lock is let go.
+    ClientBuilder::cluster(&seeds)
+        .min_replicas(1, Duration::from_millis(100))
+        .register("cl-acked")
+        .unwrap();
+    let Err(err) = Lock::with_client("cl-acked", "r")
+        .unwrap()
+        .acquire(None)
+        .await
+    else {
+        panic!("no replica can acknowledge");
+    };
+    assert!(
+        matches!(
+            err,
+            LockError::NotReplicated {
+                wanted: 1,
+                acknowledged: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let lock = Lock::with_client("cl", "r").unwrap();
+    let guard = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
+    guard.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let seeds = cluster.seed_urls();
+    ClientBuilder::cluster(&seeds)
+        .min_replicas(1, Duration::from_millis(1000))
+        .register("fo")
+        .unwrap();
+    ClientBuilder::cluster(&seeds).register("fo-plain").unwrap();
+
+    // What WAIT costs: uncontended acquire + release, with and without it.
+    for client in ["fo-plain", "fo"] {
+        let lock = Lock::with_client(client, "cost").unwrap();
+        lock.acquire(None).await.unwrap().release().await.unwrap();
+        let start = Instant::now();
+        for _ in 0..100 {
+            lock.acquire(None).await.unwrap().release().await.unwrap();
+        }
+        eprintln!(
+            "{client}: {:?} per acquire + release",
+            start.elapsed() / 100
+        );
+    }
+
+    let key = "lock:{f}";
+    let holder = Lock::with_client("fo", "f").unwrap();
+    let guard = holder.acquire(None).await.unwrap();
+    let acquired = Arc::new(AtomicU64::new(0));
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let acquired = acquired.clone();
+            tokio::spawn(async move {
+                let lock = Lock::with_client("fo", "f").unwrap();
+                let guard = lock.acquire(Some(Duration::from_secs(40))).await.unwrap();
+                acquired.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                guard.release().await.unwrap();
+            })
+        })
+        .collect();
+    wait_for_shard_subscribers(&cluster, key, 1).await;
+
+    let took = tokio::task::block_in_place(|| cluster.kill_master_of(key));
+    eprintln!("master of {key} killed; replica promoted in {took:?}");
+
+    // The lock survived on the promoted replica: nobody else can take it.
+    let other = Lock::with_client("fo-plain", "f").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match other.try_acquire().await {
+            Ok(taken) => {
+                assert!(taken.is_none(), "the lock was lost in the failover");
+                break;
+            }
+            // The client may need a moment to learn the new master.
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("retrying after: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(holder.is_locked().await.unwrap());
+    assert_eq!(acquired.load(Ordering::SeqCst), 0);
+
+    // The holder releases on the new master; every waiter gets its turn.
+    let released = Instant::now();
+    guard.release().await.unwrap();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    assert_eq!(acquired.load(Ordering::SeqCst), 3);
+    eprintln!("waiters done {:?} after the release", released.elapsed());
+    assert!(released.elapsed() < Duration::from_secs(5));
+
+    // Locks taken after the failover work on the new master too, sync and async; with
+    // min_replicas they fail clearly, the new master having no replica left.
+    let lock = Lock::with_client("fo-plain", "f").unwrap();
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+    tokio::task::block_in_place(|| {
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+    });
+    let Err(err) = holder.acquire(None).await else {
+        panic!("no replica left");
+    };
+    assert!(matches!(err, LockError::NotReplicated { .. }), "{err}");
+}
