@@ -245,13 +245,18 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
     let key = "lock:{f}";
     let holder = Lock::with_client("fo", "f").unwrap();
     let guard = holder.acquire(None).await.unwrap();
+    // Its fencing counter was written by the same script as the lock, and WAIT covered both.
+    let before_failover = guard.fencing_token();
+    let tokens = Arc::new(std::sync::Mutex::new(Vec::new()));
     let acquired = Arc::new(AtomicU64::new(0));
     let waiters: Vec<_> = (0..3)
         .map(|_| {
             let acquired = acquired.clone();
+            let tokens = tokens.clone();
             tokio::spawn(async move {
                 let lock = Lock::with_client("fo", "f").unwrap();
                 let guard = lock.acquire(Some(Duration::from_secs(40))).await.unwrap();
+                tokens.lock().unwrap().push(guard.fencing_token());
                 acquired.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 guard.release().await.unwrap();
@@ -291,12 +296,21 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
     }
     assert_eq!(acquired.load(Ordering::SeqCst), 3);
     eprintln!("waiters done {:?} after the release", released.elapsed());
+    // Fencing tokens kept growing through the failover: with min_replicas the promoted
+    // replica had the counter the old master last gave out.
+    let tokens = tokens.lock().unwrap().clone();
+    assert!(
+        tokens.iter().all(|&t| t > before_failover) && tokens.windows(2).all(|w| w[0] < w[1]),
+        "before the failover {before_failover}, after {tokens:?}"
+    );
     assert!(released.elapsed() < Duration::from_secs(5));
 
     // Locks taken after the failover work on the new master too, sync and async; with
     // min_replicas they fail clearly, the new master having no replica left.
     let lock = Lock::with_client("fo-plain", "f").unwrap();
-    lock.acquire(None).await.unwrap().release().await.unwrap();
+    let after = lock.acquire(None).await.unwrap();
+    assert!(after.fencing_token() > *tokens.last().unwrap());
+    after.release().await.unwrap();
     tokio::task::block_in_place(|| {
         lock.acquire_blocking(None).unwrap().release().unwrap();
     });
