@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod cluster;
+pub mod core_checks;
 mod redlock;
 mod sentinel;
 

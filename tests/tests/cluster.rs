@@ -51,6 +51,7 @@ async fn the_core_works_on_a_cluster_across_shards_tasks_and_processes() {
     let cluster = Arc::new(RedisCluster::start(3, 0));
     let seeds = cluster.seed_urls();
     ClientBuilder::cluster(&seeds).register("cl").unwrap();
+    redis_lock_tests::core_checks::renewal_release_and_timeout("cl").await;
 
     // The three locks live on three shards.
     let names = ["a", "b", "c"];

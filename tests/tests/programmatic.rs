@@ -236,3 +236,9 @@ async fn redis_down_is_an_error() {
         Err(LockError::Connect { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_every_kind_of_client_passes() {
+    let _server = client("prog-core-checks");
+    redis_lock_tests::core_checks::renewal_release_and_timeout("prog-core-checks").await;
+}

@@ -282,6 +282,7 @@ async fn a_release_in_another_process_wakes_waiters_at_once() {
 async fn the_core_works_on_a_quorum() {
     let servers = RedlockServers::start(3);
     register("redlock-core", &servers);
+    redis_lock_tests::core_checks::renewal_release_and_timeout("redlock-core").await;
     let lock = Lock::with_client("redlock-core", "core").unwrap();
 
     // Timeouts: held elsewhere, a waiter gives up on time.

@@ -46,6 +46,7 @@ fn locked_sync(id: u32) -> Result<u32, LockError> {
 async fn the_core_works_through_a_sentinel_client() {
     let setup = SentinelSetup::start("basics");
     register(&setup, "sentinel-basics");
+    redis_lock_tests::core_checks::renewal_release_and_timeout("sentinel-basics").await;
 
     // Async: acquire, is_locked, a timed-out rival, release, reset.
     let lock = Lock::with_client("sentinel-basics", "a")
