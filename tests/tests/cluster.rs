@@ -228,6 +228,8 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
         .register("fo")
         .unwrap();
     ClientBuilder::cluster(&seeds).register("fo-plain").unwrap();
+    // Its own wait queue: a lock check that does not queue behind the waiters below.
+    ClientBuilder::cluster(&seeds).register("fo-check").unwrap();
 
     // What WAIT costs: uncontended acquire + release, with and without it.
     for client in ["fo-plain", "fo"] {
@@ -255,7 +257,9 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
             let acquired = acquired.clone();
             let tokens = tokens.clone();
             tokio::spawn(async move {
-                let lock = Lock::with_client("fo", "f").unwrap();
+                // Without min_replicas: after the failover the new master has no replica
+                // left, so only the holder's client waits for replicas.
+                let lock = Lock::with_client("fo-plain", "f").unwrap();
                 let guard = lock.acquire(Some(Duration::from_secs(40))).await.unwrap();
                 tokens.lock().unwrap().push(guard.fencing_token());
                 acquired.fetch_add(1, Ordering::SeqCst);
@@ -270,7 +274,7 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
     eprintln!("master of {key} killed; replica promoted in {took:?}");
 
     // The lock survived on the promoted replica: nobody else can take it.
-    let other = Lock::with_client("fo-plain", "f").unwrap();
+    let other = Lock::with_client("fo-check", "f").unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match other.try_acquire().await {
