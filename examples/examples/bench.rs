@@ -7,6 +7,10 @@
 //! Starts its own redis-server, measures everything in one run, and prints one markdown
 //! table: each figure, its ratio to the baselines of the same run, its target, and whether
 //! the target was met. Progress goes to stderr, the table to stdout.
+//!
+//! It also starts a Redis Cluster of 3 masters and 3 independent servers for Redlock, and
+//! gives the uncontended calls and the contended (a) scenario on those clients, held to the
+//! same single-server baselines; their targets are shown for comparison, not judged.
 
 #[path = "bench/baseline.rs"]
 mod baseline;
@@ -31,6 +35,7 @@ use std::time::Duration;
 
 use baseline::{Acquire, Baselines};
 use contended::Measured;
+use locked::Backend;
 use report::{Table, Target, nanos, rate, ratio, thousands};
 use scale::Scale;
 use server::{Inspector, Machine};
@@ -89,6 +94,49 @@ const TASKS: u32 = 8;
 const THREADS: u32 = 8;
 const PROCESSES: u32 = 4;
 const TASKS_PER_PROCESS: u32 = 2;
+const CLUSTER_MASTERS: usize = 3;
+const REDLOCK_SERVERS: usize = 3;
+
+/// A client kind besides the single server, with the section its rows go in.
+struct OtherBackend {
+    backend: Backend,
+    section: String,
+    /// Connections to the servers whose commands count: the lock's shard, or every server.
+    inspector: Inspector,
+}
+
+/// Starts a cluster and Redlock servers and registers a client on each, under the names the
+/// annotated functions of [`locked`] use. The servers stop when the guards are dropped.
+fn other_backends() -> Res<(
+    redis_lock_tests::RedisCluster,
+    redis_lock_tests::RedlockServers,
+    Vec<OtherBackend>,
+)> {
+    let cluster = redis_lock_tests::RedisCluster::start(CLUSTER_MASTERS, 0);
+    redis_lock::ClientBuilder::cluster(cluster.seed_urls()).register("bench-cluster")?;
+    let redlock = redis_lock_tests::RedlockServers::start(REDLOCK_SERVERS);
+    redis_lock::ClientBuilder::redlock(redlock.urls()).register("bench-redlock")?;
+    let lock_key = format!("lock:{{bench:{}}}", contended::TASKS_LOCK);
+    let backends = vec![
+        OtherBackend {
+            backend: Backend::Cluster,
+            section: format!("Cluster ({CLUSTER_MASTERS} masters)"),
+            inspector: Inspector::new(cluster.connection_to_master_of(&lock_key)),
+        },
+        OtherBackend {
+            backend: Backend::Redlock,
+            section: format!("Redlock ({REDLOCK_SERVERS} servers)"),
+            inspector: Inspector::of_all(
+                redlock
+                    .servers()
+                    .iter()
+                    .map(redis_lock_tests::RedisServer::connection)
+                    .collect(),
+            ),
+        },
+    ];
+    Ok((cluster, redlock, backends))
+}
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -103,22 +151,39 @@ fn main() -> Res<()> {
     redis_lock::init(&url)?;
     let mut inspector = Inspector::new(server.connection());
     let machine = inspector.machine()?;
+    eprintln!("starting a cluster of {CLUSTER_MASTERS} and {REDLOCK_SERVERS} Redlock servers ...");
+    let (_cluster, _redlock, mut others) = other_backends()?;
+    let kinds: Vec<Backend> = std::iter::once(Backend::Single)
+        .chain(others.iter().map(|o| o.backend))
+        .collect();
 
     eprintln!("baselines and uncontended ...");
-    let (base, uncontended) = measure_loops(&url, inspector.conn(), &sizes)?;
+    let (base, mut uncontended) = measure_loops(&url, inspector.conn(), &sizes, &kinds)?;
+    let others_uncontended = uncontended.split_off(1);
+    let uncontended = &uncontended[0];
     eprintln!("contended: tasks ...");
-    let tasks = contended::tasks(&mut inspector, TASKS, &sizes)?;
+    let tasks = contended::tasks(&mut inspector, TASKS, &sizes, Backend::Single)?;
     eprintln!("contended: threads ...");
     let threads = contended::threads(&mut inspector, THREADS, &sizes)?;
     eprintln!("contended: processes ...");
     let processes =
         contended::processes(&mut inspector, &url, PROCESSES, TASKS_PER_PROCESS, &sizes)?;
+    let mut others_tasks = Vec::new();
+    for other in &mut others {
+        eprintln!("{}: contended tasks ...", other.section);
+        others_tasks.push(contended::tasks(
+            &mut other.inspector,
+            TASKS,
+            &sizes,
+            other.backend,
+        )?);
+    }
     eprintln!("scale ...");
     let scale = scale::run(&url, sizes.scale_tasks, sizes.scale_limit)?;
 
     let mut table = Table::default();
     baseline_rows(&mut table, &base);
-    uncontended_rows(&mut table, &base, &uncontended);
+    uncontended_rows(&mut table, "Uncontended", "", &base, uncontended, true);
     let contended = [
         (format!("Contended (a) {TASKS} tasks"), &tasks, true),
         (format!("Contended (b) {THREADS} threads"), &threads, true),
@@ -129,21 +194,29 @@ fn main() -> Res<()> {
         ),
     ];
     for (section, measured, in_process) in contended {
-        contended_rows(&mut table, &section, &base, measured, in_process);
+        contended_rows(&mut table, &section, "", &base, measured, in_process, true);
     }
     scale_rows(&mut table, &base, &scale, &sizes);
+    for ((other, attr), measured) in others.iter().zip(&others_uncontended).zip(&others_tasks) {
+        let section = other.section.as_str();
+        uncontended_rows(&mut table, section, "uncontended ", &base, attr, false);
+        let prefix = format!("(a) {TASKS} tasks: ");
+        contended_rows(&mut table, section, &prefix, &base, measured, true, false);
+    }
     print_report(&machine, &base, &sizes, quick, &table);
     Ok(())
 }
 
-/// The back-to-back loops (PING, hand-written lock, attribute) in alternating rounds,
-/// keeping each loop's best round: on a shared machine, load from elsewhere then slows
-/// the loops alike instead of skewing their ratios.
+/// The back-to-back loops (PING, hand-written lock, attribute on each of `kinds`) in
+/// alternating rounds, keeping each loop's best round: on a shared machine, load from
+/// elsewhere then slows the loops alike instead of skewing their ratios. The attribute's
+/// figures come in the order of `kinds`.
 fn measure_loops(
     url: &str,
     conn: &mut redis::Connection,
     sizes: &Sizes,
-) -> Res<(Baselines, Uncontended)> {
+    kinds: &[Backend],
+) -> Res<(Baselines, Vec<Uncontended>)> {
     let mut base = Baselines {
         ping_per_second: 0.0,
         ping_p50_ns: u64::MAX,
@@ -152,10 +225,13 @@ fn measure_loops(
         fenced_async: 0.0,
         fenced_sync: 0.0,
     };
-    let mut attr = Uncontended {
-        async_calls: 0.0,
-        sync_calls: 0.0,
-    };
+    let mut attrs: Vec<Uncontended> = kinds
+        .iter()
+        .map(|_| Uncontended {
+            async_calls: 0.0,
+            sync_calls: 0.0,
+        })
+        .collect();
     for _ in 0..sizes.rounds {
         let (per_second, p50) = baseline::ping(conn, sizes)?;
         base.ping_per_second = base.ping_per_second.max(per_second);
@@ -166,16 +242,20 @@ fn measure_loops(
         base.fenced_async =
             base.fenced_async
                 .max(baseline::handwritten_async(url, sizes, Acquire::Fenced)?);
-        attr.async_calls = attr.async_calls.max(uncontended::async_rate(sizes)?);
+        for (attr, &kind) in attrs.iter_mut().zip(kinds) {
+            attr.async_calls = attr.async_calls.max(uncontended::async_rate(sizes, kind)?);
+        }
         base.handwritten_sync =
             base.handwritten_sync
                 .max(baseline::handwritten_sync(url, sizes, Acquire::Plain)?);
         base.fenced_sync =
             base.fenced_sync
                 .max(baseline::handwritten_sync(url, sizes, Acquire::Fenced)?);
-        attr.sync_calls = attr.sync_calls.max(uncontended::sync_rate(sizes)?);
+        for (attr, &kind) in attrs.iter_mut().zip(kinds) {
+            attr.sync_calls = attr.sync_calls.max(uncontended::sync_rate(sizes, kind)?);
+        }
     }
-    Ok((base, attr))
+    Ok((base, attrs))
 }
 
 fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool, table: &Table) {
@@ -190,7 +270,10 @@ fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool,
     println!(
         "\nRT = one PING round trip p50 ({}). PING/2 = half the PING rate: the ideal for a \
          lock + unlock of two round trips. Back-to-back loops: best of {} alternating rounds. \
-         Commands per acquisition count those run inside Lua scripts too.",
+         Commands per acquisition count those run inside Lua scripts too; for Cluster those \
+         of the lock's shard, for Redlock those of all its servers. Cluster and Redlock rows \
+         are held to the single-server baselines; their targets are the single-server ones, \
+         shown for comparison and not judged.",
         nanos(base.ping_p50_ns as i64),
         rounds
     );
@@ -230,7 +313,24 @@ fn baseline_rows(table: &mut Table, base: &Baselines) {
     }
 }
 
-fn uncontended_rows(table: &mut Table, base: &Baselines, attr: &Uncontended) {
+/// A target judged on the single-server rows, and only shown on the others.
+fn target(text: &str, met: bool, judged: bool) -> Target {
+    if judged {
+        Target::new(text, met)
+    } else {
+        Target::unjudged(text)
+    }
+}
+
+/// `prefix` starts every figure's name; `judged`: whether the targets are held.
+fn uncontended_rows(
+    table: &mut Table,
+    section: &str,
+    prefix: &str,
+    base: &Baselines,
+    attr: &Uncontended,
+    judged: bool,
+) {
     let half_ping = base.ping_per_second / 2.0;
     // The crate takes a fencing token with every lock: it is held to the hand-written loop
     // that does the same; the ratio to the plain loop shows what the token costs.
@@ -252,24 +352,23 @@ fn uncontended_rows(table: &mut Table, base: &Baselines, attr: &Uncontended) {
         let vs_ping = calls / half_ping;
         let vs_hand = calls / handwritten;
         let vs_plain = calls / plain;
-        let section = "Uncontended";
         table.row(
             section,
-            &format!("{kind}: calls vs PING/2"),
+            &format!("{prefix}{kind}: calls vs PING/2"),
             rate(calls),
             ratio(vs_ping),
-            Target::new(">= 0.85x", vs_ping >= 0.85),
+            target(">= 0.85x", vs_ping >= 0.85, judged),
         );
         table.row(
             section,
-            &format!("{kind}: calls vs hand-written fenced"),
+            &format!("{prefix}{kind}: calls vs hand-written fenced"),
             rate(calls),
             ratio(vs_hand),
-            Target::new(">= 0.95x", vs_hand >= 0.95),
+            target(">= 0.95x", vs_hand >= 0.95, judged),
         );
         table.row(
             section,
-            &format!("{kind}: calls vs hand-written unfenced"),
+            &format!("{prefix}{kind}: calls vs hand-written unfenced"),
             rate(calls),
             ratio(vs_plain),
             Target::none(),
@@ -278,19 +377,22 @@ fn uncontended_rows(table: &mut Table, base: &Baselines, attr: &Uncontended) {
 }
 
 /// `in_process`: the fairness and max-wait targets apply to one process's tasks/threads.
+/// `prefix` starts every figure's name; `judged`: whether the targets are held.
 fn contended_rows(
     table: &mut Table,
     section: &str,
+    prefix: &str,
     base: &Baselines,
     m: &Measured,
     in_process: bool,
+    judged: bool,
 ) {
     let c = &m.contention;
     let rt = base.ping_p50_ns as f64;
     let in_rt = |ns: i64| format!("{:.3} RT", ns as f64 / rt);
     let only_in_process = |text: &str, met: bool| {
         if in_process {
-            Target::new(text, met)
+            target(text, met, judged)
         } else {
             Target::none()
         }
@@ -301,28 +403,31 @@ fn contended_rows(
 
     table.row(
         section,
-        &format!("acquisitions ({} in all)", thousands(c.acquisitions as u64)),
+        &format!(
+            "{prefix}acquisitions ({} in all)",
+            thousands(c.acquisitions as u64)
+        ),
         rate(c.per_second),
         ratio(c.per_second / (base.ping_per_second / 2.0)) + " PING/2",
         Target::none(),
     );
     table.row(
         section,
-        "handoff p50",
+        &format!("{prefix}handoff p50"),
         nanos(c.handoff_p50_ns),
         in_rt(c.handoff_p50_ns),
-        Target::new("<= 1.5 RT", handoff_p50 <= 1.5),
+        target("<= 1.5 RT", handoff_p50 <= 1.5, judged),
     );
     table.row(
         section,
-        "handoff p99",
+        &format!("{prefix}handoff p99"),
         nanos(c.handoff_p99_ns),
         in_rt(c.handoff_p99_ns),
-        Target::new("<= 5 RT", handoff_p99 <= 5.0),
+        target("<= 5 RT", handoff_p99 <= 5.0, judged),
     );
     table.row(
         section,
-        "releaser re-takes",
+        &format!("{prefix}releaser re-takes"),
         format!("{:.1}%", c.retake_share * 100.0),
         String::new(),
         only_in_process("<= 25%", c.retake_share <= 0.25),
@@ -330,7 +435,7 @@ fn contended_rows(
     for (figure, ns) in [("wait p50", c.wait_p50_ns), ("wait p99", c.wait_p99_ns)] {
         table.row(
             section,
-            figure,
+            &format!("{prefix}{figure}"),
             nanos(ns as i64),
             in_rt(ns as i64),
             Target::none(),
@@ -338,17 +443,17 @@ fn contended_rows(
     }
     table.row(
         section,
-        "wait max",
+        &format!("{prefix}wait max"),
         nanos(c.wait_max_ns as i64),
         in_rt(c.wait_max_ns as i64),
         only_in_process("< 20 ms", max_wait_ms < 20.0),
     );
     table.row(
         section,
-        "server commands per acquisition",
+        &format!("{prefix}server commands per acquisition"),
         format!("{:.2}", m.commands_per_acquisition),
         String::new(),
-        Target::new("<= 8", m.commands_per_acquisition <= 8.0),
+        target("<= 8", m.commands_per_acquisition <= 8.0, judged),
     );
 }
 

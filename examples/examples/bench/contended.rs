@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use super::clock::now_ns;
+use super::locked::Backend;
 use super::server::Inspector;
 use super::stats::{Contention, Record};
 use super::{Res, Sizes, locked, runtime};
@@ -28,13 +29,26 @@ impl Measured {
     }
 }
 
-/// (a) `workers` tokio tasks of this process.
-pub fn tasks(inspector: &mut Inspector, workers: u32, sizes: &Sizes) -> Res<Measured> {
-    const LOCK: &str = "contended-tasks";
+/// The name of the lock of (a): `bench:contended-tasks`, in the key `lock:{bench:contended-tasks}`.
+pub const TASKS_LOCK: &str = "contended-tasks";
+
+/// (a) `workers` tokio tasks of this process, locking on `backend`; `inspector` looks at the
+/// servers whose commands are counted.
+pub fn tasks(
+    inspector: &mut Inspector,
+    workers: u32,
+    sizes: &Sizes,
+    backend: Backend,
+) -> Res<Measured> {
     let rt = runtime()?;
-    rt.block_on(run_tasks(LOCK, 0..workers, sizes.contended_warmup))?;
+    rt.block_on(run_tasks(
+        backend,
+        TASKS_LOCK,
+        0..workers,
+        sizes.contended_warmup,
+    ))?;
     inspector.reset_stats()?;
-    let records = rt.block_on(run_tasks(LOCK, 0..workers, sizes.per_worker))?;
+    let records = rt.block_on(run_tasks(backend, TASKS_LOCK, 0..workers, sizes.per_worker))?;
     Ok(Measured::new(records, inspector.commands_run()?))
 }
 
@@ -119,10 +133,20 @@ pub fn worker_main(args: &[String]) -> Res<()> {
     let ids = first.parse()?..end.parse()?;
     redis_lock::init(url)?;
     let rt = runtime()?;
-    rt.block_on(run_tasks(PROCESS_LOCK, ids.clone(), warmup.parse()?))?;
+    rt.block_on(run_tasks(
+        Backend::Single,
+        PROCESS_LOCK,
+        ids.clone(),
+        warmup.parse()?,
+    ))?;
     println!("ready");
     std::io::stdin().read_line(&mut String::new())?;
-    let records = rt.block_on(run_tasks(PROCESS_LOCK, ids, count.parse()?))?;
+    let records = rt.block_on(run_tasks(
+        Backend::Single,
+        PROCESS_LOCK,
+        ids,
+        count.parse()?,
+    ))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for record in records {
         writeln!(out, "{}", record.to_line())?;
@@ -130,8 +154,9 @@ pub fn worker_main(args: &[String]) -> Res<()> {
     Ok(out.flush()?)
 }
 
-/// One task per worker id, each taking the lock `count` times; all their records.
+/// One task per worker id, each taking the lock on `backend` `count` times; all their records.
 async fn run_tasks(
+    backend: Backend,
     lock: &'static str,
     ids: std::ops::Range<u32>,
     count: usize,
@@ -142,7 +167,7 @@ async fn run_tasks(
                 let mut records = Vec::with_capacity(count);
                 for _ in 0..count {
                     let called = now_ns();
-                    let acquired = locked::empty_async(lock).await?;
+                    let acquired = backend.empty_async(lock).await?;
                     records.push(Record::returned_now(worker, called, acquired));
                 }
                 Ok::<_, redis_lock::LockError>(records)

@@ -1,12 +1,46 @@
 //! The annotated functions under test. Their bodies are empty apart from a timestamp, so
 //! what is measured is the attribute's own cost. `expire = 10` matches the hand-written
 //! loop's `PX 10000` and turns auto-renewal off, as in the hand-written loop.
+//!
+//! `client = "..."` is fixed at compile time, so each client kind has its own pair of
+//! functions, and [`Backend`] picks the pair at run time.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use redis_lock::{LockError, redis_lock};
 
 use super::clock::now_ns;
+
+/// Which registered client the annotated functions lock on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The default client: one redis-server.
+    Single,
+    /// Registered as "bench-cluster": a Redis Cluster.
+    Cluster,
+    /// Registered as "bench-redlock": independent servers, by quorum.
+    Redlock,
+}
+
+impl Backend {
+    /// Takes lock `lock` and returns when the body started: the moment the lock was ours.
+    pub async fn empty_async(self, lock: &str) -> Result<u64, LockError> {
+        match self {
+            Backend::Single => empty_async(lock).await,
+            Backend::Cluster => cluster::empty_async(lock).await,
+            Backend::Redlock => redlock::empty_async(lock).await,
+        }
+    }
+
+    /// [`Backend::empty_async`] for sync callers.
+    pub fn empty_sync(self, lock: &str) -> Result<u64, LockError> {
+        match self {
+            Backend::Single => empty_sync(lock),
+            Backend::Cluster => cluster::empty_sync(lock),
+            Backend::Redlock => redlock::empty_sync(lock),
+        }
+    }
+}
 
 /// Returns when the body started: the moment the lock was ours.
 #[redis_lock(name = "bench:{lock}", expire = 10)]
@@ -18,6 +52,36 @@ pub async fn empty_async(lock: &str) -> Result<u64, LockError> {
 #[redis_lock(name = "bench:{lock}", expire = 10)]
 pub fn empty_sync(lock: &str) -> Result<u64, LockError> {
     Ok(now_ns())
+}
+
+/// [`empty_async`] and [`empty_sync`] on the client registered as "bench-cluster".
+mod cluster {
+    use super::*;
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-cluster")]
+    pub async fn empty_async(lock: &str) -> Result<u64, LockError> {
+        Ok(now_ns())
+    }
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-cluster")]
+    pub fn empty_sync(lock: &str) -> Result<u64, LockError> {
+        Ok(now_ns())
+    }
+}
+
+/// [`empty_async`] and [`empty_sync`] on the client registered as "bench-redlock".
+mod redlock {
+    use super::*;
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-redlock")]
+    pub async fn empty_async(lock: &str) -> Result<u64, LockError> {
+        Ok(now_ns())
+    }
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-redlock")]
+    pub fn empty_sync(lock: &str) -> Result<u64, LockError> {
+        Ok(now_ns())
+    }
 }
 
 /// Counts that `task` got the lock, on the client registered as "scale" so that the

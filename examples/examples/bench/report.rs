@@ -1,7 +1,8 @@
 //! The one markdown table the benchmark prints, and how its figures are written.
 
-/// A figure's target and whether it was met; `None` for figures given for context.
-pub struct Target(Option<(String, bool)>);
+/// A figure's target and whether it was met (`None`: not judged); `None` for figures given
+/// for context.
+pub struct Target(Option<(String, Option<bool>)>);
 
 impl Target {
     pub fn none() -> Target {
@@ -9,7 +10,12 @@ impl Target {
     }
 
     pub fn new(text: impl Into<String>, met: bool) -> Target {
-        Target(Some((text.into(), met)))
+        Target(Some((text.into(), Some(met))))
+    }
+
+    /// A target shown for comparison only: its status says so instead of ok or MISSED.
+    pub fn unjudged(text: impl Into<String>) -> Target {
+        Target(Some((text.into(), None)))
     }
 }
 
@@ -28,7 +34,8 @@ impl Table {
         target: Target,
     ) {
         let (target, status) = match target.0 {
-            Some((text, met)) => (text, if met { "ok" } else { "MISSED" }.to_string()),
+            Some((text, Some(met))) => (text, if met { "ok" } else { "MISSED" }.to_string()),
+            Some((text, None)) => (text, "not judged".to_string()),
             None => (String::new(), String::new()),
         };
         self.rows

@@ -5,8 +5,10 @@ use std::collections::HashSet;
 
 use super::Res;
 
+/// Connections to the servers whose commands are counted; the first also serves PING and
+/// `INFO server`.
 pub struct Inspector {
-    conn: redis::Connection,
+    conns: Vec<redis::Connection>,
 }
 
 /// What the figures were measured on.
@@ -18,15 +20,21 @@ pub struct Machine {
 
 impl Inspector {
     pub fn new(conn: redis::Connection) -> Inspector {
-        Inspector { conn }
+        Inspector { conns: vec![conn] }
+    }
+
+    /// Counts the commands of several servers together (those of a Redlock client).
+    pub fn of_all(conns: Vec<redis::Connection>) -> Inspector {
+        assert!(!conns.is_empty(), "an inspector needs a server");
+        Inspector { conns }
     }
 
     pub fn conn(&mut self) -> &mut redis::Connection {
-        &mut self.conn
+        &mut self.conns[0]
     }
 
     pub fn machine(&mut self) -> Res<Machine> {
-        let info: String = redis::cmd("INFO").arg("server").query(&mut self.conn)?;
+        let info: String = redis::cmd("INFO").arg("server").query(self.conn())?;
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Ok(Machine {
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -39,36 +47,43 @@ impl Inspector {
         })
     }
 
-    /// Zeroes the server's command counters (`CONFIG RESETSTAT`).
+    /// Zeroes every server's command counters (`CONFIG RESETSTAT`).
     pub fn reset_stats(&mut self) -> Res<()> {
-        redis::cmd("CONFIG")
-            .arg("RESETSTAT")
-            .query::<()>(&mut self.conn)?;
+        for conn in &mut self.conns {
+            redis::cmd("CONFIG").arg("RESETSTAT").query::<()>(conn)?;
+        }
         Ok(())
     }
 
-    /// Commands the server ran since [`reset_stats`](Inspector::reset_stats): the sum of
-    /// `calls=` over `INFO commandstats`, without our own `CONFIG` and `INFO`. Commands that
-    /// Lua scripts run count too (an `EVALSHA` of a GET-then-DEL script counts 3).
+    /// Commands the servers ran since [`reset_stats`](Inspector::reset_stats), all added up.
     pub fn commands_run(&mut self) -> Res<u64> {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut self.conn)?;
-        let calls = info
-            .lines()
-            .filter_map(|line| line.strip_prefix("cmdstat_"))
-            .filter(|line| !line.starts_with("info:") && !line.starts_with("config|"))
-            .filter_map(|line| {
-                line.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum();
+        let mut calls = 0;
+        for conn in &mut self.conns {
+            calls += commands_run_on(conn)?;
+        }
         Ok(calls)
     }
+}
+
+/// Commands one server ran since its counters were zeroed: the sum of `calls=` over
+/// `INFO commandstats`, without our own `CONFIG` and `INFO`. Commands that Lua scripts run
+/// count too (an `EVALSHA` of a GET-then-DEL script counts 3).
+fn commands_run_on(conn: &mut redis::Connection) -> Res<u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn)?;
+    let calls = info
+        .lines()
+        .filter_map(|line| line.strip_prefix("cmdstat_"))
+        .filter(|line| !line.starts_with("info:") && !line.starts_with("config|"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    Ok(calls)
 }
 
 /// The ids of all clients connected to the server (`CLIENT LIST`).

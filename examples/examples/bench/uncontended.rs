@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use super::{Res, Sizes, locked, runtime};
+use super::locked::Backend;
+use super::{Res, Sizes, runtime};
 
 /// Calls per second, the best of the rounds.
 pub struct Uncontended {
@@ -11,17 +12,18 @@ pub struct Uncontended {
     pub sync_calls: f64,
 }
 
-/// Calls per second of the annotated `async fn`, in one task of a 2-worker runtime.
-pub fn async_rate(sizes: &Sizes) -> Res<f64> {
+/// Calls per second of the annotated `async fn` on `backend`, in one task of a 2-worker
+/// runtime.
+pub fn async_rate(sizes: &Sizes, backend: Backend) -> Res<f64> {
     let (warmup, loops) = (sizes.warmup, sizes.loops);
     runtime()?.block_on(async move {
         tokio::spawn(async move {
             for _ in 0..warmup {
-                locked::empty_async("uncontended-async").await?;
+                backend.empty_async("uncontended-async").await?;
             }
             let start = Instant::now();
             for _ in 0..loops {
-                locked::empty_async("uncontended-async").await?;
+                backend.empty_async("uncontended-async").await?;
             }
             Ok(loops as f64 / start.elapsed().as_secs_f64())
         })
@@ -29,14 +31,14 @@ pub fn async_rate(sizes: &Sizes) -> Res<f64> {
     })
 }
 
-/// Calls per second of the annotated sync `fn`, on this thread.
-pub fn sync_rate(sizes: &Sizes) -> Res<f64> {
+/// Calls per second of the annotated sync `fn` on `backend`, on this thread.
+pub fn sync_rate(sizes: &Sizes, backend: Backend) -> Res<f64> {
     for _ in 0..sizes.warmup {
-        locked::empty_sync("uncontended-sync")?;
+        backend.empty_sync("uncontended-sync")?;
     }
     let start = Instant::now();
     for _ in 0..sizes.loops {
-        locked::empty_sync("uncontended-sync")?;
+        backend.empty_sync("uncontended-sync")?;
     }
     Ok(sizes.loops as f64 / start.elapsed().as_secs_f64())
 }
