@@ -179,6 +179,11 @@ impl LockClient {
         }
     }
 
+    /// Whether acquisitions wait for replicas to acknowledge the lock (`min_replicas`).
+    pub(crate) fn waits_for_replicas(&self) -> bool {
+        matches!(&self.target, Target::Cluster(cluster) if cluster.min_replicas > 0)
+    }
+
     /// The servers of a Redlock client; `None` for a client of one server.
     pub(crate) fn quorum(&self) -> Option<&Quorum> {
         match &self.target {

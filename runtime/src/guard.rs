@@ -249,7 +249,11 @@ impl Held {
         let waiters = &self.client.waiters;
         let fence_key = fence_key(&self.key);
         let mut token = self.token.clone();
-        while let Some(offer) = waiters.offer_handoff(&self.key) {
+        // A handover writes the lock without the replicas' acknowledgement a client with
+        // `min_replicas` promises: such a client releases, and the next waiter acquires
+        // (and waits for replicas) like anyone else.
+        let hand_over = !self.client.waits_for_replicas();
+        while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
             let attempt = HandoffAttempt {

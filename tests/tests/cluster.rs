@@ -245,6 +245,33 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
         );
     }
 
+    // With min_replicas a lock is never handed straight to a waiter of this process (the
+    // handover would skip WAIT): the waiter takes it itself and waits for a replica too.
+    let waits_on = |key: &str| -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut cluster.connection_to_master_of(key))
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_wait:calls="))
+            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+    };
+    let handed = Lock::with_client("fo", "g").unwrap();
+    let first = handed.acquire(None).await.unwrap();
+    let waiter = {
+        let handed = handed.clone();
+        tokio::spawn(async move { handed.acquire(Some(Duration::from_secs(10))).await })
+    };
+    wait_for_shard_subscribers(&cluster, "lock:{g}", 1).await;
+    let before = waits_on("lock:{g}");
+    first.release().await.unwrap();
+    waiter.await.unwrap().unwrap().release().await.unwrap();
+    assert_eq!(
+        waits_on("lock:{g}") - before,
+        1,
+        "the waiter's own acquisition ran WAIT"
+    );
+
     let key = "lock:{f}";
     let holder = Lock::with_client("fo", "f").unwrap();
     let guard = holder.acquire(None).await.unwrap();
