@@ -110,6 +110,21 @@ fn unusable(url: &str, e: redis::RedisError) -> LockError {
 }
 
 /// A URL's connection settings, checked.
+/// [`connection_info`] for `what` (sentinels, cluster nodes), which must be TCP servers.
+pub(crate) fn tcp_connection_info(
+    url: &str,
+    what: &str,
+) -> Result<redis::ConnectionInfo, LockError> {
+    let info = connection_info(url)?;
+    match info.addr() {
+        redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => Ok(info),
+        _ => Err(LockError::invalid(format!(
+            "`{}`: {what} must be reached over TCP (redis:// or rediss://)",
+            redact_url(url)
+        ))),
+    }
+}
+
 pub(crate) fn connection_info(url: &str) -> Result<redis::ConnectionInfo, LockError> {
     #[cfg(not(feature = "tls"))]
     if url

@@ -51,17 +51,7 @@ impl Cluster {
         }
         let mut seeds = Vec::with_capacity(seed_urls.len());
         for url in seed_urls {
-            let info = crate::client::connection_info(url)?;
-            match info.addr() {
-                redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => {}
-                _ => {
-                    return Err(LockError::invalid(format!(
-                        "`{}`: cluster nodes must be reached over TCP (redis:// or rediss://)",
-                        crate::client::redact_url(url)
-                    )));
-                }
-            }
-            seeds.push(info);
+            seeds.push(crate::client::tcp_connection_info(url, "cluster nodes")?);
         }
         let (push_sender, pushes) = mpsc::unbounded_channel();
         let builder = redis::cluster::ClusterClientBuilder::new(seeds)

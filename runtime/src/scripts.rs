@@ -30,16 +30,26 @@ impl Script {
 /// `{1, fencing token}`; else `{0, holder's PTTL}` (or `{0}`), so a waiter knows when to
 /// look again without asking separately.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+    Script::new(concat!(
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) ",
+        acquire_reply!()
+    ))
+});
+
+/// The end of both acquisition scripts, after the condition that the lock is ours: the
+/// fencing token when it is, else (if asked) the holder's remaining lease.
+macro_rules! acquire_reply {
+    () => {
+        "then \
            return {1, redis.call('incr', KEYS[2])} \
          end \
          if ARGV[3] == '1' then \
            return {0, redis.call('pttl', KEYS[1])} \
          end \
-         return {0}",
-    )
-});
+         return {0}"
+    };
+}
+use acquire_reply;
 
 /// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. For an
 /// acquisition whose `ACQUIRE` reply was lost: if the lock is ours after all, restarts its
@@ -58,17 +68,12 @@ pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
 /// that already holds ARGV[1] counts as taken too (its lease restarts), for an earlier
 /// attempt of the same acquisition whose reply or undo was lost on that server.
 pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
         "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
             or (redis.call('get', KEYS[1]) == ARGV[1] \
-                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
-           return {1, redis.call('incr', KEYS[2])} \
-         end \
-         if ARGV[3] == '1' then \
-           return {0, redis.call('pttl', KEYS[1])} \
-         end \
-         return {0}",
-    )
+                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) ",
+        acquire_reply!()
+    ))
 });
 
 /// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,

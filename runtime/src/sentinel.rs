@@ -76,16 +76,7 @@ impl SentinelMaster {
         let mut sentinels = Vec::with_capacity(sentinel_urls.len());
         let mut first_addr = None;
         for url in sentinel_urls {
-            let info = crate::client::connection_info(url)?;
-            match info.addr() {
-                redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => {}
-                _ => {
-                    return Err(LockError::invalid(format!(
-                        "`{}`: sentinels must be reached over TCP (redis:// or rediss://)",
-                        crate::client::redact_url(url)
-                    )));
-                }
-            }
+            let info = crate::client::tcp_connection_info(url, "sentinels")?;
             first_addr.get_or_insert_with(|| info.addr().clone());
             sentinels.push(Endpoint::new(
                 &info,
@@ -182,36 +173,40 @@ impl SentinelMaster {
     /// The master, resolving it first if it never was, waiting at most until `until` or
     /// the end of one resolution.
     pub(crate) async fn wait(&self, until: Option<Instant>) -> Result<Arc<Server>, LockError> {
+        match self.lookup(until) {
+            Lookup::Done(master) => master,
+            Lookup::Wait(mut resolved, until) => {
+                let _ = tokio::time::timeout_at(until.into(), resolved.changed()).await;
+                self.current().ok_or_else(|| self.unresolved())
+            }
+        }
+    }
+
+    /// [`wait`](SentinelMaster::wait) for sync callers, on their own thread.
+    pub(crate) fn wait_blocking(&self, until: Option<Instant>) -> Result<Arc<Server>, LockError> {
+        match self.lookup(until) {
+            Lookup::Done(master) => master,
+            Lookup::Wait(mut resolved, until) => {
+                let _ = block_on_until(resolved.changed(), Some(until));
+                self.current().ok_or_else(|| self.unresolved())
+            }
+        }
+    }
+
+    /// The master if known; else starts a resolution and says what to wait for, and until
+    /// when (`until`, or the end of one resolution).
+    fn lookup(&self, until: Option<Instant>) -> Lookup {
         if let Some(server) = self.current() {
-            return Ok(server);
+            return Lookup::Done(Ok(server));
         }
         let mut resolved = self.watch();
         resolved.borrow_and_update();
         if !self.refresh() {
             // The latest resolution failed just now: do not wait for another.
-            return self.current().ok_or_else(|| self.unresolved());
-        }
-        let changed = resolved.changed();
-        let bound = Instant::now() + self.inner.connect_timeout + self.inner.response_timeout;
-        let until = until.map_or(bound, |u| u.min(bound));
-        let _ = tokio::time::timeout_at(until.into(), changed).await;
-        self.current().ok_or_else(|| self.unresolved())
-    }
-
-    /// [`wait`](SentinelMaster::wait) for sync callers, on their own thread.
-    pub(crate) fn wait_blocking(&self, until: Option<Instant>) -> Result<Arc<Server>, LockError> {
-        if let Some(server) = self.current() {
-            return Ok(server);
-        }
-        let mut resolved = self.watch();
-        resolved.borrow_and_update();
-        if !self.refresh() {
-            return self.current().ok_or_else(|| self.unresolved());
+            return Lookup::Done(self.current().ok_or_else(|| self.unresolved()));
         }
         let bound = Instant::now() + self.inner.connect_timeout + self.inner.response_timeout;
-        let until = until.map_or(bound, |u| u.min(bound));
-        let _ = block_on_until(resolved.changed(), Some(until));
-        self.current().ok_or_else(|| self.unresolved())
+        Lookup::Wait(resolved, until.map_or(bound, |u| u.min(bound)))
     }
 
     /// The error of a caller left without a master address: a connection error, so that
@@ -225,6 +220,12 @@ impl SentinelMaster {
             reason,
         }
     }
+}
+
+/// See [`SentinelMaster::lookup`].
+enum Lookup {
+    Done(Result<Arc<Server>, LockError>),
+    Wait(watch::Receiver<u64>, Instant),
 }
 
 impl Inner {
