@@ -435,3 +435,53 @@ pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .map(str::trim)
 }
+
+/// A second process (the `contender` binary, whose path the test passes as
+/// `env!("CARGO_BIN_EXE_contender")`) holding a lock with an auto-renewed lease until told
+/// to release it.
+pub struct HolderProcess {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl HolderProcess {
+    /// Starts it on the client `url` (a URL, comma-separated Redlock URLs, or
+    /// `cluster:SEED,...`) and returns once it holds `lock` with a lease of `lease_secs`.
+    pub fn start(contender: &str, url: &str, lock: &str, lease_secs: &str) -> HolderProcess {
+        let mut child = Command::new(contender)
+            .args(["hold-until-told", url, lock, lease_secs])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the contender");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("read the contender");
+        assert_eq!(line.trim(), "HOLDING");
+        HolderProcess { child, out }
+    }
+
+    /// Tells it to release, without waiting.
+    pub fn tell_release(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "release").expect("tell the contender");
+    }
+
+    /// Waits until it reports the release, and for it to exit; returns when it reported.
+    pub fn wait_released(mut self) -> std::time::Instant {
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("read the contender");
+        assert_eq!(line.trim(), "RELEASED");
+        let released = std::time::Instant::now();
+        assert!(self.child.wait().expect("wait for the contender").success());
+        released
+    }
+
+    /// [`tell_release`](HolderProcess::tell_release), then
+    /// [`wait_released`](HolderProcess::wait_released).
+    pub fn release(mut self) -> std::time::Instant {
+        self.tell_release();
+        self.wait_released()
+    }
+}

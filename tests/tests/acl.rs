@@ -2,12 +2,10 @@
 //! can do everything the crate does, and one without a needed command gets `NoPermission`
 //! naming it.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
+use redis_lock_tests::{HolderProcess, RedisServer, wait_for_subscribers};
 
 /// The README's ACL, without the user name and password.
 const MINIMAL_ACL: &[&str] = &[
@@ -149,16 +147,7 @@ async fn the_minimal_acl_is_enough_for_everything() {
 
     // A waiter of this process, woken by a release in another process (by pub/sub).
     let url = format!("redis://locker:pw@127.0.0.1:{}", server.port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold-until-told", &url, "remote", "30"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "HOLDING");
+    let mut holder = HolderProcess::start(env!("CARGO_BIN_EXE_contender"), &url, "remote", "30");
     let remote = lock("remote").expire(Duration::from_secs(30));
     let waiter = {
         let remote = remote.clone();
@@ -166,17 +155,14 @@ async fn the_minimal_acl_is_enough_for_everything() {
     };
     // Subscribed: the contender's auto-renewal and our waiter both wait on it.
     wait_for_subscribers(&server, "lock:{remote}", 1).await;
-    writeln!(child.stdin.as_mut().unwrap(), "release").unwrap();
+    holder.tell_release();
     let released = Instant::now();
     let guard = waiter.await.unwrap().unwrap();
     assert!(
         released.elapsed() < Duration::from_secs(5),
         "woken by the announcement, not the 30 s lease"
     );
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "RELEASED");
-    assert!(child.wait().unwrap().success());
+    holder.wait_released();
 
     // Reset one lock, then all of them.
     assert!(remote.reset().await.unwrap());

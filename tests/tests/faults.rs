@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
+use redis_lock_tests::{HolderProcess, RedisServer, wait_for_subscribers};
 
 /// Generous bound for "did not hang": far below every lease used here.
 const NO_HANG: Duration = Duration::from_secs(10);
@@ -181,7 +181,7 @@ async fn a_waiter_whose_connections_are_killed_still_gets_the_release() {
     let server = RedisServer::start();
     redis_lock::register("faults-kill-conn", &server.url()).unwrap();
     let name = "killed-conn";
-    let (mut holder, mut out) = hold_until_told(&server, name);
+    let holder = HolderProcess::start(env!("CARGO_BIN_EXE_contender"), &server.url(), name, "30");
 
     let lock = Lock::with_client("faults-kill-conn", name).unwrap();
     let waiter = tokio::spawn(async move {
@@ -201,36 +201,11 @@ async fn a_waiter_whose_connections_are_killed_still_gets_the_release() {
             .query(&mut admin)
             .unwrap();
     }
-    let released = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        writeln!(holder.stdin.as_mut().unwrap(), "release").unwrap();
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "RELEASED");
-        holder.wait().unwrap();
-        Instant::now()
-    })
-    .await
-    .unwrap();
+    let released = tokio::task::spawn_blocking(move || holder.release())
+        .await
+        .unwrap();
     let acquired = bounded("the waiter", waiter).await.unwrap().unwrap();
     // Not the 30 s lease: the reconnected waiter looked again.
     let after = acquired.saturating_duration_since(released);
     assert!(after < Duration::from_secs(1), "{after:?}");
-}
-
-fn hold_until_told(
-    server: &RedisServer,
-    lock: &str,
-) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold-until-told", &server.url(), lock, "30"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "HOLDING");
-    (child, out)
 }

@@ -2,38 +2,10 @@
 //! the holder's lease end; and a lost pub/sub connection is re-established without
 //! stranding them.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_lock::Lock;
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
-
-/// A contender process holding `lock` with a 30 s lease until told to release it.
-fn holder(server: &RedisServer, lock: &str) -> (Child, BufReader<ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold-until-told", &server.url(), lock, "30"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "HOLDING");
-    (child, out)
-}
-
-/// Tells the holder to release; returns once it has.
-fn release(child: &mut Child, out: &mut BufReader<ChildStdout>) -> Instant {
-    writeln!(child.stdin.as_mut().unwrap(), "release").unwrap();
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "RELEASED");
-    let released = Instant::now();
-    child.wait().unwrap();
-    released
-}
+use redis_lock_tests::{HolderProcess, RedisServer, wait_for_subscribers};
 
 /// Waits in this process for `name` while the contender holds it (30 s lease); `between`
 /// runs once the wait is under way. Asserts the waiter got the lock within 100 ms of the
@@ -41,7 +13,7 @@ fn release(child: &mut Child, out: &mut BufReader<ChildStdout>) -> Instant {
 async fn woken_by_remote_release(client: &str, name: &str, between: impl FnOnce(&RedisServer)) {
     let server = RedisServer::start();
     redis_lock::register(client, &server.url()).unwrap();
-    let (mut child, mut out) = holder(&server, name);
+    let holder = HolderProcess::start(env!("CARGO_BIN_EXE_contender"), &server.url(), name, "30");
     let channel = format!("lock:{{{name}}}");
 
     let lock = Lock::with_client(client, name).unwrap();
@@ -51,7 +23,7 @@ async fn woken_by_remote_release(client: &str, name: &str, between: impl FnOnce(
     between(&server);
     wait_for_subscribers(&server, &channel, 1).await;
 
-    let released = tokio::task::spawn_blocking(move || release(&mut child, &mut out))
+    let released = tokio::task::spawn_blocking(move || holder.release())
         .await
         .unwrap();
     let (acquired, guard) = waiter.await.unwrap().unwrap();

@@ -3,13 +3,12 @@
 //! `NoQuorum` within the caller's timeout, and the restarted servers work again; a release
 //! in another process wakes waiters at once; the rest of the core works on a quorum.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_lock::{ClientBuilder, Lock, LockError, redis_lock};
-use redis_lock_tests::{RedlockServers, read_counter};
+use redis_lock_tests::{HolderProcess, RedlockServers, read_counter};
 
 fn register(client: &str, servers: &RedlockServers) {
     ClientBuilder::redlock(servers.urls())
@@ -212,39 +211,18 @@ async fn a_minority_down_changes_nothing_a_majority_down_is_no_quorum_until_rest
     .unwrap();
 }
 
-/// A contender process holding `lock` on the servers (30 s lease) until told to release it.
-fn holder(servers: &RedlockServers, lock: &str) -> (Child, BufReader<ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold-until-told", &joined(servers), lock, "30"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "HOLDING");
-    (child, out)
-}
-
-/// Tells the holder to release; returns when it has.
-fn release(mut child: Child, mut out: BufReader<ChildStdout>) -> Instant {
-    writeln!(child.stdin.as_mut().unwrap(), "release").unwrap();
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "RELEASED");
-    let released = Instant::now();
-    child.wait().unwrap();
-    released
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_in_another_process_wakes_waiters_at_once() {
     let mut servers = RedlockServers::start(3);
     register("redlock-notify", &servers);
     // One server down: the announcements of the two others must do.
     servers.kill(2);
-    let (child, out) = holder(&servers, "notified");
+    let holder = HolderProcess::start(
+        env!("CARGO_BIN_EXE_contender"),
+        &joined(&servers),
+        "notified",
+        "30",
+    );
     let lock = Lock::with_client("redlock-notify", "notified").unwrap();
     assert!(lock.try_acquire().await.unwrap().is_none());
 
@@ -263,7 +241,7 @@ async fn a_release_in_another_process_wakes_waiters_at_once() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let released = tokio::task::spawn_blocking(move || release(child, out))
+    let released = tokio::task::spawn_blocking(move || holder.release())
         .await
         .unwrap();
     let (acquired, guard) = waiter.await.unwrap().unwrap();
