@@ -478,6 +478,12 @@ impl HolderProcess {
         released
     }
 
+    /// Kills it (SIGKILL) while it holds the lock, as a crash would; returns once it is dead.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill the contender");
+        self.child.wait().expect("wait for the contender");
+    }
+
     /// [`tell_release`](HolderProcess::tell_release), then
     /// [`wait_released`](HolderProcess::wait_released).
     pub fn release(mut self) -> std::time::Instant {

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_lock::Lock;
-use redis_lock_tests::RedisServer;
+use redis_lock_tests::{HolderProcess, RedisServer};
 
 #[tokio::test]
 async fn a_killed_holder_frees_the_lock_within_its_lease() {
@@ -14,21 +14,12 @@ async fn a_killed_holder_frees_the_lock_within_its_lease() {
     redis_lock::register("crash", &server.url()).unwrap();
     let lease = Duration::from_millis(600);
 
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args([
-            "hold",
-            &server.url(),
-            "crashy",
-            &lease.as_secs_f64().to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "HOLDING");
+    let holder = HolderProcess::start(
+        env!("CARGO_BIN_EXE_contender"),
+        &server.url(),
+        "crashy",
+        &lease.as_secs_f64().to_string(),
+    );
 
     let lock = Lock::with_client("crash", "crashy").unwrap();
     let waiter = tokio::spawn(async move {
@@ -45,9 +36,8 @@ async fn a_killed_holder_frees_the_lock_within_its_lease() {
         "a live, renewing holder keeps the lock"
     );
 
-    holder.kill().unwrap();
     let killed = Instant::now();
-    holder.wait().unwrap();
+    holder.kill();
     let acquired = waiter.await.unwrap();
     let after = acquired - killed;
     assert!(
@@ -61,21 +51,12 @@ async fn one_of_three_waiting_processes_takes_over_from_a_killed_holder() {
     let server = RedisServer::start();
     let lease = Duration::from_millis(600);
     let name = "crashy-three";
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args([
-            "hold",
-            &server.url(),
-            name,
-            &lease.as_secs_f64().to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "HOLDING");
+    let holder = HolderProcess::start(
+        env!("CARGO_BIN_EXE_contender"),
+        &server.url(),
+        name,
+        &lease.as_secs_f64().to_string(),
+    );
 
     // Three processes wait; each reports when it has the lock.
     let (acquired_tx, mut acquired) = tokio::sync::mpsc::unbounded_channel();
@@ -98,9 +79,8 @@ async fn one_of_three_waiting_processes_takes_over_from_a_killed_holder() {
     // Each waiting process subscribes to the lock's channel.
     redis_lock_tests::wait_for_subscribers(&server, &format!("lock:{{{name}}}"), 3).await;
 
-    holder.kill().unwrap();
     let killed = Instant::now();
-    holder.wait().unwrap();
+    holder.kill();
     let (first, line) = acquired.recv().await.unwrap();
     assert_eq!(line.trim(), "ACQUIRED");
     let after = first - killed;
