@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 if [ -z "${REDIS_URL:-}" ]; then
   bash tests/install-redis.sh
 fi
-cargo run --quiet --release -p redis-lock-examples --example demo
+cargo run --quiet --release -p redis-locked-examples --example demo

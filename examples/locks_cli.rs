@@ -3,13 +3,13 @@
 //! to any `Write`, so the tests run it in-process.
 //!
 //! ```text
-//! cargo run -p redis-lock-examples --example locks -- [--url URL] [--prefix PREFIX] list | show NAME | release NAME
+//! cargo run -p redis-locked-examples --example locks -- [--url URL] [--prefix PREFIX] list | show NAME | release NAME
 //! ```
 
 use std::io::Write;
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, Lock, LockError, LockInfo};
+use redis_locked::{ClientBuilder, Lock, LockError, LockInfo};
 
 /// The usage text, printed for `--help` and after a usage error.
 pub const USAGE: &str = "\
@@ -168,7 +168,7 @@ fn execute(invocation: &Invocation, out: &mut dyn Write) -> Result<(), Failure> 
     let client = client(&invocation.url, &invocation.prefix)?;
     match &invocation.command {
         Command::List => {
-            let locks = redis_lock::list_locks_blocking(Some(&client))?;
+            let locks = redis_locked::list_locks_blocking(Some(&client))?;
             if locks.is_empty() {
                 writeln!(out, "no locks held under prefix `{}`", invocation.prefix)?;
             } else {

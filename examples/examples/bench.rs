@@ -1,7 +1,7 @@
 //! Benchmark of `#[redis_lock]` against plain Redis round trips and a hand-written lock.
 //!
 //! ```text
-//! cargo run --release -p redis-lock-examples --example bench [-- --quick]
+//! cargo run --release -p redis-locked-examples --example bench [-- --quick]
 //! ```
 //!
 //! Starts its own redis-server, measures everything in one run, and prints one markdown
@@ -108,14 +108,14 @@ struct OtherBackend {
 /// Starts a cluster and Redlock servers and registers a client on each, under the names the
 /// annotated functions of [`locked`] use. The servers stop when the guards are dropped.
 fn other_backends() -> Res<(
-    redis_lock_tests::RedisCluster,
-    redis_lock_tests::RedlockServers,
+    redis_locked_tests::RedisCluster,
+    redis_locked_tests::RedlockServers,
     Vec<OtherBackend>,
 )> {
-    let cluster = redis_lock_tests::RedisCluster::start(CLUSTER_MASTERS, 0);
-    redis_lock::ClientBuilder::cluster(cluster.seed_urls()).register("bench-cluster")?;
-    let redlock = redis_lock_tests::RedlockServers::start(REDLOCK_SERVERS);
-    redis_lock::ClientBuilder::redlock(redlock.urls()).register("bench-redlock")?;
+    let cluster = redis_locked_tests::RedisCluster::start(CLUSTER_MASTERS, 0);
+    redis_locked::ClientBuilder::cluster(cluster.seed_urls()).register("bench-cluster")?;
+    let redlock = redis_locked_tests::RedlockServers::start(REDLOCK_SERVERS);
+    redis_locked::ClientBuilder::redlock(redlock.urls()).register("bench-redlock")?;
     let lock_key = format!("lock:{{bench:{}}}", contended::TASKS_LOCK);
     let backends = vec![
         OtherBackend {
@@ -130,7 +130,7 @@ fn other_backends() -> Res<(
                 redlock
                     .servers()
                     .iter()
-                    .map(redis_lock_tests::RedisServer::connection)
+                    .map(redis_locked_tests::RedisServer::connection)
                     .collect(),
             ),
         },
@@ -146,9 +146,9 @@ fn main() -> Res<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
 
-    let server = redis_lock_tests::RedisServer::start();
+    let server = redis_locked_tests::RedisServer::start();
     let url = server.url();
-    redis_lock::init(&url)?;
+    redis_locked::init(&url)?;
     let mut inspector = Inspector::new(server.connection());
     let machine = inspector.machine()?;
     eprintln!("starting a cluster of {CLUSTER_MASTERS} and {REDLOCK_SERVERS} Redlock servers ...");
@@ -261,7 +261,7 @@ fn measure_loops(
 fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool, table: &Table) {
     let rounds = sizes.rounds;
     let mode = if quick { "quick" } else { "full" };
-    println!("# redis-lock bench ({mode} run)\n");
+    println!("# redis-locked bench ({mode} run)\n");
     println!(
         "Machine: nproc {}, CPU {}, redis-server {} (loopback TCP)\n",
         machine.nproc, machine.cpu, machine.redis_version

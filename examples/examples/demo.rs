@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 /// Only one task in all processes at a time may print on the shared "printer".
 #[redis_lock(name = "printer:{printer}", expire = 5, timeout = 30)]
@@ -50,7 +50,7 @@ async fn worker(process: u32, epoch: u128) -> Result<(), LockError> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("worker") {
-        redis_lock::init(&std::env::var("REDIS_URL")?)?;
+        redis_locked::init(&std::env::var("REDIS_URL")?)?;
         let runtime = tokio::runtime::Runtime::new()?;
         return Ok(runtime.block_on(worker(args[2].parse()?, args[3].parse()?))?);
     }
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (url, _server) = match std::env::var("REDIS_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let server = redis_lock_tests::RedisServer::start();
+            let server = redis_locked_tests::RedisServer::start();
             println!("started a throwaway redis-server at {}", server.url());
             (server.url(), Some(server))
         }

@@ -5,23 +5,23 @@
 //! a throwaway redis-server.
 //!
 //! ```text
-//! cargo run -p redis-lock-examples --example fencing
+//! cargo run -p redis-locked-examples --example fencing
 //! ```
 
 use std::time::Duration;
 
-use redis_lock::{Lock, LockError};
+use redis_locked::{Lock, LockError};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (url, _server) = match std::env::var("REDIS_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let server = redis_lock_tests::RedisServer::start();
+            let server = redis_locked_tests::RedisServer::start();
             (server.url(), Some(server))
         }
     };
-    redis_lock::init(&url)?;
+    redis_locked::init(&url)?;
     let mut store = redis::Client::open(url.as_str())?.get_connection()?;
     let lease = Duration::from_millis(300);
     let lock = Lock::new("fencing-demo")?.expire(lease);
@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await??;
     let accepted =
-        redis_lock_tests::fenced_write(&mut store, "fencing-demo:value", b.fencing_token(), "B");
+        redis_locked_tests::fenced_write(&mut store, "fencing-demo:value", b.fencing_token(), "B");
     println!(
         "B writes with token {}: {}",
         b.fencing_token(),
@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A wakes up, unaware that its lease ran out.
     let accepted =
-        redis_lock_tests::fenced_write(&mut store, "fencing-demo:value", a.fencing_token(), "A");
+        redis_locked_tests::fenced_write(&mut store, "fencing-demo:value", a.fencing_token(), "A");
     println!(
         "A wakes and writes with token {}: {}",
         a.fencing_token(),

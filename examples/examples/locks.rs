@@ -1,13 +1,13 @@
 //! Lists, shows and force-releases the locks of a Redis server (see
-//! `redis_lock_examples::locks_cli`).
+//! `redis_locked_examples::locks_cli`).
 //!
 //! ```text
-//! cargo run -p redis-lock-examples --example locks -- [--url URL] [--prefix PREFIX] list | show NAME | release NAME
+//! cargo run -p redis-locked-examples --example locks -- [--url URL] [--prefix PREFIX] list | show NAME | release NAME
 //! ```
 
 use std::process::ExitCode;
 
-use redis_lock_examples::locks_cli;
+use redis_locked_examples::locks_cli;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

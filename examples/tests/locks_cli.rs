@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use redis_lock::Lock;
-use redis_lock_examples::locks_cli::{EXIT_ERROR, EXIT_OK, EXIT_USAGE, run};
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
+use redis_locked::Lock;
+use redis_locked_examples::locks_cli::{EXIT_ERROR, EXIT_OK, EXIT_USAGE, run};
+use redis_locked_tests::{RedisServer, wait_for_subscribers};
 
 /// Runs the tool; returns its exit code, standard output and standard error.
 fn locks(args: &[&str]) -> (u8, String, String) {
@@ -22,9 +22,9 @@ fn locks(args: &[&str]) -> (u8, String, String) {
 async fn list_show_and_release() {
     let server = RedisServer::start();
     let url = server.url();
-    redis_lock::register("cli-holder", &url).unwrap();
+    redis_locked::register("cli-holder", &url).unwrap();
     // Another client stands for another process waiting for a lock.
-    redis_lock::register("cli-waiter", &url).unwrap();
+    redis_locked::register("cli-waiter", &url).unwrap();
     let lock = |client: &str, name: &str| {
         Lock::with_client(client, name)
             .unwrap()

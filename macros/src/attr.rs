@@ -13,7 +13,7 @@ use crate::name::NameTemplate;
 use crate::suggest;
 
 /// Appended to every argument error: whoever got one argument wrong may not know the others.
-const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>`, `client = \"...\"`, `on_lost = \"continue\" | \"abort\"`, `guard = <name>` and `reentrant`";
+const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>`, `client = \"...\"`, `on_lost = \"continue\" | \"abort\"`, `guard = <name>`, `reentrant` and `crate = \"path\"`";
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -29,6 +29,9 @@ pub(crate) struct Args {
     /// `guard = <ident>`: the name the body sees the held lock under.
     pub(crate) guard: Option<Ident>,
     pub(crate) reentrant: bool,
+    /// `crate = "path"`: where the runtime crate is, for a dependency renamed in
+    /// `Cargo.toml` or re-exported by another crate.
+    pub(crate) krate: Option<syn::Path>,
 }
 
 /// What happens to a running body whose lock is lost (`on_lost = "..."`).
@@ -60,6 +63,7 @@ struct Builder {
     on_lost: Option<(OnLost, Span)>,
     guard: Option<Ident>,
     reentrant: Option<bool>,
+    krate: Option<syn::Path>,
     /// A `name` with a bad value must not also be reported as missing.
     name_given: bool,
     errors: Option<syn::Error>,
@@ -104,6 +108,10 @@ impl Builder {
             "on_lost" => {
                 let value = value(&meta, "on_lost", "on_lost = \"abort\"")?;
                 on_lost(&value).and_then(|on_lost| self.set_on_lost(on_lost, span))
+            }
+            "crate" => {
+                let value = value(&meta, "crate", "crate = \"my_locks\"")?;
+                crate_path(&value).and_then(|path| self.set_crate(path, span))
             }
             unknown => {
                 self.error(unknown_argument(&key, unknown));
@@ -180,6 +188,14 @@ impl Builder {
         Ok(())
     }
 
+    fn set_crate(&mut self, path: syn::Path, span: Span) -> syn::Result<()> {
+        if self.krate.is_some() {
+            return Err(repeated("crate", span));
+        }
+        self.krate = Some(path);
+        Ok(())
+    }
+
     fn error(&mut self, error: syn::Error) {
         match &mut self.errors {
             Some(errors) => errors.combine(error),
@@ -208,6 +224,7 @@ impl Builder {
             on_lost: self.on_lost,
             guard: self.guard,
             reentrant: self.reentrant.unwrap_or(false),
+            krate: self.krate,
         })
     }
 }
@@ -230,6 +247,7 @@ fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
         "on_lose" | "if_lost" | "when_lost" | "lost" | "on_expire" => Some("on_lost"),
         "bind" | "binding" | "handle" | "lock_ref" | "as" => Some("guard"),
         "reentrancy" | "recursive" | "reentry" | "allow_reentry" => Some("reentrant"),
+        "krate" | "crate_path" | "path" | "runtime" => Some("crate"),
         _ => None,
     };
     let arguments = [
@@ -241,6 +259,7 @@ fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
         "on_lost",
         "guard",
         "reentrant",
+        "crate",
     ];
     let hint = match alias.or_else(|| suggest::closest(name, arguments)) {
         Some(known) => format!("did you mean `{known}`? "),
@@ -306,7 +325,7 @@ fn client(value: &Expr) -> syn::Result<LitStr> {
         return Err(syn::Error::new(
             client.span(),
             format!(
-                "`client` cannot be empty: name a client registered with `redis_lock::register`, like `{example}`, or leave `client` out to use the default client"
+                "`client` cannot be empty: name a client registered with `redis_locked::register`, like `{example}`, or leave `client` out to use the default client"
             ),
         ));
     }
@@ -332,6 +351,21 @@ fn on_lost(value: &Expr) -> syn::Result<(OnLost, Span)> {
             ))
         }
     }
+}
+
+/// `crate = "my_locks"` or `crate = "::app::locks"`: the path generated code uses for the
+/// runtime crate instead of `::redis_locked`.
+fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
+    let example = "crate = \"my_locks\"";
+    let given = string(value, "crate", example)?;
+    given.parse_with(syn::Path::parse_mod_style).map_err(|_| {
+        syn::Error::new(
+            given.span(),
+            format!(
+                "`crate` takes the path of the `redis-locked` crate as your code names it, like `{example}` after `my_locks = {{ package = \"redis-locked\", ... }}` in Cargo.toml"
+            ),
+        )
+    })
 }
 
 /// A flag argument: `key` alone, or `key = true` / `key = false`.

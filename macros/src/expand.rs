@@ -132,10 +132,15 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
     let (outer, inner): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+    let root = match &args.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::redis_locked),
+    };
     let lock = Lock {
-        options: options(args),
+        options: options(args, &root),
         name,
-        lock_failed: lock_failed(&sig),
+        lock_failed: lock_failed(&sig, &root),
+        root,
         binding: args.guard.clone(),
     };
     let body = if sig.asyncness.is_some() {
@@ -157,6 +162,8 @@ struct Lock {
     options: TokenStream,
     name: TokenStream,
     lock_failed: TokenStream,
+    /// The runtime crate: `::redis_locked`, or the path given by `crate = "..."`.
+    root: TokenStream,
     /// `guard = <ident>`.
     binding: Option<Ident>,
 }
@@ -176,9 +183,9 @@ impl Lock {
         let guard = local("guard");
         let error = local("error");
         let (options, name) = (&self.options, &self.name);
-        let lock_failed = &self.lock_failed;
+        let (lock_failed, root) = (&self.lock_failed, &self.root);
         quote! {
-            let #call = ::redis_lock::__private::Call::new(#options, #name);
+            let #call = #root::__private::Call::new(#options, #name);
             let #guard = match #call #acquire {
                 ::core::result::Result::Ok(#guard) => #guard,
                 ::core::result::Result::Err(#error) => #lock_failed,
@@ -190,12 +197,12 @@ impl Lock {
 /// ```text
 /// expire = 0.25, auto_renew
 /// =>
-/// ::redis_lock::__private::Options {
+/// ::redis_locked::__private::Options {
 ///     client: None, expire: Some(Duration::from_nanos(250000000)),
 ///     auto_renew: Some(true), timeout: None,
 /// }
 /// ```
-fn options(args: &Args) -> TokenStream {
+fn options(args: &Args, root: &TokenStream) -> TokenStream {
     fn some(value: Option<TokenStream>) -> TokenStream {
         match value {
             Some(value) => quote!(::core::option::Option::Some(#value)),
@@ -216,7 +223,7 @@ fn options(args: &Args) -> TokenStream {
     let abort_on_lost = matches!(args.on_lost, Some((OnLost::Abort, _)));
     let reentrant = args.reentrant;
     quote! {
-        ::redis_lock::__private::Options {
+        #root::__private::Options {
             template: #template,
             client: #client,
             expire: #expire,
@@ -229,13 +236,13 @@ fn options(args: &Args) -> TokenStream {
 }
 
 /// ```text
-/// -> Result<T, E>   =>   return ::redis_lock::__private::lock_failed(__redis_lock_error)
+/// -> Result<T, E>   =>   return ::redis_locked::__private::lock_failed(__redis_lock_error)
 /// ```
 ///
 /// Spanned at the return type (at the name when there is none): this is where
 /// `LockResult`'s "must return `Result<T, E>` where `E: From<LockError>`" lands when the
 /// return type cannot carry a `LockError`.
-fn lock_failed(sig: &Signature) -> TokenStream {
+fn lock_failed(sig: &Signature, root: &TokenStream) -> TokenStream {
     let (first, last) = match &sig.output {
         ReturnType::Type(_, ty) => first_and_last_span(ty),
         ReturnType::Default => (sig.ident.span(), sig.ident.span()),
@@ -243,11 +250,24 @@ fn lock_failed(sig: &Signature) -> TokenStream {
     let error = local("error");
     // `Span::join` is unstable; a path whose first and last segments carry the spans of
     // the type's first and last tokens makes rustc underline the whole type instead.
-    let path = quote_spanned!(first=> ::redis_lock::__private::);
+    let path = respan(root, first);
+    let path = quote_spanned!(first=> #path::__private::);
     let function = quote_spanned!(last=> lock_failed);
     let mut call = quote_spanned!(first=> return #path #function);
     call.extend(quote_spanned!(last=> (#error)));
     call
+}
+
+/// `tokens` with every token located at `span`.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 fn first_and_last_span(ty: &Type) -> (Span, Span) {

@@ -1,5 +1,5 @@
-//! Implementation detail of the `redis-lock` crate: the `#[redis_lock]` attribute.
-//! Depend on `redis-lock` instead; the generated code calls into it.
+//! Implementation detail of the `redis-locked` crate: the `#[redis_lock]` attribute.
+//! Depend on `redis-locked` instead; the generated code calls into it.
 //!
 //! `attr` parses and checks the arguments, `name` the lock name template, and `expand`
 //! generates the wrapped function.
@@ -20,7 +20,7 @@ use proc_macro::TokenStream;
 /// every process sharing the Redis server, runs it for a given lock name.
 ///
 /// ```ignore
-/// use redis_lock::{redis_lock, LockError};
+/// use redis_locked::{redis_lock, LockError};
 ///
 /// #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
 /// async fn bill(order_id: u64) -> Result<Receipt, AppError> {
@@ -32,7 +32,7 @@ use proc_macro::TokenStream;
 /// The lock is taken before the body runs and released after it, on every way out:
 /// a normal return, an early `return`, `?`, a panic, and (async) the future being dropped
 /// mid-body. Configure the Redis connection once
-/// at start-up with `redis_lock::init` (and `redis_lock::register` for more servers).
+/// at start-up with `redis_locked::init` (and `redis_locked::register` for more servers).
 ///
 /// # Arguments
 ///
@@ -42,10 +42,11 @@ use proc_macro::TokenStream;
 /// | `expire = N` | seconds, integer or float (`10`, `0.25`, `1_000`, `1.5e3`), from `0.001` (1 ms) to `18446744073` (about 584 years) | the client's default lease | How long the lock is held before Redis expires it on its own, should the holder crash or hang. |
 /// | `auto_renew` or `auto_renew = true/false` | flag or bool literal | on exactly when `expire` is absent | Keep extending the lease in the background while the body runs, so a long body does not outlive it. |
 /// | `timeout = N` | seconds, integer or float, from `0` to `18446744073` | wait until acquired | How long to wait for a lock someone else holds. `timeout = 0` makes a single attempt. |
-/// | `client = "..."` | string literal | the client set by `redis_lock::init` | Which client, registered with `redis_lock::register`, to take the lock on. |
+/// | `client = "..."` | string literal | the client set by `redis_locked::init` | Which client, registered with `redis_locked::register`, to take the lock on. |
 /// | `on_lost = "continue"` or `"abort"` | string literal | `"continue"` | What happens to a running body whose lock is lost (see below). `"abort"` is for `async fn` only. |
 /// | `guard = <name>` | identifier | none | Binds the held lock in the body under `<name>` (see below). |
 /// | `reentrant` or `reentrant = true/false` | flag or bool literal | off | A nested call for a lock its caller already holds passes through instead of failing (see below). |
+/// | `crate = "path"` | string literal holding a path | `::redis_locked` | Where the runtime crate is, when your `Cargo.toml` renames the `redis-locked` dependency or another crate re-exports it. |
 ///
 /// Arguments may come in any order, each at most once. All of them are checked at compile
 /// time: an unknown or repeated argument, a value of the wrong type, an `expire` under a
@@ -69,7 +70,7 @@ use proc_macro::TokenStream;
 ///
 /// # Return type
 ///
-/// The function must return `Result<T, E>` where `E: From<redis_lock::LockError>`, such as
+/// The function must return `Result<T, E>` where `E: From<redis_locked::LockError>`, such as
 /// `Result<T, LockError>` itself, or your own error type with a `From<LockError>` impl.
 /// Any other return type, `()` included, is a compile error at the return type.
 ///
@@ -104,8 +105,8 @@ use proc_macro::TokenStream;
 ///
 /// # The lock inside the body
 ///
-/// `guard = lock` binds `lock` in the body to the held lock: a `&redis_lock::LockGuard` in an
-/// `async fn`, a `&redis_lock::BlockingLockGuard` in a sync one. It gives the fencing token
+/// `guard = lock` binds `lock` in the body to the held lock: a `&redis_locked::LockGuard` in an
+/// `async fn`, a `&redis_locked::BlockingLockGuard` in a sync one. It gives the fencing token
 /// (`lock.fencing_token()`, a number greater than that of every earlier acquisition of the
 /// same name: pass it to the resource you write to, and have it refuse smaller ones), the
 /// lease left (`lock.remaining_lease()`), `lock.extend(Some(duration))`, whether renewal has
@@ -143,7 +144,7 @@ use proc_macro::TokenStream;
 /// worker thread.
 ///
 /// ```ignore
-/// use redis_lock::{redis_lock, LockError};
+/// use redis_locked::{redis_lock, LockError};
 ///
 /// struct Ledger { /* ... */ }
 ///
@@ -172,8 +173,8 @@ use proc_macro::TokenStream;
 ///
 /// ```ignore
 /// async fn bill(order_id: u64) -> Result<Receipt, AppError> {
-///     let __redis_lock_guard = match ::redis_lock::__private::acquire(
-///         ::redis_lock::__private::Options {
+///     let __redis_lock_guard = match ::redis_locked::__private::acquire(
+///         ::redis_locked::__private::Options {
 ///             client: None,
 ///             expire: Some(Duration::from_nanos(10_000_000_000)),
 ///             auto_renew: Some(true),
@@ -184,11 +185,11 @@ use proc_macro::TokenStream;
 ///     .await
 ///     {
 ///         Ok(guard) => guard,
-///         Err(error) => return ::redis_lock::__private::lock_failed(error), // Err(error.into())
+///         Err(error) => return ::redis_locked::__private::lock_failed(error), // Err(error.into())
 ///     };
 ///     // The body runs in its own block so that `return` and `?` still reach the release.
 ///     let __redis_lock_result = async move { /* the original body */ }.await;
-///     ::redis_lock::__private::finish(__redis_lock_guard).await; // release
+///     ::redis_locked::__private::finish(__redis_lock_guard).await; // release
 ///     __redis_lock_result
 /// }
 /// ```
@@ -197,16 +198,17 @@ use proc_macro::TokenStream;
 ///
 /// ```ignore
 /// fn close_day(&mut self, day: u32) -> Result<Totals, LedgerError> {
-///     let __redis_lock_guard = match ::redis_lock::__private::acquire_blocking(options, name) {
+///     let __redis_lock_guard = match ::redis_locked::__private::acquire_blocking(options, name) {
 ///         Ok(guard) => guard,
-///         Err(error) => return ::redis_lock::__private::lock_failed(error),
+///         Err(error) => return ::redis_locked::__private::lock_failed(error),
 ///     };
 ///     { /* the original body */ } // the guard is dropped after it, releasing the lock
 /// }
 /// ```
 ///
-/// The generated code refers to the runtime as `::redis_lock`, so the `redis-lock`
-/// dependency must not be renamed in `Cargo.toml`.
+/// The generated code refers to the runtime as `::redis_locked`. When the dependency is
+/// renamed in `Cargo.toml` (`locks = { package = "redis-locked", ... }`) or reached through
+/// another crate's re-export, say where it is: `#[redis_lock(name = "...", crate = "locks")]`.
 #[proc_macro_attribute]
 pub fn redis_lock(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::redis_lock(args.into(), item.into()).into()

@@ -50,10 +50,10 @@ pub struct Options {
 /// The return types `#[redis_lock]` accepts: `Result<T, E>` with `E: From<LockError>`, so
 /// that a lock that cannot be had becomes the function's `Err`.
 #[diagnostic::on_unimplemented(
-    message = "`#[redis_lock]` functions must return `Result<T, E>` where `E: From<redis_lock::LockError>`, not `{Self}`",
-    label = "this return type cannot carry a `redis_lock::LockError`",
+    message = "`#[redis_lock]` functions must return `Result<T, E>` where `E: From<redis_locked::LockError>`, not `{Self}`",
+    label = "this return type cannot carry a `redis_locked::LockError`",
     note = "when the lock cannot be acquired the body does not run and the function returns `Err(LockError.into())`",
-    note = "return `Result<T, redis_lock::LockError>`, or implement `From<redis_lock::LockError>` for your error type"
+    note = "return `Result<T, redis_locked::LockError>`, or implement `From<redis_locked::LockError>` for your error type"
 )]
 pub trait LockResult {
     /// The value returned when the lock could not be acquired.

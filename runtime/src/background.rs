@@ -22,11 +22,11 @@ fn start() -> Result<tokio::runtime::Handle, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("could not start the redis-lock background runtime: {e}"))?;
+        .map_err(|e| format!("could not start the redis-locked background runtime: {e}"))?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
-        .name("redis-lock".into())
+        .name("redis-locked".into())
         .spawn(move || runtime.block_on(std::future::pending::<()>()))
-        .map_err(|e| format!("could not start the redis-lock background thread: {e}"))?;
+        .map_err(|e| format!("could not start the redis-locked background thread: {e}"))?;
     Ok(handle)
 }

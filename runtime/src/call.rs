@@ -159,11 +159,11 @@ impl Call {
                 self.set_outcome(Outcome::Timeout);
                 crate::metrics::timed_out(template);
                 // Normal under contention; the span carries it for whoever wants it.
-                tracing::debug!(parent: &self.span, lock = %self.name, %error, "redis-lock: {error}");
+                tracing::debug!(parent: &self.span, lock = %self.name, %error, "redis-locked: {error}");
             }
             Err(error) => {
                 self.set_outcome(Outcome::Failed);
-                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-lock: could not take the lock: {error}");
+                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-locked: could not take the lock: {error}");
             }
         }
         result
@@ -201,7 +201,7 @@ impl Call {
         if !guard.is_lost() {
             // Not renewed, its lease ran out under the body: renewal did not report it.
             crate::metrics::lost(Some(self.options.template));
-            tracing::warn!(parent: &self.span, lock = %self.name, "redis-lock: lock lost while held: its lease ran out before the body finished");
+            tracing::warn!(parent: &self.span, lock = %self.name, "redis-locked: lock lost while held: its lease ran out before the body finished");
         }
         let _ = guard.release().instrument(self.span.clone()).await;
     }

@@ -55,7 +55,7 @@ pub(crate) fn release_later(
                     backoff = (backoff * 2).min(MAX_RETRY);
                 }
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "redis-lock: could not release an abandoned lock; it expires with its lease");
+                    tracing::warn!(key = %key, error = %e, "redis-locked: could not release an abandoned lock; it expires with its lease");
                     return;
                 }
             }

@@ -178,8 +178,8 @@ impl Endpoint {
 #[cfg(not(feature = "tls"))]
 pub(crate) fn tls_not_enabled(url: &str) -> LockError {
     LockError::invalid(format!(
-        "`{url}` asks for TLS, but redis-lock was built without its `tls` feature: \
-         enable it (`redis-lock = {{ version = \"...\", features = [\"tls\"] }}`)"
+        "`{url}` asks for TLS, but redis-locked was built without its `tls` feature: \
+         enable it (`redis-locked = {{ version = \"...\", features = [\"tls\"] }}`)"
     ))
 }
 

@@ -125,11 +125,11 @@ impl std::fmt::Display for LockError {
                 write!(f, "lock `{name}` was not acquired within {waited:?}")
             }
             LockError::NotConfigured => f.write_str(
-                "no default Redis client is configured: call `redis_lock::init(url)` at start-up",
+                "no default Redis client is configured: call `redis_locked::init(url)` at start-up",
             ),
             LockError::UnknownClient { client } => write!(
                 f,
-                "no Redis client named `{client}` is registered: call `redis_lock::register(\"{client}\", url)` at start-up"
+                "no Redis client named `{client}` is registered: call `redis_locked::register(\"{client}\", url)` at start-up"
             ),
             LockError::AlreadyRegistered { client } => {
                 write!(f, "a Redis client named `{client}` is already registered")

@@ -397,7 +397,7 @@ async fn renew(
     let lose = |why: &str| {
         state.set_lost();
         crate::metrics::lost(template);
-        tracing::warn!(lock = %name, "redis-lock: lock lost while held: {why}");
+        tracing::warn!(lock = %name, "redis-locked: lock lost while held: {why}");
     };
     let mut next = state.valid_until() - lease + every;
     // Renewals failed in a row: the first of a run is a warning, the retries are not.
@@ -427,7 +427,7 @@ async fn renew(
                 state.renewed(sent + lease - client.drift(lease));
                 next = sent + every;
                 if failures > 0 {
-                    tracing::info!(lock = %name, failures, "redis-lock: renewing the lock works again");
+                    tracing::info!(lock = %name, failures, "redis-locked: renewing the lock works again");
                     failures = 0;
                 }
             }
@@ -435,9 +435,9 @@ async fn renew(
             Err(e) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(lock = %name, error = %e, "redis-lock: renewing the lock failed; retrying");
+                    tracing::warn!(lock = %name, error = %e, "redis-locked: renewing the lock failed; retrying");
                 } else {
-                    tracing::debug!(lock = %name, error = %e, failures, "redis-lock: renewing the lock failed again; retrying");
+                    tracing::debug!(lock = %name, error = %e, failures, "redis-locked: renewing the lock failed again; retrying");
                 }
                 // Sooner than usual: the lease is running out.
                 next = Instant::now() + (every / 3).min(RENEWAL_RETRY);
@@ -586,7 +586,7 @@ impl Drop for LockGuard {
                     runtime.spawn(release.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
-                    tracing::warn!(lock = %held.name, error = %e, "redis-lock: could not release the lock; it expires with its lease")
+                    tracing::warn!(lock = %held.name, error = %e, "redis-locked: could not release the lock; it expires with its lease")
                 }
             }
         }
@@ -665,13 +665,13 @@ fn log_release(held: &Held, result: Result<(), LockError>) {
     match result {
         Ok(()) => {}
         Err(e @ LockError::Lost { .. }) => {
-            tracing::debug!(lock = %held.name, error = %e, "redis-lock: {e}");
+            tracing::debug!(lock = %held.name, error = %e, "redis-locked: {e}");
         }
         Err(e @ LockError::Expired { .. }) => {
             held.state.set_lost();
             crate::metrics::lost(held.template);
-            tracing::warn!(lock = %held.name, error = %e, "redis-lock: {e}");
+            tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}");
         }
-        Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-lock: {e}"),
+        Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}"),
     }
 }

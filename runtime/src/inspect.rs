@@ -41,8 +41,8 @@ pub struct LockInfo {
 /// released during it are left out.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), redis_lock::LockError> {
-/// for lock in redis_lock::list_locks(None).await? {
+/// # async fn demo() -> Result<(), redis_locked::LockError> {
+/// for lock in redis_locked::list_locks(None).await? {
 ///     println!(
 ///         "{}: fencing token {}, {:?} left, {} processes waiting",
 ///         lock.name, lock.fencing_token, lock.remaining_lease, lock.waiting_processes
@@ -57,9 +57,9 @@ pub async fn list_locks(client: Option<&str>) -> Result<Vec<LockInfo>, LockError
 /// [`list_locks`] for sync code.
 ///
 /// ```no_run
-/// let held = redis_lock::list_locks_blocking(Some("billing"))?;
+/// let held = redis_locked::list_locks_blocking(Some("billing"))?;
 /// println!("{} locks held", held.len());
-/// # Ok::<(), redis_lock::LockError>(())
+/// # Ok::<(), redis_locked::LockError>(())
 /// ```
 pub fn list_locks_blocking(client: Option<&str>) -> Result<Vec<LockInfo>, LockError> {
     block_on(list_locks_with(&SyncIo, crate::registry::client(client)?))
@@ -95,8 +95,8 @@ impl Lock {
     /// The lock as Redis sees it now: `None` when nobody holds it.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), redis_lock::LockError> {
-    /// use redis_lock::Lock;
+    /// # async fn demo() -> Result<(), redis_locked::LockError> {
+    /// use redis_locked::Lock;
     ///
     /// match Lock::new("invoice:42")?.info().await? {
     ///     Some(info) => println!("held, fencing token {}", info.fencing_token),

@@ -1,7 +1,7 @@
 //! Declarative distributed locks on Redis.
 //!
 //! ```no_run
-//! use redis_lock::{redis_lock, LockError};
+//! use redis_locked::{redis_lock, LockError};
 //!
 //! #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
 //! async fn bill(order_id: u64) -> Result<u64, LockError> {
@@ -10,7 +10,7 @@
 //! }
 //!
 //! # async fn start() -> Result<(), LockError> {
-//! redis_lock::init("redis://127.0.0.1:6379")?;
+//! redis_locked::init("redis://127.0.0.1:6379")?;
 //! bill(42).await?;
 //! # Ok(()) }
 //! ```
@@ -56,4 +56,4 @@ pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
 
 #[doc(inline)]
-pub use redis_lock_macros::redis_lock;
+pub use redis_locked_macros::redis_lock;

@@ -21,9 +21,9 @@ use crate::waiters::Ticket;
 /// `#[redis_lock]`.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), redis_lock::LockError> {
+/// # async fn demo() -> Result<(), redis_locked::LockError> {
 /// use std::time::Duration;
-/// use redis_lock::Lock;
+/// use redis_locked::Lock;
 ///
 /// let lock = Lock::new("invoice:42")?.expire(Duration::from_secs(10));
 /// let guard = lock.acquire(Some(Duration::from_secs(2))).await?;

@@ -21,8 +21,8 @@ static CLIENTS: LazyLock<RwLock<HashMap<String, &'static LockClient>>> =
 /// `unix:///path/to/socket`); the connection itself is made on first use.
 ///
 /// ```no_run
-/// redis_lock::init("redis://127.0.0.1:6379")?;
-/// # Ok::<(), redis_lock::LockError>(())
+/// redis_locked::init("redis://127.0.0.1:6379")?;
+/// # Ok::<(), redis_locked::LockError>(())
 /// ```
 pub fn init(url: &str) -> Result<(), LockError> {
     ClientBuilder::new(url).init()
@@ -31,8 +31,8 @@ pub fn init(url: &str) -> Result<(), LockError> {
 /// Registers a named client, used by locks that say `client = "name"`.
 ///
 /// ```no_run
-/// redis_lock::register("billing", "redis://billing-redis:6379/2")?;
-/// # Ok::<(), redis_lock::LockError>(())
+/// redis_locked::register("billing", "redis://billing-redis:6379/2")?;
+/// # Ok::<(), redis_locked::LockError>(())
 /// ```
 pub fn register(name: &str, url: &str) -> Result<(), LockError> {
     ClientBuilder::new(url).register(name)
@@ -42,12 +42,12 @@ pub fn register(name: &str, url: &str) -> Result<(), LockError> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// redis_lock::ClientBuilder::new("redis://127.0.0.1:6379")
+/// redis_locked::ClientBuilder::new("redis://127.0.0.1:6379")
 ///     .key_prefix("myapp:lock:")
 ///     .default_lease(Duration::from_secs(10))
 ///     .response_timeout(Duration::from_secs(2))
 ///     .init()?;
-/// # Ok::<(), redis_lock::LockError>(())
+/// # Ok::<(), redis_locked::LockError>(())
 /// ```
 #[derive(Clone)]
 pub struct ClientBuilder {
@@ -100,13 +100,13 @@ impl ClientBuilder {
     /// [`master_credentials`](ClientBuilder::master_credentials); it is used with database 0.
     ///
     /// ```no_run
-    /// redis_lock::ClientBuilder::sentinel(
+    /// redis_locked::ClientBuilder::sentinel(
     ///     "mymaster",
     ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
     /// )
     /// .master_credentials("locks", "s3cret")
     /// .init()?;
-    /// # Ok::<(), redis_lock::LockError>(())
+    /// # Ok::<(), redis_locked::LockError>(())
     /// ```
     pub fn sentinel<U: Into<String>>(
         master_name: impl Into<String>,
@@ -125,13 +125,13 @@ impl ClientBuilder {
     /// at once; see the README's "Redlock" section for what this guarantees and costs.
     ///
     /// ```no_run
-    /// redis_lock::ClientBuilder::redlock([
+    /// redis_locked::ClientBuilder::redlock([
     ///     "redis://10.0.0.1:6379",
     ///     "redis://10.0.0.2:6379",
     ///     "redis://10.0.0.3:6379",
     /// ])
     /// .init()?;
-    /// # Ok::<(), redis_lock::LockError>(())
+    /// # Ok::<(), redis_locked::LockError>(())
     /// ```
     pub fn redlock<U: Into<String>>(urls: impl IntoIterator<Item = U>) -> ClientBuilder {
         ClientBuilder::with_target(TargetConfig::Redlock(
@@ -163,14 +163,14 @@ impl ClientBuilder {
     /// the lock's own shard. `reset_all` and the listing of locks walk every master.
     ///
     /// ```no_run
-    /// redis_lock::ClientBuilder::cluster([
+    /// redis_locked::ClientBuilder::cluster([
     ///     "redis://10.0.0.1:6379",
     ///     "redis://10.0.0.2:6379",
     ///     "redis://10.0.0.3:6379",
     /// ])
     /// .min_replicas(1, std::time::Duration::from_millis(500))
     /// .init()?;
-    /// # Ok::<(), redis_lock::LockError>(())
+    /// # Ok::<(), redis_locked::LockError>(())
     /// ```
     pub fn cluster<U: Into<String>>(seed_urls: impl IntoIterator<Item = U>) -> ClientBuilder {
         ClientBuilder::with_target(TargetConfig::Cluster {

@@ -160,7 +160,7 @@ impl SentinelMaster {
             match outcome.and_then(|(host, port)| inner.install(host, port)) {
                 Ok(()) => *lock(&inner.last_error) = None,
                 Err(reason) => {
-                    tracing::warn!(master = %inner.name, %reason, "redis-lock: could not resolve the Sentinel master");
+                    tracing::warn!(master = %inner.name, %reason, "redis-locked: could not resolve the Sentinel master");
                     *lock(&inner.last_error) = Some(reason);
                 }
             }
@@ -300,7 +300,7 @@ impl Inner {
             .map_err(|e| e.to_string())?
             .with_generation(generation);
         let redis = redis_client(info, tls).map_err(|e| e.to_string())?;
-        tracing::info!(master = %self.name, address = %format!("{host}:{port}"), "redis-lock: Sentinel master resolved");
+        tracing::info!(master = %self.name, address = %format!("{host}:{port}"), "redis-locked: Sentinel master resolved");
         *current = Some(((host, port), Arc::new(Server { endpoint, redis })));
         Ok(())
     }

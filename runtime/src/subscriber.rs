@@ -96,7 +96,7 @@ async fn run(
         let (pubsub, generation) = match connected.await {
             Ok(connected) => connected,
             Err(reason) => {
-                tracing::warn!(client = %client.name, %reason, "redis-lock: pub/sub connection failed; retrying");
+                tracing::warn!(client = %client.name, %reason, "redis-locked: pub/sub connection failed; retrying");
                 refresh(client);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -138,7 +138,7 @@ async fn run(
                 },
                 _ = moved(&mut resolutions) => {
                     if current_generation(client) != generation {
-                        tracing::info!(client = %client.name, "redis-lock: the master moved; subscribing there");
+                        tracing::info!(client = %client.name, "redis-locked: the master moved; subscribing there");
                         healthy = false;
                     }
                 }
@@ -160,7 +160,7 @@ async fn run(
                 }
             }
         }
-        tracing::warn!(client = %client.name, "redis-lock: pub/sub connection lost; reconnecting");
+        tracing::warn!(client = %client.name, "redis-locked: pub/sub connection lost; reconnecting");
         refresh(client);
         client.waiters.notify_all();
     }
@@ -201,7 +201,7 @@ async fn subscribe(client: &LockClient, sink: &mut redis::aio::PubSubSink, key: 
             true
         }
         Err(e) => {
-            tracing::warn!(client = %client.name, error = %e, "redis-lock: subscribe failed");
+            tracing::warn!(client = %client.name, error = %e, "redis-locked: subscribe failed");
             client
                 .waiters
                 .set_subscription(&key, Subscription::Requested);

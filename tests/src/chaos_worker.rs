@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use redis_lock::Lock;
+use redis_locked::Lock;
 
 pub fn run(url: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let (lock, counter, log, until_ms, tasks) = (

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::{Lock, LockError};
+use redis_locked::{Lock, LockError};
 
 /// Auto-renewal keeps a short lease held past several leases; dropping a guard (a panic,
 /// an early return, a cancelled future) releases at once; a held lock times out others on

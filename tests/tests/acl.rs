@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{HolderProcess, RedisServer, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{HolderProcess, RedisServer, wait_for_subscribers};
 
 /// The README's ACL, without the user name and password.
 const MINIMAL_ACL: &[&str] = &[
@@ -173,7 +173,7 @@ async fn the_minimal_acl_is_enough_for_everything() {
     let x = lock("x").acquire(None).await.unwrap();
     let y = lock("y").acquire(None).await.unwrap();
     // Listing and reading locks from outside, async and blocking.
-    let held = redis_lock::list_locks(Some("acl-min")).await.unwrap();
+    let held = redis_locked::list_locks(Some("acl-min")).await.unwrap();
     assert_eq!(
         held.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
         ["x", "y"]
@@ -181,7 +181,7 @@ async fn the_minimal_acl_is_enough_for_everything() {
     assert_eq!(lock("x").info().await.unwrap().unwrap().owner, x.token());
     tokio::task::spawn_blocking(|| {
         assert_eq!(
-            redis_lock::list_locks_blocking(Some("acl-min"))
+            redis_locked::list_locks_blocking(Some("acl-min"))
                 .unwrap()
                 .len(),
             2
@@ -196,7 +196,7 @@ async fn the_minimal_acl_is_enough_for_everything() {
     })
     .await
     .unwrap();
-    assert_eq!(redis_lock::reset_all(Some("acl-min")).await.unwrap(), 2);
+    assert_eq!(redis_locked::reset_all(Some("acl-min")).await.unwrap(), 2);
     assert!(!lock("x").is_locked().await.unwrap());
     drop((x, y));
 

@@ -9,15 +9,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{Lock, LockError, redis_lock};
+use redis_locked_tests::RedisServer;
 
 /// A server with `clients` registered on it, each with its own waiter queue: a waiter of
 /// one is woken by the other's release only through Redis, as another process would be.
 fn server(clients: &[&str]) -> RedisServer {
     let server = RedisServer::start();
     for client in clients {
-        redis_lock::register(client, &server.url()).unwrap();
+        redis_locked::register(client, &server.url()).unwrap();
     }
     server
 }
@@ -139,7 +139,7 @@ async fn odd_names_async() {
             let guard = other.acquire(Some(Duration::from_secs(10))).await;
             (Instant::now(), guard)
         });
-        redis_lock_tests::wait_for_subscribers(&server, &key, 1).await;
+        redis_locked_tests::wait_for_subscribers(&server, &key, 1).await;
         guard.release().await.unwrap();
         let released = Instant::now();
         let (acquired, second) = waiter.await.unwrap();

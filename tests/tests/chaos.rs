@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis_lock_tests::{RedisServer, read_counter};
+use redis_locked_tests::{RedisServer, read_counter};
 
 const PROCESSES: usize = 4;
 const TASKS: usize = 4;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{RedisCluster, read_counter};
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{RedisCluster, read_counter};
 
 const TASKS: usize = 4;
 const ITERATIONS: i64 = 20;
@@ -51,7 +51,7 @@ async fn the_core_works_on_a_cluster_across_shards_tasks_and_processes() {
     let cluster = Arc::new(RedisCluster::start(3, 0));
     let seeds = cluster.seed_urls();
     ClientBuilder::cluster(&seeds).register("cl").unwrap();
-    redis_lock_tests::core_checks::renewal_release_and_timeout("cl").await;
+    redis_locked_tests::core_checks::renewal_release_and_timeout("cl").await;
 
     // The three locks live on three shards.
     let names = ["a", "b", "c"];
@@ -178,8 +178,8 @@ async fn the_core_works_on_a_cluster_across_shards_tasks_and_processes() {
         guards.push(lock.acquire(None).await.unwrap());
         assert!(lock.is_locked().await.unwrap());
     }
-    assert_eq!(redis_lock::list_locks(Some("cl")).await.unwrap().len(), 3);
-    assert_eq!(redis_lock::reset_all(Some("cl")).await.unwrap(), 3);
+    assert_eq!(redis_locked::list_locks(Some("cl")).await.unwrap().len(), 3);
+    assert_eq!(redis_locked::reset_all(Some("cl")).await.unwrap(), 3);
     for lock in &locks {
         assert!(!lock.is_locked().await.unwrap());
     }

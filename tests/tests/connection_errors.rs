@@ -4,8 +4,8 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::RedisServer;
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::RedisServer;
 
 const PASSWORD: &str = "s3cret-pass";
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, Lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{ClientBuilder, Lock};
+use redis_locked_tests::RedisServer;
 
 /// Connections the server has accepted so far (ours included).
 fn connections_received(conn: &mut redis::Connection) -> u64 {

@@ -5,13 +5,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_lock::Lock;
-use redis_lock_tests::{HolderProcess, RedisServer};
+use redis_locked::Lock;
+use redis_locked_tests::{HolderProcess, RedisServer};
 
 #[tokio::test]
 async fn a_killed_holder_frees_the_lock_within_its_lease() {
     let server = RedisServer::start();
-    redis_lock::register("crash", &server.url()).unwrap();
+    redis_locked::register("crash", &server.url()).unwrap();
     let lease = Duration::from_millis(600);
 
     let holder = HolderProcess::start(
@@ -77,7 +77,7 @@ async fn one_of_three_waiting_processes_takes_over_from_a_killed_holder() {
         waiters.push(waiter);
     }
     // Each waiting process subscribes to the lock's channel.
-    redis_lock_tests::wait_for_subscribers(&server, &format!("lock:{{{name}}}"), 3).await;
+    redis_locked_tests::wait_for_subscribers(&server, &format!("lock:{{{name}}}"), 3).await;
 
     let killed = Instant::now();
     holder.kill();

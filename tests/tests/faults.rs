@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{HolderProcess, RedisServer, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{HolderProcess, RedisServer, wait_for_subscribers};
 
 /// Generous bound for "did not hang": far below every lease used here.
 const NO_HANG: Duration = Duration::from_secs(10);
@@ -21,7 +21,7 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_killed_and_restarted_while_held_and_awaited() {
     let mut server = RedisServer::start();
-    redis_lock::register("faults-restart", &server.url()).unwrap();
+    redis_locked::register("faults-restart", &server.url()).unwrap();
     let name = "restarted";
     let lock = Lock::with_client("faults-restart", name)
         .unwrap()
@@ -179,7 +179,7 @@ async fn redis_paused_past_the_callers_timeouts() {
 #[tokio::test]
 async fn a_waiter_whose_connections_are_killed_still_gets_the_release() {
     let server = RedisServer::start();
-    redis_lock::register("faults-kill-conn", &server.url()).unwrap();
+    redis_locked::register("faults-kill-conn", &server.url()).unwrap();
     let name = "killed-conn";
     let holder = HolderProcess::start(env!("CARGO_BIN_EXE_contender"), &server.url(), name, "30");
 

@@ -7,13 +7,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, Lock};
-use redis_lock_tests::{RedisServer, fenced_write, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock};
+use redis_locked_tests::{RedisServer, fenced_write, wait_for_subscribers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fencing_tokens_only_grow() {
     let server = RedisServer::start();
-    redis_lock::register("fence-a", &server.url()).unwrap();
+    redis_locked::register("fence-a", &server.url()).unwrap();
     ClientBuilder::new(server.url())
         .register("fence-b")
         .unwrap();
@@ -69,7 +69,7 @@ async fn fencing_tokens_only_grow() {
 #[tokio::test]
 async fn a_paused_holders_stale_write_is_refused() {
     let server = RedisServer::start();
-    redis_lock::register("fence-pause", &server.url()).unwrap();
+    redis_locked::register("fence-pause", &server.url()).unwrap();
     let lease = Duration::from_millis(500);
     let mut stale = Command::new(env!("CARGO_BIN_EXE_contender"))
         .args(["fenced-write", &server.url(), "account", "balance"])

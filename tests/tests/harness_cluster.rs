@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use redis_lock_tests::{RedisCluster, RedlockServers, key_slot};
+use redis_locked_tests::{RedisCluster, RedlockServers, key_slot};
 
 #[test]
 fn cluster_comes_up_shards_keys_and_survives_a_dead_master() {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use redis_lock_tests::SentinelSetup;
+use redis_locked_tests::SentinelSetup;
 
 #[test]
 fn sentinel_setup_comes_up_and_fails_over_on_demand() {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use redis_lock::{BlockingLockGuard, LockError, LockGuard, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{BlockingLockGuard, LockError, LockGuard, redis_lock};
+use redis_locked_tests::RedisServer;
 
 fn key_of(name: &str) -> String {
     format!("lock:{{{name}}}")
@@ -52,7 +52,7 @@ fn nightly(conn: &mut redis::Connection) -> Result<(u64, Duration, i64, bool), L
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_body_sees_its_lock() {
     let server = RedisServer::start();
-    redis_lock::register("body", &server.url()).unwrap();
+    redis_locked::register("body", &server.url()).unwrap();
     let mut conn = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, Lock, LockInfo};
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock, LockInfo};
+use redis_locked_tests::{RedisServer, wait_for_subscribers};
 
 fn lock(client: &str, name: &str) -> Lock {
     Lock::with_client(client, name)
@@ -19,9 +19,9 @@ fn names(locks: &[LockInfo]) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     let server = RedisServer::start();
-    redis_lock::register("inspect-list", &server.url()).unwrap();
+    redis_locked::register("inspect-list", &server.url()).unwrap();
     // Another client stands for another process: its waiting task subscribes to the key.
-    redis_lock::register("inspect-list-waiter", &server.url()).unwrap();
+    redis_locked::register("inspect-list-waiter", &server.url()).unwrap();
     ClientBuilder::new(server.url())
         .key_prefix("other:")
         .register("inspect-list-other")
@@ -53,7 +53,7 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     });
     wait_for_subscribers(&server, "lock:{a}", 1).await;
 
-    let locks = redis_lock::list_locks(Some("inspect-list")).await.unwrap();
+    let locks = redis_locked::list_locks(Some("inspect-list")).await.unwrap();
     assert_eq!(names(&locks), ["a", "b:{x}", "c"], "{locks:?}");
     for (info, guard, lease) in [
         (&locks[0], &a, 10_000),
@@ -76,7 +76,7 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     );
 
     // Another prefix on the same server is another client's business.
-    let others = redis_lock::list_locks(Some("inspect-list-other"))
+    let others = redis_locked::list_locks(Some("inspect-list-other"))
         .await
         .unwrap();
     assert_eq!(names(&others), ["a"]);
@@ -84,7 +84,7 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
 
     // The blocking twin sees the same.
     let blocking = tokio::task::spawn_blocking(|| {
-        redis_lock::list_locks_blocking(Some("inspect-list")).unwrap()
+        redis_locked::list_locks_blocking(Some("inspect-list")).unwrap()
     })
     .await
     .unwrap();
@@ -92,7 +92,7 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
 
     // A released lock is not listed; its fencing counter stays.
     b.release().await.unwrap();
-    let locks = redis_lock::list_locks(Some("inspect-list")).await.unwrap();
+    let locks = redis_locked::list_locks(Some("inspect-list")).await.unwrap();
     assert_eq!(names(&locks), ["a", "c"]);
     let fence: Option<u64> = redis::cmd("GET")
         .arg("lock:{b:{x}}:fence")
@@ -112,7 +112,7 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     c.release().await.unwrap();
     other.release().await.unwrap();
     assert_eq!(
-        redis_lock::list_locks(Some("inspect-list")).await.unwrap(),
+        redis_locked::list_locks(Some("inspect-list")).await.unwrap(),
         []
     );
 }
@@ -120,7 +120,7 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
 #[tokio::test]
 async fn info_of_one_lock() {
     let server = RedisServer::start();
-    redis_lock::register("inspect-info", &server.url()).unwrap();
+    redis_locked::register("inspect-info", &server.url()).unwrap();
     let held = lock("inspect-info", "held");
     assert_eq!(held.info().await.unwrap(), None, "never acquired");
 
@@ -173,12 +173,12 @@ fn info_and_list_without_any_runtime() {
     let info = l.info_blocking().unwrap().unwrap();
     assert_eq!(info.key, "app:[1]*:{sync}");
     assert_eq!(info.fencing_token, guard.fencing_token());
-    let locks = redis_lock::list_locks_blocking(Some("inspect-blocking")).unwrap();
+    let locks = redis_locked::list_locks_blocking(Some("inspect-blocking")).unwrap();
     assert_eq!(names(&locks), ["sync"]);
     assert_eq!(locks[0].owner, guard.token());
     guard.release().unwrap();
     assert_eq!(
-        redis_lock::list_locks_blocking(Some("inspect-blocking")).unwrap(),
+        redis_locked::list_locks_blocking(Some("inspect-blocking")).unwrap(),
         []
     );
 }

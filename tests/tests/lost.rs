@@ -6,8 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::{RedisServer, capture_logs};
+use redis_locked::{Lock, LockError, redis_lock};
+use redis_locked_tests::{RedisServer, capture_logs};
 use tokio::sync::oneshot;
 
 /// Set when a body gets past its long wait, which an aborted body never does.
@@ -47,7 +47,7 @@ fn delete_key(server: &RedisServer, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_lost_decides_what_a_deleted_key_does_to_the_body() {
     let mut server = RedisServer::start();
-    redis_lock::register("lost", &server.url()).unwrap();
+    redis_locked::register("lost", &server.url()).unwrap();
     capture_logs();
 
     // abort: the body stops at its await, the function returns `Lost` at the next renewal.
@@ -102,7 +102,7 @@ async fn on_lost_decides_what_a_deleted_key_does_to_the_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_that_runs_out_while_redis_is_paused_is_lost_on_time() {
     let server = RedisServer::start();
-    redis_lock::register("lost-paused", &server.url()).unwrap();
+    redis_locked::register("lost-paused", &server.url()).unwrap();
     let lease = Duration::from_millis(600);
     let lock = Lock::with_client("lost-paused", "paused")
         .unwrap()
@@ -137,7 +137,7 @@ async fn a_lease_that_runs_out_while_redis_is_paused_is_lost_on_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_persistence_a_restart_keeps_the_lock() {
     let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
-    redis_lock::register("lost-aof", &server.url()).unwrap();
+    redis_locked::register("lost-aof", &server.url()).unwrap();
     let lease = Duration::from_millis(900);
     let lock = Lock::with_client("lost-aof", "durable")
         .unwrap()
@@ -155,7 +155,7 @@ async fn with_persistence_a_restart_keeps_the_lock() {
 #[test]
 fn a_sync_holder_sees_its_lock_lost() {
     let server = RedisServer::start();
-    redis_lock::register("lost-sync", &server.url()).unwrap();
+    redis_locked::register("lost-sync", &server.url()).unwrap();
     let lock = Lock::with_client("lost-sync", "sync")
         .unwrap()
         .expire(Duration::from_millis(300))

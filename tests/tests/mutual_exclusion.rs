@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use redis_lock::{LockError, redis_lock};
-use redis_lock_tests::{RedisServer, read_counter};
+use redis_locked::{LockError, redis_lock};
+use redis_locked_tests::{RedisServer, read_counter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -50,7 +50,7 @@ fn increment_sync(conn: &mut redis::Connection) -> Result<(), LockError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_threads_and_another_process_never_overlap() {
     let server = Arc::new(RedisServer::start());
-    redis_lock::register("mutex", &server.url()).unwrap();
+    redis_locked::register("mutex", &server.url()).unwrap();
 
     let process = Command::new(env!("CARGO_BIN_EXE_contender"))
         .args(["count", &server.url(), "counter", "count"])

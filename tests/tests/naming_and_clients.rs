@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, LockError, redis_lock};
-use redis_lock_tests::{RedisServer, lock_keys};
+use redis_locked::{ClientBuilder, LockError, redis_lock};
+use redis_locked_tests::{RedisServer, lock_keys};
 
 struct Order {
     id: u64,
@@ -43,7 +43,7 @@ async fn unknown_client() -> Result<(), LockError> {
 #[test]
 fn placeholders_format_arguments_into_the_key() {
     let server = RedisServer::start();
-    redis_lock::register("named-a", &server.url()).unwrap();
+    redis_locked::register("named-a", &server.url()).unwrap();
     let mut conn = server.connection();
     let owner = key_inside("acme", &Order { id: 7 }, &mut conn).unwrap();
     assert!(

@@ -1,6 +1,6 @@
 //! Without `init`, the default client is missing: a `NotConfigured` error, not a panic.
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "anything")]
 async fn needs_default_client() -> Result<(), LockError> {

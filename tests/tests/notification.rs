@@ -4,15 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::Lock;
-use redis_lock_tests::{HolderProcess, RedisServer, wait_for_subscribers};
+use redis_locked::Lock;
+use redis_locked_tests::{HolderProcess, RedisServer, wait_for_subscribers};
 
 /// Waits in this process for `name` while the contender holds it (30 s lease); `between`
 /// runs once the wait is under way. Asserts the waiter got the lock within 100 ms of the
 /// contender's release, which only an announcement can do.
 async fn woken_by_remote_release(client: &str, name: &str, between: impl FnOnce(&RedisServer)) {
     let server = RedisServer::start();
-    redis_lock::register(client, &server.url()).unwrap();
+    redis_locked::register(client, &server.url()).unwrap();
     let holder = HolderProcess::start(env!("CARGO_BIN_EXE_contender"), &server.url(), name, "30");
     let channel = format!("lock:{{{name}}}");
 

@@ -11,8 +11,8 @@ use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{Lock, LockError, redis_lock};
+use redis_locked_tests::RedisServer;
 use tokio::sync::oneshot;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -339,7 +339,7 @@ fn assert_completed(name: &str, template: &str, client: &str) {
 async fn an_async_call_has_one_span_and_counts_once_per_template() {
     observe();
     let server = RedisServer::start();
-    redis_lock::register("obs-async", &server.url()).unwrap();
+    redis_locked::register("obs-async", &server.url()).unwrap();
     let template = "obs-async:{id}";
 
     assert_eq!(async_job(1).await.unwrap(), 1);
@@ -368,7 +368,7 @@ async fn an_async_call_has_one_span_and_counts_once_per_template() {
 fn a_sync_call_has_one_span_with_the_body_inside() {
     observe();
     let server = RedisServer::start();
-    redis_lock::register("obs-sync", &server.url()).unwrap();
+    redis_locked::register("obs-sync", &server.url()).unwrap();
     let template = "obs-sync:{id}";
 
     assert_eq!(sync_job(1).unwrap(), 1);
@@ -389,7 +389,7 @@ async fn impatient(id: u32) -> Result<(), LockError> {
 async fn a_timed_out_call_is_a_debug_event_and_counted() {
     observe();
     let server = RedisServer::start();
-    redis_lock::register("obs-timeout", &server.url()).unwrap();
+    redis_locked::register("obs-timeout", &server.url()).unwrap();
     let template = "obs-timeout:{id}";
     let holder = Lock::with_client("obs-timeout", "obs-timeout:1")
         .unwrap()
@@ -426,7 +426,7 @@ async fn patient(id: u32) -> Result<(), LockError> {
 async fn the_waiters_gauge_counts_waiting_calls_until_they_acquire_or_are_cancelled() {
     observe();
     let server = RedisServer::start();
-    redis_lock::register("obs-wait", &server.url()).unwrap();
+    redis_locked::register("obs-wait", &server.url()).unwrap();
     let template = "obs-wait:{id}";
     let holder = Lock::with_client("obs-wait", "obs-wait:1")
         .unwrap()
@@ -477,7 +477,7 @@ async fn outlives_its_lock(id: u32, entered: oneshot::Sender<()>) -> Result<(), 
 async fn a_lost_lock_is_one_warning_in_the_span_and_counted_once() {
     observe();
     let server = RedisServer::start();
-    redis_lock::register("obs-lost", &server.url()).unwrap();
+    redis_locked::register("obs-lost", &server.url()).unwrap();
     let template = "obs-lost:{id}";
 
     let (entered, in_body) = oneshot::channel();
@@ -526,7 +526,7 @@ async fn renewal_failures_warn_once_per_outage_and_recovery_is_told() {
     observe();
     // Persisted, so the restarted server still has the lock.
     let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
-    redis_lock::register("obs-renew", &server.url()).unwrap();
+    redis_locked::register("obs-renew", &server.url()).unwrap();
 
     let (entered, in_body) = oneshot::channel();
     let (finish, done) = oneshot::channel();

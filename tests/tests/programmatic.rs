@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{RedisServer, lock_keys};
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{RedisServer, lock_keys};
 
 fn client(name: &str) -> RedisServer {
     let server = RedisServer::start();
-    redis_lock::register(name, &server.url()).unwrap();
+    redis_locked::register(name, &server.url()).unwrap();
     server
 }
 
@@ -129,7 +129,7 @@ async fn reset_frees_and_wakes_a_waiter() {
         })
     };
     // Once the waiter's process subscribed to the lock's releases, it is waiting.
-    redis_lock_tests::wait_for_subscribers(&server, "lock:{stuck}", 1).await;
+    redis_locked_tests::wait_for_subscribers(&server, "lock:{stuck}", 1).await;
     assert!(lock.reset().await.unwrap());
     let (waited, guard) = waiter.await.unwrap();
     assert!(
@@ -162,7 +162,7 @@ async fn reset_all_scans_only_this_prefix() {
         guards.push(lock.acquire(None).await.unwrap());
     }
     assert_eq!(
-        redis_lock::reset_all(Some("prog-reset-all")).await.unwrap(),
+        redis_locked::reset_all(Some("prog-reset-all")).await.unwrap(),
         25
     );
     assert_eq!(lock_keys(&mut conn), vec!["other:{x}".to_string()]);
@@ -180,13 +180,13 @@ async fn reset_all_scans_only_this_prefix() {
 #[test]
 fn configuration_errors_are_errors_not_panics() {
     assert!(matches!(
-        redis_lock::register("prog-bad-url", "not a url"),
+        redis_locked::register("prog-bad-url", "not a url"),
         Err(LockError::InvalidConfig { .. })
     ));
     let server = RedisServer::start();
-    redis_lock::register("prog-twice", &server.url()).unwrap();
+    redis_locked::register("prog-twice", &server.url()).unwrap();
     assert!(matches!(
-        redis_lock::register("prog-twice", &server.url()),
+        redis_locked::register("prog-twice", &server.url()),
         Err(LockError::AlreadyRegistered { .. })
     ));
     assert!(matches!(
@@ -209,7 +209,7 @@ fn configuration_errors_are_errors_not_panics() {
 #[tokio::test]
 async fn redis_down_is_an_error() {
     let mut server = RedisServer::start();
-    redis_lock::ClientBuilder::new(server.url())
+    redis_locked::ClientBuilder::new(server.url())
         .outage_timeout(Duration::from_millis(200))
         .register("prog-down")
         .unwrap();
@@ -240,5 +240,5 @@ async fn redis_down_is_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checks_every_kind_of_client_passes() {
     let _server = client("prog-core-checks");
-    redis_lock_tests::core_checks::renewal_release_and_timeout("prog-core-checks").await;
+    redis_locked_tests::core_checks::renewal_release_and_timeout("prog-core-checks").await;
 }

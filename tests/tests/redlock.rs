@@ -7,8 +7,8 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis_lock::{ClientBuilder, Lock, LockError, redis_lock};
-use redis_lock_tests::{HolderProcess, RedlockServers, read_counter};
+use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
+use redis_locked_tests::{HolderProcess, RedlockServers, read_counter};
 
 fn register(client: &str, servers: &RedlockServers) {
     ClientBuilder::redlock(servers.urls())
@@ -260,7 +260,7 @@ async fn a_release_in_another_process_wakes_waiters_at_once() {
 async fn the_core_works_on_a_quorum() {
     let servers = RedlockServers::start(3);
     register("redlock-core", &servers);
-    redis_lock_tests::core_checks::renewal_release_and_timeout("redlock-core").await;
+    redis_locked_tests::core_checks::renewal_release_and_timeout("redlock-core").await;
     let lock = Lock::with_client("redlock-core", "core").unwrap();
 
     // Timeouts: held elsewhere, a waiter gives up on time.
@@ -294,7 +294,7 @@ async fn the_core_works_on_a_quorum() {
     assert_eq!(info.owner, guard.token());
     assert_eq!(info.fencing_token, guard.fencing_token());
     assert!(info.remaining_lease.unwrap() <= Duration::from_secs(1));
-    let listed = redis_lock::list_locks(Some("redlock-core")).await.unwrap();
+    let listed = redis_locked::list_locks(Some("redlock-core")).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (&listed[0].name, &listed[0].owner, listed[0].fencing_token),
@@ -310,7 +310,7 @@ async fn the_core_works_on_a_quorum() {
     }
     for server in servers.servers() {
         assert_eq!(
-            redis_lock_tests::lock_keys(&mut server.connection()).len(),
+            redis_locked_tests::lock_keys(&mut server.connection()).len(),
             0
         );
     }
@@ -328,7 +328,7 @@ async fn the_core_works_on_a_quorum() {
     let b = other.acquire(None).await.unwrap();
     assert!(b.fencing_token() >= 1 && a.fencing_token() > 1);
     assert_eq!(
-        redis_lock::reset_all(Some("redlock-core")).await.unwrap(),
+        redis_locked::reset_all(Some("redlock-core")).await.unwrap(),
         2
     );
     assert!(!lock.is_locked().await.unwrap() && !other.is_locked().await.unwrap());

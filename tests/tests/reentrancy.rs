@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::{LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{LockError, redis_lock};
+use redis_locked_tests::RedisServer;
 
 /// How many scripts (acquire, release, ...) the server has run: a passed-through call
 /// adds none.
@@ -141,7 +141,7 @@ fn sync_try(id: u32) -> Result<(), LockError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_calls_fail_fast_or_pass_through() {
     let server = RedisServer::start();
-    redis_lock::register("reenter", &server.url()).unwrap();
+    redis_locked::register("reenter", &server.url()).unwrap();
 
     // Without `reentrant`: at once, not after the inner call's 5 s timeout.
     let start = Instant::now();
@@ -179,7 +179,7 @@ async fn nested_calls_fail_fast_or_pass_through() {
 #[test]
 fn nested_sync_calls_fail_fast_or_pass_through() {
     let server = RedisServer::start();
-    redis_lock::register("reenter-sync", &server.url()).unwrap();
+    redis_locked::register("reenter-sync", &server.url()).unwrap();
     let start = Instant::now();
     let inner = sync_outer(1).unwrap();
     assert!(

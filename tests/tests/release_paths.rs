@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{Lock, LockError, redis_lock};
+use redis_locked_tests::RedisServer;
 
 #[derive(Debug)]
 enum AppError {
@@ -78,7 +78,7 @@ async fn assert_released() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_way_out_releases_at_once() {
     let server = RedisServer::start();
-    redis_lock::register("paths", &server.url()).unwrap();
+    redis_locked::register("paths", &server.url()).unwrap();
 
     assert!(matches!(
         async_question_mark(false).await,

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::{LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{LockError, redis_lock};
+use redis_locked_tests::RedisServer;
 use tokio::sync::oneshot;
 
 const LEASE: Duration = Duration::from_millis(300);
@@ -53,7 +53,7 @@ fn next_holder_renewed_sync() -> Result<Instant, LockError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_holds_and_its_absence_lets_others_in() {
     let server = RedisServer::start();
-    redis_lock::register("renewal", &server.url()).unwrap();
+    redis_locked::register("renewal", &server.url()).unwrap();
 
     // With auto_renew: the next holder waits for the whole body.
     let (entered, is_in) = oneshot::channel();

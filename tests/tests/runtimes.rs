@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::{RedisServer, lock_keys};
+use redis_locked::{Lock, LockError, redis_lock};
+use redis_locked_tests::{RedisServer, lock_keys};
 
 #[redis_lock(name = "rt", expire = 5)]
 async fn locked_async(n: u32) -> Result<u32, LockError> {
@@ -41,7 +41,7 @@ fn multi_thread() -> tokio::runtime::Runtime {
 #[test]
 fn runtimes_one_after_another_and_of_every_flavour() {
     let server = RedisServer::start();
-    redis_lock::init(&server.url()).unwrap();
+    redis_locked::init(&server.url()).unwrap();
 
     // Sync with no runtime at all.
     assert_eq!(locked_sync(1).unwrap(), 1);

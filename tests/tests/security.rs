@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{RedisServer, wait_for_subscribers};
 
 /// The arguments of every command the server ran so far (the slow log, with a threshold of
 /// 0 µs, keeps them all).
@@ -46,7 +46,7 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         "--slowlog-max-len",
         "10000",
     ]);
-    redis_lock::register("sec-owner", &server.url()).unwrap();
+    redis_locked::register("sec-owner", &server.url()).unwrap();
     let lock = Lock::with_client("sec-owner", "vault")
         .unwrap()
         .expire(Duration::from_secs(10));
@@ -169,8 +169,8 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
 #[tokio::test]
 async fn a_holder_whose_lease_ran_out_cannot_release_or_extend_the_next_holders_lock() {
     let server = RedisServer::start();
-    redis_lock::register("sec-first", &server.url()).unwrap();
-    redis_lock::register("sec-second", &server.url()).unwrap();
+    redis_locked::register("sec-first", &server.url()).unwrap();
+    redis_locked::register("sec-second", &server.url()).unwrap();
     let first = Lock::with_client("sec-first", "door")
         .unwrap()
         .expire(Duration::from_millis(100))
@@ -209,7 +209,7 @@ async fn a_holder_whose_lease_ran_out_cannot_release_or_extend_the_next_holders_
 #[tokio::test]
 async fn owner_tokens_are_128_random_bits_fresh_for_each_acquisition() {
     let server = RedisServer::start();
-    redis_lock::register("sec-tokens", &server.url()).unwrap();
+    redis_locked::register("sec-tokens", &server.url()).unwrap();
     let lock = Lock::with_client("sec-tokens", "t").unwrap();
     let mut tokens = HashSet::new();
     let mut ones = 0u32;

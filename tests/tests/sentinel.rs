@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_lock::{ClientBuilder, Lock, LockError, redis_lock};
-use redis_lock_tests::{SentinelSetup, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
+use redis_locked_tests::{SentinelSetup, wait_for_subscribers};
 
 fn register(setup: &SentinelSetup, client: &str) {
     ClientBuilder::sentinel(setup.master_name(), setup.sentinel_urls())
@@ -46,7 +46,7 @@ fn locked_sync(id: u32) -> Result<u32, LockError> {
 async fn the_core_works_through_a_sentinel_client() {
     let setup = SentinelSetup::start("basics");
     register(&setup, "sentinel-basics");
-    redis_lock_tests::core_checks::renewal_release_and_timeout("sentinel-basics").await;
+    redis_locked_tests::core_checks::renewal_release_and_timeout("sentinel-basics").await;
 
     // Async: acquire, is_locked, a timed-out rival, release, reset.
     let lock = Lock::with_client("sentinel-basics", "a")
@@ -90,7 +90,7 @@ async fn the_core_works_through_a_sentinel_client() {
     // reset_all frees every lock of the client.
     let c = Lock::with_client("sentinel-basics", "c").unwrap();
     let _c = c.acquire(None).await.unwrap();
-    let reset = redis_lock::reset_all(Some("sentinel-basics"))
+    let reset = redis_locked::reset_all(Some("sentinel-basics"))
         .await
         .unwrap();
     assert!(reset >= 1, "{reset}");

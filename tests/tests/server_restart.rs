@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use redis_lock::Lock;
-use redis_lock_tests::RedisServer;
+use redis_locked::Lock;
+use redis_locked_tests::RedisServer;
 
 #[tokio::test]
 async fn locked_calls_reconnect_after_a_server_restart() {
     let mut server = RedisServer::start();
-    redis_lock::register("restart", &server.url()).unwrap();
+    redis_locked::register("restart", &server.url()).unwrap();
     let lock = Lock::with_client("restart", "survivor")
         .unwrap()
         .expire(Duration::from_secs(10));

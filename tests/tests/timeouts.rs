@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use redis_lock::{Lock, LockError, redis_lock};
-use redis_lock_tests::RedisServer;
+use redis_locked::{Lock, LockError, redis_lock};
+use redis_locked_tests::RedisServer;
 
 #[redis_lock(name = "busy", client = "timeouts", timeout = 0.3)]
 async fn wait_300ms() -> Result<(), LockError> {
@@ -28,7 +28,7 @@ fn one_attempt_sync() -> Result<(), LockError> {
 #[tokio::test]
 async fn timeouts_are_overall_deadlines() {
     let server = RedisServer::start();
-    redis_lock::register("timeouts", &server.url()).unwrap();
+    redis_locked::register("timeouts", &server.url()).unwrap();
     let holder = Lock::with_client("timeouts", "busy")
         .unwrap()
         .expire(Duration::from_secs(30))
@@ -79,7 +79,7 @@ async fn a_timeout_spans_many_wake_ups() {
     // Releases by other holders wake the waiter several times; it still gives up at its
     // deadline, not one timeout after the last wake-up.
     let server = RedisServer::start();
-    redis_lock::register("timeouts-wakeups", &server.url()).unwrap();
+    redis_locked::register("timeouts-wakeups", &server.url()).unwrap();
     let lock = Lock::with_client("timeouts-wakeups", "churn")
         .unwrap()
         .expire(Duration::from_secs(30));

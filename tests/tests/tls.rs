@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-use redis_lock::{ClientBuilder, Lock, LockError};
-use redis_lock_tests::{RedisServer, wait_for_subscribers};
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{RedisServer, wait_for_subscribers};
 
 /// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM files in a
 /// fresh directory. Returns the directory and the CA's PEM.

@@ -2,7 +2,7 @@
 //! touching Redis) and what it rejects, with the exact diagnostics (`ui/fail/*.stderr`).
 //!
 //! After changing a diagnostic, regenerate the snapshots with
-//! `TRYBUILD=overwrite cargo test -p redis-lock-tests --test ui` and review the diff.
+//! `TRYBUILD=overwrite cargo test -p redis-locked-tests --test ui` and review the diff.
 
 #[test]
 fn ui() {

@@ -131,7 +131,7 @@ pub fn worker_main(args: &[String]) -> Res<()> {
         .into());
     };
     let ids = first.parse()?..end.parse()?;
-    redis_lock::init(url)?;
+    redis_locked::init(url)?;
     let rt = runtime()?;
     rt.block_on(run_tasks(
         Backend::Single,
@@ -170,7 +170,7 @@ async fn run_tasks(
                     let acquired = backend.empty_async(lock).await?;
                     records.push(Record::returned_now(worker, called, acquired));
                 }
-                Ok::<_, redis_lock::LockError>(records)
+                Ok::<_, redis_locked::LockError>(records)
             })
         })
         .collect();
@@ -192,7 +192,7 @@ fn run_threads(lock: &'static str, workers: u32, count: usize) -> Res<Vec<Record
                     let acquired = locked::empty_sync(lock)?;
                     records.push(Record::returned_now(worker, called, acquired));
                 }
-                Ok::<_, redis_lock::LockError>(records)
+                Ok::<_, redis_locked::LockError>(records)
             })
         })
         .collect();

@@ -27,7 +27,7 @@ pub struct Scale {
 
 pub fn run(url: &str, tasks: usize, limit: Duration) -> Res<Scale> {
     // A client of its own, so every connection it uses is opened during this section.
-    redis_lock::register("scale", url)?;
+    redis_locked::register("scale", url)?;
     let counts: Arc<Vec<AtomicU32>> = Arc::new((0..tasks).map(|_| AtomicU32::new(0)).collect());
     let sampler = ConnectionSampler::start(url)?;
     let rss_peak_reset = reset_peak_rss();

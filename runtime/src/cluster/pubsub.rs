@@ -79,7 +79,7 @@ async fn subscribe(client: &LockClient, cluster: &Cluster, keys: Vec<String>) ->
             true
         }
         Err(error) => {
-            tracing::warn!(client = %client.name, %error, "redis-lock: sharded subscribe failed; retrying");
+            tracing::warn!(client = %client.name, %error, "redis-locked: sharded subscribe failed; retrying");
             for key in &keys {
                 client
                     .waiters

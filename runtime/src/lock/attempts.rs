@@ -219,7 +219,7 @@ impl<'a> Attempts<'a> {
         if now.duration_since(began) >= self.lock.client.outage_timeout {
             return Err(error);
         }
-        tracing::debug!(lock = %self.lock.name, error = %error, "redis-lock: Redis unavailable; trying again");
+        tracing::debug!(lock = %self.lock.name, error = %error, "redis-locked: Redis unavailable; trying again");
         self.outage = Some((began, error));
         let retry_at = now + self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_RETRY);

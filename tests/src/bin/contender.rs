@@ -15,7 +15,7 @@
 //! `HOLDING <fencing token>`, and when a line arrives on stdin writes to STORE with that
 //! token (see `fenced_write`), printing `WRITE ACCEPTED` or `WRITE REJECTED`.
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[path = "../chaos_worker.rs"]
 mod chaos_worker;
@@ -37,14 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (url, client) = match args[2].strip_prefix("cluster:") {
         Some(list) => {
             let seeds: Vec<String> = list.split(',').map(String::from).collect();
-            (seeds[0].clone(), redis_lock::ClientBuilder::cluster(seeds))
+            (seeds[0].clone(), redis_locked::ClientBuilder::cluster(seeds))
         }
         None => {
             let urls: Vec<String> = args[2].split(',').map(String::from).collect();
             let builder = if urls.len() > 1 {
-                redis_lock::ClientBuilder::redlock(urls.clone())
+                redis_locked::ClientBuilder::redlock(urls.clone())
             } else {
-                redis_lock::ClientBuilder::new(urls[0].clone())
+                redis_locked::ClientBuilder::new(urls[0].clone())
             };
             (urls[0].clone(), builder)
         }
@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         mode @ ("hold" | "hold-until-told") => {
             let lease = std::time::Duration::from_secs_f64(args[4].parse()?);
-            let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?
+            let lock = redis_locked::Lock::with_client("contender", args[3].as_str())?
                 .expire(lease)
                 .auto_renew(true);
             let guard = lock.acquire_blocking(None)?;
@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("RELEASED");
         }
         "take" => {
-            let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?;
+            let lock = redis_locked::Lock::with_client("contender", args[3].as_str())?;
             let guard = lock.acquire_blocking(None)?;
             println!("ACQUIRED");
             guard.release()?;
@@ -85,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chaos" => chaos_worker::run(url, &args[3..])?,
         "fenced-write" => {
             let lease = std::time::Duration::from_secs_f64(args[5].parse()?);
-            let lock = redis_lock::Lock::with_client("contender", args[3].as_str())?
+            let lock = redis_locked::Lock::with_client("contender", args[3].as_str())?
                 .expire(lease)
                 .auto_renew(false);
             let guard = lock.acquire_blocking(None)?;
@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::io::stdin().read_line(&mut String::new())?;
             let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
             let fence = guard.fencing_token();
-            if redis_lock_tests::fenced_write(&mut conn, &args[4], fence, "stale holder") {
+            if redis_locked_tests::fenced_write(&mut conn, &args[4], fence, "stale holder") {
                 println!("WRITE ACCEPTED");
             } else {
                 println!("WRITE REJECTED");

@@ -1,4 +1,4 @@
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "invoice", client = billing)]
 fn bill(order_id: u64) -> Result<u64, LockError> {

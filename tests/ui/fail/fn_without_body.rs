@@ -1,4 +1,4 @@
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 pub trait Billing {
     #[redis_lock(name = "invoice:{order_id}")]

@@ -1,4 +1,4 @@
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "job:{id}", guard = id)]
 async fn job(id: u64) -> Result<u64, LockError> {

@@ -1,4 +1,4 @@
-use redis_lock::redis_lock;
+use redis_locked::redis_lock;
 
 #[redis_lock(name = "invoice:{order_id}")]
 fn bill(order_id: u64) {

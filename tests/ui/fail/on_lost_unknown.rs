@@ -1,4 +1,4 @@
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "report", on_lost = "abrot")]
 async fn report() -> Result<(), LockError> {

@@ -1,6 +1,6 @@
 #![deny(warnings)]
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "float", expire = 0.25)]
 fn float_expire() -> Result<(), LockError> {

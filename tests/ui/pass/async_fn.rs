@@ -1,6 +1,6 @@
 #![deny(warnings)]
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
 async fn bill(order_id: u64) -> Result<u64, LockError> {

@@ -2,7 +2,7 @@
 
 //! Values at the edges of what `expire` and `timeout` accept.
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "year", expire = 31536000)]
 fn one_year_lease() -> Result<(), LockError> {

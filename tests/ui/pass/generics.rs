@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::hash::Hash;
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "cache:{key}")]
 fn longest<'a, 'b: 'a, K>(key: K, a: &'a str, b: &'b str) -> Result<&'a str, LockError>

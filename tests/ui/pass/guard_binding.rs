@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "job:{id}", guard = lock)]
 async fn async_job(id: u64) -> Result<u64, LockError> {

@@ -13,16 +13,16 @@ struct Duration;
 struct String;
 mod __private {}
 
-type Outcome<T> = std::result::Result<T, redis_lock::LockError>;
+type Outcome<T> = std::result::Result<T, redis_locked::LockError>;
 
 // Parameters named like the generated locals: were the expansion unhygienic, its guard
 // would shadow them and the bodies would not type-check.
-#[redis_lock::redis_lock(name = "hygiene:{__redis_lock_guard}", expire = 1.5, timeout = 0)]
+#[redis_locked::redis_lock(name = "hygiene:{__redis_lock_guard}", expire = 1.5, timeout = 0)]
 fn sync_locked(__redis_lock_guard: u8, __redis_lock_error: u8) -> Outcome<u8> {
     std::result::Result::Ok(__redis_lock_guard + __redis_lock_error)
 }
 
-#[redis_lock::redis_lock(name = "hygiene:{__redis_lock_result}", expire = 1, client = "c")]
+#[redis_locked::redis_lock(name = "hygiene:{__redis_lock_result}", expire = 1, client = "c")]
 async fn async_locked(__redis_lock_guard: u8, __redis_lock_result: u8) -> Outcome<u8> {
     let sum = __redis_lock_guard + __redis_lock_result;
     std::result::Result::Ok(sum)
@@ -30,7 +30,7 @@ async fn async_locked(__redis_lock_guard: u8, __redis_lock_result: u8) -> Outcom
 
 macro_rules! locked {
     ($name:ident, $param:ident, $lease:expr) => {
-        #[redis_lock::redis_lock(name = "macro:{id}", expire = $lease)]
+        #[redis_locked::redis_lock(name = "macro:{id}", expire = $lease)]
         fn $name($param: u8) -> Outcome<u8> {
             std::result::Result::Ok($param)
         }

@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "job:{id}")]
 fn run(id: impl Display, steps: impl IntoIterator<Item = u32>) -> Result<u32, LockError> {

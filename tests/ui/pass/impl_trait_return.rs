@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "label")]
 fn label() -> Result<impl Display, LockError> {

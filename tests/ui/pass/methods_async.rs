@@ -1,6 +1,6 @@
 #![deny(warnings)]
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 struct Account {
     id: u64,

@@ -1,6 +1,6 @@
 #![deny(warnings)]
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "abort:{id}", auto_renew, on_lost = "abort")]
 async fn stops_when_lost(id: u64) -> Result<u64, LockError> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 fn assert_send<T: Send>(_: &T) {}
 

@@ -1,6 +1,6 @@
 #![deny(warnings)]
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 #[redis_lock(name = "report:{day}")]
 fn build_report(day: u32) -> Result<String, LockError> {

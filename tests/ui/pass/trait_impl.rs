@@ -1,6 +1,6 @@
 #![deny(warnings)]
 
-use redis_lock::{LockError, redis_lock};
+use redis_locked::{LockError, redis_lock};
 
 trait Store {
     fn save(&mut self, key: &str) -> Result<usize, LockError>;

@@ -1,7 +1,7 @@
 #![deny(warnings)]
 
 mod billing {
-    use redis_lock::{LockError, redis_lock};
+    use redis_locked::{LockError, redis_lock};
 
     #[redis_lock(name = "a")]
     pub fn public() -> Result<(), LockError> {
@@ -19,7 +19,7 @@ mod billing {
     }
 
     pub mod nested {
-        use redis_lock::{LockError, redis_lock};
+        use redis_locked::{LockError, redis_lock};
 
         #[redis_lock(name = "d")]
         pub(in crate::billing) fn path_visible() -> Result<(), LockError> {
