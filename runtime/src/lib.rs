@@ -1,23 +1,7 @@
-//! Declarative distributed locks on Redis.
-//!
-//! ```no_run
-//! use redis_locked::{redis_lock, LockError};
-//!
-//! #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
-//! async fn bill(order_id: u64) -> Result<u64, LockError> {
-//!     // Only one process at a time runs this for a given order_id.
-//!     Ok(order_id)
-//! }
-//!
-//! # async fn start() -> Result<(), LockError> {
-//! redis_locked::init("redis://127.0.0.1:6379")?;
-//! bill(42).await?;
-//! # Ok(()) }
-//! ```
-//!
-//! Configure Redis once at start-up with [`init`] (and [`register`] for more servers), then
-//! annotate functions with [`macro@redis_lock`], or use [`Lock`] directly. See the
-//! attribute's documentation for every argument and for the code it expands to.
+// The crate's front page is the README, so that crates.io, docs.rs and the repository show one
+// text, and every Rust example in it is compiled as a doctest.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod background;
