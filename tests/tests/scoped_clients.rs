@@ -363,3 +363,35 @@ fn job_sync_on(client: &Client) {
     let _scope = client.enter();
     job_sync().unwrap();
 }
+
+/// The README's example ("Testing your code"), as written there.
+mod readme_example {
+    use redis_locked::{ClientBuilder, LockError, redis_lock};
+    use redis_locked_tests::RedisServer;
+
+    #[redis_lock(name = "invoice:{order_id}", expire = 10)]
+    async fn bill(order_id: u64) -> Result<u64, LockError> {
+        Ok(order_id)
+    }
+
+    #[redis_lock(name = "report", expire = 10)]
+    fn report() -> Result<(), LockError> {
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn bills_an_order() -> Result<(), LockError> {
+        let redis = RedisServer::start(); // your throwaway redis-server on a free port
+        let client = ClientBuilder::new(redis.url()).build()?;
+        assert_eq!(client.scope(bill(42)).await?, 42); // locked on this test's server
+        Ok(())
+    }
+
+    #[test]
+    fn reports() -> Result<(), LockError> {
+        let redis = RedisServer::start();
+        let client = ClientBuilder::new(redis.url()).build()?;
+        let _scope = client.enter(); // this thread, until dropped
+        report()
+    }
+}
