@@ -17,7 +17,7 @@ use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
 pub(crate) struct Held {
-    client: &'static LockClient,
+    client: Arc<LockClient>,
     name: String,
     key: String,
     token: String,
@@ -41,9 +41,10 @@ pub(crate) struct Held {
 pub(crate) struct SharedHold(Arc<Held>);
 
 impl SharedHold {
-    /// Whether this is lock `name` of the client registered as `client`.
-    pub(crate) fn is(&self, client: &str, name: &str) -> bool {
-        self.0.client.name == client && self.0.name == name
+    /// Whether this is lock `name` of `client` (the very client: a scope's client and the
+    /// registered one it stands in for are different locks).
+    pub(crate) fn is(&self, client: &LockClient, name: &str) -> bool {
+        std::ptr::eq(&*self.0.client, client) && self.0.name == name
     }
 
     /// A view of the held lock for a reentrant call: same token, fence and lease state.
@@ -125,7 +126,7 @@ impl LeaseState {
 
 impl Held {
     pub(crate) fn new(
-        client: &'static LockClient,
+        client: Arc<LockClient>,
         name: String,
         key: String,
         acquired: Acquired,
@@ -160,7 +161,7 @@ impl Held {
 
     fn borrow(&self) -> Held {
         Held {
-            client: self.client,
+            client: self.client.clone(),
             name: self.name.clone(),
             key: self.key.clone(),
             token: self.token.clone(),
@@ -181,7 +182,7 @@ impl Held {
             return;
         }
         let task = renew(
-            self.client,
+            self.client.clone(),
             self.name.clone(),
             self.key.clone(),
             self.token.clone(),
@@ -210,7 +211,7 @@ impl Held {
                 .await?
                 .majority(),
             None => {
-                eval(io, self.client, &EXTEND, &keys, &args)
+                eval(io, &self.client, &EXTEND, &keys, &args)
                     .await?
                     .as_int()?
                     == 1
@@ -257,7 +258,7 @@ impl Held {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
             let attempt = HandoffAttempt {
-                client: self.client,
+                client: &self.client,
                 key: &self.key,
                 offer: &offer,
                 done: false,
@@ -270,7 +271,7 @@ impl Held {
                 &self.client.instance_id,
             ];
             let keys = [self.key.as_str(), fence_key.as_str()];
-            let result = eval(io, self.client, &HANDOFF, &keys, &args)
+            let result = eval(io, &self.client, &HANDOFF, &keys, &args)
                 .await
                 .and_then(|r| r.as_int());
             // A positive reply is the fencing token the waiter got.
@@ -294,7 +295,7 @@ impl Held {
         }
         let released = eval(
             io,
-            self.client,
+            &self.client,
             &RELEASE,
             &[&self.key],
             &[&token, &self.client.instance_id],
@@ -347,14 +348,14 @@ impl Held {
     }
 
     fn release_later(&self, until: Instant) {
-        crate::cleanup::release_later(self.client, self.key.clone(), self.token.clone(), until);
+        crate::cleanup::release_later(&self.client, self.key.clone(), self.token.clone(), until);
     }
 }
 
 /// Completes a handover in the wait table, also when the releasing future is dropped
 /// half-way (then as failed, so the waiter is not left waiting for an answer).
 struct HandoffAttempt<'a> {
-    client: &'static LockClient,
+    client: &'a LockClient,
     key: &'a str,
     offer: &'a crate::waiters::HandoffOffer,
     done: bool,
@@ -383,7 +384,7 @@ impl Drop for HandoffAttempt<'_> {
 /// ours any more, and also when the lease runs out before a renewal got through (Redis
 /// unreachable or stalled): from then on another owner may hold it.
 async fn renew(
-    client: &'static LockClient,
+    client: Arc<LockClient>,
     name: String,
     key: String,
     token: String,
@@ -418,7 +419,7 @@ async fn renew(
                 .vote(&AsyncIo, &name, &EXTEND, &[&key], &args, until)
                 .await
                 .map(|votes| i64::from(votes.majority())),
-            None => eval_until(&AsyncIo, client, &EXTEND, &[&key], &args, until)
+            None => eval_until(&AsyncIo, &client, &EXTEND, &[&key], &args, until)
                 .await
                 .and_then(|r| r.as_int()),
         };

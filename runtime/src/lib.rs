@@ -22,6 +22,7 @@ mod redlock;
 mod registry;
 mod resp;
 mod scan;
+mod scope;
 mod scripts;
 mod sentinel;
 mod subscriber;
@@ -38,6 +39,7 @@ pub use guard::{BlockingLockGuard, LockGuard};
 pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
+pub use scope::{Client, ClientScopeGuard};
 
 #[doc(inline)]
 pub use redis_locked_macros::redis_lock;
