@@ -6,10 +6,10 @@
 //! locals are `__redis_lock_*` idents with mixed-site hygiene so the user's body can
 //! neither see nor shadow them.
 
-use proc_macro2::{Delimiter, Ident, Literal, Span, TokenStream, TokenTree};
-use quote::{ToTokens, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
+use quote::{ToTokens, TokenStreamExt, quote, quote_spanned};
 use syn::{
-    AttrStyle, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Signature, Token,
+    AttrStyle, Block, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Signature, Token,
     TraitItemFn, Type, TypeInfer,
 };
 
@@ -143,10 +143,11 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         root,
         binding: args.guard.clone(),
     };
+    let block = user_block(&block);
     let body = if sig.asyncness.is_some() {
-        async_body(&lock, &sig, block.into_token_stream())
+        async_body(&lock, &sig, block)
     } else {
-        sync_body(&lock, block.into_token_stream())
+        sync_body(&lock, block)
     };
     Ok(quote! {
         #(#outer)*
@@ -386,6 +387,21 @@ fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
         #call.finish(#guard).await;
         #result
     }
+}
+
+/// The user's block, its statements untouched, in braces that belong to the expansion.
+///
+/// Placed as the last expression of a generated block, a one-line `{ Ok(x) }` would
+/// otherwise trip `unused_braces` on the user's code, with a fix (removing the braces)
+/// that does not compile. The lint skips blocks made by a macro; the braces stay located
+/// at the user's, so errors about the block still point there, and everything inside keeps
+/// its own spans and lints.
+fn user_block(block: &Block) -> TokenStream {
+    let mut stmts = TokenStream::new();
+    stmts.append_all(&block.stmts);
+    let mut braces = Group::new(Delimiter::Brace, stmts);
+    braces.set_span(Span::mixed_site().located_at(block.brace_token.span.join()));
+    TokenTree::Group(braces).into()
 }
 
 /// `__redis_lock_<what>`, invisible to the user's code.
