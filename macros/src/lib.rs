@@ -4,6 +4,7 @@
 //! `attr` parses and checks the arguments, `name` the lock name template, and `expand`
 //! generates the wrapped function.
 
+mod async_trait;
 mod attr;
 mod expand;
 #[cfg(test)]

@@ -71,9 +71,18 @@ impl NameTemplate {
     /// Each argument is located at the literal (so "`Foo` doesn't implement `Display`"
     /// points at the name) but resolved like the parameter it names, which keeps it
     /// referring to that parameter whatever hygiene context the function comes from.
-    pub(crate) fn to_expr(&self, sig: &Signature) -> syn::Result<TokenStream> {
+    ///
+    /// `async_trait`: the function is a method as `#[async_trait]` rewrote it, which moved
+    /// each destructuring parameter's pattern into the future, naming the parameter
+    /// `__argN`; the error then says so instead of offering `{__arg1}`.
+    pub(crate) fn to_expr(&self, sig: &Signature, async_trait: bool) -> syn::Result<TokenStream> {
         let span = self.lit.span();
         let params = usable_params(sig);
+        let listed: Vec<_> = params
+            .iter()
+            .filter(|(key, _)| !(async_trait && key.starts_with("__arg")))
+            .cloned()
+            .collect();
         let mut format = String::new();
         let mut args = Vec::new();
         for piece in &self.pieces {
@@ -81,10 +90,11 @@ impl NameTemplate {
                 Piece::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
                 Piece::Param { name, fields, spec } => {
                     let Some((_, ident)) = params.iter().find(|(key, _)| key == name) else {
-                        return Err(syn::Error::new(
-                            span,
-                            unknown_placeholder(name, sig, &params),
-                        ));
+                        let mut message = unknown_placeholder(name, sig, &listed);
+                        if listed.len() < params.len() {
+                            message.push_str("; `#[async_trait]` moves the patterns of destructuring parameters into the method's future, out of the lock name's reach: take the parameter whole, like `pair: (u64, u64)`, and name its fields, like `{pair.0}`");
+                        }
+                        return Err(syn::Error::new(span, message));
                     };
                     let mut root = ident.clone();
                     root.set_span(span.resolved_at(ident.span()));
@@ -299,7 +309,9 @@ mod tests {
     fn expand(name: &str, sig: Signature) -> Result<String, String> {
         let template = NameTemplate::parse(LitStr::new(name, Span::call_site()))
             .map_err(|error| error.to_string())?;
-        let expr = template.to_expr(&sig).map_err(|error| error.to_string())?;
+        let expr = template
+            .to_expr(&sig, false)
+            .map_err(|error| error.to_string())?;
         Ok(expr.to_string())
     }
 
