@@ -5,7 +5,7 @@
 //! the function's parameters when the code is generated. Every mistake is reported at the
 //! string literal, because stable proc macros cannot point inside it.
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 use syn::ext::IdentExt;
 use syn::{LitStr, Signature};
@@ -244,16 +244,13 @@ fn field(text: &str) -> Option<Field> {
         return text.parse().ok().map(Field::Index);
     }
     let name = identifier(text)?;
-    if matches!(name, "self" | "Self" | "super" | "crate") {
-        return None;
-    }
-    // A field named by a keyword (`r#type`) is written raw after the dot.
-    let plain = syn::parse_str::<Ident>(name).is_ok();
-    Some(Field::Named(if plain {
-        Ident::new(name, Span::call_site())
-    } else {
-        Ident::new_raw(name, Span::call_site())
-    }))
+    // Parsed rather than built with `Ident::new`, which panics on characters that are
+    // alphabetic but not allowed in identifiers. A keyword field (`r#type`) is written raw
+    // after the dot; `self`, `crate` and the like are no field at all.
+    syn::parse_str::<Ident>(name)
+        .or_else(|_| syn::parse_str::<Ident>(&format!("r#{name}")))
+        .ok()
+        .map(Field::Named)
 }
 
 /// The names a placeholder can start with, keyed by their unraw name: `self` and every
@@ -379,6 +376,8 @@ mod tests {
             "{req.0x1}",
             "{req.self}",
             "{req.id.len()}",
+            // Alphabetic but not an identifier: rejected, not a panic in `Ident::new`.
+            "{req.\u{24b6}}",
         ] {
             let error = expand(bad, sig.clone()).expect_err(bad);
             assert!(
