@@ -1,5 +1,6 @@
 //! The expansion adds no warning to the user's code: the typical shapes of annotated
-//! functions, compiled under `deny(warnings)` (checked by every `cargo test`) and
+//! functions (one-line bodies, methods, generics, `guard`, `?` and early returns,
+//! `impl Trait`, `#[async_trait]`, `#[tracing::instrument]` on either side), compiled under `deny(warnings)` (checked by every `cargo test`) and
 //! `deny(clippy::pedantic)` (checked by
 //! `cargo clippy -p redis-locked-tests --test lint_clean`). One-line bodies matter most:
 //! as the tail of a generated block, `{ Ok(x) }` used to trip `unused_braces`, whose
@@ -142,6 +143,28 @@ async fn shown_async(items: Vec<u64>) -> Result<impl Display, LockError> {
     Ok(items.into_iter().sum::<u64>())
 }
 
+#[async_trait::async_trait]
+trait Balance {
+    async fn balance_of(&self, id: u64) -> Result<i64, LockError>;
+}
+
+#[async_trait::async_trait]
+impl Balance for Account {
+    #[rustfmt::skip]
+    #[redis_lock(name = "account:{id}", client = "lint")]
+    async fn balance_of(&self, id: u64) -> Result<i64, LockError> { Ok(self.balance + id.cast_signed()) }
+}
+
+#[rustfmt::skip]
+#[redis_lock(name = "traced:{x}", client = "lint")]
+#[tracing::instrument]
+async fn traced_inside(x: u64) -> Result<u64, LockError> { Ok(x) }
+
+#[rustfmt::skip]
+#[tracing::instrument]
+#[redis_lock(name = "traced:{x}", client = "lint")]
+fn traced_outside(x: u64) -> Result<u64, LockError> { Ok(x) }
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shape_runs() {
     let server = RedisServer::start();
@@ -158,6 +181,9 @@ async fn every_shape_runs() {
     assert_eq!(parse_async("abc").await.unwrap(), 3);
     assert!(matches!(parse_async("").await, Err(AppError::Empty)));
     assert_eq!(shown_async(vec![1, 2]).await.unwrap().to_string(), "3");
+    let account = Account { id: 3, balance: 4 };
+    assert_eq!(account.balance_of(1).await.unwrap(), 5);
+    assert_eq!(traced_inside(6).await.unwrap(), 6);
 
     tokio::task::spawn_blocking(|| {
         assert_eq!(one_line(4).unwrap(), 4);
@@ -171,6 +197,7 @@ async fn every_shape_runs() {
         assert_eq!(parse("ab").unwrap(), 2);
         assert!(matches!(parse(""), Err(AppError::Empty)));
         assert_eq!(shown([1, 2, 3]).unwrap().to_string(), "6");
+        assert_eq!(traced_outside(7).unwrap(), 7);
     })
     .await
     .unwrap();
