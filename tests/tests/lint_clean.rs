@@ -1,10 +1,10 @@
 //! The expansion adds no warning to the user's code: the typical shapes of annotated
 //! functions (one-line bodies, methods, generics, `guard`, `?` and early returns,
-//! `impl Trait`, `#[async_trait]`, `#[tracing::instrument]` on either side), compiled under `deny(warnings)` (checked by every `cargo test`) and
-//! `deny(clippy::pedantic)` (checked by
-//! `cargo clippy -p redis-locked-tests --test lint_clean`). One-line bodies matter most:
-//! as the tail of a generated block, `{ Ok(x) }` used to trip `unused_braces`, whose
-//! suggested fix does not compile. The functions are then called against a real server,
+//! `impl Trait`, `#[async_trait]`, `#[tracing::instrument]` on either side), compiled
+//! under `deny(warnings)` (checked by every `cargo test`) and `deny(clippy::pedantic)`
+//! (checked by `cargo clippy -p redis-locked-tests --test lint_clean`). One-line bodies
+//! matter most: as the tail of a generated block, `{ Ok(x) }` used to trip `unused_braces`,
+//! whose suggested fix does not compile. The functions are then called against a real server,
 //! so the shapes are not only accepted but work. `rustfmt::skip` keeps the one-line
 //! bodies on one line, which is what the lint looked at.
 #![deny(warnings)]
