@@ -41,5 +41,20 @@ pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
 pub use scope::{Client, ClientScopeGuard};
 
+// The attribute's documentation lives here rather than in the macros crate, so that its
+// examples are doctests that can use this crate. The expansion listing at its end is the
+// file the macros crate's snapshot test keeps current; its hidden lines give it what the
+// example at the top of the documentation defines, so it compiles too.
 #[doc(inline)]
+#[doc = include_str!("../doc/attribute.md")]
+#[doc = concat!(
+    "```\n",
+    "# use redis_locked::LockError;\n",
+    "# #[derive(Debug)] struct AppError;\n",
+    "# impl From<LockError> for AppError { fn from(_: LockError) -> Self { AppError } }\n",
+    "# async fn charge(order_id: u64) -> Result<u64, AppError> { Ok(order_id) }\n",
+    "# fn charge_blocking(order_id: u64) -> Result<u64, AppError> { Ok(order_id) }\n",
+    include_str!("../doc/expansion.rs"),
+    "```\n",
+)]
 pub use redis_locked_macros::redis_lock;
