@@ -2,8 +2,9 @@
 //!
 //! Each lock lives in one key, `<prefix>{<name>}`, holding the owner's token, always with an
 //! expiry. Its fencing counter lives next to it in `<prefix>{<name>}:fence` (same hash slot),
-//! incremented by every acquisition in the same script that takes the lock, and never
-//! deleted: not by release, not by reset. Releases are announced on a pub/sub channel with
+//! advanced by every acquisition in the same script that takes the lock. Every key the crate
+//! writes expires: the counter a day after its last use (see `next_fence!`), so per-id lock
+//! names do not grow Redis without bound. Releases are announced on a pub/sub channel with
 //! the same name as the key, so a waiter subscribes only to the locks it waits for. The
 //! payload is the releasing client's instance id: a process ignores its own announcements,
 //! having already woken its waiters.
@@ -36,20 +37,43 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// Lua that sets the local `fence` to the next fencing token of the counter in KEYS[2]: one
+/// more than the last, and never less than the server's clock in microseconds (`TIME`,
+/// allowed in scripts since they replicate their effects). The counter then expires a day
+/// after its last use. A counter that expired, or that a restart without persistence lost,
+/// starts again above every token it gave out, as long as the server's clock has not gone
+/// back past them: tokens grow with the clock, one acquisition at a time, and an
+/// acquisition takes far longer than a microsecond.
+macro_rules! next_fence {
+    () => {
+        "local fence = redis.call('incr', KEYS[2]) \
+         local now = redis.call('time') \
+         local floor = now[1] .. string.format('%06d', tonumber(now[2])) \
+         if fence < tonumber(floor) then \
+           redis.call('set', KEYS[2], floor) \
+           fence = tonumber(floor) \
+         end \
+         redis.call('pexpire', KEYS[2], 86400000) "
+    };
+}
+
 /// The end of both acquisition scripts, after the condition that the lock is ours: the
 /// fencing token when it is, else (if asked) the holder's remaining lease.
 macro_rules! acquire_reply {
     () => {
-        "then \
-           return {1, redis.call('incr', KEYS[2])} \
+        concat!(
+            "then ",
+            next_fence!(),
+            "return {1, fence} \
          end \
          if ARGV[3] == '1' then \
            return {0, redis.call('pttl', KEYS[1])} \
          end \
          return {0}"
+        )
     };
 }
-use acquire_reply;
+use {acquire_reply, next_fence};
 
 /// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. For an
 /// acquisition whose `ACQUIRE` reply was lost: if the lock is ours after all, restarts its
@@ -78,12 +102,13 @@ pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
 
 /// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
-/// majority (see `redlock.rs`). Returns 1.
+/// majority (see `redlock.rs`). Returns 1. The counter expires like `next_fence!`'s.
 pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then \
            redis.call('set', KEYS[1], ARGV[1]) \
          end \
+         redis.call('pexpire', KEYS[1], 86400000) \
          return 1",
     )
 });
@@ -92,20 +117,20 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
 /// commands that script calls, for an error that must say what the ACL refused.
 pub(crate) fn describe(message: &str) -> Option<String> {
     let scripts: [(&str, &Script, &str); 9] = [
-        ("acquire", &ACQUIRE, "SET, INCR and PTTL"),
+        ("acquire", &ACQUIRE, "SET, INCR, TIME, PEXPIRE and PTTL"),
         (
             "quorum acquire",
             &QUORUM_ACQUIRE,
-            "SET, GET, PEXPIRE, INCR and PTTL",
+            "SET, GET, PEXPIRE, INCR, TIME and PTTL",
         ),
-        ("raise fence", &RAISE_FENCE, "GET and SET"),
+        ("raise fence", &RAISE_FENCE, "GET, SET and PEXPIRE"),
         ("confirm", &CONFIRM, "GET and PEXPIRE"),
         ("release", &RELEASE, "GET, DEL and PUBLISH"),
         ("extend", &EXTEND, "GET and PEXPIRE"),
         (
             "handoff",
             &HANDOFF,
-            "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET and INCR",
+            "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET, INCR, TIME and PEXPIRE",
         ),
         ("reset", &RESET, "DEL and PUBLISH"),
         ("inspect", &INSPECT, "GET, PTTL and PUBSUB NUMSUB"),
@@ -150,7 +175,7 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
 /// processes wait too (more subscribers than our own), it releases to everyone instead, so
 /// they get their fair chance: returns -1. Returns 0 if the key was not ours.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
         "if redis.call('get', KEYS[1]) ~= ARGV[1] then \
            return 0 \
          end \
@@ -159,9 +184,10 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
            redis.call('publish', KEYS[1], ARGV[5]) \
            return -1 \
          end \
-         redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
-         return redis.call('incr', KEYS[2])",
-    )
+         redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) ",
+        next_fence!(),
+        "return fence"
+    ))
 });
 
 /// KEYS[1] lock key; ARGV[1] announcement payload. Deletes whoever holds it and wakes waiters.
