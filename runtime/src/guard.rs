@@ -14,6 +14,7 @@ use crate::lock::lease_millis;
 use crate::pool::lock;
 use crate::redlock::{Quorum, Votes};
 use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
+use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
 pub(crate) struct Held {
@@ -227,13 +228,24 @@ impl Held {
     }
 
     /// Releases the lock; hands it straight to the next waiter of this process when there
-    /// is one (one round trip instead of release, notify and re-acquire).
+    /// is one (one round trip instead of release, notify and re-acquire). Should this
+    /// future be dropped before it is done, the lock is released in the background.
     async fn release_with<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
         if self.borrowed {
             // The outermost call releases it.
             return Ok(());
         }
         self.stop_renewal();
+        let mut unfinished = UnfinishedRelease {
+            held: self,
+            done: false,
+        };
+        let result = unfinished.held.release_now(io).await;
+        unfinished.done = true;
+        result
+    }
+
+    async fn release_now<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
         if self.state.is_lost() {
             // Lost by this process's reckoning; should the key still be ours after all (a
             // slow reply, not an expiry), freeing it by token lets the next holder in.
@@ -256,10 +268,14 @@ impl Held {
         while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
+            let sent = Instant::now();
             let attempt = HandoffAttempt {
                 client: self.client,
                 key: &self.key,
                 offer: &offer,
+                token: &token,
+                lease: self.lease,
+                sent,
                 done: false,
             };
             let args = [
@@ -270,27 +286,44 @@ impl Held {
                 &self.client.instance_id,
             ];
             let keys = [self.key.as_str(), fence_key.as_str()];
-            let result = eval(io, self.client, &HANDOFF, &keys, &args)
+            let reply = match eval(io, self.client, &HANDOFF, &keys, &args)
                 .await
-                .and_then(|r| r.as_int());
-            // A positive reply is the fencing token the waiter got.
-            let handed = match result {
-                Ok(fence) if fence > 0 => Some(fence as u64),
-                _ => None,
+                .and_then(|r| r.as_int())
+            {
+                Ok(reply) => reply,
+                Err(e) => {
+                    // No answer: the handover may or may not have run. If it did not, the
+                    // lock is still ours: free it once Redis answers. If it did, the
+                    // waiter's next attempt finds its own token and takes the lock.
+                    attempt.release_own_later();
+                    attempt.finish(HandoffOutcome::Unknown { sent });
+                    return Err(e);
+                }
+            };
+            let outcome = if reply > 0 {
+                // A positive reply is the fencing token the waiter got.
+                HandoffOutcome::Handed(Grant {
+                    token: offer.token.clone(),
+                    fence: reply as u64,
+                    sent,
+                })
+            } else {
+                HandoffOutcome::NotHanded
             };
             // When not handed over, `finish` pokes the waiter: it tries for itself.
-            if attempt.finish(handed) {
-                return match result {
-                    // Handed over, or released to everyone (-1).
-                    Ok(n) if n != 0 => Ok(()),
-                    Ok(_) => Err(LockError::Expired {
+            if attempt.finish(outcome) {
+                // Handed over, or released to everyone (-1); 0: the lock was not ours.
+                return if reply != 0 {
+                    Ok(())
+                } else {
+                    Err(LockError::Expired {
                         name: self.name.clone(),
-                    }),
-                    Err(e) => Err(e),
+                    })
                 };
             }
             // The waiter left while we handed it the lock: it is ours under its token now.
             token = offer.token;
+            self.token.clone_from(&token);
         }
         let released = eval(
             io,
@@ -351,30 +384,65 @@ impl Held {
     }
 }
 
+/// A release in progress. Dropped before it is done (the releasing future was cancelled),
+/// it frees the lock in the background by owner token, which is harmless if the release
+/// had already gone through.
+struct UnfinishedRelease<'a> {
+    held: &'a mut Held,
+    done: bool,
+}
+
+impl Drop for UnfinishedRelease<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let held = &*self.held;
+            held.release_later(held.state.valid_until());
+            held.client.waiters.notify(&held.key);
+        }
+    }
+}
+
 /// Completes a handover in the wait table, also when the releasing future is dropped
-/// half-way (then as failed, so the waiter is not left waiting for an answer).
+/// half-way: then its outcome is unknown, so the lock is freed under the releaser's token
+/// in the background, and the waiter, poked, settles whether it got it.
 struct HandoffAttempt<'a> {
     client: &'static LockClient,
     key: &'a str,
-    offer: &'a crate::waiters::HandoffOffer,
+    offer: &'a HandoffOffer,
+    /// The releaser's token, which the key holds unless the handover ran.
+    token: &'a str,
+    lease: Duration,
+    sent: Instant,
     done: bool,
 }
 
 impl HandoffAttempt<'_> {
-    fn finish(mut self, handed: Option<u64>) -> bool {
+    fn finish(mut self, outcome: HandoffOutcome) -> bool {
         self.done = true;
         self.client
             .waiters
-            .finish_handoff(self.key, self.offer, handed)
+            .finish_handoff(self.key, self.offer, outcome)
+    }
+
+    fn release_own_later(&self) {
+        crate::cleanup::release_later(
+            self.client,
+            self.key.to_string(),
+            self.token.to_string(),
+            self.sent + self.lease,
+        );
     }
 }
 
 impl Drop for HandoffAttempt<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.client
-                .waiters
-                .finish_handoff(self.key, self.offer, None);
+            self.release_own_later();
+            self.client.waiters.finish_handoff(
+                self.key,
+                self.offer,
+                HandoffOutcome::Unknown { sent: self.sent },
+            );
         }
     }
 }

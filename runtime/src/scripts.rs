@@ -29,10 +29,15 @@ impl Script {
 /// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms, ARGV[3] `1` to
 /// learn the holder's remaining lease on failure. Takes the lock if it is free: returns
 /// `{1, fencing token}`; else `{0, holder's PTTL}` (or `{0}`), so a waiter knows when to
-/// look again without asking separately.
+/// look again without asking separately. A key that already holds ARGV[1] counts as taken
+/// too (its lease restarts): an earlier attempt or handover of the same acquisition whose
+/// reply was lost, or this request sent again, is settled by the next attempt, and a resend
+/// is harmless. Used alike on one server and on each server of a Redlock quorum.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
-        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) ",
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+            or (redis.call('get', KEYS[1]) == ARGV[1] \
+                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) ",
         acquire_reply!()
     ))
 });
@@ -75,31 +80,6 @@ macro_rules! acquire_reply {
 }
 use {acquire_reply, next_fence};
 
-/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. For an
-/// acquisition whose `ACQUIRE` reply was lost: if the lock is ours after all, restarts its
-/// lease and returns its fencing token; else 0.
-pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then \
-           redis.call('pexpire', KEYS[1], ARGV[2]) \
-           return tonumber(redis.call('get', KEYS[2]) or '0') \
-         end \
-         return 0",
-    )
-});
-
-/// ACQUIRE for one server of a Redlock quorum: the same arguments and replies, but a key
-/// that already holds ARGV[1] counts as taken too (its lease restarts), for an earlier
-/// attempt of the same acquisition whose reply or undo was lost on that server.
-pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
-            or (redis.call('get', KEYS[1]) == ARGV[1] \
-                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) ",
-        acquire_reply!()
-    ))
-});
-
 /// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
 /// majority (see `redlock.rs`). Returns 1. The counter expires like `next_fence!`'s.
@@ -116,15 +96,13 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
 pub(crate) fn describe(message: &str) -> Option<String> {
-    let scripts: [(&str, &Script, &str); 9] = [
-        ("acquire", &ACQUIRE, "SET, INCR, TIME, PEXPIRE and PTTL"),
+    let scripts: [(&str, &Script, &str); 7] = [
         (
-            "quorum acquire",
-            &QUORUM_ACQUIRE,
+            "acquire",
+            &ACQUIRE,
             "SET, GET, PEXPIRE, INCR, TIME and PTTL",
         ),
         ("raise fence", &RAISE_FENCE, "GET, SET and PEXPIRE"),
-        ("confirm", &CONFIRM, "GET and PEXPIRE"),
         ("release", &RELEASE, "GET, DEL and PUBLISH"),
         ("extend", &EXTEND, "GET and PEXPIRE"),
         (
@@ -173,10 +151,16 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
 /// announcement payload. Passes the lock straight to the next waiter of this process,
 /// without it ever being free: returns the new owner's fencing token (> 0). When other
 /// processes wait too (more subscribers than our own), it releases to everyone instead, so
-/// they get their fair chance: returns -1. Returns 0 if the key was not ours.
+/// they get their fair chance: returns -1. Returns 0 if the key was not ours. A key that
+/// already holds the new token (this request sent again after its reply was lost) counts
+/// as handed over: the reply is the counter's current value.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
-        "if redis.call('get', KEYS[1]) ~= ARGV[1] then \
+        "local owner = redis.call('get', KEYS[1]) \
+         if owner == ARGV[2] then \
+           return tonumber(redis.call('get', KEYS[2]) or '1') \
+         end \
+         if owner ~= ARGV[1] then \
            return 0 \
          end \
          if redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[4]) then \

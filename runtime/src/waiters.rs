@@ -51,19 +51,46 @@ struct Waiter {
     id: u64,
     poked: bool,
     waker: Option<Waker>,
-    /// Set when a releaser handed the lock straight to this waiter: the new owner token
-    /// and its fencing token.
-    granted: Option<(String, u64)>,
+    /// Set when a releaser handed the lock straight to this waiter.
+    granted: Option<Grant>,
+    /// Set when a handover to this waiter may have taken effect without anyone learning
+    /// it (its reply was lost, or the releaser was cancelled): from this instant, the key
+    /// may hold this waiter's token.
+    maybe_granted: Option<Instant>,
     /// The token and lease a releaser needs to hand the lock to this waiter.
     offer: Option<(String, Duration)>,
     handoff_pending: bool,
+}
+
+/// A lock handed straight to a waiter by a releaser of this process.
+#[derive(Clone, Debug)]
+pub(crate) struct Grant {
+    /// The owner token the key now holds: the one the waiter offered.
+    pub(crate) token: String,
+    /// The fencing token the handover gave it.
+    pub(crate) fence: u64,
+    /// When the releaser sent the handover: the new lease began no earlier, so it ends no
+    /// earlier than this plus the lease, whenever the waiter gets to look at it.
+    pub(crate) sent: Instant,
+}
+
+/// How a handover attempt ended, as far as the releaser knows.
+pub(crate) enum HandoffOutcome {
+    /// The waiter holds the lock now.
+    Handed(Grant),
+    /// The waiter does not: the lock was released to everyone, or was not the releaser's.
+    NotHanded,
+    /// Nobody knows: the request went out at `sent` and no reply came (a timeout, a
+    /// dropped connection, a cancelled releaser). The key may hold the waiter's token.
+    Unknown { sent: Instant },
 }
 
 /// What the head needs to decide its next step.
 pub(crate) struct HeadView {
     pub(crate) is_head: bool,
     pub(crate) holder_until: Option<Instant>,
-    pub(crate) granted: Option<(String, u64)>,
+    pub(crate) granted: Option<Grant>,
+    pub(crate) maybe_granted: Option<Instant>,
     pub(crate) handoff_pending: bool,
 }
 
@@ -106,6 +133,7 @@ impl WaitTable {
             poked: false,
             waker: None,
             granted: None,
+            maybe_granted: None,
             offer,
             handoff_pending: false,
         });
@@ -218,30 +246,44 @@ impl WaitTable {
         })
     }
 
-    /// Completes a handover attempt: `handed` is the fencing token the waiter got, `None` if
-    /// it got nothing. Returns false when the waiter left in the meantime (then the caller
-    /// owns the lock under the waiter's token and must release it).
+    /// Completes a handover attempt. Returns false when the waiter left in the meantime
+    /// while the lock was handed to it: then the caller owns the lock under the waiter's
+    /// token and must pass it on or release it. Every outcome settles the offer and wakes
+    /// someone: the waiter, or, when it left, the next head.
     pub(crate) fn finish_handoff(
         &self,
         key: &str,
         offer: &HandoffOffer,
-        handed: Option<u64>,
+        outcome: HandoffOutcome,
     ) -> bool {
-        let succeeded = handed.is_some();
+        let succeeded = matches!(outcome, HandoffOutcome::Handed(_));
         let mut keys = lock(&self.keys);
         let Some(entry) = keys.get_mut(key) else {
             return !succeeded;
         };
+        if !succeeded {
+            // Released to everyone, not ours any more, or unknown: nobody here is known to
+            // hold it.
+            entry.holder_until = None;
+        }
         let Some(waiter) = entry.queue.iter_mut().find(|w| w.id == offer.waiter) else {
+            if !succeeded {
+                // The offered waiter left while the lock was being freed: the next one
+                // must hear of it, since this process ignores its own announcements.
+                poke_head(entry);
+            }
             return !succeeded;
         };
         waiter.handoff_pending = false;
-        if let Some(fence) = handed {
-            waiter.granted = Some((offer.token.clone(), fence));
-            entry.handoffs_in_row += 1;
-        } else {
-            // Released to everyone, or not ours any more: nobody here holds it.
-            entry.holder_until = None;
+        match outcome {
+            HandoffOutcome::Handed(grant) => {
+                waiter.granted = Some(grant);
+                entry.handoffs_in_row += 1;
+            }
+            HandoffOutcome::NotHanded => {}
+            HandoffOutcome::Unknown { sent } => {
+                waiter.maybe_granted = Some(waiter.maybe_granted.map_or(sent, |t| t.min(sent)));
+            }
         }
         waiter.poked = true;
         if let Some(w) = waiter.waker.take() {
@@ -280,8 +322,36 @@ impl Ticket<'_> {
                 .is_some_and(|w| w.id == self.id),
             holder_until: entry.and_then(|e| e.holder_until),
             granted: me.and_then(|w| w.granted.clone()),
+            maybe_granted: me.and_then(|w| w.maybe_granted),
             handoff_pending: me.is_some_and(|w| w.handoff_pending),
         }
+    }
+
+    /// Leaves the queue without the lock, and returns what was handed to this waiter and
+    /// not taken yet, in one step: a handover that completes after this is the releaser's
+    /// to undo (it finds the waiter gone), one before it is the caller's.
+    pub(crate) fn leave(mut self) -> Option<Grant> {
+        self.finished = true;
+        let mut keys = lock(&self.table.keys);
+        let entry = keys.get_mut(self.key)?;
+        let position = entry.queue.iter().position(|w| w.id == self.id)?;
+        let me = entry.queue.remove(position)?;
+        if position == 0 {
+            poke_head(entry);
+        }
+        forget_if_unused(&mut keys, self.key);
+        me.granted
+    }
+
+    /// Takes the lock handed to this waiter, if one was.
+    pub(crate) fn take_grant(&self) -> Option<Grant> {
+        let mut keys = lock(&self.table.keys);
+        keys.get_mut(self.key)?
+            .queue
+            .iter_mut()
+            .find(|w| w.id == self.id)?
+            .granted
+            .take()
     }
 
     /// Resolves when this waiter is poked.
