@@ -44,10 +44,12 @@ pub(crate) fn release_later(
             }
             let args = [token.as_str(), client.instance_id.as_str()];
             match eval_until(&AsyncIo, client, &RELEASE, &[&key], &args, Some(until)).await {
-                Ok(released) => {
-                    if released.as_int().is_ok_and(|n| n == 1) {
-                        client.waiters.notify(&key);
-                    }
+                Ok(_) => {
+                    // Released or not, Redis answers again: a waiter of this process may
+                    // now hold the key under its own token (a handover whose reply was
+                    // lost) or find it free, and this process ignores its own
+                    // announcements, so its head is poked to look.
+                    client.waiters.notify(&key);
                     return;
                 }
                 Err(e) if e.is_unavailable() => {

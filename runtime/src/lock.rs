@@ -238,7 +238,9 @@ impl Lock {
         let token = new_token()?;
         // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
         // at the same moment send one SET between them, not 10,000.
-        let ticket = client.waiters.enqueue(&self.key, Some((token.clone(), lease)));
+        let ticket = client
+            .waiters
+            .enqueue(&self.key, Some((token.clone(), lease)));
         let mut attempts = Attempts::new(self, token, deadline, ticket);
         let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
         // When the current holder's lease ends at the latest: the head wakes then, in case

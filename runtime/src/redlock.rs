@@ -241,8 +241,7 @@ impl Quorum {
         let request_until = bounded(sent);
         let outcomes = self
             .each(|member| async move {
-                let reply =
-                    eval_until(io, member, &ACQUIRE, &keys, &args, request_until).await?;
+                let reply = eval_until(io, member, &ACQUIRE, &keys, &args, request_until).await?;
                 match &reply {
                     Reply::Array(parts) => match parts.as_slice() {
                         [Reply::Int(1), Reply::Int(fence)] => Ok(Grant::Granted(*fence as u64)),

@@ -67,7 +67,8 @@ mod tests {
                     let mut buf = [0u8; 32];
                     let n = libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len());
                     libc::waitpid(child, std::ptr::null_mut(), 0);
-                    let from_child = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+                    let from_child =
+                        String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
                     let from_parent = super::new_token().unwrap();
                     assert_eq!(from_child.len(), 32, "the child drew a token");
                     assert_ne!(from_child, from_parent, "parent and child after fork");

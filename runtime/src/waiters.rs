@@ -432,3 +432,89 @@ impl Future for Poked<'_> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+    use std::time::{Duration, Instant};
+
+    use super::{Grant, HandoffOutcome, Ticket, WaitTable};
+
+    /// Whether `ticket` has a poke waiting (and consumes it).
+    fn poked(ticket: &Ticket<'_>) -> bool {
+        let poked = pin!(ticket.poked());
+        poked
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    }
+
+    fn waiter<'a>(table: &'a WaitTable, token: &str) -> Ticket<'a> {
+        table.enqueue("k", Some((token.to_string(), Duration::from_secs(1))))
+    }
+
+    /// Item 8: the waiter offered a handover leaves while the release goes to everyone
+    /// instead; this process ignores its own announcement, so the next waiter must be
+    /// poked by the releaser's answer.
+    #[test]
+    fn the_next_waiter_is_poked_when_the_offered_one_left() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        let second = waiter(&table, "b");
+        let offer = table
+            .offer_handoff("k")
+            .expect("the head is offered the lock");
+        assert_eq!(offer.token, "a");
+        assert!(first.leave().is_none(), "nothing was handed yet");
+        assert!(poked(&second), "becoming head is a poke");
+        assert!(!poked(&second));
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::NotHanded));
+        assert!(poked(&second), "the release reached nobody else here");
+    }
+
+    /// Item 7: a grant the waiter never took comes back from `leave`, for the caller to
+    /// free; one completed after the waiter left is the releaser's (`finish_handoff` says so).
+    #[test]
+    fn a_grant_is_owned_by_exactly_one_side() {
+        let table = WaitTable::new();
+        let sent = Instant::now();
+        let first = waiter(&table, "a");
+        let offer = table.offer_handoff("k").unwrap();
+        let grant = Grant {
+            token: "a".into(),
+            fence: 7,
+            sent,
+        };
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)));
+        let left_with = first.leave().expect("handed, not taken");
+        assert_eq!((left_with.token.as_str(), left_with.fence), ("a", 7));
+
+        let second = waiter(&table, "b");
+        let offer = table.offer_handoff("k").unwrap();
+        drop(second);
+        let grant = Grant {
+            token: "b".into(),
+            fence: 8,
+            sent,
+        };
+        assert!(
+            !table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)),
+            "the waiter left: the releaser holds the lock under its token"
+        );
+    }
+
+    /// Item 9: an unknown outcome is passed on, so the waiter's cleanup covers it.
+    #[test]
+    fn an_unknown_handover_is_remembered_by_the_waiter() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        let offer = table.offer_handoff("k").unwrap();
+        let sent = Instant::now();
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::Unknown { sent }));
+        assert!(poked(&first));
+        let view = first.view();
+        assert_eq!(view.maybe_granted, Some(sent));
+        assert!(view.granted.is_none() && !view.handoff_pending);
+    }
+}

@@ -85,29 +85,45 @@ async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
     let before = server_micros(&mut conn);
     let guard = lock.acquire(None).await.unwrap();
     let first = guard.fencing_token();
-    assert!(first >= before, "at or above the server's clock: {first} < {before}");
+    assert!(
+        first >= before,
+        "at or above the server's clock: {first} < {before}"
+    );
     let ttl: i64 = redis::cmd("PTTL").arg(&fence_key).query(&mut conn).unwrap();
-    assert!(ttl > 0 && ttl <= 86_400_000, "the counter expires within a day: {ttl}");
+    assert!(
+        ttl > 0 && ttl <= 86_400_000,
+        "the counter expires within a day: {ttl}"
+    );
     // Handed over inside the process: the handover script sets the expiry too.
     let waiter = {
         let lock = lock.clone();
         tokio::spawn(async move { lock.acquire(None).await.unwrap() })
     };
     wait_for_subscribers(&server, lock.key(), 1).await;
-    let _: () = redis::cmd("PERSIST").arg(&fence_key).query(&mut conn).unwrap();
+    let _: () = redis::cmd("PERSIST")
+        .arg(&fence_key)
+        .query(&mut conn)
+        .unwrap();
     guard.release().await.unwrap();
     let handed = waiter.await.unwrap();
     let second = handed.fencing_token();
     assert!(second > first, "{second} > {first}");
     let ttl: i64 = redis::cmd("PTTL").arg(&fence_key).query(&mut conn).unwrap();
-    assert!(ttl > 0, "the handover refreshed the counter's expiry: {ttl}");
+    assert!(
+        ttl > 0,
+        "the handover refreshed the counter's expiry: {ttl}"
+    );
     handed.release().await.unwrap();
 
     // The counter vanishes (as when it expires, or a restart loses it): the next token is
     // still larger than every earlier one.
     let _: () = redis::cmd("DEL").arg(&fence_key).query(&mut conn).unwrap();
     let guard = lock.acquire(None).await.unwrap();
-    assert!(guard.fencing_token() > second, "{} > {second}", guard.fencing_token());
+    assert!(
+        guard.fencing_token() > second,
+        "{} > {second}",
+        guard.fencing_token()
+    );
     let third = guard.fencing_token();
     guard.release().await.unwrap();
     // Nothing is left without an expiry.
@@ -120,7 +136,11 @@ async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
     // A restart without persistence forgets the counter along with everything else.
     server.restart();
     let guard = lock.acquire(None).await.unwrap();
-    assert!(guard.fencing_token() > third, "{} > {third}", guard.fencing_token());
+    assert!(
+        guard.fencing_token() > third,
+        "{} > {third}",
+        guard.fencing_token()
+    );
     guard.release().await.unwrap();
 }
 

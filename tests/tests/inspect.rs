@@ -53,7 +53,9 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     });
     wait_for_subscribers(&server, "lock:{a}", 1).await;
 
-    let locks = redis_locked::list_locks(Some("inspect-list")).await.unwrap();
+    let locks = redis_locked::list_locks(Some("inspect-list"))
+        .await
+        .unwrap();
     assert_eq!(names(&locks), ["a", "b:{x}", "c"], "{locks:?}");
     for (info, guard, lease) in [
         (&locks[0], &a, 10_000),
@@ -92,13 +94,19 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     // A released lock is not listed; its fencing counter stays.
     let b_fence = b.fencing_token();
     b.release().await.unwrap();
-    let locks = redis_locked::list_locks(Some("inspect-list")).await.unwrap();
+    let locks = redis_locked::list_locks(Some("inspect-list"))
+        .await
+        .unwrap();
     assert_eq!(names(&locks), ["a", "c"]);
     let fence: Option<u64> = redis::cmd("GET")
         .arg("lock:{b:{x}}:fence")
         .query(&mut server.connection())
         .unwrap();
-    assert_eq!(fence, Some(b_fence), "a released lock's counter stays (until it expires)");
+    assert_eq!(
+        fence,
+        Some(b_fence),
+        "a released lock's counter stays (until it expires)"
+    );
 
     // Force-release (what the `locks` tool's `release` does) wakes the other process's
     // waiter, whose acquisition gets the next fencing token.
@@ -112,7 +120,9 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
     c.release().await.unwrap();
     other.release().await.unwrap();
     assert_eq!(
-        redis_locked::list_locks(Some("inspect-list")).await.unwrap(),
+        redis_locked::list_locks(Some("inspect-list"))
+            .await
+            .unwrap(),
         []
     );
 }
