@@ -8,6 +8,8 @@
 
 mod held_here;
 
+use held_here::Caller;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -101,25 +103,31 @@ impl Call {
 
     /// Acquires the lock of an `async fn` (or passes through a lock this task holds).
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        let result = match held_here::find(self.options.client, &self.name, self.options.reentrant)
-        {
-            Some(found) => found.map(LockGuard::new),
-            None => {
-                let lock = self.lock()?;
-                let _waiting = crate::metrics::Waiting::new(self.options.template);
-                lock.acquire(self.options.timeout)
-                    .instrument(self.span.clone())
-                    .await
-            }
-        };
+        let options = &self.options;
+        let result =
+            match held_here::find(options.client, &self.name, options.reentrant, Caller::Task) {
+                Some(found) => found.map(LockGuard::new),
+                None => {
+                    let lock = self.lock()?;
+                    let _waiting = crate::metrics::Waiting::new(self.options.template);
+                    lock.acquire(self.options.timeout)
+                        .instrument(self.span.clone())
+                        .await
+                }
+            };
         self.acquired(result)
     }
 
     /// Acquires the lock of a sync `fn` (or passes through a lock this thread holds).
     pub fn acquire_blocking(&self) -> Result<BlockingLockGuard, LockError> {
         let _entered = self.span.enter();
-        let result = match held_here::find(self.options.client, &self.name, self.options.reentrant)
-        {
+        let options = &self.options;
+        let result = match held_here::find(
+            options.client,
+            &self.name,
+            options.reentrant,
+            Caller::Thread,
+        ) {
             Some(found) => found.map(BlockingLockGuard::new),
             None => {
                 let lock = self.lock()?;

@@ -37,6 +37,9 @@ struct KeyWaiters {
     holder_until: Option<Instant>,
     /// Consecutive direct handovers inside this process; bounded so others get a chance.
     handoffs_in_row: u32,
+    /// When Redis last answered an attempt on this key from this process: waiters behind
+    /// the head know through it whether the lock is held or Redis is silent.
+    answered_at: Option<Instant>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -352,6 +355,21 @@ impl Ticket<'_> {
             .find(|w| w.id == self.id)?
             .granted
             .take()
+    }
+
+    /// Redis answered an attempt on this key just now.
+    pub(crate) fn answered(&self) {
+        if let Some(entry) = lock(&self.table.keys).get_mut(self.key) {
+            entry.answered_at = Some(Instant::now());
+        }
+    }
+
+    /// Whether Redis answered an attempt on this key from this process since `since`.
+    pub(crate) fn answered_since(&self, since: Instant) -> bool {
+        lock(&self.table.keys)
+            .get(self.key)
+            .and_then(|entry| entry.answered_at)
+            .is_some_and(|at| at >= since)
     }
 
     /// Resolves when this waiter is poked.

@@ -21,20 +21,40 @@ thread_local! {
     static HELD_ON_THREAD: RefCell<Vec<SharedHold>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Who is asking: an `async fn` (a task) or a sync `fn` (a thread).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Caller {
+    Task,
+    Thread,
+}
+
 /// Looks for lock `name` of `client` among those this task or thread holds: `None` when
 /// not held here; else a guard passing through (`reentrant`) or the deadlock it would be.
+///
+/// The thread's record is consulted for sync callers only. A task that a sync body drives
+/// on its own thread (a current-thread runtime's `block_on`, a `LocalSet`) runs on the
+/// holder's thread but is not the holder: several such tasks would otherwise all pass
+/// through at once and run their critical sections interleaved. A sync call made inside an
+/// async body (blocking the task) is still that task's.
 pub(super) fn find(
     client: Option<&str>,
     name: &str,
     reentrant: bool,
+    caller: Caller,
 ) -> Option<Result<Held, LockError>> {
     let client = client.unwrap_or(crate::DEFAULT_CLIENT);
     let matches = |hold: &&SharedHold| hold.is(client, name);
-    let found = HELD_IN_TASK
-        .try_with(|held| held.iter().find(matches).cloned())
-        .ok()
-        .flatten()
-        .or_else(|| HELD_ON_THREAD.with_borrow(|held| held.iter().find(matches).cloned()))?;
+    let in_task = || {
+        HELD_IN_TASK
+            .try_with(|held| held.iter().find(matches).cloned())
+            .ok()
+            .flatten()
+    };
+    let on_thread = || HELD_ON_THREAD.with_borrow(|held| held.iter().find(matches).cloned());
+    let found = match caller {
+        Caller::Task => in_task(),
+        Caller::Thread => in_task().or_else(on_thread),
+    }?;
     Some(if reentrant {
         Ok(found.pass_through())
     } else {

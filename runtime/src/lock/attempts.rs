@@ -93,6 +93,13 @@ impl<'a> Attempts<'a> {
         self.ticket().poked().await;
     }
 
+    /// Redis answered: no outage, and the waiters behind this one learn of it too.
+    fn note_answer(&mut self) {
+        self.outage = None;
+        self.answered = true;
+        self.ticket().answered();
+    }
+
     fn may_hold_since(&mut self, sent: Instant) {
         self.unconfirmed_since = Some(self.unconfirmed_since.map_or(sent, |t| t.min(sent)));
     }
@@ -121,8 +128,7 @@ impl<'a> Attempts<'a> {
         // the holder now may not be the one seen before (a short lease after a long one).
         let reply = self.run(io, &ACQUIRE, &[&ms, "1"]).await?;
         self.unconfirmed_since = earlier_unconfirmed;
-        self.outage = None;
-        self.answered = true;
+        self.note_answer();
         let (taken, number) = match &reply {
             Reply::Array(parts) => match parts.as_slice() {
                 [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, Some(*number)),
@@ -183,8 +189,7 @@ impl<'a> Attempts<'a> {
                 fence,
             }),
             QuorumAttempt::Held { lease_end } => {
-                self.outage = None;
-                self.answered = true;
+                self.note_answer();
                 Ok(Attempt::Held { lease_end })
             }
         }
@@ -247,14 +252,15 @@ impl<'a> Attempts<'a> {
     }
 
     /// The error for an acquisition that ran out of time. `Timeout` means Redis answered
-    /// and the lock stayed held by another owner until the deadline. When Redis could not
-    /// be reached at the end, the caller hears that error; when no request of this
-    /// acquisition was answered at all (a stalled server), `NoAnswer`: nobody knows whether
-    /// the lock is free.
+    /// (this acquisition, or the one ahead of it in this process's queue) and the lock
+    /// stayed held by another owner until the deadline. When Redis could not be reached at
+    /// the end, the caller hears that error; when no attempt was answered at all (a stalled
+    /// server), `NoAnswer`: nobody knows whether the lock is free.
     pub(super) fn give_up(&mut self, start: Instant) -> LockError {
+        let answered = self.answered || self.ticket().answered_since(start);
         match self.outage.take() {
             Some((_, error)) if !error.is_timeout() => error,
-            _ if !self.answered => LockError::NoAnswer {
+            _ if !answered => LockError::NoAnswer {
                 name: self.lock.name.clone(),
                 waited: start.elapsed(),
             },
