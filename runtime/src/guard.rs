@@ -594,9 +594,12 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// Renewal runs on the crate's background runtime, not the caller's: a body that keeps
+    /// its runtime busy (CPU-bound work, a blocking call on a current-thread runtime) cannot
+    /// starve it, and a runtime shut down under a live guard does not stop it.
     pub(crate) fn new(mut held: Held) -> LockGuard {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            held.start_renewal(&runtime);
+        if let Ok(runtime) = crate::background::handle() {
+            held.start_renewal(runtime);
         }
         LockGuard { held: Some(held) }
     }
