@@ -107,13 +107,16 @@ impl Call {
         let result =
             match held_here::find(options.client, &self.name, options.reentrant, Caller::Task) {
                 Some(found) => found.map(LockGuard::new),
-                None => {
-                    let lock = self.lock()?;
-                    let _waiting = crate::metrics::Waiting::new(self.options.template);
-                    lock.acquire(self.options.timeout)
-                        .instrument(self.span.clone())
-                        .await
-                }
+                // A missing client is a failed call like any other: reported, not "cancelled".
+                None => match self.lock() {
+                    Ok(lock) => {
+                        let _waiting = crate::metrics::Waiting::new(self.options.template);
+                        lock.acquire(self.options.timeout)
+                            .instrument(self.span.clone())
+                            .await
+                    }
+                    Err(error) => Err(error),
+                },
             };
         self.acquired(result)
     }
@@ -129,11 +132,10 @@ impl Call {
             Caller::Thread,
         ) {
             Some(found) => found.map(BlockingLockGuard::new),
-            None => {
-                let lock = self.lock()?;
+            None => self.lock().and_then(|lock| {
                 let _waiting = crate::metrics::Waiting::new(self.options.template);
                 lock.acquire_blocking(self.options.timeout)
-            }
+            }),
         };
         self.acquired(result)
     }
@@ -167,11 +169,11 @@ impl Call {
                 self.set_outcome(Outcome::Timeout);
                 crate::metrics::timed_out(template);
                 // Normal under contention; the span carries it for whoever wants it.
-                tracing::debug!(parent: &self.span, lock = %self.name, %error, "redis-locked: {error}");
+                tracing::debug!(parent: &self.span, lock = %self.name, %error, "redis-locked: the lock was not acquired in time");
             }
             Err(error) => {
                 self.set_outcome(Outcome::Failed);
-                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-locked: could not take the lock: {error}");
+                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-locked: could not take the lock");
             }
         }
         result

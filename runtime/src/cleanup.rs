@@ -13,6 +13,16 @@ use crate::client::LockClient;
 use crate::io::{AsyncIo, eval_until};
 use crate::scripts::RELEASE;
 
+/// Whether the token to free is known to have held the lock.
+#[derive(Clone, Copy)]
+pub(crate) enum Orphan {
+    /// A lock that was held: its release failed, or was cut short.
+    Held,
+    /// A token that may never have taken the lock (a request whose reply never came): not
+    /// being able to free it is no news worth a warning.
+    Maybe,
+}
+
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
@@ -24,11 +34,12 @@ pub(crate) fn release_later(
     key: String,
     token: String,
     until: Instant,
+    orphan: Orphan,
 ) {
     if let Some(quorum) = client.quorum() {
         // Each server on its own: one that stays down does not hold up the others.
         for member in &quorum.members {
-            release_later(member, key.clone(), token.clone(), until);
+            release_later(member, key.clone(), token.clone(), until, orphan);
         }
         return;
     }
@@ -57,7 +68,14 @@ pub(crate) fn release_later(
                     backoff = (backoff * 2).min(MAX_RETRY);
                 }
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "redis-locked: could not release an abandoned lock; it expires with its lease");
+                    match orphan {
+                        Orphan::Held => {
+                            tracing::warn!(key = %key, error = %e, "redis-locked: could not release the lock; it expires with its lease");
+                        }
+                        Orphan::Maybe => {
+                            tracing::debug!(key = %key, error = %e, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
+                        }
+                    }
                     return;
                 }
             }

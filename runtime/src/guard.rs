@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::block_on::{block_on, block_on_until};
+use crate::cleanup::Orphan;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
@@ -380,7 +381,13 @@ impl Held {
     }
 
     fn release_later(&self, until: Instant) {
-        crate::cleanup::release_later(self.client, self.key.clone(), self.token.clone(), until);
+        crate::cleanup::release_later(
+            self.client,
+            self.key.clone(),
+            self.token.clone(),
+            until,
+            Orphan::Held,
+        );
     }
 }
 
@@ -430,6 +437,7 @@ impl HandoffAttempt<'_> {
             self.key.to_string(),
             self.token.to_string(),
             self.sent + self.lease,
+            Orphan::Held,
         );
     }
 }
@@ -736,13 +744,15 @@ fn log_release(held: &Held, result: Result<(), LockError>) {
     match result {
         Ok(()) => {}
         Err(e @ LockError::Lost { .. }) => {
-            tracing::debug!(lock = %held.name, error = %e, "redis-locked: {e}");
+            tracing::debug!(lock = %held.name, error = %e, "redis-locked: released a lock renewal had found lost");
         }
         Err(e @ LockError::Expired { .. }) => {
             held.state.set_lost();
             crate::metrics::lost(held.template);
-            tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}");
+            tracing::warn!(lock = %held.name, error = %e, "redis-locked: lock lost while held: it had expired before its release");
         }
-        Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}"),
+        Err(e) => {
+            tracing::warn!(lock = %held.name, error = %e, "redis-locked: could not release the lock")
+        }
     }
 }

@@ -123,7 +123,10 @@ fn renewal_is_not_starved_by_a_busy_runtime() {
         .block_on(body_starving_its_runtime(&server))
         .unwrap();
     assert!(!lost, "renewal kept the lock");
-    assert!(pttl > 0, "the key was renewed while the runtime was busy: {pttl}");
+    assert!(
+        pttl > 0,
+        "the key was renewed while the runtime was busy: {pttl}"
+    );
 }
 
 /// A guard whose runtime shut down keeps being renewed: it does not lose its lock
@@ -149,7 +152,10 @@ fn renewal_outlives_the_runtime_that_acquired() {
         .query(&mut server.connection())
         .unwrap();
     assert!(pttl > 0, "still renewed: {pttl}");
-    assert_eq!(lock.owner_blocking().unwrap().as_deref(), Some(guard.token()));
+    assert_eq!(
+        lock.owner_blocking().unwrap().as_deref(),
+        Some(guard.token())
+    );
     // Released in the background when dropped, although its runtime is gone.
     drop(guard);
 }

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use super::Lock;
+use crate::cleanup::Orphan;
 use crate::error::LockError;
 use crate::guard::Held;
 use crate::io::{Io, eval_until};
@@ -315,6 +316,7 @@ impl Drop for Attempts<'_> {
                 lock.key.clone(),
                 std::mem::take(&mut self.token),
                 since + lock.lease(),
+                Orphan::Maybe,
             );
         }
     }
