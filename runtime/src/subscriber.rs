@@ -120,6 +120,8 @@ async fn run(
         while healthy {
             tokio::select! {
                 request = requests.recv() => match request {
+                    // Nobody waits for it any more: swept before this request came up.
+                    Some(key) if !client.waiters.wants_announcements(&key) => {}
                     Some(key) => {
                         healthy = subscribe(client, &mut sink, key.clone()).await;
                         if member.is_some() {
@@ -197,8 +199,12 @@ fn refresh(client: &LockClient) {
 async fn subscribe(client: &LockClient, sink: &mut redis::aio::PubSubSink, key: String) -> bool {
     match sink.subscribe(&key).await {
         Ok(()) => {
-            client.waiters.set_subscription(&key, Subscription::Active);
-            true
+            if client.waiters.set_subscription(&key, Subscription::Active) {
+                true
+            } else {
+                // Swept while the subscription was on its way: take it back.
+                sink.unsubscribe(&key).await.is_ok()
+            }
         }
         Err(e) => {
             tracing::warn!(client = %client.name, error = %e, "redis-locked: subscribe failed");

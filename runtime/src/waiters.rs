@@ -178,15 +178,21 @@ impl WaitTable {
     }
 
     /// The subscriber confirmed a subscription (or lost it, with `Subscription::None`).
-    pub(crate) fn set_subscription(&self, key: &str, state: Subscription) {
+    /// Returns false when nobody here waits for `key` any more (its entry was swept while
+    /// the subscription was on its way): the subscriber must then unsubscribe again, or
+    /// the channel would stay subscribed for good, counted as a waiting process by every
+    /// releaser.
+    pub(crate) fn set_subscription(&self, key: &str, state: Subscription) -> bool {
         let mut keys = lock(&self.keys);
-        if let Some(entry) = keys.get_mut(key) {
-            entry.subscription = state;
-            if state == Subscription::Active {
-                // A release may have been announced before the subscription took effect.
-                poke_head(entry);
-            }
+        let Some(entry) = keys.get_mut(key) else {
+            return false;
+        };
+        entry.subscription = state;
+        if state == Subscription::Active {
+            // A release may have been announced before the subscription took effect.
+            poke_head(entry);
         }
+        true
     }
 
     /// Marks every subscription as requested anew (after a reconnect) and returns the keys.
@@ -520,6 +526,19 @@ mod tests {
             !table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)),
             "the waiter left: the releaser holds the lock under its token"
         );
+    }
+
+    /// Item 16: a subscription confirmed after its key was swept is refused, so the
+    /// subscriber takes it back.
+    #[test]
+    fn a_subscription_for_a_swept_key_is_refused() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        assert!(table.needs_subscription("k"));
+        drop(first);
+        assert_eq!(table.sweep_idle(), ["k"], "unsubscribed: nobody waits");
+        assert!(!table.set_subscription("k", super::Subscription::Active));
+        assert!(!table.wants_announcements("k"));
     }
 
     /// Item 9: an unknown outcome is passed on, so the waiter's cleanup covers it.
