@@ -78,12 +78,19 @@ impl SyncPool {
         let (mut conn, reused) = self
             .checkout(endpoint, reuse, until)
             .map_err(Failure::Other)?;
-        let limit = remaining(until).map_err(Failure::Other)?;
+        let limit = match remaining(until) {
+            Ok(limit) => limit,
+            Err(e) => {
+                // The deadline passed while it was checked out: nothing was sent on it, so
+                // it goes back as it is. Dropping it here without giving its place back
+                // would shrink the pool for good, until every request blocked.
+                self.give_back(conn);
+                return Err(Failure::Other(e));
+            }
+        };
         match conn.request_within(packed, endpoint.response_timeout, limit) {
             Ok(reply) => {
-                let mut state = lock(&self.state);
-                state.idle.push(conn);
-                self.wake(state, false);
+                self.give_back(conn);
                 Ok(reply)
             }
             Err(e) => {
@@ -134,6 +141,13 @@ impl SyncPool {
             };
             state.waiting -= 1;
         }
+    }
+
+    /// Puts a connection in step with its replies back for the next request.
+    fn give_back(&self, conn: SyncConn) {
+        let mut state = lock(&self.state);
+        state.idle.push(conn);
+        self.wake(state, false);
     }
 
     /// Wakes one caller waiting for a connection (all of them when `all`), if any waits.
@@ -327,4 +341,62 @@ impl Failure {
 /// its data consistent, so a panic elsewhere must not turn into a panic here.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use super::SyncPool;
+    use crate::conn::Endpoint;
+
+    /// A server that answers `+OK` to whatever it is sent, on a free loopback port.
+    fn answering_server() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 || stream.write_all(b"+OK\r\n").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    /// Item 6 of the partial-failures review: a request whose deadline passed after it got
+    /// its connection gives the connection back; the pool keeps its size.
+    #[test]
+    fn a_deadline_that_passed_does_not_cost_a_connection() {
+        let url = answering_server();
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).unwrap();
+        let endpoint =
+            Endpoint::new(&info, None, Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let pool = std::sync::Arc::new(SyncPool::new(1));
+        let ping = redis::cmd("PING").get_packed_command();
+        pool.request(&endpoint, &ping, None).unwrap();
+        for _ in 0..3 {
+            let past = Instant::now().checked_sub(Duration::from_millis(1));
+            assert!(pool.request(&endpoint, &ping, past).is_err());
+        }
+        // With the one connection lost, this would wait forever.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let pool = pool.clone();
+            move || done.send(pool.request(&endpoint, &ping, None).is_ok())
+        });
+        assert_eq!(
+            finished.recv_timeout(Duration::from_secs(5)),
+            Ok(true),
+            "the pool still has its connection"
+        );
+    }
 }
