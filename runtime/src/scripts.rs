@@ -15,6 +15,11 @@ use std::sync::LazyLock;
 pub(crate) struct Script {
     pub(crate) body: &'static str,
     pub(crate) sha: String,
+    /// Whether running it twice has the effect and the answer of running it once, so the
+    /// transport may send it again when the connection it went out on turns out closed.
+    /// A release run twice answers "not ours" the second time: that would report a lock
+    /// it had just released as expired.
+    pub(crate) resend_safe: bool,
 }
 
 impl Script {
@@ -22,6 +27,15 @@ impl Script {
         Script {
             body,
             sha: redis::Script::new(body).get_hash().to_string(),
+            resend_safe: true,
+        }
+    }
+
+    /// A script whose second run would answer differently: never resent.
+    fn sent_once(body: &'static str) -> Script {
+        Script {
+            resend_safe: false,
+            ..Script::new(body)
         }
     }
 }
@@ -126,7 +140,7 @@ pub(crate) fn describe(message: &str) -> Option<String> {
 /// KEYS[1] lock key; ARGV[1] token, ARGV[2] announcement payload.
 /// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::sent_once(
         "if redis.call('get', KEYS[1]) == ARGV[1] then \
            redis.call('del', KEYS[1]) \
            redis.call('publish', KEYS[1], ARGV[2]) \
@@ -177,7 +191,7 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
 /// KEYS[1] lock key; ARGV[1] announcement payload. Deletes whoever holds it and wakes waiters.
 /// Returns 1 if a lock was held, else 0. The fencing counter stays.
 pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::sent_once(
         "local held = redis.call('del', KEYS[1]) \
          redis.call('publish', KEYS[1], ARGV[1]) \
          return held",
@@ -217,9 +231,13 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
                 .replace("'publish'", "'spublish'")
                 .replace("'numsub'", "'shardnumsub'");
             // Made once per process, for four scripts.
+            let sharded = Script::new(Box::leak(body.into_boxed_str()));
             (
                 plain.sha.clone(),
-                Script::new(Box::leak(body.into_boxed_str())),
+                Script {
+                    resend_safe: plain.resend_safe,
+                    ..sharded
+                },
             )
         })
         .collect()
