@@ -48,6 +48,11 @@ impl SharedHold {
         self.0.client.name == client && self.0.name == name
     }
 
+    /// Whether both are the same acquisition.
+    pub(crate) fn same_as(&self, other: &SharedHold) -> bool {
+        self.0.token == other.0.token && self.0.key == other.0.key
+    }
+
     /// A view of the held lock for a reentrant call: same token, fence and lease state.
     pub(crate) fn pass_through(&self) -> Held {
         self.0.borrow()

@@ -247,3 +247,57 @@ fn tasks_driven_by_a_sync_holder_are_not_the_holder() {
         );
     }
 }
+
+#[redis_lock(name = "same-runtime", client = "reenter-runtime", expire = 2)]
+async fn async_holder(
+    entered: tokio::sync::oneshot::Sender<()>,
+    leave: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), LockError> {
+    entered.send(()).unwrap();
+    leave.await.unwrap();
+    Ok(())
+}
+
+#[redis_lock(
+    name = "same-runtime",
+    client = "reenter-runtime",
+    expire = 2,
+    reentrant
+)]
+fn sync_on_the_holders_thread() -> Result<(), LockError> {
+    Ok(())
+}
+
+/// Item 18 of the partial-failures review: a sync locked function called on a
+/// current-thread runtime while a task of that runtime holds its lock would block the
+/// holder until its lease ran out and then run both critical sections; it fails at once.
+#[test]
+fn a_sync_call_blocking_the_holders_runtime_fails_fast() {
+    let server = RedisServer::start();
+    redis_locked::register("reenter-runtime", &server.url()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (entered, is_in) = tokio::sync::oneshot::channel();
+        let (leave, left) = tokio::sync::oneshot::channel();
+        let holder = tokio::spawn(async_holder(entered, left));
+        is_in.await.unwrap();
+        let start = Instant::now();
+        let result = sync_on_the_holders_thread();
+        assert!(
+            matches!(&result, Err(LockError::WouldDeadlock { name }) if name == "same-runtime"),
+            "{result:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+        leave.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        // Once the task let go, the same call goes through.
+        sync_on_the_holders_thread().unwrap();
+    });
+}
