@@ -116,10 +116,10 @@ impl SyncPool {
         let mut state = lock(&self.state);
         loop {
             if reuse && let Some(conn) = state.idle.pop() {
-                if conn.generation == endpoint.generation {
+                if conn.generation == endpoint.generation && !conn.is_closed() {
                     return Ok((conn, true));
                 }
-                // Made for a master that has since moved: close it.
+                // Made for a master that has since moved, or closed by the server: close it.
                 state.open -= 1;
                 continue;
             }
@@ -240,10 +240,11 @@ impl AsyncPools {
         let reused = if reuse {
             let mut pools = lock(&self.by_runtime);
             let idle = pools.get_mut(&id).map(|pool| &mut pool.idle);
-            // Connections made for a master that has since moved are closed.
+            // Connections made for a master that has since moved, or closed by the server
+            // since they were last used, are closed.
             idle.and_then(|idle| {
-                idle.retain(|conn| conn.generation == endpoint.generation);
-                idle.pop()
+                std::iter::from_fn(|| idle.pop())
+                    .find(|conn| conn.generation == endpoint.generation && !conn.is_closed())
             })
         } else {
             None
