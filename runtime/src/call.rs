@@ -8,6 +8,8 @@
 
 mod held_here;
 
+use held_here::Caller;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -101,15 +103,23 @@ impl Call {
 
     /// Acquires the lock of an `async fn` (or passes through a lock this task holds).
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        let lock = self.lock()?;
-        let result = match held_here::find(lock.client(), &self.name, self.options.reentrant) {
-            Some(found) => found.map(LockGuard::new),
-            None => {
-                let _waiting = crate::metrics::Waiting::new(self.options.template);
-                lock.acquire(self.options.timeout)
-                    .instrument(self.span.clone())
-                    .await
-            }
+        // A missing client is a failed call like any other: reported, not "cancelled".
+        let result = match self.lock() {
+            Err(error) => Err(error),
+            Ok(lock) => match held_here::find(
+                lock.client(),
+                &self.name,
+                self.options.reentrant,
+                Caller::Task,
+            ) {
+                Some(found) => found.map(LockGuard::new),
+                None => {
+                    let _waiting = crate::metrics::Waiting::new(self.options.template);
+                    lock.acquire(self.options.timeout)
+                        .instrument(self.span.clone())
+                        .await
+                }
+            },
         };
         self.acquired(result)
     }
@@ -117,14 +127,20 @@ impl Call {
     /// Acquires the lock of a sync `fn` (or passes through a lock this thread holds).
     pub fn acquire_blocking(&self) -> Result<BlockingLockGuard, LockError> {
         let _entered = self.span.enter();
-        let lock = self.lock()?;
-        let result = match held_here::find(lock.client(), &self.name, self.options.reentrant) {
-            Some(found) => found.map(BlockingLockGuard::new),
-            None => {
-                let _waiting = crate::metrics::Waiting::new(self.options.template);
-                lock.acquire_blocking(self.options.timeout)
+        let result = self.lock().and_then(|lock| {
+            match held_here::find(
+                lock.client(),
+                &self.name,
+                self.options.reentrant,
+                Caller::Thread,
+            ) {
+                Some(found) => found.map(BlockingLockGuard::new),
+                None => {
+                    let _waiting = crate::metrics::Waiting::new(self.options.template);
+                    lock.acquire_blocking(self.options.timeout)
+                }
             }
-        };
+        });
         self.acquired(result)
     }
 
@@ -157,11 +173,11 @@ impl Call {
                 self.set_outcome(Outcome::Timeout);
                 crate::metrics::timed_out(template);
                 // Normal under contention; the span carries it for whoever wants it.
-                tracing::debug!(parent: &self.span, lock = %self.name, %error, "redis-locked: {error}");
+                tracing::debug!(parent: &self.span, lock = %self.name, %error, "redis-locked: the lock was not acquired in time");
             }
             Err(error) => {
                 self.set_outcome(Outcome::Failed);
-                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-locked: could not take the lock: {error}");
+                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-locked: could not take the lock");
             }
         }
         result

@@ -14,17 +14,33 @@ use crate::client::LockClient;
 use crate::io::{AsyncIo, eval_until};
 use crate::scripts::RELEASE;
 
+/// Whether the token to free is known to have held the lock.
+#[derive(Clone, Copy)]
+pub(crate) enum Orphan {
+    /// A lock that was held: its release failed, or was cut short.
+    Held,
+    /// A token that may never have taken the lock (a request whose reply never came): not
+    /// being able to free it is no news worth a warning.
+    Maybe,
+}
+
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
 /// Releases `key` if it still holds `token`, retrying until `until`. On a Redlock client,
 /// on every server; their announcements (with the server's own client's payload) then
 /// wake this process's waiters through the subscriber.
-pub(crate) fn release_later(client: &Arc<LockClient>, key: String, token: String, until: Instant) {
+pub(crate) fn release_later(
+    client: &Arc<LockClient>,
+    key: String,
+    token: String,
+    until: Instant,
+    orphan: Orphan,
+) {
     if let Some(quorum) = client.quorum() {
         // Each server on its own: one that stays down does not hold up the others.
         for member in &quorum.members {
-            release_later(member, key.clone(), token.clone(), until);
+            release_later(member, key.clone(), token.clone(), until, orphan);
         }
         return;
     }
@@ -43,10 +59,12 @@ pub(crate) fn release_later(client: &Arc<LockClient>, key: String, token: String
             }
             let args = [token.as_str(), client.instance_id.as_str()];
             match eval_until(&AsyncIo, &client, &RELEASE, &[&key], &args, Some(until)).await {
-                Ok(released) => {
-                    if released.as_int().is_ok_and(|n| n == 1) {
-                        client.waiters.notify(&key);
-                    }
+                Ok(_) => {
+                    // Released or not, Redis answers again: a waiter of this process may
+                    // now hold the key under its own token (a handover whose reply was
+                    // lost) or find it free, and this process ignores its own
+                    // announcements, so its head is poked to look.
+                    client.waiters.notify(&key);
                     return;
                 }
                 Err(e) if e.is_unavailable() => {
@@ -54,7 +72,14 @@ pub(crate) fn release_later(client: &Arc<LockClient>, key: String, token: String
                     backoff = (backoff * 2).min(MAX_RETRY);
                 }
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "redis-locked: could not release an abandoned lock; it expires with its lease");
+                    match orphan {
+                        Orphan::Held => {
+                            tracing::warn!(key = %key, error = %e, "redis-locked: could not release the lock; it expires with its lease");
+                        }
+                        Orphan::Maybe => {
+                            tracing::debug!(key = %key, error = %e, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
+                        }
+                    }
                     return;
                 }
             }

@@ -344,6 +344,17 @@ impl SyncConn {
         Ok(())
     }
 
+    /// Whether the server closed this idle connection (see [`closed_by_peer`]).
+    pub(crate) fn is_closed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        match &self.stream {
+            SyncStream::Tcp(s) => closed_by_peer(s.as_raw_fd(), false),
+            SyncStream::Unix(s) => closed_by_peer(s.as_raw_fd(), false),
+            #[cfg(feature = "tls")]
+            SyncStream::Tls(s) => closed_by_peer(s.sock.as_raw_fd(), true),
+        }
+    }
+
     /// Sends one packed command and reads its reply.
     pub(crate) fn request(&mut self, packed: &[u8]) -> Result<Reply, LockError> {
         let write = match &mut self.stream {
@@ -368,6 +379,37 @@ impl SyncConn {
                 return Err(closed());
             }
             self.buf.bytes.extend_from_slice(&self.chunk[..n]);
+        }
+    }
+}
+
+/// Whether an idle connection was closed by the server (it restarted, dropped idle
+/// clients, or was told to `CLIENT KILL` it), asked of the socket without waiting and
+/// without reading: one `recv(MSG_PEEK | MSG_DONTWAIT)`. Bytes waiting on an idle plain
+/// connection mean it is out of step with its replies, as good as closed. Over TLS, bytes
+/// may be a session ticket or the server's goodbye: only an end of stream counts there.
+/// Checking before a request is what lets the pool never resend one that may have run.
+fn closed_by_peer(fd: std::os::fd::RawFd, tls: bool) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `fd` is an open socket owned by the caller for the duration of the call, and
+    // the buffer is one valid byte.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&raw mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        n if n > 0 => !tls,
+        _ => {
+            let error = std::io::Error::last_os_error();
+            !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            )
         }
     }
 }
@@ -450,6 +492,17 @@ impl AsyncConn {
             endpoint.check_handshake(conn.request(&packed).await?)?;
         }
         Ok(conn)
+    }
+
+    /// Whether the server closed this idle connection (see [`closed_by_peer`]).
+    pub(crate) fn is_closed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        match &self.stream {
+            AsyncStream::Tcp(s) => closed_by_peer(s.as_raw_fd(), false),
+            AsyncStream::Unix(s) => closed_by_peer(s.as_raw_fd(), false),
+            #[cfg(feature = "tls")]
+            AsyncStream::Tls(s) => closed_by_peer(s.get_ref().0.as_raw_fd(), true),
+        }
     }
 
     /// Sends one packed command and reads its reply, within the response timeout.

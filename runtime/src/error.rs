@@ -24,6 +24,17 @@ pub enum LockError {
         /// How long the caller waited before giving up.
         waited: Duration,
     },
+    /// Redis answered none of the requests of this acquisition before its deadline (a
+    /// stalled server or network: connections are accepted, replies never come). Unlike
+    /// [`Timeout`](LockError::Timeout), nobody knows whether the lock is free, so a
+    /// scheduled job that skips its run on `Timeout` hears that something is wrong instead.
+    /// Like [`Connect`](LockError::Connect), it usually passes.
+    NoAnswer {
+        /// The lock's name.
+        name: String,
+        /// How long the caller waited before giving up.
+        waited: Duration,
+    },
     /// No default client is registered: call [`init`](crate::init) at start-up.
     NotConfigured,
     /// No client is registered under this name: call [`register`](crate::register) at start-up.
@@ -124,6 +135,10 @@ impl std::fmt::Display for LockError {
             LockError::Timeout { name, waited } => {
                 write!(f, "lock `{name}` was not acquired within {waited:?}")
             }
+            LockError::NoAnswer { name, waited } => write!(
+                f,
+                "lock `{name}`: Redis did not answer within {waited:?}, so whether the lock is free is unknown"
+            ),
             LockError::NotConfigured => f.write_str(
                 "no default Redis client is configured: call `redis_locked::init(url)` at start-up",
             ),
@@ -223,7 +238,9 @@ impl LockError {
     /// credentials, missing permissions, bad configuration) does not pass.
     pub(crate) fn is_unavailable(&self) -> bool {
         match self {
-            LockError::Connect { .. } | LockError::NoQuorum { .. } => true,
+            LockError::Connect { .. } | LockError::NoQuorum { .. } | LockError::NoAnswer { .. } => {
+                true
+            }
             LockError::Redis(e) => {
                 e.is_io_error()
                     || e.is_timeout()

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::block_on::{block_on, block_on_until};
+use crate::cleanup::Orphan;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
@@ -14,6 +15,7 @@ use crate::lock::lease_millis;
 use crate::pool::lock;
 use crate::redlock::{Quorum, Votes};
 use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
+use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
 pub(crate) struct Held {
@@ -45,6 +47,11 @@ impl SharedHold {
     /// registered one it stands in for are different locks).
     pub(crate) fn is(&self, client: &LockClient, name: &str) -> bool {
         std::ptr::eq(&*self.0.client, client) && self.0.name == name
+    }
+
+    /// Whether both are the same acquisition.
+    pub(crate) fn same_as(&self, other: &SharedHold) -> bool {
+        self.0.token == other.0.token && self.0.key == other.0.key
     }
 
     /// A view of the held lock for a reentrant call: same token, fence and lease state.
@@ -228,13 +235,24 @@ impl Held {
     }
 
     /// Releases the lock; hands it straight to the next waiter of this process when there
-    /// is one (one round trip instead of release, notify and re-acquire).
+    /// is one (one round trip instead of release, notify and re-acquire). Should this
+    /// future be dropped before it is done, the lock is released in the background.
     async fn release_with<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
         if self.borrowed {
             // The outermost call releases it.
             return Ok(());
         }
         self.stop_renewal();
+        let mut unfinished = UnfinishedRelease {
+            held: self,
+            done: false,
+        };
+        let result = unfinished.held.release_now(io).await;
+        unfinished.done = true;
+        result
+    }
+
+    async fn release_now<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
         if self.state.is_lost() {
             // Lost by this process's reckoning; should the key still be ours after all (a
             // slow reply, not an expiry), freeing it by token lets the next holder in.
@@ -257,10 +275,14 @@ impl Held {
         while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
+            let sent = Instant::now();
             let attempt = HandoffAttempt {
                 client: &self.client,
                 key: &self.key,
                 offer: &offer,
+                token: &token,
+                lease: self.lease,
+                sent,
                 done: false,
             };
             let args = [
@@ -271,27 +293,44 @@ impl Held {
                 &self.client.instance_id,
             ];
             let keys = [self.key.as_str(), fence_key.as_str()];
-            let result = eval(io, &self.client, &HANDOFF, &keys, &args)
+            let reply = match eval(io, &self.client, &HANDOFF, &keys, &args)
                 .await
-                .and_then(|r| r.as_int());
-            // A positive reply is the fencing token the waiter got.
-            let handed = match result {
-                Ok(fence) if fence > 0 => Some(fence as u64),
-                _ => None,
+                .and_then(|r| r.as_int())
+            {
+                Ok(reply) => reply,
+                Err(e) => {
+                    // No answer: the handover may or may not have run. If it did not, the
+                    // lock is still ours: free it once Redis answers. If it did, the
+                    // waiter's next attempt finds its own token and takes the lock.
+                    attempt.release_own_later();
+                    attempt.finish(HandoffOutcome::Unknown { sent });
+                    return Err(e);
+                }
+            };
+            let outcome = if reply > 0 {
+                // A positive reply is the fencing token the waiter got.
+                HandoffOutcome::Handed(Grant {
+                    token: offer.token.clone(),
+                    fence: reply as u64,
+                    sent,
+                })
+            } else {
+                HandoffOutcome::NotHanded
             };
             // When not handed over, `finish` pokes the waiter: it tries for itself.
-            if attempt.finish(handed) {
-                return match result {
-                    // Handed over, or released to everyone (-1).
-                    Ok(n) if n != 0 => Ok(()),
-                    Ok(_) => Err(LockError::Expired {
+            if attempt.finish(outcome) {
+                // Handed over, or released to everyone (-1); 0: the lock was not ours.
+                return if reply != 0 {
+                    Ok(())
+                } else {
+                    Err(LockError::Expired {
                         name: self.name.clone(),
-                    }),
-                    Err(e) => Err(e),
+                    })
                 };
             }
             // The waiter left while we handed it the lock: it is ours under its token now.
             token = offer.token;
+            self.token.clone_from(&token);
         }
         let released = eval(
             io,
@@ -348,34 +387,76 @@ impl Held {
     }
 
     fn release_later(&self, until: Instant) {
-        crate::cleanup::release_later(&self.client, self.key.clone(), self.token.clone(), until);
+        crate::cleanup::release_later(
+            &self.client,
+            self.key.clone(),
+            self.token.clone(),
+            until,
+            Orphan::Held,
+        );
+    }
+}
+
+/// A release in progress. Dropped before it is done (the releasing future was cancelled),
+/// it frees the lock in the background by owner token, which is harmless if the release
+/// had already gone through.
+struct UnfinishedRelease<'a> {
+    held: &'a mut Held,
+    done: bool,
+}
+
+impl Drop for UnfinishedRelease<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let held = &*self.held;
+            held.release_later(held.state.valid_until());
+            held.client.waiters.notify(&held.key);
+        }
     }
 }
 
 /// Completes a handover in the wait table, also when the releasing future is dropped
-/// half-way (then as failed, so the waiter is not left waiting for an answer).
+/// half-way: then its outcome is unknown, so the lock is freed under the releaser's token
+/// in the background, and the waiter, poked, settles whether it got it.
 struct HandoffAttempt<'a> {
-    client: &'a LockClient,
+    client: &'a Arc<LockClient>,
     key: &'a str,
-    offer: &'a crate::waiters::HandoffOffer,
+    offer: &'a HandoffOffer,
+    /// The releaser's token, which the key holds unless the handover ran.
+    token: &'a str,
+    lease: Duration,
+    sent: Instant,
     done: bool,
 }
 
 impl HandoffAttempt<'_> {
-    fn finish(mut self, handed: Option<u64>) -> bool {
+    fn finish(mut self, outcome: HandoffOutcome) -> bool {
         self.done = true;
         self.client
             .waiters
-            .finish_handoff(self.key, self.offer, handed)
+            .finish_handoff(self.key, self.offer, outcome)
+    }
+
+    fn release_own_later(&self) {
+        crate::cleanup::release_later(
+            self.client,
+            self.key.to_string(),
+            self.token.to_string(),
+            self.sent + self.lease,
+            Orphan::Held,
+        );
     }
 }
 
 impl Drop for HandoffAttempt<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.client
-                .waiters
-                .finish_handoff(self.key, self.offer, None);
+            self.release_own_later();
+            self.client.waiters.finish_handoff(
+                self.key,
+                self.offer,
+                HandoffOutcome::Unknown { sent: self.sent },
+            );
         }
     }
 }
@@ -527,9 +608,12 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// Renewal runs on the crate's background runtime, not the caller's: a body that keeps
+    /// its runtime busy (CPU-bound work, a blocking call on a current-thread runtime) cannot
+    /// starve it, and a runtime shut down under a live guard does not stop it.
     pub(crate) fn new(mut held: Held) -> LockGuard {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            held.start_renewal(&runtime);
+        if let Ok(runtime) = crate::background::handle() {
+            held.start_renewal(runtime);
         }
         LockGuard { held: Some(held) }
     }
@@ -666,13 +750,15 @@ fn log_release(held: &Held, result: Result<(), LockError>) {
     match result {
         Ok(()) => {}
         Err(e @ LockError::Lost { .. }) => {
-            tracing::debug!(lock = %held.name, error = %e, "redis-locked: {e}");
+            tracing::debug!(lock = %held.name, error = %e, "redis-locked: released a lock renewal had found lost");
         }
         Err(e @ LockError::Expired { .. }) => {
             held.state.set_lost();
             crate::metrics::lost(held.template);
-            tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}");
+            tracing::warn!(lock = %held.name, error = %e, "redis-locked: lock lost while held: it had expired before its release");
         }
-        Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}"),
+        Err(e) => {
+            tracing::warn!(lock = %held.name, error = %e, "redis-locked: could not release the lock")
+        }
     }
 }

@@ -18,12 +18,14 @@ use crate::scripts::Script;
 pub(crate) trait Io: Send + Sync {
     /// Sends one packed command on a pooled connection and reads its reply, giving up at
     /// `until` (waiting for a free connection included) or after the client's response
-    /// timeout, whichever comes first.
+    /// timeout, whichever comes first. Only a `resend_safe` command is sent again when the
+    /// reused connection it went out on turns out closed.
     fn request(
         &self,
         client: &LockClient,
         packed: Vec<u8>,
         until: Option<Instant>,
+        resend_safe: bool,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
 
     /// Sends one command through a Redis Cluster connection, where `routing` says (or to
@@ -53,9 +55,12 @@ impl Io for AsyncIo {
         client: &LockClient,
         packed: Vec<u8>,
         until: Option<Instant>,
+        resend_safe: bool,
     ) -> Result<Reply, LockError> {
         let server = client.server(until).await?;
-        let request = client.async_pools.request(&server.endpoint, &packed);
+        let request = client
+            .async_pools
+            .request(&server.endpoint, &packed, resend_safe);
         let outcome = match until {
             None => request.await,
             // Dropping the request half-way drops its connection too (see `pool.rs`).
@@ -109,10 +114,13 @@ impl Io for SyncIo {
         client: &LockClient,
         packed: Vec<u8>,
         until: Option<Instant>,
+        resend_safe: bool,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
-        let outcome = client
-            .server_blocking(until)
-            .and_then(|server| client.sync_pool.request(&server.endpoint, &packed, until));
+        let outcome = client.server_blocking(until).and_then(|server| {
+            client
+                .sync_pool
+                .request(&server.endpoint, &packed, until, resend_safe)
+        });
         client.check(&outcome);
         std::future::ready(outcome)
     }
@@ -162,7 +170,10 @@ pub(crate) async fn command_until<I: Io>(
     cmd: &redis::Cmd,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    send(io, client, cmd.clone(), until).await?.into_result()
+    // The plain commands sent this way only read.
+    send(io, client, cmd.clone(), until, true)
+        .await?
+        .into_result()
 }
 
 /// Sends a command to the client's server, or on a cluster to the master of its key's slot.
@@ -171,10 +182,14 @@ async fn send<I: Io>(
     client: &LockClient,
     cmd: redis::Cmd,
     until: Option<Instant>,
+    resend_safe: bool,
 ) -> Result<Reply, LockError> {
     match &client.target {
         Target::Cluster(cluster) => io.cluster_request(cluster, cmd, None, until).await,
-        _ => io.request(client, cmd.get_packed_command(), until).await,
+        _ => {
+            io.request(client, cmd.get_packed_command(), until, resend_safe)
+                .await
+        }
     }
 }
 
@@ -224,11 +239,13 @@ pub(crate) async fn eval_until<I: Io>(
     };
     let mut evalsha = redis::cmd("EVALSHA");
     evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
-    match send(io, client, evalsha, until).await? {
+    match send(io, client, evalsha, until, script.resend_safe).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let mut eval = redis::cmd("EVAL");
             eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
-            send(io, client, eval, until).await?.into_result()
+            send(io, client, eval, until, script.resend_safe)
+                .await?
+                .into_result()
         }
         reply => reply.into_result(),
     }

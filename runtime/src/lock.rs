@@ -16,7 +16,6 @@ use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
 use crate::scripts::RESET;
 use crate::token::new_token;
-use crate::waiters::Ticket;
 
 /// A named distributed lock on a registered Redis client: the programmatic API under
 /// `#[redis_lock]`.
@@ -240,22 +239,23 @@ impl Lock {
         let lease = self.lease();
         let lease_ms = lease_millis(lease)?;
         let client = &self.client;
-        let mut attempts = Attempts::new(self, new_token()?, deadline);
-        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
-
+        let token = new_token()?;
         // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
         // at the same moment send one SET between them, not 10,000.
         let ticket = client
             .waiters
-            .enqueue(&self.key, Some((attempts.token.clone(), lease)));
+            .enqueue(&self.key, Some((token.clone(), lease)));
+        let mut attempts = Attempts::new(self, token, deadline, ticket);
+        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
         // When the current holder's lease ends at the latest: the head wakes then, in case
         // the holder died without releasing.
         let mut holder_lease_end: Option<Instant> = None;
-        let mut woken_by_timer = false;
         loop {
-            let view = ticket.view();
-            if let Some((token, fence)) = view.granted {
-                return Ok(self.granted(attempts, ticket, token, fence, lease));
+            let view = attempts.view();
+            if view.granted.is_some()
+                && let Some(held) = attempts.take_grant()
+            {
+                return Ok(held);
             }
             let mut retry_at = None;
             if view.is_head && !view.handoff_pending {
@@ -264,9 +264,8 @@ impl Lock {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
                 } else {
-                    match attempts.attempt(io, lease_ms, woken_by_timer).await {
+                    match attempts.attempt(io, lease_ms).await {
                         Ok(Attempt::Acquired { sent, fence }) => {
-                            ticket.acquired(sent + lease, false);
                             return Ok(attempts.into_held(sent, fence));
                         }
                         Ok(Attempt::Held { lease_end }) => {
@@ -275,57 +274,31 @@ impl Lock {
                         }
                         Err(error) => retry_at = Some(attempts.failed(error)?),
                     }
-                    if past_deadline() {
-                        return Err(attempts.give_up(start));
-                    }
                 }
             }
-            // A releaser handing the lock to us right now answers within a round trip,
-            // and pokes us even if the handover fails.
-            let wake_at = if view.handoff_pending {
-                None
-            } else {
-                [
-                    deadline,
-                    holder_lease_end.filter(|_| view.is_head),
-                    retry_at,
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-            };
-            let poked = io.wait_until(ticket.poked(), wake_at).await;
-            // Woken by the clock, not a release: the holder's lease may have been renewed.
-            woken_by_timer = !poked;
-            if !poked && past_deadline() {
-                let view = ticket.view();
-                if view.handoff_pending {
-                    continue;
+            if past_deadline() {
+                // A handover that completed meanwhile is ours: take it rather than give up.
+                if attempts.view().granted.is_some()
+                    && let Some(held) = attempts.take_grant()
+                {
+                    return Ok(held);
                 }
-                if let Some((token, fence)) = view.granted {
-                    return Ok(self.granted(attempts, ticket, token, fence, lease));
-                }
+                // Also with a handover in flight: the releaser finds us gone and passes
+                // the lock on or frees it.
                 return Err(attempts.give_up(start));
             }
+            // A releaser handing the lock to us right now answers within a round trip and
+            // pokes us whatever the outcome; until then only the deadline matters.
+            let wake_at = [
+                deadline,
+                holder_lease_end.filter(|_| view.is_head && !view.handoff_pending),
+                retry_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            io.wait_until(attempts.poked(), wake_at).await;
         }
-    }
-
-    /// The lock was handed over by a releaser in this process, under `token`.
-    fn granted(
-        &self,
-        attempts: Attempts<'_>,
-        ticket: Ticket<'_>,
-        token: String,
-        fence: u64,
-        lease: Duration,
-    ) -> Held {
-        // The lock is ours under our own token: an earlier attempt whose reply was lost
-        // must not be cleaned up now.
-        attempts.handed_over();
-        // The releaser set the lease a moment (at most a round trip) before this one.
-        let now = Instant::now();
-        ticket.acquired(now + lease, true);
-        self.held(token, fence, now)
     }
 
     /// An acquisition under `token` and fencing token `fence`, whose lease began no

@@ -51,15 +51,18 @@ impl SyncPool {
         }
     }
 
-    /// Runs one request, giving up at `until` (waiting for a connection included).
+    /// Runs one request, giving up at `until` (waiting for a connection included). It is
+    /// sent again on a fresh connection when a reused one turns out closed only if
+    /// `resend_safe`: the server may have run it before the connection went.
     pub(crate) fn request(
         &self,
         endpoint: &Endpoint,
         packed: &[u8],
         until: Option<Instant>,
+        resend_safe: bool,
     ) -> Result<Reply, LockError> {
         match self.request_once(endpoint, packed, true, until) {
-            Err(Failure::StaleIdle(_)) => {
+            Err(Failure::StaleIdle(_)) if resend_safe => {
                 self.close_idle();
                 self.request_once(endpoint, packed, false, until)
                     .map_err(Failure::into_error)
@@ -78,12 +81,19 @@ impl SyncPool {
         let (mut conn, reused) = self
             .checkout(endpoint, reuse, until)
             .map_err(Failure::Other)?;
-        let limit = remaining(until).map_err(Failure::Other)?;
+        let limit = match remaining(until) {
+            Ok(limit) => limit,
+            Err(e) => {
+                // The deadline passed while it was checked out: nothing was sent on it, so
+                // it goes back as it is. Dropping it here without giving its place back
+                // would shrink the pool for good, until every request blocked.
+                self.give_back(conn);
+                return Err(Failure::Other(e));
+            }
+        };
         match conn.request_within(packed, endpoint.response_timeout, limit) {
             Ok(reply) => {
-                let mut state = lock(&self.state);
-                state.idle.push(conn);
-                self.wake(state, false);
+                self.give_back(conn);
                 Ok(reply)
             }
             Err(e) => {
@@ -106,10 +116,10 @@ impl SyncPool {
         let mut state = lock(&self.state);
         loop {
             if reuse && let Some(conn) = state.idle.pop() {
-                if conn.generation == endpoint.generation {
+                if conn.generation == endpoint.generation && !conn.is_closed() {
                     return Ok((conn, true));
                 }
-                // Made for a master that has since moved: close it.
+                // Made for a master that has since moved, or closed by the server: close it.
                 state.open -= 1;
                 continue;
             }
@@ -134,6 +144,13 @@ impl SyncPool {
             };
             state.waiting -= 1;
         }
+    }
+
+    /// Puts a connection in step with its replies back for the next request.
+    fn give_back(&self, conn: SyncConn) {
+        let mut state = lock(&self.state);
+        state.idle.push(conn);
+        self.wake(state, false);
     }
 
     /// Wakes one caller waiting for a connection (all of them when `all`), if any waits.
@@ -185,10 +202,12 @@ impl AsyncPools {
         }
     }
 
+    /// Runs one request; resent as for [`SyncPool::request`].
     pub(crate) async fn request(
         &self,
         endpoint: &Endpoint,
         packed: &[u8],
+        resend_safe: bool,
     ) -> Result<Reply, LockError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
         let id = runtime.id();
@@ -199,7 +218,7 @@ impl AsyncPools {
             .await
             .map_err(|_| std::io::Error::other("connection pool closed"))?;
         match self.request_once(endpoint, packed, id, true).await {
-            Err(Failure::StaleIdle(_)) => {
+            Err(Failure::StaleIdle(_)) if resend_safe => {
                 if let Some(pool) = lock(&self.by_runtime).get_mut(&id) {
                     pool.idle.clear();
                 }
@@ -221,10 +240,11 @@ impl AsyncPools {
         let reused = if reuse {
             let mut pools = lock(&self.by_runtime);
             let idle = pools.get_mut(&id).map(|pool| &mut pool.idle);
-            // Connections made for a master that has since moved are closed.
+            // Connections made for a master that has since moved, or closed by the server
+            // since they were last used, are closed.
             idle.and_then(|idle| {
-                idle.retain(|conn| conn.generation == endpoint.generation);
-                idle.pop()
+                std::iter::from_fn(|| idle.pop())
+                    .find(|conn| conn.generation == endpoint.generation && !conn.is_closed())
             })
         } else {
             None
@@ -299,9 +319,11 @@ fn remaining(until: Option<Instant>) -> Result<Option<Duration>, LockError> {
 
 /// Why a request on a pooled connection failed.
 enum Failure {
-    /// A reused connection turned out closed by the server (it restarted, or dropped the
-    /// idle connection). Such a request never reached a live server, so it is sent once
-    /// more on a fresh connection. A timeout is not this: a slow server may still run it.
+    /// A reused connection turned out closed by the server: it restarted, or dropped the
+    /// idle connection, and the request most likely never reached a live server. But the
+    /// server may also have run it and closed the connection before the reply came, so only
+    /// a request that is safe to run twice is sent once more on a fresh connection. A
+    /// timeout is not this: a slow server may still run it.
     StaleIdle(LockError),
     Other(LockError),
 }
@@ -327,4 +349,118 @@ impl Failure {
 /// its data consistent, so a panic elsewhere must not turn into a panic here.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use super::SyncPool;
+    use crate::conn::Endpoint;
+
+    /// A server that answers `+OK` to whatever it is sent, on a free loopback port.
+    fn answering_server() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 || stream.write_all(b"+OK\r\n").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    /// Item 6 of the partial-failures review: a request whose deadline passed after it got
+    /// its connection gives the connection back; the pool keeps its size.
+    #[test]
+    fn a_deadline_that_passed_does_not_cost_a_connection() {
+        let url = answering_server();
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).unwrap();
+        let endpoint =
+            Endpoint::new(&info, None, Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let pool = std::sync::Arc::new(SyncPool::new(1));
+        let ping = redis::cmd("PING").get_packed_command();
+        pool.request(&endpoint, &ping, None, true).unwrap();
+        for _ in 0..3 {
+            let past = Instant::now().checked_sub(Duration::from_millis(1));
+            assert!(pool.request(&endpoint, &ping, past, true).is_err());
+        }
+        // With the one connection lost, this would wait forever.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let pool = pool.clone();
+            move || done.send(pool.request(&endpoint, &ping, None, true).is_ok())
+        });
+        assert_eq!(
+            finished.recv_timeout(Duration::from_secs(5)),
+            Ok(true),
+            "the pool still has its connection"
+        );
+    }
+
+    /// A server that answers the first request on each connection and closes the
+    /// connection on the second without answering, as a server that ran a command and
+    /// then went away would look. Counts the requests it received.
+    fn forgetful_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counter = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    for answered in [true, false] {
+                        match stream.read(&mut buf) {
+                            Ok(n) if n > 0 => counter.fetch_add(1, Ordering::SeqCst),
+                            _ => return,
+                        };
+                        if answered && stream.write_all(b"+OK\r\n").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("redis://127.0.0.1:{port}"), received)
+    }
+
+    /// Item 12 of the partial-failures review: a request that is not safe to run twice is
+    /// never sent again when its connection closes before the reply; one that is, is.
+    #[test]
+    fn only_requests_safe_to_repeat_are_resent() {
+        use std::sync::atomic::Ordering;
+        let (url, received) = forgetful_server();
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).unwrap();
+        let endpoint =
+            Endpoint::new(&info, None, Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let pool = SyncPool::new(1);
+        let release = redis::cmd("EVALSHA").arg("release").get_packed_command();
+        pool.request(&endpoint, &release, None, false).unwrap();
+        assert_eq!(received.load(Ordering::SeqCst), 1);
+        assert!(pool.request(&endpoint, &release, None, false).is_err());
+        assert_eq!(received.load(Ordering::SeqCst), 2, "sent once, not again");
+
+        let pool = SyncPool::new(1);
+        pool.request(&endpoint, &release, None, true).unwrap();
+        assert!(pool.request(&endpoint, &release, None, true).is_ok());
+        assert_eq!(
+            received.load(Ordering::SeqCst),
+            5,
+            "sent again on a fresh connection"
+        );
+    }
 }

@@ -34,7 +34,7 @@ use crate::error::LockError;
 use crate::io::{Io, eval_until};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
-use crate::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
+use crate::scripts::{ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
 
 /// N independent servers, each a client of its own (pools, endpoint) that only talks.
 pub(crate) struct Quorum {
@@ -250,8 +250,7 @@ impl Quorum {
         let request_until = bounded(sent);
         let outcomes = self
             .each(|member| async move {
-                let reply =
-                    eval_until(io, member, &QUORUM_ACQUIRE, &keys, &args, request_until).await?;
+                let reply = eval_until(io, member, &ACQUIRE, &keys, &args, request_until).await?;
                 match &reply {
                     Reply::Array(parts) => match parts.as_slice() {
                         [Reply::Int(1), Reply::Int(fence)] => Ok(Grant::Granted(*fence as u64)),

@@ -2,8 +2,9 @@
 //!
 //! Each lock lives in one key, `<prefix>{<name>}`, holding the owner's token, always with an
 //! expiry. Its fencing counter lives next to it in `<prefix>{<name>}:fence` (same hash slot),
-//! incremented by every acquisition in the same script that takes the lock, and never
-//! deleted: not by release, not by reset. Releases are announced on a pub/sub channel with
+//! advanced by every acquisition in the same script that takes the lock. Every key the crate
+//! writes expires: the counter a day after its last use (see `next_fence!`), so per-id lock
+//! names do not grow Redis without bound. Releases are announced on a pub/sub channel with
 //! the same name as the key, so a waiter subscribes only to the locks it waits for. The
 //! payload is the releasing client's instance id: a process ignores its own announcements,
 //! having already woken its waiters.
@@ -14,6 +15,11 @@ use std::sync::LazyLock;
 pub(crate) struct Script {
     pub(crate) body: &'static str,
     pub(crate) sha: String,
+    /// Whether running it twice has the effect and the answer of running it once, so the
+    /// transport may send it again when the connection it went out on turns out closed.
+    /// A release run twice answers "not ours" the second time: that would report a lock
+    /// it had just released as expired.
+    pub(crate) resend_safe: bool,
 }
 
 impl Script {
@@ -21,6 +27,15 @@ impl Script {
         Script {
             body,
             sha: redis::Script::new(body).get_hash().to_string(),
+            resend_safe: true,
+        }
+    }
+
+    /// A script whose second run would answer differently: never resent.
+    fn sent_once(body: &'static str) -> Script {
+        Script {
+            resend_safe: false,
+            ..Script::new(body)
         }
     }
 }
@@ -28,46 +43,11 @@ impl Script {
 /// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms, ARGV[3] `1` to
 /// learn the holder's remaining lease on failure. Takes the lock if it is free: returns
 /// `{1, fencing token}`; else `{0, holder's PTTL}` (or `{0}`), so a waiter knows when to
-/// look again without asking separately.
+/// look again without asking separately. A key that already holds ARGV[1] counts as taken
+/// too (its lease restarts): an earlier attempt or handover of the same acquisition whose
+/// reply was lost, or this request sent again, is settled by the next attempt, and a resend
+/// is harmless. Used alike on one server and on each server of a Redlock quorum.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) ",
-        acquire_reply!()
-    ))
-});
-
-/// The end of both acquisition scripts, after the condition that the lock is ours: the
-/// fencing token when it is, else (if asked) the holder's remaining lease.
-macro_rules! acquire_reply {
-    () => {
-        "then \
-           return {1, redis.call('incr', KEYS[2])} \
-         end \
-         if ARGV[3] == '1' then \
-           return {0, redis.call('pttl', KEYS[1])} \
-         end \
-         return {0}"
-    };
-}
-use acquire_reply;
-
-/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. For an
-/// acquisition whose `ACQUIRE` reply was lost: if the lock is ours after all, restarts its
-/// lease and returns its fencing token; else 0.
-pub(crate) static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then \
-           redis.call('pexpire', KEYS[1], ARGV[2]) \
-           return tonumber(redis.call('get', KEYS[2]) or '0') \
-         end \
-         return 0",
-    )
-});
-
-/// ACQUIRE for one server of a Redlock quorum: the same arguments and replies, but a key
-/// that already holds ARGV[1] counts as taken too (its lease restarts), for an earlier
-/// attempt of the same acquisition whose reply or undo was lost on that server.
-pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
             or (redis.call('get', KEYS[1]) == ARGV[1] \
@@ -76,14 +56,53 @@ pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// Lua that sets the local `fence` to the next fencing token of the counter in KEYS[2]: one
+/// more than the last, and never less than the server's clock in microseconds (`TIME`,
+/// allowed in scripts since they replicate their effects). The counter then expires a day
+/// after its last use. A counter that expired, or that a restart without persistence lost,
+/// starts again above every token it gave out, as long as the server's clock has not gone
+/// back past them: tokens grow with the clock, one acquisition at a time, and an
+/// acquisition takes far longer than a microsecond.
+macro_rules! next_fence {
+    () => {
+        "local fence = redis.call('incr', KEYS[2]) \
+         local now = redis.call('time') \
+         local floor = now[1] .. string.format('%06d', tonumber(now[2])) \
+         if fence < tonumber(floor) then \
+           redis.call('set', KEYS[2], floor) \
+           fence = tonumber(floor) \
+         end \
+         redis.call('pexpire', KEYS[2], 86400000) "
+    };
+}
+
+/// The end of both acquisition scripts, after the condition that the lock is ours: the
+/// fencing token when it is, else (if asked) the holder's remaining lease.
+macro_rules! acquire_reply {
+    () => {
+        concat!(
+            "then ",
+            next_fence!(),
+            "return {1, fence} \
+         end \
+         if ARGV[3] == '1' then \
+           return {0, redis.call('pttl', KEYS[1])} \
+         end \
+         return {0}"
+        )
+    };
+}
+use {acquire_reply, next_fence};
+
 /// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
-/// majority (see `redlock.rs`). Returns 1.
+/// majority (see `redlock.rs`). Returns 1. The counter expires like `next_fence!`'s.
 pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then \
            redis.call('set', KEYS[1], ARGV[1]) \
          end \
+         redis.call('pexpire', KEYS[1], 86400000) \
          return 1",
     )
 });
@@ -91,21 +110,19 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
 pub(crate) fn describe(message: &str) -> Option<String> {
-    let scripts: [(&str, &Script, &str); 9] = [
-        ("acquire", &ACQUIRE, "SET, INCR and PTTL"),
+    let scripts: [(&str, &Script, &str); 7] = [
         (
-            "quorum acquire",
-            &QUORUM_ACQUIRE,
-            "SET, GET, PEXPIRE, INCR and PTTL",
+            "acquire",
+            &ACQUIRE,
+            "SET, GET, PEXPIRE, INCR, TIME and PTTL",
         ),
-        ("raise fence", &RAISE_FENCE, "GET and SET"),
-        ("confirm", &CONFIRM, "GET and PEXPIRE"),
+        ("raise fence", &RAISE_FENCE, "GET, SET and PEXPIRE"),
         ("release", &RELEASE, "GET, DEL and PUBLISH"),
         ("extend", &EXTEND, "GET and PEXPIRE"),
         (
             "handoff",
             &HANDOFF,
-            "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET and INCR",
+            "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET, INCR, TIME and PEXPIRE",
         ),
         ("reset", &RESET, "DEL and PUBLISH"),
         ("inspect", &INSPECT, "GET, PTTL and PUBSUB NUMSUB"),
@@ -123,7 +140,7 @@ pub(crate) fn describe(message: &str) -> Option<String> {
 /// KEYS[1] lock key; ARGV[1] token, ARGV[2] announcement payload.
 /// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::sent_once(
         "if redis.call('get', KEYS[1]) == ARGV[1] then \
            redis.call('del', KEYS[1]) \
            redis.call('publish', KEYS[1], ARGV[2]) \
@@ -148,10 +165,16 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
 /// announcement payload. Passes the lock straight to the next waiter of this process,
 /// without it ever being free: returns the new owner's fencing token (> 0). When other
 /// processes wait too (more subscribers than our own), it releases to everyone instead, so
-/// they get their fair chance: returns -1. Returns 0 if the key was not ours.
+/// they get their fair chance: returns -1. Returns 0 if the key was not ours. A key that
+/// already holds the new token (this request sent again after its reply was lost) counts
+/// as handed over: the reply is the counter's current value.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('get', KEYS[1]) ~= ARGV[1] then \
+    Script::new(concat!(
+        "local owner = redis.call('get', KEYS[1]) \
+         if owner == ARGV[2] then \
+           return tonumber(redis.call('get', KEYS[2]) or '1') \
+         end \
+         if owner ~= ARGV[1] then \
            return 0 \
          end \
          if redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[4]) then \
@@ -159,15 +182,16 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
            redis.call('publish', KEYS[1], ARGV[5]) \
            return -1 \
          end \
-         redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
-         return redis.call('incr', KEYS[2])",
-    )
+         redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) ",
+        next_fence!(),
+        "return fence"
+    ))
 });
 
 /// KEYS[1] lock key; ARGV[1] announcement payload. Deletes whoever holds it and wakes waiters.
 /// Returns 1 if a lock was held, else 0. The fencing counter stays.
 pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::sent_once(
         "local held = redis.call('del', KEYS[1]) \
          redis.call('publish', KEYS[1], ARGV[1]) \
          return held",
@@ -207,9 +231,13 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
                 .replace("'publish'", "'spublish'")
                 .replace("'numsub'", "'shardnumsub'");
             // Made once per process, for four scripts.
+            let sharded = Script::new(Box::leak(body.into_boxed_str()));
             (
                 plain.sha.clone(),
-                Script::new(Box::leak(body.into_boxed_str())),
+                Script {
+                    resend_safe: plain.resend_safe,
+                    ..sharded
+                },
             )
         })
         .collect()

@@ -133,6 +133,10 @@ async fn run(
                 request = requests.recv() => match request {
                     Some(key) => {
                         let Some(client) = client.upgrade() else { return };
+                        if !client.waiters.wants_announcements(&key) {
+                            // Nobody waits for it any more: swept before this request came up.
+                            continue;
+                        }
                         healthy = subscribe(&client, &mut sink, key.clone()).await;
                         if member.is_some() {
                             ours.insert(key);
@@ -224,8 +228,12 @@ fn refresh(client: &LockClient) {
 async fn subscribe(client: &LockClient, sink: &mut redis::aio::PubSubSink, key: String) -> bool {
     match sink.subscribe(&key).await {
         Ok(()) => {
-            client.waiters.set_subscription(&key, Subscription::Active);
-            true
+            if client.waiters.set_subscription(&key, Subscription::Active) {
+                true
+            } else {
+                // Swept while the subscription was on its way: take it back.
+                sink.unsubscribe(&key).await.is_ok()
+            }
         }
         Err(e) => {
             tracing::warn!(client = %client.name, error = %e, "redis-locked: subscribe failed");

@@ -37,6 +37,9 @@ struct KeyWaiters {
     holder_until: Option<Instant>,
     /// Consecutive direct handovers inside this process; bounded so others get a chance.
     handoffs_in_row: u32,
+    /// When Redis last answered an attempt on this key from this process: waiters behind
+    /// the head know through it whether the lock is held or Redis is silent.
+    answered_at: Option<Instant>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -51,19 +54,46 @@ struct Waiter {
     id: u64,
     poked: bool,
     waker: Option<Waker>,
-    /// Set when a releaser handed the lock straight to this waiter: the new owner token
-    /// and its fencing token.
-    granted: Option<(String, u64)>,
+    /// Set when a releaser handed the lock straight to this waiter.
+    granted: Option<Grant>,
+    /// Set when a handover to this waiter may have taken effect without anyone learning
+    /// it (its reply was lost, or the releaser was cancelled): from this instant, the key
+    /// may hold this waiter's token.
+    maybe_granted: Option<Instant>,
     /// The token and lease a releaser needs to hand the lock to this waiter.
     offer: Option<(String, Duration)>,
     handoff_pending: bool,
+}
+
+/// A lock handed straight to a waiter by a releaser of this process.
+#[derive(Clone, Debug)]
+pub(crate) struct Grant {
+    /// The owner token the key now holds: the one the waiter offered.
+    pub(crate) token: String,
+    /// The fencing token the handover gave it.
+    pub(crate) fence: u64,
+    /// When the releaser sent the handover: the new lease began no earlier, so it ends no
+    /// earlier than this plus the lease, whenever the waiter gets to look at it.
+    pub(crate) sent: Instant,
+}
+
+/// How a handover attempt ended, as far as the releaser knows.
+pub(crate) enum HandoffOutcome {
+    /// The waiter holds the lock now.
+    Handed(Grant),
+    /// The waiter does not: the lock was released to everyone, or was not the releaser's.
+    NotHanded,
+    /// Nobody knows: the request went out at `sent` and no reply came (a timeout, a
+    /// dropped connection, a cancelled releaser). The key may hold the waiter's token.
+    Unknown { sent: Instant },
 }
 
 /// What the head needs to decide its next step.
 pub(crate) struct HeadView {
     pub(crate) is_head: bool,
     pub(crate) holder_until: Option<Instant>,
-    pub(crate) granted: Option<(String, u64)>,
+    pub(crate) granted: Option<Grant>,
+    pub(crate) maybe_granted: Option<Instant>,
     pub(crate) handoff_pending: bool,
 }
 
@@ -106,6 +136,7 @@ impl WaitTable {
             poked: false,
             waker: None,
             granted: None,
+            maybe_granted: None,
             offer,
             handoff_pending: false,
         });
@@ -147,15 +178,21 @@ impl WaitTable {
     }
 
     /// The subscriber confirmed a subscription (or lost it, with `Subscription::None`).
-    pub(crate) fn set_subscription(&self, key: &str, state: Subscription) {
+    /// Returns false when nobody here waits for `key` any more (its entry was swept while
+    /// the subscription was on its way): the subscriber must then unsubscribe again, or
+    /// the channel would stay subscribed for good, counted as a waiting process by every
+    /// releaser.
+    pub(crate) fn set_subscription(&self, key: &str, state: Subscription) -> bool {
         let mut keys = lock(&self.keys);
-        if let Some(entry) = keys.get_mut(key) {
-            entry.subscription = state;
-            if state == Subscription::Active {
-                // A release may have been announced before the subscription took effect.
-                poke_head(entry);
-            }
+        let Some(entry) = keys.get_mut(key) else {
+            return false;
+        };
+        entry.subscription = state;
+        if state == Subscription::Active {
+            // A release may have been announced before the subscription took effect.
+            poke_head(entry);
         }
+        true
     }
 
     /// Marks every subscription as requested anew (after a reconnect) and returns the keys.
@@ -218,30 +255,44 @@ impl WaitTable {
         })
     }
 
-    /// Completes a handover attempt: `handed` is the fencing token the waiter got, `None` if
-    /// it got nothing. Returns false when the waiter left in the meantime (then the caller
-    /// owns the lock under the waiter's token and must release it).
+    /// Completes a handover attempt. Returns false when the waiter left in the meantime
+    /// while the lock was handed to it: then the caller owns the lock under the waiter's
+    /// token and must pass it on or release it. Every outcome settles the offer and wakes
+    /// someone: the waiter, or, when it left, the next head.
     pub(crate) fn finish_handoff(
         &self,
         key: &str,
         offer: &HandoffOffer,
-        handed: Option<u64>,
+        outcome: HandoffOutcome,
     ) -> bool {
-        let succeeded = handed.is_some();
+        let succeeded = matches!(outcome, HandoffOutcome::Handed(_));
         let mut keys = lock(&self.keys);
         let Some(entry) = keys.get_mut(key) else {
             return !succeeded;
         };
+        if !succeeded {
+            // Released to everyone, not ours any more, or unknown: nobody here is known to
+            // hold it.
+            entry.holder_until = None;
+        }
         let Some(waiter) = entry.queue.iter_mut().find(|w| w.id == offer.waiter) else {
+            if !succeeded {
+                // The offered waiter left while the lock was being freed: the next one
+                // must hear of it, since this process ignores its own announcements.
+                poke_head(entry);
+            }
             return !succeeded;
         };
         waiter.handoff_pending = false;
-        if let Some(fence) = handed {
-            waiter.granted = Some((offer.token.clone(), fence));
-            entry.handoffs_in_row += 1;
-        } else {
-            // Released to everyone, or not ours any more: nobody here holds it.
-            entry.holder_until = None;
+        match outcome {
+            HandoffOutcome::Handed(grant) => {
+                waiter.granted = Some(grant);
+                entry.handoffs_in_row += 1;
+            }
+            HandoffOutcome::NotHanded => {}
+            HandoffOutcome::Unknown { sent } => {
+                waiter.maybe_granted = Some(waiter.maybe_granted.map_or(sent, |t| t.min(sent)));
+            }
         }
         waiter.poked = true;
         if let Some(w) = waiter.waker.take() {
@@ -280,8 +331,51 @@ impl Ticket<'_> {
                 .is_some_and(|w| w.id == self.id),
             holder_until: entry.and_then(|e| e.holder_until),
             granted: me.and_then(|w| w.granted.clone()),
+            maybe_granted: me.and_then(|w| w.maybe_granted),
             handoff_pending: me.is_some_and(|w| w.handoff_pending),
         }
+    }
+
+    /// Leaves the queue without the lock, and returns what was handed to this waiter and
+    /// not taken yet, in one step: a handover that completes after this is the releaser's
+    /// to undo (it finds the waiter gone), one before it is the caller's.
+    pub(crate) fn leave(mut self) -> Option<Grant> {
+        self.finished = true;
+        let mut keys = lock(&self.table.keys);
+        let entry = keys.get_mut(self.key)?;
+        let position = entry.queue.iter().position(|w| w.id == self.id)?;
+        let me = entry.queue.remove(position)?;
+        if position == 0 {
+            poke_head(entry);
+        }
+        forget_if_unused(&mut keys, self.key);
+        me.granted
+    }
+
+    /// Takes the lock handed to this waiter, if one was.
+    pub(crate) fn take_grant(&self) -> Option<Grant> {
+        let mut keys = lock(&self.table.keys);
+        keys.get_mut(self.key)?
+            .queue
+            .iter_mut()
+            .find(|w| w.id == self.id)?
+            .granted
+            .take()
+    }
+
+    /// Redis answered an attempt on this key just now.
+    pub(crate) fn answered(&self) {
+        if let Some(entry) = lock(&self.table.keys).get_mut(self.key) {
+            entry.answered_at = Some(Instant::now());
+        }
+    }
+
+    /// Whether Redis answered an attempt on this key from this process since `since`.
+    pub(crate) fn answered_since(&self, since: Instant) -> bool {
+        lock(&self.table.keys)
+            .get(self.key)
+            .and_then(|entry| entry.answered_at)
+            .is_some_and(|at| at >= since)
     }
 
     /// Resolves when this waiter is poked.
@@ -360,5 +454,104 @@ impl Future for Poked<'_> {
             _ => me.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+    use std::time::{Duration, Instant};
+
+    use super::{Grant, HandoffOutcome, Ticket, WaitTable};
+
+    /// Whether `ticket` has a poke waiting (and consumes it).
+    fn poked(ticket: &Ticket<'_>) -> bool {
+        let poked = pin!(ticket.poked());
+        poked
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    }
+
+    fn waiter<'a>(table: &'a WaitTable, token: &str) -> Ticket<'a> {
+        table.enqueue("k", Some((token.to_string(), Duration::from_secs(1))))
+    }
+
+    /// Item 8: the waiter offered a handover leaves while the release goes to everyone
+    /// instead; this process ignores its own announcement, so the next waiter must be
+    /// poked by the releaser's answer.
+    #[test]
+    fn the_next_waiter_is_poked_when_the_offered_one_left() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        let second = waiter(&table, "b");
+        let offer = table
+            .offer_handoff("k")
+            .expect("the head is offered the lock");
+        assert_eq!(offer.token, "a");
+        assert!(first.leave().is_none(), "nothing was handed yet");
+        assert!(poked(&second), "becoming head is a poke");
+        assert!(!poked(&second));
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::NotHanded));
+        assert!(poked(&second), "the release reached nobody else here");
+    }
+
+    /// Item 7: a grant the waiter never took comes back from `leave`, for the caller to
+    /// free; one completed after the waiter left is the releaser's (`finish_handoff` says so).
+    #[test]
+    fn a_grant_is_owned_by_exactly_one_side() {
+        let table = WaitTable::new();
+        let sent = Instant::now();
+        let first = waiter(&table, "a");
+        let offer = table.offer_handoff("k").unwrap();
+        let grant = Grant {
+            token: "a".into(),
+            fence: 7,
+            sent,
+        };
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)));
+        let left_with = first.leave().expect("handed, not taken");
+        assert_eq!((left_with.token.as_str(), left_with.fence), ("a", 7));
+
+        let second = waiter(&table, "b");
+        let offer = table.offer_handoff("k").unwrap();
+        drop(second);
+        let grant = Grant {
+            token: "b".into(),
+            fence: 8,
+            sent,
+        };
+        assert!(
+            !table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)),
+            "the waiter left: the releaser holds the lock under its token"
+        );
+    }
+
+    /// Item 16: a subscription confirmed after its key was swept is refused, so the
+    /// subscriber takes it back.
+    #[test]
+    fn a_subscription_for_a_swept_key_is_refused() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        assert!(table.needs_subscription("k"));
+        drop(first);
+        assert_eq!(table.sweep_idle(), ["k"], "unsubscribed: nobody waits");
+        assert!(!table.set_subscription("k", super::Subscription::Active));
+        assert!(!table.wants_announcements("k"));
+    }
+
+    /// Item 9: an unknown outcome is passed on, so the waiter's cleanup covers it.
+    #[test]
+    fn an_unknown_handover_is_remembered_by_the_waiter() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        let offer = table.offer_handoff("k").unwrap();
+        let sent = Instant::now();
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::Unknown { sent }));
+        assert!(poked(&first));
+        let view = first.view();
+        assert_eq!(view.maybe_granted, Some(sent));
+        assert!(view.granted.is_none() && !view.handoff_pending);
     }
 }

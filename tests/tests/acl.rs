@@ -16,6 +16,7 @@ const MINIMAL_ACL: &[&str] = &[
     "-@all",
     "+set",
     "+incr",
+    "+time",
     "+get",
     "+pttl",
     "+del",

@@ -124,12 +124,13 @@ async fn redis_paused_past_the_callers_timeouts() {
     server.pause();
     let timeout = Duration::from_millis(400);
     let within = timeout + Duration::from_millis(200);
-    // A held lock and a free one: either way, no answer means `Timeout` on time.
+    // A held lock and a free one: either way, no answer means `NoAnswer` on time, never
+    // `Timeout` (which says Redis answered that someone holds the lock).
     for lock in [&held, &free] {
         let start = Instant::now();
         let result = bounded("acquire", lock.acquire(Some(timeout))).await;
         assert!(
-            matches!(result, Err(LockError::Timeout { .. })),
+            matches!(result, Err(LockError::NoAnswer { .. })),
             "{result:?}"
         );
         assert!(start.elapsed() <= within, "async: {:?}", start.elapsed());
@@ -142,11 +143,23 @@ async fn redis_paused_past_the_callers_timeouts() {
         .await
         .unwrap();
         assert!(
-            matches!(result, Err(LockError::Timeout { .. })),
+            matches!(result, Err(LockError::NoAnswer { .. })),
             "{result:?}"
         );
         assert!(took <= within, "sync: {took:?}");
     }
+    // A single attempt does not report a stalled server as "held by someone else".
+    let start = Instant::now();
+    let tried = bounded("try_acquire", free.try_acquire()).await;
+    assert!(
+        matches!(tried, Err(LockError::NoAnswer { .. })),
+        "{tried:?}"
+    );
+    assert!(
+        start.elapsed() <= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
     // Release is bounded by the response timeout.
     let start = Instant::now();
     let released = bounded("release", holder.release()).await;

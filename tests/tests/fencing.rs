@@ -58,12 +58,90 @@ async fn fencing_tokens_only_grow() {
     guard.release().await.unwrap();
 
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
-    assert_eq!(seen[0], 1);
     let counter: u64 = redis::cmd("GET")
         .arg(format!("{}:fence", lock.key()))
         .query(&mut server.connection())
         .unwrap();
     assert_eq!(counter, *seen.last().unwrap());
+}
+
+/// The server's clock in microseconds, as `TIME` gives it.
+fn server_micros(conn: &mut redis::Connection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(conn).unwrap();
+    secs * 1_000_000 + micros
+}
+
+/// Every key the crate writes expires, the fencing counter too; and tokens keep growing
+/// when the counter is gone (expired, or lost with a restart), because they never fall
+/// below the server's clock in microseconds.
+#[tokio::test]
+async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
+    let mut server = RedisServer::start();
+    redis_locked::register("fence-expiry", &server.url()).unwrap();
+    let mut conn = server.connection();
+    let lock = Lock::with_client("fence-expiry", "order:1").unwrap();
+    let fence_key = format!("{}:fence", lock.key());
+
+    let before = server_micros(&mut conn);
+    let guard = lock.acquire(None).await.unwrap();
+    let first = guard.fencing_token();
+    assert!(
+        first >= before,
+        "at or above the server's clock: {first} < {before}"
+    );
+    let ttl: i64 = redis::cmd("PTTL").arg(&fence_key).query(&mut conn).unwrap();
+    assert!(
+        ttl > 0 && ttl <= 86_400_000,
+        "the counter expires within a day: {ttl}"
+    );
+    // Handed over inside the process: the handover script sets the expiry too.
+    let waiter = {
+        let lock = lock.clone();
+        tokio::spawn(async move { lock.acquire(None).await.unwrap() })
+    };
+    wait_for_subscribers(&server, lock.key(), 1).await;
+    let _: () = redis::cmd("PERSIST")
+        .arg(&fence_key)
+        .query(&mut conn)
+        .unwrap();
+    guard.release().await.unwrap();
+    let handed = waiter.await.unwrap();
+    let second = handed.fencing_token();
+    assert!(second > first, "{second} > {first}");
+    let ttl: i64 = redis::cmd("PTTL").arg(&fence_key).query(&mut conn).unwrap();
+    assert!(
+        ttl > 0,
+        "the handover refreshed the counter's expiry: {ttl}"
+    );
+    handed.release().await.unwrap();
+
+    // The counter vanishes (as when it expires, or a restart loses it): the next token is
+    // still larger than every earlier one.
+    let _: () = redis::cmd("DEL").arg(&fence_key).query(&mut conn).unwrap();
+    let guard = lock.acquire(None).await.unwrap();
+    assert!(
+        guard.fencing_token() > second,
+        "{} > {second}",
+        guard.fencing_token()
+    );
+    let third = guard.fencing_token();
+    guard.release().await.unwrap();
+    // Nothing is left without an expiry.
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+        assert!(ttl > 0, "`{key}` expires: {ttl}");
+    }
+
+    // A restart without persistence forgets the counter along with everything else.
+    server.restart();
+    let guard = lock.acquire(None).await.unwrap();
+    assert!(
+        guard.fencing_token() > third,
+        "{} > {third}",
+        guard.fencing_token()
+    );
+    guard.release().await.unwrap();
 }
 
 #[tokio::test]

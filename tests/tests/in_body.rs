@@ -60,11 +60,11 @@ async fn the_body_sees_its_lock() {
         .unwrap();
 
     let (fence, lease_left, pttl) = report(7, &mut conn).await.unwrap();
-    assert_eq!(fence, 1);
+    assert!(fence > 0);
     assert!(lease_left > Duration::from_secs(9) && lease_left <= Duration::from_secs(10));
     assert!(pttl > 39_000, "extended from the body: {pttl} ms");
     let (second, _, _) = report(7, &mut conn).await.unwrap();
-    assert_eq!(second, 2, "the next acquisition of the name");
+    assert!(second > fence, "the next acquisition of the name");
 
     assert_eq!(export(&server).await.unwrap(), "stopped: lock lost");
 
@@ -76,7 +76,7 @@ async fn the_body_sees_its_lock() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(fence, 1);
+    assert!(fence > 0);
     assert!(lease_left > Duration::from_secs(9));
     assert!(pttl > 39_000, "{pttl}");
     assert!(!lost);

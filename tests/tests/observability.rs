@@ -565,3 +565,31 @@ async fn renewal_failures_warn_once_per_outage_and_recovery_is_told() {
     );
     assert_eq!(counter("redis_lock_lost_total", "obs-renew:{id}"), 0);
 }
+
+#[redis_lock(name = "obs-no-client:{id}", client = "obs-never-registered")]
+async fn on_a_missing_client(id: u32) -> Result<(), LockError> {
+    Ok(())
+}
+
+/// A call whose client is not registered failed: its span says so and one warning names
+/// the lock, with the error once, as a field (not repeated in the message).
+#[tokio::test]
+async fn a_missing_client_is_a_failed_call_with_one_warning() {
+    observe();
+    let result = on_a_missing_client(1).await;
+    assert!(
+        matches!(result, Err(LockError::UnknownClient { .. })),
+        "{result:?}"
+    );
+    let span = closed_span("obs-no-client:1");
+    assert_eq!(span.field("outcome"), "failed", "not `cancelled`: {span:?}");
+    let events = events_of_lock("obs-no-client:1");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].level, Level::WARN);
+    let error = result.unwrap_err().to_string();
+    assert_eq!(events[0].field("error"), error);
+    assert!(
+        !events[0].field("message").contains(&error),
+        "the error is told once: {events:?}"
+    );
+}

@@ -162,7 +162,9 @@ async fn reset_all_scans_only_this_prefix() {
         guards.push(lock.acquire(None).await.unwrap());
     }
     assert_eq!(
-        redis_locked::reset_all(Some("prog-reset-all")).await.unwrap(),
+        redis_locked::reset_all(Some("prog-reset-all"))
+            .await
+            .unwrap(),
         25
     );
     assert_eq!(lock_keys(&mut conn), vec!["other:{x}".to_string()]);

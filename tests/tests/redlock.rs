@@ -294,7 +294,9 @@ async fn the_core_works_on_a_quorum() {
     assert_eq!(info.owner, guard.token());
     assert_eq!(info.fencing_token, guard.fencing_token());
     assert!(info.remaining_lease.unwrap() <= Duration::from_secs(1));
-    let listed = redis_locked::list_locks(Some("redlock-core")).await.unwrap();
+    let listed = redis_locked::list_locks(Some("redlock-core"))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (&listed[0].name, &listed[0].owner, listed[0].fencing_token),

@@ -190,3 +190,114 @@ fn nested_sync_calls_fail_fast_or_pass_through() {
     assert_eq!(sync_descend(&server, 2, 4).unwrap(), 4);
     assert!(!held(&server, "sync-tree:2"));
 }
+
+// A sync holder whose body drives tasks of its own on a current-thread runtime.
+#[redis_lock(name = "driven:{id}", client = "reenter-driven", expire = 10)]
+fn sync_holder_driving_tasks(id: u32) -> Result<Vec<Result<(), LockError>>, LockError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inside = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let local = tokio::task::LocalSet::new();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| local.spawn_local(driven_task(id, inside.clone())))
+        .collect();
+    Ok(runtime.block_on(local.run_until(async move {
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
+    })))
+}
+
+#[redis_lock(
+    name = "driven:{id}",
+    client = "reenter-driven",
+    reentrant,
+    timeout = 0.2
+)]
+async fn driven_task(
+    id: u32,
+    inside: std::sync::Arc<std::sync::atomic::AtomicU32>,
+) -> Result<(), LockError> {
+    use std::sync::atomic::Ordering;
+    let others = inside.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await;
+    inside.fetch_sub(1, Ordering::SeqCst);
+    assert_eq!(others, 0, "two critical sections of one lock at once");
+    Ok(())
+}
+
+/// Item 5 of the partial-failures review: the thread's record of a sync holder belongs to
+/// that holder's own nested sync calls. Tasks its body drives on the same thread (a
+/// current-thread runtime, a `LocalSet`) are not the holder: they wait for the lock like
+/// anyone else (here until their timeout) instead of passing through side by side.
+#[test]
+fn tasks_driven_by_a_sync_holder_are_not_the_holder() {
+    let server = RedisServer::start();
+    redis_locked::register("reenter-driven", &server.url()).unwrap();
+    let results = sync_holder_driving_tasks(1).unwrap();
+    assert_eq!(results.len(), 2);
+    for result in results {
+        assert!(
+            matches!(result, Err(LockError::Timeout { .. })),
+            "{result:?}"
+        );
+    }
+}
+
+#[redis_lock(name = "same-runtime", client = "reenter-runtime", expire = 2)]
+async fn async_holder(
+    entered: tokio::sync::oneshot::Sender<()>,
+    leave: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), LockError> {
+    entered.send(()).unwrap();
+    leave.await.unwrap();
+    Ok(())
+}
+
+#[redis_lock(
+    name = "same-runtime",
+    client = "reenter-runtime",
+    expire = 2,
+    reentrant
+)]
+fn sync_on_the_holders_thread() -> Result<(), LockError> {
+    Ok(())
+}
+
+/// Item 18 of the partial-failures review: a sync locked function called on a
+/// current-thread runtime while a task of that runtime holds its lock would block the
+/// holder until its lease ran out and then run both critical sections; it fails at once.
+#[test]
+fn a_sync_call_blocking_the_holders_runtime_fails_fast() {
+    let server = RedisServer::start();
+    redis_locked::register("reenter-runtime", &server.url()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (entered, is_in) = tokio::sync::oneshot::channel();
+        let (leave, left) = tokio::sync::oneshot::channel();
+        let holder = tokio::spawn(async_holder(entered, left));
+        is_in.await.unwrap();
+        let start = Instant::now();
+        let result = sync_on_the_holders_thread();
+        assert!(
+            matches!(&result, Err(LockError::WouldDeadlock { name }) if name == "same-runtime"),
+            "{result:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+        leave.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        // Once the task let go, the same call goes through.
+        sync_on_the_holders_thread().unwrap();
+    });
+}

@@ -97,3 +97,65 @@ async fn renewal_holds_and_its_absence_lets_others_in() {
         "renewed sync lock was held until the body ended"
     );
 }
+
+/// A body that keeps its runtime's only thread busy (CPU-bound work, a blocking call).
+#[redis_lock(name = "starving", client = "renewal-starved", expire = 0.3, auto_renew, guard = lock)]
+async fn body_starving_its_runtime(server: &RedisServer) -> Result<(bool, i64), LockError> {
+    std::thread::sleep(LEASE * 4);
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("lock:{starving}")
+        .query(&mut server.connection())
+        .unwrap();
+    Ok((lock.is_lost(), pttl))
+}
+
+/// Item 14 of the partial-failures review: renewal does not run on the caller's runtime,
+/// where a body that never yields would starve it and the lock would expire under it.
+#[test]
+fn renewal_is_not_starved_by_a_busy_runtime() {
+    let server = RedisServer::start();
+    redis_locked::register("renewal-starved", &server.url()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (lost, pttl) = runtime
+        .block_on(body_starving_its_runtime(&server))
+        .unwrap();
+    assert!(!lost, "renewal kept the lock");
+    assert!(
+        pttl > 0,
+        "the key was renewed while the runtime was busy: {pttl}"
+    );
+}
+
+/// A guard whose runtime shut down keeps being renewed: it does not lose its lock
+/// silently with the runtime's tasks.
+#[test]
+fn renewal_outlives_the_runtime_that_acquired() {
+    let server = RedisServer::start();
+    redis_locked::register("renewal-runtime-gone", &server.url()).unwrap();
+    let lock = redis_locked::Lock::with_client("renewal-runtime-gone", "outlives")
+        .unwrap()
+        .expire(LEASE)
+        .auto_renew(true);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = runtime.block_on(lock.acquire(None)).unwrap();
+    drop(runtime);
+    std::thread::sleep(LEASE * 4);
+    assert!(!guard.is_lost());
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(lock.key())
+        .query(&mut server.connection())
+        .unwrap();
+    assert!(pttl > 0, "still renewed: {pttl}");
+    assert_eq!(
+        lock.owner_blocking().unwrap().as_deref(),
+        Some(guard.token())
+    );
+    // Released in the background when dropped, although its runtime is gone.
+    drop(guard);
+}

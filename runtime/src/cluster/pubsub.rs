@@ -85,17 +85,24 @@ async fn subscribe(client: &LockClient, keys: Vec<String>) -> bool {
     let Some(cluster) = cluster_of(client) else {
         return true;
     };
-    let outcome = match cluster.connection().await {
-        Ok(mut connection) => connection
-            .ssubscribe(&keys)
-            .await
-            .map_err(|e| e.to_string()),
+    let connection = cluster.connection().await;
+    let outcome = match connection {
+        Ok(mut connection) => match connection.ssubscribe(&keys).await {
+            Ok(()) => Ok(connection),
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e.to_string()),
     };
     match outcome {
-        Ok(()) => {
-            for key in &keys {
-                client.waiters.set_subscription(key, Subscription::Active);
+        Ok(mut connection) => {
+            // Keys swept while the subscription was on its way are taken back, or they
+            // would stay subscribed for good.
+            let swept: Vec<&String> = keys
+                .iter()
+                .filter(|key| !client.waiters.set_subscription(key, Subscription::Active))
+                .collect();
+            if !swept.is_empty() {
+                let _ = connection.sunsubscribe(swept).await;
             }
             true
         }

@@ -2,19 +2,23 @@
 //!
 //! A failed attempt is not always a clean "no": when the reply to a `SET` never comes
 //! (a response timeout, a stalled server, a caller that gave up), the lock may have been
-//! taken under this acquisition's token. The next attempt checks for that, and an
-//! acquisition that ends without the lock releases its token in the background, so a
-//! lock nobody knows it holds does not block everyone until its lease runs out.
+//! taken under this acquisition's token; so may a handover to it whose reply was lost. The
+//! acquisition script counts a key that already holds our token as taken, so the next
+//! attempt settles it, and an acquisition that ends without the lock releases its token in
+//! the background (also a lock handed to it that it never took), so a lock nobody knows it
+//! holds does not block everyone until its lease runs out.
 
 use std::time::{Duration, Instant};
 
 use super::Lock;
+use crate::cleanup::Orphan;
 use crate::error::LockError;
 use crate::guard::Held;
 use crate::io::{Io, eval_until};
 use crate::redlock::{Quorum, QuorumAttempt};
 use crate::resp::{Reply, unexpected};
-use crate::scripts::{ACQUIRE, CONFIRM, fence_key};
+use crate::scripts::{ACQUIRE, fence_key};
+use crate::waiters::{Grant, HeadView, Ticket};
 
 /// A request in flight when the caller's deadline passes gets this much longer, so that
 /// even a single attempt (`timeout = 0`) has time to complete.
@@ -34,58 +38,98 @@ pub(super) enum Attempt {
 pub(super) struct Attempts<'a> {
     lock: &'a Lock,
     pub(super) token: String,
+    /// This acquisition's place in the process's queue for the key; `None` once it left.
+    ticket: Option<Ticket<'a>>,
     deadline: Option<Instant>,
-    /// When a `SET` whose outcome is unknown was last sent: the lock may be ours until
-    /// that moment plus the lease.
+    /// When a request that may have given this acquisition the lock without its knowing
+    /// was first sent (an unanswered `SET`, a handover whose reply was lost): the lock may
+    /// be ours until that moment plus the lease.
     unconfirmed_since: Option<Instant>,
     /// When the current run of failed attempts began, and its latest failure.
     outage: Option<(Instant, LockError)>,
-    /// The longest remaining lease seen on a holder: how long a new holder may keep the
-    /// lock, a bound on the next wait without asking Redis after every lost race.
-    longest_ttl: Option<Duration>,
+    /// Whether Redis answered any request of this acquisition.
+    answered: bool,
     backoff: Duration,
     acquired: bool,
 }
 
 impl<'a> Attempts<'a> {
-    pub(super) fn new(lock: &'a Lock, token: String, deadline: Option<Instant>) -> Attempts<'a> {
+    pub(super) fn new(
+        lock: &'a Lock,
+        token: String,
+        deadline: Option<Instant>,
+        ticket: Ticket<'a>,
+    ) -> Attempts<'a> {
         Attempts {
             lock,
             token,
+            ticket: Some(ticket),
             deadline,
             unconfirmed_since: None,
             outage: None,
-            longest_ttl: None,
+            answered: false,
             backoff: FIRST_RETRY,
             acquired: false,
         }
     }
 
-    fn request_until(&self) -> Option<Instant> {
-        self.deadline.map(|d| d + ATTEMPT_GRACE)
+    fn ticket(&self) -> &Ticket<'a> {
+        self.ticket
+            .as_ref()
+            .expect("the ticket is held until the acquisition ends")
     }
 
-    /// One try at taking the lock; when someone else holds it, how long they may. The
-    /// holder's remaining lease is asked for when `fresh_ttl` or none was seen yet.
+    /// Where this acquisition stands in the queue. A handover that may have taken effect
+    /// unseen is remembered here, for the cleanup should the acquisition end without the lock.
+    pub(super) fn view(&mut self) -> HeadView {
+        let view = self.ticket().view();
+        if let Some(sent) = view.maybe_granted {
+            self.may_hold_since(sent);
+        }
+        view
+    }
+
+    /// Resolves when this waiter is poked.
+    pub(super) async fn poked(&self) {
+        self.ticket().poked().await;
+    }
+
+    /// Redis answered: no outage, and the waiters behind this one learn of it too.
+    fn note_answer(&mut self) {
+        self.outage = None;
+        self.answered = true;
+        self.ticket().answered();
+    }
+
+    fn may_hold_since(&mut self, sent: Instant) {
+        self.unconfirmed_since = Some(self.unconfirmed_since.map_or(sent, |t| t.min(sent)));
+    }
+
+    /// The bound of one request: the deadline plus grace (none for a deadline so far off
+    /// that adding to it would overflow).
+    fn request_until(&self) -> Option<Instant> {
+        self.deadline.and_then(|d| d.checked_add(ATTEMPT_GRACE))
+    }
+
+    /// One try at taking the lock; when someone else holds it, how long they may.
     pub(super) async fn attempt<I: Io>(
         &mut self,
         io: &I,
         lease_ms: u64,
-        fresh_ttl: bool,
     ) -> Result<Attempt, LockError> {
         if let Some(quorum) = self.lock.client.quorum() {
             return self.attempt_quorum(io, quorum).await;
         }
-        let ask_ttl = fresh_ttl || self.longest_ttl.is_none();
         let sent = Instant::now();
         let earlier_unconfirmed = self.unconfirmed_since;
         // Until the reply says otherwise, this attempt may take effect.
-        self.unconfirmed_since = Some(sent);
+        self.may_hold_since(sent);
         let ms = lease_ms.to_string();
-        let ask = if ask_ttl { "1" } else { "0" };
-        let reply = self.run(io, &ACQUIRE, &[&ms, ask]).await?;
+        // Always ask for the holder's remaining lease: it is read in the same script, and
+        // the holder now may not be the one seen before (a short lease after a long one).
+        let reply = self.run(io, &ACQUIRE, &[&ms, "1"]).await?;
         self.unconfirmed_since = earlier_unconfirmed;
-        self.outage = None;
+        self.note_answer();
         let (taken, number) = match &reply {
             Reply::Array(parts) => match parts.as_slice() {
                 [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, Some(*number)),
@@ -94,47 +138,29 @@ impl<'a> Attempts<'a> {
             },
             _ => return Err(unexpected(&reply)),
         };
-        let number = match (taken, number) {
-            (true, Some(fence)) => {
-                self.replicated(io, sent).await?;
-                return Ok(Attempt::Acquired {
-                    sent,
-                    fence: fence as u64,
-                });
-            }
-            (_, number) => number,
-        };
-        if earlier_unconfirmed.is_some() {
-            // An earlier attempt whose reply was lost may have taken the lock for us.
-            let fence = self.run(io, &CONFIRM, &[&ms]).await?.as_int()?;
-            if fence > 0 {
-                self.replicated(io, sent).await?;
-                return Ok(Attempt::Acquired {
-                    sent,
-                    fence: fence as u64,
-                });
-            }
+        if let (true, Some(fence)) = (taken, number) {
+            // Taken now, or found taken by an earlier attempt or handover whose reply was
+            // lost (the script counts our own token as taken): either way its lease
+            // restarted with this request.
+            self.replicated(io, sent).await?;
+            return Ok(Attempt::Acquired {
+                sent,
+                fence: fence as u64,
+            });
         }
         let now = Instant::now();
         let lease_end = match number {
             // Gone already: try again at once.
             Some(-2) => now,
             // A key without expiry was not written by this crate; look again after a lease.
-            Some(-1) => now + self.lock.lease(),
-            Some(ms) => {
-                let ttl = Duration::from_millis(ms as u64);
-                self.longest_ttl = Some(self.longest_ttl.map_or(ttl, |t| t.max(ttl)));
-                now + ttl
-            }
-            // Not asked: no holder keeps it longer than the longest lease seen.
-            None => now + self.longest_ttl.unwrap_or_else(|| self.lock.lease()),
+            Some(-1) | None => now + self.lock.lease(),
+            Some(ms) => now + Duration::from_millis(ms as u64),
         };
         Ok(Attempt::Held { lease_end })
     }
 
     /// [`attempt`](Attempts::attempt) on a Redlock quorum, which undoes a failed attempt
-    /// itself and needs no `CONFIRM`: its acquisition script counts a key that already
-    /// holds our token as taken.
+    /// on every server itself.
     async fn attempt_quorum<I: Io>(
         &mut self,
         io: &I,
@@ -156,7 +182,7 @@ impl<'a> Attempts<'a> {
         if !settled {
             // A server may hold our token (its reply and its undo were lost): should this
             // acquisition end without the lock, it is released there in the background.
-            self.unconfirmed_since = Some(sent);
+            self.may_hold_since(sent);
         }
         match outcome? {
             QuorumAttempt::Acquired { valid_from, fence } => Ok(Attempt::Acquired {
@@ -164,7 +190,7 @@ impl<'a> Attempts<'a> {
                 fence,
             }),
             QuorumAttempt::Held { lease_end } => {
-                self.outage = None;
+                self.note_answer();
                 Ok(Attempt::Held { lease_end })
             }
         }
@@ -178,7 +204,7 @@ impl<'a> Attempts<'a> {
         let outcome =
             crate::cluster::replicas::confirm(io, &lock.client, &lock.name, &lock.key).await;
         if outcome.is_err() {
-            self.unconfirmed_since = Some(sent);
+            self.may_hold_since(sent);
         }
         outcome
     }
@@ -226,35 +252,71 @@ impl<'a> Attempts<'a> {
         Ok(retry_at)
     }
 
-    /// The error for an acquisition that ran out of time: `Timeout`, unless Redis could not
-    /// be reached at all at the end, which the caller should hear about as such.
+    /// The error for an acquisition that ran out of time. `Timeout` means Redis answered
+    /// (this acquisition, or the one ahead of it in this process's queue) and the lock
+    /// stayed held by another owner until the deadline. When Redis could not be reached at
+    /// the end, the caller hears that error; when no attempt was answered at all (a stalled
+    /// server), `NoAnswer`: nobody knows whether the lock is free.
     pub(super) fn give_up(&mut self, start: Instant) -> LockError {
+        let answered = self.answered || self.ticket().answered_since(start);
         match self.outage.take() {
             Some((_, error)) if !error.is_timeout() => error,
+            _ if !answered => LockError::NoAnswer {
+                name: self.lock.name.clone(),
+                waited: start.elapsed(),
+            },
             _ => self.lock.timed_out(start),
         }
     }
 
-    /// The lock was handed over to this acquisition's token by a releaser in this process.
-    pub(super) fn handed_over(mut self) {
+    /// Takes a lock a releaser of this process handed to this acquisition's token. `None`
+    /// when the grant's lease ran out before this waiter looked at it (it was polled
+    /// late): a grant like that is not a lock. The key may still hold our token for a
+    /// moment, so the next attempt (which counts our own token as taken) settles it.
+    pub(super) fn take_grant(&mut self) -> Option<Held> {
+        let grant: Grant = self.ticket().take_grant()?;
+        let lease = self.lock.lease();
+        if Instant::now() >= grant.sent + lease {
+            self.may_hold_since(grant.sent);
+            return None;
+        }
         self.acquired = true;
+        let ticket = self.ticket.take().expect("the ticket is held until now");
+        ticket.acquired(grant.sent + lease, true);
+        // The key holds the token this waiter offered: this acquisition's own.
+        Some(self.lock.held(grant.token, grant.fence, grant.sent))
     }
 
     pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
         self.acquired = true;
+        if let Some(ticket) = self.ticket.take() {
+            ticket.acquired(sent + self.lock.lease(), false);
+        }
         self.lock.held(std::mem::take(&mut self.token), fence, sent)
     }
 }
 
 impl Drop for Attempts<'_> {
+    /// An acquisition that ends without the lock (an error, its deadline, a cancelled
+    /// future) leaves the queue, and frees in the background whatever Redis may hold under
+    /// its token: a lock handed to it that it never took, or one an unanswered request took.
     fn drop(&mut self) {
-        if let (false, Some(sent)) = (self.acquired, self.unconfirmed_since) {
+        if self.acquired {
+            return;
+        }
+        let grant = self.ticket.take().and_then(Ticket::leave);
+        let since = match (grant.map(|g| g.sent), self.unconfirmed_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(since) = since {
             let lock = self.lock;
             crate::cleanup::release_later(
                 &lock.client,
                 lock.key.clone(),
                 std::mem::take(&mut self.token),
-                sent + lock.lease(),
+                since + lock.lease(),
+                Orphan::Maybe,
             );
         }
     }

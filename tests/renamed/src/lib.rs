@@ -7,7 +7,10 @@ use locks::{LockError, redis_lock};
 
 /// The lock key's value, read inside the body (the owner token: the lock is held).
 #[redis_lock(name = "renamed:{id}", client = "renamed", crate = "locks")]
-pub fn sync_holder(id: u64, read_key: impl FnOnce() -> Option<String>) -> Result<Option<String>, LockError> {
+pub fn sync_holder(
+    id: u64,
+    read_key: impl FnOnce() -> Option<String>,
+) -> Result<Option<String>, LockError> {
     Ok(read_key())
 }
 

@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (url, client) = match args[2].strip_prefix("cluster:") {
         Some(list) => {
             let seeds: Vec<String> = list.split(',').map(String::from).collect();
-            (seeds[0].clone(), redis_locked::ClientBuilder::cluster(seeds))
+            (
+                seeds[0].clone(),
+                redis_locked::ClientBuilder::cluster(seeds),
+            )
         }
         None => {
             let urls: Vec<String> = args[2].split(',').map(String::from).collect();
