@@ -102,15 +102,11 @@ pub fn enabled(cfg: &Config, s: &State, actions: &mut Vec<Action>) {
         match proc.pubsub {
             PubSub::Announced => actions.push(Action::Announce(pu)),
             PubSub::Reconnecting => actions.push(Action::Reconnect(pu)),
-            PubSub::Idle => {
-                match proc.subscription {
-                    Subscription::Requested => actions.push(Action::Subscribed(pu)),
-                    Subscription::Active if proc.queue.is_empty() => {
-                        actions.push(Action::Sweep(pu))
-                    }
-                    _ => {}
-                }
-            }
+            PubSub::Idle => match proc.subscription {
+                Subscription::Requested => actions.push(Action::Subscribed(pu)),
+                Subscription::Active if proc.queue.is_empty() => actions.push(Action::Sweep(pu)),
+                _ => {}
+            },
         }
         if proc.subscription != Subscription::None
             && proc.pubsub != PubSub::Reconnecting
@@ -149,7 +145,8 @@ pub fn enabled(cfg: &Config, s: &State, actions: &mut Vec<Action>) {
     }
     if s.quiescent(cfg) {
         actions.push(Action::Tick);
-        if cfg.restarts && may(Fault::Restart) && s.redis.key.is_none_or(|k| k.expires <= s.now + 1) {
+        if cfg.restarts && may(Fault::Restart) && s.redis.key.is_none_or(|k| k.expires <= s.now + 1)
+        {
             actions.push(Action::TickRestart);
         }
     }

@@ -1,5 +1,6 @@
 //! Running the checker and reading its findings.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use stateright::{Checker, HasDiscoveries, Model};
@@ -8,9 +9,10 @@ use crate::actions::Action;
 use crate::state::{Owner, State};
 use crate::{LockModel, properties};
 
-/// What one exhaustive run found.
+/// What one run of the checker found.
 pub struct Report {
-    pub depth: usize,
+    /// The longest paths explored, in steps.
+    pub steps: usize,
     pub unique_states: usize,
     pub elapsed: Duration,
     /// Each violated `always` property with the steps of its shortest counter-example.
@@ -29,18 +31,50 @@ impl Report {
     }
 }
 
-/// Explores every state reachable in fewer than `depth` steps, breadth first, so every
-/// counter-example found is a shortest one. With `stop_at_first`, stops at the first
-/// violated `always` property.
-pub fn run(model: LockModel, depth: usize, stop_at_first: bool) -> Report {
+/// How to run the checker.
+pub struct Run {
+    /// The longest paths explored, in steps: every state reachable in this many steps or
+    /// fewer is checked.
+    pub steps: usize,
+    pub threads: usize,
+    /// Stop as soon as this property is violated.
+    pub until_violated: Option<&'static str>,
+}
+
+impl Run {
+    /// An exhaustive run to `steps` on every core.
+    pub fn exhaustive(steps: usize) -> Run {
+        Run {
+            steps,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            until_violated: None,
+        }
+    }
+
+    /// A search for a counter-example to `property`, on one thread, so that breadth
+    /// first order makes the one found a shortest one.
+    pub fn find(property: &'static str, steps: usize) -> Run {
+        Run {
+            steps,
+            threads: 1,
+            until_violated: Some(property),
+        }
+    }
+}
+
+/// Explores the states reachable within `run.steps` steps, breadth first.
+pub fn run(model: LockModel, run: &Run) -> Report {
     let started = Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = model.checker().threads(threads).target_max_depth(depth);
-    if stop_at_first {
-        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    // A state `k` steps from the start is at depth `k + 1`; the checker expands and checks
+    // states below its target depth only.
+    let mut builder = model
+        .checker()
+        .threads(run.threads)
+        .target_max_depth(run.steps + 2);
+    if let Some(property) = run.until_violated {
+        builder = builder.finish_when(HasDiscoveries::AnyOf(BTreeSet::from([property])));
     }
     let checker = builder.spawn_bfs().join();
-    let model = checker.model();
     let mut violations = Vec::new();
     let mut reached = Vec::new();
     for (name, path) in checker.discoveries() {
@@ -48,8 +82,7 @@ pub fn run(model: LockModel, depth: usize, stop_at_first: bool) -> Report {
             let steps = path
                 .into_vec()
                 .into_iter()
-                .filter_map(|(state, action)| action.map(|a| model.format_step(&state, a)))
-                .map(|step| step.unwrap_or_default())
+                .filter_map(|(state, action)| action.map(|a| describe(&state, a)))
                 .collect();
             violations.push((name, steps));
         } else {
@@ -59,7 +92,7 @@ pub fn run(model: LockModel, depth: usize, stop_at_first: bool) -> Report {
     violations.sort();
     reached.sort();
     Report {
-        depth,
+        steps: run.steps,
         unique_states: checker.unique_state_count(),
         elapsed: started.elapsed(),
         violations,
@@ -80,7 +113,10 @@ pub fn describe(s: &State, action: Action) -> String {
     };
     let what = match action {
         Action::Apply(i) => format!("Redis runs {}", request(i)),
-        Action::Deliver(i) => format!("reply {:?} to {}", s.net[usize::from(i)].reply, request(i)),
+        Action::Deliver(i) => match s.net[usize::from(i)].reply {
+            Some(reply) => format!("reply {reply:?} to {}", request(i)),
+            None => format!("no reply yet to {}", request(i)),
+        },
         Action::TimeOut(i) => format!("times out: {}", request(i)),
         Action::LoseReply(i) => format!("FAULT reply lost: {}", request(i)),
         Action::Resend(i) => format!("FAULT connection reset, resent: {}", request(i)),

@@ -47,11 +47,16 @@ pub enum Fix {
     /// instance id, which the process ignores: its head sleeps on a free lock until the
     /// lease estimate.
     CleanupPokes,
+    /// Found by this model, a detail of item 12: HANDOFF that finds the key already given to
+    /// the waiter's token restarts its lease, as a HANDOFF that gives it does. Reverted: the
+    /// key keeps the expiry a late ACQUIRE of the waiter's gave it, earlier than the lease
+    /// the waiter counts from before the HANDOFF was sent.
+    IdempotentHandoffRestartsLease,
 }
 
 impl Fix {
     /// Every fix, in the issue's order.
-    pub const ALL: [Fix; 9] = [
+    pub const ALL: [Fix; 10] = [
         Fix::LeaseFromHandoffSent,
         Fix::GrantedDropReleases,
         Fix::PokeAfterOfferedLeft,
@@ -61,6 +66,7 @@ impl Fix {
         Fix::DeadlineWithHandoffPending,
         Fix::NoOfferDuringAttempt,
         Fix::CleanupPokes,
+        Fix::IdempotentHandoffRestartsLease,
     ];
 
     /// The item of the issue this fix closes; `None` for what the model found.
@@ -73,7 +79,9 @@ impl Fix {
             Fix::CancelledReleaseCleansUp => 10,
             Fix::IdempotentScripts => 12,
             Fix::DeadlineWithHandoffPending => 13,
-            Fix::NoOfferDuringAttempt | Fix::CleanupPokes => return None,
+            Fix::NoOfferDuringAttempt | Fix::CleanupPokes | Fix::IdempotentHandoffRestartsLease => {
+                return None;
+            }
         })
     }
 
@@ -212,6 +220,25 @@ impl Config {
         }
     }
 
+    /// [`standard`](Config::standard), but process 1 waits as long as it takes: waiters of
+    /// two processes wake each other through announcements.
+    pub fn waiting_processes() -> Config {
+        let mut config = Config::standard();
+        config.processes[1][0].timeout = None;
+        config
+    }
+
+    /// [`standard`](Config::standard) with a third process that waits as long as it takes:
+    /// a release to everyone reaches two other processes.
+    pub fn three_processes() -> Config {
+        let mut config = Config::standard();
+        config.processes.push(vec![TaskSpec {
+            timeout: None,
+            rounds: 1,
+        }]);
+        config
+    }
+
     pub fn with_fixes(mut self, fixes: Fixes) -> Config {
         self.fixes = fixes;
         self
@@ -236,7 +263,10 @@ impl Config {
             "one to four tasks a process"
         );
         assert!(
-            self.processes.iter().flatten().all(|t| (1..=4).contains(&t.rounds)),
+            self.processes
+                .iter()
+                .flatten()
+                .all(|t| (1..=4).contains(&t.rounds)),
             "one to four rounds a task"
         );
         assert!(self.lease >= 1, "a lease of at least one tick");

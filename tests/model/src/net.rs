@@ -4,7 +4,7 @@
 //! slow enough for time to pass.
 
 use crate::client::acquire::Outcome;
-use crate::config::Config;
+use crate::config::{Config, Fix};
 use crate::redis::{Op, Scripts};
 use crate::state::{Owner, Phase, Request, State, Time};
 
@@ -31,7 +31,8 @@ impl State {
         let late = request.owner == Owner::Nobody;
         let scripts = Scripts {
             lease: cfg.lease,
-            idempotent: cfg.has(crate::config::Fix::IdempotentScripts),
+            idempotent: cfg.has(Fix::IdempotentScripts),
+            handoff_restarts_lease: cfg.has(Fix::IdempotentHandoffRestartsLease),
             time_floor: cfg.time_floor,
         };
         let fence = self.redis.fence;

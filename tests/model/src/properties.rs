@@ -11,7 +11,8 @@ pub const VALIDITY: &str = "a holder's local validity never outlasts Redis's exp
 pub const FENCING: &str = "every grant's fencing token exceeds every earlier grant's";
 pub const ORPHANS: &str = "every orphaned token gets a background release or expires";
 pub const UNKNOWN: &str = "an acquisition whose token Redis holds knows it may hold the lock";
-pub const FREE_LOCK: &str = "a free lock with a waiting process gets an attempt without a lease timer";
+pub const FREE_LOCK: &str =
+    "a free lock with a waiting process gets an attempt without a lease timer";
 pub const DEADLINE: &str = "every acquisition returns by its deadline + grace";
 
 pub const HANDED_OVER: &str = "a lock is handed over inside a process";
@@ -20,7 +21,9 @@ pub const CONFIRMING: &str = "an acquisition confirms after an unanswered attemp
 pub const CLEANING: &str = "a background release runs";
 
 /// The safety and bounded-liveness properties the tests assert.
-pub const ALWAYS: [&str; 7] = [EXCLUSION, VALIDITY, FENCING, ORPHANS, UNKNOWN, FREE_LOCK, DEADLINE];
+pub const ALWAYS: [&str; 7] = [
+    EXCLUSION, VALIDITY, FENCING, ORPHANS, UNKNOWN, FREE_LOCK, DEADLINE,
+];
 
 pub fn all() -> Vec<Property<LockModel>> {
     vec![
@@ -35,9 +38,7 @@ pub fn all() -> Vec<Property<LockModel>> {
         Property::always(FENCING, |_, s: &State| !s.ghost.fence_regressed),
         Property::always(ORPHANS, |_, s: &State| match s.redis.key {
             Some(key) => {
-                known(s, key.token)
-                    || key.late
-                    || s.ghost.cleanup_scheduled & key.token.bit() != 0
+                known(s, key.token) || key.late || s.ghost.cleanup_scheduled & key.token.bit() != 0
             }
             None => true,
         }),
@@ -92,14 +93,17 @@ fn acquisitions(s: &State) -> impl Iterator<Item = (usize, usize, crate::state::
 /// Whether some live future knows `token` may hold the lock: its acquisition, its holder,
 /// or a releaser that holds it or is handing the lock to it.
 fn known(s: &State, token: Token) -> bool {
-    s.procs[token.process()].tasks.iter().any(|t| match t.phase {
-        Phase::Acquiring(a) => a.token == token,
-        Phase::Holding(h) => h.token == token,
-        Phase::Releasing(r) => {
-            r.token == token || matches!(r.step, ReleaseStep::Handoff { to, .. } if to == token)
-        }
-        Phase::Idle | Phase::Done => false,
-    })
+    s.procs[token.process()]
+        .tasks
+        .iter()
+        .any(|t| match t.phase {
+            Phase::Acquiring(a) => a.token == token,
+            Phase::Holding(h) => h.token == token,
+            Phase::Releasing(r) => {
+                r.token == token || matches!(r.step, ReleaseStep::Handoff { to, .. } if to == token)
+            }
+            Phase::Idle | Phase::Done => false,
+        })
 }
 
 /// The rule of the issue: while Redis holds an acquisition's token, the acquisition treats
@@ -115,7 +119,10 @@ fn unknown_never_taken_for_no(s: &State) -> bool {
         }
         let waiter = s.procs[p].waiter(t);
         a.unconfirmed.is_some()
-            || matches!(a.step, AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. })
+            || matches!(
+                a.step,
+                AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. }
+            )
             || waiter.is_some_and(|w| w.handoff_pending || w.granted.is_some())
     })
 }

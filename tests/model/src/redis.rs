@@ -74,6 +74,8 @@ pub struct Effects {
 pub struct Scripts {
     pub lease: Time,
     pub idempotent: bool,
+    /// Whether HANDOFF's idempotent branch restarts the lease.
+    pub handoff_restarts_lease: bool,
     pub time_floor: bool,
 }
 
@@ -146,7 +148,9 @@ impl Redis {
                         // Already the waiter's (a resend, or its own late ACQUIRE): its
                         // lease restarts too, as the waiter counts it from before this
                         // request was sent.
-                        self.touch(now, scripts, late);
+                        if scripts.handoff_restarts_lease {
+                            self.touch(now, scripts, late);
+                        }
                         return quiet(Reply::Handed(self.fence));
                     }
                     return quiet(Reply::NotOurs);

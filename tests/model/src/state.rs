@@ -133,7 +133,7 @@ pub struct Waiter {
 }
 
 impl Waiter {
-    pub fn token(&self, process: usize) -> crate::state::Token {
+    pub fn token(&self, process: usize) -> Token {
         Token::new(process, usize::from(self.task), self.round)
     }
 }

@@ -11,9 +11,10 @@ impl State {
         if self.now >= cfg.horizon {
             return false;
         }
-        let requests_wait = self.net.iter().all(|r| {
-            r.owner == Owner::Nobody || (r.stalled && self.now < r.bound)
-        });
+        let requests_wait = self
+            .net
+            .iter()
+            .all(|r| r.owner == Owner::Nobody || (r.stalled && self.now < r.bound));
         let tasks_wait = self.procs.iter().enumerate().all(|(p, proc)| {
             (0..proc.tasks.len()).all(|t| proc.tasks[t].late || !self.runnable(p, t))
         });
@@ -55,18 +56,21 @@ impl State {
         }
     }
 
-    /// Before a tick: the lock is free because someone released it, yet a process's queue
-    /// head sleeps with no poke coming: no release, announcement, reconnect or background
-    /// release of its own process in flight, no retry pending. It waits for a lease timer
-    /// (or its deadline) on a free lock.
+    /// Before a tick: the lock is free because someone released it (or Redis holds the
+    /// head's own token: a request of its acquisition took it), yet a process's queue head
+    /// sleeps with no poke coming: no release, announcement, reconnect or background release
+    /// of its own process in flight, no retry pending. It waits for a lease timer (or its
+    /// deadline) on a lock it could have.
     fn check_free_lock_sleepers(&mut self) {
-        if self.redis.key.is_some() || !self.redis.released {
-            return;
-        }
+        let free = self.redis.key.is_none() && self.redis.released;
         let stranded = self.procs.iter().enumerate().any(|(p, proc)| {
             let Some(head) = proc.queue.first() else {
                 return false;
             };
+            let own = self.redis.key.is_some_and(|k| k.token == head.token(p));
+            if !free && !own {
+                return false;
+            }
             let task = &proc.tasks[usize::from(head.task)];
             let asleep = match task.phase {
                 Phase::Acquiring(a) => {

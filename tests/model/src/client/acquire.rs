@@ -4,7 +4,9 @@
 
 use crate::config::{Config, Fix};
 use crate::redis::{Op, Reply};
-use crate::state::{AcquireStep, Acquiring, Grant, Holding, Owner, Phase, State, Subscription, Time, Token};
+use crate::state::{
+    AcquireStep, Acquiring, Grant, Holding, Owner, Phase, State, Subscription, Time, Token,
+};
 
 /// How a request ended for its caller.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +44,9 @@ impl State {
     pub fn step_acquire(&mut self, cfg: &Config, p: usize, t: usize) {
         let a = self.acquiring(p, t);
         if let AcquireStep::Sleep { .. } = a.step {
-            let waiter = self.procs[p].waiter_mut(t).expect("an acquiring task queues");
+            let waiter = self.procs[p]
+                .waiter_mut(t)
+                .expect("an acquiring task queues");
             if waiter.poked {
                 waiter.poked = false;
             } else if past(a.deadline, self.now) {
@@ -67,10 +71,10 @@ impl State {
         a.retry_at = None;
         let now = self.now;
         let waiter = *self.procs[p].waiter(t).expect("an acquiring task queues");
-        if let Some(grant) = waiter.granted {
-            if self.take_grant(cfg, p, t, &mut a, grant) {
-                return;
-            }
+        if let Some(grant) = waiter.granted
+            && self.take_grant(cfg, p, t, &mut a, grant)
+        {
+            return;
         }
         let proc = &self.procs[p];
         if proc.is_head(t) && !waiter.handoff_pending {
@@ -86,7 +90,13 @@ impl State {
                     a.unconfirmed = Some(now);
                     self.set_phase(p, t, Phase::Acquiring(a));
                     let until = a.deadline.map(|d| d + cfg.grace);
-                    return self.send(cfg, Owner::Task(p as u8, t as u8), p, Op::Acquire(a.token), until);
+                    return self.send(
+                        cfg,
+                        Owner::Task(p as u8, t as u8),
+                        p,
+                        Op::Acquire(a.token),
+                        until,
+                    );
                 }
             }
         }
@@ -96,7 +106,14 @@ impl State {
     /// `Lock::granted`: the lock was handed to this waiter. Returns false for a grant that
     /// is not a lock (its lease already ran out), which the waiter then treats as an
     /// attempt whose outcome is unknown.
-    fn take_grant(&mut self, cfg: &Config, p: usize, t: usize, a: &mut Acquiring, grant: Grant) -> bool {
+    fn take_grant(
+        &mut self,
+        cfg: &Config,
+        p: usize,
+        t: usize,
+        a: &mut Acquiring,
+        grant: Grant,
+    ) -> bool {
         let since = if cfg.has(Fix::LeaseFromHandoffSent) {
             if self.now >= grant.since + cfg.lease {
                 self.procs[p].waiter_mut(t).expect("queued").granted = None;
@@ -113,7 +130,15 @@ impl State {
     }
 
     /// The acquisition returns a guard with `fence`, its lease counted from `since`.
-    fn acquired(&mut self, cfg: &Config, p: usize, t: usize, token: Token, since: Time, fence: u16) {
+    fn acquired(
+        &mut self,
+        cfg: &Config,
+        p: usize,
+        t: usize,
+        token: Token,
+        since: Time,
+        fence: u16,
+    ) {
         let valid_until = since + cfg.lease;
         self.procs[p].acquired(t, valid_until);
         self.set_phase(
@@ -136,10 +161,14 @@ impl State {
         let waiter = proc.waiter(t).expect("an acquiring task queues");
         let wake_at = if waiter.handoff_pending {
             // The releaser answers within a round trip and pokes us either way.
-            a.deadline.filter(|_| cfg.has(Fix::DeadlineWithHandoffPending))
+            a.deadline
+                .filter(|_| cfg.has(Fix::DeadlineWithHandoffPending))
         } else {
             let lease_end = a.holder_lease_end.filter(|_| proc.is_head(t));
-            [a.deadline, lease_end, a.retry_at].into_iter().flatten().min()
+            [a.deadline, lease_end, a.retry_at]
+                .into_iter()
+                .flatten()
+                .min()
         };
         a.step = AcquireStep::Sleep { wake_at };
         self.set_phase(p, t, Phase::Acquiring(a));
@@ -163,7 +192,13 @@ impl State {
                     a.step = AcquireStep::Confirm { sent, pttl };
                     self.set_phase(p, t, Phase::Acquiring(a));
                     let until = a.deadline.map(|d| d + cfg.grace);
-                    return self.send(cfg, Owner::Task(p as u8, t as u8), p, Op::Confirm(a.token), until);
+                    return self.send(
+                        cfg,
+                        Owner::Task(p as u8, t as u8),
+                        p,
+                        Op::Confirm(a.token),
+                        until,
+                    );
                 }
                 self.held(cfg, p, t, a, pttl);
             }
@@ -201,10 +236,10 @@ impl State {
     pub fn give_up(&mut self, cfg: &Config, p: usize, t: usize) {
         let a = self.acquiring(p, t);
         let (waiter, was_head) = self.procs[p].remove(t);
-        if let Some(grant) = waiter.granted {
-            if cfg.has(Fix::GrantedDropReleases) {
-                self.schedule_cleanup(cfg, p, a.token, grant.since + cfg.lease);
-            }
+        if let Some(grant) = waiter.granted
+            && cfg.has(Fix::GrantedDropReleases)
+        {
+            self.schedule_cleanup(cfg, p, a.token, grant.since + cfg.lease);
         }
         if was_head {
             self.procs[p].poke_head();

@@ -24,7 +24,13 @@ impl State {
             until,
             retry_at: None,
         });
-        self.send(cfg, Owner::Cleanup(token), p, Op::Release(token), Some(until));
+        self.send(
+            cfg,
+            Owner::Cleanup(token),
+            p,
+            Op::Release(token),
+            Some(until),
+        );
     }
 
     fn cleanup_index(&self, token: Token) -> usize {
@@ -46,7 +52,13 @@ impl State {
         }
         self.cleanups[i].retry_at = None;
         let p = usize::from(c.process);
-        self.send(cfg, Owner::Cleanup(c.token), p, Op::Release(c.token), Some(c.until));
+        self.send(
+            cfg,
+            Owner::Cleanup(c.token),
+            p,
+            Op::Release(c.token),
+            Some(c.until),
+        );
     }
 
     pub fn on_cleanup_outcome(&mut self, cfg: &Config, token: Token, outcome: Outcome) {

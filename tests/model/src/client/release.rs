@@ -5,7 +5,10 @@
 use super::acquire::Outcome;
 use crate::config::{Config, Fix};
 use crate::redis::{Op, Reply};
-use crate::state::{AcquireStep, Grant, Holding, Owner, Phase, ReleaseStep, Releasing, State, Time, Token};
+use crate::state::{
+    AcquireStep, Acquiring, Grant, Holding, Owner, Phase, ReleaseStep, Releasing, State, Time,
+    Token,
+};
 
 impl State {
     fn holding(&self, p: usize, t: usize) -> Holding {
@@ -22,13 +25,30 @@ impl State {
         }
     }
 
+    /// Whether the acquisition of task `t` waits for the reply to its ACQUIRE or CONFIRM.
+    fn attempt_in_flight(&self, p: usize, t: usize) -> bool {
+        matches!(
+            self.task(p, t).phase,
+            Phase::Acquiring(Acquiring {
+                step: AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. },
+                ..
+            })
+        )
+    }
+
     /// `guard.extend()`.
     pub fn extend(&mut self, cfg: &Config, p: usize, t: usize) {
         let mut h = self.holding(p, t);
         h.extended = true;
         h.extending = Some(self.now);
         self.set_phase(p, t, Phase::Holding(h));
-        self.send(cfg, Owner::Task(p as u8, t as u8), p, Op::Extend(h.token), None);
+        self.send(
+            cfg,
+            Owner::Task(p as u8, t as u8),
+            p,
+            Op::Extend(h.token),
+            None,
+        );
     }
 
     pub fn on_extend_outcome(&mut self, cfg: &Config, p: usize, t: usize, outcome: Outcome) {
@@ -47,14 +67,22 @@ impl State {
     }
 
     /// Offers the lock to the next local waiter, or releases it to everyone.
-    fn hand_over_or_release(&mut self, cfg: &Config, p: usize, t: usize, token: Token, valid_until: Time) {
+    fn hand_over_or_release(
+        &mut self,
+        cfg: &Config,
+        p: usize,
+        t: usize,
+        token: Token,
+        valid_until: Time,
+    ) {
         let owner = Owner::Task(p as u8, t as u8);
-        let head_attempting = self.procs[p].queue.first().is_some_and(|head| {
-            matches!(
-                self.task(p, usize::from(head.task)).phase,
-                Phase::Acquiring(a) if matches!(a.step, AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. })
-            )
-        });
+        let head_attempting = self.procs[p]
+            .queue
+            .first()
+            .is_some_and(|head| self.attempt_in_flight(p, usize::from(head.task)));
+        // A head whose own ACQUIRE is in flight may take the lock under its token itself,
+        // after a HANDOFF to that token ran; it would then have left the queue, and the
+        // releaser, taking it for gone, would release the lock under it.
         let offer = if head_attempting && cfg.has(Fix::NoOfferDuringAttempt) {
             None
         } else {
@@ -65,7 +93,14 @@ impl State {
                 let to = Token::new(p, task, round);
                 let own = self.procs[p].own_subscriptions();
                 let step = ReleaseStep::Handoff { to, sent: self.now };
-                (step, Op::Handoff { old: token, new: to, own })
+                (
+                    step,
+                    Op::Handoff {
+                        old: token,
+                        new: to,
+                        own,
+                    },
+                )
             }
             None => (ReleaseStep::Release, Op::Release(token)),
         };
@@ -81,7 +116,9 @@ impl State {
     pub fn on_release_outcome(&mut self, cfg: &Config, p: usize, t: usize, outcome: Outcome) {
         let r = self.releasing(p, t);
         match r.step {
-            ReleaseStep::Handoff { to, sent } => self.on_handoff_outcome(cfg, p, t, r, to, sent, outcome),
+            ReleaseStep::Handoff { to, sent } => {
+                self.on_handoff_outcome(cfg, p, t, r, to, sent, outcome)
+            }
             ReleaseStep::Release => {
                 match outcome {
                     Outcome::Reply(_) => self.procs[p].notify(),

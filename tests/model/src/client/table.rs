@@ -18,7 +18,9 @@ impl Process {
     }
 
     pub fn is_head(&self, task: usize) -> bool {
-        self.queue.first().is_some_and(|w| usize::from(w.task) == task)
+        self.queue
+            .first()
+            .is_some_and(|w| usize::from(w.task) == task)
     }
 
     /// `WaitTable::enqueue`: not poked; a new waiter looks at its place before it waits.
