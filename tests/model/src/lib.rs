@@ -1,0 +1,148 @@
+//! # A model of redis-locked's lock protocol
+//!
+//! The protocol of the runtime crate, checked exhaustively to a bounded depth with the
+//! [stateright](https://docs.rs/stateright) model checker: every interleaving of a few
+//! client processes, the server and the faults of the issue "Partial failures: a request
+//! whose outcome is unknown is never taken for 'no'", within a number of steps.
+//!
+//! ```text
+//! cargo test -p redis-locked-model -- --nocapture   # the suite, with counter-examples
+//! ```
+//!
+//! ## What is modelled
+//!
+//! - **Redis** ([`redis`]): one lock key holding an owner token, with an expiry by the
+//!   server's clock; its fencing counter; the subscribers of its channel. The scripts of
+//!   `runtime/src/scripts.rs`, each atomic: ACQUIRE (`SET NX PX` and `INCR`, or the
+//!   holder's PTTL), CONFIRM, HANDOFF (to the releaser's next local waiter, or a release
+//!   to everyone when other processes subscribe), RELEASE, EXTEND. Releases are announced
+//!   to the other subscribed processes (a process ignores its own announcements).
+//! - **Client processes** (two or three), each with its wait table for the key
+//!   (`waiters.rs`, [`client::table`]): the FIFO of its waiters, of which only the head talks
+//!   to Redis; sticky pokes; the lease end of a local holder, which the next head waits
+//!   for; handover offers and grants. And its pub/sub connection ([`client::pubsub`]): a
+//!   subscription requested after an attempt found the lock held, confirmed later (which
+//!   pokes the head), announcements that notify, a dropped connection that reconnects,
+//!   subscribes again and pokes the head, and the sweep of idle subscriptions.
+//! - **Tasks** (one or two a process), each acquiring the lock once or twice in a row, with
+//!   its own timeout. An acquisition ([`client::acquire`]) is the loop of `lock.rs` and
+//!   `lock/attempts.rs`: queue; as the head, ACQUIRE, recording the token as maybe taken
+//!   until a reply settles it, and CONFIRM after an unanswered attempt; sleep until poked,
+//!   until the holder's lease end, a retry after an error, or the deadline; take a grant;
+//!   give up at the deadline, leaving the queue and releasing in the background whatever
+//!   may have been taken for it. A holder may extend its lease once, then releases
+//!   ([`client::release`], `guard.rs`): HANDOFF to the next local waiter (again, under the
+//!   waiter's token, when the waiter left meanwhile) or RELEASE.
+//! - **Background releases** ([`client::cleanup`], `cleanup.rs`): RELEASE by token, retried
+//!   while Redis does not answer, until the token's lease must have ended.
+//!
+//! **Time** ([`time`]) is the server's clock in ticks; the clients' clocks tick at the same
+//! rate. Everything that is not a fault happens within a tick: requests are answered,
+//! announcements arrive, runnable tasks are polled. A tick passes only once everything
+//! waits for a timer, a holder's critical section, or something a fault made slow. So a
+//! property that holds at every tick boundary holds whatever the real latencies, as long
+//! as they are short against a tick; the faults are what breaks that.
+//!
+//! **Faults** ([`config::Fault`]), each counted against a budget per run (one in the
+//! suite): a reply lost, with the request applied or not, or still on its way to be applied
+//! after its caller stopped waiting (a request delayed past the timeout); a connection reset
+//! after a request was applied, and the request resent; a request slow enough for ticks to
+//! pass, until its caller's deadline + grace or the response timeout cuts it short;
+//! cancellation of a future at any await of an acquisition, an extension or a release; a
+//! runnable waiter not polled before a tick passes (a busy runtime, a `select!` loop); a
+//! server restarted empty; a pub/sub connection dropped with the announcements on it.
+//!
+//! ## What is checked
+//!
+//! Safety and bounded liveness, as `always` properties ([`properties`]), in every state:
+//!
+//! - no two acquisitions both believe they hold the lock (within their local validity);
+//! - a holder's local validity never outlasts Redis's expiry of its token;
+//! - every grant's fencing token exceeds every earlier grant's (under the assumption stated
+//!   below for restarts);
+//! - every orphaned token (one no live future knows may hold the lock) has had a background
+//!   release scheduled, or was written by a request whose caller had stopped waiting for it,
+//!   so it expires with its lease;
+//! - an acquisition whose token Redis holds knows it may hold the lock (the issue's rule:
+//!   an unknown outcome is never taken for "no");
+//! - a free lock with a waiting process gets an attempt without waiting for a lease timer:
+//!   no tick passes while the lock is free after a release (or holds the head's own token)
+//!   and a process's queue head sleeps with no poke on its way;
+//! - every acquisition returns by its deadline + grace (plus the ticks a fault kept it
+//!   from being polled).
+//!
+//! And, as `sometimes` properties that the suite asserts are reached (a check that never
+//! got there would prove nothing): a lock handed over inside a process, a release announced
+//! to another process, a CONFIRM after an unanswered attempt, a background release.
+//!
+//! ## The fixes, and what the checker finds without each
+//!
+//! Every [`Fix`] is in by default; a check can revert one. The suite asserts that each
+//! reverted fix yields a counter-example within the standard bound (shortest, by breadth
+//! first search on one thread):
+//!
+//! | fix | item | reverted, the checker finds | steps |
+//! | --- | --- | --- | --- |
+//! | [`Fix::LeaseFromHandoffSent`] | 1 | a granted waiter polled late counts a lease past Redis's expiry | 11 |
+//! | [`Fix::GrantedDropReleases`] | 7 | a waiter dropped after its grant leaves its token in Redis, no release scheduled | 9 |
+//! | [`Fix::PokeAfterOfferedLeft`] | 8 | the next local waiter sleeps on a free lock until the old holder's lease estimate | 18 |
+//! | [`Fix::HandoffFailureCleansUp`] | 9 | a HANDOFF whose reply is lost leaves the releaser's token in Redis, no release scheduled | 7 |
+//! | [`Fix::CancelledReleaseCleansUp`] | 10 | a cancelled release leaves the token in Redis | 6 |
+//! | [`Fix::IdempotentScripts`] | 12 | a resent ACQUIRE sees its own first effect as another owner's and waits on its own token | 6 |
+//! | [`Fix::DeadlineWithHandoffPending`] | 13 | a waiter with a slow handover pending returns after its deadline + grace | 13 |
+//! | [`Fix::NoOfferDuringAttempt`] | model | the head's idempotent ACQUIRE takes the lock handed to it; the releaser, finding the waiter gone, releases it under the new holder | 13 |
+//! | [`Fix::CleanupPokes`] | model | a RELEASE applied after its caller gave up is announced as the process's own and ignored; the cleanup finds the key gone and pokes nobody | 12 |
+//! | [`Fix::IdempotentHandoffRestartsLease`] | model | HANDOFF finding the key already the waiter's (its own late ACQUIRE) keeps that expiry, shorter than the lease the waiter counts | 15 |
+//!
+//! The last three were found by this model: requirements on the runtime's fixes, not items
+//! of the issue. The first two arise only once item 12 makes ACQUIRE idempotent.
+//!
+//! ## Assumptions and abstractions
+//!
+//! - One lock name on one Redis server. Sentinel, Cluster (`min_replicas`), Redlock, the
+//!   sync connection pool and reentrancy are not modelled; neither is a failover that loses
+//!   recent writes, nor a restart from an AOF file.
+//! - A restart is delayed: the server comes back empty only once every lease it granted has
+//!   run out (what Redis requires for exclusion across restarts without fsync-always
+//!   persistence). Fencing tokens then keep growing only with the `TIME` floor (tokens never
+//!   below the server's clock in microseconds, [`Config::time_floor`]), assuming fewer than
+//!   [`redis::FENCE_PER_TICK`] grants a tick; without it the checker finds them going back
+//!   (a test shows it).
+//! - Client clocks run at the server's rate (no drift); leases are whole ticks.
+//! - Renewal is one optional extension; the limit of four handovers in a row, the holder's
+//!   TTL remembered between attempts (every attempt here asks for it), the outage timeout
+//!   and backoff lengths are left out. A reconnecting pub/sub connection is back within the
+//!   tick.
+//! - Tasks are independent futures; a holder's critical section takes any number of ticks.
+//!
+//! ## Bounds, and a deeper check
+//!
+//! The suite (`tests/protocol.rs`) checks, with every fix in and one fault a run:
+//! [`Config::standard`] (two processes: one with a task that waits as long as it takes and
+//! one with a deadline that retries, one that tries once; lease 2 ticks; horizon 6 ticks)
+//! to 22 steps, about 3.7 million states; [`Config::waiting_processes`] to 18 steps;
+//! [`Config::three_processes`] to 14 steps. Then each reverted fix, to the same 22 steps.
+//! About 15 s on two cores in a debug build (the model and stateright are optimized in
+//! test builds: see the workspace's `Cargo.toml`).
+//!
+//! Deeper: `REDIS_LOCKED_MODEL_EXTRA_STEPS=4 cargo test -p redis-locked-model -- --nocapture`
+//! adds 4 steps to every exhaustive check's bound (each step multiplies the states, most of
+//! all with three processes). The ignored test `deeper` checks three processes with two
+//! faults a run and holders that extend, to 15 steps (19 million states, minutes):
+//! `cargo test -p redis-locked-model -- --ignored --nocapture`.
+
+pub mod actions;
+pub mod check;
+pub mod client;
+pub mod config;
+pub mod model;
+pub mod net;
+pub mod properties;
+pub mod redis;
+pub mod state;
+pub mod time;
+
+pub use actions::Action;
+pub use config::{Config, Fault, Fix, Fixes, TaskSpec};
+pub use model::LockModel;
+pub use state::State;

@@ -1,0 +1,202 @@
+//! The server: one lock key with an expiry by the server's clock, its fencing counter, the
+//! subscribers of its channel, and the scripts of `runtime/src/scripts.rs`, each run
+//! atomically.
+
+use crate::state::{Time, Token};
+
+/// With the `TIME` floor, fencing tokens are at least `now * FENCE_PER_TICK`: the model's
+/// stand-in for "never below the server clock in microseconds", sound while fewer than this
+/// many acquisitions happen in one tick.
+pub const FENCE_PER_TICK: u16 = 16;
+
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+pub struct Redis {
+    /// The lock key while it exists (expired keys are removed when time passes).
+    pub key: Option<Key>,
+    /// The fencing counter (`<key>:fence`).
+    pub fence: u16,
+    /// The key is absent because a script deleted it (not because it expired or never
+    /// existed): someone released the lock, so every waiter must hear of it.
+    pub released: bool,
+    /// Processes subscribed to the key's channel (bits), as `PUBSUB NUMSUB` counts them.
+    pub subscribers: u8,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct Key {
+    pub token: Token,
+    pub expires: Time,
+    /// Written by a request whose sender had stopped waiting for it: nobody can know it.
+    pub late: bool,
+}
+
+/// A script call, with its arguments.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Acquire(Token),
+    Confirm(Token),
+    /// `own`: how many of the channel's subscribers are the releaser's process (0 or 1).
+    Handoff {
+        old: Token,
+        new: Token,
+        own: u8,
+    },
+    Release(Token),
+    Extend(Token),
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reply {
+    /// ACQUIRE took the lock: the fencing token.
+    Taken(u16),
+    /// ACQUIRE found it held, for this many more ticks.
+    Held(Time),
+    /// CONFIRM: the fencing token, 0 if the key is not ours.
+    Confirmed(u16),
+    /// HANDOFF gave the lock to the waiter: its fencing token.
+    Handed(u16),
+    /// HANDOFF released to everyone instead (-1): other processes wait too.
+    ToEveryone,
+    /// HANDOFF found the key not ours (0).
+    NotOurs,
+    /// RELEASE or EXTEND: 1 or 0.
+    Done(bool),
+}
+
+/// What running a script did besides its reply.
+pub struct Effects {
+    pub reply: Reply,
+    /// It published a release announcement.
+    pub announced: bool,
+}
+
+/// How the scripts behave: the switches of the checked configuration that matter here.
+pub struct Scripts {
+    pub lease: Time,
+    pub idempotent: bool,
+    /// Whether HANDOFF's idempotent branch restarts the lease.
+    pub handoff_restarts_lease: bool,
+    pub time_floor: bool,
+}
+
+impl Redis {
+    fn holds(&self, token: Token) -> bool {
+        self.key.is_some_and(|k| k.token == token)
+    }
+
+    fn next_fence(&mut self, now: Time, scripts: &Scripts) -> u16 {
+        let next = self.fence + 1;
+        self.fence = if scripts.time_floor {
+            next.max(u16::from(now) * FENCE_PER_TICK)
+        } else {
+            next
+        };
+        self.fence
+    }
+
+    fn set(&mut self, token: Token, now: Time, scripts: &Scripts, late: bool) {
+        self.key = Some(Key {
+            token,
+            expires: now + scripts.lease,
+            late,
+        });
+        self.released = false;
+    }
+
+    /// `PEXPIRE` of our own key: a later write of the same token keeps its earlier origin.
+    fn touch(&mut self, now: Time, scripts: &Scripts, late: bool) {
+        if let Some(key) = &mut self.key {
+            key.expires = now + scripts.lease;
+            key.late |= late;
+        }
+    }
+
+    fn delete(&mut self) {
+        self.key = None;
+        self.released = true;
+    }
+
+    /// Runs `op` at `now`; `late` when nobody waits for its reply any more.
+    pub fn run(&mut self, op: Op, now: Time, scripts: &Scripts, late: bool) -> Effects {
+        let quiet = |reply| Effects {
+            reply,
+            announced: false,
+        };
+        match op {
+            Op::Acquire(token) => match self.key {
+                None => {
+                    self.set(token, now, scripts, late);
+                    quiet(Reply::Taken(self.next_fence(now, scripts)))
+                }
+                Some(key) if key.token == token && scripts.idempotent => {
+                    self.touch(now, scripts, late);
+                    quiet(Reply::Taken(self.fence))
+                }
+                Some(key) => quiet(Reply::Held(key.expires - now)),
+            },
+            Op::Confirm(token) => {
+                if self.holds(token) {
+                    self.touch(now, scripts, late);
+                    quiet(Reply::Confirmed(self.fence))
+                } else {
+                    quiet(Reply::Confirmed(0))
+                }
+            }
+            Op::Handoff { old, new, own } => {
+                if !self.holds(old) {
+                    if scripts.idempotent && self.holds(new) {
+                        // Already the waiter's (a resend, or its own late ACQUIRE): its
+                        // lease restarts too, as the waiter counts it from before this
+                        // request was sent.
+                        if scripts.handoff_restarts_lease {
+                            self.touch(now, scripts, late);
+                        }
+                        return quiet(Reply::Handed(self.fence));
+                    }
+                    return quiet(Reply::NotOurs);
+                }
+                if self.subscribers.count_ones() > u32::from(own) {
+                    self.delete();
+                    return Effects {
+                        reply: Reply::ToEveryone,
+                        announced: true,
+                    };
+                }
+                self.set(new, now, scripts, late);
+                quiet(Reply::Handed(self.next_fence(now, scripts)))
+            }
+            Op::Release(token) => {
+                if self.holds(token) {
+                    self.delete();
+                    Effects {
+                        reply: Reply::Done(true),
+                        announced: true,
+                    }
+                } else {
+                    quiet(Reply::Done(false))
+                }
+            }
+            Op::Extend(token) => {
+                let ours = self.holds(token);
+                if ours {
+                    self.touch(now, scripts, late);
+                }
+                quiet(Reply::Done(ours))
+            }
+        }
+    }
+
+    /// Time passed: the key is gone once its expiry is reached.
+    pub fn expire(&mut self, now: Time) {
+        if self.key.is_some_and(|k| k.expires <= now) {
+            self.key = None;
+            self.released = false;
+        }
+    }
+
+    /// The server restarted with no data: no key, no subscribers, and the fencing counter
+    /// back at zero (the `TIME` floor, if on, keeps the next tokens above the old ones).
+    pub fn restart(&mut self) {
+        *self = Redis::default();
+    }
+}
