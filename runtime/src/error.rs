@@ -107,7 +107,10 @@ pub enum LockError {
     NoQuorum {
         /// The lock's name (empty for operations on every lock of the client).
         name: String,
-        /// How many servers answered.
+        /// How many servers answered. For an acquisition that a majority granted but whose
+        /// fencing counters came from fewer than a majority while a server was missing (a
+        /// server restarted empty, see the README's Redlock section): how many servers
+        /// answered with a counter.
         answered: usize,
         /// How many must answer: a majority.
         needed: usize,

@@ -14,7 +14,7 @@ use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
 use crate::lock::lease_millis;
 use crate::pool::lock;
 use crate::redlock::{Quorum, Votes};
-use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
+use crate::scripts::{EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, fence_key};
 use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
 
 /// One acquisition: the owner token and what is needed to renew and release it.
@@ -79,6 +79,11 @@ pub(crate) struct LeaseState {
     /// Set once, when renewal finds the lock gone.
     lost: AtomicBool,
     lost_notify: tokio::sync::Notify,
+    /// Held by the renewal task while its request is out, and by the release before it
+    /// stops renewal. On a Redlock quorum a renewal writes the key again where it is
+    /// absent: one that reached a server after the release would take the lock back there
+    /// for a whole lease, so the release waits for it instead of cutting it short.
+    renewing: tokio::sync::Mutex<()>,
 }
 
 impl LeaseState {
@@ -87,6 +92,7 @@ impl LeaseState {
             valid_until: Mutex::new(valid_until),
             lost: AtomicBool::new(false),
             lost_notify: tokio::sync::Notify::new(),
+            renewing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -213,8 +219,9 @@ impl Held {
         let sent = Instant::now();
         let (keys, args) = ([self.key.as_str()], [self.token.as_str(), &ms]);
         let extended = match self.client.quorum() {
+            // Also where a server restarted empty, as renewal does.
             Some(quorum) => quorum
-                .vote(io, &self.name, &EXTEND, &keys, &args, None)
+                .vote(io, &self.name, &EXTEND_OR_RESTORE, &keys, &args, None)
                 .await?
                 .majority(),
             None => {
@@ -242,11 +249,17 @@ impl Held {
             // The outermost call releases it.
             return Ok(());
         }
-        self.stop_renewal();
+        let state = self.state.clone();
+        let may_restore = self.renewal.is_some() && self.client.quorum().is_some();
         let mut unfinished = UnfinishedRelease {
             held: self,
             done: false,
         };
+        let _no_renewal_out = match may_restore {
+            true => Some(state.renewing.lock().await),
+            false => None,
+        };
+        unfinished.held.stop_renewal();
         let result = unfinished.held.release_now(io).await;
         unfinished.done = true;
         result
@@ -408,6 +421,7 @@ struct UnfinishedRelease<'a> {
 impl Drop for UnfinishedRelease<'_> {
     fn drop(&mut self) {
         if !self.done {
+            self.held.stop_renewal();
             let held = &*self.held;
             held.release_later(held.state.valid_until());
             held.client.waiters.notify(&held.key);
@@ -495,11 +509,15 @@ async fn renew(
         let args = [token.as_str(), ms.as_str()];
         let until = Some(valid_until);
         let renewed = match client.quorum() {
-            // Held only while a majority has it.
-            Some(quorum) => quorum
-                .vote(&AsyncIo, &name, &EXTEND, &[&key], &args, until)
-                .await
-                .map(|votes| i64::from(votes.majority())),
+            // Held only while a majority has it. A server that restarted empty (or where
+            // the key expired) gets it back, so it is not lost for good to the holding set.
+            Some(quorum) => {
+                let _out = state.renewing.lock().await;
+                quorum
+                    .vote(&AsyncIo, &name, &EXTEND_OR_RESTORE, &[&key], &args, until)
+                    .await
+                    .map(|votes| i64::from(votes.majority()))
+            }
             None => eval_until(&AsyncIo, &client, &EXTEND, &[&key], &args, until)
                 .await
                 .and_then(|r| r.as_int()),
@@ -661,7 +679,7 @@ impl LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         if let Some(mut held) = self.held.take().filter(|held| !held.borrowed) {
-            held.stop_renewal();
+            // The release stops renewal, once no renewal request is out.
             match crate::background::handle() {
                 Ok(runtime) => {
                     let release = async move {

@@ -139,7 +139,7 @@ async fn read<I: Io>(
         return read_one(client, None).await;
     };
     let until = quorum.until();
-    let outcomes = quorum.each(|member| read_one(member, until)).await;
+    let outcomes = quorum.each(io, |member| read_one(member, until)).await;
     let held: Vec<LockInfo> = quorum
         .answers(&name, outcomes)?
         .into_iter()

@@ -3,10 +3,12 @@
 //! generic over [`Io`]; with [`SyncIo`] every step completes at once, so sync callers run it
 //! through `block_on` without any runtime.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
-use crate::block_on::block_on_until;
+use crate::block_on::{block_on, block_on_until};
 use redis::cluster_routing::RoutingInfo;
 
 use crate::client::{LockClient, Target};
@@ -44,6 +46,13 @@ pub(crate) trait Io: Send + Sync {
         event: F,
         until: Option<Instant>,
     ) -> impl Future<Output = bool> + Send;
+
+    /// Runs the requests of `futures` side by side (one per server of a Redlock quorum);
+    /// their outputs in order.
+    fn join_all<F>(&self, futures: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send
+    where
+        F: Future + Send,
+        F::Output: Send;
 }
 
 /// Async I/O on the caller's Tokio runtime.
@@ -103,6 +112,14 @@ impl Io for AsyncIo {
                 .is_ok(),
         }
     }
+
+    fn join_all<F>(&self, futures: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        poll_all(futures)
+    }
 }
 
 /// Blocking I/O on the caller's thread.
@@ -142,6 +159,58 @@ impl Io for SyncIo {
     ) -> impl Future<Output = bool> + Send {
         std::future::ready(block_on_until(event, until).is_some())
     }
+
+    /// A blocking request completes when first polled, so polling the futures in turn
+    /// would ask one server after another, and one slow server would eat the time of the
+    /// rest: each runs on a thread of its own instead (the first on this one).
+    fn join_all<F>(&self, futures: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let outputs = std::thread::scope(|scope| {
+            let mut futures = futures.into_iter();
+            let first = futures.next();
+            let others: Vec<_> = futures
+                .map(|future| scope.spawn(move || block_on(future)))
+                .collect();
+            let mut outputs: Vec<F::Output> = first.into_iter().map(block_on).collect();
+            outputs.extend(others.into_iter().map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            outputs
+        });
+        std::future::ready(outputs)
+    }
+}
+
+/// Polls every future until all are done; their outputs in order.
+async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }
 
 /// The error of a request cut short by its caller's deadline. It is a timeout: whether

@@ -205,7 +205,7 @@ impl Lock {
         // Held by whoever holds it on a majority; a minority's key is a failed attempt
         // on its way out, or a lease about to end.
         let until = quorum.until();
-        let outcomes = quorum.each(|member| owner(member, until)).await;
+        let outcomes = quorum.each(io, |member| owner(member, until)).await;
         let owners: Vec<Option<String>> = quorum
             .answers(&self.name, outcomes)?
             .into_iter()

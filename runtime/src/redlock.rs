@@ -2,8 +2,8 @@
 //! as in the published algorithm (<https://redis.io/docs/latest/develop/use/patterns/distributed-locks/>).
 //!
 //! Every operation goes to every server at once (async callers join the requests; sync
-//! callers, whose I/O completes each step at once, ask the servers one after another, each
-//! bounded by the same per-server timeout) and counts the answers:
+//! callers, whose requests block, ask each server on a thread of its own: see
+//! `Io::join_all`), each request bounded on its own, and counts the answers:
 //!
 //! - An acquisition holds only when a majority granted it and time is left of the lease
 //!   after the round trips and a clock-drift allowance (`lease / 100 + 2 ms`): the lock
@@ -12,21 +12,23 @@
 //!   the lease. An attempt that does not hold is undone (released by token) on every
 //!   server, also those that did not answer: their reply may have been lost.
 //! - Release, extension and reset go to every server; an extension must reach a majority,
-//!   or the lock counts as lost.
+//!   or the lock counts as lost. An extension also writes the key again where it is absent
+//!   (a server that restarted empty), so such a server rejoins the holding set.
 //! - Fewer than a majority answering at all is [`LockError::NoQuorum`].
 //!
-//! Each server keeps its own fencing counter. An acquisition's fencing token is the largest
-//! of its majority's counters, and before the lock is handed out that number is written
-//! back (raised to, never lowered) on the granting servers; the acquisition holds only if a
-//! majority confirmed it. Any later acquisition's majority overlaps that majority in at
-//! least one server, whose counter it increments past the number: so fencing tokens still
-//! grow from one holder to the next.
+//! Each server keeps its own fencing counter, which the acquisition script only reads. An
+//! acquisition's fencing token is one more than the largest counter among the servers that
+//! answered (never below their clocks in microseconds), and before the lock is handed out
+//! that number is written (raised to, never lowered) on every server that answered; the
+//! acquisition holds only if a majority confirmed it. Any later majority overlaps that
+//! majority in at least one server. A server that restarted empty has no counter, so the
+//! counters that answer must come from a majority (or every server must have answered)
+//! before their maximum is trusted: then fencing tokens grow from one holder to the next
+//! also across restarts of a minority (see `Quorum::next_fence`).
 
 use std::collections::BTreeSet;
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::client::LockClient;
@@ -34,7 +36,7 @@ use crate::error::LockError;
 use crate::io::{Io, eval_until};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
-use crate::scripts::{ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
+use crate::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
 
 /// N independent servers, each a client of its own (pools, endpoint) that only talks.
 pub(crate) struct Quorum {
@@ -69,13 +71,6 @@ pub(crate) enum QuorumAttempt {
     Acquired { valid_from: Instant, fence: u64 },
     /// Not held; try again at `lease_end` at the latest (a release anywhere wakes us).
     Held { lease_end: Instant },
-}
-
-/// One server's reply to an acquisition.
-enum Grant {
-    Granted(u64),
-    /// Refused, with the holder's remaining lease (PTTL).
-    Refused(i64),
 }
 
 impl Quorum {
@@ -150,13 +145,16 @@ impl Quorum {
         }
     }
 
-    /// Runs `op` on every server at once; the outcomes in server order.
-    pub(crate) async fn each<'a, T, F, Fut>(&'a self, op: F) -> Vec<Result<T, LockError>>
+    /// Runs `op` on every server at once (also for sync callers: see [`Io::join_all`]);
+    /// the outcomes in server order.
+    pub(crate) async fn each<'a, I, T, F, Fut>(&'a self, io: &I, op: F) -> Vec<Result<T, LockError>>
     where
+        I: Io,
         F: FnMut(&'a LockClient) -> Fut,
-        Fut: Future<Output = Result<T, LockError>>,
+        Fut: Future<Output = Result<T, LockError>> + Send,
+        T: Send,
     {
-        join_all(
+        io.join_all(
             self.members
                 .iter()
                 .map(|member| &**member)
@@ -208,7 +206,7 @@ impl Quorum {
         let bound = Instant::now() + self.response_timeout;
         let until = Some(until.map_or(bound, |u| u.min(bound)));
         let outcomes = self
-            .each(|member| async move {
+            .each(io, |member| async move {
                 eval_until(io, member, script, keys, args, until)
                     .await?
                     .as_int()
@@ -225,7 +223,8 @@ impl Quorum {
 
     /// One acquisition attempt on every server. Also says whether the attempt is settled:
     /// false when a server may still hold `token` (its reply and its undo were both lost),
-    /// for the caller to release it later.
+    /// for the caller to release it later. Every request, the undo included, ends by
+    /// `until` (plus [`UNDO_GRACE`] for the undo) when the caller has a deadline.
     #[allow(clippy::too_many_arguments, reason = "one attempt's whole context")]
     pub(crate) async fn acquire<I: Io>(
         &self,
@@ -245,68 +244,69 @@ impl Quorum {
         let fence_key = fence_key(key);
         let keys = [key, fence_key.as_str()];
         let ms = lease.as_millis().to_string();
-        let args = [token, ms.as_str(), "1"];
+        let args = [token, ms.as_str()];
         let sent = Instant::now();
         let request_until = bounded(sent);
         let outcomes = self
-            .each(|member| async move {
-                let reply = eval_until(io, member, &ACQUIRE, &keys, &args, request_until).await?;
-                match &reply {
-                    Reply::Array(parts) => match parts.as_slice() {
-                        [Reply::Int(1), Reply::Int(fence)] => Ok(Grant::Granted(*fence as u64)),
-                        [Reply::Int(0), Reply::Int(pttl)] => Ok(Grant::Refused(*pttl)),
-                        _ => Err(unexpected(&reply)),
-                    },
-                    _ => Err(unexpected(&reply)),
-                }
+            .each(io, |member| async move {
+                let reply =
+                    eval_until(io, member, &QUORUM_ACQUIRE, &keys, &args, request_until).await?;
+                Answer::parse(&reply)
             })
             .await;
         let answers = self.answers(name, outcomes);
-        let granted: Vec<(usize, u64)> = match &answers {
-            Ok(answers) => answers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, a)| match a {
-                    Some(Grant::Granted(fence)) => Some((i, *fence)),
-                    _ => None,
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        if granted.len() >= self.needed() {
-            let fence = granted.iter().map(|(_, f)| *f).max().unwrap_or(0);
-            let raised = self
-                .raise_fence(io, &fence_key, fence, &granted, bounded)
-                .await;
-            let valid_from = sent.checked_sub(Quorum::drift(lease)).unwrap_or(sent);
-            if raised >= self.needed() && Instant::now() < valid_from + lease {
-                return (Ok(QuorumAttempt::Acquired { valid_from, fence }), true);
+        let granted = answers.as_ref().map_or(0, |answers| {
+            answers.iter().flatten().filter(|a| a.granted).count()
+        });
+        let mut unvouched = None;
+        if let Ok(answers) = &answers
+            && granted >= self.needed()
+        {
+            match self.next_fence(answers) {
+                Ok(fence) => {
+                    let raised = self
+                        .raise_fence(io, &fence_key, fence, answers, bounded)
+                        .await;
+                    let valid_from = sent.checked_sub(Quorum::drift(lease)).unwrap_or(sent);
+                    if raised >= self.needed() && Instant::now() < valid_from + lease {
+                        return (Ok(QuorumAttempt::Acquired { valid_from, fence }), true);
+                    }
+                }
+                Err(vouching) => unvouched = Some(self.no_quorum(name, vouching)),
             }
         }
-        // Not held: undo everywhere, then say when to look again.
-        let settled = self.undo(io, key, token, payload, per_server).await;
-        let answers = match answers {
-            Ok(answers) => answers,
-            Err(e) => return (Err(e), settled),
+        // Not held: undo everywhere, then say when to look again. Within the caller's
+        // deadline: a server that does not answer by then is freed in the background.
+        let now = Instant::now();
+        let undo_until = {
+            let bound = now + per_server;
+            Some(until.map_or(bound, |u| bound.min(u.max(now) + UNDO_GRACE)))
         };
-        if !granted.is_empty() {
+        let settled = self.undo(io, key, token, payload, undo_until).await;
+        let answers = match (answers, unvouched) {
+            (Err(e), _) | (Ok(_), Some(e)) => return (Err(e), settled),
+            (Ok(answers), None) => answers,
+        };
+        if granted > 0 {
             // A split vote: others are undoing their part too and will wake us. Wait a
-            // random moment first, so that contenders do not split again in lockstep.
+            // random moment first (never past the deadline), so that contenders do not
+            // split again in lockstep.
+            let pause = Instant::now() + jitter();
             io.wait_until(
                 std::future::pending::<()>(),
-                Some(Instant::now() + jitter()),
+                Some(until.map_or(pause, |u| u.min(pause))),
             )
             .await;
         }
         let now = Instant::now();
         let lease_end = answers
             .iter()
-            .filter_map(|a| match a {
+            .flatten()
+            .filter(|a| !a.granted)
+            .filter_map(|a| match a.pttl {
                 // A key without expiry was not written by this crate; look again after a lease.
-                Some(Grant::Refused(-1)) => Some(now + lease),
-                Some(Grant::Refused(ms)) if *ms > 0 => {
-                    Some(now + Duration::from_millis(*ms as u64))
-                }
+                -1 => Some(now + lease),
+                ms if ms > 0 => Some(now + Duration::from_millis(ms as u64)),
                 _ => None,
             })
             .max()
@@ -314,44 +314,122 @@ impl Quorum {
         (Ok(QuorumAttempt::Held { lease_end }), settled)
     }
 
-    /// Raises the fencing counter of the `granted` servers to `fence`; how many confirmed.
+    /// The fencing token of an acquisition a majority granted: above every counter that
+    /// answered and never below the servers' clocks in microseconds (the floor of a
+    /// counter that expired everywhere, as on one server).
+    ///
+    /// The last token was written to a majority, which shares a server with the majority
+    /// that answered now; but a server that restarted empty since has no counter and
+    /// cannot say so itself. So the counters that answered must come from a majority
+    /// before their maximum is trusted (`Err`: how many did), unless every server answered:
+    /// then no other server knows more, and the counters of a majority are lost for good
+    /// (the guarantee the README states ends there).
+    fn next_fence(&self, answers: &[Option<Answer>]) -> Result<u64, usize> {
+        let answered: Vec<&Answer> = answers.iter().flatten().collect();
+        let counters: Vec<u64> = answered.iter().filter_map(|a| a.counter).collect();
+        let vouching = counters.len();
+        if vouching > 0 && vouching < self.needed() && answered.len() < self.total() {
+            return Err(vouching);
+        }
+        let clock = answered.iter().map(|a| a.clock).max().unwrap_or(0);
+        let above = counters.iter().max().map_or(1, |c| c.saturating_add(1));
+        Ok(above.max(clock))
+    }
+
+    /// Raises the fencing counter of every server that answered the acquisition (granted
+    /// or not) to `fence`; how many confirmed.
     async fn raise_fence<I: Io>(
         &self,
         io: &I,
         fence_key: &str,
         fence: u64,
-        granted: &[(usize, u64)],
+        answers: &[Option<Answer>],
         bounded: impl Fn(Instant) -> Option<Instant>,
     ) -> usize {
         let until = bounded(Instant::now());
         let fence = fence.to_string();
         let (keys, args) = ([fence_key], [fence.as_str()]);
-        let servers: Vec<&LockClient> = granted.iter().map(|(i, _)| &*self.members[*i]).collect();
-        let outcomes = join_all(
-            servers
-                .into_iter()
-                .map(|member| eval_until(io, member, &RAISE_FENCE, &keys, &args, until))
-                .collect(),
-        )
-        .await;
+        let servers: Vec<&LockClient> = answers
+            .iter()
+            .zip(&self.members)
+            .filter(|(answer, _)| answer.is_some())
+            .map(|(_, member)| &**member)
+            .collect();
+        let outcomes = io
+            .join_all(
+                servers
+                    .into_iter()
+                    .map(|member| eval_until(io, member, &RAISE_FENCE, &keys, &args, until))
+                    .collect(),
+            )
+            .await;
         outcomes.iter().filter(|o| o.is_ok()).count()
     }
 
-    /// Releases `token` on every server; true when every server answered.
+    /// Releases `token` on every server, each bounded by `until`; true when every server
+    /// answered.
     async fn undo<I: Io>(
         &self,
         io: &I,
         key: &str,
         token: &str,
         payload: &str,
-        per_server: Duration,
+        until: Option<Instant>,
     ) -> bool {
-        let until = Some(Instant::now() + per_server);
         let (keys, args) = ([key], [token, payload]);
         let outcomes = self
-            .each(|member| eval_until(io, member, &RELEASE, &keys, &args, until))
+            .each(io, |member| {
+                eval_until(io, member, &RELEASE, &keys, &args, until)
+            })
             .await;
         outcomes.iter().all(|o| o.is_ok())
+    }
+}
+
+/// How long past the caller's deadline (plus the attempt's own grace) an acquisition
+/// waits for the undo of an attempt that did not win: enough for servers that answer;
+/// the rest are freed in the background.
+const UNDO_GRACE: Duration = Duration::from_millis(50);
+
+/// One server's reply to an acquisition (QUORUM_ACQUIRE).
+struct Answer {
+    granted: bool,
+    /// When refused: the holder's remaining lease (PTTL).
+    pttl: i64,
+    /// The server's fencing counter for the lock; `None` where it has none.
+    counter: Option<u64>,
+    /// When granted: the server's clock in microseconds.
+    clock: u64,
+}
+
+impl Answer {
+    fn parse(reply: &Reply) -> Result<Answer, LockError> {
+        let number = |part: &Reply| match part {
+            Reply::Bulk(bytes) => std::str::from_utf8(bytes).ok()?.parse::<u64>().ok(),
+            _ => None,
+        };
+        let counter = |part: &Reply| match part {
+            Reply::Nil => Ok(None),
+            part => number(part).map(Some).ok_or_else(|| unexpected(reply)),
+        };
+        match reply {
+            Reply::Array(parts) => match parts.as_slice() {
+                [Reply::Int(1), held, clock] => Ok(Answer {
+                    granted: true,
+                    pttl: 0,
+                    counter: counter(held)?,
+                    clock: number(clock).ok_or_else(|| unexpected(reply))?,
+                }),
+                [Reply::Int(0), Reply::Int(pttl), held] => Ok(Answer {
+                    granted: false,
+                    pttl: *pttl,
+                    counter: counter(held)?,
+                    clock: 0,
+                }),
+                _ => Err(unexpected(reply)),
+            },
+            _ => Err(unexpected(reply)),
+        }
     }
 }
 
@@ -360,31 +438,4 @@ fn jitter() -> Duration {
     let mut byte = [0u8; 1];
     let _ = getrandom::fill(&mut byte);
     Duration::from_micros(u64::from(byte[0]) * 20_000 / 255)
-}
-
-/// Polls every future until all are done; their outputs in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
 }

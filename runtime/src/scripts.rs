@@ -46,7 +46,7 @@ impl Script {
 /// look again without asking separately. A key that already holds ARGV[1] counts as taken
 /// too (its lease restarts): an earlier attempt or handover of the same acquisition whose
 /// reply was lost, or this request sent again, is settled by the next attempt, and a resend
-/// is harmless. Used alike on one server and on each server of a Redlock quorum.
+/// is harmless. A Redlock quorum's members run QUORUM_ACQUIRE instead.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
@@ -54,6 +54,26 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
                 and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) ",
         acquire_reply!()
     ))
+});
+
+/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. ACQUIRE for one
+/// server of a Redlock quorum (see `redlock.rs`), taking the lock alike (our own token
+/// counts as taken) but leaving the fencing counter alone: the quorum decides the token
+/// from every answer and writes it with RAISE_FENCE. A member that restarted empty then
+/// has no counter until a token vouched for by a majority is written there, so it cannot
+/// pass for one that knows the last token. Returns `{1, counter, server clock in µs}` or
+/// `{0, holder's PTTL, counter}`, the counter as a string, or nil where there is none.
+pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local counter = redis.call('get', KEYS[2]) or false \
+         if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+            or (redis.call('get', KEYS[1]) == ARGV[1] \
+                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
+           local now = redis.call('time') \
+           return {1, counter, now[1] .. string.format('%06d', tonumber(now[2]))} \
+         end \
+         return {0, redis.call('pttl', KEYS[1]), counter}",
+    )
 });
 
 /// Lua that sets the local `fence` to the next fencing token of the counter in KEYS[2]: one
@@ -96,7 +116,7 @@ use {acquire_reply, next_fence};
 
 /// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
-/// majority (see `redlock.rs`). Returns 1. The counter expires like `next_fence!`'s.
+/// majority (see `redlock.rs`); also creates the counter on a member that has none. Returns 1. The counter expires like `next_fence!`'s.
 pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then \
@@ -110,12 +130,18 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
 pub(crate) fn describe(message: &str) -> Option<String> {
-    let scripts: [(&str, &Script, &str); 7] = [
+    let scripts: [(&str, &Script, &str); 9] = [
         (
             "acquire",
             &ACQUIRE,
             "SET, GET, PEXPIRE, INCR, TIME and PTTL",
         ),
+        (
+            "quorum acquire",
+            &QUORUM_ACQUIRE,
+            "GET, SET, PEXPIRE, TIME and PTTL",
+        ),
+        ("quorum renewal", &EXTEND_OR_RESTORE, "GET, PEXPIRE and SET"),
         ("raise fence", &RAISE_FENCE, "GET, SET and PEXPIRE"),
         ("release", &RELEASE, "GET, DEL and PUBLISH"),
         ("extend", &EXTEND, "GET and PEXPIRE"),
@@ -155,6 +181,26 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('get', KEYS[1]) == ARGV[1] then \
            return redis.call('pexpire', KEYS[1], ARGV[2]) \
+         end \
+         return 0",
+    )
+});
+
+/// KEYS[1] lock key; ARGV[1] token, ARGV[2] new lease in ms. Renewal on one server of a
+/// Redlock quorum: extends the lock if it holds our token, and writes it again if the key
+/// is absent (the server restarted empty, or the key expired there while the majority kept
+/// it), so a restarted member rejoins the holding set instead of leaving it for good.
+/// Another owner's key is never touched; running it twice is running it once. Returns 1
+/// if the key now holds our token, else 0.
+pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local owner = redis.call('get', KEYS[1]) \
+         if owner == ARGV[1] then \
+           return redis.call('pexpire', KEYS[1], ARGV[2]) \
+         end \
+         if not owner then \
+           redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+           return 1 \
          end \
          return 0",
     )

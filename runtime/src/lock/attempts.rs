@@ -168,6 +168,11 @@ impl<'a> Attempts<'a> {
     ) -> Result<Attempt, LockError> {
         let lock = self.lock;
         let sent = Instant::now();
+        let earlier_unconfirmed = self.unconfirmed_since;
+        // Until the round is over, any server may have taken the lock under our token:
+        // should this future be dropped half-way, the acquisition's end frees it on every
+        // server in the background.
+        self.may_hold_since(sent);
         let (outcome, settled) = quorum
             .acquire(
                 io,
@@ -179,11 +184,11 @@ impl<'a> Attempts<'a> {
                 self.request_until(),
             )
             .await;
-        if !settled {
-            // A server may hold our token (its reply and its undo were lost): should this
-            // acquisition end without the lock, it is released there in the background.
-            self.may_hold_since(sent);
+        if settled {
+            self.unconfirmed_since = earlier_unconfirmed;
         }
+        // Otherwise a server may hold our token (its reply and its undo were lost): should
+        // this acquisition end without the lock, it is released there in the background.
         match outcome? {
             QuorumAttempt::Acquired { valid_from, fence } => Ok(Attempt::Acquired {
                 sent: valid_from,
