@@ -452,7 +452,7 @@ async fn freed_within(lock: &Lock, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_check_resent_on_a_fresh_connection_still_counts_the_lock() {
     let cluster = RedisCluster::start(3, 1);
-    ClientBuilder::cluster(&cluster.seed_urls())
+    ClientBuilder::cluster(cluster.seed_urls())
         .min_replicas(1, Duration::from_millis(1500))
         .register("cl-resent-wait")
         .unwrap();
@@ -501,7 +501,7 @@ async fn a_replica_check_resent_on_a_fresh_connection_still_counts_the_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquisition_cancelled_during_its_replica_check_frees_the_lock() {
     let cluster = RedisCluster::start(3, 1);
-    ClientBuilder::cluster(&cluster.seed_urls())
+    ClientBuilder::cluster(cluster.seed_urls())
         .min_replicas(1, Duration::from_millis(3000))
         .register("cl-cancel-wait")
         .unwrap();

@@ -232,14 +232,16 @@ impl<'a> Attempts<'a> {
         args.push(self.token.as_str());
         args.extend_from_slice(more);
         if let Some(cluster) = self.lock.client.replica_check() {
-            let (reply, acknowledged) = crate::cluster::replicas::acquire(
+            // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
+            // which annotated async fns hold inline.
+            let (reply, acknowledged) = Box::pin(crate::cluster::replicas::acquire(
                 io,
                 cluster,
                 script,
                 &keys,
                 &args,
                 self.request_until(),
-            )
+            ))
             .await?;
             return Ok((reply, Some(acknowledged)));
         }
