@@ -170,9 +170,9 @@ impl LockClient {
     }
 
     /// The Redis key of lock `name`: the prefix, then the name as a Redis Cluster hash tag,
-    /// so every key of one lock lives in one slot.
+    /// so every key of one lock lives in one slot (see `keys.rs`).
     pub(crate) fn key(&self, name: &str) -> String {
-        format!("{}{{{}}}", self.prefix, name)
+        crate::keys::lock_key(&self.prefix, name)
     }
 
     /// The server to send a request to, for async callers: for a Sentinel-managed master
@@ -198,7 +198,15 @@ impl LockClient {
 
     /// Whether acquisitions wait for replicas to acknowledge the lock (`min_replicas`).
     pub(crate) fn waits_for_replicas(&self) -> bool {
-        matches!(&self.target, Target::Cluster(cluster) if cluster.min_replicas > 0)
+        self.replica_check().is_some()
+    }
+
+    /// The cluster whose acquisitions wait for replicas (`min_replicas`), if this client's is.
+    pub(crate) fn replica_check(&self) -> Option<&Cluster> {
+        match &self.target {
+            Target::Cluster(cluster) if cluster.min_replicas > 0 => Some(cluster),
+            _ => None,
+        }
     }
 
     /// The servers of a Redlock client; `None` for a client of one server.

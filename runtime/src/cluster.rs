@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::RoutingInfo;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::error::LockError;
@@ -131,6 +131,54 @@ impl Cluster {
         }
     }
 
+    /// Sends `pipeline` on one connection to the master of `key`'s slot and returns each
+    /// command's reply. Should the `redis` crate send it again (a redirect, a connection
+    /// lost), the whole pipeline goes again, its commands still together.
+    pub(crate) async fn pipeline_to_master_of(
+        &self,
+        key: &str,
+        pipeline: redis::Pipeline,
+    ) -> Result<Vec<Reply>, LockError> {
+        let mut connection = self.connection().await?;
+        let count = pipeline.len();
+        let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+        match connection.route_pipeline(pipeline, 0, count, route).await {
+            Ok(values) => Ok(values.into_iter().map(reply).collect()),
+            Err(e) => match e.kind() {
+                redis::ErrorKind::Server(_) => Err(LockError::Redis(e)),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    /// [`pipeline_to_master_of`](Cluster::pipeline_to_master_of) for sync callers, on the
+    /// background runtime.
+    pub(crate) fn pipeline_blocking(
+        &self,
+        key: &str,
+        pipeline: redis::Pipeline,
+        until: Option<std::time::Instant>,
+    ) -> Result<Vec<Reply>, LockError> {
+        let cluster = self.handle();
+        let key = key.to_string();
+        let task = crate::background::handle()?
+            .spawn(async move { cluster.pipeline_to_master_of(&key, pipeline).await });
+        match crate::block_on::block_on_until(task, until) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
+            None => Err(crate::io::deadline_passed()),
+        }
+    }
+
+    /// Another handle on the same connection, for a task of the background runtime.
+    fn handle(&self) -> Cluster {
+        Cluster {
+            inner: self.inner.clone(),
+            min_replicas: self.min_replicas,
+            replica_timeout: self.replica_timeout,
+        }
+    }
+
     /// [`request`](Cluster::request) for sync callers: run on the background runtime, so
     /// that no caller's runtime (or the lack of one) matters.
     pub(crate) fn request_blocking(
@@ -139,11 +187,7 @@ impl Cluster {
         routing: Option<RoutingInfo>,
         until: Option<std::time::Instant>,
     ) -> Result<Reply, LockError> {
-        let cluster = Cluster {
-            inner: self.inner.clone(),
-            min_replicas: self.min_replicas,
-            replica_timeout: self.replica_timeout,
-        };
+        let cluster = self.handle();
         let task =
             crate::background::handle()?.spawn(async move { cluster.request(cmd, routing).await });
         match crate::block_on::block_on_until(task, until) {

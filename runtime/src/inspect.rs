@@ -7,6 +7,7 @@ use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval_until};
+use crate::keys::name_of;
 use crate::lock::Lock;
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
@@ -18,7 +19,8 @@ use crate::scripts::{INSPECT, fence_key};
 pub struct LockInfo {
     /// The lock's name, as given to [`Lock::new`] or the attribute.
     pub name: String,
-    /// The Redis key that holds it: `<prefix>{<name>}`.
+    /// The Redis key that holds it: `<prefix>{<name>}` (`<prefix>}{<hash>}<name>}` for a
+    /// name that starts with `}`).
     pub key: String,
     /// How long its lease has left by the server's clock; `None` if the key has no expiry
     /// (never written so by this crate).
@@ -192,24 +194,4 @@ fn parse(reply: Reply, name: String, key: String) -> Result<Option<LockInfo>, Lo
         owner: String::from_utf8_lossy(owner).into_owned(),
         waiting_processes: u64::try_from(*waiting).unwrap_or(0),
     }))
-}
-
-/// The lock name in a lock key `<prefix>{<name>}`.
-fn name_of<'k>(prefix: &str, key: &'k str) -> &'k str {
-    let tagged = key.strip_prefix(prefix).unwrap_or(key);
-    let name = tagged.strip_prefix('{').unwrap_or(tagged);
-    name.strip_suffix('}').unwrap_or(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_of;
-
-    #[test]
-    fn names_are_the_keys_without_prefix_and_outer_braces() {
-        assert_eq!(name_of("lock:", "lock:{invoice:42}"), "invoice:42");
-        assert_eq!(name_of("lock:", "lock:{{a}b}}"), "{a}b}");
-        assert_eq!(name_of("app:{x}:", "app:{x}:{y}"), "y");
-        assert_eq!(name_of("", "{}"), "");
-    }
 }

@@ -40,6 +40,16 @@ pub(crate) trait Io: Send + Sync {
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
 
+    /// Sends `pipeline` on one connection to the master of `key`'s slot of a Redis Cluster,
+    /// giving up at `until`.
+    fn cluster_pipeline(
+        &self,
+        cluster: &Cluster,
+        key: &str,
+        pipeline: redis::Pipeline,
+        until: Option<Instant>,
+    ) -> impl Future<Output = Result<Vec<Reply>, LockError>> + Send;
+
     /// Waits for `event`, or until `until` passes. True when the event happened.
     fn wait_until<F: Future<Output = ()> + Send>(
         &self,
@@ -89,6 +99,22 @@ impl Io for AsyncIo {
         until: Option<Instant>,
     ) -> Result<Reply, LockError> {
         let request = cluster.request(cmd, routing);
+        match until {
+            None => request.await,
+            Some(until) => tokio::time::timeout_at(until.into(), request)
+                .await
+                .unwrap_or_else(|_| Err(deadline_passed())),
+        }
+    }
+
+    async fn cluster_pipeline(
+        &self,
+        cluster: &Cluster,
+        key: &str,
+        pipeline: redis::Pipeline,
+        until: Option<Instant>,
+    ) -> Result<Vec<Reply>, LockError> {
+        let request = cluster.pipeline_to_master_of(key, pipeline);
         match until {
             None => request.await,
             Some(until) => tokio::time::timeout_at(until.into(), request)
@@ -150,6 +176,16 @@ impl Io for SyncIo {
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
         std::future::ready(cluster.request_blocking(cmd, routing, until))
+    }
+
+    fn cluster_pipeline(
+        &self,
+        cluster: &Cluster,
+        key: &str,
+        pipeline: redis::Pipeline,
+        until: Option<Instant>,
+    ) -> impl Future<Output = Result<Vec<Reply>, LockError>> + Send {
+        std::future::ready(cluster.pipeline_blocking(key, pipeline, until))
     }
 
     fn wait_until<F: Future<Output = ()> + Send>(

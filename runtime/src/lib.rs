@@ -15,6 +15,7 @@ mod error;
 mod guard;
 mod inspect;
 mod io;
+mod keys;
 mod lock;
 mod metrics;
 mod pool;

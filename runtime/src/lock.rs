@@ -109,7 +109,8 @@ impl Lock {
         &self.name
     }
 
-    /// The Redis key that holds the lock: `<prefix>{<name>}`.
+    /// The Redis key that holds the lock: `<prefix>{<name>}` (`<prefix>}{<hash>}<name>}` for
+    /// a name that starts with `}`, which would otherwise break the Redis Cluster hash tag).
     pub fn key(&self) -> &str {
         &self.key
     }

@@ -211,6 +211,8 @@ impl ClientBuilder {
     }
 
     /// The prefix of every lock key (default `lock:`); lock `x` lives in key `<prefix>{x}`.
+    /// It must not contain `{` or `}` (the lock's name is its keys' Redis Cluster hash tag):
+    /// registration fails with [`LockError::InvalidConfig`] otherwise.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> ClientBuilder {
         self.prefix = prefix.into();
         self
@@ -312,6 +314,7 @@ impl ClientBuilder {
         if self.max_connections == 0 {
             return Err(LockError::invalid("max_connections must be at least 1"));
         }
+        crate::keys::check_prefix(&self.prefix).map_err(LockError::invalid)?;
         let (replicas, replica_timeout) = self.min_replicas;
         if replicas > 0 {
             if !matches!(self.target, TargetConfig::Cluster { .. }) {

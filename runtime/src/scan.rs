@@ -13,7 +13,7 @@ use crate::resp::{Reply, unexpected};
 /// walk is returned at least once; keys written during the walk may be missed.
 pub(crate) struct LockKeys<'a> {
     client: &'a LockClient,
-    /// `<prefix>{*`, the prefix's glob characters escaped.
+    /// `<prefix>[{}]*` (both key layouts of `keys.rs`), the prefix's glob characters escaped.
     pattern: String,
     /// `None` once the server said the walk is over.
     cursor: Option<Vec<u8>>,
@@ -26,15 +26,14 @@ impl<'a> LockKeys<'a> {
     pub(crate) fn new(client: &'a LockClient) -> LockKeys<'a> {
         LockKeys {
             client,
-            pattern: format!("{}{{*", glob_escape(&client.prefix)),
+            pattern: format!("{}[{{}}]*", glob_escape(&client.prefix)),
             cursor: Some(b"0".to_vec()),
             masters: None,
         }
     }
 
     /// The lock keys of the next page (perhaps none), or `None` when the walk is over.
-    /// Fencing counters (`<lock key>:fence`) are left out: lock keys end with the hash
-    /// tag's `}`.
+    /// Fencing counters (`<lock key>:fence`) are left out: lock keys end with `}`.
     pub(crate) async fn next_page<I: Io>(
         &mut self,
         io: &I,

@@ -351,3 +351,181 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
     };
     assert!(matches!(err, LockError::NotReplicated { .. }), "{err}");
 }
+
+/// Names that start with `}` or hold braces anywhere work on a cluster (their lock key and
+/// fencing counter share a slot, no CROSSSLOT), are listed under their own names, and a
+/// key prefix with braces is refused at registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_braces_keep_a_lock_in_one_slot() {
+    let cluster = RedisCluster::start(3, 0);
+    let seeds = cluster.seed_urls();
+    ClientBuilder::cluster(&seeds)
+        .register("cl-braces")
+        .unwrap();
+    let names = ["}x", "{a}b", "a}{b", "}", "}{}"];
+    let mut guards = Vec::new();
+    for name in names {
+        let lock = Lock::with_client("cl-braces", name).unwrap();
+        let key = lock.key().to_string();
+        assert_eq!(
+            redis_locked_tests::key_slot(&key),
+            redis_locked_tests::key_slot(&format!("{key}:fence")),
+            "{name:?}: {key}"
+        );
+        let guard = lock
+            .acquire(Some(Duration::from_secs(5)))
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        assert!(guard.fencing_token() > 0);
+        assert!(lock.is_locked().await.unwrap(), "{name:?}");
+        assert_eq!(lock.info().await.unwrap().unwrap().name, name);
+        guards.push(guard);
+    }
+    let mut listed: Vec<String> = redis_locked::list_locks(Some("cl-braces"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| info.name)
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for guard in guards {
+        guard.release().await.unwrap();
+    }
+    // Sync callers too.
+    tokio::task::block_in_place(|| {
+        let lock = Lock::with_client("cl-braces", "}x").unwrap();
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+    });
+
+    for prefix in ["app{}:", "app:{tenant}:", "}"] {
+        let refused = ClientBuilder::cluster(&seeds)
+            .key_prefix(prefix)
+            .register(&format!("cl-prefix-{prefix}"));
+        assert!(
+            matches!(refused, Err(LockError::InvalidConfig { .. })),
+            "{prefix}: {refused:?}"
+        );
+    }
+}
+
+/// The id of a client blocked in `WAIT` on `node`, once there is one.
+fn blocked_wait(node: &redis_locked_tests::RedisServer) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut conn = node.connection();
+    loop {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut conn).unwrap();
+        let blocked = list.lines().find(|line| {
+            line.split(' ').any(|f| f == "cmd=wait")
+                && line
+                    .split(' ')
+                    .any(|f| f.strip_prefix("flags=").is_some_and(|f| f.contains('b')))
+        });
+        if let Some(line) = blocked {
+            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+            return id.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "nobody blocked in WAIT: {list}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether `lock` is free within `within` (a background release), polled.
+async fn freed_within(lock: &Lock, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !lock.is_locked().await.unwrap() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// With `min_replicas`, the connection that carried the acquisition is killed while its
+/// `WAIT` blocks (the replica is frozen, so it cannot acknowledge): the `WAIT` must not be
+/// answered by a fresh connection that wrote nothing (which returns at once with the
+/// number of connected replicas). The acquisition reports `NotReplicated`, and the lock it
+/// took is released in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_check_resent_on_a_fresh_connection_still_counts_the_lock() {
+    let cluster = RedisCluster::start(3, 1);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .min_replicas(1, Duration::from_millis(1500))
+        .register("cl-resent-wait")
+        .unwrap();
+    let key = "lock:{resent}";
+    let lock = Lock::with_client("cl-resent-wait", "resent")
+        .unwrap()
+        .expire(Duration::from_secs(30));
+    // Scripts loaded and the connection made while the replica still answers.
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+
+    let replica = cluster.replicas_of(key)[0];
+    replica.pause();
+    let acquisition = {
+        let lock = lock.clone();
+        tokio::spawn(async move { lock.acquire(None).await })
+    };
+    let master = cluster.master_of(key);
+    let id = tokio::task::block_in_place(|| blocked_wait(master));
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut master.connection())
+        .unwrap();
+    let outcome = acquisition.await.unwrap();
+    replica.resume();
+    assert!(
+        matches!(
+            outcome,
+            Err(LockError::NotReplicated {
+                wanted: 1,
+                acknowledged: 0,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        freed_within(&lock, Duration::from_secs(10)).await,
+        "the unreplicated lock was left for its lease"
+    );
+}
+
+/// With `min_replicas`, an acquisition cancelled while its `WAIT` blocks has taken the lock
+/// in Redis: it is released in the background instead of staying for its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquisition_cancelled_during_its_replica_check_frees_the_lock() {
+    let cluster = RedisCluster::start(3, 1);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .min_replicas(1, Duration::from_millis(3000))
+        .register("cl-cancel-wait")
+        .unwrap();
+    let key = "lock:{cancelled}";
+    let lock = Lock::with_client("cl-cancel-wait", "cancelled")
+        .unwrap()
+        .expire(Duration::from_secs(30));
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+
+    let replica = cluster.replicas_of(key)[0];
+    replica.pause();
+    let acquisition = {
+        let lock = lock.clone();
+        tokio::spawn(async move { lock.acquire(None).await })
+    };
+    tokio::task::block_in_place(|| blocked_wait(cluster.master_of(key)));
+    // The lock is taken in Redis (WAIT blocks after the script that took it); the caller
+    // gives up meanwhile.
+    acquisition.abort();
+    assert!(acquisition.await.unwrap_err().is_cancelled());
+    let freed = freed_within(&lock, Duration::from_secs(10)).await;
+    replica.resume();
+    assert!(
+        freed,
+        "the cancelled acquisition left the lock for its lease"
+    );
+}

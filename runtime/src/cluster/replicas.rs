@@ -2,48 +2,73 @@
 //!
 //! Redis replicates asynchronously: a master that fails right after granting a lock may
 //! not have passed the write on, and the promoted replica would grant it again. `WAIT`
-//! after the acquisition blocks until enough replicas hold it. It counts the writes of
-//! the connection it runs on, so it goes on the shared cluster connection that carried
-//! the acquisition, to the master of the lock's slot.
+//! after the acquisition blocks until enough replicas hold it. It counts only the writes
+//! of the connection it runs on: on a connection that wrote nothing it returns at once with
+//! the number of connected replicas, whatever they hold. So the acquisition script and its
+//! `WAIT` go as one pipeline, on one connection, to the master of the lock's slot. Should
+//! the `redis` crate send the pipeline again (a redirect after a failover, a connection
+//! lost), both go again together: the script, finding the key taken by our token, takes it
+//! again (a write), and `WAIT` waits for that write, which the replicas receive after the
+//! first one. A separate `WAIT` could instead be sent alone on a fresh connection, or to a
+//! promoted replica, and count a lock nobody replicated.
 
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-
-use crate::client::{LockClient, Target};
+use crate::cluster::Cluster;
 use crate::error::LockError;
-use crate::io::{Io, routed};
-use crate::resp::Reply;
+use crate::io::Io;
+use crate::resp::{Reply, unexpected};
+use crate::scripts::Script;
 
-/// Waits until the client's `min_replicas` replicas acknowledged `key`'s latest write; an
-/// error when fewer did within its replica timeout. Nothing to do for other clients.
-pub(crate) async fn confirm<I: Io>(
+/// Runs the acquisition `script` on `keys` (the lock's key first) with `args`, then `WAIT`
+/// for the cluster's `min_replicas`, in one pipeline. Returns the script's reply and how
+/// many replicas acknowledged this connection's writes (meaningful when the script wrote).
+pub(crate) async fn acquire<I: Io>(
     io: &I,
-    client: &LockClient,
-    name: &str,
+    cluster: &Cluster,
+    script: &Script,
+    keys: &[&str],
+    args: &[&str],
+    until: Option<std::time::Instant>,
+) -> Result<(Reply, usize), LockError> {
+    let script = crate::scripts::sharded(script);
+    let mut by_hash = redis::cmd("EVALSHA");
+    by_hash.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
+    let (reply, acknowledged) = with_wait(io, cluster, keys[0], by_hash, until).await?;
+    match reply {
+        // The script was not run, and `WAIT` counted nothing: again, with the script's body.
+        Reply::Error(message) if message.starts_with("NOSCRIPT") => {
+            let mut by_body = redis::cmd("EVAL");
+            by_body.arg(script.body).arg(keys.len()).arg(keys).arg(args);
+            let (reply, acknowledged) = with_wait(io, cluster, keys[0], by_body, until).await?;
+            Ok((reply.into_result()?, acknowledged))
+        }
+        reply => Ok((reply.into_result()?, acknowledged)),
+    }
+}
+
+/// Sends `eval` then `WAIT` as one pipeline to the master of `key`'s slot.
+async fn with_wait<I: Io>(
+    io: &I,
+    cluster: &Cluster,
     key: &str,
-) -> Result<(), LockError> {
-    let Target::Cluster(cluster) = &client.target else {
-        return Ok(());
-    };
-    if cluster.min_replicas == 0 {
-        return Ok(());
-    }
-    let mut wait = redis::cmd("WAIT");
-    wait.arg(cluster.min_replicas)
+    eval: redis::Cmd,
+    until: Option<std::time::Instant>,
+) -> Result<(Reply, usize), LockError> {
+    let mut pipeline = redis::pipe();
+    pipeline.add_command(eval);
+    pipeline
+        .cmd("WAIT")
+        .arg(cluster.min_replicas)
         .arg(cluster.replica_timeout.as_millis().max(1) as u64);
-    let to_master = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
-        key,
-        SlotAddr::Master,
-    )));
-    let acknowledged = match routed(io, client, wait, to_master, None).await? {
-        Reply::Int(n) => n.max(0) as usize,
-        other => return Err(crate::resp::unexpected(&other)),
+    // `WAIT` blocks up to the replica timeout on top of the request's own time.
+    let until = until.and_then(|until| until.checked_add(cluster.replica_timeout));
+    let replies = io.cluster_pipeline(cluster, key, pipeline, until).await?;
+    let [reply, acknowledged]: [Reply; 2] = match replies.try_into() {
+        Ok(pair) => pair,
+        Err(replies) => return Err(unexpected(&Reply::Array(replies))),
     };
-    if acknowledged < cluster.min_replicas {
-        return Err(LockError::NotReplicated {
-            name: name.to_string(),
-            wanted: cluster.min_replicas,
-            acknowledged,
-        });
-    }
-    Ok(())
+    let acknowledged = match acknowledged {
+        Reply::Int(n) => n.max(0) as usize,
+        other => return Err(unexpected(&other)),
+    };
+    Ok((reply, acknowledged))
 }

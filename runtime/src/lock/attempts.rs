@@ -122,13 +122,14 @@ impl<'a> Attempts<'a> {
         }
         let sent = Instant::now();
         let earlier_unconfirmed = self.unconfirmed_since;
-        // Until the reply says otherwise, this attempt may take effect.
+        // Until the reply says otherwise, this attempt may take effect; with `min_replicas`,
+        // until the replicas acknowledged it too (a cancel while `WAIT` blocks leaves a lock
+        // taken, which the acquisition's drop then frees).
         self.may_hold_since(sent);
         let ms = lease_ms.to_string();
         // Always ask for the holder's remaining lease: it is read in the same script, and
         // the holder now may not be the one seen before (a short lease after a long one).
-        let reply = self.run(io, &ACQUIRE, &[&ms, "1"]).await?;
-        self.unconfirmed_since = earlier_unconfirmed;
+        let (reply, acknowledged) = self.run(io, &ACQUIRE, &[&ms, "1"]).await?;
         self.note_answer();
         let (taken, number) = match &reply {
             Reply::Array(parts) => match parts.as_slice() {
@@ -142,12 +143,16 @@ impl<'a> Attempts<'a> {
             // Taken now, or found taken by an earlier attempt or handover whose reply was
             // lost (the script counts our own token as taken): either way its lease
             // restarted with this request.
-            self.replicated(io, sent).await?;
+            if let Some(acknowledged) = acknowledged {
+                self.replicated(acknowledged)?;
+            }
+            self.unconfirmed_since = earlier_unconfirmed;
             return Ok(Attempt::Acquired {
                 sent,
                 fence: fence as u64,
             });
         }
+        self.unconfirmed_since = earlier_unconfirmed;
         let now = Instant::now();
         let lease_end = match number {
             // Gone already: try again at once.
@@ -201,34 +206,51 @@ impl<'a> Attempts<'a> {
         }
     }
 
-    /// With `min_replicas` on a cluster: waits for the replicas to hold the lock just
-    /// taken (sent at `sent`). When they do not, the lock counts as not ours, so the
+    /// With `min_replicas` on a cluster: whether enough replicas acknowledged the lock just
+    /// taken. When not, the lock counts as not ours, and stays marked as maybe held, so the
     /// acquisition's end releases it (see `Drop`).
-    async fn replicated<I: Io>(&mut self, io: &I, sent: Instant) -> Result<(), LockError> {
+    fn replicated(&self, acknowledged: usize) -> Result<(), LockError> {
         let lock = self.lock;
-        let outcome =
-            crate::cluster::replicas::confirm(io, &lock.client, &lock.name, &lock.key).await;
-        if outcome.is_err() {
-            self.may_hold_since(sent);
+        match lock.client.replica_check() {
+            Some(cluster) if acknowledged < cluster.min_replicas => Err(LockError::NotReplicated {
+                name: lock.name.clone(),
+                wanted: cluster.min_replicas,
+                acknowledged,
+            }),
+            _ => Ok(()),
         }
-        outcome
     }
 
     /// Runs one of the acquisition scripts on the lock and fence keys, with this
-    /// acquisition's token and `more` arguments.
+    /// acquisition's token and `more` arguments. With `min_replicas`, `WAIT` goes with it
+    /// (see `cluster/replicas.rs`): the second value is how many replicas acknowledged.
     async fn run<I: Io>(
         &self,
         io: &I,
         script: &crate::scripts::Script,
         more: &[&str],
-    ) -> Result<Reply, LockError> {
+    ) -> Result<(Reply, Option<usize>), LockError> {
         let key = self.lock.key.as_str();
         let fence = fence_key(key);
         let keys = [key, fence.as_str()];
         let mut args = Vec::with_capacity(1 + more.len());
         args.push(self.token.as_str());
         args.extend_from_slice(more);
-        eval_until(
+        if let Some(cluster) = self.lock.client.replica_check() {
+            // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
+            // which annotated async fns hold inline.
+            let (reply, acknowledged) = Box::pin(crate::cluster::replicas::acquire(
+                io,
+                cluster,
+                script,
+                &keys,
+                &args,
+                self.request_until(),
+            ))
+            .await?;
+            return Ok((reply, Some(acknowledged)));
+        }
+        let reply = eval_until(
             io,
             &self.lock.client,
             script,
@@ -236,7 +258,8 @@ impl<'a> Attempts<'a> {
             &args,
             self.request_until(),
         )
-        .await
+        .await?;
+        Ok((reply, None))
     }
 
     /// An attempt failed. When Redis is merely unreachable or slow, returns when to try
