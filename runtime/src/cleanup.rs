@@ -4,7 +4,7 @@
 //! Redis was unreachable, and an acquisition that sent `SET NX` but never saw the reply
 //! (it timed out, Redis stalled, or the caller gave up) and so does not know that it took
 //! the lock. Either way the key would block every other acquirer until its lease ran out;
-//! instead it is released here, by owner token, as soon as Redis answers again. Until the
+//! instead it is released here, by owner value, as soon as Redis answers again. Until the
 //! lease ends at the latest: after that the key is gone or someone else's.
 
 use std::time::{Duration, Instant};
@@ -16,19 +16,19 @@ use crate::scripts::RELEASE;
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
-/// Releases `key` if it still holds `token`, retrying until `until`. On a Redlock client,
+/// Releases `key` if it still holds owner value `value`, retrying until `until`. On a Redlock client,
 /// on every server; their announcements (with the server's own client's payload) then
 /// wake this process's waiters through the subscriber.
 pub(crate) fn release_later(
     client: &'static LockClient,
     key: String,
-    token: String,
+    value: String,
     until: Instant,
 ) {
     if let Some(quorum) = client.quorum() {
         // Each server on its own: one that stays down does not hold up the others.
         for member in &quorum.members {
-            release_later(member, key.clone(), token.clone(), until);
+            release_later(member, key.clone(), value.clone(), until);
         }
         return;
     }
@@ -42,7 +42,7 @@ pub(crate) fn release_later(
             if now >= until {
                 return;
             }
-            let args = [token.as_str(), client.instance_id.as_str()];
+            let args = [value.as_str(), client.instance_id.as_str()];
             match eval_until(&AsyncIo, client, &RELEASE, &[&key], &args, Some(until)).await {
                 Ok(released) => {
                     if released.as_int().is_ok_and(|n| n == 1) {
@@ -55,7 +55,8 @@ pub(crate) fn release_later(
                     backoff = (backoff * 2).min(MAX_RETRY);
                 }
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "redis-locked: could not release an abandoned lock; it expires with its lease");
+                    let error = &e as &(dyn std::error::Error + 'static);
+                    tracing::warn!(key = %key, error, "redis-locked: could not release an abandoned lock; it expires with its lease");
                     return;
                 }
             }

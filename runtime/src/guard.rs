@@ -15,12 +15,14 @@ use crate::pool::lock;
 use crate::redlock::{Quorum, Votes};
 use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
 
-/// One acquisition: the owner token and what is needed to renew and release it.
+/// One acquisition: the owner value and what is needed to renew and release it.
 pub(crate) struct Held {
     client: &'static LockClient,
     name: String,
     key: String,
-    token: String,
+    /// What the lock's key holds while this acquisition has it: the owner token and the
+    /// holder's description (see `holder.rs`).
+    value: String,
     /// This acquisition's fencing token: greater than that of every earlier acquisition
     /// of the same lock name.
     fence: u64,
@@ -46,7 +48,7 @@ impl SharedHold {
         self.0.client.name == client && self.0.name == name
     }
 
-    /// A view of the held lock for a reentrant call: same token, fence and lease state.
+    /// A view of the held lock for a reentrant call: same owner value, fence and lease state.
     pub(crate) fn pass_through(&self) -> Held {
         self.0.borrow()
     }
@@ -54,8 +56,8 @@ impl SharedHold {
 
 /// What an acquisition got from Redis.
 pub(crate) struct Acquired {
-    /// The owner token now in the lock's key.
-    pub(crate) token: String,
+    /// The owner value now in the lock's key.
+    pub(crate) value: String,
     /// The acquisition's fencing token.
     pub(crate) fence: u64,
     /// The lease began no earlier than this.
@@ -133,7 +135,7 @@ impl Held {
         auto_renew: bool,
     ) -> Held {
         let Acquired {
-            token,
+            value,
             fence,
             since,
         } = acquired;
@@ -141,7 +143,7 @@ impl Held {
             client,
             name,
             key,
-            token,
+            value,
             fence,
             lease,
             auto_renew,
@@ -163,7 +165,7 @@ impl Held {
             client: self.client,
             name: self.name.clone(),
             key: self.key.clone(),
-            token: self.token.clone(),
+            value: self.value.clone(),
             fence: self.fence,
             lease: self.lease,
             auto_renew: self.auto_renew,
@@ -184,7 +186,7 @@ impl Held {
             self.client,
             self.name.clone(),
             self.key.clone(),
-            self.token.clone(),
+            self.value.clone(),
             self.lease,
             self.state.clone(),
             self.template,
@@ -203,7 +205,7 @@ impl Held {
         let lease = lease.unwrap_or(self.lease);
         let ms = lease_millis(lease)?.to_string();
         let sent = Instant::now();
-        let (keys, args) = ([self.key.as_str()], [self.token.as_str(), &ms]);
+        let (keys, args) = ([self.key.as_str()], [self.value.as_str(), &ms]);
         let extended = match self.client.quorum() {
             Some(quorum) => quorum
                 .vote(io, &self.name, &EXTEND, &keys, &args, None)
@@ -236,7 +238,7 @@ impl Held {
         self.stop_renewal();
         if self.state.is_lost() {
             // Lost by this process's reckoning; should the key still be ours after all (a
-            // slow reply, not an expiry), freeing it by token lets the next holder in.
+            // slow reply, not an expiry), freeing it by value lets the next holder in.
             self.release_later(Instant::now() + self.lease);
             self.client.waiters.notify(&self.key);
             return Err(LockError::Lost {
@@ -248,12 +250,14 @@ impl Held {
         }
         let waiters = &self.client.waiters;
         let fence_key = fence_key(&self.key);
-        let mut token = self.token.clone();
+        let mut value = self.value.clone();
         // A handover writes the lock without the replicas' acknowledgement a client with
         // `min_replicas` promises: such a client releases, and the next waiter acquires
         // (and waits for replicas) like anyone else.
         let hand_over = !self.client.waits_for_replicas();
-        while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
+        while hand_over && let Some(mut offer) = waiters.offer_handoff(&self.key) {
+            // The waiter's value, saying that it holds the lock from now on.
+            offer.value = crate::holder::restamp(&offer.value);
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
             let attempt = HandoffAttempt {
@@ -263,8 +267,8 @@ impl Held {
                 done: false,
             };
             let args = [
-                token.as_str(),
-                &offer.token,
+                value.as_str(),
+                &offer.value,
                 &ms,
                 &own,
                 &self.client.instance_id,
@@ -289,15 +293,15 @@ impl Held {
                     Err(e) => Err(e),
                 };
             }
-            // The waiter left while we handed it the lock: it is ours under its token now.
-            token = offer.token;
+            // The waiter left while we handed it the lock: it is ours under its value now.
+            value = offer.value;
         }
         let released = eval(
             io,
             self.client,
             &RELEASE,
             &[&self.key],
-            &[&token, &self.client.instance_id],
+            &[&value, &self.client.instance_id],
         )
         .await;
         waiters.notify(&self.key);
@@ -306,7 +310,7 @@ impl Held {
         {
             // Redis is down or stalled: free the lock as soon as it answers again, rather
             // than leave every waiter to its lease.
-            self.token = token;
+            self.value = value;
             self.release_later(self.state.valid_until());
         }
         if released?.as_int()? == 1 {
@@ -326,7 +330,7 @@ impl Held {
     async fn release_quorum<I: Io>(&self, io: &I, quorum: &Quorum) -> Result<(), LockError> {
         let (keys, args) = (
             [self.key.as_str()],
-            [self.token.as_str(), self.client.instance_id.as_str()],
+            [self.value.as_str(), self.client.instance_id.as_str()],
         );
         let released = quorum
             .vote(io, &self.name, &RELEASE, &keys, &args, None)
@@ -347,7 +351,7 @@ impl Held {
     }
 
     fn release_later(&self, until: Instant) {
-        crate::cleanup::release_later(self.client, self.key.clone(), self.token.clone(), until);
+        crate::cleanup::release_later(self.client, self.key.clone(), self.value.clone(), until);
     }
 }
 
@@ -386,7 +390,7 @@ async fn renew(
     client: &'static LockClient,
     name: String,
     key: String,
-    token: String,
+    value: String,
     lease: Duration,
     state: Arc<LeaseState>,
     template: Option<&'static str>,
@@ -410,7 +414,7 @@ async fn renew(
         if sent >= valid_until {
             return lose("its lease ran out before a renewal reached Redis");
         }
-        let args = [token.as_str(), ms.as_str()];
+        let args = [value.as_str(), ms.as_str()];
         let until = Some(valid_until);
         let renewed = match client.quorum() {
             // Held only while a majority has it.
@@ -434,10 +438,11 @@ async fn renew(
             Ok(_) => return lose("auto-renewal found it expired or taken by another owner"),
             Err(e) => {
                 failures += 1;
+                let error = &e as &(dyn std::error::Error + 'static);
                 if failures == 1 {
-                    tracing::warn!(lock = %name, error = %e, "redis-locked: renewing the lock failed; retrying");
+                    tracing::warn!(lock = %name, error, "redis-locked: renewing the lock failed; retrying");
                 } else {
-                    tracing::debug!(lock = %name, error = %e, failures, "redis-locked: renewing the lock failed again; retrying");
+                    tracing::debug!(lock = %name, error, failures, "redis-locked: renewing the lock failed again; retrying");
                 }
                 // Sooner than usual: the lease is running out.
                 next = Instant::now() + (every / 3).min(RENEWAL_RETRY);
@@ -473,9 +478,11 @@ macro_rules! held_accessors {
                 &self.held().name
             }
 
-            /// This acquisition's owner token (128 random bits, hex).
+            /// This acquisition's owner token (128 random bits, as 32 hex digits), as
+            /// [`Lock::owner`](crate::Lock::owner) and [`LockInfo::owner`](crate::LockInfo::owner)
+            /// show the holder's.
             pub fn token(&self) -> &str {
-                &self.held().token
+                crate::holder::token_of(&self.held().value)
             }
 
             /// This acquisition's fencing token: a number greater than that of every
@@ -586,7 +593,8 @@ impl Drop for LockGuard {
                     runtime.spawn(release.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
-                    tracing::warn!(lock = %held.name, error = %e, "redis-locked: could not release the lock; it expires with its lease")
+                    let error = &e as &(dyn std::error::Error + 'static);
+                    tracing::warn!(lock = %held.name, error, "redis-locked: could not release the lock; it expires with its lease")
                 }
             }
         }
@@ -672,6 +680,9 @@ fn log_release(held: &Held, result: Result<(), LockError>) {
             crate::metrics::lost(held.template);
             tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}");
         }
-        Err(e) => tracing::warn!(lock = %held.name, error = %e, "redis-locked: {e}"),
+        Err(e) => {
+            let error = &e as &(dyn std::error::Error + 'static);
+            tracing::warn!(lock = %held.name, error, "redis-locked: could not release the lock: {e}")
+        }
     }
 }

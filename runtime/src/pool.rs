@@ -309,7 +309,9 @@ enum Failure {
 impl Failure {
     fn classify(error: LockError, reused: bool) -> Failure {
         match &error {
-            LockError::Redis(e) if reused && e.is_connection_dropped() && !e.is_timeout() => {
+            LockError::Redis { source: e, .. }
+                if reused && e.is_connection_dropped() && !e.is_timeout() =>
+            {
                 Failure::StaleIdle(error)
             }
             _ => Failure::Other(error),

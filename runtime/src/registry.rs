@@ -289,6 +289,7 @@ impl ClientBuilder {
         let tls = self.root_certificate_pem();
         let target = match &self.target {
             TargetConfig::Url(url) => Target::Server(Server::from_url(
+                name,
                 url,
                 tls,
                 self.connect_timeout,
@@ -299,6 +300,7 @@ impl ClientBuilder {
                 sentinel_urls,
                 credentials,
             } => Target::Sentinel(SentinelMaster::new(
+                name,
                 master,
                 sentinel_urls,
                 credentials.clone(),
@@ -309,6 +311,7 @@ impl ClientBuilder {
             TargetConfig::Redlock(urls) => Target::Redlock(self.quorum(name, urls)?),
             TargetConfig::Cluster { seed_urls } => {
                 let mut cluster = crate::cluster::Cluster::new(
+                    name,
                     seed_urls,
                     tls,
                     self.connect_timeout,
@@ -324,7 +327,6 @@ impl ClientBuilder {
             self.prefix.clone(),
             self.default_lease,
             self.outage_timeout,
-            self.connect_timeout,
             self.max_connections,
         )?;
         let mut clients = CLIENTS.write().unwrap_or_else(|e| e.into_inner());
@@ -355,7 +357,9 @@ impl ClientBuilder {
         }
         let mut members = Vec::with_capacity(urls.len());
         for (i, url) in urls.iter().enumerate() {
+            // Named after the Redlock client: each server sees one client of this process.
             let server = Server::from_url(
+                name,
                 url,
                 self.root_certificate_pem(),
                 self.connect_timeout,
@@ -367,7 +371,6 @@ impl ClientBuilder {
                 self.prefix.clone(),
                 self.default_lease,
                 self.outage_timeout,
-                self.connect_timeout,
                 self.max_connections,
             )?);
         }

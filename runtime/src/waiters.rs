@@ -51,10 +51,10 @@ struct Waiter {
     id: u64,
     poked: bool,
     waker: Option<Waker>,
-    /// Set when a releaser handed the lock straight to this waiter: the new owner token
-    /// and its fencing token.
+    /// Set when a releaser handed the lock straight to this waiter: the owner value it
+    /// wrote and the fencing token.
     granted: Option<(String, u64)>,
-    /// The token and lease a releaser needs to hand the lock to this waiter.
+    /// The owner value and lease a releaser needs to hand the lock to this waiter.
     offer: Option<(String, Duration)>,
     handoff_pending: bool,
 }
@@ -67,10 +67,10 @@ pub(crate) struct HeadView {
     pub(crate) handoff_pending: bool,
 }
 
-/// A handover the releaser may attempt: the next waiter's id, token and lease.
+/// A handover the releaser may attempt: the next waiter's id, owner value and lease.
 pub(crate) struct HandoffOffer {
     pub(crate) waiter: u64,
-    pub(crate) token: String,
+    pub(crate) value: String,
     pub(crate) lease: Duration,
     /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
     /// mean other processes wait too.
@@ -91,7 +91,8 @@ impl WaitTable {
 
     /// Joins the queue for `key`. The returned ticket leaves the queue when dropped, so a
     /// waiter that times out, errors or is cancelled never blocks those behind it.
-    /// `offer` is the token and lease under which this waiter accepts a direct handover.
+    /// `offer` is the owner value and lease under which this waiter accepts a direct
+    /// handover.
     pub(crate) fn enqueue<'a>(
         &'a self,
         key: &'a str,
@@ -208,11 +209,11 @@ impl WaitTable {
         if head.handoff_pending || head.granted.is_some() {
             return None;
         }
-        let (token, lease) = head.offer.clone()?;
+        let (value, lease) = head.offer.clone()?;
         head.handoff_pending = true;
         Some(HandoffOffer {
             waiter: head.id,
-            token,
+            value,
             lease,
             own_subscriptions: u8::from(entry.subscription == Subscription::Active),
         })
@@ -220,7 +221,7 @@ impl WaitTable {
 
     /// Completes a handover attempt: `handed` is the fencing token the waiter got, `None` if
     /// it got nothing. Returns false when the waiter left in the meantime (then the caller
-    /// owns the lock under the waiter's token and must release it).
+    /// owns the lock under the waiter's value and must release it).
     pub(crate) fn finish_handoff(
         &self,
         key: &str,
@@ -237,7 +238,7 @@ impl WaitTable {
         };
         waiter.handoff_pending = false;
         if let Some(fence) = handed {
-            waiter.granted = Some((offer.token.clone(), fence));
+            waiter.granted = Some((offer.value.clone(), fence));
             entry.handoffs_in_row += 1;
         } else {
             // Released to everyone, or not ours any more: nobody here holds it.

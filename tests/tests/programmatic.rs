@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, lock_keys};
+use redis_locked_tests::{RedisServer, lock_keys, owner_token};
 
 fn client(name: &str) -> RedisServer {
     let server = RedisServer::start();
@@ -74,10 +74,7 @@ async fn release_never_deletes_another_owners_lock() {
         first.release().await,
         Err(LockError::Expired { .. })
     ));
-    let owner: Option<String> = redis::cmd("GET")
-        .arg("lock:{owned}")
-        .query(&mut server.connection())
-        .unwrap();
+    let owner = owner_token(&mut server.connection(), "lock:{owned}");
     assert_eq!(owner.as_deref(), Some(second.token()));
     second.release().await.unwrap();
 }
@@ -162,7 +159,9 @@ async fn reset_all_scans_only_this_prefix() {
         guards.push(lock.acquire(None).await.unwrap());
     }
     assert_eq!(
-        redis_locked::reset_all(Some("prog-reset-all")).await.unwrap(),
+        redis_locked::reset_all(Some("prog-reset-all"))
+            .await
+            .unwrap(),
         25
     );
     assert_eq!(lock_keys(&mut conn), vec!["other:{x}".to_string()]);

@@ -33,7 +33,11 @@ pub(super) enum Attempt {
 
 pub(super) struct Attempts<'a> {
     lock: &'a Lock,
-    pub(super) token: String,
+    /// The owner value each attempt writes: a token fresh for this acquisition and the
+    /// holder's description (see `holder.rs`).
+    pub(super) value: String,
+    /// Whether an attempt was made yet: a later one says anew since when it holds the lock.
+    attempted: bool,
     deadline: Option<Instant>,
     /// When a `SET` whose outcome is unknown was last sent: the lock may be ours until
     /// that moment plus the lease.
@@ -48,10 +52,11 @@ pub(super) struct Attempts<'a> {
 }
 
 impl<'a> Attempts<'a> {
-    pub(super) fn new(lock: &'a Lock, token: String, deadline: Option<Instant>) -> Attempts<'a> {
+    pub(super) fn new(lock: &'a Lock, value: String, deadline: Option<Instant>) -> Attempts<'a> {
         Attempts {
             lock,
-            token,
+            value,
+            attempted: false,
             deadline,
             unconfirmed_since: None,
             outage: None,
@@ -73,6 +78,7 @@ impl<'a> Attempts<'a> {
         lease_ms: u64,
         fresh_ttl: bool,
     ) -> Result<Attempt, LockError> {
+        self.restamp();
         if let Some(quorum) = self.lock.client.quorum() {
             return self.attempt_quorum(io, quorum).await;
         }
@@ -132,6 +138,16 @@ impl<'a> Attempts<'a> {
         Ok(Attempt::Held { lease_end })
     }
 
+    /// Before an attempt after the first, has the value say that the lock is held from
+    /// now. Not while an earlier attempt's outcome is unknown: that one may have taken the
+    /// lock under the earlier value, which the confirmation and the clean-up look for.
+    fn restamp(&mut self) {
+        if self.attempted && self.unconfirmed_since.is_none() {
+            self.value = crate::holder::restamp(&self.value);
+        }
+        self.attempted = true;
+    }
+
     /// [`attempt`](Attempts::attempt) on a Redlock quorum, which undoes a failed attempt
     /// itself and needs no `CONFIRM`: its acquisition script counts a key that already
     /// holds our token as taken.
@@ -147,7 +163,7 @@ impl<'a> Attempts<'a> {
                 io,
                 &lock.name,
                 &lock.key,
-                &self.token,
+                &self.value,
                 lock.lease(),
                 &lock.client.instance_id,
                 self.request_until(),
@@ -184,7 +200,7 @@ impl<'a> Attempts<'a> {
     }
 
     /// Runs one of the acquisition scripts on the lock and fence keys, with this
-    /// acquisition's token and `more` arguments.
+    /// acquisition's owner value and `more` arguments.
     async fn run<I: Io>(
         &self,
         io: &I,
@@ -195,7 +211,7 @@ impl<'a> Attempts<'a> {
         let fence = fence_key(key);
         let keys = [key, fence.as_str()];
         let mut args = Vec::with_capacity(1 + more.len());
-        args.push(self.token.as_str());
+        args.push(self.value.as_str());
         args.extend_from_slice(more);
         eval_until(
             io,
@@ -219,7 +235,11 @@ impl<'a> Attempts<'a> {
         if now.duration_since(began) >= self.lock.client.outage_timeout {
             return Err(error);
         }
-        tracing::debug!(lock = %self.lock.name, error = %error, "redis-locked: Redis unavailable; trying again");
+        tracing::debug!(
+            lock = %self.lock.name,
+            error = &error as &(dyn std::error::Error + 'static),
+            "redis-locked: Redis unavailable; trying again"
+        );
         self.outage = Some((began, error));
         let retry_at = now + self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_RETRY);
@@ -230,7 +250,7 @@ impl<'a> Attempts<'a> {
     /// be reached at all at the end, which the caller should hear about as such.
     pub(super) fn give_up(&mut self, start: Instant) -> LockError {
         match self.outage.take() {
-            Some((_, error)) if !error.is_timeout() => error,
+            Some((_, error)) if !error.is_response_timeout() => error,
             _ => self.lock.timed_out(start),
         }
     }
@@ -242,7 +262,7 @@ impl<'a> Attempts<'a> {
 
     pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
         self.acquired = true;
-        self.lock.held(std::mem::take(&mut self.token), fence, sent)
+        self.lock.held(std::mem::take(&mut self.value), fence, sent)
     }
 }
 
@@ -253,7 +273,7 @@ impl Drop for Attempts<'_> {
             crate::cleanup::release_later(
                 lock.client,
                 lock.key.clone(),
-                std::mem::take(&mut self.token),
+                std::mem::take(&mut self.value),
                 sent + lock.lease(),
             );
         }
