@@ -115,11 +115,18 @@ impl Cluster {
                 inner.reachability.connected(&inner.name, &inner.seeds);
                 Ok(connection)
             }
-            Ok(Err(source)) => {
+            Ok(Err(e)) => {
+                let kind = if e.is_timeout() {
+                    std::io::ErrorKind::TimedOut
+                } else if e.is_connection_refusal() {
+                    std::io::ErrorKind::ConnectionRefused
+                } else {
+                    std::io::ErrorKind::Other
+                };
                 let error = LockError::Connect {
                     address,
                     lock: None,
-                    source,
+                    source: std::io::Error::new(kind, NotConnected(e)),
                 };
                 inner.reachability.failed(&inner.name, &inner.seeds, &error);
                 Err(error)
@@ -181,6 +188,23 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+}
+
+/// Why the `redis` crate's cluster client could not connect, as the cause of a `Connect`
+/// error: it says so, and its own cause is the client's error.
+#[derive(Debug)]
+struct NotConnected(redis::RedisError);
+
+impl std::fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the cluster client found no node to connect to")
+    }
+}
+
+impl std::error::Error for NotConnected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(crate::error::cause(&self.0))
     }
 }
 

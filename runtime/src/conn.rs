@@ -152,7 +152,7 @@ impl Endpoint {
         LockError::Connect {
             address: self.address(),
             lock: None,
-            source: cause.into(),
+            source: cause,
         }
     }
 

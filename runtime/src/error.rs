@@ -21,8 +21,9 @@ use std::time::Duration;
 /// [`is_unavailable`](LockError::is_unavailable) and [`is_retryable`](LockError::is_retryable)
 /// group them for callers that only want to know whether to try again.
 ///
-/// Failures of Redis itself ([`Connect`](LockError::Connect), [`Auth`](LockError::Auth),
-/// [`NoPermission`](LockError::NoPermission), [`Redis`](LockError::Redis)) carry the name of
+/// Failures of Redis itself ([`Connect`](LockError::Connect), [`Io`](LockError::Io),
+/// [`Auth`](LockError::Auth), [`NoPermission`](LockError::NoPermission),
+/// [`Redis`](LockError::Redis)) carry the name of
 /// the lock being worked on in `lock` (`None` for operations on no single lock, such as
 /// [`reset_all`](crate::reset_all)), and keep their cause as the error's
 /// [`source`](std::error::Error::source).
@@ -87,11 +88,20 @@ pub enum LockError {
         address: String,
         /// The lock being worked on, if any.
         lock: Option<String>,
-        /// Why: for a refused, unresolved or timed-out connection the operating system's
-        /// [`std::io::Error`] (see [`redis::RedisError::is_connection_refusal`] and
-        /// [`is_timeout`](redis::RedisError::is_timeout)), for a failed handshake the TLS
-        /// library's error, each reachable through the error's `source()` chain.
-        source: redis::RedisError,
+        /// Why, as the operating system put it: `ConnectionRefused`, `TimedOut` (the connect
+        /// timeout), `NotFound` (a host name without address) and so on; for a failed TLS
+        /// handshake, an error whose own source is the TLS library's.
+        source: std::io::Error,
+    },
+    /// A connection to Redis failed during a request (reset, closed by the server), or Redis
+    /// did not answer within the response timeout or the caller's deadline (`source.kind()`
+    /// is then `TimedOut`). Whether Redis ran the request is unknown. Such failures usually
+    /// pass; a waiter retries them until its deadline.
+    Io {
+        /// The lock being worked on, if any.
+        lock: Option<String>,
+        /// What the operating system or the timeout said.
+        source: std::io::Error,
     },
     /// Redis refused the credentials: a wrong password or unknown user (`WRONGPASS`), a
     /// server that wants a password the URL does not give (`NOAUTH`), or a password given
@@ -138,8 +148,8 @@ pub enum LockError {
         /// How many did.
         acknowledged: usize,
     },
-    /// Any other failure of Redis: a dropped connection, a response timeout, an error reply,
-    /// a reply the crate did not expect.
+    /// Any other failure of Redis: an error reply, a reply the crate did not expect, or a
+    /// failure reported by the `redis` crate's Redis Cluster client.
     Redis {
         /// The lock being worked on, if any.
         lock: Option<String>,
@@ -158,6 +168,9 @@ impl std::fmt::Display for LockError {
             lock: Some(name), ..
         }
         | LockError::NoPermission {
+            lock: Some(name), ..
+        }
+        | LockError::Io {
             lock: Some(name), ..
         }
         | LockError::Redis {
@@ -225,9 +238,21 @@ impl std::fmt::Display for LockError {
                 f,
                 "lock `{name}` was not acquired: {acknowledged} of the {wanted} required replicas acknowledged it in time, so a failover could lose it"
             ),
+            LockError::Io { source, .. } => f.write_str(if is_io_timeout(source) {
+                "Redis did not answer in time"
+            } else {
+                "the connection to Redis failed"
+            }),
             LockError::Redis { source, .. } => f.write_str(redis_failure(source)),
         }
     }
+}
+
+fn is_io_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
 }
 
 /// What a failed request to Redis came to, in a few words; the details are the source's.
@@ -251,9 +276,8 @@ fn redis_failure(e: &redis::RedisError) -> &'static str {
 impl Error for LockError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            LockError::Connect { source, .. } | LockError::Redis { source, .. } => {
-                Some(cause(source))
-            }
+            LockError::Connect { source, .. } | LockError::Io { source, .. } => Some(source),
+            LockError::Redis { source, .. } => Some(cause(source)),
             _ => None,
         }
     }
@@ -264,7 +288,7 @@ impl Error for LockError {
 /// returns it as its source as well, so a chain through it would print the text twice:
 /// the wrapped error stands in for it. One of the crate's own making (no source) is itself
 /// the cause.
-fn cause(e: &redis::RedisError) -> &(dyn Error + 'static) {
+pub(crate) fn cause(e: &redis::RedisError) -> &(dyn Error + 'static) {
     e.source().unwrap_or(e)
 }
 
@@ -282,8 +306,8 @@ impl From<redis::RedisError> for LockError {
 }
 
 impl From<std::io::Error> for LockError {
-    fn from(e: std::io::Error) -> Self {
-        redis::RedisError::from(e).into()
+    fn from(source: std::io::Error) -> Self {
+        LockError::Io { lock: None, source }
     }
 }
 
@@ -297,6 +321,7 @@ impl LockError {
     /// Names lock `name` in a failure of Redis that names no lock yet.
     pub(crate) fn for_lock(mut self, name: &str) -> Self {
         if let LockError::Connect { lock, .. }
+        | LockError::Io { lock, .. }
         | LockError::Auth { lock, .. }
         | LockError::NoPermission { lock, .. }
         | LockError::Redis { lock, .. } = &mut self
@@ -314,9 +339,10 @@ impl LockError {
     pub fn is_timeout(&self) -> bool {
         match self {
             LockError::Timeout { .. } => true,
-            LockError::Connect { source, .. } | LockError::Redis { source, .. } => {
-                source.is_timeout()
+            LockError::Connect { source, .. } | LockError::Io { source, .. } => {
+                is_io_timeout(source)
             }
+            LockError::Redis { source, .. } => source.is_timeout(),
             _ => false,
         }
     }
@@ -332,7 +358,7 @@ impl LockError {
     /// (bad credentials, missing permissions, bad configuration) does not pass.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            LockError::Connect { .. } | LockError::NoQuorum { .. } => true,
+            LockError::Connect { .. } | LockError::Io { .. } | LockError::NoQuorum { .. } => true,
             LockError::Redis { source: e, .. } => {
                 e.is_io_error()
                     || e.is_timeout()
@@ -367,7 +393,11 @@ impl LockError {
     /// Whether this is Redis not answering a request in time: the request may have
     /// reached it, unlike a connection that was never made.
     pub(crate) fn is_response_timeout(&self) -> bool {
-        matches!(self, LockError::Redis { source, .. } if source.is_timeout())
+        match self {
+            LockError::Io { source, .. } => is_io_timeout(source),
+            LockError::Redis { source, .. } => source.is_timeout(),
+            _ => false,
+        }
     }
 }
 

@@ -309,9 +309,7 @@ enum Failure {
 impl Failure {
     fn classify(error: LockError, reused: bool) -> Failure {
         match &error {
-            LockError::Redis { source: e, .. }
-                if reused && e.is_connection_dropped() && !e.is_timeout() =>
-            {
+            LockError::Io { source, .. } if reused && closed_by_peer(source.kind()) => {
                 Failure::StaleIdle(error)
             }
             _ => Failure::Other(error),
@@ -323,6 +321,16 @@ impl Failure {
             Failure::StaleIdle(e) | Failure::Other(e) => e,
         }
     }
+}
+
+/// Whether an I/O error says the other end closed or reset the connection (not a timeout:
+/// a slow server may still run the request).
+fn closed_by_peer(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof | NotConnected
+    )
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section in this crate leaves

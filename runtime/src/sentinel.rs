@@ -223,7 +223,7 @@ impl SentinelMaster {
         LockError::Connect {
             address: format!("the master `{}` (via Sentinel)", self.inner.name),
             lock: None,
-            source: std::io::Error::other(reason).into(),
+            source: std::io::Error::other(reason),
         }
     }
 }

@@ -82,7 +82,11 @@ async fn an_unreachable_server_is_a_connect_error_naming_the_address() {
             } => {
                 assert_eq!(address, &format!("127.0.0.1:{port}"));
                 assert_eq!(lock.as_deref(), Some("conn-errors"));
-                assert!(source.is_connection_refusal(), "{source}");
+                assert_eq!(
+                    source.kind(),
+                    std::io::ErrorKind::ConnectionRefused,
+                    "{source}"
+                );
             }
             other => panic!("expected Connect, got {other:?}"),
         }
