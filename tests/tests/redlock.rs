@@ -289,6 +289,11 @@ async fn the_core_works_on_a_quorum() {
     }
     let info = lock.info().await.unwrap().unwrap();
     assert_eq!(info.owner, guard.token());
+    assert_eq!(
+        info.holder.map(|holder| holder.pid),
+        Some(std::process::id()),
+        "the majority's value describes its holder"
+    );
     assert_eq!(info.fencing_token, guard.fencing_token());
     assert!(info.remaining_lease.unwrap() <= Duration::from_secs(1));
     let listed = redis_locked::list_locks(Some("redlock-core"))
