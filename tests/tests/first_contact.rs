@@ -45,15 +45,15 @@ async fn an_unreachable_redis_is_one_warning_at_once_then_quiet_retries_and_info
     ClientBuilder::new(format!("redis://:{PASSWORD}@{address}"))
         .register("first-contact")
         .unwrap();
-    let lock = Lock::with_client("first-contact", "job").unwrap();
+    let lock = |name: &str| Lock::with_client("first-contact", name).unwrap();
 
-    // An async and a blocking caller, each riding out the outage (30 s by default).
+    // An async and a blocking caller, of two locks, each riding out the outage.
     let waiting = {
-        let lock = lock.clone();
+        let lock = lock("async-job");
         tokio::spawn(async move { lock.acquire(Some(Duration::from_secs(20))).await })
     };
     let blocking = {
-        let lock = lock.clone();
+        let lock = lock("blocking-job");
         tokio::task::spawn_blocking(move || lock.acquire_blocking(Some(Duration::from_secs(20))))
     };
 

@@ -69,7 +69,7 @@ async fn subscribe(client: &LockClient, cluster: &Cluster, keys: Vec<String>) ->
             .ssubscribe(&keys)
             .await
             .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(crate::error::Chain(&e).to_string()),
     };
     match outcome {
         Ok(()) => {
