@@ -1,3 +1,4 @@
 //! Shared helpers of the examples.
 
+pub mod axum_service;
 pub mod locks_cli;

@@ -6,13 +6,14 @@
 //! locals are `__redis_lock_*` idents with mixed-site hygiene so the user's body can
 //! neither see nor shadow them.
 
-use proc_macro2::{Delimiter, Ident, Literal, Span, TokenStream, TokenTree};
-use quote::{ToTokens, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
+use quote::{ToTokens, TokenStreamExt, quote, quote_spanned};
 use syn::{
-    AttrStyle, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Signature, Token,
+    AttrStyle, Block, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Signature, Token,
     TraitItemFn, Type, TypeInfer,
 };
 
+use crate::async_trait;
 use crate::attr::{Args, OnLost};
 use crate::params::{bound_names, same_name};
 
@@ -96,6 +97,16 @@ fn keyword_span(item: &TokenStream) -> Span {
 /// #[doc] pub async fn f(id: u64) -> R { <async_body or sync_body> }
 /// ```
 fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
+    let boxed = async_trait::recognise(&function).map(|boxed| {
+        (
+            boxed.output.clone(),
+            boxed.pin.clone(),
+            boxed.future.clone(),
+        )
+    });
+    if boxed.is_none() && async_trait::returns_future(&function) {
+        return Err(returns_future(&function.sig));
+    }
     let ItemFn {
         attrs,
         vis,
@@ -103,9 +114,10 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         block,
         ..
     } = function;
-    let name = args.name.to_expr(&sig)?;
+    let name = args.name.to_expr(&sig, boxed.is_some())?;
     if let Some((OnLost::Abort, span)) = args.on_lost
         && sig.asyncness.is_none()
+        && boxed.is_none()
     {
         return Err(syn::Error::new(
             span,
@@ -136,17 +148,29 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         Some(path) => path.to_token_stream(),
         None => quote!(::redis_locked),
     };
+    // What the body returns: the declared type, or the output of `#[async_trait]`'s future.
+    let output = match (&boxed, &sig.output) {
+        (Some((output, _, _)), _) => Some(output),
+        (None, ReturnType::Type(_, ty)) => Some(&**ty),
+        (None, ReturnType::Default) => None,
+    };
     let lock = Lock {
         options: options(args, &root),
         name,
-        lock_failed: lock_failed(&sig, &root),
+        lock_failed: lock_failed(output, &sig, &root),
         root,
         binding: args.guard.clone(),
     };
-    let body = if sig.asyncness.is_some() {
-        async_body(&lock, &sig, block.into_token_stream())
-    } else {
-        sync_body(&lock, block.into_token_stream())
+    let body = match &boxed {
+        // `Box::pin(async move { <the lock around async_trait's block> })`
+        Some((_, pin, future)) => {
+            let inner = async_body(&lock, output, user_block(&future.block));
+            let (attrs, async_token, capture) =
+                (&future.attrs, &future.async_token, &future.capture);
+            quote!(#pin(#(#attrs)* #async_token #capture { #inner }))
+        }
+        None if sig.asyncness.is_some() => async_body(&lock, output, user_block(&block)),
+        None => sync_body(&lock, user_block(&block)),
     };
     Ok(quote! {
         #(#outer)*
@@ -155,6 +179,16 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
             #body
         }
     })
+}
+
+/// A plain `fn` returning a future it builds: the lock would be released as soon as the
+/// future is made, long before it runs.
+fn returns_future(sig: &Signature) -> syn::Error {
+    let message = "#[redis_lock] cannot hold a lock across a future that a plain `fn` returns: it would be released as soon as the future is made, before it runs. Write an `async fn` returning `Result<T, E>` instead; in a trait, keep the method an `async fn` and put `#[async_trait]` on the trait and the impl (then `#[redis_lock]` wraps the future it makes)";
+    match &sig.output {
+        ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
+        ReturnType::Default => syn::Error::new(sig.ident.span(), message),
+    }
 }
 
 /// What both bodies need, already generated.
@@ -242,10 +276,10 @@ fn options(args: &Args, root: &TokenStream) -> TokenStream {
 /// Spanned at the return type (at the name when there is none): this is where
 /// `LockResult`'s "must return `Result<T, E>` where `E: From<LockError>`" lands when the
 /// return type cannot carry a `LockError`.
-fn lock_failed(sig: &Signature, root: &TokenStream) -> TokenStream {
-    let (first, last) = match &sig.output {
-        ReturnType::Type(_, ty) => first_and_last_span(ty),
-        ReturnType::Default => (sig.ident.span(), sig.ident.span()),
+fn lock_failed(output: Option<&Type>, sig: &Signature, root: &TokenStream) -> TokenStream {
+    let (first, last) = match output {
+        Some(ty) => first_and_last_span(ty),
+        None => (sig.ident.span(), sig.ident.span()),
     };
     let error = local("error");
     // `Span::join` is unstable; a path whose first and last segments carry the spans of
@@ -342,19 +376,19 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
 /// checked (tracing-attributes' "fake return edge"), with any `impl Trait` left to
 /// inference as `_`, since it is not allowed in that position. Being generated code it
 /// trips no lint, and `if false` reaches nothing, so the user's body needs no `allow`.
-fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
+fn async_body(lock: &Lock, output: Option<&Type>, block: TokenStream) -> TokenStream {
     let call = local("call");
     let guard = local("guard");
     let guard_ref = local("guard_ref");
     let result = local("result");
     let error = local("error");
-    let declared = match &sig.output {
-        ReturnType::Type(_, ty) => {
-            let mut ty = (**ty).clone();
+    let declared = match output {
+        Some(ty) => {
+            let mut ty = ty.clone();
             erase_impl_trait(&mut ty);
             ty.into_token_stream()
         }
-        ReturnType::Default => quote!(()),
+        None => quote!(()),
     };
     let take_guard = lock.take_guard(quote!(.acquire().await));
     let (guard_ref_def, binding) = match &lock.binding {
@@ -386,6 +420,21 @@ fn async_body(lock: &Lock, sig: &Signature, block: TokenStream) -> TokenStream {
         #call.finish(#guard).await;
         #result
     }
+}
+
+/// The user's block, its statements untouched, in braces that belong to the expansion.
+///
+/// Placed as the last expression of a generated block, a one-line `{ Ok(x) }` would
+/// otherwise trip `unused_braces` on the user's code, with a fix (removing the braces)
+/// that does not compile. The lint skips blocks made by a macro; the braces stay located
+/// at the user's, so errors about the block still point there, and everything inside keeps
+/// its own spans and lints.
+fn user_block(block: &Block) -> TokenStream {
+    let mut stmts = TokenStream::new();
+    stmts.append_all(&block.stmts);
+    let mut braces = Group::new(Delimiter::Brace, stmts);
+    braces.set_span(Span::mixed_site().located_at(block.brace_token.span.join()));
+    TokenTree::Group(braces).into()
 }
 
 /// `__redis_lock_<what>`, invisible to the user's code.

@@ -8,8 +8,9 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 use syn::ext::IdentExt;
-use syn::{FnArg, LitStr, Pat, Signature};
+use syn::{LitStr, Signature};
 
+use crate::params::bound_names;
 use crate::suggest;
 
 pub(crate) struct NameTemplate {
@@ -20,9 +21,19 @@ pub(crate) struct NameTemplate {
 enum Piece {
     /// Text with `{{` and `}}` already unescaped.
     Text(String),
-    /// `{param}` or `{param:spec}`; `spec` keeps its leading `:` so it can be forwarded
-    /// verbatim to `format!`.
-    Param { name: String, spec: String },
+    /// `{param}`, `{param.field.0}` or either with `:spec`; `spec` keeps its leading `:`
+    /// so it can be forwarded verbatim to `format!`.
+    Param {
+        name: String,
+        fields: Vec<Field>,
+        spec: String,
+    },
+}
+
+/// One step of `.field` or `.0` after a placeholder's parameter.
+enum Field {
+    Named(Ident),
+    Index(u32),
 }
 
 impl NameTemplate {
@@ -60,24 +71,46 @@ impl NameTemplate {
     /// Each argument is located at the literal (so "`Foo` doesn't implement `Display`"
     /// points at the name) but resolved like the parameter it names, which keeps it
     /// referring to that parameter whatever hygiene context the function comes from.
-    pub(crate) fn to_expr(&self, sig: &Signature) -> syn::Result<TokenStream> {
+    ///
+    /// `async_trait`: the function is a method as `#[async_trait]` rewrote it, which moved
+    /// each destructuring parameter's pattern into the future, naming the parameter
+    /// `__argN`; the error then says so instead of offering `{__arg1}`.
+    pub(crate) fn to_expr(&self, sig: &Signature, async_trait: bool) -> syn::Result<TokenStream> {
         let span = self.lit.span();
         let params = usable_params(sig);
+        let listed: Vec<_> = params
+            .iter()
+            .filter(|(key, _)| !(async_trait && key.starts_with("__arg")))
+            .cloned()
+            .collect();
         let mut format = String::new();
         let mut args = Vec::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
-                Piece::Param { name, spec } => {
+                Piece::Param { name, fields, spec } => {
                     let Some((_, ident)) = params.iter().find(|(key, _)| key == name) else {
-                        return Err(syn::Error::new(
-                            span,
-                            unknown_placeholder(name, sig, &params),
-                        ));
+                        let mut message = unknown_placeholder(name, sig, &listed);
+                        if listed.len() < params.len() {
+                            message.push_str("; `#[async_trait]` moves the patterns of destructuring parameters into the method's future, out of the lock name's reach: take the parameter whole, like `pair: (u64, u64)`, and name its fields, like `{pair.0}`");
+                        }
+                        return Err(syn::Error::new(span, message));
                     };
-                    let mut arg = ident.clone();
-                    arg.set_span(span.resolved_at(ident.span()));
-                    args.push(arg);
+                    let mut root = ident.clone();
+                    root.set_span(span.resolved_at(ident.span()));
+                    let fields = fields.iter().map(|field| match field {
+                        Field::Named(field) => {
+                            let mut field = field.clone();
+                            field.set_span(span);
+                            quote!(.#field)
+                        }
+                        Field::Index(index) => {
+                            let mut index = Literal::u32_unsuffixed(*index);
+                            index.set_span(span);
+                            quote!(.#index)
+                        }
+                    });
+                    args.push(quote!(#root #(#fields)*));
                     format.push('{');
                     format.push_str(spec);
                     format.push('}');
@@ -148,54 +181,91 @@ fn parse_pieces(value: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
+/// What a placeholder may hold, for the errors that find something else there.
+const ALLOWED: &str = "a placeholder is a parameter of the function, like `{order_id}`, or a field of one, like `{req.id}`, `{order.customer.id}` or `{pair.0}`, optionally with a format spec, like `{order_id:08}`";
+
 fn parse_placeholder(placeholder: &str) -> Result<Piece, String> {
-    let (name, spec) = match placeholder.find(':') {
+    let (path, spec) = match placeholder.find(':') {
         Some(colon) => placeholder.split_at(colon),
         None => (placeholder, ""),
     };
-    if name.is_empty() {
+    if path.is_empty() {
         return Err(format!(
             "empty placeholder `{{{placeholder}}}` in the lock name: name a parameter of the function, like `{{order_id}}`"
         ));
     }
-    if name.chars().all(|c| c.is_ascii_digit()) {
+    if path.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
             "positional placeholder `{{{placeholder}}}` in the lock name: name a parameter of the function instead, like `{{order_id}}`"
         ));
     }
-    let name = name.strip_prefix("r#").unwrap_or(name);
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
-        && chars.all(|c| c == '_' || c.is_alphanumeric());
-    if !valid {
-        return Err(format!(
-            "invalid placeholder `{{{placeholder}}}` in the lock name: a placeholder is a parameter name, like `{{order_id}}`, optionally with a format spec, like `{{order_id:08}}`"
-        ));
-    }
+    let invalid = || {
+        let mut message =
+            format!("invalid placeholder `{{{placeholder}}}` in the lock name: {ALLOWED}");
+        if path.contains(['(', '['])
+            || !path
+                .chars()
+                .all(|c| c == '.' || c == '_' || c.is_alphanumeric())
+        {
+            // Someone reached for an expression: say where to compute it instead.
+            message.push_str("; method calls, indexing and operators are not allowed: compute the value before the call and pass it as a parameter");
+        }
+        message
+    };
+    let mut segments = path.split('.');
+    let name = segments.next().and_then(identifier).ok_or_else(invalid)?;
+    let fields = segments
+        .map(|segment| field(segment).ok_or_else(invalid))
+        .collect::<Result<_, _>>()?;
     Ok(Piece::Param {
         name: name.to_owned(),
+        fields,
         spec: spec.to_owned(),
     })
 }
 
-/// Parameters a placeholder can name, keyed by their unraw name: `self` and plain
-/// `ident: Type` bindings. Destructuring patterns bind no single value worth naming.
+/// `id` or `r#type`, as the unraw name; `format!`'s own rules, so `{type}` names the
+/// parameter `r#type` too.
+fn identifier(text: &str) -> Option<&str> {
+    let name = text.strip_prefix("r#").unwrap_or(text);
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+        && name != "_";
+    valid.then_some(name)
+}
+
+/// `id` or `0` after a dot: a named field or a tuple index written without leading zeros.
+fn field(text: &str) -> Option<Field> {
+    if text.chars().all(|c| c.is_ascii_digit()) {
+        if text.len() > 1 && text.starts_with('0') {
+            return None;
+        }
+        return text.parse().ok().map(Field::Index);
+    }
+    let name = identifier(text)?;
+    // Parsed rather than built with `Ident::new`, which panics on characters that are
+    // alphabetic but not allowed in identifiers. A keyword field (`r#type`) is written raw
+    // after the dot; `self`, `crate` and the like are no field at all.
+    syn::parse_str::<Ident>(name)
+        .or_else(|_| syn::parse_str::<Ident>(&format!("r#{name}")))
+        .ok()
+        .map(Field::Named)
+}
+
+/// The names a placeholder can start with, keyed by their unraw name: `self` and every
+/// name the parameters bind, those of destructuring patterns (`Path(id): Path<u64>`)
+/// included.
 fn usable_params(sig: &Signature) -> Vec<(String, Ident)> {
-    sig.inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Receiver(receiver) => Some((
-                "self".to_owned(),
-                Ident::new("self", receiver.self_token.span),
-            )),
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(pat) if pat.subpat.is_none() => {
-                    Some((pat.ident.unraw().to_string(), pat.ident.clone()))
-                }
-                _ => None,
-            },
-        })
-        .collect()
+    let mut params: Vec<(String, Ident)> = Vec::new();
+    for ident in bound_names(sig) {
+        let key = ident.unraw().to_string();
+        // An or-pattern binds the same name in each case.
+        if !params.iter().any(|(known, _)| *known == key) {
+            params.push((key, ident));
+        }
+    }
+    params
 }
 
 fn unknown_placeholder(name: &str, sig: &Signature, params: &[(String, Ident)]) -> String {
@@ -236,7 +306,9 @@ mod tests {
     fn expand(name: &str, sig: Signature) -> Result<String, String> {
         let template = NameTemplate::parse(LitStr::new(name, Span::call_site()))
             .map_err(|error| error.to_string())?;
-        let expr = template.to_expr(&sig).map_err(|error| error.to_string())?;
+        let expr = template
+            .to_expr(&sig, false)
+            .map_err(|error| error.to_string())?;
         Ok(expr.to_string())
     }
 
@@ -259,10 +331,80 @@ mod tests {
     }
 
     #[test]
+    fn fields_and_tuple_indexes_follow_the_parameter() {
+        let sig: Signature = parse_quote!(fn f(&self, req: &Request, pair: (u8, (u8, u8))));
+        assert_eq!(
+            expand(
+                "{req.id}:{req.customer.r#type}:{pair.0}:{pair.1.0:02}:{self.id}",
+                sig
+            )
+            .unwrap(),
+            r#":: std :: format ! ("{}:{}:{}:{:02}:{}" , req . id , req . customer . r#type , pair . 0 , pair . 1 . 0 , self . id)"#,
+        );
+    }
+
+    #[test]
+    fn names_bound_by_destructuring_can_be_used() {
+        let sig: Signature = parse_quote!(fn f(
+            Path(id): Path<u64>,
+            (a, b): (u64, u64),
+            Order { customer, .. }: Order,
+            &(ref x, _): &(u8, u8),
+            (Either::Left(v) | Either::Right(v)): Either<u8, u8>,
+        ));
+        assert_eq!(
+            expand("{id}:{a}:{b}:{customer.id}:{x}:{v}", sig).unwrap(),
+            r#":: std :: format ! ("{}:{}:{}:{}:{}:{}" , id , a , b , customer . id , x , v)"#,
+        );
+    }
+
+    #[test]
+    fn expressions_are_rejected_with_what_is_allowed() {
+        let sig: Signature = parse_quote!(fn f(req: Request, items: Vec<u8>, n: u8));
+        for bad in [
+            "{req.id()}",
+            "{items[0]}",
+            "{n + 1}",
+            "{n+1}",
+            "{-n}",
+            "{*req}",
+            "{&req}",
+            "{req.}",
+            "{.id}",
+            "{req..id}",
+            "{req.01}",
+            "{req.0x1}",
+            "{req.self}",
+            "{req.id.len()}",
+            // Alphabetic but not an identifier: rejected, not a panic in `Ident::new`.
+            "{req.\u{24b6}}",
+        ] {
+            let error = expand(bad, sig.clone()).expect_err(bad);
+            assert!(
+                error.contains("a placeholder is a parameter of the function, like `{order_id}`, or a field of one, like `{req.id}`"),
+                "{bad:?}: {error}"
+            );
+        }
+        let error = expand("{req.id()}", sig).unwrap_err();
+        assert!(
+            error.contains("method calls, indexing and operators are not allowed"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_field_of_an_unknown_parameter_names_the_parameter() {
+        let sig: Signature = parse_quote!(fn f(request: Request));
+        let error = expand("{reqest.id}", sig).unwrap_err();
+        assert!(error.contains("unknown placeholder `{reqest}`"), "{error}");
+        assert!(error.contains("did you mean `{request}`?"), "{error}");
+    }
+
+    #[test]
     fn malformed_templates_are_rejected() {
         let sig: Signature = parse_quote!(fn f(id: u64, (a, b): (u8, u8)));
         for bad in [
-            "", "{", "a{id", "}", "a}b", "{}", "{0}", "{ id }", "{a}", "{self}", "{id{}",
+            "", "{", "a{id", "}", "a}b", "{}", "{0}", "{ id }", "{c}", "{self}", "{id{}",
         ] {
             assert!(expand(bad, sig.clone()).is_err(), "{bad:?} was accepted");
         }

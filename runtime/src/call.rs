@@ -101,11 +101,10 @@ impl Call {
 
     /// Acquires the lock of an `async fn` (or passes through a lock this task holds).
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        let result = match held_here::find(self.options.client, &self.name, self.options.reentrant)
-        {
+        let lock = self.lock()?;
+        let result = match held_here::find(lock.client(), &self.name, self.options.reentrant) {
             Some(found) => found.map(LockGuard::new),
             None => {
-                let lock = self.lock()?;
                 let _waiting = crate::metrics::Waiting::new(self.options.template);
                 lock.acquire(self.options.timeout)
                     .instrument(self.span.clone())
@@ -118,11 +117,10 @@ impl Call {
     /// Acquires the lock of a sync `fn` (or passes through a lock this thread holds).
     pub fn acquire_blocking(&self) -> Result<BlockingLockGuard, LockError> {
         let _entered = self.span.enter();
-        let result = match held_here::find(self.options.client, &self.name, self.options.reentrant)
-        {
+        let lock = self.lock()?;
+        let result = match held_here::find(lock.client(), &self.name, self.options.reentrant) {
             Some(found) => found.map(BlockingLockGuard::new),
             None => {
-                let lock = self.lock()?;
                 let _waiting = crate::metrics::Waiting::new(self.options.template);
                 lock.acquire_blocking(self.options.timeout)
             }

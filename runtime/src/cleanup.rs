@@ -7,6 +7,7 @@
 //! instead it is released here, by owner value, as soon as Redis answers again. Until the
 //! lease ends at the latest: after that the key is gone or someone else's.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::LockClient;
@@ -19,12 +20,7 @@ const MAX_RETRY: Duration = Duration::from_millis(500);
 /// Releases `key` if it still holds owner value `value`, retrying until `until`. On a Redlock client,
 /// on every server; their announcements (with the server's own client's payload) then
 /// wake this process's waiters through the subscriber.
-pub(crate) fn release_later(
-    client: &'static LockClient,
-    key: String,
-    value: String,
-    until: Instant,
-) {
+pub(crate) fn release_later(client: &Arc<LockClient>, key: String, value: String, until: Instant) {
     if let Some(quorum) = client.quorum() {
         // Each server on its own: one that stays down does not hold up the others.
         for member in &quorum.members {
@@ -35,6 +31,9 @@ pub(crate) fn release_later(
     let Ok(runtime) = crate::background::handle() else {
         return;
     };
+    // Held until the lease ends at the latest: a dropped `Client` outlives its last lock
+    // by that much.
+    let client = client.clone();
     runtime.spawn(async move {
         let mut backoff = FIRST_RETRY;
         loop {
@@ -43,7 +42,7 @@ pub(crate) fn release_later(
                 return;
             }
             let args = [value.as_str(), client.instance_id.as_str()];
-            match eval_until(&AsyncIo, client, &RELEASE, &[&key], &args, Some(until)).await {
+            match eval_until(&AsyncIo, &client, &RELEASE, &[&key], &args, Some(until)).await {
                 Ok(released) => {
                     if released.as_int().is_ok_and(|n| n == 1) {
                         client.waiters.notify(&key);

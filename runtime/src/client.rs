@@ -14,8 +14,10 @@ use crate::sentinel::SentinelMaster;
 use crate::subscriber::Subscriber;
 use crate::waiters::WaitTable;
 
-/// Everything the lock needs to know about one registered client. Clients are registered
-/// once and live for the whole process, so locks and background tasks hold `&'static`.
+/// Everything the lock needs to know about one client. Locks, guards and the tasks that
+/// renew or release their locks hold it by `Arc`; a registered client lives for the whole
+/// process (the registry holds it), a built [`Client`](crate::Client) until its last user
+/// lets go. The subscriber's tasks hold it weakly, so that they end with it.
 pub(crate) struct LockClient {
     pub(crate) name: String,
     pub(crate) prefix: String,
@@ -233,7 +235,7 @@ impl LockClient {
     }
 
     /// Makes sure release announcements for `key` reach this process.
-    pub(crate) fn subscribe(&'static self, key: &str) {
+    pub(crate) fn subscribe(self: &Arc<Self>, key: &str) {
         if self.waiters.needs_subscription(key)
             && let Some(subscriber) = self.subscriber.get_or_init(|| Subscriber::start(self))
         {

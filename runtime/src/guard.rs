@@ -17,7 +17,7 @@ use crate::scripts::{EXTEND, HANDOFF, RELEASE, fence_key};
 
 /// One acquisition: the owner value and what is needed to renew and release it.
 pub(crate) struct Held {
-    client: &'static LockClient,
+    client: Arc<LockClient>,
     name: String,
     key: String,
     /// What the lock's key holds while this acquisition has it: the owner token and the
@@ -43,9 +43,10 @@ pub(crate) struct Held {
 pub(crate) struct SharedHold(Arc<Held>);
 
 impl SharedHold {
-    /// Whether this is lock `name` of the client registered as `client`.
-    pub(crate) fn is(&self, client: &str, name: &str) -> bool {
-        self.0.client.name == client && self.0.name == name
+    /// Whether this is lock `name` of `client` (the very client: a scope's client and the
+    /// registered one it stands in for are different locks).
+    pub(crate) fn is(&self, client: &LockClient, name: &str) -> bool {
+        std::ptr::eq(&*self.0.client, client) && self.0.name == name
     }
 
     /// A view of the held lock for a reentrant call: same owner value, fence and lease state.
@@ -127,7 +128,7 @@ impl LeaseState {
 
 impl Held {
     pub(crate) fn new(
-        client: &'static LockClient,
+        client: Arc<LockClient>,
         name: String,
         key: String,
         acquired: Acquired,
@@ -162,7 +163,7 @@ impl Held {
 
     fn borrow(&self) -> Held {
         Held {
-            client: self.client,
+            client: self.client.clone(),
             name: self.name.clone(),
             key: self.key.clone(),
             value: self.value.clone(),
@@ -183,7 +184,7 @@ impl Held {
             return;
         }
         let task = renew(
-            self.client,
+            self.client.clone(),
             self.name.clone(),
             self.key.clone(),
             self.value.clone(),
@@ -212,7 +213,7 @@ impl Held {
                 .await?
                 .majority(),
             None => {
-                eval(io, self.client, &EXTEND, &keys, &args)
+                eval(io, &self.client, &EXTEND, &keys, &args)
                     .await?
                     .as_int()?
                     == 1
@@ -261,7 +262,7 @@ impl Held {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
             let attempt = HandoffAttempt {
-                client: self.client,
+                client: &self.client,
                 key: &self.key,
                 offer: &offer,
                 done: false,
@@ -274,7 +275,7 @@ impl Held {
                 &self.client.instance_id,
             ];
             let keys = [self.key.as_str(), fence_key.as_str()];
-            let result = eval(io, self.client, &HANDOFF, &keys, &args)
+            let result = eval(io, &self.client, &HANDOFF, &keys, &args)
                 .await
                 .and_then(|r| r.as_int());
             // A positive reply is the fencing token the waiter got.
@@ -298,7 +299,7 @@ impl Held {
         }
         let released = eval(
             io,
-            self.client,
+            &self.client,
             &RELEASE,
             &[&self.key],
             &[&value, &self.client.instance_id],
@@ -351,14 +352,14 @@ impl Held {
     }
 
     fn release_later(&self, until: Instant) {
-        crate::cleanup::release_later(self.client, self.key.clone(), self.value.clone(), until);
+        crate::cleanup::release_later(&self.client, self.key.clone(), self.value.clone(), until);
     }
 }
 
 /// Completes a handover in the wait table, also when the releasing future is dropped
 /// half-way (then as failed, so the waiter is not left waiting for an answer).
 struct HandoffAttempt<'a> {
-    client: &'static LockClient,
+    client: &'a LockClient,
     key: &'a str,
     offer: &'a crate::waiters::HandoffOffer,
     done: bool,
@@ -387,7 +388,7 @@ impl Drop for HandoffAttempt<'_> {
 /// ours any more, and also when the lease runs out before a renewal got through (Redis
 /// unreachable or stalled): from then on another owner may hold it.
 async fn renew(
-    client: &'static LockClient,
+    client: Arc<LockClient>,
     name: String,
     key: String,
     value: String,
@@ -422,7 +423,7 @@ async fn renew(
                 .vote(&AsyncIo, &name, &EXTEND, &[&key], &args, until)
                 .await
                 .map(|votes| i64::from(votes.majority())),
-            None => eval_until(&AsyncIo, client, &EXTEND, &[&key], &args, until)
+            None => eval_until(&AsyncIo, &client, &EXTEND, &[&key], &args, until)
                 .await
                 .and_then(|r| r.as_int()),
         };

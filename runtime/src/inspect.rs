@@ -58,7 +58,8 @@ pub struct LockInfo {
 /// # Ok(()) }
 /// ```
 pub async fn list_locks(client: Option<&str>) -> Result<Vec<LockInfo>, LockError> {
-    list_locks_with(&AsyncIo, crate::registry::client(client)?).await
+    let client = crate::registry::client(client)?;
+    list_locks_with(&AsyncIo, &client).await
 }
 
 /// [`list_locks`] for sync code.
@@ -69,7 +70,8 @@ pub async fn list_locks(client: Option<&str>) -> Result<Vec<LockInfo>, LockError
 /// # Ok::<(), redis_locked::LockError>(())
 /// ```
 pub fn list_locks_blocking(client: Option<&str>) -> Result<Vec<LockInfo>, LockError> {
-    block_on(list_locks_with(&SyncIo, crate::registry::client(client)?))
+    let client = crate::registry::client(client)?;
+    block_on(list_locks_with(&SyncIo, &client))
 }
 
 async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockInfo>, LockError> {

@@ -1,23 +1,7 @@
-//! Declarative distributed locks on Redis.
-//!
-//! ```no_run
-//! use redis_locked::{redis_lock, LockError};
-//!
-//! #[redis_lock(name = "invoice:{order_id}", expire = 10, auto_renew)]
-//! async fn bill(order_id: u64) -> Result<u64, LockError> {
-//!     // Only one process at a time runs this for a given order_id.
-//!     Ok(order_id)
-//! }
-//!
-//! # async fn start() -> Result<(), LockError> {
-//! redis_locked::init("redis://127.0.0.1:6379")?;
-//! bill(42).await?;
-//! # Ok(()) }
-//! ```
-//!
-//! Configure Redis once at start-up with [`init`] (and [`register`] for more servers), then
-//! annotate functions with [`macro@redis_lock`], or use [`Lock`] directly. See the
-//! attribute's documentation for every argument and for the code it expands to.
+// The crate's front page is the README, so that crates.io, docs.rs and the repository show one
+// text, and every Rust example in it is compiled as a doctest.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod background;
@@ -40,6 +24,7 @@ mod redlock;
 mod registry;
 mod resp;
 mod scan;
+mod scope;
 mod scripts;
 mod sentinel;
 mod subscriber;
@@ -57,8 +42,24 @@ pub use holder::Holder;
 pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
+pub use scope::{Client, ClientScopeGuard};
 
+// The attribute's documentation lives here rather than in the macros crate, so that its
+// examples are doctests that can use this crate. The expansion listing at its end is the
+// file the macros crate's snapshot test keeps current; its hidden lines give it what the
+// example at the top of the documentation defines, so it compiles too.
 #[doc(inline)]
+#[doc = include_str!("../doc/attribute.md")]
+#[doc = concat!(
+    "```\n",
+    "# use redis_locked::LockError;\n",
+    "# #[derive(Debug)] struct AppError;\n",
+    "# impl From<LockError> for AppError { fn from(_: LockError) -> Self { AppError } }\n",
+    "# async fn charge(order_id: u64) -> Result<u64, AppError> { Ok(order_id) }\n",
+    "# fn charge_blocking(order_id: u64) -> Result<u64, AppError> { Ok(order_id) }\n",
+    include_str!("../doc/expansion.rs"),
+    "```\n",
+)]
 pub use redis_locked_macros::redis_lock;
 
 /// The `redis` crate this one is built on, so that callers can name its types, such as

@@ -1,5 +1,6 @@
 //! [`Lock`]: one named lock on one client, and the algorithm that acquires it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod attempts;
@@ -34,7 +35,7 @@ use crate::waiters::Ticket;
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    client: &'static LockClient,
+    client: Arc<LockClient>,
     name: String,
     key: String,
     lease: Option<Duration>,
@@ -56,26 +57,29 @@ impl std::fmt::Debug for Lock {
 }
 
 impl Lock {
-    /// The lock `name` on the default client (see [`init`](crate::init)).
+    /// The lock `name` on the default client (see [`init`](crate::init)), or on the
+    /// [`Client`](crate::Client) whose scope this runs in.
     ///
     /// Without [`expire`](Lock::expire) it has the client's default lease (30 s) and renews
     /// itself while held.
     pub fn new(name: impl Into<String>) -> Result<Lock, LockError> {
-        Lock::build(crate::registry::client(None)?, name.into())
+        Lock::on(crate::registry::client(None)?, name.into())
     }
 
-    /// The lock `name` on the client registered as `client` (see [`register`](crate::register)).
+    /// The lock `name` on the client registered as `client` (see [`register`](crate::register)),
+    /// or on the [`Client`](crate::Client) a scope puts in its place.
     pub fn with_client(client: &str, name: impl Into<String>) -> Result<Lock, LockError> {
-        Lock::build(crate::registry::client(Some(client))?, name.into())
+        Lock::on(crate::registry::client(Some(client))?, name.into())
     }
 
-    fn build(client: &'static LockClient, name: String) -> Result<Lock, LockError> {
+    /// The lock `name` on `client`.
+    pub(crate) fn on(client: Arc<LockClient>, name: String) -> Result<Lock, LockError> {
         if name.is_empty() {
             return Err(LockError::invalid("a lock name must not be empty"));
         }
         Ok(Lock {
-            client,
             key: client.key(&name),
+            client,
             name,
             lease: None,
             auto_renew: None,
@@ -114,8 +118,8 @@ impl Lock {
     }
 
     /// The client the lock lives on.
-    pub(crate) fn client(&self) -> &'static LockClient {
-        self.client
+    pub(crate) fn client(&self) -> &Arc<LockClient> {
+        &self.client
     }
 
     /// The lease each acquisition takes.
@@ -209,7 +213,7 @@ impl Lock {
             other => Err(unexpected(&other)),
         };
         let Some(quorum) = self.client.quorum() else {
-            return owner(self.client, None).await;
+            return owner(&self.client, None).await;
         };
         // Held by whoever holds it on a majority; a minority's key is a failed attempt
         // on its way out, or a lease about to end.
@@ -226,7 +230,7 @@ impl Lock {
     }
 
     async fn reset_with<I: Io>(&self, io: &I) -> Result<bool, LockError> {
-        reset_key(io, self.client, &self.name, &self.key).await
+        reset_key(io, &self.client, &self.name, &self.key).await
     }
 
     /// The acquisition algorithm, shared by async and sync callers.
@@ -247,7 +251,7 @@ impl Lock {
         let deadline = timeout.and_then(|t| start.checked_add(t));
         let lease = self.lease();
         let lease_ms = lease_millis(lease)?;
-        let client = self.client;
+        let client = &self.client;
         let value = owner_value(&new_token()?, self.template);
         let mut attempts = Attempts::new(self, value, deadline);
         let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
@@ -341,7 +345,7 @@ impl Lock {
     /// began no earlier than `since`.
     fn held(&self, value: String, fence: u64, since: Instant) -> Held {
         Held::new(
-            self.client,
+            self.client.clone(),
             self.name.clone(),
             self.key.clone(),
             Acquired {
@@ -411,12 +415,14 @@ async fn reset_key<I: Io>(
 /// Returns how many were held. Walks the keys with `SCAN`, never `KEYS`, so the server is
 /// never blocked; locks taken during the walk may survive it.
 pub async fn reset_all(client: Option<&str>) -> Result<u64, LockError> {
-    reset_all_with(&AsyncIo, crate::registry::client(client)?).await
+    let client = crate::registry::client(client)?;
+    reset_all_with(&AsyncIo, &client).await
 }
 
 /// [`reset_all`] for sync code.
 pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
-    block_on(reset_all_with(&SyncIo, crate::registry::client(client)?))
+    let client = crate::registry::client(client)?;
+    block_on(reset_all_with(&SyncIo, &client))
 }
 
 async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {

@@ -25,6 +25,7 @@
 use std::collections::BTreeSet;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,8 @@ use crate::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
 
 /// N independent servers, each a client of its own (pools, endpoint) that only talks.
 pub(crate) struct Quorum {
-    pub(crate) members: Vec<LockClient>,
+    /// Each by `Arc`, so that a background release on one server can keep it.
+    pub(crate) members: Vec<Arc<LockClient>>,
     /// The bound of one server's answer to anything but an acquisition.
     response_timeout: Duration,
 }
@@ -77,7 +79,7 @@ enum Grant {
 }
 
 impl Quorum {
-    pub(crate) fn new(members: Vec<LockClient>, response_timeout: Duration) -> Quorum {
+    pub(crate) fn new(members: Vec<Arc<LockClient>>, response_timeout: Duration) -> Quorum {
         Quorum {
             members,
             response_timeout,
@@ -154,7 +156,14 @@ impl Quorum {
         F: FnMut(&'a LockClient) -> Fut,
         Fut: Future<Output = Result<T, LockError>>,
     {
-        join_all(self.members.iter().map(op).collect()).await
+        join_all(
+            self.members
+                .iter()
+                .map(|member| &**member)
+                .map(op)
+                .collect(),
+        )
+        .await
     }
 
     /// The outcomes, when a majority answered; otherwise the error to report: a lasting
@@ -318,7 +327,7 @@ impl Quorum {
         let until = bounded(Instant::now());
         let fence = fence.to_string();
         let (keys, args) = ([fence_key], [fence.as_str()]);
-        let servers: Vec<&LockClient> = granted.iter().map(|(i, _)| &self.members[*i]).collect();
+        let servers: Vec<&LockClient> = granted.iter().map(|(i, _)| &*self.members[*i]).collect();
         let outcomes = join_all(
             servers
                 .into_iter()

@@ -1,18 +1,23 @@
 //! The process-wide registry of clients, configured once at start-up.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use crate::client::{LockClient, Server, Target};
 use crate::error::LockError;
 use crate::redlock::Quorum;
+use crate::scope::Client;
 use crate::sentinel::SentinelMaster;
 
 /// The name under which [`init`] registers the default client.
 pub const DEFAULT_CLIENT: &str = "default";
 
-static CLIENTS: LazyLock<RwLock<HashMap<String, &'static LockClient>>> =
+/// The name of a [built](ClientBuilder::build) client in logs: it has none of its own.
+const UNREGISTERED: &str = "unregistered";
+
+/// Registered clients stay for the life of the process: registration is once, at start-up.
+static CLIENTS: LazyLock<RwLock<HashMap<String, Arc<LockClient>>>> =
     LazyLock::new(|| RwLock::new(HashMap::new()));
 
 /// Registers the default client, used by every lock that names no client.
@@ -262,6 +267,40 @@ impl ClientBuilder {
 
     /// Registers this client under `name`.
     pub fn register(self, name: &str) -> Result<(), LockError> {
+        let client = Arc::new(self.make(name)?);
+        let mut clients = CLIENTS.write().unwrap_or_else(|e| e.into_inner());
+        if clients.contains_key(name) {
+            return Err(LockError::AlreadyRegistered {
+                client: name.to_string(),
+            });
+        }
+        clients.insert(name.to_string(), client.clone());
+        drop(clients);
+        started(&client);
+        Ok(())
+    }
+
+    /// A client of its own, outside the registry: locks take it through
+    /// [`Client::scope`] (or [`enter`](Client::enter) for sync code), where it stands in
+    /// for the default client, or through [`Client::lock`]. Checked as
+    /// [`register`](ClientBuilder::register) checks; connects on first use. Its
+    /// connections close once the `Client`, its clones and every lock and guard made with
+    /// it are dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), redis_locked::LockError> {
+    /// let client = redis_locked::ClientBuilder::new("redis://127.0.0.1:6379").build()?;
+    /// client.scope(async { /* locks here use `client` */ }).await;
+    /// # Ok(()) }
+    /// ```
+    pub fn build(self) -> Result<Client, LockError> {
+        let client = Arc::new(self.make(UNREGISTERED)?);
+        started(&client);
+        Ok(Client::new(client))
+    }
+
+    /// The client these options describe, named `name` in logs; checked, not yet connected.
+    fn make(&self, name: &str) -> Result<LockClient, LockError> {
         if crate::lock::lease_millis(self.default_lease).is_err() {
             return Err(LockError::invalid(
                 "the default lease must be at least 1 ms",
@@ -321,28 +360,22 @@ impl ClientBuilder {
                 Target::Cluster(cluster)
             }
         };
-        let client = LockClient::new(
+        LockClient::new(
             name.to_string(),
             target,
             self.prefix.clone(),
             self.default_lease,
             self.outage_timeout,
             self.max_connections,
-        )?;
-        let mut clients = CLIENTS.write().unwrap_or_else(|e| e.into_inner());
-        if clients.contains_key(name) {
-            return Err(LockError::AlreadyRegistered {
-                client: name.to_string(),
-            });
-        }
-        let client: &'static LockClient = Box::leak(Box::new(client));
-        clients.insert(name.to_string(), client);
-        drop(clients);
-        if let Target::Sentinel(sentinel) = &client.target {
-            // Find the master now, in the background, so first use need not wait.
-            let _ = sentinel.refresh();
-        }
-        Ok(())
+        )
+    }
+}
+
+/// What a new client does at once, before its first lock.
+fn started(client: &LockClient) {
+    if let Target::Sentinel(sentinel) = &client.target {
+        // Find the master now, in the background, so first use need not wait.
+        let _ = sentinel.refresh();
     }
 }
 
@@ -365,14 +398,14 @@ impl ClientBuilder {
                 self.connect_timeout,
                 self.response_timeout,
             )?;
-            members.push(LockClient::new(
+            members.push(Arc::new(LockClient::new(
                 format!("{name}#{i}"),
                 Target::Server(server),
                 self.prefix.clone(),
                 self.default_lease,
                 self.outage_timeout,
                 self.max_connections,
-            )?);
+            )?));
         }
         Ok(Quorum::new(members, self.response_timeout))
     }
@@ -439,17 +472,21 @@ impl std::fmt::Debug for ClientBuilder {
     }
 }
 
-/// The client registered under `name`, or the default one.
-pub(crate) fn client(name: Option<&str>) -> Result<&'static LockClient, LockError> {
+/// The client a lock naming `name` (`None`: the default client) uses here and now: one a
+/// [`Client`] scope stands in with (see `scope.rs`), else the one registered.
+pub(crate) fn client(name: Option<&str>) -> Result<Arc<LockClient>, LockError> {
+    if let Some(scoped) = crate::scope::scoped(name.unwrap_or(DEFAULT_CLIENT)) {
+        return Ok(scoped);
+    }
     let clients = CLIENTS.read().unwrap_or_else(|e| e.into_inner());
     match name {
         None => clients
             .get(DEFAULT_CLIENT)
-            .copied()
+            .cloned()
             .ok_or(LockError::NotConfigured),
         Some(name) => clients
             .get(name)
-            .copied()
+            .cloned()
             .ok_or_else(|| LockError::UnknownClient {
                 client: name.to_string(),
             }),

@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::future::poll_fn;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -27,30 +28,33 @@ use crate::waiters::Subscription;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) struct Subscriber {
-    /// One per pub/sub connection.
+    /// One per pub/sub connection. Dropped with the client, which ends the tasks.
     requests: Vec<mpsc::UnboundedSender<String>>,
 }
 
 impl Subscriber {
-    pub(crate) fn start(client: &'static LockClient) -> Option<Subscriber> {
+    /// Starts the client's pub/sub tasks. They hold the client weakly (it holds them, through
+    /// their request channels), so a dropped [`Client`](crate::Client) ends them.
+    pub(crate) fn start(client: &Arc<LockClient>) -> Option<Subscriber> {
         let handle = crate::background::handle().ok()?;
+        let weak = Arc::downgrade(client);
         let requests = match &client.target {
             // A cluster's subscriptions are sharded, on the shared cluster connection.
-            Target::Cluster(cluster) => {
+            Target::Cluster(_) => {
                 let (requests, receiver) = mpsc::unbounded_channel();
-                handle.spawn(crate::cluster::pubsub::run(client, cluster, receiver));
+                handle.spawn(crate::cluster::pubsub::run(weak, receiver));
                 vec![requests]
             }
             _ => {
-                let servers: Vec<Option<&'static LockClient>> = match client.quorum() {
-                    Some(quorum) => quorum.members.iter().map(Some).collect(),
+                let servers: Vec<Option<usize>> = match client.quorum() {
+                    Some(quorum) => (0..quorum.members.len()).map(Some).collect(),
                     None => vec![None],
                 };
                 servers
                     .into_iter()
                     .map(|member| {
                         let (requests, receiver) = mpsc::unbounded_channel();
-                        handle.spawn(run(client, member, receiver));
+                        handle.spawn(run(weak.clone(), member, receiver));
                         requests
                     })
                     .collect()
@@ -66,25 +70,31 @@ impl Subscriber {
     }
 }
 
-/// One pub/sub connection: to the client's server, or to `member`, one server of a Redlock
-/// client's quorum.
+/// One pub/sub connection: to the client's server, or to server `member` of a Redlock
+/// client's quorum. Ends when the client is gone. It holds the client only while it acts,
+/// never while it waits for the next message or request.
 async fn run(
-    client: &'static LockClient,
-    member: Option<&'static LockClient>,
+    client: Weak<LockClient>,
+    member: Option<usize>,
     mut requests: mpsc::UnboundedReceiver<String>,
 ) {
     let mut backoff = Duration::from_millis(50);
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
-    let mut resolutions = match &client.target {
+    let Some(mut resolutions) = client.upgrade().map(|client| match &client.target {
         Target::Sentinel(sentinel) => Some(sentinel.watch()),
         Target::Server(_) | Target::Redlock(_) | Target::Cluster(_) => None,
+    }) else {
+        return;
     };
     loop {
         if let Some(resolutions) = &mut resolutions {
             resolutions.borrow_and_update();
         }
+        let Some(strong) = client.upgrade() else {
+            return;
+        };
         let connected = async {
-            let server = member.unwrap_or(client).server(None).await?;
+            let server = server_of(&strong, member).server(None).await?;
             let conn = AsyncConn::connect(&server.endpoint).await?;
             Ok::<_, LockError>((conn.into_pubsub().await?, server.endpoint.generation))
         };
@@ -93,9 +103,10 @@ async fn run(
             Err(e) => {
                 {
                     let error = &e as &(dyn std::error::Error + 'static);
-                    tracing::warn!(client = %client.name, error, "redis-locked: pub/sub connection failed; retrying");
+                    tracing::warn!(client = %strong.name, error, "redis-locked: pub/sub connection failed; retrying");
                 }
-                refresh(client);
+                refresh(&strong);
+                drop(strong);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
@@ -107,19 +118,21 @@ async fn run(
         // A Redlock server's keys subscribed on this connection: the subscribers share the
         // waiters' records, so each must find out for itself what to unsubscribe.
         let mut ours = HashSet::new();
-        for key in client.waiters.resubscribe_all() {
-            healthy &= subscribe(client, &mut sink, key.clone()).await;
+        for key in strong.waiters.resubscribe_all() {
+            healthy &= subscribe(&strong, &mut sink, key.clone()).await;
             if member.is_some() {
                 ours.insert(key);
             }
         }
-        client.waiters.notify_all();
+        strong.waiters.notify_all();
+        drop(strong);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         while healthy {
             tokio::select! {
                 request = requests.recv() => match request {
                     Some(key) => {
-                        healthy = subscribe(client, &mut sink, key.clone()).await;
+                        let Some(client) = client.upgrade() else { return };
+                        healthy = subscribe(&client, &mut sink, key.clone()).await;
                         if member.is_some() {
                             ours.insert(key);
                         }
@@ -128,6 +141,7 @@ async fn run(
                 },
                 message = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)) => match message {
                     Some(msg) => {
+                        let Some(client) = client.upgrade() else { return };
                         if msg.get_payload_bytes() != client.instance_id.as_bytes() {
                             client.waiters.notify(msg.get_channel_name());
                         }
@@ -135,12 +149,14 @@ async fn run(
                     None => healthy = false,
                 },
                 _ = moved(&mut resolutions) => {
-                    if current_generation(client) != generation {
+                    let Some(client) = client.upgrade() else { return };
+                    if current_generation(&client) != generation {
                         tracing::info!(client = %client.name, "redis-locked: the master moved; subscribing there");
                         healthy = false;
                     }
                 }
                 _ = sweep.tick() => {
+                    let Some(client) = client.upgrade() else { return };
                     let mut idle = client.waiters.sweep_idle();
                     if member.is_some() {
                         idle = ours
@@ -152,16 +168,28 @@ async fn run(
                             ours.remove(key);
                         }
                     }
+                    drop(client);
                     if !idle.is_empty() {
                         healthy = sink.unsubscribe(idle).await.is_ok();
                     }
                 }
             }
         }
+        let Some(client) = client.upgrade() else {
+            return;
+        };
         tracing::warn!(client = %client.name, "redis-locked: pub/sub connection lost; reconnecting");
-        refresh(client);
+        refresh(&client);
         client.waiters.notify_all();
     }
+}
+
+/// The client whose server a pub/sub connection goes to: the client itself, or one server
+/// of its Redlock quorum.
+fn server_of(client: &LockClient, member: Option<usize>) -> &LockClient {
+    member
+        .and_then(|i| client.quorum()?.members.get(i))
+        .map_or(client, |member| &**member)
 }
 
 /// The next resolution of a Sentinel-managed master; never, for a fixed server.

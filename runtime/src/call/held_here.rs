@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 
+use crate::client::LockClient;
 use crate::error::LockError;
 use crate::guard::{Held, SharedHold};
 
@@ -24,11 +25,10 @@ thread_local! {
 /// Looks for lock `name` of `client` among those this task or thread holds: `None` when
 /// not held here; else a guard passing through (`reentrant`) or the deadlock it would be.
 pub(super) fn find(
-    client: Option<&str>,
+    client: &LockClient,
     name: &str,
     reentrant: bool,
 ) -> Option<Result<Held, LockError>> {
-    let client = client.unwrap_or(crate::DEFAULT_CLIENT);
     let matches = |hold: &&SharedHold| hold.is(client, name);
     let found = HELD_IN_TASK
         .try_with(|held| held.iter().find(matches).cloned())

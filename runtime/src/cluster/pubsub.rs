@@ -8,12 +8,13 @@
 //! lost, so every (re)subscription confirmation pokes the key's waiters, and waiters
 //! still wake at the holder's lease end: a failover delays them, never strands them.
 
+use std::sync::Weak;
 use std::time::Duration;
 
 use redis::PushKind;
 use tokio::sync::mpsc;
 
-use crate::client::LockClient;
+use crate::client::{LockClient, Target};
 use crate::cluster::Cluster;
 use crate::waiters::Subscription;
 
@@ -23,12 +24,12 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How soon subscriptions that failed are tried again.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
 
-pub(crate) async fn run(
-    client: &'static LockClient,
-    cluster: &'static Cluster,
-    mut requests: mpsc::UnboundedReceiver<String>,
-) {
-    let Some(mut pushes) = cluster.take_pushes() else {
+/// Ends when the client is gone; holds it only while it acts (see `subscriber.rs`).
+pub(crate) async fn run(client: Weak<LockClient>, mut requests: mpsc::UnboundedReceiver<String>) {
+    let Some(mut pushes) = client
+        .upgrade()
+        .and_then(|client| cluster_of(&client)?.take_pushes())
+    else {
         return;
     };
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
@@ -37,19 +38,28 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             request = requests.recv() => match request {
-                Some(key) => failed |= !subscribe(client, cluster, vec![key]).await,
+                Some(key) => {
+                    let Some(client) = client.upgrade() else { return };
+                    failed |= !subscribe(&client, vec![key]).await;
+                }
                 None => return,
             },
             push = pushes.recv() => match push {
-                Some(push) => on_push(client, push),
+                Some(push) => {
+                    let Some(client) = client.upgrade() else { return };
+                    on_push(&client, push);
+                }
                 None => return,
             },
             _ = retry.tick(), if failed => {
-                failed = !subscribe(client, cluster, client.waiters.resubscribe_all()).await;
+                let Some(client) = client.upgrade() else { return };
+                failed = !subscribe(&client, client.waiters.resubscribe_all()).await;
             }
             _ = sweep.tick() => {
+                let Some(client) = client.upgrade() else { return };
                 let idle = client.waiters.sweep_idle();
                 if !idle.is_empty()
+                    && let Some(cluster) = cluster_of(&client)
                     && let Ok(mut connection) = cluster.connection().await
                 {
                     let _ = connection.sunsubscribe(idle).await;
@@ -59,11 +69,22 @@ pub(crate) async fn run(
     }
 }
 
+/// The client's cluster: always there, since only a cluster client starts this task.
+fn cluster_of(client: &LockClient) -> Option<&Cluster> {
+    match &client.target {
+        Target::Cluster(cluster) => Some(cluster),
+        _ => None,
+    }
+}
+
 /// Subscribes to `keys`' shard channels; false if that failed (to be tried again).
-async fn subscribe(client: &LockClient, cluster: &Cluster, keys: Vec<String>) -> bool {
+async fn subscribe(client: &LockClient, keys: Vec<String>) -> bool {
     if keys.is_empty() {
         return true;
     }
+    let Some(cluster) = cluster_of(client) else {
+        return true;
+    };
     let outcome = match cluster.connection().await {
         Ok(mut connection) => connection
             .ssubscribe(&keys)

@@ -192,7 +192,7 @@ impl<'a> Attempts<'a> {
     async fn replicated<I: Io>(&mut self, io: &I, sent: Instant) -> Result<(), LockError> {
         let lock = self.lock;
         let outcome =
-            crate::cluster::replicas::confirm(io, lock.client, &lock.name, &lock.key).await;
+            crate::cluster::replicas::confirm(io, &lock.client, &lock.name, &lock.key).await;
         if outcome.is_err() {
             self.unconfirmed_since = Some(sent);
         }
@@ -215,7 +215,7 @@ impl<'a> Attempts<'a> {
         args.extend_from_slice(more);
         eval_until(
             io,
-            self.lock.client,
+            &self.lock.client,
             script,
             &keys,
             &args,
@@ -271,7 +271,7 @@ impl Drop for Attempts<'_> {
         if let (false, Some(sent)) = (self.acquired, self.unconfirmed_since) {
             let lock = self.lock;
             crate::cleanup::release_later(
-                lock.client,
+                &lock.client,
                 lock.key.clone(),
                 std::mem::take(&mut self.value),
                 sent + lock.lease(),
