@@ -6,8 +6,10 @@
 //! cargo run -p redis-locked-examples --example locks -- [--url URL] [--prefix PREFIX] list | show NAME | release NAME
 //! ```
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockInfo};
 
@@ -16,7 +18,8 @@ pub const USAGE: &str = "\
 usage: locks [--url URL] [--prefix PREFIX] <command>
 
 commands:
-  list            every held lock: name, remaining lease, fencing token, owner, waiting processes
+  list            every held lock: name, remaining lease, fencing token, owner, waiting
+                  processes, how long it has been held, and by whom (host:pid, function)
   show NAME       one lock's fields, or \"not held\"
   release NAME    force the lock free, whoever holds it, and wake its waiters
 
@@ -137,7 +140,14 @@ pub fn run(
     match execute(&invocation, out) {
         Ok(()) => EXIT_OK,
         Err(Failure::Lock(e)) => {
-            let _ = writeln!(err, "locks: {e}");
+            // The message, then its causes (the refused connection, the server's reply).
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            let _ = writeln!(err, "locks: {message}");
             EXIT_ERROR
         }
         Err(Failure::Output(e)) => {
@@ -192,9 +202,18 @@ fn execute(invocation: &Invocation, out: &mut dyn Write) -> Result<(), Failure> 
 }
 
 /// Registers (once per process) a client for this URL and prefix and returns its name.
-/// Clients are process-global; a second run with the same URL and prefix reuses it.
+/// Clients are process-global; a second run with the same URL and prefix reuses it. The
+/// name is a number, not the URL: it shows in logs and in the connections' names on the
+/// server (`CLIENT LIST`), where a password in the URL must not.
 fn client(url: &str, prefix: &str) -> Result<String, LockError> {
-    let name = format!("locks-cli {prefix} {url}");
+    static CLIENTS: Mutex<Option<HashMap<(String, String), String>>> = Mutex::new(None);
+    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    let clients = clients.get_or_insert_with(HashMap::new);
+    let next = format!("locks-cli#{}", clients.len() + 1);
+    let name = clients
+        .entry((url.to_string(), prefix.to_string()))
+        .or_insert(next)
+        .clone();
     match ClientBuilder::new(url)
         .key_prefix(prefix)
         .connect_timeout(Duration::from_secs(2))
@@ -214,6 +233,27 @@ fn lease(info: &LockInfo) -> String {
     }
 }
 
+/// How long the lock has been held, by the holder's clock and ours: `1234 ms`, or `-`
+/// when the key does not say.
+fn held_for(info: &LockInfo) -> String {
+    match &info.holder {
+        Some(holder) => {
+            let held = SystemTime::now()
+                .duration_since(holder.since)
+                .unwrap_or_default();
+            format!("{} ms", held.as_millis())
+        }
+        None => "-".into(),
+    }
+}
+
+/// `host:pid, fn template` or `host:pid, programmatic`; `-` when the key does not say.
+fn holder(info: &LockInfo) -> String {
+    info.holder
+        .as_ref()
+        .map_or_else(|| "-".into(), ToString::to_string)
+}
+
 /// The first 8 characters of an owner token, and `…` if there are more.
 fn short_owner(owner: &str) -> String {
     let mut chars = owner.chars();
@@ -226,8 +266,10 @@ fn short_owner(owner: &str) -> String {
 }
 
 fn write_table(out: &mut dyn Write, locks: &[LockInfo]) -> std::io::Result<()> {
-    let header = ["NAME", "LEASE", "FENCE", "OWNER", "WAITING"];
-    let rows: Vec<[String; 5]> = locks
+    let header = [
+        "NAME", "LEASE", "FENCE", "OWNER", "WAITING", "HELD", "HOLDER",
+    ];
+    let rows: Vec<[String; 7]> = locks
         .iter()
         .map(|info| {
             [
@@ -236,6 +278,8 @@ fn write_table(out: &mut dyn Write, locks: &[LockInfo]) -> std::io::Result<()> {
                 info.fencing_token.to_string(),
                 short_owner(&info.owner),
                 info.waiting_processes.to_string(),
+                held_for(info),
+                holder(info),
             ]
         })
         .collect();
@@ -245,18 +289,20 @@ fn write_table(out: &mut dyn Write, locks: &[LockInfo]) -> std::io::Result<()> {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |out: &mut dyn Write, cells: [&str; 5]| {
-        // Names and owners to the left, numbers to the right.
-        let [name, lease, fence, owner, waiting] = cells;
+    let line = |out: &mut dyn Write, cells: [&str; 7]| {
+        // Names and owners to the left, numbers to the right; the holder, which may hold
+        // spaces, last.
+        let [name, lease, fence, owner, waiting, held, holder] = cells;
         let pad = |s: &str, w: usize| " ".repeat(w.saturating_sub(s.chars().count()));
         writeln!(
             out,
-            "{name}{}  {}{lease}  {}{fence}  {owner}{}  {}{waiting}",
+            "{name}{}  {}{lease}  {}{fence}  {owner}{}  {}{waiting}  {}{held}  {holder}",
             pad(name, widths[0]),
             pad(lease, widths[1]),
             pad(fence, widths[2]),
             pad(owner, widths[3]),
             pad(waiting, widths[4]),
+            pad(held, widths[5]),
         )
     };
     line(out, header)?;
@@ -272,7 +318,22 @@ fn write_info(out: &mut dyn Write, info: &LockInfo) -> std::io::Result<()> {
     writeln!(out, "remaining lease:   {}", lease(info))?;
     writeln!(out, "fencing token:     {}", info.fencing_token)?;
     writeln!(out, "owner token:       {}", info.owner)?;
-    writeln!(out, "waiting processes: {}", info.waiting_processes)
+    writeln!(out, "waiting processes: {}", info.waiting_processes)?;
+    match &info.holder {
+        Some(holder) => {
+            writeln!(out, "holder host:       {}", holder.host)?;
+            writeln!(out, "holder pid:        {}", holder.pid)?;
+            match &holder.template {
+                Some(template) => writeln!(
+                    out,
+                    "taken by:          #[redis_lock(name = \"{template}\")]"
+                )?,
+                None => writeln!(out, "taken by:          the programmatic API")?,
+            }
+            writeln!(out, "held for:          {}", held_for(info))
+        }
+        None => writeln!(out, "holder:            not described in the key"),
+    }
 }
 
 #[cfg(test)]

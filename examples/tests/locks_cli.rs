@@ -67,15 +67,19 @@ async fn list_show_and_release() {
     };
     assert_eq!(
         columns(lines[0]),
-        ["NAME", "LEASE", "FENCE", "OWNER", "WAITING"]
+        [
+            "NAME", "LEASE", "FENCE", "OWNER", "WAITING", "HELD", "HOLDER"
+        ]
     );
-    // name, lease in ms, "ms", fencing token, owner prefix, waiting processes.
+    // name, lease in ms, "ms", fencing token, owner prefix, waiting processes, time held
+    // in ms, "ms", then the holder: `host:pid, programmatic`.
+    let holder = format!(":{}, programmatic", std::process::id());
     for (line, guard, name, waiting) in [
         (lines[1], &invoice, "invoice:42", "1"),
         (lines[2], &report, "report", "0"),
     ] {
         let cells = columns(line);
-        assert_eq!(cells.len(), 6, "{line}");
+        assert_eq!(cells.len(), 10, "{line}");
         assert_eq!(cells[0], name);
         let lease: u64 = cells[1].parse().unwrap();
         assert!(lease > 55_000 && lease <= 60_000, "{line}");
@@ -83,6 +87,10 @@ async fn list_show_and_release() {
         assert_eq!(cells[3], guard.fencing_token().to_string());
         assert_eq!(cells[4], format!("{}…", &guard.token()[..8]));
         assert_eq!(cells[5], waiting);
+        let held: u64 = cells[6].parse().unwrap();
+        assert!(held < 5_000, "{line}");
+        assert_eq!(cells[7], "ms");
+        assert!(line.ends_with(&holder), "{line}");
     }
     assert!(report.fencing_token() > first_fence);
     // Aligned: every row's columns start where the header's do.
@@ -112,6 +120,15 @@ async fn list_show_and_release() {
     );
     assert!(out.contains("waiting processes: 1\n"), "{out}");
     assert!(out.contains(" ms\n"), "{out}");
+    assert!(
+        out.contains(&format!("holder pid:        {}\n", std::process::id())),
+        "{out}"
+    );
+    assert!(
+        out.contains("taken by:          the programmatic API\n"),
+        "{out}"
+    );
+    assert!(out.contains("held for:          "), "{out}");
     let (code, out, _) = locks(&["--url", &url, "show", "nothing"]);
     assert_eq!((code, out.as_str()), (EXIT_OK, "nothing: not held\n"));
 
@@ -176,8 +193,10 @@ fn redis_errors_exit_with_1() {
     let url = RedisServer::start().url();
     let (code, out, err) = locks(&["--url", &url, "list"]);
     assert_eq!((code, out.as_str()), (EXIT_ERROR, ""));
+    // The message and its cause.
     assert!(
-        err.starts_with("locks: ") && err.contains("127.0.0.1"),
+        err.starts_with("locks: could not connect to Redis at 127.0.0.1")
+            && err.contains("refused"),
         "{err}"
     );
 

@@ -15,7 +15,7 @@ pub(crate) fn handle() -> Result<&'static tokio::runtime::Handle, LockError> {
     BACKGROUND
         .get_or_init(start)
         .as_ref()
-        .map_err(|reason| LockError::Redis(std::io::Error::other(reason.clone()).into()))
+        .map_err(|reason| std::io::Error::other(reason.clone()).into())
 }
 
 fn start() -> Result<tokio::runtime::Handle, String> {

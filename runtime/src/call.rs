@@ -177,7 +177,8 @@ impl Call {
             }
             Err(error) => {
                 self.set_outcome(Outcome::Failed);
-                tracing::warn!(parent: &self.span, lock = %self.name, %error, "redis-locked: could not take the lock");
+                let cause = error as &(dyn std::error::Error + 'static);
+                tracing::warn!(parent: &self.span, lock = %self.name, error = cause, "redis-locked: could not take the lock");
             }
         }
         result

@@ -4,7 +4,7 @@
 //! Redis was unreachable, and an acquisition that sent `SET NX` but never saw the reply
 //! (it timed out, Redis stalled, or the caller gave up) and so does not know that it took
 //! the lock. Either way the key would block every other acquirer until its lease ran out;
-//! instead it is released here, by owner token, as soon as Redis answers again. Until the
+//! instead it is released here, by owner value, as soon as Redis answers again. Until the
 //! lease ends at the latest: after that the key is gone or someone else's.
 
 use std::sync::Arc;
@@ -27,20 +27,20 @@ pub(crate) enum Orphan {
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
-/// Releases `key` if it still holds `token`, retrying until `until`. On a Redlock client,
+/// Releases `key` if it still holds owner value `value`, retrying until `until`. On a Redlock client,
 /// on every server; their announcements (with the server's own client's payload) then
 /// wake this process's waiters through the subscriber.
 pub(crate) fn release_later(
     client: &Arc<LockClient>,
     key: String,
-    token: String,
+    value: String,
     until: Instant,
     orphan: Orphan,
 ) {
     if let Some(quorum) = client.quorum() {
         // Each server on its own: one that stays down does not hold up the others.
         for member in &quorum.members {
-            release_later(member, key.clone(), token.clone(), until, orphan);
+            release_later(member, key.clone(), value.clone(), until, orphan);
         }
         return;
     }
@@ -57,7 +57,7 @@ pub(crate) fn release_later(
             if now >= until {
                 return;
             }
-            let args = [token.as_str(), client.instance_id.as_str()];
+            let args = [value.as_str(), client.instance_id.as_str()];
             match eval_until(&AsyncIo, &client, &RELEASE, &[&key], &args, Some(until)).await {
                 Ok(_) => {
                     // Released or not, Redis answers again: a waiter of this process may
@@ -72,12 +72,13 @@ pub(crate) fn release_later(
                     backoff = (backoff * 2).min(MAX_RETRY);
                 }
                 Err(e) => {
+                    let error = &e as &(dyn std::error::Error + 'static);
                     match orphan {
                         Orphan::Held => {
-                            tracing::warn!(key = %key, error = %e, "redis-locked: could not release the lock; it expires with its lease");
+                            tracing::warn!(key = %key, error, "redis-locked: could not release the lock; it expires with its lease");
                         }
                         Orphan::Maybe => {
-                            tracing::debug!(key = %key, error = %e, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
+                            tracing::debug!(key = %key, error, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
                         }
                     }
                     return;

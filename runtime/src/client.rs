@@ -26,7 +26,6 @@ pub(crate) struct LockClient {
     pub(crate) outage_timeout: Duration,
     /// Where requests go.
     pub(crate) target: Target,
-    pub(crate) connect_timeout: Duration,
     pub(crate) sync_pool: SyncPool,
     pub(crate) async_pools: AsyncPools,
     pub(crate) waiters: WaitTable,
@@ -53,31 +52,30 @@ pub(crate) enum Target {
     Cluster(Cluster),
 }
 
-/// One Redis server: how our connections reach it, and the `redis` crate's client of it
-/// (for pub/sub).
+/// One Redis server: how our connections reach it.
 pub(crate) struct Server {
     pub(crate) endpoint: Endpoint,
-    pub(crate) redis: redis::Client,
 }
 
 impl Server {
-    /// The server of a `redis://`, `rediss://` or `unix://` URL.
+    /// The server of a `redis://`, `rediss://` or `unix://` URL, for the client registered
+    /// as `client`.
     pub(crate) fn from_url(
+        client: &str,
         url: &str,
         tls_root_certificate: Option<&[u8]>,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Server, LockError> {
         let info = connection_info(url)?;
-        // Checked first: it explains a `rediss://` URL without the `tls` feature.
         let endpoint = Endpoint::new(
+            client,
             &info,
             tls_root_certificate,
             connect_timeout,
             response_timeout,
         )?;
-        let redis = redis_client(info, tls_root_certificate).map_err(|e| unusable(url, e))?;
-        Ok(Server { endpoint, redis })
+        Ok(Server { endpoint })
     }
 }
 
@@ -105,10 +103,14 @@ fn not_one_server() -> LockError {
 }
 
 fn unusable(url: &str, e: redis::RedisError) -> LockError {
-    LockError::invalid(format!(
-        "`{}` is not a usable Redis URL: {e}",
-        redact_url(url)
-    ))
+    let url = redact_url(url);
+    // `host:port` alone parses as a URL whose scheme is the host: say what was meant.
+    if !url.contains("://") {
+        return LockError::invalid(format!(
+            "`{url}` is not a Redis URL (it has no scheme): did you mean `redis://{url}`?"
+        ));
+    }
+    LockError::invalid(format!("`{url}` is not a usable Redis URL: {e}"))
 }
 
 /// A URL's connection settings, checked.
@@ -137,8 +139,9 @@ pub(crate) fn connection_info(url: &str) -> Result<redis::ConnectionInfo, LockEr
     }
     let info =
         redis::IntoConnectionInfo::into_connection_info(url).map_err(|e| unusable(url, e))?;
-    // The pub/sub connection would send `CLIENT SETINFO` (ignoring its failure): skip
-    // it, so a lock user's ACL needs no CLIENT command (see the README's "Security").
+    // A cluster's connections would send `CLIENT SETINFO` (ignoring its failure): skip
+    // it, so a lock user's ACL needs no CLIENT right beyond `client|setname` (see the
+    // README's "Security").
     let settings = info.redis_settings().clone().set_skip_set_lib_name();
     Ok(info.set_redis_settings(settings))
 }
@@ -151,7 +154,6 @@ impl LockClient {
         prefix: String,
         default_lease: Duration,
         outage_timeout: Duration,
-        connect_timeout: Duration,
         max_connections: usize,
     ) -> Result<LockClient, LockError> {
         Ok(LockClient {
@@ -160,7 +162,6 @@ impl LockClient {
             default_lease,
             outage_timeout,
             target,
-            connect_timeout,
             sync_pool: SyncPool::new(max_connections),
             async_pools: AsyncPools::new(max_connections),
             waiters: WaitTable::new(),
@@ -249,26 +250,6 @@ impl LockClient {
             subscriber.subscribe(key);
         }
     }
-}
-
-/// The `redis` crate's client (for pub/sub), trusting the given CA for `rediss://`.
-pub(crate) fn redis_client(
-    info: redis::ConnectionInfo,
-    tls_root_certificate: Option<&[u8]>,
-) -> redis::RedisResult<redis::Client> {
-    #[cfg(feature = "tls")]
-    if let (redis::ConnectionAddr::TcpTls { .. }, Some(pem)) = (info.addr(), tls_root_certificate) {
-        return redis::Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.to_vec()),
-            },
-        );
-    }
-    #[cfg(not(feature = "tls"))]
-    let _ = tls_root_certificate;
-    redis::Client::open(info)
 }
 
 /// The URL with its password replaced by `***`, for messages: `redis://user:***@host`,

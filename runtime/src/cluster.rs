@@ -19,6 +19,7 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::error::LockError;
+use crate::reachability::Reachability;
 use crate::resp::Reply;
 
 /// A Redis Cluster, reached from its seed nodes.
@@ -32,6 +33,11 @@ pub(crate) struct Cluster {
 
 struct Inner {
     client: ClusterClient,
+    /// The registered client's name, for log events.
+    name: String,
+    /// The seed nodes' addresses, for messages.
+    seeds: String,
+    reachability: Reachability,
     connection: OnceCell<ClusterConnection>,
     /// The connection's push messages (sharded pub/sub), until the subscriber takes them.
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
@@ -39,6 +45,7 @@ struct Inner {
 
 impl Cluster {
     pub(crate) fn new(
+        name: &str,
         seed_urls: &[String],
         tls_root_certificate: Option<&[u8]>,
         connect_timeout: Duration,
@@ -53,6 +60,7 @@ impl Cluster {
         for url in seed_urls {
             seeds.push(crate::client::tcp_connection_info(url, "cluster nodes")?);
         }
+        let addresses: Vec<String> = seeds.iter().map(|info| info.addr().to_string()).collect();
         let (push_sender, pushes) = mpsc::unbounded_channel();
         let builder = redis::cluster::ClusterClientBuilder::new(seeds)
             .use_protocol(redis::ProtocolVersion::RESP3)
@@ -75,6 +83,9 @@ impl Cluster {
         Ok(Cluster {
             inner: Arc::new(Inner {
                 client,
+                name: name.to_string(),
+                seeds: addresses.join(", "),
+                reachability: Reachability::new(),
                 connection: OnceCell::new(),
                 pushes: Mutex::new(Some(pushes)),
             }),
@@ -97,12 +108,29 @@ impl Cluster {
                 .await
                 .cloned()
         });
+        let inner = &self.inner;
+        let address = format!("the Redis Cluster's seed nodes ({})", inner.seeds);
         match made.await {
-            Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(e)) => Err(LockError::Connect {
-                address: "the Redis Cluster's seed nodes".into(),
-                reason: e.to_string(),
-            }),
+            Ok(Ok(connection)) => {
+                inner.reachability.connected(&inner.name, &inner.seeds);
+                Ok(connection)
+            }
+            Ok(Err(e)) => {
+                let kind = if e.is_timeout() {
+                    std::io::ErrorKind::TimedOut
+                } else if e.is_connection_refusal() {
+                    std::io::ErrorKind::ConnectionRefused
+                } else {
+                    std::io::ErrorKind::Other
+                };
+                let error = LockError::Connect {
+                    address,
+                    lock: None,
+                    source: std::io::Error::new(kind, NotConnected(e)),
+                };
+                inner.reachability.failed(&inner.name, &inner.seeds, &error);
+                Err(error)
+            }
             Err(e) => Err(std::io::Error::other(e.to_string()).into()),
         }
     }
@@ -144,10 +172,7 @@ impl Cluster {
         let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
         match connection.route_pipeline(pipeline, 0, count, route).await {
             Ok(values) => Ok(values.into_iter().map(reply).collect()),
-            Err(e) => match e.kind() {
-                redis::ErrorKind::Server(_) => Err(LockError::Redis(e)),
-                _ => Err(e.into()),
-            },
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -204,6 +229,23 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+}
+
+/// Why the `redis` crate's cluster client could not connect, as the cause of a `Connect`
+/// error: it says so, and its own cause is the client's error.
+#[derive(Debug)]
+struct NotConnected(redis::RedisError);
+
+impl std::fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the cluster client found no node to connect to")
+    }
+}
+
+impl std::error::Error for NotConnected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(crate::error::cause(&self.0))
     }
 }
 

@@ -4,15 +4,22 @@
 //! driver task or channel hop in between, which is what keeps a locked call close to the
 //! two-round-trip limit. Async connections are registered with the Tokio runtime that made
 //! them, so they are only ever reused on that runtime (see `pool.rs`).
+//!
+//! Right after connecting, a connection authenticates, selects its database and names
+//! itself (`CLIENT SETNAME redis-locked:<client>:<pid>`, so operators can tell the crate's
+//! connections apart in `CLIENT LIST`). Those commands are written at once and their
+//! replies read just before the first request's: pipelined, they add no round trip.
 
 use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::LockError;
+use crate::reachability::Reachability;
 use crate::resp::{Reply, auth_failure, parse, server_error};
 
 /// Where and how to connect, read once from the client's URL.
@@ -27,6 +34,12 @@ pub(crate) struct Endpoint {
     /// Which address of a moving server (a Sentinel-managed master) this is: connections
     /// made to an older one are not reused. Always 0 for a fixed server.
     pub(crate) generation: u64,
+    /// The registered client's name, for log events.
+    client: Arc<str>,
+    /// The name our connections give themselves: `redis-locked:<client>:<pid>`.
+    connection_name: Arc<str>,
+    /// Shared by the endpoint's clones: one outage, one warning.
+    reachability: Arc<Reachability>,
 }
 
 /// Never shows the password.
@@ -39,6 +52,7 @@ impl std::fmt::Debug for Endpoint {
             .field("db", &self.db)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("connection_name", &self.connection_name)
             .finish()
     }
 }
@@ -56,7 +70,9 @@ enum Addr {
 }
 
 impl Endpoint {
+    /// The endpoint of `info`'s server for the client registered as `client`.
     pub(crate) fn new(
+        client: &str,
         info: &redis::ConnectionInfo,
         tls_root_certificate: Option<&[u8]>,
         connect_timeout: Duration,
@@ -105,6 +121,9 @@ impl Endpoint {
             connect_timeout,
             response_timeout,
             generation: 0,
+            client: client.into(),
+            connection_name: connection_name(client).into(),
+            reachability: Arc::new(Reachability::new()),
         })
     }
 
@@ -129,47 +148,104 @@ impl Endpoint {
         self.username.as_deref().unwrap_or("default")
     }
 
-    fn connect_error(&self, reason: impl std::fmt::Display) -> LockError {
+    fn connect_error(&self, cause: std::io::Error) -> LockError {
         LockError::Connect {
             address: self.address(),
-            reason: reason.to_string(),
+            lock: None,
+            source: cause,
         }
     }
 
     fn connect_timed_out(&self) -> LockError {
-        self.connect_error(format!(
-            "not connected within the connect timeout of {:?}",
-            self.connect_timeout
+        self.connect_error(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "not connected within the connect timeout of {:?}",
+                self.connect_timeout
+            ),
         ))
     }
 
-    /// Commands to send right after connecting: AUTH and SELECT, as the URL asks.
-    fn handshake(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
+    /// Reports how a connection attempt ended, for the log's outage warnings.
+    fn connect_outcome<T>(&self, outcome: Result<T, LockError>) -> Result<T, LockError> {
+        match &outcome {
+            Ok(_) => self.reachability.connected(&self.client, &self.address()),
+            Err(e) => self.reachability.failed(&self.client, &self.address(), e),
+        }
+        outcome
+    }
+
+    /// Commands to send right after connecting, packed one after another: AUTH and SELECT
+    /// as the URL asks, and CLIENT SETNAME; with what each of them is.
+    fn handshake(&self) -> (Vec<u8>, Vec<Setup>) {
+        let mut packed = Vec::new();
+        let mut steps = Vec::new();
         if let Some(password) = &self.password {
             let mut auth = redis::cmd("AUTH");
             if let Some(user) = &self.username {
                 auth.arg(user);
             }
-            out.push(auth.arg(password).get_packed_command());
+            auth.arg(password).write_packed_command(&mut packed);
+            steps.push(Setup::Auth {
+                user: self.user().to_string(),
+            });
         }
         if self.db != 0 {
-            out.push(redis::cmd("SELECT").arg(self.db).get_packed_command());
+            redis::cmd("SELECT")
+                .arg(self.db)
+                .write_packed_command(&mut packed);
+            steps.push(Setup::Select);
         }
-        out
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(&*self.connection_name)
+            .write_packed_command(&mut packed);
+        steps.push(Setup::Name);
+        (packed, steps)
     }
+}
 
-    /// Checks a reply to a handshake command: a refused AUTH names the user.
-    fn check_handshake(&self, reply: Reply) -> Result<(), LockError> {
-        match reply {
-            Reply::Error(message) => Err(match auth_failure(&message) {
+/// The name a client's connections give themselves, for `CLIENT LIST`:
+/// `redis-locked:<client>:<pid>`. Redis refuses names with spaces, newlines or anything
+/// outside printable ASCII, so such characters of the client's name become `_`.
+pub(crate) fn connection_name(client: &str) -> String {
+    let client: String = client
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    format!("redis-locked:{client}:{}", std::process::id())
+}
+
+/// A command sent right after connecting, whose reply is still to be read.
+enum Setup {
+    /// AUTH, as `user`.
+    Auth {
+        user: String,
+    },
+    Select,
+    /// CLIENT SETNAME.
+    Name,
+}
+
+impl Setup {
+    /// Checks the reply to this command: a refused AUTH names the user.
+    fn check(self, reply: Reply) -> Result<(), LockError> {
+        let Reply::Error(message) = reply else {
+            return Ok(());
+        };
+        match self {
+            Setup::Auth { user } => Err(match auth_failure(&message) {
                 Some(reason) => LockError::Auth {
-                    user: self.user().to_string(),
+                    user,
                     reason,
+                    lock: None,
                 },
                 None => server_error(message),
             }),
-            _ => Ok(()),
+            Setup::Select => Err(server_error(message)),
+            // Only a name for operators: a user whose ACL lacks `client|setname`, or a
+            // server too old for it, gets an unnamed connection that works all the same.
+            Setup::Name => Ok(()),
         }
     }
 }
@@ -183,14 +259,18 @@ pub(crate) fn tls_not_enabled(url: &str) -> LockError {
     ))
 }
 
-fn timed_out(what: &str) -> LockError {
-    std::io::Error::new(std::io::ErrorKind::TimedOut, what.to_string()).into()
+fn timed_out(timeout: Duration) -> LockError {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no reply within {timeout:?}"),
+    )
+    .into()
 }
 
 fn closed() -> LockError {
     std::io::Error::new(
         std::io::ErrorKind::UnexpectedEof,
-        "redis closed the connection",
+        "the server closed the connection",
     )
     .into()
 }
@@ -220,6 +300,10 @@ pub(crate) struct SyncConn {
     stream: SyncStream,
     buf: ReadBuffer,
     chunk: Box<[u8]>,
+    /// The handshake's commands whose replies come before the next request's.
+    setup: Vec<Setup>,
+    /// What the socket's timeouts are set to now, for messages.
+    timeout: Duration,
 }
 
 enum SyncStream {
@@ -257,15 +341,36 @@ fn connect_tcp(
             Err(e) => last_error = Some(endpoint.connect_error(e)),
         }
     }
-    Err(last_error.unwrap_or_else(|| endpoint.connect_error("the host name has no address")))
+    Err(last_error.unwrap_or_else(|| {
+        endpoint.connect_error(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the host name has no address",
+        ))
+    }))
 }
 
 impl SyncConn {
-    /// Connects, within `limit` if that is shorter than the client's timeouts.
+    /// Connects, within `limit` if that is shorter than the client's timeouts, and sends
+    /// the handshake.
     pub(crate) fn connect(
         endpoint: &Endpoint,
         limit: Option<Duration>,
     ) -> Result<SyncConn, LockError> {
+        let stream = endpoint.connect_outcome(SyncConn::open(endpoint, limit))?;
+        let (handshake, setup) = endpoint.handshake();
+        let mut conn = SyncConn {
+            generation: endpoint.generation,
+            stream,
+            buf: ReadBuffer::default(),
+            chunk: vec![0; 4096].into_boxed_slice(),
+            setup,
+            timeout: endpoint.response_timeout,
+        };
+        conn.write(&handshake)?;
+        Ok(conn)
+    }
+
+    fn open(endpoint: &Endpoint, limit: Option<Duration>) -> Result<SyncStream, LockError> {
         let read_timeout = Some(endpoint.response_timeout);
         let stream = match &endpoint.addr {
             Addr::Tcp(host, port) => {
@@ -287,20 +392,7 @@ impl SyncConn {
                 SyncStream::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)))
             }
         };
-        let mut conn = SyncConn {
-            generation: endpoint.generation,
-            stream,
-            buf: ReadBuffer::default(),
-            chunk: vec![0; 4096].into_boxed_slice(),
-        };
-        for packed in endpoint.handshake() {
-            endpoint.check_handshake(conn.request_within(
-                &packed,
-                endpoint.response_timeout,
-                limit,
-            )?)?;
-        }
-        Ok(conn)
+        Ok(stream)
     }
 
     /// [`request`](SyncConn::request) within `limit`, when that is shorter than the
@@ -324,7 +416,8 @@ impl SyncConn {
         reply
     }
 
-    fn set_timeouts(&self, timeout: Duration) -> Result<(), LockError> {
+    fn set_timeouts(&mut self, timeout: Duration) -> Result<(), LockError> {
+        self.timeout = timeout;
         let timeout = Some(timeout);
         match &self.stream {
             SyncStream::Tcp(s) => {
@@ -355,15 +448,29 @@ impl SyncConn {
         }
     }
 
-    /// Sends one packed command and reads its reply.
+    /// Sends one packed command and reads its reply (after those of the handshake, the
+    /// first time).
     pub(crate) fn request(&mut self, packed: &[u8]) -> Result<Reply, LockError> {
-        let write = match &mut self.stream {
+        self.write(packed)?;
+        for step in std::mem::take(&mut self.setup) {
+            step.check(self.read_reply()?)?;
+        }
+        self.read_reply()
+    }
+
+    fn write(&mut self, packed: &[u8]) -> Result<(), LockError> {
+        let timeout = self.timeout;
+        match &mut self.stream {
             SyncStream::Tcp(s) => s.write_all(packed),
             SyncStream::Unix(s) => s.write_all(packed),
             #[cfg(feature = "tls")]
             SyncStream::Tls(s) => s.write_all(packed),
-        };
-        write.map_err(map_timeout)?;
+        }
+        .map_err(|e| map_timeout(e, timeout))
+    }
+
+    fn read_reply(&mut self) -> Result<Reply, LockError> {
+        let timeout = self.timeout;
         loop {
             if let Some(reply) = self.buf.take_reply()? {
                 return Ok(reply);
@@ -374,7 +481,7 @@ impl SyncConn {
                 #[cfg(feature = "tls")]
                 SyncStream::Tls(s) => s.read(&mut self.chunk),
             }
-            .map_err(map_timeout)?;
+            .map_err(|e| map_timeout(e, timeout))?;
             if n == 0 {
                 return Err(closed());
             }
@@ -423,11 +530,10 @@ fn shorter(timeout: Duration, limit: Option<Duration>) -> Duration {
     }
 }
 
-fn map_timeout(e: std::io::Error) -> LockError {
+/// A socket timeout (the OS says `WouldBlock` or `TimedOut`) as the timeout it is.
+fn map_timeout(e: std::io::Error, timeout: Duration) -> LockError {
     match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            timed_out("redis did not answer within the response timeout")
-        }
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => timed_out(timeout),
         _ => e.into(),
     }
 }
@@ -440,6 +546,8 @@ pub(crate) struct AsyncConn {
     buf: ReadBuffer,
     chunk: Box<[u8]>,
     response_timeout: Duration,
+    /// The handshake's commands whose replies come before the next request's.
+    setup: Vec<Setup>,
 }
 
 enum AsyncStream {
@@ -450,7 +558,26 @@ enum AsyncStream {
 }
 
 impl AsyncConn {
+    /// Connects within the connect timeout, and sends the handshake.
     pub(crate) async fn connect(endpoint: &Endpoint) -> Result<AsyncConn, LockError> {
+        let stream = endpoint.connect_outcome(AsyncConn::open(endpoint).await)?;
+        let (handshake, setup) = endpoint.handshake();
+        let mut conn = AsyncConn {
+            generation: endpoint.generation,
+            stream,
+            buf: ReadBuffer::default(),
+            chunk: vec![0; 4096].into_boxed_slice(),
+            response_timeout: endpoint.response_timeout,
+            setup,
+        };
+        let timeout = conn.response_timeout;
+        tokio::time::timeout(timeout, conn.write(&handshake))
+            .await
+            .map_err(|_| timed_out(timeout))??;
+        Ok(conn)
+    }
+
+    async fn open(endpoint: &Endpoint) -> Result<AsyncStream, LockError> {
         let connect = async {
             Ok::<_, LockError>(match &endpoint.addr {
                 Addr::Tcp(host, port) => {
@@ -478,20 +605,9 @@ impl AsyncConn {
                 }
             })
         };
-        let stream = tokio::time::timeout(endpoint.connect_timeout, connect)
+        tokio::time::timeout(endpoint.connect_timeout, connect)
             .await
-            .map_err(|_| endpoint.connect_timed_out())??;
-        let mut conn = AsyncConn {
-            generation: endpoint.generation,
-            stream,
-            buf: ReadBuffer::default(),
-            chunk: vec![0; 4096].into_boxed_slice(),
-            response_timeout: endpoint.response_timeout,
-        };
-        for packed in endpoint.handshake() {
-            endpoint.check_handshake(conn.request(&packed).await?)?;
-        }
-        Ok(conn)
+            .map_err(|_| endpoint.connect_timed_out())?
     }
 
     /// Whether the server closed this idle connection (see [`closed_by_peer`]).
@@ -505,21 +621,61 @@ impl AsyncConn {
         }
     }
 
-    /// Sends one packed command and reads its reply, within the response timeout.
+    /// Sends one packed command and reads its reply (after those of the handshake, the
+    /// first time), within the response timeout.
     pub(crate) async fn request(&mut self, packed: &[u8]) -> Result<Reply, LockError> {
         let timeout = self.response_timeout;
         tokio::time::timeout(timeout, self.exchange(packed))
             .await
-            .map_err(|_| timed_out("redis did not answer within the response timeout"))?
+            .map_err(|_| timed_out(timeout))?
     }
 
     async fn exchange(&mut self, packed: &[u8]) -> Result<Reply, LockError> {
+        self.write(packed).await?;
+        self.finish_setup().await?;
+        self.read_reply().await
+    }
+
+    /// Reads and checks the handshake's replies, if not done yet.
+    async fn finish_setup(&mut self) -> Result<(), LockError> {
+        for step in std::mem::take(&mut self.setup) {
+            step.check(self.read_reply().await?)?;
+        }
+        Ok(())
+    }
+
+    /// This connection as a `redis` crate pub/sub connection, once its handshake is done:
+    /// the crate's subscription protocol on our transport, which is named, authenticated,
+    /// and made with the client's TLS settings and timeouts like every other.
+    pub(crate) async fn into_pubsub(mut self) -> Result<redis::aio::PubSub, LockError> {
+        let timeout = self.response_timeout;
+        tokio::time::timeout(timeout, self.finish_setup())
+            .await
+            .map_err(|_| timed_out(timeout))??;
+        // Nothing but the handshake's replies was sent to us: nothing is left unread.
+        debug_assert!(self.buf.bytes.is_empty());
+        // The handshake is done: the `redis` crate has nothing left to send first.
+        let done = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        let pubsub = match self.stream {
+            AsyncStream::Tcp(s) => redis::aio::PubSub::new(&done, s).await,
+            AsyncStream::Unix(s) => redis::aio::PubSub::new(&done, s).await,
+            #[cfg(feature = "tls")]
+            AsyncStream::Tls(s) => redis::aio::PubSub::new(&done, s).await,
+        };
+        Ok(pubsub?)
+    }
+
+    async fn write(&mut self, packed: &[u8]) -> Result<(), LockError> {
         match &mut self.stream {
             AsyncStream::Tcp(s) => s.write_all(packed).await?,
             AsyncStream::Unix(s) => s.write_all(packed).await?,
             #[cfg(feature = "tls")]
             AsyncStream::Tls(s) => s.write_all(packed).await?,
         }
+        Ok(())
+    }
+
+    async fn read_reply(&mut self) -> Result<Reply, LockError> {
         loop {
             if let Some(reply) = self.buf.take_reply()? {
                 return Ok(reply);

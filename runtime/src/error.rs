@@ -1,5 +1,12 @@
 //! The one error type of the crate.
+//!
+//! Each variant's `Display` says what happened in the crate's own terms, and names the lock
+//! when there is one; the underlying cause (an I/O error, a TLS error, an error reply) is
+//! reachable only through [`source`](std::error::Error::source), never repeated in the
+//! message. So `anyhow`'s `{:#}`, `eyre`'s report and `tracing`'s error fields, which print
+//! the message and then every source, show each piece once.
 
+use std::error::Error;
 use std::time::Duration;
 
 /// Everything that can go wrong when taking, holding or releasing a lock.
@@ -10,7 +17,16 @@ use std::time::Duration;
 /// distrust work already done under the lock ([`Lost`](LockError::Lost),
 /// [`Expired`](LockError::Expired)), fix the deployment ([`Connect`](LockError::Connect),
 /// [`Auth`](LockError::Auth), [`NoPermission`](LockError::NoPermission)), or look at Redis
-/// ([`Redis`](LockError::Redis)).
+/// ([`Redis`](LockError::Redis)). [`is_timeout`](LockError::is_timeout),
+/// [`is_unavailable`](LockError::is_unavailable) and [`is_retryable`](LockError::is_retryable)
+/// group them for callers that only want to know whether to try again.
+///
+/// Failures of Redis itself ([`Connect`](LockError::Connect), [`Io`](LockError::Io),
+/// [`Auth`](LockError::Auth), [`NoPermission`](LockError::NoPermission),
+/// [`Redis`](LockError::Redis)) carry the name of
+/// the lock being worked on in `lock` (`None` for operations on no single lock, such as
+/// [`reset_all`](crate::reset_all)), and keep their cause as the error's
+/// [`source`](std::error::Error::source).
 ///
 /// No variant ever shows a password: URLs in messages have it replaced by `***`.
 #[derive(Debug)]
@@ -81,8 +97,22 @@ pub enum LockError {
     Connect {
         /// Where we tried to connect: `host:port` or a socket path, never credentials.
         address: String,
-        /// What went wrong, as the operating system or TLS library put it.
-        reason: String,
+        /// The lock being worked on, if any.
+        lock: Option<String>,
+        /// Why, as the operating system put it: `ConnectionRefused`, `TimedOut` (the connect
+        /// timeout), `NotFound` (a host name without address) and so on; for a failed TLS
+        /// handshake, an error whose own source is the TLS library's.
+        source: std::io::Error,
+    },
+    /// A connection to Redis failed during a request (reset, closed by the server), or Redis
+    /// did not answer within the response timeout or the caller's deadline (`source.kind()`
+    /// is then `TimedOut`). Whether Redis ran the request is unknown. Such failures usually
+    /// pass; a waiter retries them until its deadline.
+    Io {
+        /// The lock being worked on, if any.
+        lock: Option<String>,
+        /// What the operating system or the timeout said.
+        source: std::io::Error,
     },
     /// Redis refused the credentials: a wrong password or unknown user (`WRONGPASS`), a
     /// server that wants a password the URL does not give (`NOAUTH`), or a password given
@@ -92,12 +122,16 @@ pub enum LockError {
         user: String,
         /// The server's answer (it never contains the password).
         reason: String,
+        /// The lock being worked on, if any.
+        lock: Option<String>,
     },
     /// The client's ACL user may not run a command, or touch a key or channel, that the lock
     /// needs (`NOPERM`); see the README's "Security" section for the ACL a lock user needs.
     NoPermission {
         /// The server's answer, naming the command, key or channel refused.
         reason: String,
+        /// The lock being worked on, if any.
+        lock: Option<String>,
     },
     /// A Redlock client (see [`ClientBuilder::redlock`](crate::ClientBuilder::redlock))
     /// could not reach a majority of its servers: fewer than `needed` of the `total`
@@ -128,12 +162,37 @@ pub enum LockError {
         /// How many did.
         acknowledged: usize,
     },
-    /// Any other failure of Redis: a dropped connection, a response timeout, an error reply.
-    Redis(redis::RedisError),
+    /// Any other failure of Redis: an error reply, a reply the crate did not expect, or a
+    /// failure reported by the `redis` crate's Redis Cluster client.
+    Redis {
+        /// The lock being worked on, if any.
+        lock: Option<String>,
+        /// What failed, as the `redis` crate describes it.
+        source: redis::RedisError,
+    },
 }
 
 impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Failures of Redis itself say first which lock they were about.
+        if let LockError::Connect {
+            lock: Some(name), ..
+        }
+        | LockError::Auth {
+            lock: Some(name), ..
+        }
+        | LockError::NoPermission {
+            lock: Some(name), ..
+        }
+        | LockError::Io {
+            lock: Some(name), ..
+        }
+        | LockError::Redis {
+            lock: Some(name), ..
+        } = self
+        {
+            write!(f, "lock `{name}`: ")?;
+        }
         match self {
             LockError::Timeout { name, waited } => {
                 write!(f, "lock `{name}` was not acquired within {waited:?}")
@@ -168,15 +227,17 @@ impl std::fmt::Display for LockError {
             LockError::NoRuntime => {
                 f.write_str("an async lock operation was called outside a Tokio runtime")
             }
-            LockError::Connect { address, reason } => {
-                write!(f, "could not connect to redis at {address}: {reason}")
+            LockError::Connect { address, .. } => {
+                write!(f, "could not connect to Redis at {address}")
             }
-            LockError::Auth { user, reason } => {
-                write!(f, "redis refused to authenticate user `{user}`: {reason}")
+            // The server's answer is not a cause of ours but the refusal itself: it is the
+            // message's detail, and these variants have no source.
+            LockError::Auth { user, reason, .. } => {
+                write!(f, "Redis refused to authenticate user `{user}`: {reason}")
             }
-            LockError::NoPermission { reason } => write!(
+            LockError::NoPermission { reason, .. } => write!(
                 f,
-                "redis denied this client's user a command, key or channel the lock needs: {reason}"
+                "Redis denied this client's user a command, key or channel the lock needs: {reason}"
             ),
             LockError::NoQuorum {
                 name,
@@ -195,29 +256,76 @@ impl std::fmt::Display for LockError {
                 f,
                 "lock `{name}` was not acquired: {acknowledged} of the {wanted} required replicas acknowledged it in time, so a failover could lose it"
             ),
-            LockError::Redis(e) => write!(f, "redis error: {e}"),
+            LockError::Io { source, .. } => f.write_str(if is_io_timeout(source) {
+                "Redis did not answer in time"
+            } else {
+                "the connection to Redis failed"
+            }),
+            LockError::Redis { source, .. } => f.write_str(redis_failure(source)),
         }
     }
 }
 
-impl std::error::Error for LockError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+fn is_io_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// What a failed request to Redis came to, in a few words; the details are the source's.
+fn redis_failure(e: &redis::RedisError) -> &'static str {
+    if e.is_timeout() {
+        "Redis did not answer in time"
+    } else if e.is_io_error() {
+        "the connection to Redis failed"
+    } else {
+        match e.kind() {
+            redis::ErrorKind::UnexpectedReturnType => "Redis sent a reply the lock did not expect",
+            redis::ErrorKind::Parse => "Redis sent a malformed reply",
+            redis::ErrorKind::Extension | redis::ErrorKind::Server(_) => {
+                "Redis answered with an error"
+            }
+            _ => "a request to Redis failed",
+        }
+    }
+}
+
+impl Error for LockError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            LockError::Redis(e) => Some(e),
+            LockError::Connect { source, .. } | LockError::Io { source, .. } => Some(source),
+            LockError::Redis { source, .. } => Some(cause(source)),
             _ => None,
         }
     }
 }
 
+/// The error to report as the cause of a `redis::RedisError`. One that wraps another error
+/// (an I/O error, a server's error reply) shows that error's text as its own message and
+/// returns it as its source as well, so a chain through it would print the text twice:
+/// the wrapped error stands in for it. One of the crate's own making (no source) is itself
+/// the cause.
+pub(crate) fn cause(e: &redis::RedisError) -> &(dyn Error + 'static) {
+    e.source().unwrap_or(e)
+}
+
+// What anyhow, eyre and `Box<dyn Error + Send + Sync>` need of an error, checked when the
+// crate is built rather than when a user first tries.
+const _: fn() = || {
+    fn is_a_sendable_error<E: Error + Send + Sync + 'static>() {}
+    is_a_sendable_error::<LockError>();
+};
+
 impl From<redis::RedisError> for LockError {
-    fn from(e: redis::RedisError) -> Self {
-        LockError::Redis(e)
+    fn from(source: redis::RedisError) -> Self {
+        LockError::Redis { lock: None, source }
     }
 }
 
 impl From<std::io::Error> for LockError {
-    fn from(e: std::io::Error) -> Self {
-        LockError::Redis(e.into())
+    fn from(source: std::io::Error) -> Self {
+        LockError::Io { lock: None, source }
     }
 }
 
@@ -228,23 +336,52 @@ impl LockError {
         }
     }
 
-    /// Whether this is Redis not answering in time.
-    pub(crate) fn is_timeout(&self) -> bool {
-        matches!(self, LockError::Redis(e) if e.is_timeout())
+    /// Names lock `name` in a failure of Redis that names no lock yet.
+    pub(crate) fn for_lock(mut self, name: &str) -> Self {
+        if let LockError::Connect { lock, .. }
+        | LockError::Io { lock, .. }
+        | LockError::Auth { lock, .. }
+        | LockError::NoPermission { lock, .. }
+        | LockError::Redis { lock, .. } = &mut self
+            && lock.is_none()
+        {
+            *lock = Some(name.to_string());
+        }
+        self
     }
 
-    /// Whether Redis could not be reached or could not answer just now: a refused or
-    /// dropped connection, a response timeout, a server still loading its data after a
-    /// restart, a former master demoted to a replica by a Sentinel failover (`READONLY`),
-    /// a Redlock majority out of reach.
-    /// Such failures pass; a waiter retries them until its deadline. Everything else (bad
-    /// credentials, missing permissions, bad configuration) does not pass.
-    pub(crate) fn is_unavailable(&self) -> bool {
+    /// Whether something did not happen in time: the lock was not acquired within the
+    /// caller's `timeout` ([`Timeout`](LockError::Timeout)), or Redis did not accept a
+    /// connection or answer a request within the client's timeouts (or before the caller's
+    /// deadline). Trying again later may succeed.
+    pub fn is_timeout(&self) -> bool {
         match self {
-            LockError::Connect { .. } | LockError::NoQuorum { .. } | LockError::NoAnswer { .. } => {
-                true
+            LockError::Timeout { .. } | LockError::NoAnswer { .. } => true,
+            LockError::Connect { source, .. } | LockError::Io { source, .. } => {
+                is_io_timeout(source)
             }
-            LockError::Redis(e) => {
+            LockError::Redis { source, .. } => source.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// Whether Redis could not be reached or could not answer just now: a refused, failed
+    /// or dropped connection, a response timeout, a server still loading its data after a
+    /// restart, a former master demoted to a replica by a Sentinel failover (`READONLY`), a
+    /// cluster in the middle of a failover, a Redlock majority out of reach
+    /// ([`NoQuorum`](LockError::NoQuorum)), a Redis that accepts connections but answers
+    /// nothing ([`NoAnswer`](LockError::NoAnswer)).
+    ///
+    /// Such failures pass; an acquisition retries them by itself until its deadline or the
+    /// client's [`outage_timeout`](crate::ClientBuilder::outage_timeout). Everything else
+    /// (bad credentials, missing permissions, bad configuration) does not pass.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            LockError::Connect { .. }
+            | LockError::Io { .. }
+            | LockError::NoQuorum { .. }
+            | LockError::NoAnswer { .. } => true,
+            LockError::Redis { source: e, .. } => {
                 e.is_io_error()
                     || e.is_timeout()
                     || e.is_connection_dropped()
@@ -258,6 +395,47 @@ impl LockError {
             }
             _ => false,
         }
+    }
+
+    /// Whether the same call may succeed if simply made again later, with nothing fixed:
+    /// the lock was busy ([`Timeout`](LockError::Timeout)), Redis was unavailable
+    /// ([`is_unavailable`](LockError::is_unavailable)) or slow, or a cluster's replicas did
+    /// not acknowledge the lock in time ([`NotReplicated`](LockError::NotReplicated)).
+    ///
+    /// False for what needs a fix first (configuration, credentials, permissions, a call
+    /// that would wait for itself, a missing runtime), and for [`Lost`](LockError::Lost)
+    /// and [`Expired`](LockError::Expired), which report on work already done: doing it
+    /// again is the caller's decision.
+    pub fn is_retryable(&self) -> bool {
+        self.is_timeout()
+            || self.is_unavailable()
+            || matches!(self, LockError::NotReplicated { .. })
+    }
+
+    /// Whether this is Redis not answering a request in time: the request may have
+    /// reached it, unlike a connection that was never made.
+    pub(crate) fn is_response_timeout(&self) -> bool {
+        match self {
+            LockError::Io { source, .. } => is_io_timeout(source),
+            LockError::Redis { source, .. } => source.is_timeout(),
+            _ => false,
+        }
+    }
+}
+
+/// An error and its causes, one after another (`message: cause: cause`), for text that
+/// holds errors: log events record errors as such instead (`tracing` shows the causes).
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 

@@ -17,12 +17,14 @@ use crate::redlock::{Quorum, Votes};
 use crate::scripts::{EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, fence_key};
 use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
 
-/// One acquisition: the owner token and what is needed to renew and release it.
+/// One acquisition: the owner value and what is needed to renew and release it.
 pub(crate) struct Held {
     client: Arc<LockClient>,
     name: String,
     key: String,
-    token: String,
+    /// What the lock's key holds while this acquisition has it: the owner token and the
+    /// holder's description (see `holder.rs`).
+    value: String,
     /// This acquisition's fencing token: greater than that of every earlier acquisition
     /// of the same lock name.
     fence: u64,
@@ -51,7 +53,7 @@ impl SharedHold {
 
     /// Whether both are the same acquisition.
     pub(crate) fn same_as(&self, other: &SharedHold) -> bool {
-        self.0.token == other.0.token && self.0.key == other.0.key
+        self.0.value == other.0.value && self.0.key == other.0.key
     }
 
     /// A view of the held lock for a reentrant call: same token, fence and lease state.
@@ -62,8 +64,8 @@ impl SharedHold {
 
 /// What an acquisition got from Redis.
 pub(crate) struct Acquired {
-    /// The owner token now in the lock's key.
-    pub(crate) token: String,
+    /// The owner value now in the lock's key.
+    pub(crate) value: String,
     /// The acquisition's fencing token.
     pub(crate) fence: u64,
     /// The lease began no earlier than this.
@@ -147,7 +149,7 @@ impl Held {
         auto_renew: bool,
     ) -> Held {
         let Acquired {
-            token,
+            value,
             fence,
             since,
         } = acquired;
@@ -155,7 +157,7 @@ impl Held {
             client,
             name,
             key,
-            token,
+            value,
             fence,
             lease,
             auto_renew,
@@ -177,7 +179,7 @@ impl Held {
             client: self.client.clone(),
             name: self.name.clone(),
             key: self.key.clone(),
-            token: self.token.clone(),
+            value: self.value.clone(),
             fence: self.fence,
             lease: self.lease,
             auto_renew: self.auto_renew,
@@ -198,7 +200,7 @@ impl Held {
             self.client.clone(),
             self.name.clone(),
             self.key.clone(),
-            self.token.clone(),
+            self.value.clone(),
             self.lease,
             self.state.clone(),
             self.template,
@@ -217,7 +219,7 @@ impl Held {
         let lease = lease.unwrap_or(self.lease);
         let ms = lease_millis(lease)?.to_string();
         let sent = Instant::now();
-        let (keys, args) = ([self.key.as_str()], [self.token.as_str(), &ms]);
+        let (keys, args) = ([self.key.as_str()], [self.value.as_str(), &ms]);
         let extended = match self.client.quorum() {
             // Also where a server restarted empty, as renewal does.
             Some(quorum) => quorum
@@ -268,7 +270,7 @@ impl Held {
     async fn release_now<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
         if self.state.is_lost() {
             // Lost by this process's reckoning; should the key still be ours after all (a
-            // slow reply, not an expiry), freeing it by token lets the next holder in.
+            // slow reply, not an expiry), freeing it by value lets the next holder in.
             self.release_later(Instant::now() + self.lease);
             self.client.waiters.notify(&self.key);
             return Err(LockError::Lost {
@@ -280,7 +282,7 @@ impl Held {
         }
         let waiters = &self.client.waiters;
         let fence_key = fence_key(&self.key);
-        let mut token = self.token.clone();
+        let mut value = self.value.clone();
         // A handover writes the lock without the replicas' acknowledgement a client with
         // `min_replicas` promises: such a client releases, and the next waiter acquires
         // (and waits for replicas) like anyone else.
@@ -293,14 +295,14 @@ impl Held {
                 client: &self.client,
                 key: &self.key,
                 offer: &offer,
-                token: &token,
+                value: &value,
                 lease: self.lease,
                 sent,
                 done: false,
             };
             let args = [
-                token.as_str(),
-                &offer.token,
+                value.as_str(),
+                &offer.value,
                 &ms,
                 &own,
                 &self.client.instance_id,
@@ -323,7 +325,7 @@ impl Held {
             let outcome = if reply > 0 {
                 // A positive reply is the fencing token the waiter got.
                 HandoffOutcome::Handed(Grant {
-                    token: offer.token.clone(),
+                    value: offer.value.clone(),
                     fence: reply as u64,
                     sent,
                 })
@@ -341,16 +343,16 @@ impl Held {
                     })
                 };
             }
-            // The waiter left while we handed it the lock: it is ours under its token now.
-            token = offer.token;
-            self.token.clone_from(&token);
+            // The waiter left while we handed it the lock: it is ours under its value now.
+            value = offer.value;
+            self.value.clone_from(&value);
         }
         let released = eval(
             io,
             &self.client,
             &RELEASE,
             &[&self.key],
-            &[&token, &self.client.instance_id],
+            &[&value, &self.client.instance_id],
         )
         .await;
         waiters.notify(&self.key);
@@ -359,7 +361,7 @@ impl Held {
         {
             // Redis is down or stalled: free the lock as soon as it answers again, rather
             // than leave every waiter to its lease.
-            self.token = token;
+            self.value = value;
             self.release_later(self.state.valid_until());
         }
         if released?.as_int()? == 1 {
@@ -379,7 +381,7 @@ impl Held {
     async fn release_quorum<I: Io>(&self, io: &I, quorum: &Quorum) -> Result<(), LockError> {
         let (keys, args) = (
             [self.key.as_str()],
-            [self.token.as_str(), self.client.instance_id.as_str()],
+            [self.value.as_str(), self.client.instance_id.as_str()],
         );
         let released = quorum
             .vote(io, &self.name, &RELEASE, &keys, &args, None)
@@ -403,7 +405,7 @@ impl Held {
         crate::cleanup::release_later(
             &self.client,
             self.key.clone(),
-            self.token.clone(),
+            self.value.clone(),
             until,
             Orphan::Held,
         );
@@ -436,8 +438,8 @@ struct HandoffAttempt<'a> {
     client: &'a Arc<LockClient>,
     key: &'a str,
     offer: &'a HandoffOffer,
-    /// The releaser's token, which the key holds unless the handover ran.
-    token: &'a str,
+    /// The releaser's owner value, which the key holds unless the handover ran.
+    value: &'a str,
     lease: Duration,
     sent: Instant,
     done: bool,
@@ -455,7 +457,7 @@ impl HandoffAttempt<'_> {
         crate::cleanup::release_later(
             self.client,
             self.key.to_string(),
-            self.token.to_string(),
+            self.value.to_string(),
             self.sent + self.lease,
             Orphan::Held,
         );
@@ -482,7 +484,7 @@ async fn renew(
     client: Arc<LockClient>,
     name: String,
     key: String,
-    token: String,
+    value: String,
     lease: Duration,
     state: Arc<LeaseState>,
     template: Option<&'static str>,
@@ -506,7 +508,7 @@ async fn renew(
         if sent >= valid_until {
             return lose("its lease ran out before a renewal reached Redis");
         }
-        let args = [token.as_str(), ms.as_str()];
+        let args = [value.as_str(), ms.as_str()];
         let until = Some(valid_until);
         let renewed = match client.quorum() {
             // Held only while a majority has it. A server that restarted empty (or where
@@ -534,10 +536,11 @@ async fn renew(
             Ok(_) => return lose("auto-renewal found it expired or taken by another owner"),
             Err(e) => {
                 failures += 1;
+                let error = &e as &(dyn std::error::Error + 'static);
                 if failures == 1 {
-                    tracing::warn!(lock = %name, error = %e, "redis-locked: renewing the lock failed; retrying");
+                    tracing::warn!(lock = %name, error, "redis-locked: renewing the lock failed; retrying");
                 } else {
-                    tracing::debug!(lock = %name, error = %e, failures, "redis-locked: renewing the lock failed again; retrying");
+                    tracing::debug!(lock = %name, error, failures, "redis-locked: renewing the lock failed again; retrying");
                 }
                 // Sooner than usual: the lease is running out.
                 next = Instant::now() + (every / 3).min(RENEWAL_RETRY);
@@ -573,9 +576,11 @@ macro_rules! held_accessors {
                 &self.held().name
             }
 
-            /// This acquisition's owner token (128 random bits, hex).
+            /// This acquisition's owner token (128 random bits, as 32 hex digits), as
+            /// [`Lock::owner`](crate::Lock::owner) and [`LockInfo::owner`](crate::LockInfo::owner)
+            /// show the holder's.
             pub fn token(&self) -> &str {
-                &self.held().token
+                crate::holder::token_of(&self.held().value)
             }
 
             /// This acquisition's fencing token: a number greater than that of every
@@ -689,7 +694,8 @@ impl Drop for LockGuard {
                     runtime.spawn(release.instrument(tracing::Span::current()));
                 }
                 Err(e) => {
-                    tracing::warn!(lock = %held.name, error = %e, "redis-locked: could not release the lock; it expires with its lease")
+                    let error = &e as &(dyn std::error::Error + 'static);
+                    tracing::warn!(lock = %held.name, error, "redis-locked: could not release the lock; it expires with its lease")
                 }
             }
         }

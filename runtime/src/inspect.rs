@@ -1,11 +1,13 @@
 //! Looking at locks from outside, for operators: which locks of a client are held, by
-//! whom, for how long still, and how many processes wait for them.
+//! whom (the owner token, and the host, process and function that described themselves in
+//! the key, see `holder.rs`), for how long still, and how many processes wait for them.
 
 use std::time::Duration;
 
 use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
+use crate::holder::Holder;
 use crate::io::{AsyncIo, Io, SyncIo, eval_until};
 use crate::keys::name_of;
 use crate::lock::Lock;
@@ -29,8 +31,13 @@ pub struct LockInfo {
     /// [`LockGuard::fencing_token`](crate::LockGuard::fencing_token)); 0 if the lock's
     /// fencing counter is missing (the key was not written by this crate).
     pub fencing_token: u64,
-    /// The current holder's owner token (see [`LockGuard::token`](crate::LockGuard::token)).
+    /// The current holder's owner token (see [`LockGuard::token`](crate::LockGuard::token));
+    /// the key's whole value when it was not written by this crate.
     pub owner: String,
+    /// Who holds it: host, process id, the `#[redis_lock]` function's name template (or
+    /// the programmatic API), and since when. `None` when the key does not say (written by
+    /// someone else, or by a version of this crate before 0.1).
+    pub holder: Option<Holder>,
     /// How many processes wait for the lock: the subscribers of its pub/sub channel
     /// (`PUBSUB NUMSUB`), one per process however many of its tasks wait.
     pub waiting_processes: u64,
@@ -46,8 +53,8 @@ pub struct LockInfo {
 /// # async fn demo() -> Result<(), redis_locked::LockError> {
 /// for lock in redis_locked::list_locks(None).await? {
 ///     println!(
-///         "{}: fencing token {}, {:?} left, {} processes waiting",
-///         lock.name, lock.fencing_token, lock.remaining_lease, lock.waiting_processes
+///         "{}: fencing token {}, {:?} left, {} processes waiting, held by {:?}",
+///         lock.name, lock.fencing_token, lock.remaining_lease, lock.waiting_processes, lock.holder
 ///     );
 /// }
 /// # Ok(()) }
@@ -74,7 +81,7 @@ async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockI
     if let Some(quorum) = client.quorum() {
         for key in quorum.lock_keys(io).await? {
             let name = name_of(&client.prefix, &key).to_string();
-            if let Some(info) = read(io, client, name, key).await? {
+            if let Some(info) = read_named(io, client, name, key).await? {
                 locks.push(info);
             }
         }
@@ -84,7 +91,7 @@ async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockI
     while let Some(page) = keys.next_page(io).await? {
         for key in page {
             let name = name_of(&client.prefix, &key).to_string();
-            if let Some(info) = read(io, client, name, key).await? {
+            if let Some(info) = read_named(io, client, name, key).await? {
                 locks.push(info);
             }
         }
@@ -118,8 +125,19 @@ impl Lock {
     }
 
     async fn info_with<I: Io>(&self, io: &I) -> Result<Option<LockInfo>, LockError> {
-        read(io, self.client(), self.name().into(), self.key().into()).await
+        read_named(io, self.client(), self.name().into(), self.key().into()).await
     }
+}
+
+/// [`read`], whose failure of Redis names the lock.
+async fn read_named<I: Io>(
+    io: &I,
+    client: &LockClient,
+    name: String,
+    key: String,
+) -> Result<Option<LockInfo>, LockError> {
+    let outcome = read(io, client, name.clone(), key).await;
+    outcome.map_err(|e| e.for_lock(&name))
 }
 
 /// Reads one lock in one round trip; `None` when it is not held. On a Redlock client it
@@ -173,7 +191,7 @@ fn parse(reply: Reply, name: String, key: String) -> Result<Option<LockInfo>, Lo
         other => return Err(unexpected(&other)),
     };
     let [
-        Reply::Bulk(owner),
+        Reply::Bulk(value),
         Reply::Int(pttl),
         Reply::Bulk(fence),
         Reply::Int(waiting),
@@ -185,13 +203,16 @@ fn parse(reply: Reply, name: String, key: String) -> Result<Option<LockInfo>, Lo
         .ok()
         .and_then(|f| f.parse().ok())
         .ok_or_else(|| unexpected(&Reply::Bulk(fence.clone())))?;
+    let value = String::from_utf8_lossy(value);
+    let (owner, holder) = crate::holder::parse(&value);
     Ok(Some(LockInfo {
         name,
         key,
         // PTTL is -1 for a key without expiry.
         remaining_lease: u64::try_from(*pttl).ok().map(Duration::from_millis),
         fencing_token,
-        owner: String::from_utf8_lossy(owner).into_owned(),
+        owner: owner.to_string(),
+        holder,
         waiting_processes: u64::try_from(*waiting).unwrap_or(0),
     }))
 }

@@ -13,12 +13,14 @@ mod cluster;
 mod conn;
 mod error;
 mod guard;
+mod holder;
 mod inspect;
 mod io;
 mod keys;
 mod lock;
 mod metrics;
 mod pool;
+mod reachability;
 mod redlock;
 mod registry;
 mod resp;
@@ -37,6 +39,7 @@ pub mod __private;
 
 pub use error::LockError;
 pub use guard::{BlockingLockGuard, LockGuard};
+pub use holder::Holder;
 pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
 pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
@@ -59,3 +62,8 @@ pub use scope::{Client, ClientScopeGuard};
     "```\n",
 )]
 pub use redis_locked_macros::redis_lock;
+
+/// The `redis` crate this one is built on, so that callers can name its types, such as
+/// the [`RedisError`](redis::RedisError) inside [`LockError::Redis`] and
+/// [`LockError::Connect`], without depending on a matching version themselves.
+pub use redis;

@@ -11,6 +11,7 @@ use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::guard::{Acquired, BlockingLockGuard, Held, LockGuard};
+use crate::holder::owner_value;
 use crate::io::{AsyncIo, Io, SyncIo, command_until, eval};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
@@ -38,7 +39,8 @@ pub struct Lock {
     key: String,
     lease: Option<Duration>,
     auto_renew: Option<bool>,
-    /// The attribute's name template, which labels metrics; `None` for programmatic use.
+    /// The attribute's name template, which labels metrics and tells operators what holds
+    /// the lock (see `holder.rs`); `None` for programmatic use.
     template: Option<&'static str>,
 }
 
@@ -98,7 +100,7 @@ impl Lock {
         self
     }
 
-    /// Labels this lock's metrics with the attribute's name template.
+    /// Labels this lock's metrics and holder description with the attribute's name template.
     pub(crate) fn template(mut self, template: &'static str) -> Lock {
         self.template = Some(template);
         self
@@ -136,7 +138,7 @@ impl Lock {
     /// Redis pub/sub to other processes) or, if the holder died, when its lease runs out.
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard, LockError> {
         tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
-        let held = self.acquire_with(&AsyncIo, timeout).await?;
+        let held = self.named(self.acquire_with(&AsyncIo, timeout).await)?;
         Ok(LockGuard::new(held))
     }
 
@@ -151,7 +153,7 @@ impl Lock {
         &self,
         timeout: Option<Duration>,
     ) -> Result<BlockingLockGuard, LockError> {
-        let held = block_on(self.acquire_with(&SyncIo, timeout))?;
+        let held = self.named(block_on(self.acquire_with(&SyncIo, timeout)))?;
         Ok(BlockingLockGuard::new(held))
     }
 
@@ -162,42 +164,52 @@ impl Lock {
 
     /// Whether anyone holds the lock right now.
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        Ok(self.owner_with(&AsyncIo).await?.is_some())
+        Ok(self.owner().await?.is_some())
     }
 
     /// [`is_locked`](Lock::is_locked) for sync code.
     pub fn is_locked_blocking(&self) -> Result<bool, LockError> {
-        Ok(block_on(self.owner_with(&SyncIo))?.is_some())
+        Ok(self.owner_blocking()?.is_some())
     }
 
     /// The owner token of the current holder, if any (compare with [`LockGuard::token`]).
+    /// [`info`](Lock::info) also says who the holder is.
     pub async fn owner(&self) -> Result<Option<String>, LockError> {
-        self.owner_with(&AsyncIo).await
+        self.named(self.owner_with(&AsyncIo).await)
     }
 
     /// [`owner`](Lock::owner) for sync code.
     pub fn owner_blocking(&self) -> Result<Option<String>, LockError> {
-        block_on(self.owner_with(&SyncIo))
+        self.named(block_on(self.owner_with(&SyncIo)))
     }
 
     /// Forces the lock free, whoever holds it, and wakes its waiters. Returns whether it was
     /// held. For recovery by an operator, not for normal release.
     pub async fn reset(&self) -> Result<bool, LockError> {
-        self.reset_with(&AsyncIo).await
+        self.named(self.reset_with(&AsyncIo).await)
     }
 
     /// [`reset`](Lock::reset) for sync code.
     pub fn reset_blocking(&self) -> Result<bool, LockError> {
-        block_on(self.reset_with(&SyncIo))
+        self.named(block_on(self.reset_with(&SyncIo)))
     }
 
+    /// An outcome whose failure of Redis names this lock.
+    pub(crate) fn named<T>(&self, outcome: Result<T, LockError>) -> Result<T, LockError> {
+        outcome.map_err(|e| e.for_lock(&self.name))
+    }
+
+    /// The owner token in the lock's key, if it is held.
     async fn owner_with<I: Io>(&self, io: &I) -> Result<Option<String>, LockError> {
         let get = redis::cmd("GET").arg(&self.key).clone();
         let owner = async |client: &LockClient, until| match command_until(io, client, &get, until)
             .await?
         {
             Reply::Nil => Ok(None),
-            Reply::Bulk(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            Reply::Bulk(value) => {
+                let value = String::from_utf8_lossy(&value);
+                Ok(Some(crate::holder::token_of(&value).to_string()))
+            }
             other => Err(unexpected(&other)),
         };
         let Some(quorum) = self.client.quorum() else {
@@ -240,13 +252,14 @@ impl Lock {
         let lease = self.lease();
         let lease_ms = lease_millis(lease)?;
         let client = &self.client;
-        let token = new_token()?;
+        // The owner value: a fresh token and who holds the lock (see `holder.rs`).
+        let value = owner_value(&new_token()?, self.template);
         // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
         // at the same moment send one SET between them, not 10,000.
         let ticket = client
             .waiters
-            .enqueue(&self.key, Some((token.clone(), lease)));
-        let mut attempts = Attempts::new(self, token, deadline, ticket);
+            .enqueue(&self.key, Some((value.clone(), lease)));
+        let mut attempts = Attempts::new(self, value, deadline, ticket);
         let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
         // When the current holder's lease ends at the latest: the head wakes then, in case
         // the holder died without releasing.
@@ -302,15 +315,15 @@ impl Lock {
         }
     }
 
-    /// An acquisition under `token` and fencing token `fence`, whose lease began no
-    /// earlier than `since`.
-    fn held(&self, token: String, fence: u64, since: Instant) -> Held {
+    /// An acquisition under owner value `value` and fencing token `fence`, whose lease
+    /// began no earlier than `since`.
+    fn held(&self, value: String, fence: u64, since: Instant) -> Held {
         Held::new(
             self.client.clone(),
             self.name.clone(),
             self.key.clone(),
             Acquired {
-                token,
+                value,
                 fence,
                 since,
             },

@@ -331,6 +331,7 @@ impl ClientBuilder {
         let tls = self.root_certificate_pem();
         let target = match &self.target {
             TargetConfig::Url(url) => Target::Server(Server::from_url(
+                name,
                 url,
                 tls,
                 self.connect_timeout,
@@ -341,6 +342,7 @@ impl ClientBuilder {
                 sentinel_urls,
                 credentials,
             } => Target::Sentinel(SentinelMaster::new(
+                name,
                 master,
                 sentinel_urls,
                 credentials.clone(),
@@ -351,6 +353,7 @@ impl ClientBuilder {
             TargetConfig::Redlock(urls) => Target::Redlock(self.quorum(name, urls)?),
             TargetConfig::Cluster { seed_urls } => {
                 let mut cluster = crate::cluster::Cluster::new(
+                    name,
                     seed_urls,
                     tls,
                     self.connect_timeout,
@@ -366,7 +369,6 @@ impl ClientBuilder {
             self.prefix.clone(),
             self.default_lease,
             self.outage_timeout,
-            self.connect_timeout,
             self.max_connections,
         )
     }
@@ -391,7 +393,9 @@ impl ClientBuilder {
         }
         let mut members = Vec::with_capacity(urls.len());
         for (i, url) in urls.iter().enumerate() {
+            // Named after the Redlock client: each server sees one client of this process.
             let server = Server::from_url(
+                name,
                 url,
                 self.root_certificate_pem(),
                 self.connect_timeout,
@@ -403,7 +407,6 @@ impl ClientBuilder {
                 self.prefix.clone(),
                 self.default_lease,
                 self.outage_timeout,
-                self.connect_timeout,
                 self.max_connections,
             )?));
         }

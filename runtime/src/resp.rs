@@ -37,7 +37,10 @@ impl Reply {
 /// [`NoPermission`](LockError::NoPermission), anything else [`Redis`](LockError::Redis).
 pub(crate) fn server_error(message: String) -> LockError {
     if message.starts_with("NOPERM") {
-        return LockError::NoPermission { reason: message };
+        return LockError::NoPermission {
+            reason: message,
+            lock: None,
+        };
     }
     // Inside a script Redis 7 does not say which command it refused, only the script's
     // hash; name the commands the script calls.
@@ -48,6 +51,7 @@ pub(crate) fn server_error(message: String) -> LockError {
                 Some(script) => format!("{message} ({script})"),
                 None => message,
             },
+            lock: None,
         };
     }
     if let Some(reason) = auth_failure(&message) {
@@ -56,13 +60,10 @@ pub(crate) fn server_error(message: String) -> LockError {
         return LockError::Auth {
             user: "default".into(),
             reason,
+            lock: None,
         };
     }
-    LockError::Redis(redis::RedisError::from((
-        redis::ErrorKind::Extension,
-        "redis server error",
-        message,
-    )))
+    redis::RedisError::from((redis::ErrorKind::Extension, "error reply", message)).into()
 }
 
 /// The reason, when an error reply says the connection is not (or could not be)
@@ -79,19 +80,16 @@ pub(crate) fn auth_failure(message: &str) -> Option<String> {
 }
 
 pub(crate) fn unexpected(reply: &Reply) -> LockError {
-    LockError::Redis(redis::RedisError::from((
+    redis::RedisError::from((
         redis::ErrorKind::UnexpectedReturnType,
-        "unexpected reply from redis",
+        "unexpected reply",
         format!("{reply:?}"),
-    )))
+    ))
+    .into()
 }
 
 fn protocol_error(what: &str) -> LockError {
-    LockError::Redis(redis::RedisError::from((
-        redis::ErrorKind::Parse,
-        "malformed reply from redis",
-        what.to_string(),
-    )))
+    redis::RedisError::from((redis::ErrorKind::Parse, "malformed reply", what.to_string())).into()
 }
 
 /// Parses one complete reply from the front of `buf`.
@@ -188,7 +186,7 @@ mod tests {
         let e =
             server_error("NOPERM this user has no permissions to run the 'evalsha' command".into());
         assert!(
-            matches!(&e, LockError::NoPermission { reason } if reason.contains("'evalsha'")),
+            matches!(&e, LockError::NoPermission { reason, .. } if reason.contains("'evalsha'")),
             "{e:?}"
         );
         let e = server_error(format!(
@@ -196,7 +194,7 @@ mod tests {
             crate::scripts::RELEASE.sha
         ));
         assert!(
-            matches!(&e, LockError::NoPermission { reason } if reason.contains("PUBLISH")),
+            matches!(&e, LockError::NoPermission { reason, .. } if reason.contains("PUBLISH")),
             "{e:?}"
         );
         for refused in [
@@ -208,6 +206,6 @@ mod tests {
             assert!(matches!(e, LockError::Auth { .. }), "{e:?}");
         }
         let e = server_error("ERR unknown command 'x'".into());
-        assert!(matches!(e, LockError::Redis(_)), "{e:?}");
+        assert!(matches!(e, LockError::Redis { .. }), "{e:?}");
     }
 }

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::block_on::block_on_until;
-use crate::client::{Server, redis_client};
+use crate::client::Server;
 use crate::conn::{AsyncConn, Endpoint};
-use crate::error::LockError;
+use crate::error::{Chain, LockError};
 use crate::pool::lock;
 use crate::resp::Reply;
 
@@ -38,6 +38,8 @@ pub(crate) struct SentinelMaster {
 }
 
 struct Inner {
+    /// The registered client's name.
+    client: String,
     /// The name the sentinels know the master by.
     name: String,
     sentinels: Vec<Endpoint>,
@@ -60,6 +62,7 @@ struct Inner {
 impl SentinelMaster {
     /// Checks the sentinel URLs; asks nothing yet.
     pub(crate) fn new(
+        client: &str,
         name: &str,
         sentinel_urls: &[String],
         credentials: Option<(String, String)>,
@@ -79,6 +82,7 @@ impl SentinelMaster {
             let info = crate::client::tcp_connection_info(url, "sentinels")?;
             first_addr.get_or_insert_with(|| info.addr().clone());
             sentinels.push(Endpoint::new(
+                client,
                 &info,
                 tls_root_certificate,
                 connect_timeout,
@@ -100,6 +104,7 @@ impl SentinelMaster {
         let (resolved, _) = watch::channel(0);
         Ok(SentinelMaster {
             inner: Arc::new(Inner {
+                client: client.to_string(),
                 name: name.to_string(),
                 sentinels,
                 master_info,
@@ -217,7 +222,8 @@ impl SentinelMaster {
             .unwrap_or_else(|| "no sentinel has answered yet".into());
         LockError::Connect {
             address: format!("the master `{}` (via Sentinel)", self.inner.name),
-            reason,
+            lock: None,
+            source: std::io::Error::other(reason),
         }
     }
 }
@@ -268,7 +274,9 @@ impl Inner {
                     "{}: unexpected reply {other:?}",
                     sentinel.address()
                 )),
-                Err(e) => failures.push(format!("{}: {e}", sentinel.address())),
+                // A connection error names the sentinel's address itself.
+                Err(e @ LockError::Connect { .. }) => failures.push(Chain(&e).to_string()),
+                Err(e) => failures.push(format!("{}: {}", sentinel.address(), Chain(&e))),
             }
         }
         Err(failures.join("; "))
@@ -296,12 +304,17 @@ impl Inner {
         }
         let info = self.master_info.clone().set_addr(addr);
         let tls = self.tls_root_certificate.as_deref();
-        let endpoint = Endpoint::new(&info, tls, self.connect_timeout, self.response_timeout)
-            .map_err(|e| e.to_string())?
-            .with_generation(generation);
-        let redis = redis_client(info, tls).map_err(|e| e.to_string())?;
+        let endpoint = Endpoint::new(
+            &self.client,
+            &info,
+            tls,
+            self.connect_timeout,
+            self.response_timeout,
+        )
+        .map_err(|e| e.to_string())?
+        .with_generation(generation);
         tracing::info!(master = %self.name, address = %format!("{host}:{port}"), "redis-locked: Sentinel master resolved");
-        *current = Some(((host, port), Arc::new(Server { endpoint, redis })));
+        *current = Some(((host, port), Arc::new(Server { endpoint })));
         Ok(())
     }
 }

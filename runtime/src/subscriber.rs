@@ -1,7 +1,8 @@
 //! Release announcements from Redis, for waiters in this process.
 //!
 //! One pub/sub connection per client, on the background runtime, subscribed to exactly the
-//! keys this process waits for. An announcement pokes the key's queue head (see
+//! keys this process waits for: the `redis` crate's pub/sub protocol on one of our own
+//! connections (see `conn.rs`), so that it is named, authenticated and timed like the others. An announcement pokes the key's queue head (see
 //! `waiters.rs`). If the connection drops, it reconnects, subscribes again and pokes every
 //! head, since announcements may have been missed; meanwhile waiters still wake at the
 //! holder's lease end, so a lost connection delays them but never strands them.
@@ -19,6 +20,8 @@ use futures_core::Stream;
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{LockClient, Target};
+use crate::conn::AsyncConn;
+use crate::error::LockError;
 use crate::waiters::Subscription;
 
 /// How often keys nobody waits for any more are unsubscribed and forgotten.
@@ -91,21 +94,17 @@ async fn run(
             return;
         };
         let connected = async {
-            let server = server_of(&strong, member)
-                .server(None)
-                .await
-                .map_err(|e| e.to_string())?;
-            let pubsub =
-                tokio::time::timeout(strong.connect_timeout, server.redis.get_async_pubsub())
-                    .await
-                    .map_err(|_| "connect timeout".to_string())?
-                    .map_err(|e| e.to_string())?;
-            Ok::<_, String>((pubsub, server.endpoint.generation))
+            let server = server_of(&strong, member).server(None).await?;
+            let conn = AsyncConn::connect(&server.endpoint).await?;
+            Ok::<_, LockError>((conn.into_pubsub().await?, server.endpoint.generation))
         };
         let (pubsub, generation) = match connected.await {
             Ok(connected) => connected,
-            Err(reason) => {
-                tracing::warn!(client = %strong.name, %reason, "redis-locked: pub/sub connection failed; retrying");
+            Err(e) => {
+                {
+                    let error = &e as &(dyn std::error::Error + 'static);
+                    tracing::warn!(client = %strong.name, error, "redis-locked: pub/sub connection failed; retrying");
+                }
                 refresh(&strong);
                 drop(strong);
                 tokio::time::sleep(backoff).await;
@@ -236,7 +235,8 @@ async fn subscribe(client: &LockClient, sink: &mut redis::aio::PubSubSink, key: 
             }
         }
         Err(e) => {
-            tracing::warn!(client = %client.name, error = %e, "redis-locked: subscribe failed");
+            let error = &e as &(dyn std::error::Error + 'static);
+            tracing::warn!(client = %client.name, error, "redis-locked: subscribe failed");
             client
                 .waiters
                 .set_subscription(&key, Subscription::Requested);

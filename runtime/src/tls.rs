@@ -74,8 +74,7 @@ pub(crate) fn handshake_blocking(
     let mut tls = rustls::ClientConnection::new(config.clone(), server_name(host)?)
         .map_err(std::io::Error::other)?;
     while tls.is_handshaking() {
-        tls.complete_io(tcp)
-            .map_err(|e| handshake_error(e, "TLS handshake failed"))?;
+        tls.complete_io(tcp).map_err(handshake_failed)?;
     }
     Ok(tls)
 }
@@ -89,9 +88,26 @@ pub(crate) async fn handshake(
     tokio_rustls::TlsConnector::from(config.clone())
         .connect(server_name(host)?, tcp)
         .await
-        .map_err(|e| handshake_error(e, "TLS handshake failed"))
+        .map_err(handshake_failed)
 }
 
-fn handshake_error(e: std::io::Error, what: &str) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{what}: {e}"))
+/// A failed handshake, as an I/O error of the same kind that says so and keeps the TLS
+/// library's error (a refused certificate, say) as its source.
+fn handshake_failed(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), HandshakeFailed(e))
+}
+
+#[derive(Debug)]
+struct HandshakeFailed(std::io::Error);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TLS handshake failed")
+    }
+}
+
+impl std::error::Error for HandshakeFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }

@@ -68,8 +68,8 @@ struct Waiter {
 /// A lock handed straight to a waiter by a releaser of this process.
 #[derive(Clone, Debug)]
 pub(crate) struct Grant {
-    /// The owner token the key now holds: the one the waiter offered.
-    pub(crate) token: String,
+    /// The owner value the key now holds: the one the waiter offered.
+    pub(crate) value: String,
     /// The fencing token the handover gave it.
     pub(crate) fence: u64,
     /// When the releaser sent the handover: the new lease began no earlier, so it ends no
@@ -97,10 +97,10 @@ pub(crate) struct HeadView {
     pub(crate) handoff_pending: bool,
 }
 
-/// A handover the releaser may attempt: the next waiter's id, token and lease.
+/// A handover the releaser may attempt: the next waiter's id, owner value and lease.
 pub(crate) struct HandoffOffer {
     pub(crate) waiter: u64,
-    pub(crate) token: String,
+    pub(crate) value: String,
     pub(crate) lease: Duration,
     /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
     /// mean other processes wait too.
@@ -121,7 +121,8 @@ impl WaitTable {
 
     /// Joins the queue for `key`. The returned ticket leaves the queue when dropped, so a
     /// waiter that times out, errors or is cancelled never blocks those behind it.
-    /// `offer` is the token and lease under which this waiter accepts a direct handover.
+    /// `offer` is the owner value and lease under which this waiter accepts a direct
+    /// handover.
     pub(crate) fn enqueue<'a>(
         &'a self,
         key: &'a str,
@@ -245,11 +246,11 @@ impl WaitTable {
         if head.handoff_pending || head.granted.is_some() {
             return None;
         }
-        let (token, lease) = head.offer.clone()?;
+        let (value, lease) = head.offer.clone()?;
         head.handoff_pending = true;
         Some(HandoffOffer {
             waiter: head.id,
-            token,
+            value,
             lease,
             own_subscriptions: u8::from(entry.subscription == Subscription::Active),
         })
@@ -489,7 +490,7 @@ mod tests {
         let offer = table
             .offer_handoff("k")
             .expect("the head is offered the lock");
-        assert_eq!(offer.token, "a");
+        assert_eq!(offer.value, "a");
         assert!(first.leave().is_none(), "nothing was handed yet");
         assert!(poked(&second), "becoming head is a poke");
         assert!(!poked(&second));
@@ -506,19 +507,19 @@ mod tests {
         let first = waiter(&table, "a");
         let offer = table.offer_handoff("k").unwrap();
         let grant = Grant {
-            token: "a".into(),
+            value: "a".into(),
             fence: 7,
             sent,
         };
         assert!(table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)));
         let left_with = first.leave().expect("handed, not taken");
-        assert_eq!((left_with.token.as_str(), left_with.fence), ("a", 7));
+        assert_eq!((left_with.value.as_str(), left_with.fence), ("a", 7));
 
         let second = waiter(&table, "b");
         let offer = table.offer_handoff("k").unwrap();
         drop(second);
         let grant = Grant {
-            token: "b".into(),
+            value: "b".into(),
             fence: 8,
             sent,
         };

@@ -355,6 +355,18 @@ pub fn capture_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }
 
+/// The owner token at the start of a lock key's value: the key holds the acquisition's
+/// token (32 hex digits), then a description of its holder (when, process, host, function).
+pub fn token_in(value: &str) -> &str {
+    value.split(' ').next().unwrap_or(value)
+}
+
+/// The owner token in lock key `key`, if the lock is held.
+pub fn owner_token(conn: &mut redis::Connection, key: &str) -> Option<String> {
+    let value: Option<String> = redis::cmd("GET").arg(key).query(conn).expect("GET");
+    value.map(|value| token_in(&value).to_string())
+}
+
 /// Every key in the server except the locks' fencing counters (`<lock key>:fence`), which
 /// outlive their locks by design: what is left after all locks are released is then empty.
 pub fn lock_keys(conn: &mut redis::Connection) -> Vec<String> {

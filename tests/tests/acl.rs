@@ -28,6 +28,7 @@ const MINIMAL_ACL: &[&str] = &[
     "+evalsha",
     "+eval",
     "+scan",
+    "+client|setname",
 ];
 
 /// Creates ACL user `user` with password `pw` and the minimal ACL, less `without`, plus
@@ -227,8 +228,9 @@ async fn a_user_without_a_needed_command_gets_no_permission_naming_it() {
         .unwrap()
         .expire(Duration::from_secs(10));
     match lock.acquire(Some(Duration::from_secs(10))).await {
-        Err(LockError::NoPermission { reason }) => {
-            assert!(reason.contains("'evalsha'"), "{reason}")
+        Err(LockError::NoPermission { reason, lock }) => {
+            assert!(reason.contains("'evalsha'"), "{reason}");
+            assert_eq!(lock.as_deref(), Some("n"), "the error names the lock");
         }
         other => panic!("expected NoPermission, got {other:?}"),
     }
@@ -257,6 +259,26 @@ async fn a_user_without_a_needed_command_gets_no_permission_naming_it() {
         "{log:?}"
     );
 
+    // Without CLIENT SETNAME everything works; only the connections go unnamed (and the
+    // server's ACL log records each refusal).
+    lock_user(
+        &server,
+        "acl-no-setname",
+        "no-setname",
+        &["+client|setname"],
+        &[],
+    );
+    let lock = Lock::with_client("acl-no-setname", "s").unwrap();
+    let guard = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
+    assert!(lock.is_locked().await.unwrap());
+    guard.release().await.unwrap();
+    let log = refused(&server);
+    assert!(
+        log.iter()
+            .any(|r| r == "no-setname: command client|setname"),
+        "{log:?}"
+    );
+
     // With keys other than the prefix's: the key is refused.
     lock_user(
         &server,
@@ -267,7 +289,7 @@ async fn a_user_without_a_needed_command_gets_no_permission_naming_it() {
     );
     let lock = Lock::with_client("acl-other-keys", "k").unwrap();
     match lock.acquire(None).await {
-        Err(LockError::NoPermission { reason }) => assert!(reason.contains("keys"), "{reason}"),
+        Err(LockError::NoPermission { reason, .. }) => assert!(reason.contains("keys"), "{reason}"),
         other => panic!("expected NoPermission, got {other:?}"),
     }
 }

@@ -1,9 +1,9 @@
 //! Looking at locks from outside: `list_locks`, `Lock::info`, and `Lock::reset` as the
 //! operator's force-release.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use redis_locked::{ClientBuilder, Lock, LockInfo};
+use redis_locked::{ClientBuilder, Lock, LockError, LockInfo, redis_lock};
 use redis_locked_tests::{RedisServer, wait_for_subscribers};
 
 fn lock(client: &str, name: &str) -> Lock {
@@ -162,6 +162,94 @@ async fn info_of_one_lock() {
     assert_eq!(info.remaining_lease, None);
     assert_eq!(info.fencing_token, 0);
     assert_eq!(info.owner, "someone");
+    assert_eq!(info.holder, None, "the value does not describe a holder");
+}
+
+/// What Redis says about lock `report:<day>` while this function holds it.
+#[redis_lock(name = "report:{day}", client = "inspect-holder", expire = 10)]
+async fn report(day: &str) -> Result<Option<LockInfo>, LockError> {
+    lock("inspect-holder", &format!("report:{day}"))
+        .info()
+        .await
+}
+
+/// A holder's `since` is in whole milliseconds.
+const MS: Duration = Duration::from_millis(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_says_who_holds_the_lock_and_since_when() {
+    let server = RedisServer::start();
+    redis_locked::register("inspect-holder", &server.url()).unwrap();
+    // Another client stands for another process.
+    redis_locked::register("inspect-holder-other", &server.url()).unwrap();
+
+    // Taken by an annotated function: its name template, this process, this host.
+    let before = SystemTime::now();
+    let info = report("monday").await.unwrap().expect("held in the body");
+    let holder = info.holder.expect("the key describes its holder");
+    assert_eq!(holder.template.as_deref(), Some("report:{day}"));
+    assert_eq!(holder.pid, std::process::id());
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        assert_eq!(holder.host, host.trim());
+    }
+    assert!(holder.since + MS >= before && holder.since <= SystemTime::now());
+    assert_eq!(
+        holder.to_string(),
+        format!("{}:{}, fn report:{{day}}", holder.host, holder.pid)
+    );
+
+    // Taken through the API, and listed.
+    let first = lock("inspect-holder", "job").acquire(None).await.unwrap();
+    let listed = redis_locked::list_locks(Some("inspect-holder"))
+        .await
+        .unwrap();
+    let holder = listed[0].holder.clone().expect("described");
+    assert_eq!((holder.template, holder.pid), (None, std::process::id()));
+    assert_eq!(listed[0].owner, first.token());
+
+    // A waiter of this process is handed the lock on release: it holds it from then on,
+    // not from when it began to wait.
+    let local = tokio::spawn(async {
+        let guard = lock("inspect-holder", "job").acquire(None).await.unwrap();
+        let info = lock("inspect-holder", "job").info().await.unwrap();
+        (guard, info.expect("held"))
+    });
+    wait_for_subscribers(&server, "lock:{job}", 1).await;
+    // Time passes between beginning to wait and getting the lock.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let released = SystemTime::now();
+    first.release().await.unwrap();
+    let (second, info) = local.await.unwrap();
+    assert_eq!(info.owner, second.token(), "handed over");
+    let since = info.holder.expect("described").since;
+    assert!(
+        since + MS >= released,
+        "{since:?} before the handover {released:?}"
+    );
+    second.release().await.unwrap();
+
+    // So does a waiter of another process, which takes the lock by a fresh attempt.
+    let held = lock("inspect-holder", "job2").acquire(None).await.unwrap();
+    let other = tokio::spawn(async {
+        let guard = lock("inspect-holder-other", "job2")
+            .acquire(None)
+            .await
+            .unwrap();
+        let info = lock("inspect-holder-other", "job2").info().await.unwrap();
+        (guard, info.expect("held"))
+    });
+    wait_for_subscribers(&server, "lock:{job2}", 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let released = SystemTime::now();
+    held.release().await.unwrap();
+    let (guard, info) = other.await.unwrap();
+    assert_eq!(info.owner, guard.token());
+    let since = info.holder.expect("described").since;
+    assert!(
+        since + MS >= released,
+        "{since:?} before the release {released:?}"
+    );
+    guard.release().await.unwrap();
 }
 
 #[test]

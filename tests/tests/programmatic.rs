@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, lock_keys};
+use redis_locked_tests::{RedisServer, lock_keys, owner_token};
 
 fn client(name: &str) -> RedisServer {
     let server = RedisServer::start();
@@ -74,10 +74,7 @@ async fn release_never_deletes_another_owners_lock() {
         first.release().await,
         Err(LockError::Expired { .. })
     ));
-    let owner: Option<String> = redis::cmd("GET")
-        .arg("lock:{owned}")
-        .query(&mut server.connection())
-        .unwrap();
+    let owner = owner_token(&mut server.connection(), "lock:{owned}");
     assert_eq!(owner.as_deref(), Some(second.token()));
     second.release().await.unwrap();
 }

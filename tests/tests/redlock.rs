@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
-use redis_locked_tests::{HolderProcess, RedlockServers, read_counter};
+use redis_locked_tests::{HolderProcess, RedlockServers, owner_token, read_counter};
 
 fn register(client: &str, servers: &RedlockServers) {
     ClientBuilder::redlock(servers.urls())
@@ -284,14 +284,16 @@ async fn the_core_works_on_a_quorum() {
     assert!(!guard.is_lost());
     assert!(lock.try_acquire().await.unwrap().is_none());
     for server in servers.servers() {
-        let owner: Option<String> = redis::cmd("GET")
-            .arg(lock.key())
-            .query(&mut server.connection())
-            .unwrap();
+        let owner = owner_token(&mut server.connection(), lock.key());
         assert_eq!(owner.as_deref(), Some(guard.token()));
     }
     let info = lock.info().await.unwrap().unwrap();
     assert_eq!(info.owner, guard.token());
+    assert_eq!(
+        info.holder.map(|holder| holder.pid),
+        Some(std::process::id()),
+        "the majority's value describes its holder"
+    );
     assert_eq!(info.fencing_token, guard.fencing_token());
     assert!(info.remaining_lease.unwrap() <= Duration::from_secs(1));
     let listed = redis_locked::list_locks(Some("redlock-core"))

@@ -15,7 +15,7 @@ use std::sync::{Condvar, Mutex, Once};
 use std::time::Duration;
 
 use redis_locked::{Client, ClientBuilder, Lock, LockError, redis_lock};
-use redis_locked_tests::{RedisServer, lock_keys};
+use redis_locked_tests::{RedisServer, lock_keys, owner_token};
 
 /// The registered default: nothing listens on port 1 of the loopback, so a lock that uses
 /// it fails at once with `Connect`.
@@ -36,9 +36,10 @@ fn own_client(server: &RedisServer) -> Client {
     ClientBuilder::new(server.url()).build().unwrap()
 }
 
+/// The owner token in `key` on the server at `url`.
 fn owner(url: &str, key: &str) -> Option<String> {
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    redis::cmd("GET").arg(key).query(&mut conn).unwrap()
+    owner_token(&mut conn, key)
 }
 
 /// Two tests handing each other a value, each waiting for the other.

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, owner_token, wait_for_subscribers};
 
 /// The arguments of every command the server ran so far (the slow log, with a threshold of
 /// 0 µs, keeps them all).
@@ -83,15 +83,21 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
     let acquire = sha_where(&|a| a.len() == 8);
     let fence = format!("{key}:fence");
 
-    // The lock is held; a forger on a raw connection guesses tokens.
+    // The lock is held; a forger on a raw connection guesses tokens. The key holds the
+    // token and a description of the holder; the scripts compare all of it, so even the
+    // right token alone is refused.
     let guard = lock.acquire(None).await.unwrap();
     let token = guard.token().to_string();
     let mut forger = server.connection();
+    let value = owner(&mut forger, key).unwrap();
+    assert!(value.starts_with(&format!("{token} ")), "{value}");
     for guess in [
         "0".repeat(32),
         "f".repeat(32),
         token[..31].to_string() + "x",
         String::new(),
+        token.clone(),
+        format!("{token} "),
     ] {
         let released: i64 = redis::cmd("EVALSHA")
             .arg(&release)
@@ -144,7 +150,7 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         .query(&mut forger)
         .unwrap();
     assert_eq!(taken, None);
-    assert_eq!(owner(&mut forger, key).as_deref(), Some(token.as_str()));
+    assert_eq!(owner(&mut forger, key), Some(value.clone()));
     let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut forger).unwrap();
     assert!(ttl <= 10_000, "the lease was not extended: {ttl} ms");
 
@@ -158,7 +164,7 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         other.acquire(Some(Duration::from_millis(50))).await,
         Err(LockError::Timeout { .. })
     ));
-    assert_eq!(owner(&mut forger, key).as_deref(), Some(token.as_str()));
+    assert_eq!(owner(&mut forger, key), Some(value));
 
     // The holder still can.
     guard.extend(None).await.unwrap();
@@ -195,7 +201,7 @@ async fn a_holder_whose_lease_ran_out_cannot_release_or_extend_the_next_holders_
     ));
     let mut conn = server.connection();
     assert_eq!(
-        owner(&mut conn, "lock:{door}").as_deref(),
+        owner_token(&mut conn, "lock:{door}").as_deref(),
         Some(second.token())
     );
     let ttl: i64 = redis::cmd("PTTL")

@@ -177,7 +177,7 @@ impl Progress {
             // or the old master dropped the connection (a connection error).
             assert!(
                 matches!(e, LockError::Expired { .. } | LockError::Connect { .. })
-                    || matches!(e, LockError::Redis(_)),
+                    || matches!(e, LockError::Redis { .. }),
                 "{e:?}"
             );
             self.release_errors.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, owner_token, wait_for_subscribers};
 
 /// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM files in a
 /// fresh directory. Returns the directory and the CA's PEM.
@@ -63,10 +63,7 @@ async fn locks_and_wakes_waiters_over_tls() {
         .unwrap()
         .expire(Duration::from_secs(10));
     let guard = lock.acquire(None).await.unwrap();
-    let owner: Option<String> = redis::cmd("GET")
-        .arg("lock:{job}")
-        .query(&mut server.connection())
-        .unwrap();
+    let owner = owner_token(&mut server.connection(), "lock:{job}");
     assert_eq!(owner.as_deref(), Some(guard.token()));
     guard.extend(None).await.unwrap();
     guard.release().await.unwrap();
@@ -119,12 +116,29 @@ async fn a_certificate_from_another_ca_is_refused() {
         .unwrap();
     let lock = Lock::with_client("tls-untrusted", "job").unwrap();
     match lock.acquire(Some(Duration::ZERO)).await {
-        Err(LockError::Connect { address, reason }) => {
-            assert_eq!(address, format!("127.0.0.1:{port} (TLS)"));
-            assert!(reason.contains("certificate"), "{reason}");
+        Err(e @ LockError::Connect { .. }) => {
+            let LockError::Connect { address, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(address, &format!("127.0.0.1:{port} (TLS)"));
+            // The TLS library's reason is kept as a cause, not flattened into the message.
+            let causes = causes(&e);
+            assert!(
+                causes.len() >= 2
+                    && causes[0] == "TLS handshake failed"
+                    && causes[1].contains("certificate"),
+                "{causes:?}"
+            );
         }
         other => panic!("expected a Connect error, got {other:?}"),
     }
+}
+
+/// The messages of an error's causes, outermost first.
+fn causes(e: &dyn std::error::Error) -> Vec<String> {
+    std::iter::successors(e.source(), |cause| cause.source())
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]

@@ -37,7 +37,10 @@ pub(super) enum Attempt {
 
 pub(super) struct Attempts<'a> {
     lock: &'a Lock,
-    pub(super) token: String,
+    /// The owner value each attempt writes: a token fresh for this acquisition and the
+    /// holder's description (see `holder.rs`). It never changes during the acquisition: a
+    /// request whose reply was lost is settled by finding this very value in the key.
+    pub(super) value: String,
     /// This acquisition's place in the process's queue for the key; `None` once it left.
     ticket: Option<Ticket<'a>>,
     deadline: Option<Instant>,
@@ -56,13 +59,13 @@ pub(super) struct Attempts<'a> {
 impl<'a> Attempts<'a> {
     pub(super) fn new(
         lock: &'a Lock,
-        token: String,
+        value: String,
         deadline: Option<Instant>,
         ticket: Ticket<'a>,
     ) -> Attempts<'a> {
         Attempts {
             lock,
-            token,
+            value,
             ticket: Some(ticket),
             deadline,
             unconfirmed_since: None,
@@ -183,7 +186,7 @@ impl<'a> Attempts<'a> {
                 io,
                 &lock.name,
                 &lock.key,
-                &self.token,
+                &self.value,
                 lock.lease(),
                 &lock.client.instance_id,
                 self.request_until(),
@@ -234,7 +237,7 @@ impl<'a> Attempts<'a> {
         let fence = fence_key(key);
         let keys = [key, fence.as_str()];
         let mut args = Vec::with_capacity(1 + more.len());
-        args.push(self.token.as_str());
+        args.push(self.value.as_str());
         args.extend_from_slice(more);
         if let Some(cluster) = self.lock.client.replica_check() {
             // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
@@ -273,7 +276,11 @@ impl<'a> Attempts<'a> {
         if now.duration_since(began) >= self.lock.client.outage_timeout {
             return Err(error);
         }
-        tracing::debug!(lock = %self.lock.name, error = %error, "redis-locked: Redis unavailable; trying again");
+        tracing::debug!(
+            lock = %self.lock.name,
+            error = &error as &(dyn std::error::Error + 'static),
+            "redis-locked: Redis unavailable; trying again"
+        );
         self.outage = Some((began, error));
         let retry_at = now + self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_RETRY);
@@ -288,7 +295,7 @@ impl<'a> Attempts<'a> {
     pub(super) fn give_up(&mut self, start: Instant) -> LockError {
         let answered = self.answered || self.ticket().answered_since(start);
         match self.outage.take() {
-            Some((_, error)) if !error.is_timeout() => error,
+            Some((_, error)) if !error.is_response_timeout() => error,
             _ if !answered => LockError::NoAnswer {
                 name: self.lock.name.clone(),
                 waited: start.elapsed(),
@@ -312,7 +319,7 @@ impl<'a> Attempts<'a> {
         let ticket = self.ticket.take().expect("the ticket is held until now");
         ticket.acquired(grant.sent + lease, true);
         // The key holds the token this waiter offered: this acquisition's own.
-        Some(self.lock.held(grant.token, grant.fence, grant.sent))
+        Some(self.lock.held(grant.value, grant.fence, grant.sent))
     }
 
     pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
@@ -320,7 +327,7 @@ impl<'a> Attempts<'a> {
         if let Some(ticket) = self.ticket.take() {
             ticket.acquired(sent + self.lock.lease(), false);
         }
-        self.lock.held(std::mem::take(&mut self.token), fence, sent)
+        self.lock.held(std::mem::take(&mut self.value), fence, sent)
     }
 }
 
@@ -342,7 +349,7 @@ impl Drop for Attempts<'_> {
             crate::cleanup::release_later(
                 &lock.client,
                 lock.key.clone(),
-                std::mem::take(&mut self.token),
+                std::mem::take(&mut self.value),
                 since + lock.lease(),
                 Orphan::Maybe,
             );
