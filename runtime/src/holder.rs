@@ -25,8 +25,9 @@ pub struct Holder {
     /// The `name` template of the `#[redis_lock]` function that took the lock, as written
     /// (`"invoice:{order_id}"`); `None` when it was taken through [`Lock`](crate::Lock).
     pub template: Option<String>,
-    /// When the holder took the lock, by the holder's clock (mind the clocks' skew when
-    /// comparing it with another machine's time).
+    /// When the holder's acquisition began, by the holder's clock: for a holder that
+    /// waited, when it started to wait (mind the clocks' skew when comparing it with
+    /// another machine's time).
     pub since: SystemTime,
 }
 

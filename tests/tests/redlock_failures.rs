@@ -15,12 +15,9 @@ fn register(client: &str, servers: &RedlockServers, response_timeout: Duration) 
         .unwrap();
 }
 
-/// Who holds `key` on `server`.
+/// The owner token of whoever holds `key` on `server`.
 fn owner_on(server: &RedisServer, key: &str) -> Option<String> {
-    redis::cmd("GET")
-        .arg(key)
-        .query(&mut server.connection())
-        .unwrap()
+    redis_locked_tests::owner_token(&mut server.connection(), key)
 }
 
 /// Waits until `check` holds, asking every 10 ms: no member announces these changes.
