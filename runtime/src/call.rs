@@ -115,7 +115,9 @@ impl Call {
                 Some(found) => found.map(LockGuard::new),
                 None => {
                     let _waiting = crate::metrics::Waiting::new(self.options.template);
-                    lock.acquire(self.options.timeout)
+                    // Boxed: the acquisition's state is large, and inline it would make every
+                    // locked fn's future large (clippy's `large_futures` at the caller).
+                    Box::pin(lock.acquire(self.options.timeout))
                         .instrument(self.span.clone())
                         .await
                 }
@@ -218,13 +220,18 @@ impl Call {
             crate::metrics::lost(Some(self.options.template));
             tracing::warn!(parent: &self.span, lock = %self.name, "redis-locked: lock lost while held: its lease ran out before the body finished");
         }
-        let _ = guard.release().instrument(self.span.clone()).await;
+        let _ = Box::pin(guard.release())
+            .instrument(self.span.clone())
+            .await;
     }
 
     /// Releases an `async fn`'s lock after its body; a lost or expired lock becomes a warning
     /// naming the lock, and the body's result is returned regardless.
     pub async fn finish(&self, guard: LockGuard) {
-        guard.release_and_log().instrument(self.span.clone()).await
+        // Boxed for the same reason as the acquisition.
+        Box::pin(guard.release_and_log())
+            .instrument(self.span.clone())
+            .await
     }
 
     /// Enters a sync `fn`'s body: the span, and this lock recorded as held by the thread,
