@@ -277,8 +277,12 @@ impl Lock {
                 if let Some(until) = view.holder_until.filter(|&t| t > now) {
                     // Another task of this process holds it; its release will poke us.
                     holder_lease_end = Some(until);
-                } else {
-                    match attempts.attempt(io, lease_ms).await {
+                } else if attempts.begin_attempt() {
+                    // A handover offered meanwhile waits for this attempt to end (see
+                    // `Ticket::begin_attempt`); one already in flight is awaited instead.
+                    let outcome = attempts.attempt(io, lease_ms).await;
+                    attempts.end_attempt();
+                    match outcome {
                         Ok(Attempt::Acquired { sent, fence }) => {
                             return Ok(attempts.into_held(sent, fence));
                         }

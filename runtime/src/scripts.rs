@@ -213,11 +213,13 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 /// processes wait too (more subscribers than our own), it releases to everyone instead, so
 /// they get their fair chance: returns -1. Returns 0 if the key was not ours. A key that
 /// already holds the new token (this request sent again after its reply was lost) counts
-/// as handed over: the reply is the counter's current value.
+/// as handed over: its lease restarts from this request (the waiter counts it from when
+/// this request was sent) and the reply is the counter's current value.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         "local owner = redis.call('get', KEYS[1]) \
          if owner == ARGV[2] then \
+           redis.call('pexpire', KEYS[1], ARGV[3]) \
            return tonumber(redis.call('get', KEYS[2]) or '1') \
          end \
          if owner ~= ARGV[1] then \

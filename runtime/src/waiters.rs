@@ -60,6 +60,11 @@ struct Waiter {
     /// it (its reply was lost, or the releaser was cancelled): from this instant, the key
     /// may hold this waiter's token.
     maybe_granted: Option<Instant>,
+    /// Whether this waiter, as head, has an attempt of its own in flight: no handover is
+    /// offered to it meanwhile. Its attempt could take the lock under its own value right
+    /// after a handover wrote that value, and leave the queue as a holder; the releaser,
+    /// finding it gone, would take the lock for abandoned and release it under the holder.
+    attempting: bool,
     /// The token and lease a releaser needs to hand the lock to this waiter.
     offer: Option<(String, Duration)>,
     handoff_pending: bool,
@@ -138,6 +143,7 @@ impl WaitTable {
             waker: None,
             granted: None,
             maybe_granted: None,
+            attempting: false,
             offer,
             handoff_pending: false,
         });
@@ -243,7 +249,7 @@ impl WaitTable {
             return None;
         }
         let head = entry.queue.front_mut()?;
-        if head.handoff_pending || head.granted.is_some() {
+        if head.handoff_pending || head.granted.is_some() || head.attempting {
             return None;
         }
         let (value, lease) = head.offer.clone()?;
@@ -362,6 +368,34 @@ impl Ticket<'_> {
             .find(|w| w.id == self.id)?
             .granted
             .take()
+    }
+
+    /// Marks the start of this waiter's own attempt; false (and nothing marked) when a
+    /// handover to it is in flight or done, which the waiter must await instead.
+    pub(crate) fn begin_attempt(&self) -> bool {
+        let mut keys = lock(&self.table.keys);
+        let Some(me) = keys
+            .get_mut(self.key)
+            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
+        else {
+            return false;
+        };
+        if me.handoff_pending || me.granted.is_some() {
+            return false;
+        }
+        me.attempting = true;
+        true
+    }
+
+    /// This waiter's attempt is over.
+    pub(crate) fn end_attempt(&self) {
+        let mut keys = lock(&self.table.keys);
+        if let Some(me) = keys
+            .get_mut(self.key)
+            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
+        {
+            me.attempting = false;
+        }
     }
 
     /// Redis answered an attempt on this key just now.
@@ -527,6 +561,23 @@ mod tests {
             !table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)),
             "the waiter left: the releaser holds the lock under its token"
         );
+    }
+
+    /// Found by the model checker: a head with an attempt in flight is offered no
+    /// handover, and one with a handover in flight makes no attempt.
+    #[test]
+    fn attempts_and_handovers_exclude_each_other() {
+        let table = WaitTable::new();
+        let head = waiter(&table, "a");
+        assert!(head.begin_attempt());
+        assert!(table.offer_handoff("k").is_none(), "attempting");
+        head.end_attempt();
+        let offer = table
+            .offer_handoff("k")
+            .expect("offered once the attempt is over");
+        assert!(!head.begin_attempt(), "a handover is in flight");
+        assert!(table.finish_handoff("k", &offer, HandoffOutcome::NotHanded));
+        assert!(head.begin_attempt());
     }
 
     /// Item 16: a subscription confirmed after its key was swept is refused, so the

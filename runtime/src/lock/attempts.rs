@@ -92,6 +92,16 @@ impl<'a> Attempts<'a> {
         view
     }
 
+    /// Marks the start of this acquisition's own attempt (see `Ticket::begin_attempt`).
+    pub(super) fn begin_attempt(&self) -> bool {
+        self.ticket().begin_attempt()
+    }
+
+    /// This acquisition's attempt is over.
+    pub(super) fn end_attempt(&self) {
+        self.ticket().end_attempt();
+    }
+
     /// Resolves when this waiter is poked.
     pub(super) async fn poked(&self) {
         self.ticket().poked().await;
