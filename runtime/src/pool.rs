@@ -370,6 +370,13 @@ mod tests {
     use super::SyncPool;
     use crate::conn::Endpoint;
 
+    /// The endpoint of a test server, with 1 s timeouts.
+    fn endpoint(url: &str) -> Endpoint {
+        let info = redis::IntoConnectionInfo::into_connection_info(url).unwrap();
+        let second = Duration::from_secs(1);
+        Endpoint::new("test", &info, None, second, second).unwrap()
+    }
+
     /// How many commands `bytes` holds, and how many of them are `CLIENT SETNAME` (every
     /// command is a RESP array: a line that starts with `*`).
     fn commands(bytes: &[u8]) -> (usize, usize) {
@@ -407,15 +414,7 @@ mod tests {
     #[test]
     fn a_deadline_that_passed_does_not_cost_a_connection() {
         let url = answering_server();
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).unwrap();
-        let endpoint = Endpoint::new(
-            "test",
-            &info,
-            None,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let endpoint = endpoint(&url);
         let pool = std::sync::Arc::new(SyncPool::new(1));
         let ping = redis::cmd("PING").get_packed_command();
         pool.request(&endpoint, &ping, None, true).unwrap();
@@ -475,15 +474,7 @@ mod tests {
     fn only_requests_safe_to_repeat_are_resent() {
         use std::sync::atomic::Ordering;
         let (url, received) = forgetful_server();
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).unwrap();
-        let endpoint = Endpoint::new(
-            "test",
-            &info,
-            None,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let endpoint = endpoint(&url);
         let pool = SyncPool::new(1);
         let release = redis::cmd("EVALSHA").arg("release").get_packed_command();
         pool.request(&endpoint, &release, None, false).unwrap();
