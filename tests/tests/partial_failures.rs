@@ -31,6 +31,24 @@ async fn queue_up<F: Future + Unpin>(server: &RedisServer, lock: &Lock, waiter: 
     wait_for_subscribers(server, lock.key(), 1).await;
 }
 
+/// Takes and releases `lock`, which must be free within a second (not at its lease's end):
+/// `why` says what should have freed it.
+async fn free_at_once(lock: &Lock, why: &str) {
+    let start = Instant::now();
+    let next = bounded(
+        "the next acquisition",
+        lock.acquire(Some(Duration::from_secs(3))),
+    )
+    .await
+    .expect(why);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{why}: {:?}",
+        start.elapsed()
+    );
+    next.release().await.unwrap();
+}
+
 fn pttl(server: &RedisServer, key: &str) -> i64 {
     redis::cmd("PTTL")
         .arg(key)
@@ -99,19 +117,7 @@ async fn a_waiter_dropped_after_a_handover_frees_the_lock() {
     assert!(lock.is_locked().await.unwrap(), "handed to the waiter");
     drop(waiter);
 
-    let start = Instant::now();
-    let next = bounded(
-        "the next acquisition",
-        lock.acquire(Some(Duration::from_secs(3))),
-    )
-    .await
-    .expect("the dropped waiter's lock was freed");
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        start.elapsed()
-    );
-    next.release().await.unwrap();
+    free_at_once(&lock, "the dropped waiter's lock was freed").await;
 }
 
 /// Item 9: a handover whose reply never comes (Redis stalled past the response timeout)
@@ -177,19 +183,7 @@ async fn a_cancelled_release_still_frees_the_lock() {
     server.resume();
     let _ = bounded("the busy request", busy).await;
 
-    let start = Instant::now();
-    let next = bounded(
-        "the next acquisition",
-        lock.acquire(Some(Duration::from_secs(3))),
-    )
-    .await
-    .expect("the cancelled release was finished");
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        start.elapsed()
-    );
-    next.release().await.unwrap();
+    free_at_once(&lock, "the cancelled release was finished").await;
 }
 
 /// Item 13: a waiter whose handover is in flight still returns by its own deadline,
@@ -223,13 +217,7 @@ async fn the_deadline_holds_with_a_handover_in_flight() {
     let _ = bounded("the release", release).await;
 
     // Whatever the handover did, the lock is free again at once.
-    let next = bounded(
-        "the next acquisition",
-        lock.acquire(Some(Duration::from_secs(1))),
-    )
-    .await
-    .expect("free after the handover to a waiter that left");
-    next.release().await.unwrap();
+    free_at_once(&lock, "free after the handover to a waiter that left").await;
 }
 
 /// Item 15: after a release, a waiter that loses the race to another process waits for
