@@ -15,7 +15,6 @@ const MINIMAL_ACL: &[&str] = &[
     "&lock:*",
     "-@all",
     "+set",
-    "+incr",
     "+time",
     "+get",
     "+pttl",

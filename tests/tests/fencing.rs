@@ -133,6 +133,18 @@ async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
         assert!(ttl > 0, "`{key}` expires: {ttl}");
     }
 
+    // A counter ahead of the clock (tokens given out faster than one a microsecond, or a
+    // clock stepped back) goes on from where it is.
+    let ahead: u64 = 9_000_000_000_000_000;
+    let _: () = redis::cmd("SET")
+        .arg(&fence_key)
+        .arg(ahead)
+        .query(&mut conn)
+        .unwrap();
+    let guard = lock.acquire(None).await.unwrap();
+    assert_eq!(guard.fencing_token(), ahead + 1);
+    guard.release().await.unwrap();
+
     // A restart without persistence forgets the counter along with everything else.
     server.restart();
     let guard = lock.acquire(None).await.unwrap();
