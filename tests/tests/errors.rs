@@ -80,7 +80,7 @@ async fn an_error_reply_says_so_once_and_names_the_lock() {
     ClientBuilder::new(server.url())
         .register("errors-reply")
         .unwrap();
-    // A fencing counter that is not a number: the acquire script's INCR fails.
+    // A fencing counter that is not a number: the acquire script's arithmetic on it fails.
     let _: () = redis::cmd("SET")
         .arg("lock:{invoice:8}:fence")
         .arg("not-a-number")
@@ -110,7 +110,11 @@ async fn an_error_reply_says_so_once_and_names_the_lock() {
         "{e:?}"
     );
     let report = format!("{:#}", anyhow::Error::from(e));
-    assert_eq!(occurrences(&report, "not an integer"), 1, "{report}");
+    assert_eq!(
+        occurrences(&report, "arithmetic on a nil value"),
+        1,
+        "{report}"
+    );
     assert_eq!(occurrences(&report, "invoice:8"), 1, "{report}");
 }
 
