@@ -9,6 +9,7 @@
 
 pub(crate) mod pubsub;
 pub(crate) mod replicas;
+mod resend;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::{OnceCell, mpsc};
 use crate::error::LockError;
 use crate::reachability::Reachability;
 use crate::resp::Reply;
+use resend::Next;
 
 /// A Redis Cluster, reached from its seed nodes.
 pub(crate) struct Cluster {
@@ -66,7 +68,9 @@ impl Cluster {
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(push_sender)
             .connection_timeout(connect_timeout)
-            .response_timeout(response_timeout);
+            .response_timeout(response_timeout)
+            // Requests go again only where `resend.rs` says.
+            .retries(0);
         #[cfg(feature = "tls")]
         let builder = match tls_root_certificate {
             Some(pem) => builder.certs(redis::TlsCertificates {
@@ -135,17 +139,55 @@ impl Cluster {
         }
     }
 
-    /// Sends `cmd` where `routing` says, or where its key belongs when `None`. The reply's
-    /// server errors come back as [`Reply::Error`], like our own connections' replies.
+    /// Sends `cmd` where `routing` says, or where its key belongs when `None`, again after
+    /// a redirect or a refusal, and after a failure that leaves its outcome unknown only if
+    /// `resend_safe` (see `resend.rs`). The reply's server errors come back as
+    /// [`Reply::Error`], like our own connections' replies.
     pub(crate) async fn request(
         &self,
         cmd: redis::Cmd,
         routing: Option<RoutingInfo>,
+        resend_safe: bool,
     ) -> Result<Reply, LockError> {
         let mut connection = self.connection().await?;
-        let outcome = match routing {
-            Some(routing) => connection.route_command(cmd, routing).await,
-            None => redis::aio::ConnectionLike::req_packed_command(&mut connection, &cmd).await,
+        let mut redirect = None;
+        let mut sends = 0;
+        let outcome = loop {
+            sends += 1;
+            let outcome = match (&redirect, &routing) {
+                (Some((node, true)), _) => {
+                    let mut asking = redis::pipe();
+                    asking.cmd("ASKING").add_command(cmd.clone());
+                    let node = SingleNodeRoutingInfo::clone(node);
+                    connection
+                        .route_pipeline(asking, 1, 1, node)
+                        .await
+                        .map(|mut values| values.pop().unwrap_or(redis::Value::Nil))
+                }
+                (Some((node, false)), _) => {
+                    let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::clone(node));
+                    connection.route_command(cmd.clone(), node).await
+                }
+                (None, Some(routing)) => {
+                    connection.route_command(cmd.clone(), routing.clone()).await
+                }
+                (None, None) => {
+                    redis::aio::ConnectionLike::req_packed_command(&mut connection, &cmd).await
+                }
+            };
+            match outcome {
+                Err(e) => match resend::after_error(&e, sends, resend_safe) {
+                    Next::Redirect { host, port, asking } => {
+                        redirect = Some((SingleNodeRoutingInfo::ByAddress { host, port }, asking));
+                    }
+                    Next::After(pause) => {
+                        redirect = None;
+                        tokio::time::sleep(pause).await;
+                    }
+                    Next::GiveUp => break Err(e),
+                },
+                ok => break ok,
+            }
         };
         match outcome {
             Ok(value) => Ok(reply(value)),
@@ -160,19 +202,57 @@ impl Cluster {
     }
 
     /// Sends `pipeline` on one connection to the master of `key`'s slot and returns each
-    /// command's reply. Should the `redis` crate send it again (a redirect, a connection
-    /// lost), the whole pipeline goes again, its commands still together.
+    /// command's reply. Sent again (see [`request`](Cluster::request)), the whole pipeline
+    /// goes again, its commands still together.
     pub(crate) async fn pipeline_to_master_of(
         &self,
         key: &str,
         pipeline: redis::Pipeline,
+        resend_safe: bool,
     ) -> Result<Vec<Reply>, LockError> {
         let mut connection = self.connection().await?;
         let count = pipeline.len();
-        let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
-        match connection.route_pipeline(pipeline, 0, count, route).await {
-            Ok(values) => Ok(values.into_iter().map(reply).collect()),
-            Err(e) => Err(e.into()),
+        let mut route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+        let mut asking = false;
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let outcome = if asking {
+                let mut asked = redis::pipe();
+                asked.cmd("ASKING");
+                for cmd in pipeline.cmd_iter() {
+                    asked.add_command(cmd.clone());
+                }
+                connection
+                    .route_pipeline(asked, 1, count, route.clone())
+                    .await
+            } else {
+                connection
+                    .route_pipeline(pipeline.clone(), 0, count, route.clone())
+                    .await
+            };
+            match outcome {
+                Ok(values) => return Ok(values.into_iter().map(reply).collect()),
+                Err(e) => match resend::after_error(&e, sends, resend_safe) {
+                    Next::Redirect {
+                        host,
+                        port,
+                        asking: ask,
+                    } => {
+                        route = SingleNodeRoutingInfo::ByAddress { host, port };
+                        asking = ask;
+                    }
+                    Next::After(pause) => {
+                        route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                            key,
+                            SlotAddr::Master,
+                        ));
+                        asking = false;
+                        tokio::time::sleep(pause).await;
+                    }
+                    Next::GiveUp => return Err(e.into()),
+                },
+            }
         }
     }
 
@@ -182,12 +262,16 @@ impl Cluster {
         &self,
         key: &str,
         pipeline: redis::Pipeline,
+        resend_safe: bool,
         until: Option<std::time::Instant>,
     ) -> Result<Vec<Reply>, LockError> {
         let cluster = self.handle();
         let key = key.to_string();
-        let task = crate::background::handle()?
-            .spawn(async move { cluster.pipeline_to_master_of(&key, pipeline).await });
+        let task = crate::background::handle()?.spawn(async move {
+            cluster
+                .pipeline_to_master_of(&key, pipeline, resend_safe)
+                .await
+        });
         match crate::block_on::block_on_until(task, until) {
             Some(Ok(outcome)) => outcome,
             Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
@@ -210,11 +294,12 @@ impl Cluster {
         &self,
         cmd: redis::Cmd,
         routing: Option<RoutingInfo>,
+        resend_safe: bool,
         until: Option<std::time::Instant>,
     ) -> Result<Reply, LockError> {
         let cluster = self.handle();
-        let task =
-            crate::background::handle()?.spawn(async move { cluster.request(cmd, routing).await });
+        let task = crate::background::handle()?
+            .spawn(async move { cluster.request(cmd, routing, resend_safe).await });
         match crate::block_on::block_on_until(task, until) {
             Some(Ok(outcome)) => outcome,
             Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),

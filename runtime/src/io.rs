@@ -31,22 +31,25 @@ pub(crate) trait Io: Send + Sync {
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
 
     /// Sends one command through a Redis Cluster connection, where `routing` says (or to
-    /// its key's slot when `None`), giving up at `until`.
+    /// its key's slot when `None`), giving up at `until`. Only a `resend_safe` command is
+    /// sent again after a failure that leaves its outcome unknown.
     fn cluster_request(
         &self,
         cluster: &Cluster,
         cmd: redis::Cmd,
         routing: Option<RoutingInfo>,
+        resend_safe: bool,
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
 
     /// Sends `pipeline` on one connection to the master of `key`'s slot of a Redis Cluster,
-    /// giving up at `until`.
+    /// giving up at `until`, sent again as [`cluster_request`](Io::cluster_request) is.
     fn cluster_pipeline(
         &self,
         cluster: &Cluster,
         key: &str,
         pipeline: redis::Pipeline,
+        resend_safe: bool,
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Vec<Reply>, LockError>> + Send;
 
@@ -96,9 +99,10 @@ impl Io for AsyncIo {
         cluster: &Cluster,
         cmd: redis::Cmd,
         routing: Option<RoutingInfo>,
+        resend_safe: bool,
         until: Option<Instant>,
     ) -> Result<Reply, LockError> {
-        let request = cluster.request(cmd, routing);
+        let request = cluster.request(cmd, routing, resend_safe);
         match until {
             None => request.await,
             Some(until) => tokio::time::timeout_at(until.into(), request)
@@ -112,9 +116,10 @@ impl Io for AsyncIo {
         cluster: &Cluster,
         key: &str,
         pipeline: redis::Pipeline,
+        resend_safe: bool,
         until: Option<Instant>,
     ) -> Result<Vec<Reply>, LockError> {
-        let request = cluster.pipeline_to_master_of(key, pipeline);
+        let request = cluster.pipeline_to_master_of(key, pipeline, resend_safe);
         match until {
             None => request.await,
             Some(until) => tokio::time::timeout_at(until.into(), request)
@@ -173,9 +178,10 @@ impl Io for SyncIo {
         cluster: &Cluster,
         cmd: redis::Cmd,
         routing: Option<RoutingInfo>,
+        resend_safe: bool,
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
-        std::future::ready(cluster.request_blocking(cmd, routing, until))
+        std::future::ready(cluster.request_blocking(cmd, routing, resend_safe, until))
     }
 
     fn cluster_pipeline(
@@ -183,9 +189,10 @@ impl Io for SyncIo {
         cluster: &Cluster,
         key: &str,
         pipeline: redis::Pipeline,
+        resend_safe: bool,
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Vec<Reply>, LockError>> + Send {
-        std::future::ready(cluster.pipeline_blocking(key, pipeline, until))
+        std::future::ready(cluster.pipeline_blocking(key, pipeline, resend_safe, until))
     }
 
     fn wait_until<F: Future<Output = ()> + Send>(
@@ -290,7 +297,10 @@ async fn send<I: Io>(
     resend_safe: bool,
 ) -> Result<Reply, LockError> {
     match &client.target {
-        Target::Cluster(cluster) => io.cluster_request(cluster, cmd, None, until).await,
+        Target::Cluster(cluster) => {
+            io.cluster_request(cluster, cmd, None, resend_safe, until)
+                .await
+        }
         _ => {
             io.request(client, cmd.get_packed_command(), until, resend_safe)
                 .await
@@ -312,7 +322,8 @@ pub(crate) async fn routed<I: Io>(
             "a routed command needs a cluster client",
         ));
     };
-    io.cluster_request(cluster, cmd, Some(routing), until)
+    // The routed commands (SCAN, listing) only read.
+    io.cluster_request(cluster, cmd, Some(routing), true, until)
         .await?
         .into_result()
 }

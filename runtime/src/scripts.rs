@@ -214,9 +214,11 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 /// they get their fair chance: returns -1. Returns 0 if the key was not ours. A key that
 /// already holds the new token (this request sent again after its reply was lost) counts
 /// as handed over: its lease restarts from this request (the waiter counts it from when
-/// this request was sent) and the reply is the counter's current value.
+/// this request was sent) and the reply is the counter's current value. Not resent even so:
+/// run again after it released to everyone, it would find the key gone or another's and
+/// answer "not ours"; the releaser settles an unknown outcome in the background instead.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
+    Script::sent_once(concat!(
         "local owner = redis.call('get', KEYS[1]) \
          if owner == ARGV[2] then \
            redis.call('pexpire', KEYS[1], ARGV[3]) \

@@ -125,6 +125,25 @@ impl RedisCluster {
         self.master_of(key).connection()
     }
 
+    /// How many connections subscribe to `key`'s shard channel, on its master.
+    pub fn shard_subscribers(&self, key: &str) -> i64 {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("SHARDNUMSUB")
+            .arg(key)
+            .query(&mut self.connection_to_master_of(key))
+            .unwrap();
+        n
+    }
+
+    /// Returns once at least `count` connections subscribe to `key`'s shard channel.
+    pub async fn wait_for_shard_subscribers(&self, key: &str, count: i64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.shard_subscribers(key) < count {
+            assert!(Instant::now() < deadline, "no subscriber of {key}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILLs the node that serves `key`'s slot and returns once one of its replicas has
     /// taken over and the cluster is healthy again (see [`start`](RedisCluster::start));
     /// returns how long that took from the kill.

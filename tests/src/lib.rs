@@ -10,6 +10,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 mod cluster;
 pub mod core_checks;
@@ -261,6 +262,61 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} failed");
     }
 
+    /// How many connections to the server hold bytes it has not read yet (requests sent
+    /// to a [`pause`](RedisServer::pause)d server), from the kernel's socket table.
+    pub fn connections_with_unread_requests(&self) -> usize {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let local = format!("0100007F:{:04X}", self.port);
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // local address, state 01 (established), then tx_queue:rx_queue in hex.
+                fields.get(1) == Some(&local.as_str())
+                    && fields.get(3) == Some(&"01")
+                    && fields
+                        .get(4)
+                        .and_then(|queues| queues.split_once(':'))
+                        .is_some_and(|(_, unread)| u64::from_str_radix(unread, 16) != Ok(0))
+            })
+            .count()
+    }
+
+    /// Returns once at least `count` connections to the paused server hold unread requests.
+    pub fn wait_for_unread_requests(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.connections_with_unread_requests() < count {
+            assert!(Instant::now() < deadline, "no request reached the server");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Queues, on the paused server, `CLIENT KILL` of every client connection but its own,
+    /// behind the requests already waiting there. On resume the server reads the earlier
+    /// requests, runs them, and then, in the same turn of its event loop, before it writes
+    /// any reply, closes their connections: each of those requests ran, and its reply is
+    /// lost. `killer` is a connection to this server made before it was paused. The
+    /// returned thread ends once the kill has run.
+    pub fn kill_connections_after_queued_requests(
+        &self,
+        mut killer: redis::Connection,
+    ) -> std::thread::JoinHandle<()> {
+        let queued = self.connections_with_unread_requests();
+        let kill = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("LADDR")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("SKIPME")
+            .arg("yes")
+            .get_packed_command();
+        killer.send_packed_command(&kill).unwrap();
+        self.wait_for_unread_requests(queued + 1);
+        std::thread::spawn(move || {
+            let _: redis::Value = killer.recv_response().unwrap();
+        })
+    }
+
     /// What the server logged so far (of all its runs in this directory).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join(LOG)).unwrap_or_default()
@@ -301,11 +357,23 @@ pub fn read_counter(conn: &mut redis::Connection, key: &str) -> i64 {
     value.unwrap_or(0)
 }
 
+/// Whether `lock` is free within `within` (freed in the background, say), polled.
+pub async fn freed_within(lock: &redis_locked::Lock, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !lock.is_locked().await.unwrap() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Waits until `count` connections subscribe to `channel`: the sign that that many
 /// processes are waiting for the lock whose key is `channel`.
 pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i64) {
     let mut conn = server.connection();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, n): (String, i64) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
@@ -315,11 +383,8 @@ pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i6
         if n >= count {
             return;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nobody subscribed to {channel}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        assert!(Instant::now() < deadline, "nobody subscribed to {channel}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -401,20 +466,20 @@ pub fn fenced_write(conn: &mut redis::Connection, store: &str, fence: u64, value
 /// panics with `what` and the last reason `check` gave when `timeout` passes first.
 /// Returns how long it took.
 pub(crate) fn poll_until(
-    timeout: std::time::Duration,
+    timeout: Duration,
     what: &str,
     check: impl FnMut() -> Result<(), String>,
-) -> std::time::Duration {
+) -> Duration {
     try_poll_until(timeout, what, check).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// [`poll_until`] that returns the failure instead of panicking.
 pub(crate) fn try_poll_until(
-    timeout: std::time::Duration,
+    timeout: Duration,
     what: &str,
     mut check: impl FnMut() -> Result<(), String>,
-) -> Result<std::time::Duration, String> {
-    let start = std::time::Instant::now();
+) -> Result<Duration, String> {
+    let start = Instant::now();
     loop {
         match check() {
             Ok(()) => return Ok(start.elapsed()),
@@ -423,14 +488,14 @@ pub(crate) fn try_poll_until(
             }
             Err(_) => {}
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Sends one command to the server on `port` on a fresh connection with short timeouts
 /// (so a dead or frozen server is an error, not a hang).
 pub(crate) fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Result<T, String> {
-    let timeout = std::time::Duration::from_secs(1);
+    let timeout = Duration::from_secs(1);
     let client =
         redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
     let mut conn = client
@@ -481,11 +546,11 @@ impl HolderProcess {
     }
 
     /// Waits until it reports the release, and for it to exit; returns when it reported.
-    pub fn wait_released(mut self) -> std::time::Instant {
+    pub fn wait_released(mut self) -> Instant {
         let mut line = String::new();
         self.out.read_line(&mut line).expect("read the contender");
         assert_eq!(line.trim(), "RELEASED");
-        let released = std::time::Instant::now();
+        let released = Instant::now();
         assert!(self.child.wait().expect("wait for the contender").success());
         released
     }
@@ -498,7 +563,7 @@ impl HolderProcess {
 
     /// [`tell_release`](HolderProcess::tell_release), then
     /// [`wait_released`](HolderProcess::wait_released).
-    pub fn release(mut self) -> std::time::Instant {
+    pub fn release(mut self) -> Instant {
         self.tell_release();
         self.wait_released()
     }

@@ -9,29 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisCluster, read_counter};
+use redis_locked_tests::{RedisCluster, freed_within, read_counter};
 
 const TASKS: usize = 4;
 const ITERATIONS: i64 = 20;
 const PROCESS_ITERATIONS: i64 = 30;
-
-/// Subscribers of `key`'s shard channel, on its master.
-fn shard_subscribers(cluster: &RedisCluster, key: &str) -> i64 {
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("SHARDNUMSUB")
-        .arg(key)
-        .query(&mut cluster.connection_to_master_of(key))
-        .unwrap();
-    n
-}
-
-async fn wait_for_shard_subscribers(cluster: &RedisCluster, key: &str, count: i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while shard_subscribers(cluster, key) < count {
-        assert!(Instant::now() < deadline, "no subscriber of {key}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A non-atomic increment of `counter` under lock `name`.
 async fn increment(lock: &Lock, conn: &mut redis::Connection, counter: &str) {
@@ -157,7 +139,7 @@ async fn the_core_works_on_a_cluster_across_shards_tasks_and_processes() {
         guard.release().await.unwrap();
         woke
     });
-    wait_for_shard_subscribers(&cluster, "lock:{n}", 1).await;
+    cluster.wait_for_shard_subscribers("lock:{n}", 1).await;
     let released = Instant::now();
     std::io::Write::write_all(holder.stdin.as_mut().unwrap(), b"go\n").unwrap();
     let woke = waiter.await.unwrap();
@@ -262,7 +244,7 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
         let handed = handed.clone();
         tokio::spawn(async move { handed.acquire(Some(Duration::from_secs(10))).await })
     };
-    wait_for_shard_subscribers(&cluster, "lock:{g}", 1).await;
+    cluster.wait_for_shard_subscribers("lock:{g}", 1).await;
     let before = waits_on("lock:{g}");
     first.release().await.unwrap();
     waiter.await.unwrap().unwrap().release().await.unwrap();
@@ -295,7 +277,7 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
             })
         })
         .collect();
-    wait_for_shard_subscribers(&cluster, key, 1).await;
+    cluster.wait_for_shard_subscribers(key, 1).await;
 
     let took = tokio::task::block_in_place(|| cluster.kill_master_of(key));
     eprintln!("master of {key} killed; replica promoted in {took:?}");
@@ -430,18 +412,6 @@ fn blocked_wait(node: &redis_locked_tests::RedisServer) -> u64 {
         assert!(Instant::now() < deadline, "nobody blocked in WAIT: {list}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Whether `lock` is free within `within` (a background release), polled.
-async fn freed_within(lock: &Lock, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if !lock.is_locked().await.unwrap() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// With `min_replicas`, the connection that carried the acquisition is killed while its

@@ -6,8 +6,8 @@
 //! of the connection it runs on: on a connection that wrote nothing it returns at once with
 //! the number of connected replicas, whatever they hold. So the acquisition script and its
 //! `WAIT` go as one pipeline, on one connection, to the master of the lock's slot. Should
-//! the `redis` crate send the pipeline again (a redirect after a failover, a connection
-//! lost), both go again together: the script, finding the key taken by our token, takes it
+//! the pipeline go again (a redirect after a failover, a connection lost: see
+//! `resend.rs`), both go again together: the script, finding the key taken by our token, takes it
 //! again (a write), and `WAIT` waits for that write, which the replicas receive after the
 //! first one. A separate `WAIT` could instead be sent alone on a fresh connection, or to a
 //! promoted replica, and count a lock nobody replicated.
@@ -32,13 +32,14 @@ pub(crate) async fn acquire<I: Io>(
     let script = crate::scripts::sharded(script);
     let mut by_hash = redis::cmd("EVALSHA");
     by_hash.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
-    let (reply, acknowledged) = with_wait(io, cluster, keys[0], by_hash, until).await?;
+    let (reply, acknowledged) = with_wait(io, cluster, script, keys[0], by_hash, until).await?;
     match reply {
         // The script was not run, and `WAIT` counted nothing: again, with the script's body.
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let mut by_body = redis::cmd("EVAL");
             by_body.arg(script.body).arg(keys.len()).arg(keys).arg(args);
-            let (reply, acknowledged) = with_wait(io, cluster, keys[0], by_body, until).await?;
+            let (reply, acknowledged) =
+                with_wait(io, cluster, script, keys[0], by_body, until).await?;
             Ok((reply.into_result()?, acknowledged))
         }
         reply => Ok((reply.into_result()?, acknowledged)),
@@ -49,6 +50,7 @@ pub(crate) async fn acquire<I: Io>(
 async fn with_wait<I: Io>(
     io: &I,
     cluster: &Cluster,
+    script: &Script,
     key: &str,
     eval: redis::Cmd,
     until: Option<std::time::Instant>,
@@ -61,7 +63,9 @@ async fn with_wait<I: Io>(
         .arg(cluster.replica_timeout.as_millis().max(1) as u64);
     // `WAIT` blocks up to the replica timeout on top of the request's own time.
     let until = until.and_then(|until| until.checked_add(cluster.replica_timeout));
-    let replies = io.cluster_pipeline(cluster, key, pipeline, until).await?;
+    let replies = io
+        .cluster_pipeline(cluster, key, pipeline, script.resend_safe, until)
+        .await?;
     let [reply, acknowledged]: [Reply; 2] = match replies.try_into() {
         Ok(pair) => pair,
         Err(replies) => return Err(unexpected(&Reply::Array(replies))),
