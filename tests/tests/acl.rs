@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{HolderProcess, RedisServer, wait_for_subscribers};
+use redis_locked_tests::{HolderProcess, RedisServer, capture_logs, wait_for_subscribers};
 
 /// The README's ACL, without the user name and password.
 const MINIMAL_ACL: &[&str] = &[
@@ -33,6 +33,18 @@ const MINIMAL_ACL: &[&str] = &[
 /// Creates ACL user `user` with password `pw` and the minimal ACL, less `without`, plus
 /// `extra`, then registers a client `client` connecting as that user.
 fn lock_user(server: &RedisServer, client: &str, user: &str, without: &[&str], extra: &[&str]) {
+    lock_user_with(server, user, without, extra)
+        .register(client)
+        .unwrap();
+}
+
+/// [`lock_user`]'s ACL user, and a builder of a client connecting as that user.
+fn lock_user_with(
+    server: &RedisServer,
+    user: &str,
+    without: &[&str],
+    extra: &[&str],
+) -> ClientBuilder {
     let mut rules = vec!["SETUSER", user, "reset", "on", ">pw"];
     rules.extend(MINIMAL_ACL.iter().filter(|r| !without.contains(r)));
     rules.extend(extra);
@@ -41,8 +53,6 @@ fn lock_user(server: &RedisServer, client: &str, user: &str, without: &[&str], e
         .query(&mut server.connection())
         .unwrap();
     ClientBuilder::new(format!("redis://{user}:pw@127.0.0.1:{}", server.port()))
-        .register(client)
-        .unwrap();
 }
 
 /// Every command the server refused so far (its ACL log), as `user: command/key/channel`.
@@ -291,4 +301,69 @@ async fn a_user_without_a_needed_command_gets_no_permission_naming_it() {
         Err(LockError::NoPermission { reason, .. }) => assert!(reason.contains("keys"), "{reason}"),
         other => panic!("expected NoPermission, got {other:?}"),
     }
+}
+
+/// Returns the captured log once it contains `text` (within 10 s).
+async fn logged(text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = capture_logs();
+        if logs.contains(text) {
+            return logs;
+        }
+        assert!(Instant::now() < deadline, "never logged {text:?}: {logs}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The WARN lines of `logs` that mention `key`.
+fn warnings_about<'a>(logs: &'a str, key: &str) -> Vec<&'a str> {
+    logs.lines()
+        .filter(|line| line.contains(" WARN ") && line.contains(key))
+        .collect()
+}
+
+/// A token freed in the background that may never have held the lock (an acquisition whose
+/// request went unanswered) is no news worth a warning when freeing it fails; a lock that
+/// was held, freed in the background after its release went unanswered, is. Freeing fails
+/// here because the user may not publish the release announcement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_lock_that_was_held_is_warned_about_when_it_cannot_be_freed() {
+    capture_logs();
+    let server = RedisServer::start();
+    lock_user_with(&server, "orphans", &["+publish"], &[])
+        .response_timeout(Duration::from_millis(300))
+        .register("acl-orphans")
+        .unwrap();
+    let lock = |name: &str| {
+        Lock::with_client("acl-orphans", name)
+            .unwrap()
+            .expire(Duration::from_secs(30))
+    };
+    // The scripts loaded and the connection made while Redis answers.
+    let held = lock("held").acquire(None).await.unwrap();
+
+    // Redis stalls: the acquisition gives up unanswered, and its request runs on resume.
+    server.pause();
+    let maybe = lock("maybe")
+        .acquire(Some(Duration::from_millis(200)))
+        .await;
+    server.resume();
+    assert!(
+        matches!(maybe, Err(LockError::NoAnswer { .. })),
+        "{maybe:?}"
+    );
+    let logs = logged("could not free a lock an unanswered request may have taken").await;
+    assert_eq!(warnings_about(&logs, "lock:{maybe}"), Vec::<&str>::new());
+
+    // Redis stalls during a release: freed in the background, which fails, with a warning.
+    server.pause();
+    let released = held.release().await;
+    server.resume();
+    assert!(
+        matches!(&released, Err(e) if e.is_unavailable()),
+        "{released:?}"
+    );
+    let logs = logged("could not release the lock").await;
+    assert_eq!(warnings_about(&logs, "lock:{held}").len(), 1, "{logs}");
 }
