@@ -2,15 +2,13 @@
 //!
 //! A small deterministic generator (splitmix64, fixed seed) produces argument lists, both
 //! random token soup and mutations of valid ones, and a few items, some of them mutated too.
-//! Each pair goes through `expand::redis_lock` on `proc_macro2` tokens, and the result must
-//! be either a well-formed item without `compile_error!`, or the user's item, unchanged,
+//! Each pair goes through the attribute on `proc_macro2` tokens, and the result must be
+//! either a well-formed item without `compile_error!`, or the user's item, unchanged,
 //! followed by `compile_error!` invocations.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
-
-use crate::expand;
 
 /// splitmix64: tiny, fast and good enough to drive a fuzzer; no dependency.
 struct Rng(u64);
@@ -331,7 +329,7 @@ fn contains_compile_error(tokens: TokenStream) -> bool {
 /// Runs one case and checks the shape of its output; `Err` describes what went wrong.
 fn check(args: &TokenStream, item: &TokenStream) -> Result<(), String> {
     let output = catch_unwind(AssertUnwindSafe(|| {
-        expand::redis_lock(args.clone(), item.clone())
+        crate::attribute(args.clone(), item.clone())
     }))
     .map_err(|panic| {
         let message = panic
@@ -488,7 +486,7 @@ fn generator_covers_successes_and_errors() {
         let args = rng.pick(&valid).clone();
         let args = mutate(&mut rng, args);
         let item = rng.pick(&items).clone();
-        if contains_compile_error(expand::redis_lock(args, item)) {
+        if contains_compile_error(crate::attribute(args, item)) {
             errors += 1;
         } else {
             ok += 1;
