@@ -23,15 +23,15 @@ use syn::{
 
 /// A method rewritten by `#[async_trait]`: the future's output, the `Box::pin` it calls,
 /// and its `async move` block.
-pub(crate) struct Boxed<'a> {
-    pub(crate) output: &'a Type,
-    pub(crate) pin: &'a Expr,
-    pub(crate) future: &'a ExprAsync,
+pub(crate) struct Boxed {
+    pub(crate) output: Type,
+    pub(crate) pin: Expr,
+    pub(crate) future: ExprAsync,
 }
 
 /// `Some` when `function` is a non-async fn returning `Pin<Box<dyn Future<Output = T>>>`
 /// whose whole body is `Box::pin(async move { ... })`.
-pub(crate) fn recognise(function: &ItemFn) -> Option<Boxed<'_>> {
+pub(crate) fn recognise(function: &ItemFn) -> Option<Boxed> {
     if function.sig.asyncness.is_some() {
         return None;
     }
@@ -41,9 +41,9 @@ pub(crate) fn recognise(function: &ItemFn) -> Option<Boxed<'_>> {
     };
     let (pin, future) = box_pin_async_move(&function.block)?;
     Some(Boxed {
-        output,
-        pin,
-        future,
+        output: output.clone(),
+        pin: pin.clone(),
+        future: future.clone(),
     })
 }
 
@@ -156,7 +156,7 @@ mod tests {
             }
         };
         let boxed = recognise(&function).expect("recognised");
-        let output = boxed.output;
+        let output = &boxed.output;
         assert_eq!(
             quote::quote!(#output).to_string(),
             quote::quote!(Result<u64, E>).to_string()

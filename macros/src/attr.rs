@@ -1,22 +1,14 @@
-//! The attribute's arguments, `#[redis_lock(name = "...", expire = 10, ...)]`.
-//!
-//! Everything is checked and converted here, at compile time, so that a typo or an
-//! impossible lease fails the build with an error at the offending token instead of
-//! failing the first call in production.
+//! The attribute's arguments, `#[redis_lock(name = "...", expire = 10, ...)]`: which are
+//! given, each at most once, and the required ones present. What each argument is and how
+//! its value is checked is its row of `arguments::ARGUMENTS`.
 
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
-use syn::{Expr, Lit, LitStr, Token, UnOp};
+use syn::{Expr, ExprLit, Lit, LitBool, LitStr, Token};
 
+use crate::arguments::{self, ARGUMENTS, Argument, Value};
 use crate::name::NameTemplate;
-use crate::suggest;
-
-/// Appended to every argument error: whoever got one argument wrong may not know the others.
-const VALID: &str = "valid arguments are `name = \"...\"` (required), `expire = <seconds>`, `auto_renew`, `timeout = <seconds>`, `client = \"...\"`, `on_lost = \"continue\" | \"abort\"`, `guard = <name>`, `reentrant` and `crate = \"path\"`";
-
-const NANOS_PER_SEC: u64 = 1_000_000_000;
-const NANOS_PER_MILLI: u64 = 1_000_000;
 
 /// The checked arguments; durations are in nanoseconds, ready for `Duration::from_nanos`.
 pub(crate) struct Args {
@@ -43,10 +35,33 @@ pub(crate) enum OnLost {
     Abort,
 }
 
+/// The values given so far, each filled in by its argument's `set`.
+#[derive(Default)]
+pub(crate) struct Given {
+    pub(crate) name: Option<NameTemplate>,
+    pub(crate) client: Option<LitStr>,
+    pub(crate) expire: Option<u64>,
+    pub(crate) auto_renew: Option<bool>,
+    pub(crate) timeout: Option<u64>,
+    pub(crate) on_lost: Option<(OnLost, Span)>,
+    pub(crate) guard: Option<Ident>,
+    pub(crate) reentrant: Option<bool>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
 impl Args {
     pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Args> {
         let mut builder = Builder::default();
-        syn::meta::parser(|meta| builder.parse_one(meta)).parse2(tokens)?;
+        if let Err(error) = syn::meta::parser(|meta| builder.parse_one(meta)).parse2(tokens) {
+            // Malformed syntax: what follows cannot be read, so nothing is reported missing.
+            return Err(match builder.errors {
+                Some(mut errors) => {
+                    errors.combine(error);
+                    errors
+                }
+                None => error,
+            });
+        }
         builder.build()
     }
 }
@@ -55,17 +70,10 @@ impl Args {
 /// returned, so that one build reports every bad value; only malformed syntax stops parsing.
 #[derive(Default)]
 struct Builder {
-    name: Option<NameTemplate>,
-    client: Option<LitStr>,
-    expire: Option<u64>,
-    auto_renew: Option<bool>,
-    timeout: Option<u64>,
-    on_lost: Option<(OnLost, Span)>,
-    guard: Option<Ident>,
-    reentrant: Option<bool>,
-    krate: Option<syn::Path>,
-    /// A `name` with a bad value must not also be reported as missing.
-    name_given: bool,
+    given: Given,
+    /// The arguments met, with good values or bad: a repeat is reported whatever the first
+    /// one held, and a required argument with a bad value is not also reported missing.
+    seen: Vec<&'static str>,
     errors: Option<syn::Error>,
 }
 
@@ -74,126 +82,64 @@ impl Builder {
         let Some(key) = meta.path.get_ident().cloned() else {
             self.error(syn::Error::new_spanned(
                 &meta.path,
-                format!("unknown argument; {VALID}"),
+                format!("unknown argument; {}", arguments::valid_list()),
             ));
             return skip_value(&meta);
         };
-        let span = key.span();
-        let result = match key.to_string().as_str() {
-            "name" => {
-                self.name_given = true;
-                let value = value(&meta, "name", "name = \"invoice:{order_id}\"")?;
-                string(&value, "name", "name = \"invoice:{order_id}\"")
-                    .and_then(NameTemplate::parse)
-                    .and_then(|name| self.set_name(name, span))
-            }
-            "expire" => {
-                let value = value(&meta, "expire", "expire = 10")?;
-                expire(&value).and_then(|nanos| self.set_expire(nanos, span))
-            }
-            "auto_renew" => flag(&meta, "auto_renew").and_then(|on| self.set_auto_renew(on, span)),
-            "reentrant" => flag(&meta, "reentrant").and_then(|on| self.set_reentrant(on, span)),
-            "guard" => {
-                let value = value(&meta, "guard", "guard = lock")?;
-                binding(&value).and_then(|ident| self.set_guard(ident, span))
-            }
-            "timeout" => {
-                let value = value(&meta, "timeout", "timeout = 5")?;
-                timeout(&value).and_then(|nanos| self.set_timeout(nanos, span))
-            }
-            "client" => {
-                let value = value(&meta, "client", "client = \"billing\"")?;
-                client(&value).and_then(|client| self.set_client(client, span))
-            }
-            "on_lost" => {
-                let value = value(&meta, "on_lost", "on_lost = \"abort\"")?;
-                on_lost(&value).and_then(|on_lost| self.set_on_lost(on_lost, span))
-            }
-            "crate" => {
-                let value = value(&meta, "crate", "crate = \"my_locks\"")?;
-                crate_path(&value).and_then(|path| self.set_crate(path, span))
-            }
-            unknown => {
-                self.error(unknown_argument(&key, unknown));
-                return skip_value(&meta);
-            }
+        let Some(argument) = arguments::find(&key.to_string()) else {
+            self.error(unknown_argument(&key));
+            return skip_value(&meta);
         };
-        if let Err(error) = result {
+        if self.seen.contains(&argument.name) {
+            self.error(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{}` is given more than once; keep one of them",
+                    argument.name
+                ),
+            ));
+        } else {
+            self.seen.push(argument.name);
+        }
+        if let Some(value) = self.value(&meta, argument, &key)?
+            && let Err(error) = (argument.set)(argument, &value, &mut self.given)
+        {
             self.error(error);
         }
         Ok(())
     }
 
-    fn set_name(&mut self, name: NameTemplate, span: Span) -> syn::Result<()> {
-        if self.name.is_some() {
-            return Err(repeated("name", span));
+    /// What follows the argument's `=`, or `true` for a flag given alone; `None` for a
+    /// value left out before a `,`, which is reported and skipped.
+    fn value(
+        &mut self,
+        meta: &ParseNestedMeta,
+        argument: &Argument,
+        key: &Ident,
+    ) -> syn::Result<Option<Expr>> {
+        if meta.input.peek(Token![=]) {
+            return meta.value()?.parse().map(Some);
         }
-        self.name = Some(name);
-        Ok(())
-    }
-
-    fn set_expire(&mut self, nanos: u64, span: Span) -> syn::Result<()> {
-        if self.expire.is_some() {
-            return Err(repeated("expire", span));
+        let (name, example) = (argument.name, argument.example);
+        let alone = meta.input.is_empty() || meta.input.peek(Token![,]);
+        match argument.value {
+            Value::Flag if alone => Ok(Some(Expr::Lit(ExprLit {
+                attrs: Vec::new(),
+                lit: Lit::Bool(LitBool::new(true, key.span())),
+            }))),
+            Value::Flag => Err(syn::Error::new(
+                meta.input.span(),
+                format!("expected `,` after `{name}`; write `{name}` or `{name} = false`"),
+            )),
+            _ => {
+                let error = meta.error(format!("`{name}` needs a value, like `{example}`"));
+                if !alone {
+                    return Err(error);
+                }
+                self.error(error);
+                Ok(None)
+            }
         }
-        self.expire = Some(nanos);
-        Ok(())
-    }
-
-    fn set_auto_renew(&mut self, on: bool, span: Span) -> syn::Result<()> {
-        if self.auto_renew.is_some() {
-            return Err(repeated("auto_renew", span));
-        }
-        self.auto_renew = Some(on);
-        Ok(())
-    }
-
-    fn set_timeout(&mut self, nanos: u64, span: Span) -> syn::Result<()> {
-        if self.timeout.is_some() {
-            return Err(repeated("timeout", span));
-        }
-        self.timeout = Some(nanos);
-        Ok(())
-    }
-
-    fn set_client(&mut self, client: LitStr, span: Span) -> syn::Result<()> {
-        if self.client.is_some() {
-            return Err(repeated("client", span));
-        }
-        self.client = Some(client);
-        Ok(())
-    }
-
-    fn set_on_lost(&mut self, on_lost: (OnLost, Span), span: Span) -> syn::Result<()> {
-        if self.on_lost.is_some() {
-            return Err(repeated("on_lost", span));
-        }
-        self.on_lost = Some(on_lost);
-        Ok(())
-    }
-
-    fn set_guard(&mut self, ident: Ident, span: Span) -> syn::Result<()> {
-        if self.guard.is_some() {
-            return Err(repeated("guard", span));
-        }
-        self.guard = Some(ident);
-        Ok(())
-    }
-
-    fn set_reentrant(&mut self, on: bool, span: Span) -> syn::Result<()> {
-        if self.reentrant.is_some() {
-            return Err(repeated("reentrant", span));
-        }
-        self.reentrant = Some(on);
-        Ok(())
-    }
-
-    fn set_crate(&mut self, path: syn::Path, span: Span) -> syn::Result<()> {
-        if self.krate.is_some() {
-            return Err(repeated("crate", span));
-        }
-        self.krate = Some(path);
-        Ok(())
     }
 
     fn error(&mut self, error: syn::Error) {
@@ -203,71 +149,56 @@ impl Builder {
         }
     }
 
-    /// The cross-argument rules. There is one: a lock needs a name.
     fn build(mut self) -> syn::Result<Args> {
-        if self.name.is_none() && !self.name_given {
-            // The attribute's own span is the only one there is for something absent.
-            self.error(syn::Error::new(
+        for argument in ARGUMENTS {
+            if argument.required && !self.seen.contains(&argument.name) {
+                // The attribute's own span is the only one there is for something absent.
+                self.error(syn::Error::new(
+                    Span::call_site(),
+                    format!(
+                        "missing {}: #[redis_lock] needs {}, like `#[redis_lock({})]`",
+                        argument.form(),
+                        argument.description,
+                        argument.example
+                    ),
+                ));
+            }
+        }
+        let given = self.given;
+        match (self.errors, given.name) {
+            (Some(errors), _) => Err(errors),
+            (None, Some(name)) => Ok(Args {
+                name,
+                client: given.client,
+                expire: given.expire,
+                auto_renew: given.auto_renew,
+                timeout: given.timeout,
+                on_lost: given.on_lost,
+                guard: given.guard,
+                reentrant: given.reentrant.unwrap_or(false),
+                krate: given.krate,
+            }),
+            // Reported above while the table marks `name` required, as a test checks.
+            (None, None) => Err(syn::Error::new(
                 Span::call_site(),
-                "missing `name = \"...\"`: #[redis_lock] needs the name of the lock, like `#[redis_lock(name = \"invoice:{order_id}\")]`",
-            ));
+                "missing `name = \"...\"`",
+            )),
         }
-        if let Some(errors) = self.errors {
-            return Err(errors);
-        }
-        Ok(Args {
-            name: self.name.expect("a missing name is reported above"),
-            client: self.client,
-            expire: self.expire,
-            auto_renew: self.auto_renew,
-            timeout: self.timeout,
-            on_lost: self.on_lost,
-            guard: self.guard,
-            reentrant: self.reentrant.unwrap_or(false),
-            krate: self.krate,
-        })
     }
 }
 
-fn repeated(key: &str, span: Span) -> syn::Error {
-    syn::Error::new(
-        span,
-        format!("`{key}` is given more than once; keep one of them"),
-    )
-}
-
-fn unknown_argument(key: &syn::Ident, name: &str) -> syn::Error {
-    // Words people reach for from other lock libraries, which edit distance would not find.
-    let alias = match name {
-        "key" | "lock" | "lock_name" => Some("name"),
-        "ttl" | "lease" | "expiry" | "expires" | "expiration" => Some("expire"),
-        "renew" | "autorenew" | "auto_extend" | "keep_alive" => Some("auto_renew"),
-        "wait" | "wait_timeout" | "acquire_timeout" => Some("timeout"),
-        "connection" | "redis" | "server" => Some("client"),
-        "on_lose" | "if_lost" | "when_lost" | "lost" | "on_expire" => Some("on_lost"),
-        "bind" | "binding" | "handle" | "lock_ref" | "as" => Some("guard"),
-        "reentrancy" | "recursive" | "reentry" | "allow_reentry" => Some("reentrant"),
-        "krate" | "crate_path" | "path" | "runtime" => Some("crate"),
-        _ => None,
-    };
-    let arguments = [
-        "name",
-        "expire",
-        "auto_renew",
-        "timeout",
-        "client",
-        "on_lost",
-        "guard",
-        "reentrant",
-        "crate",
-    ];
-    let hint = match alias.or_else(|| suggest::closest(name, arguments)) {
-        Some(known) => format!("did you mean `{known}`? "),
+fn unknown_argument(key: &Ident) -> syn::Error {
+    let name = key.to_string();
+    let hint = match arguments::suggestion(&name) {
+        Some(known) => format!("did you mean `{}` ({})? ", known.name, known.description),
         None => String::new(),
     };
     syn::Error::new(
         key.span(),
-        format!("unknown argument `{name}`; {hint}{VALID}"),
+        format!(
+            "unknown argument `{name}`; {hint}{}",
+            arguments::valid_list()
+        ),
     )
 }
 
@@ -282,260 +213,13 @@ fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     Ok(())
 }
 
-/// The `= value` of a `key = value` argument, as an expression: parsing any expression
-/// rather than a literal lets `expire = -1` or `expire = LEASE` get a message about what
-/// is wrong with them instead of a bare "expected literal".
-fn value(meta: &ParseNestedMeta, key: &str, example: &str) -> syn::Result<Expr> {
-    if !meta.input.peek(Token![=]) {
-        return Err(meta.error(format!("`{key}` needs a value, like `{example}`")));
-    }
-    meta.value()?.parse()
-}
-
-/// Looks through the invisible group a `macro_rules!` `$value:expr` arrives in.
-fn ungroup(mut expr: &Expr) -> &Expr {
-    while let Expr::Group(group) = expr {
-        expr = &group.expr;
-    }
-    expr
-}
-
-fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
-    match ungroup(value) {
-        Expr::Lit(lit) => match &lit.lit {
-            Lit::Str(string) => Ok(string.clone()),
-            _ => Err(syn::Error::new_spanned(
-                value,
-                format!("`{key}` must be a string literal, like `{example}`"),
-            )),
-        },
-        _ => Err(syn::Error::new_spanned(
-            value,
-            format!(
-                "`{key}` must be a string literal, like `{example}` (constants and expressions are not supported)"
-            ),
-        )),
-    }
-}
-
-fn client(value: &Expr) -> syn::Result<LitStr> {
-    let example = "client = \"billing\"";
-    let client = string(value, "client", example)?;
-    if client.value().is_empty() {
-        return Err(syn::Error::new(
-            client.span(),
-            format!(
-                "`client` cannot be empty: name a client registered with `redis_locked::register`, like `{example}`, or leave `client` out to use the default client"
-            ),
-        ));
-    }
-    Ok(client)
-}
-
-/// `on_lost = "continue"` or `on_lost = "abort"`, with the value's span: `abort` on a
-/// sync function is reported there once the function is seen.
-fn on_lost(value: &Expr) -> syn::Result<(OnLost, Span)> {
-    let choices = "`on_lost = \"continue\"` (the default: the body runs to completion and a warning names the lock) or `on_lost = \"abort\"` (async functions: the body stops at its next `.await` and the function returns `LockError::Lost`)";
-    let given = string(value, "on_lost", "on_lost = \"abort\"")?;
-    match given.value().as_str() {
-        "continue" => Ok((OnLost::Continue, given.span())),
-        "abort" => Ok((OnLost::Abort, given.span())),
-        other => {
-            let hint = match suggest::closest(other, ["continue", "abort"]) {
-                Some(known) => format!("did you mean `\"{known}\"`? "),
-                None => String::new(),
-            };
-            Err(syn::Error::new(
-                given.span(),
-                format!("unknown `on_lost` value `\"{other}\"`; {hint}choose {choices}"),
-            ))
-        }
-    }
-}
-
-/// `crate = "my_locks"` or `crate = "::app::locks"`: the path generated code uses for the
-/// runtime crate instead of `::redis_locked`.
-fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
-    let example = "crate = \"my_locks\"";
-    let given = string(value, "crate", example)?;
-    given.parse_with(syn::Path::parse_mod_style).map_err(|_| {
-        syn::Error::new(
-            given.span(),
-            format!(
-                "`crate` takes the path of the `redis-locked` crate as your code names it, like `{example}` after `my_locks = {{ package = \"redis-locked\", ... }}` in Cargo.toml"
-            ),
-        )
-    })
-}
-
-/// A flag argument: `key` alone, or `key = true` / `key = false`.
-fn flag(meta: &ParseNestedMeta, key: &str) -> syn::Result<bool> {
-    if meta.input.is_empty() || meta.input.peek(Token![,]) {
-        Ok(true)
-    } else if meta.input.peek(Token![=]) {
-        boolean(&meta.value()?.parse()?, key)
-    } else {
-        Err(syn::Error::new(
-            meta.input.span(),
-            format!("expected `,` after `{key}`; write `{key}` or `{key} = false`"),
-        ))
-    }
-}
-
-fn boolean(value: &Expr, key: &str) -> syn::Result<bool> {
-    if let Expr::Lit(lit) = ungroup(value)
-        && let Lit::Bool(on) = &lit.lit
-    {
-        return Ok(on.value);
-    }
-    Err(syn::Error::new_spanned(
-        value,
-        format!(
-            "`{key}` takes `true` or `false`: write `{key}` (same as `{key} = true`) or `{key} = false`"
-        ),
-    ))
-}
-
-/// `guard = lock`: a plain identifier for the binding.
-fn binding(value: &Expr) -> syn::Result<Ident> {
-    let example = "like `guard = lock`, then use `lock.fencing_token()` in the body";
-    if let Expr::Path(path) = ungroup(value)
-        && path.qself.is_none()
-        && path.attrs.is_empty()
-        && let Some(ident) = path.path.get_ident()
-    {
-        if ident == "self" {
-            return Err(syn::Error::new_spanned(
-                ident,
-                format!("`guard` cannot be `self`: name a new binding, {example}"),
-            ));
-        }
-        return Ok(ident.clone());
-    }
-    Err(syn::Error::new_spanned(
-        value,
-        format!("`guard` takes the name the body sees the held lock under, {example}"),
-    ))
-}
-
-fn expire(value: &Expr) -> syn::Result<u64> {
-    let seconds = seconds(
-        value,
-        "expire",
-        "the lease, in seconds, like `expire = 10` or `expire = 0.5`",
-    )?;
-    if seconds.is_zero {
-        return Err(syn::Error::new_spanned(
-            value,
-            "`expire` must be greater than zero: it is how long the lock is held before it expires on its own, like `expire = 10`",
-        ));
-    }
-    if seconds.nanos < NANOS_PER_MILLI {
-        return Err(syn::Error::new_spanned(
-            value,
-            "`expire` must be at least 1 millisecond (`expire = 0.001`): Redis expires keys in whole milliseconds",
-        ));
-    }
-    Ok(seconds.nanos)
-}
-
-fn timeout(value: &Expr) -> syn::Result<u64> {
-    let what = "how long to wait for the lock, in seconds, like `timeout = 5`; `timeout = 0` makes a single attempt, and leaving it out waits until the lock is acquired";
-    Ok(seconds(value, "timeout", what)?.nanos)
-}
-
-struct Seconds {
-    nanos: u64,
-    /// Kept apart from `nanos == 0` so that `expire = 0.0000001` is told it is too short,
-    /// not that it is zero.
-    is_zero: bool,
-}
-
-/// A non-negative number of seconds, written as an integer or float literal.
-fn seconds(value: &Expr, key: &str, what: &str) -> syn::Result<Seconds> {
-    let lit = match ungroup(value) {
-        Expr::Lit(lit) => &lit.lit,
-        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
-            return Err(syn::Error::new_spanned(
-                value,
-                format!("`{key}` cannot be negative: it is {what}"),
-            ));
-        }
-        _ => {
-            return Err(syn::Error::new_spanned(
-                value,
-                format!(
-                    "`{key}` must be a number literal: it is {what} (constants and expressions are not supported)"
-                ),
-            ));
-        }
-    };
-    let (digits, suffix) = match lit {
-        Lit::Int(int) => (int.base10_digits(), int.suffix()),
-        Lit::Float(float) => (float.base10_digits(), float.suffix()),
-        Lit::Str(string) if string.value().trim().parse::<f64>().is_ok() => {
-            let unquoted = string.value();
-            return Err(syn::Error::new_spanned(
-                value,
-                format!(
-                    "`{key}` takes a number, not a string: remove the quotes, like `{key} = {}`",
-                    unquoted.trim()
-                ),
-            ));
-        }
-        _ => {
-            return Err(syn::Error::new_spanned(
-                value,
-                format!("`{key}` must be a number: it is {what}"),
-            ));
-        }
-    };
-    const NUMERIC: &[&str] = &[
-        "", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
-        "f32", "f64",
-    ];
-    if !NUMERIC.contains(&suffix) {
-        return Err(syn::Error::new_spanned(
-            value,
-            format!(
-                "`{key}` is in seconds and takes a plain number, not `{suffix}`: write `{key} = 10`, or a fraction for less than a second, like `{key} = 0.25`"
-            ),
-        ));
-    }
-    let too_large = || {
-        syn::Error::new_spanned(
-            value,
-            format!(
-                "`{key}` is too large: at most {} seconds",
-                u64::MAX / NANOS_PER_SEC
-            ),
-        )
-    };
-    if let Lit::Int(_) = lit {
-        let whole: u64 = digits.parse().map_err(|_| too_large())?;
-        let nanos = whole.checked_mul(NANOS_PER_SEC).ok_or_else(too_large)?;
-        return Ok(Seconds {
-            nanos,
-            is_zero: whole == 0,
-        });
-    }
-    let fraction: f64 = digits.parse().map_err(|_| too_large())?;
-    let nanos = (fraction * NANOS_PER_SEC as f64).round();
-    if !nanos.is_finite() || nanos >= u64::MAX as f64 {
-        return Err(too_large());
-    }
-    Ok(Seconds {
-        // In range and rounded, checked just above.
-        nanos: nanos as u64,
-        is_zero: fraction == 0.0,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use quote::quote;
 
-    use super::{Args, NANOS_PER_SEC};
+    use super::Args;
+
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
 
     fn parse(tokens: proc_macro2::TokenStream) -> Args {
         Args::parse(tokens).unwrap_or_else(|error| panic!("{error}"))
@@ -608,6 +292,57 @@ mod tests {
     #[test]
     fn a_bad_name_is_not_also_missing() {
         assert_eq!(errors(quote!(name = 1)).len(), 1);
-        assert_eq!(errors(quote!(expire = 1)).len(), 1);
+        assert_eq!(errors(quote!(name, expire = 1)).len(), 1);
+        let missing = errors(quote!(expire = 1));
+        assert_eq!(missing.len(), 1);
+        assert!(
+            missing[0]
+                .starts_with("missing `name = \"...\"`: #[redis_lock] needs the name of the lock"),
+            "{missing:#?}"
+        );
+    }
+
+    #[test]
+    fn a_repeat_is_reported_whatever_the_first_value() {
+        let errors = errors(quote!(name = "a", expire = 0, expire = 10));
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].contains("greater than zero"), "{errors:#?}");
+        assert!(
+            errors[1].contains("`expire` is given more than once"),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_value_does_not_hide_the_arguments_after_it() {
+        let errors = errors(quote!(name = "a", timeout, client = ""));
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].contains("`timeout` needs a value, like `timeout = 5`"));
+        assert!(errors[1].contains("`client` cannot be empty"));
+    }
+
+    #[test]
+    fn malformed_syntax_keeps_the_errors_before_it() {
+        let errors = errors(quote!(name = "a", expire = 0, timeout 5));
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].contains("greater than zero"), "{errors:#?}");
+        assert!(errors[1].contains("`timeout` needs a value"), "{errors:#?}");
+    }
+
+    #[test]
+    fn unknown_arguments_name_what_was_meant() {
+        let errors = errors(quote!(name = "a", ttl = 3, auto_renw, colour = 1));
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "unknown argument `ttl`; did you mean `expire` (the lease, in seconds)? valid arguments are `name = \"...\"` (required), `expire = <seconds>`"
+            ),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].contains("did you mean `auto_renew`"),
+            "{errors:#?}"
+        );
+        assert!(errors[2].starts_with("unknown argument `colour`; valid arguments are"));
     }
 }

@@ -1,4 +1,4 @@
-//! Code generation.
+//! Code generation, from what `validate` checked: nothing here can fail.
 //!
 //! The user's function keeps its attributes, visibility and signature token for token;
 //! only its body is wrapped. Generated code names everything by absolute path so that a
@@ -9,138 +9,30 @@
 use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, TokenStreamExt, quote, quote_spanned};
 use syn::{
-    AttrStyle, Block, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Signature, Token,
-    TraitItemFn, Type, TypeInfer,
+    AttrStyle, Block, GenericArgument, LitStr, PathArguments, ReturnType, Signature, Token, Type,
+    TypeInfer,
 };
 
-use crate::async_trait;
 use crate::attr::{Args, OnLost};
-use crate::params::{bound_names, same_name};
-
-/// The whole attribute. Any error comes back next to the user's item, unchanged, so that
-/// the rest of the crate still sees the function (tokio-macros does the same): one
-/// mistake in the attribute then gives one error, not one per caller.
-pub(crate) fn redis_lock(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = Args::parse(args);
-    let function = function(&item);
-    let result = match (args, function) {
-        (Ok(args), Ok(function)) => expand(&args, function),
-        (Err(mut error), Err(item_error)) => {
-            error.combine(item_error);
-            Err(error)
-        }
-        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
-    };
-    result.unwrap_or_else(|error| {
-        let mut tokens = item;
-        tokens.extend(error.into_compile_error());
-        tokens
-    })
-}
-
-fn function(item: &TokenStream) -> syn::Result<ItemFn> {
-    let function = match syn::parse2::<Item>(item.clone())? {
-        Item::Fn(function) => function,
-        Item::Verbatim(tokens)
-            if syn::parse2::<TraitItemFn>(tokens.clone()).is_ok_and(|f| f.default.is_none()) =>
-        {
-            return Err(syn::Error::new(
-                keyword_span(item),
-                "#[redis_lock] needs a function with a body: it wraps the body in the lock",
-            ));
-        }
-        _ => {
-            return Err(syn::Error::new(
-                keyword_span(item),
-                "#[redis_lock] can only be applied to functions",
-            ));
-        }
-    };
-    if let Some(constness) = &function.sig.constness {
-        return Err(syn::Error::new(
-            constness.span,
-            "#[redis_lock] cannot be applied to a `const fn`: taking a lock talks to Redis at run time; remove `const`",
-        ));
-    }
-    if let Some(variadic) = &function.sig.variadic {
-        return Err(syn::Error::new(
-            variadic.dots.spans[0],
-            "#[redis_lock] does not support variadic functions",
-        ));
-    }
-    Ok(function)
-}
-
-/// The first token after the item's attributes and visibility (`struct`, `impl`, ...),
-/// which is where "this is not a function" is best shown.
-fn keyword_span(item: &TokenStream) -> Span {
-    let mut tokens = item.clone().into_iter().peekable();
-    while let Some(token) = tokens.next() {
-        match &token {
-            TokenTree::Punct(punct) if punct.as_char() == '#' => {
-                tokens.next();
-            }
-            TokenTree::Ident(ident) if ident == "pub" => {
-                tokens.next_if(
-                    |next| matches!(next, TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis),
-                );
-            }
-            _ => return token.span(),
-        }
-    }
-    Span::call_site()
-}
+use crate::validate::{Body, Validated};
 
 /// ```text
 /// #[doc] #[redis_lock(name = "a:{id}")] pub async fn f(id: u64) -> R { body }
 /// =>
 /// #[doc] pub async fn f(id: u64) -> R { <async_body or sync_body> }
 /// ```
-fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
-    let boxed = async_trait::recognise(&function).map(|boxed| {
-        (
-            boxed.output.clone(),
-            boxed.pin.clone(),
-            boxed.future.clone(),
-        )
-    });
-    if boxed.is_none() && async_trait::returns_future(&function) {
-        return Err(returns_future(&function.sig));
-    }
-    let ItemFn {
+///
+/// `runtime/doc/expansion.rs` shows the whole expansion of one example, kept current by
+/// `snapshot_tests.rs`.
+pub(crate) fn expand(validated: Validated) -> TokenStream {
+    let Validated {
+        args,
+        name,
         attrs,
         vis,
         sig,
-        block,
-        ..
-    } = function;
-    let name = args.name.to_expr(&sig, boxed.is_some())?;
-    if let Some((OnLost::Abort, span)) = args.on_lost
-        && sig.asyncness.is_none()
-        && boxed.is_none()
-    {
-        return Err(syn::Error::new(
-            span,
-            "`on_lost = \"abort\"` needs an `async fn`: a sync body cannot be stopped from outside. Use `on_lost = \"continue\"` (the default), or make the function async",
-        ));
-    }
-    if let Some(binding) = &args.guard
-        && let Some(param) = bound_names(&sig)
-            .into_iter()
-            .find(|param| same_name(param, binding))
-    {
-        let mut error = syn::Error::new(
-            binding.span(),
-            format!(
-                "`guard = {binding}` would hide the parameter `{param}` in the body; choose another name, like `guard = lock`"
-            ),
-        );
-        error.combine(syn::Error::new(
-            param.span(),
-            format!("the parameter `{param}` is here"),
-        ));
-        return Err(error);
-    }
+        body,
+    } = validated;
     let (outer, inner): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Outer));
@@ -149,45 +41,40 @@ fn expand(args: &Args, function: ItemFn) -> syn::Result<TokenStream> {
         None => quote!(::redis_locked),
     };
     // What the body returns: the declared type, or the output of `#[async_trait]`'s future.
-    let output = match (&boxed, &sig.output) {
-        (Some((output, _, _)), _) => Some(output),
-        (None, ReturnType::Type(_, ty)) => Some(&**ty),
-        (None, ReturnType::Default) => None,
+    let output = match (&body, &sig.output) {
+        (Body::AsyncTrait(boxed), _) => Some(&boxed.output),
+        (_, ReturnType::Type(_, ty)) => Some(&**ty),
+        (_, ReturnType::Default) => None,
     };
     let lock = Lock {
-        options: options(args, &root),
-        name,
+        options: options(&args, name.literal(), &root),
+        name: name.to_expr(),
         lock_failed: lock_failed(output, &sig, &root),
         root,
         binding: args.guard.clone(),
     };
-    let body = match &boxed {
+    let body = match &body {
         // `Box::pin(async move { <the lock around async_trait's block> })`
-        Some((_, pin, future)) => {
+        Body::AsyncTrait(boxed) => {
+            let future = &boxed.future;
             let inner = async_body(&lock, output, user_block(&future.block));
-            let (attrs, async_token, capture) =
-                (&future.attrs, &future.async_token, &future.capture);
+            let (pin, attrs, async_token, capture) = (
+                &boxed.pin,
+                &future.attrs,
+                &future.async_token,
+                &future.capture,
+            );
             quote!(#pin(#(#attrs)* #async_token #capture { #inner }))
         }
-        None if sig.asyncness.is_some() => async_body(&lock, output, user_block(&block)),
-        None => sync_body(&lock, user_block(&block)),
+        Body::Async(block) => async_body(&lock, output, user_block(block)),
+        Body::Sync(block) => sync_body(&lock, user_block(block)),
     };
-    Ok(quote! {
+    quote! {
         #(#outer)*
         #vis #sig {
             #(#inner)*
             #body
         }
-    })
-}
-
-/// A plain `fn` returning a future it builds: the lock would be released as soon as the
-/// future is made, long before it runs.
-fn returns_future(sig: &Signature) -> syn::Error {
-    let message = "#[redis_lock] cannot hold a lock across a future that a plain `fn` returns: it would be released as soon as the future is made, before it runs. Write an `async fn` returning `Result<T, E>` instead; in a trait, keep the method an `async fn` and put `#[async_trait]` on the trait and the impl (then `#[redis_lock]` wraps the future it makes)";
-    match &sig.output {
-        ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
-        ReturnType::Default => syn::Error::new(sig.ident.span(), message),
     }
 }
 
@@ -229,14 +116,14 @@ impl Lock {
 }
 
 /// ```text
-/// expire = 0.25, auto_renew
+/// name = "a:{id}", expire = 0.25, auto_renew
 /// =>
 /// ::redis_locked::__private::Options {
-///     client: None, expire: Some(Duration::from_nanos(250000000)),
-///     auto_renew: Some(true), timeout: None,
+///     template: "a:{id}", client: None, expire: Some(Duration::from_nanos(250000000)),
+///     auto_renew: Some(true), timeout: None, abort_on_lost: false, reentrant: false,
 /// }
 /// ```
-fn options(args: &Args, root: &TokenStream) -> TokenStream {
+fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
     fn some(value: Option<TokenStream>) -> TokenStream {
         match value {
             Some(value) => quote!(::core::option::Option::Some(#value)),
@@ -249,7 +136,6 @@ fn options(args: &Args, root: &TokenStream) -> TokenStream {
             quote!(::core::time::Duration::from_nanos(#nanos))
         }))
     };
-    let template = args.name.literal();
     let client = some(args.client.as_ref().map(ToTokens::to_token_stream));
     let expire = duration(args.expire);
     let auto_renew = some(args.auto_renew.map(|on| quote!(#on)));
@@ -353,9 +239,9 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
 ///         Ok(guard) => guard,
 ///         Err(error) => return lock_failed(error),
 ///     };
-///     let __redis_lock_ref = &__redis_lock_guard;
+///     let __redis_lock_guard_ref = &__redis_lock_guard; // with `guard = lock`
 ///     let __redis_lock_result = match __redis_lock_call.run(&__redis_lock_guard, async move {
-///         let lock = __redis_lock_ref; // with `guard = lock`
+///         let lock = __redis_lock_guard_ref; // with `guard = lock`
 ///         if false { return None::<R>.unwrap(); }
 ///         { body }
 ///     }).await {

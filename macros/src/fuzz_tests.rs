@@ -2,15 +2,18 @@
 //!
 //! A small deterministic generator (splitmix64, fixed seed) produces argument lists, both
 //! random token soup and mutations of valid ones, and a few items, some of them mutated too.
-//! Each pair goes through `expand::redis_lock` on `proc_macro2` tokens, and the result must
-//! be either a well-formed item without `compile_error!`, or the user's item, unchanged,
+//! Its vocabulary of arguments (names, aliases, typos, examples and choices) comes from
+//! `arguments::ARGUMENTS`, so a new argument is fuzzed as soon as it is in the table.
+//! Each pair goes through the attribute on `proc_macro2` tokens, and the result must be
+//! either a well-formed item without `compile_error!`, or the user's item, unchanged,
 //! followed by `compile_error!` invocations.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 
-use crate::expand;
+use crate::arguments::{ARGUMENTS, Value};
 
 /// splitmix64: tiny, fast and good enough to drive a fuzzer; no dependency.
 struct Rng(u64);
@@ -38,28 +41,42 @@ impl Rng {
     }
 }
 
-const IDENTS: &[&str] = &[
-    "name",
-    "expire",
-    "auto_renew",
-    "timeout",
-    "client",
-    "ttl",
-    "nmae",
-    "self",
-    "true",
-    "false",
-    "fn",
-    "async",
-    "id",
-    "order_id",
-    "x",
-    "_",
-    "é",
-    "LEASE",
-    "crate",
+/// Identifiers other than the arguments' names, aliases and typos.
+const OTHER_IDENTS: &[&str] = &[
+    "self", "true", "false", "fn", "async", "id", "order_id", "x", "_", "é", "LEASE", "lock",
     "super",
 ];
+
+/// Every argument's name and aliases, each name with a letter dropped and with two letters
+/// swapped, and `OTHER_IDENTS`.
+static IDENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut idents: Vec<String> = OTHER_IDENTS.iter().map(|s| s.to_string()).collect();
+    for argument in ARGUMENTS {
+        let name = argument.name;
+        idents.push(name.to_owned());
+        idents.extend(argument.aliases.iter().map(|alias| alias.to_string()));
+        idents.push(name[1..].to_owned());
+        let mut swapped: Vec<char> = name.chars().collect();
+        swapped.swap(0, 1);
+        idents.push(swapped.into_iter().collect());
+    }
+    idents
+});
+
+/// Strings an argument with a choice takes, and near misses.
+static CHOICES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut choices = Vec::new();
+    for argument in ARGUMENTS {
+        if let Value::Choice(known) = argument.value {
+            for choice in known {
+                choices.push(choice.to_string());
+                choices.push(choice.to_uppercase());
+                choices.push(choice[1..].to_owned());
+            }
+        }
+    }
+    choices
+});
 
 /// Literal sources, each a valid token; the interesting ones are at the edges of what
 /// `seconds` converts.
@@ -188,7 +205,7 @@ fn huge_text(which: usize) -> String {
 }
 
 fn random_literal(rng: &mut Rng) -> Literal {
-    match rng.below(12) {
+    match rng.below(13) {
         0..=3 => literal(pick_str(rng, NUMBERS)),
         4 => literal(pick_str(rng, OTHER_LITERALS)),
         5 => Literal::u64_unsuffixed(rng.next()),
@@ -204,6 +221,7 @@ fn random_literal(rng: &mut Rng) -> Literal {
         }
         9 => Literal::byte_string(text(rng).as_bytes()),
         10 => Literal::character(char::from_u32(rng.below(0x11_0000) as u32).unwrap_or('{')),
+        11 => Literal::string(rng.pick(&CHOICES).as_str()),
         _ => Literal::string(&text(rng)),
     }
 }
@@ -211,9 +229,14 @@ fn random_literal(rng: &mut Rng) -> Literal {
 fn random_token(rng: &mut Rng, depth: usize) -> TokenTree {
     match rng.below(if depth < 3 { 10 } else { 9 }) {
         0..=2 => {
-            let ident = rng.pick(IDENTS);
-            if *ident == "name" && rng.one_in(4) {
-                Ident::new_raw("name", Span::call_site()).into()
+            let ident = rng.pick(&IDENTS);
+            // `r#expire` is an identifier, but not the argument `expire`.
+            if rng.one_in(8)
+                && ARGUMENTS
+                    .iter()
+                    .any(|a| a.name == ident.as_str() && a.name != "crate")
+            {
+                Ident::new_raw(ident, Span::call_site()).into()
             } else {
                 Ident::new(ident, Span::call_site()).into()
             }
@@ -248,6 +271,8 @@ fn random_tokens(rng: &mut Rng, len: usize, depth: usize) -> TokenStream {
     (0..len).map(|_| random_token(rng, depth)).collect()
 }
 
+/// Valid argument lists written out, for the forms of values the table's examples do not
+/// show.
 const VALID_ARGS: &[&str] = &[
     r#"name = "invoice:{order_id}", expire = 10, auto_renew, timeout = 5, client = "billing""#,
     r#"name = "job:{id}""#,
@@ -256,7 +281,35 @@ const VALID_ARGS: &[&str] = &[
     r#"name = "x", expire = 1.5e3, timeout = 1_000"#,
     r#"client = "c", timeout = 0.0, name = r"raw{{""#,
     r#"name = "k", expire = 0x10, auto_renew = true,"#,
+    r#"reentrant = false, on_lost = "continue", name = "k", guard = r#lock, crate = "::a::b""#,
 ];
+
+/// A valid argument list made from the table: the required arguments and a random few
+/// others, each as its example (a flag sometimes as `= true` or `= false`, a choice as
+/// any of its values), in random order.
+fn table_args(rng: &mut Rng) -> TokenStream {
+    let mut chosen: Vec<String> = Vec::new();
+    for argument in ARGUMENTS {
+        if !argument.required && rng.one_in(2) {
+            continue;
+        }
+        chosen.push(match argument.value {
+            Value::Flag if rng.one_in(3) => {
+                format!("{} = {}", argument.name, rng.one_in(2))
+            }
+            Value::Choice(choices) => format!("{} = \"{}\"", argument.name, rng.pick(choices)),
+            _ => argument.example.to_owned(),
+        });
+    }
+    for i in (1..chosen.len()).rev() {
+        chosen.swap(i, rng.below(i + 1));
+    }
+    let mut args = chosen.join(", ");
+    if rng.one_in(4) {
+        args.push(',');
+    }
+    args.parse().expect("the table's examples are tokens")
+}
 
 /// One change to a token list, possibly inside one of its groups.
 fn mutate(rng: &mut Rng, tokens: TokenStream) -> TokenStream {
@@ -312,6 +365,7 @@ const ITEMS: &[&str] = &[
     "async fn g<T: Display + Send>(id: T, (a, b): (u8, u8)) -> Result<impl Display, E> where T: Sync { Ok(id) }",
     "#[inline] #[doc = \"x\"] pub unsafe fn u(self: Box<Self>, id: u8) -> Result<u8, E> { #![allow(unused)] return Ok(id); }",
     "async fn r(self, order_id: u64) -> Result<Box<dyn Fn() -> u8>, E> { Ok(Box::new(|| 1)) }",
+    "async fn held(lock: u64, order_id: u64) -> Result<u64, E> { Ok(lock + order_id) }",
     "fn no_return(id: u64) { }",
     "const fn c(id: u64) -> Result<(), E> { Ok(()) }",
     "fn no_body(id: u64) -> Result<(), E>;",
@@ -331,7 +385,7 @@ fn contains_compile_error(tokens: TokenStream) -> bool {
 /// Runs one case and checks the shape of its output; `Err` describes what went wrong.
 fn check(args: &TokenStream, item: &TokenStream) -> Result<(), String> {
     let output = catch_unwind(AssertUnwindSafe(|| {
-        expand::redis_lock(args.clone(), item.clone())
+        crate::attribute(args.clone(), item.clone())
     }))
     .map_err(|panic| {
         let message = panic
@@ -395,7 +449,7 @@ fn short(tokens: &TokenStream) -> String {
     }
 }
 
-/// Random and mutated cases each; with the fixed ones, about 7,500 expansions, two to three
+/// Random and mutated cases each; with the fixed ones, about 11,000 expansions, two
 /// seconds in a debug build.
 const CASES: usize = 3000;
 
@@ -428,7 +482,11 @@ fn expansion_never_panics() {
         run(args, item, "random", case);
 
         // A valid argument list with one to three changes.
-        let mut args = rng.pick(&valid).clone();
+        let mut args = if rng.one_in(2) {
+            rng.pick(&valid).clone()
+        } else {
+            table_args(&mut rng)
+        };
         for _ in 0..1 + rng.below(3) {
             args = mutate(&mut rng, args);
         }
@@ -438,31 +496,47 @@ fn expansion_never_panics() {
         }
         run(args, item, "mutated", case);
     }
-    // Every edge number as each duration, and as a name, against every item.
+    // Every edge number as the value of every argument, against every item.
     for (i, number) in NUMBERS.iter().enumerate() {
         let number = literal(number);
-        for args in [
-            quote::quote!(name = "a", expire = #number),
-            quote::quote!(name = "a", timeout = #number),
-            quote::quote!(name = #number),
-        ] {
+        for argument in ARGUMENTS {
+            let key = Ident::new(argument.name, Span::call_site());
+            let args = if argument.required {
+                quote::quote!(#key = #number)
+            } else {
+                quote::quote!(name = "a", #key = #number)
+            };
             for item in &items {
                 run(args.clone(), item.clone(), "edge number", i);
             }
         }
     }
-    // Every 64 KiB name, as `name` and as `client`, against a function with an `id`.
+    // Every 64 KiB string as every string argument, against a function with an `id`.
     for which in 0..4 {
         let text = Literal::string(&huge_text(which));
-        let args = quote::quote!(name = #text, expire = 1);
-        run(args, items[1].clone(), "huge name", which);
-        let args = quote::quote!(name = "a:{id}", client = #text);
-        run(args, items[1].clone(), "huge client", which);
+        for argument in ARGUMENTS {
+            if let Value::String(_) = argument.value {
+                let key = Ident::new(argument.name, Span::call_site());
+                let args = if argument.required {
+                    quote::quote!(#key = #text, expire = 1)
+                } else {
+                    quote::quote!(name = "a:{id}", #key = #text)
+                };
+                run(args, items[1].clone(), "huge string", which);
+            }
+        }
     }
-    // Every valid argument list against every item, unmutated.
+    // Every valid argument list, and as many made from the table, against every item,
+    // unmutated.
     for (i, args) in valid.iter().enumerate() {
         for item in &items {
             run(args.clone(), item.clone(), "valid", i);
+        }
+    }
+    for case in 0..valid.len() * 4 {
+        let args = table_args(&mut rng);
+        for item in &items {
+            run(args.clone(), item.clone(), "table", case);
         }
     }
     eprintln!("{cases} expansions in {:?}", start.elapsed());
@@ -485,14 +559,31 @@ fn generator_covers_successes_and_errors() {
     let mut rng = Rng(7);
     let (mut ok, mut errors) = (0, 0);
     for _ in 0..500 {
-        let args = rng.pick(&valid).clone();
+        let args = if rng.one_in(2) {
+            rng.pick(&valid).clone()
+        } else {
+            table_args(&mut rng)
+        };
         let args = mutate(&mut rng, args);
         let item = rng.pick(&items).clone();
-        if contains_compile_error(expand::redis_lock(args, item)) {
+        if contains_compile_error(crate::attribute(args, item)) {
             errors += 1;
         } else {
             ok += 1;
         }
     }
     assert!(ok > 20 && errors > 100, "{ok} valid, {errors} errors");
+}
+
+#[test]
+fn lists_made_from_the_table_are_valid() {
+    // `async fn bill(order_id: u64, ..)` takes every example: the name's placeholder, and
+    // `on_lost = "abort"`, which needs an `async fn`.
+    let item: TokenStream = ITEMS[1].parse().unwrap();
+    let mut rng = Rng(11);
+    for _ in 0..200 {
+        let args = table_args(&mut rng);
+        let output = crate::attribute(args.clone(), item.clone());
+        assert!(!contains_compile_error(output), "{args}");
+    }
 }

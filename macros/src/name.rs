@@ -2,15 +2,15 @@
 //!
 //! The template is checked twice: its syntax while the arguments are parsed (so a stray
 //! brace is reported even when the item is not a function), and its placeholders against
-//! the function's parameters when the code is generated. Every mistake is reported at the
-//! string literal, because stable proc macros cannot point inside it.
+//! the function's parameters once it is seen (`bind`, from the validation step). Every
+//! mistake is reported at the string literal, because stable proc macros cannot point
+//! inside it.
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
-use syn::ext::IdentExt;
-use syn::{LitStr, Signature};
+use syn::LitStr;
 
-use crate::params::bound_names;
+use crate::params::Params;
 use crate::suggest;
 
 pub(crate) struct NameTemplate {
@@ -31,6 +31,7 @@ enum Piece {
 }
 
 /// One step of `.field` or `.0` after a placeholder's parameter.
+#[derive(Clone)]
 enum Field {
     Named(Ident),
     Index(u32),
@@ -56,6 +57,66 @@ impl NameTemplate {
         Ok(NameTemplate { lit, pieces })
     }
 
+    /// The template with each placeholder bound to the parameter it names, or an error at
+    /// the literal for one that names none.
+    ///
+    /// `async_trait`: the function is a method as `#[async_trait]` rewrote it, which moved
+    /// each destructuring parameter's pattern into the future, naming the parameter
+    /// `__argN`; the error then says so instead of offering `{__arg1}`.
+    pub(crate) fn bind(
+        &self,
+        params: &Params,
+        function: &Ident,
+        async_trait: bool,
+    ) -> syn::Result<BoundName> {
+        let span = self.lit.span();
+        let mut pieces = Vec::new();
+        for piece in &self.pieces {
+            pieces.push(match piece {
+                Piece::Text(text) => BoundPiece::Text(text.clone()),
+                Piece::Param { name, fields, spec } => {
+                    let Some(ident) = params.find(name) else {
+                        let listed: Vec<&str> = params
+                            .names()
+                            .filter(|key| !(async_trait && key.starts_with("__arg")))
+                            .collect();
+                        let mut message = unknown_placeholder(name, function, &listed);
+                        if listed.len() < params.names().count() {
+                            message.push_str("; `#[async_trait]` moves the patterns of destructuring parameters into the method's future, out of the lock name's reach: take the parameter whole, like `pair: (u64, u64)`, and name its fields, like `{pair.0}`");
+                        }
+                        return Err(syn::Error::new(span, message));
+                    };
+                    BoundPiece::Param {
+                        param: ident.clone(),
+                        fields: fields.clone(),
+                        spec: spec.clone(),
+                    }
+                }
+            });
+        }
+        Ok(BoundName {
+            lit: self.lit.clone(),
+            pieces,
+        })
+    }
+}
+
+/// A name template whose placeholders all name parameters of the function.
+pub(crate) struct BoundName {
+    lit: LitStr,
+    pieces: Vec<BoundPiece>,
+}
+
+enum BoundPiece {
+    Text(String),
+    Param {
+        param: Ident,
+        fields: Vec<Field>,
+        spec: String,
+    },
+}
+
+impl BoundName {
     /// The template as written, which labels the lock's metrics and spans.
     pub(crate) fn literal(&self) -> &LitStr {
         &self.lit
@@ -71,33 +132,24 @@ impl NameTemplate {
     /// Each argument is located at the literal (so "`Foo` doesn't implement `Display`"
     /// points at the name) but resolved like the parameter it names, which keeps it
     /// referring to that parameter whatever hygiene context the function comes from.
-    ///
-    /// `async_trait`: the function is a method as `#[async_trait]` rewrote it, which moved
-    /// each destructuring parameter's pattern into the future, naming the parameter
-    /// `__argN`; the error then says so instead of offering `{__arg1}`.
-    pub(crate) fn to_expr(&self, sig: &Signature, async_trait: bool) -> syn::Result<TokenStream> {
+    pub(crate) fn to_expr(&self) -> TokenStream {
         let span = self.lit.span();
-        let params = usable_params(sig);
-        let listed: Vec<_> = params
-            .iter()
-            .filter(|(key, _)| !(async_trait && key.starts_with("__arg")))
-            .cloned()
-            .collect();
         let mut format = String::new();
+        let mut text = String::new();
         let mut args = Vec::new();
         for piece in &self.pieces {
             match piece {
-                Piece::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
-                Piece::Param { name, fields, spec } => {
-                    let Some((_, ident)) = params.iter().find(|(key, _)| key == name) else {
-                        let mut message = unknown_placeholder(name, sig, &listed);
-                        if listed.len() < params.len() {
-                            message.push_str("; `#[async_trait]` moves the patterns of destructuring parameters into the method's future, out of the lock name's reach: take the parameter whole, like `pair: (u64, u64)`, and name its fields, like `{pair.0}`");
-                        }
-                        return Err(syn::Error::new(span, message));
-                    };
-                    let mut root = ident.clone();
-                    root.set_span(span.resolved_at(ident.span()));
+                BoundPiece::Text(piece) => {
+                    text.push_str(piece);
+                    format.push_str(&piece.replace('{', "{{").replace('}', "}}"));
+                }
+                BoundPiece::Param {
+                    param,
+                    fields,
+                    spec,
+                } => {
+                    let mut root = param.clone();
+                    root.set_span(span.resolved_at(param.span()));
                     let fields = fields.iter().map(|field| match field {
                         Field::Named(field) => {
                             let mut field = field.clone();
@@ -120,23 +172,13 @@ impl NameTemplate {
         if args.is_empty() {
             // Nothing to format: skip `format!` so that `clippy::useless_format` has no reason
             // to look at generated code.
-            let mut text = Literal::string(&self.text());
+            let mut text = Literal::string(&text);
             text.set_span(span);
-            return Ok(quote!(::std::string::String::from(#text)));
+            return quote!(::std::string::String::from(#text));
         }
         let mut format = Literal::string(&format);
         format.set_span(span);
-        Ok(quote!(::std::format!(#format, #(#args),*)))
-    }
-
-    fn text(&self) -> String {
-        self.pieces
-            .iter()
-            .map(|piece| match piece {
-                Piece::Text(text) => text.as_str(),
-                Piece::Param { .. } => "",
-            })
-            .collect()
+        quote!(::std::format!(#format, #(#args),*))
     }
 }
 
@@ -253,33 +295,15 @@ fn field(text: &str) -> Option<Field> {
         .map(Field::Named)
 }
 
-/// The names a placeholder can start with, keyed by their unraw name: `self` and every
-/// name the parameters bind, those of destructuring patterns (`Path(id): Path<u64>`)
-/// included.
-fn usable_params(sig: &Signature) -> Vec<(String, Ident)> {
-    let mut params: Vec<(String, Ident)> = Vec::new();
-    for ident in bound_names(sig) {
-        let key = ident.unraw().to_string();
-        // An or-pattern binds the same name in each case.
-        if !params.iter().any(|(known, _)| *known == key) {
-            params.push((key, ident));
-        }
-    }
-    params
-}
-
-fn unknown_placeholder(name: &str, sig: &Signature, params: &[(String, Ident)]) -> String {
-    let function = &sig.ident;
+/// `params`: the names a placeholder of this function can use.
+fn unknown_placeholder(name: &str, function: &Ident, params: &[&str]) -> String {
     let usable = match params {
         [] => format!("`{function}` has no parameters a placeholder can name"),
-        [(only, _)] => {
+        [only] => {
             format!("the only parameter of `{function}` a placeholder can name is `{{{only}}}`")
         }
         _ => {
-            let list: Vec<String> = params
-                .iter()
-                .map(|(key, _)| format!("`{{{key}}}`"))
-                .collect();
+            let list: Vec<String> = params.iter().map(|key| format!("`{{{key}}}`")).collect();
             format!(
                 "the parameters of `{function}` a placeholder can name are {}",
                 list.join(", ")
@@ -290,7 +314,7 @@ fn unknown_placeholder(name: &str, sig: &Signature, params: &[(String, Ident)]) 
         return format!("`{{self}}` can only be used in a method that takes `self`; {usable}");
     }
     let mut message = format!("unknown placeholder `{{{name}}}` in the lock name; {usable}");
-    if let Some(close) = suggest::closest(name, params.iter().map(|(key, _)| key.as_str())) {
+    if let Some(close) = suggest::closest(name, params.iter().copied()) {
         message.push_str(&format!(" (did you mean `{{{close}}}`?)"));
     }
     message
@@ -302,14 +326,15 @@ mod tests {
     use syn::{LitStr, Signature, parse_quote};
 
     use super::NameTemplate;
+    use crate::params::Params;
 
     fn expand(name: &str, sig: Signature) -> Result<String, String> {
         let template = NameTemplate::parse(LitStr::new(name, Span::call_site()))
             .map_err(|error| error.to_string())?;
-        let expr = template
-            .to_expr(&sig, false)
+        let bound = template
+            .bind(&Params::of(&sig), &sig.ident, false)
             .map_err(|error| error.to_string())?;
-        Ok(expr.to_string())
+        Ok(bound.to_expr().to_string())
     }
 
     #[test]

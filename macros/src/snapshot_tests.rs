@@ -9,8 +9,6 @@ use std::path::Path;
 
 use quote::quote;
 
-use crate::expand;
-
 /// The example at the top of the documentation, async and sync.
 fn expansion() -> String {
     let args = quote!(name = "invoice:{order_id}", expire = 10, auto_renew);
@@ -29,7 +27,7 @@ fn expansion() -> String {
     let printed: Vec<String> = functions
         .into_iter()
         .map(|function| {
-            let expanded = expand::redis_lock(args.clone(), function);
+            let expanded = crate::attribute(args.clone(), function);
             let file = syn::parse2(expanded).expect("the expansion parses as an item");
             prettyplease::unparse(&file)
         })
