@@ -248,9 +248,11 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
     let before = waits_on("lock:{g}");
     first.release().await.unwrap();
     waiter.await.unwrap().unwrap().release().await.unwrap();
-    assert_eq!(
-        waits_on("lock:{g}") - before,
-        1,
+    // At least one: the waiter's acquisition. More when an attempt that found the lock
+    // still taken (the subscription's confirmation wakes the waiter to look again) ran
+    // after the count began; none if the lock had been handed over.
+    assert!(
+        waits_on("lock:{g}") - before >= 1,
         "the waiter's own acquisition ran WAIT"
     );
 
