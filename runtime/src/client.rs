@@ -4,13 +4,12 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::cluster::Cluster;
+use crate::backend::Backend;
 use crate::conn::Endpoint;
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
 use crate::redlock::Quorum;
 use crate::resp::Reply;
-use crate::sentinel::SentinelMaster;
 use crate::subscriber::Subscriber;
 use crate::waiters::WaitTable;
 
@@ -25,31 +24,13 @@ pub(crate) struct LockClient {
     /// How long an acquisition rides out an unreachable Redis before it gives up.
     pub(crate) outage_timeout: Duration,
     /// Where requests go.
-    pub(crate) target: Target,
+    pub(crate) backend: Backend,
     pub(crate) sync_pool: SyncPool,
     pub(crate) async_pools: AsyncPools,
     pub(crate) waiters: WaitTable,
     /// Payload of this client's release announcements, so it can skip its own.
     pub(crate) instance_id: String,
     subscriber: OnceLock<Option<Subscriber>>,
-}
-
-/// Where a client's requests go. A Redis Cluster (a server per slot) would be a further
-/// kind.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one per client, made once; boxing would add a hop to every request"
-)]
-pub(crate) enum Target {
-    /// One server at a fixed address.
-    Server(Server),
-    /// The master of a group managed by Redis Sentinel, asked of the sentinels.
-    Sentinel(SentinelMaster),
-    /// A Redlock quorum: N independent servers, each its own client (see `redlock.rs`).
-    /// Everything that talks to Redis asks [`LockClient::quorum`] first.
-    Redlock(Quorum),
-    /// A Redis Cluster: each lock's requests go to the master of its key's slot.
-    Cluster(Cluster),
 }
 
 /// One Redis server: how our connections reach it.
@@ -150,7 +131,7 @@ impl LockClient {
     #[allow(clippy::too_many_arguments, reason = "one per ClientBuilder option")]
     pub(crate) fn new(
         name: String,
-        target: Target,
+        backend: Backend,
         prefix: String,
         default_lease: Duration,
         outage_timeout: Duration,
@@ -161,7 +142,7 @@ impl LockClient {
             prefix,
             default_lease,
             outage_timeout,
-            target,
+            backend,
             sync_pool: SyncPool::new(max_connections),
             async_pools: AsyncPools::new(max_connections),
             waiters: WaitTable::new(),
@@ -179,58 +160,36 @@ impl LockClient {
     /// The server to send a request to, for async callers: for a Sentinel-managed master
     /// never resolved yet, once one resolution has ended (or `until`).
     pub(crate) async fn server(&self, until: Option<Instant>) -> Result<Current<'_>, LockError> {
-        match &self.target {
-            Target::Server(server) => Ok(Current::Fixed(server)),
-            Target::Sentinel(sentinel) => sentinel.wait(until).await.map(Current::Resolved),
-            Target::Redlock(_) => Err(not_one_server()),
-            Target::Cluster(_) => Err(not_one_server()),
+        match &self.backend {
+            Backend::Server(server) => Ok(Current::Fixed(server)),
+            Backend::Sentinel(sentinel) => sentinel.wait(until).await.map(Current::Resolved),
+            Backend::Redlock(_) => Err(not_one_server()),
+            Backend::Cluster(_) => Err(not_one_server()),
         }
     }
 
     /// [`server`](LockClient::server) for sync callers.
     pub(crate) fn server_blocking(&self, until: Option<Instant>) -> Result<Current<'_>, LockError> {
-        match &self.target {
-            Target::Server(server) => Ok(Current::Fixed(server)),
-            Target::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
-            Target::Redlock(_) => Err(not_one_server()),
-            Target::Cluster(_) => Err(not_one_server()),
-        }
-    }
-
-    /// Whether acquisitions wait for replicas to acknowledge the lock (`min_replicas`).
-    pub(crate) fn waits_for_replicas(&self) -> bool {
-        self.replica_check().is_some()
-    }
-
-    /// The cluster whose acquisitions wait for replicas (`min_replicas`), if this client's is.
-    pub(crate) fn replica_check(&self) -> Option<&Cluster> {
-        match &self.target {
-            Target::Cluster(cluster) if cluster.min_replicas > 0 => Some(cluster),
-            _ => None,
+        match &self.backend {
+            Backend::Server(server) => Ok(Current::Fixed(server)),
+            Backend::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
+            Backend::Redlock(_) => Err(not_one_server()),
+            Backend::Cluster(_) => Err(not_one_server()),
         }
     }
 
     /// The servers of a Redlock client; `None` for a client of one server.
     pub(crate) fn quorum(&self) -> Option<&Quorum> {
-        match &self.target {
-            Target::Redlock(quorum) => Some(quorum),
+        match &self.backend {
+            Backend::Redlock(quorum) => Some(quorum),
             _ => None,
-        }
-    }
-
-    /// How much sooner than `sent + lease` a lease set at `sent` must count as ended: the
-    /// clock-drift allowance of a Redlock client, nothing for one server.
-    pub(crate) fn drift(&self, lease: Duration) -> Duration {
-        match &self.target {
-            Target::Redlock(_) => Quorum::drift(lease),
-            _ => Duration::ZERO,
         }
     }
 
     /// Looks at a request's outcome: a failure that suggests the master moved (an
     /// unreachable server, a replica refusing writes) has the sentinels asked again.
     pub(crate) fn check(&self, outcome: &Result<Reply, LockError>) {
-        if let Target::Sentinel(sentinel) = &self.target {
+        if let Backend::Sentinel(sentinel) = &self.backend {
             let moved = match outcome {
                 Ok(Reply::Error(message)) => crate::error::is_readonly(message),
                 Ok(_) => false,

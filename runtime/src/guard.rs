@@ -10,11 +10,10 @@ use crate::block_on::{block_on, block_on_until};
 use crate::cleanup::Orphan;
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::io::{AsyncIo, Io, SyncIo, eval, eval_until};
+use crate::io::{AsyncIo, Io, SyncIo, eval};
 use crate::lock::lease_millis;
 use crate::pool::lock;
-use crate::redlock::{Quorum, Votes};
-use crate::scripts::{EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, fence_key};
+use crate::scripts::{HANDOFF, fence_key};
 use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
 
 /// One acquisition: the owner value and what is needed to renew and release it.
@@ -219,20 +218,10 @@ impl Held {
         let lease = lease.unwrap_or(self.lease);
         let ms = lease_millis(lease)?.to_string();
         let sent = Instant::now();
-        let (keys, args) = ([self.key.as_str()], [self.value.as_str(), &ms]);
-        let extended = match self.client.quorum() {
-            // Also where a server restarted empty, as renewal does.
-            Some(quorum) => quorum
-                .vote(io, &self.name, &EXTEND_OR_RESTORE, &keys, &args, None)
-                .await?
-                .majority(),
-            None => {
-                eval(io, &self.client, &EXTEND, &keys, &args)
-                    .await?
-                    .as_int()?
-                    == 1
-            }
-        };
+        let extended = self
+            .client
+            .extend(io, &self.name, &self.key, &self.value, &ms, None)
+            .await?;
         if extended {
             self.state.renewed(sent + lease - self.client.drift(lease));
             Ok(())
@@ -252,7 +241,7 @@ impl Held {
             return Ok(());
         }
         let state = self.state.clone();
-        let may_restore = self.renewal.is_some() && self.client.quorum().is_some();
+        let may_restore = self.renewal.is_some() && self.client.renewal_restores();
         let mut unfinished = UnfinishedRelease {
             held: self,
             done: false,
@@ -277,16 +266,10 @@ impl Held {
                 name: self.name.clone(),
             });
         }
-        if let Some(quorum) = self.client.quorum() {
-            return self.release_quorum(io, quorum).await;
-        }
         let waiters = &self.client.waiters;
         let fence_key = fence_key(&self.key);
         let mut value = self.value.clone();
-        // A handover writes the lock without the replicas' acknowledgement a client with
-        // `min_replicas` promises: such a client releases, and the next waiter acquires
-        // (and waits for replicas) like anyone else.
-        let hand_over = !self.client.waits_for_replicas();
+        let hand_over = self.client.hands_over();
         while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
@@ -347,52 +330,15 @@ impl Held {
             value = offer.value;
             self.value.clone_from(&value);
         }
-        let released = eval(
-            io,
-            &self.client,
-            &RELEASE,
-            &[&self.key],
-            &[&value, &self.client.instance_id],
-        )
-        .await;
+        let (released, unsure) = self.client.release(io, &self.name, &self.key, &value).await;
         waiters.notify(&self.key);
-        if let Err(e) = &released
-            && e.is_unavailable()
-        {
-            // Redis is down or stalled: free the lock as soon as it answers again, rather
-            // than leave every waiter to its lease.
+        if unsure {
+            // A server is down or stalled: free the lock there as soon as it answers again,
+            // rather than leave every waiter to its lease.
             self.value = value;
             self.release_later(self.state.valid_until());
         }
-        if released?.as_int()? == 1 {
-            Ok(())
-        } else {
-            Err(LockError::Expired {
-                name: self.name.clone(),
-            })
-        }
-    }
-}
-
-impl Held {
-    /// Releases on every server of a Redlock quorum. Never handed over in-process: a
-    /// handover rewrites the key on one server in one script, which a quorum cannot do
-    /// atomically; the next waiter here acquires on its own like everyone else.
-    async fn release_quorum<I: Io>(&self, io: &I, quorum: &Quorum) -> Result<(), LockError> {
-        let (keys, args) = (
-            [self.key.as_str()],
-            [self.value.as_str(), self.client.instance_id.as_str()],
-        );
-        let released = quorum
-            .vote(io, &self.name, &RELEASE, &keys, &args, None)
-            .await;
-        self.client.waiters.notify(&self.key);
-        if !released.as_ref().is_ok_and(Votes::all_answered) {
-            // A server that did not answer may still hold it: free it there once it
-            // answers again, rather than leave its waiters to the lease.
-            self.release_later(self.state.valid_until());
-        }
-        if released?.majority() {
+        if released? {
             Ok(())
         } else {
             Err(LockError::Expired {
@@ -508,24 +454,16 @@ async fn renew(
         if sent >= valid_until {
             return lose("its lease ran out before a renewal reached Redis");
         }
-        let args = [value.as_str(), ms.as_str()];
-        let until = Some(valid_until);
-        let renewed = match client.quorum() {
-            // Held only while a majority has it. A server that restarted empty (or where
-            // the key expired) gets it back, so it is not lost for good to the holding set.
-            Some(quorum) => {
-                let _out = state.renewing.lock().await;
-                quorum
-                    .vote(&AsyncIo, &name, &EXTEND_OR_RESTORE, &[&key], &args, until)
-                    .await
-                    .map(|votes| i64::from(votes.majority()))
-            }
-            None => eval_until(&AsyncIo, &client, &EXTEND, &[&key], &args, until)
-                .await
-                .and_then(|r| r.as_int()),
+        // A renewal that may restore the key never runs while the guard releases it.
+        let _out = match client.renewal_restores() {
+            true => Some(state.renewing.lock().await),
+            false => None,
         };
+        let renewed = client
+            .extend(&AsyncIo, &name, &key, &value, &ms, Some(valid_until))
+            .await;
         match renewed {
-            Ok(1) => {
+            Ok(true) => {
                 state.renewed(sent + lease - client.drift(lease));
                 next = sent + every;
                 if failures > 0 {
@@ -533,7 +471,7 @@ async fn renew(
                     failures = 0;
                 }
             }
-            Ok(_) => return lose("auto-renewal found it expired or taken by another owner"),
+            Ok(false) => return lose("auto-renewal found it expired or taken by another owner"),
             Err(e) => {
                 failures += 1;
                 let error = &e as &(dyn std::error::Error + 'static);

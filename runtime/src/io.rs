@@ -11,7 +11,8 @@ use std::time::Instant;
 use crate::block_on::{block_on, block_on_until};
 use redis::cluster_routing::RoutingInfo;
 
-use crate::client::{LockClient, Target};
+use crate::backend::Backend;
+use crate::client::LockClient;
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::resp::Reply;
@@ -296,8 +297,8 @@ async fn send<I: Io>(
     until: Option<Instant>,
     resend_safe: bool,
 ) -> Result<Reply, LockError> {
-    match &client.target {
-        Target::Cluster(cluster) => {
+    match &client.backend {
+        Backend::Cluster(cluster) => {
             io.cluster_request(cluster, cmd, None, resend_safe, until)
                 .await
         }
@@ -317,7 +318,7 @@ pub(crate) async fn routed<I: Io>(
     routing: RoutingInfo,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    let Target::Cluster(cluster) = &client.target else {
+    let Backend::Cluster(cluster) = &client.backend else {
         return Err(LockError::invalid(
             "a routed command needs a cluster client",
         ));
@@ -349,8 +350,8 @@ pub(crate) async fn eval_until<I: Io>(
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
     // A cluster announces on sharded pub/sub: the script's variant for that.
-    let script = match client.target {
-        Target::Cluster(_) => crate::scripts::sharded(script),
+    let script = match client.backend {
+        Backend::Cluster(_) => crate::scripts::sharded(script),
         _ => script,
     };
     let mut evalsha = redis::cmd("EVALSHA");

@@ -12,10 +12,9 @@ use crate::client::LockClient;
 use crate::error::LockError;
 use crate::guard::{Acquired, BlockingLockGuard, Held, LockGuard};
 use crate::holder::owner_value;
-use crate::io::{AsyncIo, Io, SyncIo, command_until, eval};
+use crate::io::{AsyncIo, Io, SyncIo, command_until};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
-use crate::scripts::RESET;
 use crate::token::new_token;
 
 /// A named distributed lock on a registered Redis client: the programmatic API under
@@ -250,7 +249,8 @@ impl Lock {
         // A timeout too long to represent (`Duration::MAX`) is no deadline at all.
         let deadline = timeout.and_then(|t| start.checked_add(t));
         let lease = self.lease();
-        let lease_ms = lease_millis(lease)?;
+        // A lease Redis cannot take is an error before anything is sent.
+        lease_millis(lease)?;
         let client = &self.client;
         // The owner value: a fresh token and who holds the lock (see `holder.rs`).
         let value = owner_value(&new_token()?, self.template);
@@ -280,7 +280,7 @@ impl Lock {
                 } else if attempts.begin_attempt() {
                     // A handover offered meanwhile waits for this attempt to end (see
                     // `Ticket::begin_attempt`); one already in flight is awaited instead.
-                    let outcome = attempts.attempt(io, lease_ms).await;
+                    let outcome = attempts.attempt(io).await;
                     attempts.end_attempt();
                     match outcome {
                         Ok(Attempt::Acquired { sent, fence }) => {
@@ -380,11 +380,7 @@ async fn reset_key<I: Io>(
     name: &str,
     key: &str,
 ) -> Result<bool, LockError> {
-    let (keys, args) = ([key], [client.instance_id.as_str()]);
-    let held = match client.quorum() {
-        Some(quorum) => quorum.vote(io, name, &RESET, &keys, &args, None).await?.yes > 0,
-        None => eval(io, client, &RESET, &keys, &args).await?.as_int()? == 1,
-    };
+    let held = client.reset(io, name, key).await?;
     client.waiters.notify(key);
     Ok(held)
 }

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
-use crate::client::{LockClient, Server, Target};
+use crate::backend::Backend;
+use crate::client::{LockClient, Server};
 use crate::error::LockError;
 use crate::redlock::Quorum;
 use crate::scope::Client;
@@ -330,7 +331,7 @@ impl ClientBuilder {
         }
         let tls = self.root_certificate_pem();
         let target = match &self.target {
-            TargetConfig::Url(url) => Target::Server(Server::from_url(
+            TargetConfig::Url(url) => Backend::Server(Server::from_url(
                 name,
                 url,
                 tls,
@@ -341,7 +342,7 @@ impl ClientBuilder {
                 master,
                 sentinel_urls,
                 credentials,
-            } => Target::Sentinel(SentinelMaster::new(
+            } => Backend::Sentinel(SentinelMaster::new(
                 name,
                 master,
                 sentinel_urls,
@@ -350,7 +351,7 @@ impl ClientBuilder {
                 self.connect_timeout,
                 self.response_timeout,
             )?),
-            TargetConfig::Redlock(urls) => Target::Redlock(self.quorum(name, urls)?),
+            TargetConfig::Redlock(urls) => Backend::Redlock(self.quorum(name, urls)?),
             TargetConfig::Cluster { seed_urls } => {
                 let mut cluster = crate::cluster::Cluster::new(
                     name,
@@ -360,7 +361,7 @@ impl ClientBuilder {
                     self.response_timeout,
                 )?;
                 (cluster.min_replicas, cluster.replica_timeout) = self.min_replicas;
-                Target::Cluster(cluster)
+                Backend::Cluster(cluster)
             }
         };
         LockClient::new(
@@ -376,7 +377,7 @@ impl ClientBuilder {
 
 /// What a new client does at once, before its first lock.
 fn started(client: &LockClient) {
-    if let Target::Sentinel(sentinel) = &client.target {
+    if let Backend::Sentinel(sentinel) = &client.backend {
         // Find the master now, in the background, so first use need not wait.
         let _ = sentinel.refresh();
     }
@@ -403,7 +404,7 @@ impl ClientBuilder {
             )?;
             members.push(Arc::new(LockClient::new(
                 format!("{name}#{i}"),
-                Target::Server(server),
+                Backend::Server(server),
                 self.prefix.clone(),
                 self.default_lease,
                 self.outage_timeout,

@@ -4,7 +4,8 @@
 
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
-use crate::client::{LockClient, Target};
+use crate::backend::Backend;
+use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{Io, command, routed};
 use crate::resp::{Reply, unexpected};
@@ -47,8 +48,8 @@ impl<'a> LockKeys<'a> {
             .arg(&self.pattern)
             .arg("COUNT")
             .arg(1000);
-        let reply = match &self.client.target {
-            Target::Cluster(_) => {
+        let reply = match &self.client.backend {
+            Backend::Cluster(_) => {
                 if self.masters.is_none() {
                     self.masters = Some(masters(io, self.client).await?);
                 }

@@ -19,7 +19,8 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{LockClient, Target};
+use crate::backend::Backend;
+use crate::client::LockClient;
 use crate::conn::AsyncConn;
 use crate::error::LockError;
 use crate::waiters::Subscription;
@@ -38,9 +39,9 @@ impl Subscriber {
     pub(crate) fn start(client: &Arc<LockClient>) -> Option<Subscriber> {
         let handle = crate::background::handle().ok()?;
         let weak = Arc::downgrade(client);
-        let requests = match &client.target {
+        let requests = match &client.backend {
             // A cluster's subscriptions are sharded, on the shared cluster connection.
-            Target::Cluster(_) => {
+            Backend::Cluster(_) => {
                 let (requests, receiver) = mpsc::unbounded_channel();
                 handle.spawn(crate::cluster::pubsub::run(weak, receiver));
                 vec![requests]
@@ -80,9 +81,9 @@ async fn run(
 ) {
     let mut backoff = Duration::from_millis(50);
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
-    let Some(mut resolutions) = client.upgrade().map(|client| match &client.target {
-        Target::Sentinel(sentinel) => Some(sentinel.watch()),
-        Target::Server(_) | Target::Redlock(_) | Target::Cluster(_) => None,
+    let Some(mut resolutions) = client.upgrade().map(|client| match &client.backend {
+        Backend::Sentinel(sentinel) => Some(sentinel.watch()),
+        Backend::Server(_) | Backend::Redlock(_) | Backend::Cluster(_) => None,
     }) else {
         return;
     };
@@ -210,16 +211,16 @@ async fn moved(resolutions: &mut Option<watch::Receiver<u64>>) {
 
 /// The generation of the master's address now (0 for a fixed server).
 fn current_generation(client: &LockClient) -> u64 {
-    match &client.target {
-        Target::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
-        Target::Server(server) => server.endpoint.generation,
-        Target::Redlock(_) | Target::Cluster(_) => 0,
+    match &client.backend {
+        Backend::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
+        Backend::Server(server) => server.endpoint.generation,
+        Backend::Redlock(_) | Backend::Cluster(_) => 0,
     }
 }
 
 /// A lost or refused pub/sub connection may mean the master moved: ask again.
 fn refresh(client: &LockClient) {
-    if let Target::Sentinel(sentinel) = &client.target {
+    if let Backend::Sentinel(sentinel) = &client.backend {
         let _ = sentinel.refresh();
     }
 }

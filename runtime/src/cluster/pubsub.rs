@@ -14,7 +14,8 @@ use std::time::Duration;
 use redis::PushKind;
 use tokio::sync::mpsc;
 
-use crate::client::{LockClient, Target};
+use crate::backend::Backend;
+use crate::client::LockClient;
 use crate::cluster::Cluster;
 use crate::waiters::Subscription;
 
@@ -71,8 +72,8 @@ pub(crate) async fn run(client: Weak<LockClient>, mut requests: mpsc::UnboundedR
 
 /// The client's cluster: always there, since only a cluster client starts this task.
 fn cluster_of(client: &LockClient) -> Option<&Cluster> {
-    match &client.target {
-        Target::Cluster(cluster) => Some(cluster),
+    match &client.backend {
+        Backend::Cluster(cluster) => Some(cluster),
         _ => None,
     }
 }

@@ -11,13 +11,11 @@
 use std::time::{Duration, Instant};
 
 use super::Lock;
+use crate::backend::AttemptRequest;
 use crate::cleanup::Orphan;
 use crate::error::LockError;
 use crate::guard::Held;
-use crate::io::{Io, eval_until};
-use crate::redlock::{Quorum, QuorumAttempt};
-use crate::resp::{Reply, unexpected};
-use crate::scripts::{ACQUIRE, fence_key};
+use crate::io::Io;
 use crate::waiters::{Grant, HeadView, Ticket};
 
 /// A request in flight when the caller's deadline passes gets this much longer, so that
@@ -28,12 +26,7 @@ const ATTEMPT_GRACE: Duration = Duration::from_millis(100);
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
-pub(super) enum Attempt {
-    /// The lock is ours, with this fencing token; its lease began no earlier than `sent`.
-    Acquired { sent: Instant, fence: u64 },
-    /// Someone else holds it, until `lease_end` at the latest.
-    Held { lease_end: Instant },
-}
+pub(super) use crate::backend::AttemptOutcome as Attempt;
 
 pub(super) struct Attempts<'a> {
     lock: &'a Lock,
@@ -125,154 +118,27 @@ impl<'a> Attempts<'a> {
     }
 
     /// One try at taking the lock; when someone else holds it, how long they may.
-    pub(super) async fn attempt<I: Io>(
-        &mut self,
-        io: &I,
-        lease_ms: u64,
-    ) -> Result<Attempt, LockError> {
-        if let Some(quorum) = self.lock.client.quorum() {
-            return self.attempt_quorum(io, quorum).await;
-        }
-        let sent = Instant::now();
-        let earlier_unconfirmed = self.unconfirmed_since;
-        // Until the reply says otherwise, this attempt may take effect; with `min_replicas`,
-        // until the replicas acknowledged it too (a cancel while `WAIT` blocks leaves a lock
-        // taken, which the acquisition's drop then frees).
-        self.may_hold_since(sent);
-        let ms = lease_ms.to_string();
-        // Always ask for the holder's remaining lease: it is read in the same script, and
-        // the holder now may not be the one seen before (a short lease after a long one).
-        let (reply, acknowledged) = self.run(io, &ACQUIRE, &[&ms, "1"]).await?;
-        self.note_answer();
-        let (taken, number) = match &reply {
-            Reply::Array(parts) => match parts.as_slice() {
-                [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, Some(*number)),
-                [Reply::Int(0)] => (false, None),
-                _ => return Err(unexpected(&reply)),
-            },
-            _ => return Err(unexpected(&reply)),
-        };
-        if let (true, Some(fence)) = (taken, number) {
-            // Taken now, or found taken by an earlier attempt or handover whose reply was
-            // lost (the script counts our own token as taken): either way its lease
-            // restarted with this request.
-            if let Some(acknowledged) = acknowledged {
-                self.replicated(acknowledged)?;
-            }
-            self.unconfirmed_since = earlier_unconfirmed;
-            return Ok(Attempt::Acquired {
-                sent,
-                fence: fence as u64,
-            });
-        }
-        self.unconfirmed_since = earlier_unconfirmed;
-        let now = Instant::now();
-        let lease_end = match number {
-            // Gone already: try again at once.
-            Some(-2) => now,
-            // A key without expiry was not written by this crate; look again after a lease.
-            Some(-1) | None => now + self.lock.lease(),
-            Some(ms) => now + Duration::from_millis(ms as u64),
-        };
-        Ok(Attempt::Held { lease_end })
-    }
-
-    /// [`attempt`](Attempts::attempt) on a Redlock quorum, which undoes a failed attempt
-    /// on every server itself.
-    async fn attempt_quorum<I: Io>(
-        &mut self,
-        io: &I,
-        quorum: &Quorum,
-    ) -> Result<Attempt, LockError> {
+    pub(super) async fn attempt<I: Io>(&mut self, io: &I) -> Result<Attempt, LockError> {
         let lock = self.lock;
-        let sent = Instant::now();
         let earlier_unconfirmed = self.unconfirmed_since;
-        // Until the round is over, any server may have taken the lock under our token:
-        // should this future be dropped half-way, the acquisition's end frees it on every
-        // server in the background.
-        self.may_hold_since(sent);
-        let (outcome, settled) = quorum
-            .acquire(
-                io,
-                &lock.name,
-                &lock.key,
-                &self.value,
-                lock.lease(),
-                &lock.client.instance_id,
-                self.request_until(),
-            )
-            .await;
+        // Until the backend says the attempt is settled, Redis may hold our value: should
+        // this future be dropped half-way, or the attempt end unsettled, the acquisition's
+        // end frees it in the background (see `Drop`).
+        self.may_hold_since(Instant::now());
+        let request = AttemptRequest {
+            name: &lock.name,
+            key: &lock.key,
+            value: &self.value,
+            lease: lock.lease(),
+            until: self.request_until(),
+        };
+        let (outcome, settled) = lock.client.attempt(io, &request).await;
         if settled {
             self.unconfirmed_since = earlier_unconfirmed;
         }
-        // Otherwise a server may hold our token (its reply and its undo were lost): should
-        // this acquisition end without the lock, it is released there in the background.
-        match outcome? {
-            QuorumAttempt::Acquired { valid_from, fence } => Ok(Attempt::Acquired {
-                sent: valid_from,
-                fence,
-            }),
-            QuorumAttempt::Held { lease_end } => {
-                self.note_answer();
-                Ok(Attempt::Held { lease_end })
-            }
-        }
-    }
-
-    /// With `min_replicas` on a cluster: whether enough replicas acknowledged the lock just
-    /// taken. When not, the lock counts as not ours, and stays marked as maybe held, so the
-    /// acquisition's end releases it (see `Drop`).
-    fn replicated(&self, acknowledged: usize) -> Result<(), LockError> {
-        let lock = self.lock;
-        match lock.client.replica_check() {
-            Some(cluster) if acknowledged < cluster.min_replicas => Err(LockError::NotReplicated {
-                name: lock.name.clone(),
-                wanted: cluster.min_replicas,
-                acknowledged,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Runs one of the acquisition scripts on the lock and fence keys, with this
-    /// acquisition's token and `more` arguments. With `min_replicas`, `WAIT` goes with it
-    /// (see `cluster/replicas.rs`): the second value is how many replicas acknowledged.
-    async fn run<I: Io>(
-        &self,
-        io: &I,
-        script: &crate::scripts::Script,
-        more: &[&str],
-    ) -> Result<(Reply, Option<usize>), LockError> {
-        let key = self.lock.key.as_str();
-        let fence = fence_key(key);
-        let keys = [key, fence.as_str()];
-        let mut args = Vec::with_capacity(1 + more.len());
-        args.push(self.value.as_str());
-        args.extend_from_slice(more);
-        if let Some(cluster) = self.lock.client.replica_check() {
-            // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
-            // which annotated async fns hold inline.
-            let (reply, acknowledged) = Box::pin(crate::cluster::replicas::acquire(
-                io,
-                cluster,
-                script,
-                &keys,
-                &args,
-                self.request_until(),
-            ))
-            .await?;
-            return Ok((reply, Some(acknowledged)));
-        }
-        let reply = eval_until(
-            io,
-            &self.lock.client,
-            script,
-            &keys,
-            &args,
-            self.request_until(),
-        )
-        .await?;
-        Ok((reply, None))
+        let outcome = outcome?;
+        self.note_answer();
+        Ok(outcome)
     }
 
     /// An attempt failed. When Redis is merely unreachable or slow, returns when to try

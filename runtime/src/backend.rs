@@ -1,0 +1,274 @@
+//! Where a client's locks live, and the one place that tells the kinds apart for the lock
+//! algorithm: each operation on a lock (one acquisition attempt, extend, release, reset) is
+//! a method here with one arm per kind and no wildcard, so that a new kind is its own file
+//! plus one arm in [`Backend`], and the compiler lists every method to fill.
+
+use std::time::{Duration, Instant};
+
+use crate::client::{LockClient, Server};
+use crate::cluster::Cluster;
+use crate::error::LockError;
+use crate::io::{Io, eval_until};
+use crate::redlock::{Quorum, QuorumAttempt};
+use crate::resp::{Reply, unexpected};
+use crate::scripts::{ACQUIRE, EXTEND, EXTEND_OR_RESTORE, RELEASE, RESET, fence_key};
+use crate::sentinel::SentinelMaster;
+
+/// Where a client's requests go.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per client, made once; boxing would add a hop to every request"
+)]
+pub(crate) enum Backend {
+    /// One server at a fixed address.
+    Server(Server),
+    /// The master of a group managed by Redis Sentinel, asked of the sentinels.
+    Sentinel(SentinelMaster),
+    /// A Redlock quorum: N independent servers, each its own client (see `redlock.rs`).
+    Redlock(Quorum),
+    /// A Redis Cluster: each lock's requests go to the master of its key's slot.
+    Cluster(Cluster),
+}
+
+/// One acquisition attempt's request.
+pub(crate) struct AttemptRequest<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) key: &'a str,
+    /// The owner value to write.
+    pub(crate) value: &'a str,
+    pub(crate) lease: Duration,
+    /// When every request of the attempt gives up.
+    pub(crate) until: Option<Instant>,
+}
+
+/// What one acquisition attempt found.
+pub(crate) enum AttemptOutcome {
+    /// The lock is ours, with this fencing token; its lease began no earlier than `sent`.
+    Acquired { sent: Instant, fence: u64 },
+    /// Someone else holds it, until `lease_end` at the latest.
+    Held { lease_end: Instant },
+}
+
+impl LockClient {
+    /// One try at taking a lock. Also says whether the attempt is settled: false when
+    /// Redis may hold the attempt's value without the caller holding the lock (no answer,
+    /// or a Redlock undo that went unanswered, or a lock the replicas did not acknowledge),
+    /// for the acquisition to free it should it end without the lock.
+    pub(crate) async fn attempt<I: Io>(
+        &self,
+        io: &I,
+        request: &AttemptRequest<'_>,
+    ) -> (Result<AttemptOutcome, LockError>, bool) {
+        match &self.backend {
+            Backend::Redlock(quorum) => {
+                let (outcome, settled) = quorum
+                    .acquire(
+                        io,
+                        request.name,
+                        request.key,
+                        request.value,
+                        request.lease,
+                        &self.instance_id,
+                        request.until,
+                    )
+                    .await;
+                let outcome = outcome.map(|attempt| match attempt {
+                    QuorumAttempt::Acquired { valid_from, fence } => AttemptOutcome::Acquired {
+                        sent: valid_from,
+                        fence,
+                    },
+                    QuorumAttempt::Held { lease_end } => AttemptOutcome::Held { lease_end },
+                });
+                (outcome, settled)
+            }
+            Backend::Cluster(cluster) if cluster.min_replicas > 0 => {
+                self.attempt_one(io, request, Some(cluster)).await
+            }
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
+                self.attempt_one(io, request, None).await
+            }
+        }
+    }
+
+    /// [`attempt`](LockClient::attempt) on one server (or one cluster shard), with `WAIT`
+    /// for the replicas of `replicated`'s `min_replicas` in the same pipeline.
+    async fn attempt_one<I: Io>(
+        &self,
+        io: &I,
+        request: &AttemptRequest<'_>,
+        replicated: Option<&Cluster>,
+    ) -> (Result<AttemptOutcome, LockError>, bool) {
+        let sent = Instant::now();
+        let fence = fence_key(request.key);
+        let keys = [request.key, fence.as_str()];
+        let ms = request.lease.as_millis().to_string();
+        // Always ask for the holder's remaining lease: it is read in the same script, and
+        // the holder now may not be the one seen before (a short lease after a long one).
+        let args = [request.value, ms.as_str(), "1"];
+        let (reply, acknowledged) = match replicated {
+            // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
+            // which annotated async fns hold inline.
+            Some(cluster) => match Box::pin(crate::cluster::replicas::acquire(
+                io,
+                cluster,
+                &ACQUIRE,
+                &keys,
+                &args,
+                request.until,
+            ))
+            .await
+            {
+                Ok((reply, acknowledged)) => (reply, Some(acknowledged)),
+                Err(e) => return (Err(e), false),
+            },
+            None => match eval_until(io, self, &ACQUIRE, &keys, &args, request.until).await {
+                Ok(reply) => (reply, None),
+                Err(e) => return (Err(e), false),
+            },
+        };
+        let (taken, number) = match &reply {
+            Reply::Array(parts) => match parts.as_slice() {
+                [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, Some(*number)),
+                [Reply::Int(0)] => (false, None),
+                _ => return (Err(unexpected(&reply)), false),
+            },
+            _ => return (Err(unexpected(&reply)), false),
+        };
+        if let (true, Some(fence)) = (taken, number) {
+            // Taken now, or found taken by an earlier attempt or handover whose reply was
+            // lost (the script counts our own value as taken): either way its lease
+            // restarted with this request.
+            if let (Some(cluster), Some(acknowledged)) = (replicated, acknowledged)
+                && acknowledged < cluster.min_replicas
+            {
+                // Not ours, yet taken in Redis: unsettled, so the acquisition's end frees it.
+                let error = LockError::NotReplicated {
+                    name: request.name.to_string(),
+                    wanted: cluster.min_replicas,
+                    acknowledged,
+                };
+                return (Err(error), false);
+            }
+            let fence = fence as u64;
+            return (Ok(AttemptOutcome::Acquired { sent, fence }), true);
+        }
+        let now = Instant::now();
+        let lease_end = match number {
+            // Gone already: try again at once.
+            Some(-2) => now,
+            // A key without expiry was not written by this crate; look again after a lease.
+            Some(-1) | None => now + request.lease,
+            Some(ms) => now + Duration::from_millis(ms as u64),
+        };
+        (Ok(AttemptOutcome::Held { lease_end }), true)
+    }
+
+    /// Restarts the lease of a lock held under `value` (`lease_ms` from now); false when it
+    /// is not ours any more. On a Redlock quorum it needs a majority, and a server that
+    /// restarted empty (or where the key expired) gets the key back, so that it does not
+    /// leave the holding set for good.
+    pub(crate) async fn extend<I: Io>(
+        &self,
+        io: &I,
+        name: &str,
+        key: &str,
+        value: &str,
+        lease_ms: &str,
+        until: Option<Instant>,
+    ) -> Result<bool, LockError> {
+        let (keys, args) = ([key], [value, lease_ms]);
+        match &self.backend {
+            Backend::Redlock(quorum) => Ok(quorum
+                .vote(io, name, &EXTEND_OR_RESTORE, &keys, &args, until)
+                .await?
+                .majority()),
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
+                Ok(eval_until(io, self, &EXTEND, &keys, &args, until)
+                    .await?
+                    .as_int()?
+                    == 1)
+            }
+        }
+    }
+
+    /// Releases a lock held under `value` and announces it; true when it was ours. Also
+    /// says whether a server may still hold it (it did not answer), for the caller to free
+    /// it there in the background.
+    pub(crate) async fn release<I: Io>(
+        &self,
+        io: &I,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> (Result<bool, LockError>, bool) {
+        let (keys, args) = ([key], [value, self.instance_id.as_str()]);
+        match &self.backend {
+            Backend::Redlock(quorum) => {
+                let votes = quorum.vote(io, name, &RELEASE, &keys, &args, None).await;
+                let unsure = !votes.as_ref().is_ok_and(|votes| votes.all_answered());
+                (votes.map(|votes| votes.majority()), unsure)
+            }
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
+                let released = eval_until(io, self, &RELEASE, &keys, &args, None)
+                    .await
+                    .and_then(|reply| reply.as_int());
+                // Redis down or stalled: the lock may still be ours.
+                let unsure = matches!(&released, Err(e) if e.is_unavailable());
+                (released.map(|n| n == 1), unsure)
+            }
+        }
+    }
+
+    /// Frees lock `key` whoever holds it, and wakes its waiters; whether it was held (on a
+    /// Redlock quorum: by any server).
+    pub(crate) async fn reset<I: Io>(
+        &self,
+        io: &I,
+        name: &str,
+        key: &str,
+    ) -> Result<bool, LockError> {
+        let (keys, args) = ([key], [self.instance_id.as_str()]);
+        match &self.backend {
+            Backend::Redlock(quorum) => {
+                Ok(quorum.vote(io, name, &RESET, &keys, &args, None).await?.yes > 0)
+            }
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
+                Ok(eval_until(io, self, &RESET, &keys, &args, None)
+                    .await?
+                    .as_int()?
+                    == 1)
+            }
+        }
+    }
+
+    /// Whether a release may hand the lock straight to a waiter of this process. Not on a
+    /// Redlock quorum (a handover rewrites the key on one server in one script, which a
+    /// quorum cannot do atomically), nor with `min_replicas` (a handover would skip the
+    /// replicas' acknowledgement): there the next waiter acquires like anyone else.
+    pub(crate) fn hands_over(&self) -> bool {
+        match &self.backend {
+            Backend::Redlock(_) => false,
+            Backend::Cluster(cluster) => cluster.min_replicas == 0,
+            Backend::Server(_) | Backend::Sentinel(_) => true,
+        }
+    }
+
+    /// Whether renewal may write the key where it is missing (a Redlock server that
+    /// restarted empty gets it back): then a release must not run while a renewal does,
+    /// or the renewal could restore a lock just released.
+    pub(crate) fn renewal_restores(&self) -> bool {
+        match &self.backend {
+            Backend::Redlock(_) => true,
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => false,
+        }
+    }
+
+    /// How much sooner than `sent + lease` a lease set at `sent` must count as ended: the
+    /// clock-drift allowance of a Redlock client, nothing for one server.
+    pub(crate) fn drift(&self, lease: Duration) -> Duration {
+        match &self.backend {
+            Backend::Redlock(_) => Quorum::drift(lease),
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => Duration::ZERO,
+        }
+    }
+}
