@@ -3,6 +3,7 @@
 //! a method here with one arm per kind and no wildcard, so that a new kind is its own file
 //! plus one arm in [`Backend`], and the compiler lists every method to fill.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::client::{LockClient, Server};
@@ -250,6 +251,47 @@ impl LockClient {
             Backend::Redlock(_) => false,
             Backend::Cluster(cluster) => cluster.min_replicas == 0,
             Backend::Server(_) | Backend::Sentinel(_) => true,
+        }
+    }
+
+    /// Runs `read` (given a server's client and when to give up) on the lock's server, or
+    /// on every server of a Redlock quorum at once; the answers (a majority must answer).
+    pub(crate) async fn read_everywhere<'a, I, T, F, Fut>(
+        &'a self,
+        io: &I,
+        name: &str,
+        read: F,
+    ) -> Result<Vec<T>, LockError>
+    where
+        I: Io,
+        F: Fn(&'a LockClient, Option<Instant>) -> Fut,
+        Fut: Future<Output = Result<T, LockError>> + Send,
+        T: Send,
+    {
+        match &self.backend {
+            Backend::Redlock(quorum) => {
+                let until = quorum.until();
+                let outcomes = quorum.each(io, |member| read(member, until)).await;
+                Ok(quorum
+                    .answers(name, outcomes)?
+                    .into_iter()
+                    .flatten()
+                    .collect())
+            }
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
+                Ok(vec![read(self, None).await?])
+            }
+        }
+    }
+
+    /// Which of the answers of [`read_everywhere`](LockClient::read_everywhere) stands for
+    /// the lock: one that a majority of a Redlock quorum gave, or a server's only one.
+    pub(crate) fn majority_of<T: PartialEq>(&self, values: &[T]) -> Option<usize> {
+        match &self.backend {
+            Backend::Redlock(quorum) => quorum.majority_of(values),
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
+                (!values.is_empty()).then_some(0)
+            }
         }
     }
 

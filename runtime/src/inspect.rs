@@ -78,15 +78,6 @@ pub fn list_locks_blocking(client: Option<&str>) -> Result<Vec<LockInfo>, LockEr
 
 async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockInfo>, LockError> {
     let mut locks = Vec::new();
-    if let Some(quorum) = client.quorum() {
-        for key in quorum.lock_keys(io).await? {
-            let name = name_of(&client.prefix, &key).to_string();
-            if let Some(info) = read_named(io, client, name, key).await? {
-                locks.push(info);
-            }
-        }
-        return Ok(locks);
-    }
     let mut keys = LockKeys::new(client);
     while let Some(page) = keys.next_page(io).await? {
         for key in page {
@@ -155,19 +146,14 @@ async fn read<I: Io>(
         let reply = eval_until(io, client, &INSPECT, &keys, &[], until).await?;
         parse(reply, name.clone(), key.clone())
     };
-    let Some(quorum) = client.quorum() else {
-        return read_one(client, None).await;
-    };
-    let until = quorum.until();
-    let outcomes = quorum.each(io, |member| read_one(member, until)).await;
-    let held: Vec<LockInfo> = quorum
-        .answers(&name, outcomes)?
+    let held: Vec<LockInfo> = client
+        .read_everywhere(io, &name, read_one)
+        .await?
         .into_iter()
-        .flatten()
         .flatten()
         .collect();
     let owners: Vec<&str> = held.iter().map(|info| info.owner.as_str()).collect();
-    let Some(i) = quorum.majority_of(&owners) else {
+    let Some(i) = client.majority_of(&owners) else {
         return Ok(None);
     };
     let majority: Vec<&LockInfo> = held.iter().filter(|h| h.owner == held[i].owner).collect();

@@ -211,21 +211,20 @@ impl Lock {
             }
             other => Err(unexpected(&other)),
         };
-        let Some(quorum) = self.client.quorum() else {
-            return owner(&self.client, None).await;
-        };
-        // Held by whoever holds it on a majority; a minority's key is a failed attempt
-        // on its way out, or a lease about to end.
-        let until = quorum.until();
-        let outcomes = quorum.each(io, |member| owner(member, until)).await;
-        let owners: Vec<Option<String>> = quorum
-            .answers(&self.name, outcomes)?
+        // Held by whoever holds it on a majority of a Redlock quorum; a minority's key is a
+        // failed attempt on its way out, or a lease about to end.
+        let owners: Vec<Option<String>> = self
+            .client
+            .read_everywhere(io, &self.name, owner)
+            .await?
             .into_iter()
-            .flatten()
             .flatten()
             .map(Some)
             .collect();
-        Ok(quorum.majority_of(&owners).and_then(|i| owners[i].clone()))
+        Ok(self
+            .client
+            .majority_of(&owners)
+            .and_then(|i| owners[i].clone()))
     }
 
     async fn reset_with<I: Io>(&self, io: &I) -> Result<bool, LockError> {
@@ -401,14 +400,6 @@ pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
 
 async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
     let mut reset = 0;
-    if let Some(quorum) = client.quorum() {
-        for key in quorum.lock_keys(io).await? {
-            if reset_key(io, client, "", &key).await? {
-                reset += 1;
-            }
-        }
-        return Ok(reset);
-    }
     let mut keys = LockKeys::new(client);
     while let Some(page) = keys.next_page(io).await? {
         for key in page {

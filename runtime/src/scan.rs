@@ -1,6 +1,6 @@
 //! Walking a client's lock keys with `SCAN` (never `KEYS`, which blocks the server), for
 //! `reset_all` and the listing of held locks. On a Redis Cluster each master holds its own
-//! slots' keys, so the walk visits every master in turn.
+//! slots' keys, so the walk visits every master in turn; on a Redlock quorum, every server.
 
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
@@ -49,6 +49,8 @@ impl<'a> LockKeys<'a> {
             .arg("COUNT")
             .arg(1000);
         let reply = match &self.client.backend {
+            // Every server's keys, each once, as one page (a majority must answer).
+            Backend::Redlock(quorum) => return Box::pin(quorum.lock_keys(io)).await.map(Some),
             Backend::Cluster(_) => {
                 if self.masters.is_none() {
                     self.masters = Some(masters(io, self.client).await?);
@@ -60,7 +62,7 @@ impl<'a> LockKeys<'a> {
                 let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
                 routed(io, self.client, scan, node, None).await?
             }
-            _ => command(io, self.client, &scan).await?,
+            Backend::Server(_) | Backend::Sentinel(_) => command(io, self.client, &scan).await?,
         };
         let Reply::Array(mut parts) = reply else {
             return Err(unexpected(&reply));
