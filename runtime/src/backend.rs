@@ -305,6 +305,14 @@ impl LockClient {
         }
     }
 
+    /// The servers of a Redlock client; `None` for the other kinds.
+    pub(crate) fn quorum(&self) -> Option<&Quorum> {
+        match &self.backend {
+            Backend::Redlock(quorum) => Some(quorum),
+            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => None,
+        }
+    }
+
     /// How much sooner than `sent + lease` a lease set at `sent` must count as ended: the
     /// clock-drift allowance of a Redlock client, nothing for one server.
     pub(crate) fn drift(&self, lease: Duration) -> Duration {

@@ -8,7 +8,6 @@ use crate::backend::Backend;
 use crate::conn::Endpoint;
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
-use crate::redlock::Quorum;
 use crate::resp::Reply;
 use crate::subscriber::Subscriber;
 use crate::waiters::WaitTable;
@@ -175,14 +174,6 @@ impl LockClient {
             Backend::Sentinel(sentinel) => sentinel.wait_blocking(until).map(Current::Resolved),
             Backend::Redlock(_) => Err(not_one_server()),
             Backend::Cluster(_) => Err(not_one_server()),
-        }
-    }
-
-    /// The servers of a Redlock client; `None` for a client of one server.
-    pub(crate) fn quorum(&self) -> Option<&Quorum> {
-        match &self.backend {
-            Backend::Redlock(quorum) => Some(quorum),
-            _ => None,
         }
     }
 

@@ -221,7 +221,8 @@ impl Held {
         let extended = self
             .client
             .extend(io, &self.name, &self.key, &self.value, &ms, None)
-            .await?;
+            .await
+            .map_err(|e| e.for_lock(&self.name))?;
         if extended {
             self.state.renewed(sent + lease - self.client.drift(lease));
             Ok(())
@@ -251,7 +252,13 @@ impl Held {
             false => None,
         };
         unfinished.held.stop_renewal();
-        let result = unfinished.held.release_now(io).await;
+        // A failure of Redis names the lock it failed for.
+        let name = unfinished.held.name.clone();
+        let result = unfinished
+            .held
+            .release_now(io)
+            .await
+            .map_err(|e| e.for_lock(&name));
         unfinished.done = true;
         result
     }

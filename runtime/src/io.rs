@@ -302,7 +302,7 @@ async fn send<I: Io>(
             io.cluster_request(cluster, cmd, None, resend_safe, until)
                 .await
         }
-        _ => {
+        Backend::Server(_) | Backend::Sentinel(_) | Backend::Redlock(_) => {
             io.request(client, cmd.get_packed_command(), until, resend_safe)
                 .await
         }
@@ -352,7 +352,7 @@ pub(crate) async fn eval_until<I: Io>(
     // A cluster announces on sharded pub/sub: the script's variant for that.
     let script = match client.backend {
         Backend::Cluster(_) => crate::scripts::sharded(script),
-        _ => script,
+        Backend::Server(_) | Backend::Sentinel(_) | Backend::Redlock(_) => script,
     };
     let mut evalsha = redis::cmd("EVALSHA");
     evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);

@@ -46,22 +46,32 @@ impl Subscriber {
                 handle.spawn(crate::cluster::pubsub::run(weak, receiver));
                 vec![requests]
             }
-            _ => {
-                let servers: Vec<Option<usize>> = match client.quorum() {
-                    Some(quorum) => (0..quorum.members.len()).map(Some).collect(),
-                    None => vec![None],
-                };
-                servers
-                    .into_iter()
-                    .map(|member| {
-                        let (requests, receiver) = mpsc::unbounded_channel();
-                        handle.spawn(run(weak.clone(), member, receiver));
-                        requests
-                    })
-                    .collect()
+            // One subscriber task per server of a Redlock quorum.
+            Backend::Redlock(quorum) => {
+                Self::per_server(handle, &weak, (0..quorum.members.len()).map(Some).collect())
+            }
+            Backend::Server(_) | Backend::Sentinel(_) => {
+                Self::per_server(handle, &weak, vec![None])
             }
         };
         Some(Subscriber { requests })
+    }
+
+    /// A subscriber task for each of `servers` (an index into a Redlock quorum, or `None`
+    /// for the client's own server); their request channels.
+    fn per_server(
+        handle: &tokio::runtime::Handle,
+        weak: &std::sync::Weak<LockClient>,
+        servers: Vec<Option<usize>>,
+    ) -> Vec<mpsc::UnboundedSender<String>> {
+        servers
+            .into_iter()
+            .map(|member| {
+                let (requests, receiver) = mpsc::unbounded_channel();
+                handle.spawn(run(weak.clone(), member, receiver));
+                requests
+            })
+            .collect()
     }
 
     pub(crate) fn subscribe(&self, key: &str) {

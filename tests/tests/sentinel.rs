@@ -174,10 +174,12 @@ impl Progress {
     fn record(&self, took: Duration, released: Result<(), LockError>) {
         if let Err(e) = released {
             // The lock was taken on the old master and is not on the new one (`Expired`),
-            // or the old master dropped the connection (a connection error).
+            // or the old master dropped the connection (a connection error; after the
+            // release was sent, its outcome unknown: `Io`, naming the lock).
             assert!(
                 matches!(e, LockError::Expired { .. } | LockError::Connect { .. })
-                    || matches!(e, LockError::Redis { .. }),
+                    || matches!(e, LockError::Redis { .. })
+                    || matches!(&e, LockError::Io { lock: Some(_), .. }),
                 "{e:?}"
             );
             self.release_errors.fetch_add(1, Ordering::Relaxed);
