@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::client::{LockClient, Server};
+use crate::client::LockClient;
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::{Io, eval_until};
@@ -14,6 +14,7 @@ use crate::redlock::{Quorum, QuorumAttempt};
 use crate::resp::{Reply, unexpected};
 use crate::scripts::{ACQUIRE, EXTEND, EXTEND_OR_RESTORE, RELEASE, RESET, fence_key};
 use crate::sentinel::SentinelMaster;
+use crate::server::Server;
 
 /// Where a client's requests go.
 #[allow(

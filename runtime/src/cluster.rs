@@ -60,7 +60,7 @@ impl Cluster {
         }
         let mut seeds = Vec::with_capacity(seed_urls.len());
         for url in seed_urls {
-            seeds.push(crate::client::tcp_connection_info(url, "cluster nodes")?);
+            seeds.push(crate::url::tcp_connection_info(url, "cluster nodes")?);
         }
         let addresses: Vec<String> = seeds.iter().map(|info| info.addr().to_string()).collect();
         let (push_sender, pushes) = mpsc::unbounded_channel();
@@ -275,7 +275,7 @@ impl Cluster {
         match crate::block_on::block_on_until(task, until) {
             Some(Ok(outcome)) => outcome,
             Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
-            None => Err(crate::io::deadline_passed()),
+            None => Err(crate::error::deadline_passed()),
         }
     }
 
@@ -303,7 +303,7 @@ impl Cluster {
         match crate::block_on::block_on_until(task, until) {
             Some(Ok(outcome)) => outcome,
             Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
-            None => Err(crate::io::deadline_passed()),
+            None => Err(crate::error::deadline_passed()),
         }
     }
 

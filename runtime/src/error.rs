@@ -444,3 +444,13 @@ impl std::fmt::Display for Chain<'_> {
 pub(crate) fn is_readonly(message: &str) -> bool {
     message.starts_with("READONLY")
 }
+
+/// The error of a request cut short by its caller's deadline. It is a timeout: whether
+/// Redis ran the command is unknown.
+pub(crate) fn deadline_passed() -> LockError {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "redis did not answer before the caller's deadline",
+    )
+    .into()
+}

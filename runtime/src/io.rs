@@ -89,7 +89,7 @@ impl Io for AsyncIo {
             // Dropping the request half-way drops its connection too (see `pool.rs`).
             Some(until) => tokio::time::timeout_at(until.into(), request)
                 .await
-                .unwrap_or_else(|_| Err(deadline_passed())),
+                .unwrap_or_else(|_| Err(crate::error::deadline_passed())),
         };
         client.check(&outcome);
         outcome
@@ -108,7 +108,7 @@ impl Io for AsyncIo {
             None => request.await,
             Some(until) => tokio::time::timeout_at(until.into(), request)
                 .await
-                .unwrap_or_else(|_| Err(deadline_passed())),
+                .unwrap_or_else(|_| Err(crate::error::deadline_passed())),
         }
     }
 
@@ -125,7 +125,7 @@ impl Io for AsyncIo {
             None => request.await,
             Some(until) => tokio::time::timeout_at(until.into(), request)
                 .await
-                .unwrap_or_else(|_| Err(deadline_passed())),
+                .unwrap_or_else(|_| Err(crate::error::deadline_passed())),
         }
     }
 
@@ -255,16 +255,6 @@ async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .into_iter()
         .map(|o| o.expect("every future completed"))
         .collect()
-}
-
-/// The error of a request cut short by its caller's deadline. It is a timeout: whether
-/// Redis ran the command is unknown.
-pub(crate) fn deadline_passed() -> LockError {
-    std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "redis did not answer before the caller's deadline",
-    )
-    .into()
 }
 
 /// Runs a command; a server error becomes `LockError::Redis`.

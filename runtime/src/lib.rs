@@ -29,10 +29,12 @@ mod scan;
 mod scope;
 mod scripts;
 mod sentinel;
+mod server;
 mod subscriber;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
+mod url;
 mod waiters;
 
 #[doc(hidden)]

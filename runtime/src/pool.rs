@@ -312,7 +312,7 @@ fn remaining(until: Option<Instant>) -> Result<Option<Duration>, LockError> {
         None => Ok(None),
         Some(until) => match until.checked_duration_since(Instant::now()) {
             Some(left) if !left.is_zero() => Ok(Some(left)),
-            _ => Err(crate::io::deadline_passed()),
+            _ => Err(crate::error::deadline_passed()),
         },
     }
 }

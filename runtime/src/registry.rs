@@ -5,11 +5,12 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::client::{LockClient, Server};
+use crate::client::LockClient;
 use crate::error::LockError;
 use crate::redlock::Quorum;
 use crate::scope::Client;
 use crate::sentinel::SentinelMaster;
+use crate::server::Server;
 
 /// The name under which [`init`] registers the default client.
 pub const DEFAULT_CLIENT: &str = "default";
@@ -431,7 +432,7 @@ impl std::fmt::Debug for ClientBuilder {
         let mut s = f.debug_struct("ClientBuilder");
         match &self.target {
             TargetConfig::Url(url) => {
-                s.field("url", &crate::client::redact_url(url));
+                s.field("url", &crate::url::redact_url(url));
             }
             TargetConfig::Sentinel {
                 master,
@@ -440,7 +441,7 @@ impl std::fmt::Debug for ClientBuilder {
             } => {
                 let urls: Vec<String> = sentinel_urls
                     .iter()
-                    .map(|u| crate::client::redact_url(u))
+                    .map(|u| crate::url::redact_url(u))
                     .collect();
                 s.field("sentinel_master", master)
                     .field("sentinel_urls", &urls)
@@ -450,13 +451,13 @@ impl std::fmt::Debug for ClientBuilder {
                     );
             }
             TargetConfig::Redlock(urls) => {
-                let urls: Vec<String> = urls.iter().map(|u| crate::client::redact_url(u)).collect();
+                let urls: Vec<String> = urls.iter().map(|u| crate::url::redact_url(u)).collect();
                 s.field("redlock_urls", &urls);
             }
             TargetConfig::Cluster { seed_urls } => {
                 let urls: Vec<String> = seed_urls
                     .iter()
-                    .map(|u| crate::client::redact_url(u))
+                    .map(|u| crate::url::redact_url(u))
                     .collect();
                 s.field("cluster_seed_urls", &urls)
                     .field("min_replicas", &self.min_replicas);

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::block_on::block_on_until;
-use crate::client::Server;
 use crate::conn::{AsyncConn, Endpoint};
 use crate::error::{Chain, LockError};
 use crate::pool::lock;
 use crate::resp::Reply;
+use crate::server::Server;
 
 /// The least time between two resolutions.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -79,7 +79,7 @@ impl SentinelMaster {
         let mut sentinels = Vec::with_capacity(sentinel_urls.len());
         let mut first_addr = None;
         for url in sentinel_urls {
-            let info = crate::client::tcp_connection_info(url, "sentinels")?;
+            let info = crate::url::tcp_connection_info(url, "sentinels")?;
             first_addr.get_or_insert_with(|| info.addr().clone());
             sentinels.push(Endpoint::new(
                 client,
@@ -98,7 +98,7 @@ impl SentinelMaster {
         if let Some((user, password)) = credentials {
             settings = settings.set_username(user).set_password(password);
         }
-        let master_info = crate::client::connection_info(&sentinel_urls[0])?
+        let master_info = crate::url::connection_info(&sentinel_urls[0])?
             .set_addr(first_addr.expect("at least one sentinel"))
             .set_redis_settings(settings);
         let (resolved, _) = watch::channel(0);
