@@ -22,30 +22,9 @@
 //! body // then `entered`, `guard` (releasing the lock) and `call` are dropped
 //! ```
 
-use std::time::Duration;
-
-pub use crate::call::{Call, Entered};
+pub use crate::call::{Call, Entered, Options};
 pub use crate::error::LockError;
 pub use crate::guard::{BlockingLockGuard, LockGuard};
-
-/// The attribute's arguments, checked and converted at compile time.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    /// `name = "..."` as written: labels the call's span and metrics.
-    pub template: &'static str,
-    /// `client = "..."`; `None` for the default client.
-    pub client: Option<&'static str>,
-    /// `expire = N`; `None` for the client's default lease.
-    pub expire: Option<Duration>,
-    /// `auto_renew`; `None` for the default (on exactly when `expire` is absent).
-    pub auto_renew: Option<bool>,
-    /// `timeout = N`; `None` to wait until acquired.
-    pub timeout: Option<Duration>,
-    /// `on_lost = "abort"`.
-    pub abort_on_lost: bool,
-    /// `reentrant`: a nested call for a lock its caller holds passes through.
-    pub reentrant: bool,
-}
 
 /// The return types `#[redis_lock]` accepts: `Result<T, E>` with `E: From<LockError>`, so
 /// that a lock that cannot be had becomes the function's `Err`.

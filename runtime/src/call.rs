@@ -17,9 +17,27 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use crate::__private::Options;
 use crate::error::LockError;
 use crate::guard::{BlockingLockGuard, LeaseState, LockGuard};
+
+/// The attribute's arguments, checked and converted at compile time.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// `name = "..."` as written: labels the call's span and metrics.
+    pub template: &'static str,
+    /// `client = "..."`; `None` for the default client.
+    pub client: Option<&'static str>,
+    /// `expire = N`; `None` for the client's default lease.
+    pub expire: Option<Duration>,
+    /// `auto_renew`; `None` for the default (on exactly when `expire` is absent).
+    pub auto_renew: Option<bool>,
+    /// `timeout = N`; `None` to wait until acquired.
+    pub timeout: Option<Duration>,
+    /// `on_lost = "abort"`.
+    pub abort_on_lost: bool,
+    /// `reentrant`: a nested call for a lock its caller holds passes through.
+    pub reentrant: bool,
+}
 
 /// One call of an annotated function, from before acquiring to after releasing.
 pub struct Call {

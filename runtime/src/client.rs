@@ -11,6 +11,9 @@ use crate::server::Current;
 use crate::subscriber::Subscriber;
 use crate::waiters::WaitTable;
 
+/// The name under which [`init`](crate::init) registers the default client.
+pub const DEFAULT_CLIENT: &str = "default";
+
 /// Everything the lock needs to know about one client. Locks, guards and the tasks that
 /// renew or release their locks hold it by `Arc`; a registered client lives for the whole
 /// process (the registry holds it), a built [`Client`](crate::Client) until its last user

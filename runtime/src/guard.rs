@@ -11,7 +11,7 @@ use crate::cleanup::Orphan;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval};
-use crate::lock::lease_millis;
+use crate::lease::lease_millis;
 use crate::pool::lock;
 use crate::scripts::{HANDOFF, fence_key};
 use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};

@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod acquire;
 mod backend;
 mod background;
 mod block_on;
@@ -18,6 +19,7 @@ mod holder;
 mod inspect;
 mod io;
 mod keys;
+mod lease;
 mod lock;
 mod metrics;
 mod pool;
@@ -40,12 +42,13 @@ mod waiters;
 #[doc(hidden)]
 pub mod __private;
 
+pub use client::DEFAULT_CLIENT;
 pub use error::LockError;
 pub use guard::{BlockingLockGuard, LockGuard};
 pub use holder::Holder;
 pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
-pub use registry::{ClientBuilder, DEFAULT_CLIENT, init, register};
+pub use registry::{ClientBuilder, init, register};
 pub use scope::{Client, ClientScopeGuard};
 
 // The attribute's documentation lives here rather than in the macros crate, so that its

@@ -1,21 +1,16 @@
 //! [`Lock`]: one named lock on one client, and the algorithm that acquires it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-mod attempts;
-
-use attempts::{Attempt, Attempts};
-
+use crate::acquire::Spec;
 use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::guard::{Acquired, BlockingLockGuard, Held, LockGuard};
-use crate::holder::owner_value;
+use crate::guard::{BlockingLockGuard, Held, LockGuard};
 use crate::io::{AsyncIo, Io, SyncIo, command_until};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
-use crate::token::new_token;
 
 /// A named distributed lock on a registered Redis client: the programmatic API under
 /// `#[redis_lock]`.
@@ -231,116 +226,22 @@ impl Lock {
         reset_key(io, &self.client, &self.name, &self.key).await
     }
 
-    /// The acquisition algorithm, shared by async and sync callers.
-    ///
-    /// The caller joins the process-local queue for the key (see `waiters.rs`); uncontended,
-    /// it is the head at once and takes the lock with one `SET NX PX`. The head tries again
-    /// whenever it is poked (a release, here or announced by Redis) and when the holder's
-    /// lease must have run out; the others wait their turn without touching Redis. When
-    /// Redis cannot be reached the head tries again with backoff, riding out the outage
-    /// until the caller's deadline or the client's outage timeout.
+    /// Acquires through the acquisition algorithm (see `acquire.rs`), shared by async and
+    /// sync callers.
     pub(crate) async fn acquire_with<I: Io>(
         &self,
         io: &I,
         timeout: Option<Duration>,
     ) -> Result<Held, LockError> {
-        let start = Instant::now();
-        // A timeout too long to represent (`Duration::MAX`) is no deadline at all.
-        let deadline = timeout.and_then(|t| start.checked_add(t));
-        let lease = self.lease();
-        // A lease Redis cannot take is an error before anything is sent.
-        lease_millis(lease)?;
-        let client = &self.client;
-        // The owner value: a fresh token and who holds the lock (see `holder.rs`).
-        let value = owner_value(&new_token()?, self.template);
-        // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
-        // at the same moment send one SET between them, not 10,000.
-        let ticket = client
-            .waiters
-            .enqueue(&self.key, Some((value.clone(), lease)));
-        let mut attempts = Attempts::new(self, value, deadline, ticket);
-        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
-        // When the current holder's lease ends at the latest: the head wakes then, in case
-        // the holder died without releasing.
-        let mut holder_lease_end: Option<Instant> = None;
-        loop {
-            let view = attempts.view();
-            if view.granted.is_some()
-                && let Some(held) = attempts.take_grant()
-            {
-                return Ok(held);
-            }
-            let mut retry_at = None;
-            if view.is_head && !view.handoff_pending {
-                let now = Instant::now();
-                if let Some(until) = view.holder_until.filter(|&t| t > now) {
-                    // Another task of this process holds it; its release will poke us.
-                    holder_lease_end = Some(until);
-                } else if attempts.begin_attempt() {
-                    // A handover offered meanwhile waits for this attempt to end (see
-                    // `Ticket::begin_attempt`); one already in flight is awaited instead.
-                    let outcome = attempts.attempt(io).await;
-                    attempts.end_attempt();
-                    match outcome {
-                        Ok(Attempt::Acquired { sent, fence }) => {
-                            return Ok(attempts.into_held(sent, fence));
-                        }
-                        Ok(Attempt::Held { lease_end }) => {
-                            holder_lease_end = Some(lease_end);
-                            client.subscribe(&self.key);
-                        }
-                        Err(error) => retry_at = Some(attempts.failed(error)?),
-                    }
-                }
-            }
-            if past_deadline() {
-                // A handover that completed meanwhile is ours: take it rather than give up.
-                if attempts.view().granted.is_some()
-                    && let Some(held) = attempts.take_grant()
-                {
-                    return Ok(held);
-                }
-                // Also with a handover in flight: the releaser finds us gone and passes
-                // the lock on or frees it.
-                return Err(attempts.give_up(start));
-            }
-            // A releaser handing the lock to us right now answers within a round trip and
-            // pokes us whatever the outcome; until then only the deadline matters.
-            let wake_at = [
-                deadline,
-                holder_lease_end.filter(|_| view.is_head && !view.handoff_pending),
-                retry_at,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            io.wait_until(attempts.poked(), wake_at).await;
-        }
-    }
-
-    /// An acquisition under owner value `value` and fencing token `fence`, whose lease
-    /// began no earlier than `since`.
-    fn held(&self, value: String, fence: u64, since: Instant) -> Held {
-        Held::new(
-            self.client.clone(),
-            self.name.clone(),
-            self.key.clone(),
-            Acquired {
-                value,
-                fence,
-                since,
-            },
-            self.lease(),
-            self.auto_renews(),
-        )
-        .with_template(self.template)
-    }
-
-    fn timed_out(&self, start: Instant) -> LockError {
-        LockError::Timeout {
-            name: self.name.clone(),
-            waited: start.elapsed(),
-        }
+        let spec = Spec {
+            client: &self.client,
+            name: &self.name,
+            key: &self.key,
+            lease: self.lease(),
+            auto_renew: self.auto_renews(),
+            template: self.template,
+        };
+        crate::acquire::acquire(io, &spec, timeout).await
     }
 }
 
@@ -349,25 +250,6 @@ fn none_if_timeout<G>(r: Result<G, LockError>) -> Result<Option<G>, LockError> {
         Ok(g) => Ok(Some(g)),
         Err(LockError::Timeout { .. }) => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-/// The longest lease: what `u64` nanoseconds hold (about 584 years), the same bound the
-/// attribute's `expire` has. Redis itself refuses expiries near `i64::MAX` ms.
-const MAX_LEASE: Duration = Duration::from_nanos(u64::MAX);
-
-/// A lease in whole milliseconds, as Redis takes it; at least 1 ms.
-pub(crate) fn lease_millis(lease: Duration) -> Result<u64, LockError> {
-    if lease > MAX_LEASE {
-        return Err(LockError::invalid(format!(
-            "a lease must be at most {} seconds (about 584 years)",
-            MAX_LEASE.as_secs()
-        )));
-    }
-    match lease.as_millis() {
-        0 => Err(LockError::invalid("a lease must be at least 1 ms")),
-        // At most u64::MAX / 10^6, checked above.
-        ms => Ok(ms as u64),
     }
 }
 
@@ -409,4 +291,11 @@ async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockE
         }
     }
     Ok(reset)
+}
+
+impl crate::scope::Client {
+    /// The lock `name` on this client, in or out of any scope: [`Lock::new`] on this client.
+    pub fn lock(&self, name: impl Into<String>) -> Result<Lock, LockError> {
+        Lock::on(self.inner.clone(), name.into())
+    }
 }

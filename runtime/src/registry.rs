@@ -5,15 +5,12 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::client::LockClient;
+use crate::client::{DEFAULT_CLIENT, LockClient};
 use crate::error::LockError;
 use crate::redlock::Quorum;
 use crate::scope::Client;
 use crate::sentinel::SentinelMaster;
 use crate::server::Server;
-
-/// The name under which [`init`] registers the default client.
-pub const DEFAULT_CLIENT: &str = "default";
 
 /// The name of a [built](ClientBuilder::build) client in logs: it has none of its own.
 const UNREGISTERED: &str = "unregistered";
@@ -305,7 +302,7 @@ impl ClientBuilder {
 
     /// The client these options describe, named `name` in logs; checked, not yet connected.
     fn make(&self, name: &str) -> Result<LockClient, LockError> {
-        if crate::lock::lease_millis(self.default_lease).is_err() {
+        if crate::lease::lease_millis(self.default_lease).is_err() {
             return Err(LockError::invalid(
                 "the default lease must be at least 1 ms",
             ));

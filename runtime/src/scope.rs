@@ -14,10 +14,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::client::DEFAULT_CLIENT;
 use crate::client::LockClient;
-use crate::error::LockError;
-use crate::lock::Lock;
-use crate::registry::DEFAULT_CLIENT;
 
 /// Clients standing in for registered names, the innermost scope last.
 type Overrides = Vec<(String, Arc<LockClient>)>;
@@ -35,7 +33,7 @@ thread_local! {
 /// code that would rather hand a client around than name one.
 ///
 /// Clones share the client (connections, waiters, subscriptions). Dropping the last clone,
-/// and every [`Lock`] and guard made with it, closes its connections and ends its
+/// and every [`Lock`](crate::Lock) and guard made with it, closes its connections and ends its
 /// background tasks.
 ///
 /// ```no_run
@@ -54,7 +52,7 @@ thread_local! {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<LockClient>,
+    pub(crate) inner: Arc<LockClient>,
 }
 
 impl Client {
@@ -63,7 +61,7 @@ impl Client {
     }
 
     /// Runs `future` with this client as the default one: locks in it that name no client
-    /// (the attribute without `client = ...`, [`Lock::new`], `reset_all(None)`,
+    /// (the attribute without `client = ...`, [`Lock::new`](crate::Lock::new), `reset_all(None)`,
     /// `list_locks(None)`) use this client, and not the registered default.
     ///
     /// The scope follows the future across threads of a multi-threaded runtime, but not
@@ -75,7 +73,7 @@ impl Client {
     }
 
     /// [`scope`](Client::scope) for the client registered as `name`: locks in `future` that
-    /// say `client = "name"` (or [`Lock::with_client`]`("name", ...)`) use this client.
+    /// say `client = "name"` (or [`Lock::with_client`](crate::Lock::with_client)`("name", ...)`) use this client.
     pub fn scope_as<F: Future>(
         &self,
         name: &str,
@@ -106,11 +104,6 @@ impl Client {
             restore_to,
             not_send: PhantomData,
         }
-    }
-
-    /// The lock `name` on this client, in or out of any scope: [`Lock::new`] on this client.
-    pub fn lock(&self, name: impl Into<String>) -> Result<Lock, LockError> {
-        Lock::on(self.inner.clone(), name.into())
     }
 }
 

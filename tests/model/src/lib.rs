@@ -26,7 +26,7 @@
 //!   subscribes again and pokes the head, and the sweep of idle subscriptions.
 //! - **Tasks** (one or two a process), each acquiring the lock once or twice in a row, with
 //!   its own timeout. An acquisition ([`client::acquire`]) is the loop of `lock.rs` and
-//!   `lock/attempts.rs`: queue; as the head, ACQUIRE, recording the token as maybe taken
+//!   `acquire/attempts.rs`: queue; as the head, ACQUIRE, recording the token as maybe taken
 //!   until a reply settles it, and CONFIRM after an unanswered attempt; sleep until poked,
 //!   until the holder's lease end, a retry after an error, or the deadline; take a grant;
 //!   give up at the deadline, leaving the queue and releasing in the background whatever

@@ -164,7 +164,7 @@ pub enum Phase {
     Releasing(Releasing),
 }
 
-/// One acquisition in `Lock::acquire_with`.
+/// One acquisition in `acquire.rs`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Acquiring {
     pub token: Token,

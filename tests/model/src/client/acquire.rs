@@ -1,4 +1,4 @@
-//! One acquisition (`Lock::acquire_with` and `lock/attempts.rs`): queue, let the head try
+//! One acquisition (`acquire.rs` and `acquire/attempts.rs`): queue, let the head try
 //! ACQUIRE, CONFIRM after an unanswered attempt, sleep until poked or a timer, take a
 //! grant, give up at the deadline (leaving the queue and cleaning up what may be ours).
 

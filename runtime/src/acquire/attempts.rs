@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Lock;
+use super::spec::Spec;
 use crate::backend::AttemptRequest;
 use crate::cleanup::Orphan;
 use crate::error::LockError;
@@ -29,7 +29,7 @@ const MAX_RETRY: Duration = Duration::from_millis(500);
 pub(super) use crate::backend::AttemptOutcome as Attempt;
 
 pub(super) struct Attempts<'a> {
-    lock: &'a Lock,
+    lock: &'a Spec<'a>,
     /// The owner value each attempt writes: a token fresh for this acquisition and the
     /// holder's description (see `holder.rs`). It never changes during the acquisition: a
     /// request whose reply was lost is settled by finding this very value in the key.
@@ -51,7 +51,7 @@ pub(super) struct Attempts<'a> {
 
 impl<'a> Attempts<'a> {
     pub(super) fn new(
-        lock: &'a Lock,
+        lock: &'a Spec<'a>,
         value: String,
         deadline: Option<Instant>,
         ticket: Ticket<'a>,
@@ -126,8 +126,8 @@ impl<'a> Attempts<'a> {
         // end frees it in the background (see `Drop`).
         self.may_hold_since(Instant::now());
         let request = AttemptRequest {
-            name: &lock.name,
-            key: &lock.key,
+            name: lock.name,
+            key: lock.key,
             value: &self.value,
             lease: lock.lease(),
             until: self.request_until(),
@@ -173,7 +173,7 @@ impl<'a> Attempts<'a> {
         match self.outage.take() {
             Some((_, error)) if !error.is_response_timeout() => error,
             _ if !answered => LockError::NoAnswer {
-                name: self.lock.name.clone(),
+                name: self.lock.name.to_string(),
                 waited: start.elapsed(),
             },
             _ => self.lock.timed_out(start),
@@ -223,8 +223,8 @@ impl Drop for Attempts<'_> {
         if let Some(since) = since {
             let lock = self.lock;
             crate::cleanup::release_later(
-                &lock.client,
-                lock.key.clone(),
+                lock.client,
+                lock.key.to_string(),
                 std::mem::take(&mut self.value),
                 since + lock.lease(),
                 Orphan::Maybe,
