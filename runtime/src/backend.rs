@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 use crate::client::LockClient;
 use crate::cluster::Cluster;
 use crate::error::LockError;
-use crate::io::{Io, eval_until};
+use crate::io::{Io, Route, eval_until};
 use crate::redlock::{Quorum, QuorumAttempt};
 use crate::resp::{Reply, unexpected};
-use crate::scripts::{ACQUIRE, EXTEND, EXTEND_OR_RESTORE, RELEASE, RESET, fence_key};
-use crate::sentinel::SentinelMaster;
-use crate::server::Server;
+use crate::scripts::{ACQUIRE, EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, RESET, fence_key};
+use crate::single::Single;
 
 /// Where a client's requests go.
 #[allow(
@@ -22,11 +21,9 @@ use crate::server::Server;
     reason = "one per client, made once; boxing would add a hop to every request"
 )]
 pub(crate) enum Backend {
-    /// One server at a fixed address.
-    Server(Server),
-    /// The master of a group managed by Redis Sentinel, asked of the sentinels.
-    Sentinel(SentinelMaster),
-    /// A Redlock quorum: N independent servers, each its own client (see `redlock.rs`).
+    /// One server, at a fixed address or found through Redis Sentinel.
+    Single(Single),
+    /// A Redlock quorum: N independent servers (see `redlock.rs`).
     Redlock(Quorum),
     /// A Redis Cluster: each lock's requests go to the master of its key's slot.
     Cluster(Cluster),
@@ -83,11 +80,14 @@ impl LockClient {
                 });
                 (outcome, settled)
             }
-            Backend::Cluster(cluster) if cluster.min_replicas > 0 => {
-                self.attempt_one(io, request, Some(cluster)).await
+            Backend::Cluster(cluster) => {
+                let replicated = (cluster.min_replicas > 0).then_some(cluster);
+                self.attempt_one(io, request, Route::Cluster(cluster), replicated)
+                    .await
             }
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
-                self.attempt_one(io, request, None).await
+            Backend::Single(single) => {
+                self.attempt_one(io, request, Route::Single(single), None)
+                    .await
             }
         }
     }
@@ -98,6 +98,7 @@ impl LockClient {
         &self,
         io: &I,
         request: &AttemptRequest<'_>,
+        route: Route<'_>,
         replicated: Option<&Cluster>,
     ) -> (Result<AttemptOutcome, LockError>, bool) {
         let sent = Instant::now();
@@ -123,7 +124,7 @@ impl LockClient {
                 Ok((reply, acknowledged)) => (reply, Some(acknowledged)),
                 Err(e) => return (Err(e), false),
             },
-            None => match eval_until(io, self, &ACQUIRE, &keys, &args, request.until).await {
+            None => match eval_until(io, route, &ACQUIRE, &keys, &args, request.until).await {
                 Ok(reply) => (reply, None),
                 Err(e) => return (Err(e), false),
             },
@@ -184,12 +185,12 @@ impl LockClient {
                 .vote(io, name, &EXTEND_OR_RESTORE, &keys, &args, until)
                 .await?
                 .majority()),
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
-                Ok(eval_until(io, self, &EXTEND, &keys, &args, until)
-                    .await?
-                    .as_int()?
-                    == 1)
+            Backend::Single(single) => {
+                extended(eval_until(io, Route::Single(single), &EXTEND, &keys, &args, until).await)
             }
+            Backend::Cluster(cluster) => extended(
+                eval_until(io, Route::Cluster(cluster), &EXTEND, &keys, &args, until).await,
+            ),
         }
     }
 
@@ -210,14 +211,12 @@ impl LockClient {
                 let unsure = !votes.as_ref().is_ok_and(|votes| votes.all_answered());
                 (votes.map(|votes| votes.majority()), unsure)
             }
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
-                let released = eval_until(io, self, &RELEASE, &keys, &args, None)
-                    .await
-                    .and_then(|reply| reply.as_int());
-                // Redis down or stalled: the lock may still be ours.
-                let unsure = matches!(&released, Err(e) if e.is_unavailable());
-                (released.map(|n| n == 1), unsure)
+            Backend::Single(single) => {
+                released(eval_until(io, Route::Single(single), &RELEASE, &keys, &args, None).await)
             }
+            Backend::Cluster(cluster) => released(
+                eval_until(io, Route::Cluster(cluster), &RELEASE, &keys, &args, None).await,
+            ),
         }
     }
 
@@ -234,12 +233,43 @@ impl LockClient {
             Backend::Redlock(quorum) => {
                 Ok(quorum.vote(io, name, &RESET, &keys, &args, None).await?.yes > 0)
             }
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
-                Ok(eval_until(io, self, &RESET, &keys, &args, None)
-                    .await?
-                    .as_int()?
-                    == 1)
+            Backend::Single(single) => {
+                Ok(
+                    eval_until(io, Route::Single(single), &RESET, &keys, &args, None)
+                        .await?
+                        .as_int()?
+                        == 1,
+                )
             }
+            Backend::Cluster(cluster) => {
+                Ok(
+                    eval_until(io, Route::Cluster(cluster), &RESET, &keys, &args, None)
+                        .await?
+                        .as_int()?
+                        == 1,
+                )
+            }
+        }
+    }
+
+    /// Runs the HANDOFF script (see `scripts.rs`) on `keys` with `args`: only where
+    /// [`hands_over`](LockClient::hands_over) says a handover is made.
+    pub(crate) async fn handoff<I: Io>(
+        &self,
+        io: &I,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<Reply, LockError> {
+        match &self.backend {
+            Backend::Single(single) => {
+                eval_until(io, Route::Single(single), &HANDOFF, keys, args, None).await
+            }
+            Backend::Cluster(cluster) => {
+                eval_until(io, Route::Cluster(cluster), &HANDOFF, keys, args, None).await
+            }
+            Backend::Redlock(_) => Err(LockError::invalid(
+                "internal error: a handover was sent to a Redlock quorum",
+            )),
         }
     }
 
@@ -251,7 +281,7 @@ impl LockClient {
         match &self.backend {
             Backend::Redlock(_) => false,
             Backend::Cluster(cluster) => cluster.min_replicas == 0,
-            Backend::Server(_) | Backend::Sentinel(_) => true,
+            Backend::Single(_) => true,
         }
     }
 
@@ -265,23 +295,24 @@ impl LockClient {
     ) -> Result<Vec<T>, LockError>
     where
         I: Io,
-        F: Fn(&'a LockClient, Option<Instant>) -> Fut,
+        F: Fn(Route<'a>, Option<Instant>) -> Fut,
         Fut: Future<Output = Result<T, LockError>> + Send,
         T: Send,
     {
         match &self.backend {
             Backend::Redlock(quorum) => {
                 let until = quorum.until();
-                let outcomes = quorum.each(io, |member| read(member, until)).await;
+                let outcomes = quorum
+                    .each(io, |member| read(Route::Single(member), until))
+                    .await;
                 Ok(quorum
                     .answers(name, outcomes)?
                     .into_iter()
                     .flatten()
                     .collect())
             }
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
-                Ok(vec![read(self, None).await?])
-            }
+            Backend::Single(single) => Ok(vec![read(Route::Single(single), None).await?]),
+            Backend::Cluster(cluster) => Ok(vec![read(Route::Cluster(cluster), None).await?]),
         }
     }
 
@@ -290,9 +321,7 @@ impl LockClient {
     pub(crate) fn majority_of<T: PartialEq>(&self, values: &[T]) -> Option<usize> {
         match &self.backend {
             Backend::Redlock(quorum) => quorum.majority_of(values),
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => {
-                (!values.is_empty()).then_some(0)
-            }
+            Backend::Single(_) | Backend::Cluster(_) => (!values.is_empty()).then_some(0),
         }
     }
 
@@ -302,15 +331,7 @@ impl LockClient {
     pub(crate) fn renewal_restores(&self) -> bool {
         match &self.backend {
             Backend::Redlock(_) => true,
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => false,
-        }
-    }
-
-    /// The servers of a Redlock client; `None` for the other kinds.
-    pub(crate) fn quorum(&self) -> Option<&Quorum> {
-        match &self.backend {
-            Backend::Redlock(quorum) => Some(quorum),
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => None,
+            Backend::Single(_) | Backend::Cluster(_) => false,
         }
     }
 
@@ -319,7 +340,49 @@ impl LockClient {
     pub(crate) fn drift(&self, lease: Duration) -> Duration {
         match &self.backend {
             Backend::Redlock(_) => Quorum::drift(lease),
-            Backend::Server(_) | Backend::Sentinel(_) | Backend::Cluster(_) => Duration::ZERO,
+            Backend::Single(_) | Backend::Cluster(_) => Duration::ZERO,
+        }
+    }
+}
+
+/// An EXTEND's reply: whether the lease restarted.
+fn extended(reply: Result<Reply, LockError>) -> Result<bool, LockError> {
+    Ok(reply?.as_int()? == 1)
+}
+
+/// A RELEASE's reply: whether the lock was ours, and whether it may still be (Redis down
+/// or stalled).
+fn released(reply: Result<Reply, LockError>) -> (Result<bool, LockError>, bool) {
+    let released = reply.and_then(|reply| reply.as_int());
+    let unsure = matches!(&released, Err(e) if e.is_unavailable());
+    (released.map(|n| n == 1), unsure)
+}
+
+impl Backend {
+    /// Where a lock may live: its route, or each server of a Redlock quorum.
+    pub(crate) fn servers(&self) -> Vec<Route<'_>> {
+        match self {
+            Backend::Single(single) => vec![Route::Single(single)],
+            Backend::Cluster(cluster) => vec![Route::Cluster(cluster)],
+            Backend::Redlock(quorum) => quorum.members.iter().map(Route::Single).collect(),
+        }
+    }
+
+    /// The server a pub/sub connection goes to: a client's one server (`member`: `None`),
+    /// or server `member` of a Redlock quorum. `None` on a cluster.
+    pub(crate) fn server_of(&self, member: Option<usize>) -> Option<&Single> {
+        match self {
+            Backend::Single(single) => Some(single),
+            Backend::Redlock(quorum) => quorum.members.get(member?),
+            Backend::Cluster(_) => None,
+        }
+    }
+
+    /// The server of a client of one server (a Sentinel-managed one included).
+    pub(crate) fn single(&self) -> Option<&Single> {
+        match self {
+            Backend::Single(single) => Some(single),
+            Backend::Redlock(_) | Backend::Cluster(_) => None,
         }
     }
 }

@@ -27,9 +27,9 @@ pub(crate) enum Orphan {
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(500);
 
-/// Releases `key` if it still holds owner value `value`, retrying until `until`. On a Redlock client,
-/// on every server; their announcements (with the server's own client's payload) then
-/// wake this process's waiters through the subscriber.
+/// Releases `key` if it still holds owner value `value`, retrying until `until`; on a
+/// Redlock client, on every server. Once a server answers, this process's waiters are
+/// poked (they ignore this process's own announcements).
 pub(crate) fn release_later(
     client: &Arc<LockClient>,
     key: String,
@@ -37,53 +37,64 @@ pub(crate) fn release_later(
     until: Instant,
     orphan: Orphan,
 ) {
-    if let Some(quorum) = client.quorum() {
-        // Each server on its own: one that stays down does not hold up the others.
-        for member in &quorum.members {
-            release_later(member, key.clone(), value.clone(), until, orphan);
-        }
-        return;
-    }
     let Ok(runtime) = crate::background::handle() else {
         return;
     };
-    // Held until the lease ends at the latest: a dropped `Client` outlives its last lock
-    // by that much.
-    let client = client.clone();
-    runtime.spawn(async move {
-        let mut backoff = FIRST_RETRY;
-        loop {
-            let now = Instant::now();
-            if now >= until {
+    // Each server of a Redlock quorum on its own: one that stays down does not hold up
+    // the others.
+    for server in 0..client.backend.servers().len() {
+        // Held until the lease ends at the latest: a dropped `Client` outlives its last
+        // lock by that much.
+        let client = client.clone();
+        let (key, value) = (key.clone(), value.clone());
+        runtime.spawn(release_on(client, server, key, value, until, orphan));
+    }
+}
+
+/// [`release_later`] on server `server` (an index into the client's `servers()`).
+async fn release_on(
+    client: Arc<LockClient>,
+    server: usize,
+    key: String,
+    value: String,
+    until: Instant,
+    orphan: Orphan,
+) {
+    let mut backoff = FIRST_RETRY;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        let args = [value.as_str(), client.instance_id.as_str()];
+        let Some(&route) = client.backend.servers().get(server) else {
+            return;
+        };
+        match eval_until(&AsyncIo, route, &RELEASE, &[&key], &args, Some(until)).await {
+            Ok(_) => {
+                // Released or not, Redis answers again: a waiter of this process may
+                // now hold the key under its own token (a handover whose reply was
+                // lost) or find it free, and this process ignores its own
+                // announcements, so its head is poked to look.
+                client.waiters.notify(&key);
                 return;
             }
-            let args = [value.as_str(), client.instance_id.as_str()];
-            match eval_until(&AsyncIo, &client, &RELEASE, &[&key], &args, Some(until)).await {
-                Ok(_) => {
-                    // Released or not, Redis answers again: a waiter of this process may
-                    // now hold the key under its own token (a handover whose reply was
-                    // lost) or find it free, and this process ignores its own
-                    // announcements, so its head is poked to look.
-                    client.waiters.notify(&key);
-                    return;
-                }
-                Err(e) if e.is_unavailable() => {
-                    tokio::time::sleep(backoff.min(until - now)).await;
-                    backoff = (backoff * 2).min(MAX_RETRY);
-                }
-                Err(e) => {
-                    let error = &e as &(dyn std::error::Error + 'static);
-                    match orphan {
-                        Orphan::Held => {
-                            tracing::warn!(key = %key, error, "redis-locked: could not release the lock; it expires with its lease");
-                        }
-                        Orphan::Maybe => {
-                            tracing::debug!(key = %key, error, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
-                        }
+            Err(e) if e.is_unavailable() => {
+                tokio::time::sleep(backoff.min(until - now)).await;
+                backoff = (backoff * 2).min(MAX_RETRY);
+            }
+            Err(e) => {
+                let error = &e as &(dyn std::error::Error + 'static);
+                match orphan {
+                    Orphan::Held => {
+                        tracing::warn!(key = %key, error, "redis-locked: could not release the lock; it expires with its lease");
                     }
-                    return;
+                    Orphan::Maybe => {
+                        tracing::debug!(key = %key, error, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
+                    }
                 }
+                return;
             }
         }
-    });
+    }
 }

@@ -10,10 +10,10 @@ use crate::block_on::{block_on, block_on_until};
 use crate::cleanup::Orphan;
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::io::{AsyncIo, Io, SyncIo, eval};
+use crate::io::{AsyncIo, Io, SyncIo};
 use crate::lease::lease_millis;
 use crate::pool::lock;
-use crate::scripts::{HANDOFF, fence_key};
+use crate::scripts::fence_key;
 use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
 
 /// One acquisition: the owner value and what is needed to renew and release it.
@@ -298,7 +298,9 @@ impl Held {
                 &self.client.instance_id,
             ];
             let keys = [self.key.as_str(), fence_key.as_str()];
-            let reply = match eval(io, &self.client, &HANDOFF, &keys, &args)
+            let reply = match self
+                .client
+                .handoff(io, &keys, &args)
                 .await
                 .and_then(|r| r.as_int())
             {

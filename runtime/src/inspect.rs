@@ -8,7 +8,7 @@ use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::holder::Holder;
-use crate::io::{AsyncIo, Io, SyncIo, eval_until};
+use crate::io::{AsyncIo, Io, Route, SyncIo, eval_until};
 use crate::keys::name_of;
 use crate::lock::Lock;
 use crate::resp::{Reply, unexpected};
@@ -78,7 +78,7 @@ pub fn list_locks_blocking(client: Option<&str>) -> Result<Vec<LockInfo>, LockEr
 
 async fn list_locks_with<I: Io>(io: &I, client: &LockClient) -> Result<Vec<LockInfo>, LockError> {
     let mut locks = Vec::new();
-    let mut keys = LockKeys::new(client);
+    let mut keys = LockKeys::new(&client.backend, &client.prefix);
     while let Some(page) = keys.next_page(io).await? {
         for key in page {
             let name = name_of(&client.prefix, &key).to_string();
@@ -142,8 +142,8 @@ async fn read<I: Io>(
 ) -> Result<Option<LockInfo>, LockError> {
     let fence = fence_key(&key);
     let keys = [key.as_str(), fence.as_str()];
-    let read_one = async |client: &LockClient, until| {
-        let reply = eval_until(io, client, &INSPECT, &keys, &[], until).await?;
+    let read_one = async |route: Route<'_>, until| {
+        let reply = eval_until(io, route, &INSPECT, &keys, &[], until).await?;
         parse(reply, name.clone(), key.clone())
     };
     let held: Vec<LockInfo> = client

@@ -11,12 +11,11 @@ use std::time::Instant;
 use crate::block_on::{block_on, block_on_until};
 use redis::cluster_routing::RoutingInfo;
 
-use crate::backend::Backend;
-use crate::client::LockClient;
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::resp::Reply;
 use crate::scripts::Script;
+use crate::single::Single;
 
 pub(crate) trait Io: Send + Sync {
     /// Sends one packed command on a pooled connection and reads its reply, giving up at
@@ -25,7 +24,7 @@ pub(crate) trait Io: Send + Sync {
     /// reused connection it went out on turns out closed.
     fn request(
         &self,
-        client: &LockClient,
+        single: &Single,
         packed: Vec<u8>,
         until: Option<Instant>,
         resend_safe: bool,
@@ -75,13 +74,13 @@ pub(crate) struct AsyncIo;
 impl Io for AsyncIo {
     async fn request(
         &self,
-        client: &LockClient,
+        single: &Single,
         packed: Vec<u8>,
         until: Option<Instant>,
         resend_safe: bool,
     ) -> Result<Reply, LockError> {
-        let server = client.server(until).await?;
-        let request = client
+        let server = single.server(until).await?;
+        let request = single
             .async_pools
             .request(&server.endpoint, &packed, resend_safe);
         let outcome = match until {
@@ -91,7 +90,7 @@ impl Io for AsyncIo {
                 .await
                 .unwrap_or_else(|_| Err(crate::error::deadline_passed())),
         };
-        client.check(&outcome);
+        single.check(&outcome);
         outcome
     }
 
@@ -160,17 +159,17 @@ pub(crate) struct SyncIo;
 impl Io for SyncIo {
     fn request(
         &self,
-        client: &LockClient,
+        single: &Single,
         packed: Vec<u8>,
         until: Option<Instant>,
         resend_safe: bool,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
-        let outcome = client.server_blocking(until).and_then(|server| {
-            client
+        let outcome = single.server_blocking(until).and_then(|server| {
+            single
                 .sync_pool
                 .request(&server.endpoint, &packed, until, resend_safe)
         });
-        client.check(&outcome);
+        single.check(&outcome);
         std::future::ready(outcome)
     }
 
@@ -257,100 +256,92 @@ async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .collect()
 }
 
+/// Where one request goes: one server, or a Redis Cluster (the master of its key's slot).
+#[derive(Clone, Copy)]
+pub(crate) enum Route<'a> {
+    Single(&'a Single),
+    Cluster(&'a Cluster),
+}
+
 /// Runs a command; a server error becomes `LockError::Redis`.
 pub(crate) async fn command<I: Io>(
     io: &I,
-    client: &LockClient,
+    route: Route<'_>,
     cmd: &redis::Cmd,
 ) -> Result<Reply, LockError> {
-    command_until(io, client, cmd, None).await
+    command_until(io, route, cmd, None).await
 }
 
 /// [`command`], giving up at `until`.
 pub(crate) async fn command_until<I: Io>(
     io: &I,
-    client: &LockClient,
+    route: Route<'_>,
     cmd: &redis::Cmd,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
     // The plain commands sent this way only read.
-    send(io, client, cmd.clone(), until, true)
+    send(io, route, cmd.clone(), until, true)
         .await?
         .into_result()
 }
 
-/// Sends a command to the client's server, or on a cluster to the master of its key's slot.
+/// Sends a command to the server, or on a cluster to the master of its key's slot.
 async fn send<I: Io>(
     io: &I,
-    client: &LockClient,
+    route: Route<'_>,
     cmd: redis::Cmd,
     until: Option<Instant>,
     resend_safe: bool,
 ) -> Result<Reply, LockError> {
-    match &client.backend {
-        Backend::Cluster(cluster) => {
+    match route {
+        Route::Cluster(cluster) => {
             io.cluster_request(cluster, cmd, None, resend_safe, until)
                 .await
         }
-        Backend::Server(_) | Backend::Sentinel(_) | Backend::Redlock(_) => {
-            io.request(client, cmd.get_packed_command(), until, resend_safe)
+        Route::Single(single) => {
+            io.request(single, cmd.get_packed_command(), until, resend_safe)
                 .await
         }
     }
 }
 
-/// Runs a command on a cluster node chosen by `routing` (the client must be a cluster's);
-/// a server error becomes `LockError::Redis`.
+/// Runs a command on a cluster node chosen by `routing`; a server error becomes
+/// `LockError::Redis`.
 pub(crate) async fn routed<I: Io>(
     io: &I,
-    client: &LockClient,
+    cluster: &Cluster,
     cmd: redis::Cmd,
     routing: RoutingInfo,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    let Backend::Cluster(cluster) = &client.backend else {
-        return Err(LockError::invalid(
-            "a routed command needs a cluster client",
-        ));
-    };
     // The routed commands (SCAN, listing) only read.
     io.cluster_request(cluster, cmd, Some(routing), true, until)
         .await?
         .into_result()
 }
 
-/// Runs a script by hash, loading it by body only when the server does not know it.
-pub(crate) async fn eval<I: Io>(
-    io: &I,
-    client: &LockClient,
-    script: &Script,
-    keys: &[&str],
-    args: &[&str],
-) -> Result<Reply, LockError> {
-    eval_until(io, client, script, keys, args, None).await
-}
-
-/// [`eval`], giving up at `until`.
+/// Runs a script by hash, loading it by body only when the server does not know it;
+/// gives up at `until`.
 pub(crate) async fn eval_until<I: Io>(
     io: &I,
-    client: &LockClient,
+    route: Route<'_>,
     script: &Script,
     keys: &[&str],
     args: &[&str],
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
     // A cluster announces on sharded pub/sub: the script's variant for that.
-    let script = match client.backend {
-        Backend::Cluster(_) => crate::scripts::sharded(script),
-        Backend::Server(_) | Backend::Sentinel(_) | Backend::Redlock(_) => script,
+    let script = match route {
+        Route::Cluster(_) => crate::scripts::sharded(script),
+        Route::Single(_) => script,
     };
     let mut evalsha = redis::cmd("EVALSHA");
     evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
-    match send(io, client, evalsha, until, script.resend_safe).await? {
+    match send(io, route, evalsha, until, script.resend_safe).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let mut eval = redis::cmd("EVAL");
             eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
-            send(io, client, eval, until, script.resend_safe)
+            send(io, route, eval, until, script.resend_safe)
                 .await?
                 .into_result()
         }

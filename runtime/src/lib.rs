@@ -32,6 +32,7 @@ mod scope;
 mod scripts;
 mod sentinel;
 mod server;
+mod single;
 mod subscriber;
 #[cfg(feature = "tls")]
 mod tls;

@@ -8,7 +8,7 @@ use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::guard::{BlockingLockGuard, Held, LockGuard};
-use crate::io::{AsyncIo, Io, SyncIo, command_until};
+use crate::io::{AsyncIo, Io, Route, SyncIo, command_until};
 use crate::resp::{Reply, unexpected};
 use crate::scan::LockKeys;
 
@@ -196,16 +196,15 @@ impl Lock {
     /// The owner token in the lock's key, if it is held.
     async fn owner_with<I: Io>(&self, io: &I) -> Result<Option<String>, LockError> {
         let get = redis::cmd("GET").arg(&self.key).clone();
-        let owner = async |client: &LockClient, until| match command_until(io, client, &get, until)
-            .await?
-        {
-            Reply::Nil => Ok(None),
-            Reply::Bulk(value) => {
-                let value = String::from_utf8_lossy(&value);
-                Ok(Some(crate::holder::token_of(&value).to_string()))
-            }
-            other => Err(unexpected(&other)),
-        };
+        let owner =
+            async |route: Route<'_>, until| match command_until(io, route, &get, until).await? {
+                Reply::Nil => Ok(None),
+                Reply::Bulk(value) => {
+                    let value = String::from_utf8_lossy(&value);
+                    Ok(Some(crate::holder::token_of(&value).to_string()))
+                }
+                other => Err(unexpected(&other)),
+            };
         // Held by whoever holds it on a majority of a Redlock quorum; a minority's key is a
         // failed attempt on its way out, or a lease about to end.
         let owners: Vec<Option<String>> = self
@@ -282,7 +281,7 @@ pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
 
 async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
     let mut reset = 0;
-    let mut keys = LockKeys::new(client);
+    let mut keys = LockKeys::new(&client.backend, &client.prefix);
     while let Some(page) = keys.next_page(io).await? {
         for key in page {
             if reset_key(io, client, "", &key).await? {

@@ -26,22 +26,19 @@
 //! before their maximum is trusted: then fencing tokens grow from one holder to the next
 //! also across restarts of a minority (see `Quorum::next_fence`).
 
-use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::LockClient;
 use crate::error::LockError;
-use crate::io::{Io, eval_until};
+use crate::io::{Io, Route, eval_until};
 use crate::resp::{Reply, unexpected};
-use crate::scan::LockKeys;
 use crate::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
+use crate::single::Single;
 
 /// N independent servers, each a client of its own (pools, endpoint) that only talks.
 pub(crate) struct Quorum {
     /// Each by `Arc`, so that a background release on one server can keep it.
-    pub(crate) members: Vec<Arc<LockClient>>,
+    pub(crate) members: Vec<Single>,
     /// The bound of one server's answer to anything but an acquisition.
     response_timeout: Duration,
 }
@@ -74,7 +71,7 @@ pub(crate) enum QuorumAttempt {
 }
 
 impl Quorum {
-    pub(crate) fn new(members: Vec<Arc<LockClient>>, response_timeout: Duration) -> Quorum {
+    pub(crate) fn new(members: Vec<Single>, response_timeout: Duration) -> Quorum {
         Quorum {
             members,
             response_timeout,
@@ -114,28 +111,6 @@ impl Quorum {
             .find(|&i| values.iter().filter(|v| **v == values[i]).count() >= self.needed())
     }
 
-    /// The lock keys of every server that answered (a majority must), each once.
-    pub(crate) async fn lock_keys<I: Io>(&self, io: &I) -> Result<Vec<String>, LockError> {
-        // One server after another: this is for operators, not for the lock's hot path.
-        let mut outcomes = Vec::with_capacity(self.members.len());
-        for member in &self.members {
-            let mut walk = LockKeys::new(member);
-            let keys = async {
-                let mut keys = Vec::new();
-                while let Some(page) = walk.next_page(io).await? {
-                    keys.extend(page);
-                }
-                Ok::<_, LockError>(keys)
-            };
-            outcomes.push(keys.await);
-        }
-        let mut keys = BTreeSet::new();
-        for answer in self.answers("", outcomes)?.into_iter().flatten() {
-            keys.extend(answer);
-        }
-        Ok(keys.into_iter().collect())
-    }
-
     fn no_quorum(&self, name: &str, answered: usize) -> LockError {
         LockError::NoQuorum {
             name: name.to_string(),
@@ -150,18 +125,11 @@ impl Quorum {
     pub(crate) async fn each<'a, I, T, F, Fut>(&'a self, io: &I, op: F) -> Vec<Result<T, LockError>>
     where
         I: Io,
-        F: FnMut(&'a LockClient) -> Fut,
+        F: FnMut(&'a Single) -> Fut,
         Fut: Future<Output = Result<T, LockError>> + Send,
         T: Send,
     {
-        io.join_all(
-            self.members
-                .iter()
-                .map(|member| &**member)
-                .map(op)
-                .collect(),
-        )
-        .await
+        io.join_all(self.members.iter().map(op).collect()).await
     }
 
     /// The outcomes, when a majority answered; otherwise the error to report: a lasting
@@ -207,7 +175,7 @@ impl Quorum {
         let until = Some(until.map_or(bound, |u| u.min(bound)));
         let outcomes = self
             .each(io, |member| async move {
-                eval_until(io, member, script, keys, args, until)
+                eval_until(io, Route::Single(member), script, keys, args, until)
                     .await?
                     .as_int()
             })
@@ -249,8 +217,15 @@ impl Quorum {
         let request_until = bounded(sent);
         let outcomes = self
             .each(io, |member| async move {
-                let reply =
-                    eval_until(io, member, &QUORUM_ACQUIRE, &keys, &args, request_until).await?;
+                let reply = eval_until(
+                    io,
+                    Route::Single(member),
+                    &QUORUM_ACQUIRE,
+                    &keys,
+                    &args,
+                    request_until,
+                )
+                .await?;
                 Answer::parse(&reply)
             })
             .await;
@@ -349,17 +324,19 @@ impl Quorum {
         let until = bounded(Instant::now());
         let fence = fence.to_string();
         let (keys, args) = ([fence_key], [fence.as_str()]);
-        let servers: Vec<&LockClient> = answers
+        let servers: Vec<&Single> = answers
             .iter()
             .zip(&self.members)
             .filter(|(answer, _)| answer.is_some())
-            .map(|(_, member)| &**member)
+            .map(|(_, member)| member)
             .collect();
         let outcomes = io
             .join_all(
                 servers
                     .into_iter()
-                    .map(|member| eval_until(io, member, &RAISE_FENCE, &keys, &args, until))
+                    .map(|member| {
+                        eval_until(io, Route::Single(member), &RAISE_FENCE, &keys, &args, until)
+                    })
                     .collect(),
             )
             .await;
@@ -379,7 +356,7 @@ impl Quorum {
         let (keys, args) = ([key], [token, payload]);
         let outcomes = self
             .each(io, |member| {
-                eval_until(io, member, &RELEASE, &keys, &args, until)
+                eval_until(io, Route::Single(member), &RELEASE, &keys, &args, until)
             })
             .await;
         outcomes.iter().all(|o| o.is_ok())

@@ -11,6 +11,7 @@ use crate::redlock::Quorum;
 use crate::scope::Client;
 use crate::sentinel::SentinelMaster;
 use crate::server::Server;
+use crate::single::{Place, Single};
 
 /// The name of a [built](ClientBuilder::build) client in logs: it has none of its own.
 const UNREGISTERED: &str = "unregistered";
@@ -329,26 +330,32 @@ impl ClientBuilder {
         }
         let tls = self.root_certificate_pem();
         let target = match &self.target {
-            TargetConfig::Url(url) => Backend::Server(Server::from_url(
-                name,
-                url,
-                tls,
-                self.connect_timeout,
-                self.response_timeout,
-            )?),
+            TargetConfig::Url(url) => Backend::Single(Single::new(
+                Place::Fixed(Server::from_url(
+                    name,
+                    url,
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?),
+                self.max_connections,
+            )),
             TargetConfig::Sentinel {
                 master,
                 sentinel_urls,
                 credentials,
-            } => Backend::Sentinel(SentinelMaster::new(
-                name,
-                master,
-                sentinel_urls,
-                credentials.clone(),
-                tls,
-                self.connect_timeout,
-                self.response_timeout,
-            )?),
+            } => Backend::Single(Single::new(
+                Place::Sentinel(SentinelMaster::new(
+                    name,
+                    master,
+                    sentinel_urls,
+                    credentials.clone(),
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?),
+                self.max_connections,
+            )),
             TargetConfig::Redlock(urls) => Backend::Redlock(self.quorum(name, urls)?),
             TargetConfig::Cluster { seed_urls } => {
                 let mut cluster = crate::cluster::Cluster::new(
@@ -368,16 +375,16 @@ impl ClientBuilder {
             self.prefix.clone(),
             self.default_lease,
             self.outage_timeout,
-            self.max_connections,
         )
     }
 }
 
 /// What a new client does at once, before its first lock.
 fn started(client: &LockClient) {
-    if let Backend::Sentinel(sentinel) = &client.backend {
-        // Find the master now, in the background, so first use need not wait.
-        let _ = sentinel.refresh();
+    if let Some(single) = client.backend.single() {
+        // A Sentinel-managed master is looked for now, in the background, so that first
+        // use need not wait.
+        single.refresh();
     }
 }
 
@@ -391,7 +398,7 @@ impl ClientBuilder {
             )));
         }
         let mut members = Vec::with_capacity(urls.len());
-        for (i, url) in urls.iter().enumerate() {
+        for url in urls {
             // Named after the Redlock client: each server sees one client of this process.
             let server = Server::from_url(
                 name,
@@ -400,14 +407,7 @@ impl ClientBuilder {
                 self.connect_timeout,
                 self.response_timeout,
             )?;
-            members.push(Arc::new(LockClient::new(
-                format!("{name}#{i}"),
-                Backend::Server(server),
-                self.prefix.clone(),
-                self.default_lease,
-                self.outage_timeout,
-                self.max_connections,
-            )?));
+            members.push(Single::new(Place::Fixed(server), self.max_connections));
         }
         Ok(Quorum::new(members, self.response_timeout))
     }

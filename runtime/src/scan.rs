@@ -4,16 +4,20 @@
 
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+use std::collections::BTreeSet;
+
 use crate::backend::Backend;
-use crate::client::LockClient;
+use crate::cluster::Cluster;
 use crate::error::LockError;
-use crate::io::{Io, command, routed};
+use crate::io::{Io, Route, command, routed};
+use crate::redlock::Quorum;
 use crate::resp::{Reply, unexpected};
+use crate::single::Single;
 
 /// The lock keys of one client, a page of `SCAN` at a time. A key present for the whole
 /// walk is returned at least once; keys written during the walk may be missed.
 pub(crate) struct LockKeys<'a> {
-    client: &'a LockClient,
+    backend: Walked<'a>,
     /// `<prefix>[{}]*` (both key layouts of `keys.rs`), the prefix's glob characters escaped.
     pattern: String,
     /// `None` once the server said the walk is over.
@@ -23,11 +27,25 @@ pub(crate) struct LockKeys<'a> {
     masters: Option<Vec<(String, u16)>>,
 }
 
+/// What a walk visits.
+#[derive(Clone, Copy)]
+enum Walked<'a> {
+    Single(&'a Single),
+    Quorum(&'a Quorum),
+    Cluster(&'a Cluster),
+}
+
 impl<'a> LockKeys<'a> {
-    pub(crate) fn new(client: &'a LockClient) -> LockKeys<'a> {
+    /// The keys with prefix `prefix` that `backend` holds.
+    pub(crate) fn new(backend: &'a Backend, prefix: &str) -> LockKeys<'a> {
+        let backend = match backend {
+            Backend::Single(single) => Walked::Single(single),
+            Backend::Redlock(quorum) => Walked::Quorum(quorum),
+            Backend::Cluster(cluster) => Walked::Cluster(cluster),
+        };
         LockKeys {
-            client,
-            pattern: format!("{}[{{}}]*", glob_escape(&client.prefix)),
+            backend,
+            pattern: format!("{}[{{}}]*", glob_escape(prefix)),
             cursor: Some(b"0".to_vec()),
             masters: None,
         }
@@ -48,21 +66,24 @@ impl<'a> LockKeys<'a> {
             .arg(&self.pattern)
             .arg("COUNT")
             .arg(1000);
-        let reply = match &self.client.backend {
+        let reply = match self.backend {
             // Every server's keys, each once, as one page (a majority must answer).
-            Backend::Redlock(quorum) => return Box::pin(quorum.lock_keys(io)).await.map(Some),
-            Backend::Cluster(_) => {
+            Walked::Quorum(quorum) => {
+                let prefix = &self.pattern;
+                return Box::pin(quorum_keys(io, quorum, prefix)).await.map(Some);
+            }
+            Walked::Cluster(cluster) => {
                 if self.masters.is_none() {
-                    self.masters = Some(masters(io, self.client).await?);
+                    self.masters = Some(masters(io, cluster).await?);
                 }
                 let Some((host, port)) = self.masters.as_ref().and_then(|m| m.last()).cloned()
                 else {
                     return Ok(None);
                 };
                 let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                routed(io, self.client, scan, node, None).await?
+                routed(io, cluster, scan, node, None).await?
             }
-            Backend::Server(_) | Backend::Sentinel(_) => command(io, self.client, &scan).await?,
+            Walked::Single(single) => command(io, Route::Single(single), &scan).await?,
         };
         let Reply::Array(mut parts) = reply else {
             return Err(unexpected(&reply));
@@ -93,11 +114,11 @@ impl<'a> LockKeys<'a> {
 }
 
 /// A cluster's masters, from `CLUSTER SLOTS` (each range: start, end, master, replicas...).
-async fn masters<I: Io>(io: &I, client: &LockClient) -> Result<Vec<(String, u16)>, LockError> {
+async fn masters<I: Io>(io: &I, cluster: &Cluster) -> Result<Vec<(String, u16)>, LockError> {
     let any = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
     let reply = routed(
         io,
-        client,
+        cluster,
         redis::cmd("CLUSTER").arg("SLOTS").clone(),
         any,
         None,
@@ -125,6 +146,38 @@ async fn masters<I: Io>(io: &I, client: &LockClient) -> Result<Vec<(String, u16)
         }
     }
     Ok(masters)
+}
+
+/// The lock keys of every server of a Redlock quorum that answered (a majority must),
+/// each once, walked with `pattern`.
+async fn quorum_keys<I: Io>(
+    io: &I,
+    quorum: &Quorum,
+    pattern: &str,
+) -> Result<Vec<String>, LockError> {
+    // One server after another: this is for operators, not for the lock's hot path.
+    let mut outcomes = Vec::with_capacity(quorum.members.len());
+    for member in &quorum.members {
+        let mut walk = LockKeys {
+            backend: Walked::Single(member),
+            pattern: pattern.to_string(),
+            cursor: Some(b"0".to_vec()),
+            masters: None,
+        };
+        let keys = async {
+            let mut keys = Vec::new();
+            while let Some(page) = walk.next_page(io).await? {
+                keys.extend(page);
+            }
+            Ok::<_, LockError>(keys)
+        };
+        outcomes.push(keys.await);
+    }
+    let mut keys = BTreeSet::new();
+    for answer in quorum.answers("", outcomes)?.into_iter().flatten() {
+        keys.extend(answer);
+    }
+    Ok(keys.into_iter().collect())
 }
 
 /// `s` as a glob pattern that matches exactly `s`.

@@ -50,9 +50,7 @@ impl Subscriber {
             Backend::Redlock(quorum) => {
                 Self::per_server(handle, &weak, (0..quorum.members.len()).map(Some).collect())
             }
-            Backend::Server(_) | Backend::Sentinel(_) => {
-                Self::per_server(handle, &weak, vec![None])
-            }
+            Backend::Single(_) => Self::per_server(handle, &weak, vec![None]),
         };
         Some(Subscriber { requests })
     }
@@ -91,9 +89,11 @@ async fn run(
 ) {
     let mut backoff = Duration::from_millis(50);
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
-    let Some(mut resolutions) = client.upgrade().map(|client| match &client.backend {
-        Backend::Sentinel(sentinel) => Some(sentinel.watch()),
-        Backend::Server(_) | Backend::Redlock(_) | Backend::Cluster(_) => None,
+    let Some(mut resolutions) = client.upgrade().map(|client| {
+        let single = client.backend.single();
+        single
+            .and_then(|s| s.sentinel())
+            .map(|sentinel| sentinel.watch())
     }) else {
         return;
     };
@@ -105,7 +105,12 @@ async fn run(
             return;
         };
         let connected = async {
-            let server = server_of(&strong, member).server(None).await?;
+            let Some(single) = strong.backend.server_of(member) else {
+                return Err(LockError::invalid(
+                    "internal error: a pub/sub connection for a server this client does not have",
+                ));
+            };
+            let server = single.server(None).await?;
             let conn = AsyncConn::connect(&server.endpoint).await?;
             Ok::<_, LockError>((conn.into_pubsub().await?, server.endpoint.generation))
         };
@@ -165,7 +170,7 @@ async fn run(
                 },
                 _ = moved(&mut resolutions) => {
                     let Some(client) = client.upgrade() else { return };
-                    if current_generation(&client) != generation {
+                    if current_generation(&client, member) != generation {
                         tracing::info!(client = %client.name, "redis-locked: the master moved; subscribing there");
                         healthy = false;
                     }
@@ -199,14 +204,6 @@ async fn run(
     }
 }
 
-/// The client whose server a pub/sub connection goes to: the client itself, or one server
-/// of its Redlock quorum.
-fn server_of(client: &LockClient, member: Option<usize>) -> &LockClient {
-    member
-        .and_then(|i| client.quorum()?.members.get(i))
-        .map_or(client, |member| &**member)
-}
-
 /// The next resolution of a Sentinel-managed master; never, for a fixed server.
 async fn moved(resolutions: &mut Option<watch::Receiver<u64>>) {
     match resolutions {
@@ -219,19 +216,19 @@ async fn moved(resolutions: &mut Option<watch::Receiver<u64>>) {
     }
 }
 
-/// The generation of the master's address now (0 for a fixed server).
-fn current_generation(client: &LockClient) -> u64 {
-    match &client.backend {
-        Backend::Sentinel(sentinel) => sentinel.current().map_or(0, |s| s.endpoint.generation),
-        Backend::Server(server) => server.endpoint.generation,
-        Backend::Redlock(_) | Backend::Cluster(_) => 0,
-    }
+/// The generation of the server's address now (it changes when a Sentinel-managed master
+/// moves).
+fn current_generation(client: &LockClient, member: Option<usize>) -> u64 {
+    client
+        .backend
+        .server_of(member)
+        .map_or(0, |single| single.generation())
 }
 
 /// A lost or refused pub/sub connection may mean the master moved: ask again.
 fn refresh(client: &LockClient) {
-    if let Backend::Sentinel(sentinel) = &client.backend {
-        let _ = sentinel.refresh();
+    if let Some(single) = client.backend.single() {
+        single.refresh();
     }
 }
 

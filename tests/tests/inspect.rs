@@ -49,7 +49,11 @@ async fn lists_held_locks_with_lease_fencing_token_owner_and_waiters() {
             .acquire(Some(Duration::from_secs(10)))
             .await
             .unwrap();
-        guard.fencing_token()
+        let fence = guard.fencing_token();
+        // Released before the task ends: a dropped guard's release runs in the background
+        // and could still be on its way when the listing below looks.
+        guard.release().await.unwrap();
+        fence
     });
     wait_for_subscribers(&server, "lock:{a}", 1).await;
 
