@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::client::LockClient;
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::{Io, Route, eval_until};
@@ -36,6 +35,8 @@ pub(crate) struct AttemptRequest<'a> {
     /// The owner value to write.
     pub(crate) value: &'a str,
     pub(crate) lease: Duration,
+    /// The client's announcement payload, for a Redlock attempt's undo.
+    pub(crate) payload: &'a str,
     /// When every request of the attempt gives up.
     pub(crate) until: Option<Instant>,
 }
@@ -48,7 +49,7 @@ pub(crate) enum AttemptOutcome {
     Held { lease_end: Instant },
 }
 
-impl LockClient {
+impl Backend {
     /// One try at taking a lock. Also says whether the attempt is settled: false when
     /// Redis may hold the attempt's value without the caller holding the lock (no answer,
     /// or a Redlock undo that went unanswered, or a lock the replicas did not acknowledge),
@@ -58,7 +59,7 @@ impl LockClient {
         io: &I,
         request: &AttemptRequest<'_>,
     ) -> (Result<AttemptOutcome, LockError>, bool) {
-        match &self.backend {
+        match self {
             Backend::Redlock(quorum) => {
                 let (outcome, settled) = quorum
                     .acquire(
@@ -67,7 +68,7 @@ impl LockClient {
                         request.key,
                         request.value,
                         request.lease,
-                        &self.instance_id,
+                        request.payload,
                         request.until,
                     )
                     .await;
@@ -82,20 +83,17 @@ impl LockClient {
             }
             Backend::Cluster(cluster) => {
                 let replicated = (cluster.min_replicas > 0).then_some(cluster);
-                self.attempt_one(io, request, Route::Cluster(cluster), replicated)
-                    .await
+                Self::attempt_one(io, request, Route::Cluster(cluster), replicated).await
             }
             Backend::Single(single) => {
-                self.attempt_one(io, request, Route::Single(single), None)
-                    .await
+                Self::attempt_one(io, request, Route::Single(single), None).await
             }
         }
     }
 
-    /// [`attempt`](LockClient::attempt) on one server (or one cluster shard), with `WAIT`
+    /// [`attempt`](Backend::attempt) on one server (or one cluster shard), with `WAIT`
     /// for the replicas of `replicated`'s `min_replicas` in the same pipeline.
     async fn attempt_one<I: Io>(
-        &self,
         io: &I,
         request: &AttemptRequest<'_>,
         route: Route<'_>,
@@ -180,7 +178,7 @@ impl LockClient {
         until: Option<Instant>,
     ) -> Result<bool, LockError> {
         let (keys, args) = ([key], [value, lease_ms]);
-        match &self.backend {
+        match self {
             Backend::Redlock(quorum) => Ok(quorum
                 .vote(io, name, &EXTEND_OR_RESTORE, &keys, &args, until)
                 .await?
@@ -203,9 +201,10 @@ impl LockClient {
         name: &str,
         key: &str,
         value: &str,
+        payload: &str,
     ) -> (Result<bool, LockError>, bool) {
-        let (keys, args) = ([key], [value, self.instance_id.as_str()]);
-        match &self.backend {
+        let (keys, args) = ([key], [value, payload]);
+        match self {
             Backend::Redlock(quorum) => {
                 let votes = quorum.vote(io, name, &RELEASE, &keys, &args, None).await;
                 let unsure = !votes.as_ref().is_ok_and(|votes| votes.all_answered());
@@ -227,9 +226,10 @@ impl LockClient {
         io: &I,
         name: &str,
         key: &str,
+        payload: &str,
     ) -> Result<bool, LockError> {
-        let (keys, args) = ([key], [self.instance_id.as_str()]);
-        match &self.backend {
+        let (keys, args) = ([key], [payload]);
+        match self {
             Backend::Redlock(quorum) => {
                 Ok(quorum.vote(io, name, &RESET, &keys, &args, None).await?.yes > 0)
             }
@@ -253,14 +253,14 @@ impl LockClient {
     }
 
     /// Runs the HANDOFF script (see `scripts.rs`) on `keys` with `args`: only where
-    /// [`hands_over`](LockClient::hands_over) says a handover is made.
+    /// [`hands_over`](Backend::hands_over) says a handover is made.
     pub(crate) async fn handoff<I: Io>(
         &self,
         io: &I,
         keys: &[&str],
         args: &[&str],
     ) -> Result<Reply, LockError> {
-        match &self.backend {
+        match self {
             Backend::Single(single) => {
                 eval_until(io, Route::Single(single), &HANDOFF, keys, args, None).await
             }
@@ -278,7 +278,7 @@ impl LockClient {
     /// quorum cannot do atomically), nor with `min_replicas` (a handover would skip the
     /// replicas' acknowledgement): there the next waiter acquires like anyone else.
     pub(crate) fn hands_over(&self) -> bool {
-        match &self.backend {
+        match self {
             Backend::Redlock(_) => false,
             Backend::Cluster(cluster) => cluster.min_replicas == 0,
             Backend::Single(_) => true,
@@ -299,7 +299,7 @@ impl LockClient {
         Fut: Future<Output = Result<T, LockError>> + Send,
         T: Send,
     {
-        match &self.backend {
+        match self {
             Backend::Redlock(quorum) => {
                 let until = quorum.until();
                 let outcomes = quorum
@@ -316,10 +316,10 @@ impl LockClient {
         }
     }
 
-    /// Which of the answers of [`read_everywhere`](LockClient::read_everywhere) stands for
+    /// Which of the answers of [`read_everywhere`](Backend::read_everywhere) stands for
     /// the lock: one that a majority of a Redlock quorum gave, or a server's only one.
     pub(crate) fn majority_of<T: PartialEq>(&self, values: &[T]) -> Option<usize> {
-        match &self.backend {
+        match self {
             Backend::Redlock(quorum) => quorum.majority_of(values),
             Backend::Single(_) | Backend::Cluster(_) => (!values.is_empty()).then_some(0),
         }
@@ -329,7 +329,7 @@ impl LockClient {
     /// restarted empty gets it back): then a release must not run while a renewal does,
     /// or the renewal could restore a lock just released.
     pub(crate) fn renewal_restores(&self) -> bool {
-        match &self.backend {
+        match self {
             Backend::Redlock(_) => true,
             Backend::Single(_) | Backend::Cluster(_) => false,
         }
@@ -338,7 +338,7 @@ impl LockClient {
     /// How much sooner than `sent + lease` a lease set at `sent` must count as ended: the
     /// clock-drift allowance of a Redlock client, nothing for one server.
     pub(crate) fn drift(&self, lease: Duration) -> Duration {
-        match &self.backend {
+        match self {
             Backend::Redlock(_) => Quorum::drift(lease),
             Backend::Single(_) | Backend::Cluster(_) => Duration::ZERO,
         }

@@ -220,11 +220,13 @@ impl Held {
         let sent = Instant::now();
         let extended = self
             .client
+            .backend
             .extend(io, &self.name, &self.key, &self.value, &ms, None)
             .await
             .map_err(|e| e.for_lock(&self.name))?;
         if extended {
-            self.state.renewed(sent + lease - self.client.drift(lease));
+            self.state
+                .renewed(sent + lease - self.client.backend.drift(lease));
             Ok(())
         } else {
             Err(LockError::Expired {
@@ -242,7 +244,7 @@ impl Held {
             return Ok(());
         }
         let state = self.state.clone();
-        let may_restore = self.renewal.is_some() && self.client.renewal_restores();
+        let may_restore = self.renewal.is_some() && self.client.backend.renewal_restores();
         let mut unfinished = UnfinishedRelease {
             held: self,
             done: false,
@@ -276,7 +278,7 @@ impl Held {
         let waiters = &self.client.waiters;
         let fence_key = fence_key(&self.key);
         let mut value = self.value.clone();
-        let hand_over = self.client.hands_over();
+        let hand_over = self.client.backend.hands_over();
         while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(offer.lease)?.to_string();
             let own = offer.own_subscriptions.to_string();
@@ -300,6 +302,7 @@ impl Held {
             let keys = [self.key.as_str(), fence_key.as_str()];
             let reply = match self
                 .client
+                .backend
                 .handoff(io, &keys, &args)
                 .await
                 .and_then(|r| r.as_int())
@@ -339,7 +342,11 @@ impl Held {
             value = offer.value;
             self.value.clone_from(&value);
         }
-        let (released, unsure) = self.client.release(io, &self.name, &self.key, &value).await;
+        let (released, unsure) = self
+            .client
+            .backend
+            .release(io, &self.name, &self.key, &value, &self.client.instance_id)
+            .await;
         waiters.notify(&self.key);
         if unsure {
             // A server is down or stalled: free the lock there as soon as it answers again,
@@ -464,16 +471,17 @@ async fn renew(
             return lose("its lease ran out before a renewal reached Redis");
         }
         // A renewal that may restore the key never runs while the guard releases it.
-        let _out = match client.renewal_restores() {
+        let _out = match client.backend.renewal_restores() {
             true => Some(state.renewing.lock().await),
             false => None,
         };
         let renewed = client
+            .backend
             .extend(&AsyncIo, &name, &key, &value, &ms, Some(valid_until))
             .await;
         match renewed {
             Ok(true) => {
-                state.renewed(sent + lease - client.drift(lease));
+                state.renewed(sent + lease - client.backend.drift(lease));
                 next = sent + every;
                 if failures > 0 {
                     tracing::info!(lock = %name, failures, "redis-locked: renewing the lock works again");

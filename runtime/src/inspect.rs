@@ -147,13 +147,14 @@ async fn read<I: Io>(
         parse(reply, name.clone(), key.clone())
     };
     let held: Vec<LockInfo> = client
+        .backend
         .read_everywhere(io, &name, read_one)
         .await?
         .into_iter()
         .flatten()
         .collect();
     let owners: Vec<&str> = held.iter().map(|info| info.owner.as_str()).collect();
-    let Some(i) = client.majority_of(&owners) else {
+    let Some(i) = client.backend.majority_of(&owners) else {
         return Ok(None);
     };
     let majority: Vec<&LockInfo> = held.iter().filter(|h| h.owner == held[i].owner).collect();

@@ -209,6 +209,7 @@ impl Lock {
         // failed attempt on its way out, or a lease about to end.
         let owners: Vec<Option<String>> = self
             .client
+            .backend
             .read_everywhere(io, &self.name, owner)
             .await?
             .into_iter()
@@ -217,6 +218,7 @@ impl Lock {
             .collect();
         Ok(self
             .client
+            .backend
             .majority_of(&owners)
             .and_then(|i| owners[i].clone()))
     }
@@ -260,7 +262,10 @@ async fn reset_key<I: Io>(
     name: &str,
     key: &str,
 ) -> Result<bool, LockError> {
-    let held = client.reset(io, name, key).await?;
+    let held = client
+        .backend
+        .reset(io, name, key, &client.instance_id)
+        .await?;
     client.waiters.notify(key);
     Ok(held)
 }

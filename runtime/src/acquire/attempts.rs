@@ -130,9 +130,10 @@ impl<'a> Attempts<'a> {
             key: lock.key,
             value: &self.value,
             lease: lock.lease(),
+            payload: &lock.client.instance_id,
             until: self.request_until(),
         };
-        let (outcome, settled) = lock.client.attempt(io, &request).await;
+        let (outcome, settled) = lock.client.backend.attempt(io, &request).await;
         if settled {
             self.unconfirmed_since = earlier_unconfirmed;
         }
