@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::error::LockError;
+use crate::listener::Listener;
 use crate::subscriber::Subscriber;
 use crate::waiters::WaitTable;
 
@@ -22,8 +23,8 @@ pub(crate) struct LockClient {
     /// How long an acquisition rides out an unreachable Redis before it gives up.
     pub(crate) outage_timeout: Duration,
     /// Where requests go.
-    pub(crate) backend: Backend,
-    pub(crate) waiters: WaitTable,
+    pub(crate) backend: Arc<Backend>,
+    pub(crate) waiters: Arc<WaitTable>,
     /// Payload of this client's release announcements, so it can skip its own.
     pub(crate) instance_id: String,
     subscriber: OnceLock<Option<Subscriber>>,
@@ -42,8 +43,8 @@ impl LockClient {
             prefix,
             default_lease,
             outage_timeout,
-            backend,
-            waiters: WaitTable::new(),
+            backend: Arc::new(backend),
+            waiters: Arc::new(WaitTable::new()),
             instance_id: crate::token::new_instance_id()?,
             subscriber: OnceLock::new(),
         })
@@ -55,10 +56,22 @@ impl LockClient {
         crate::keys::lock_key(&self.prefix, name)
     }
 
+    /// What the subscriber's tasks get of this client (see `listener.rs`).
+    fn listener(&self) -> Listener {
+        Listener {
+            name: self.name.clone(),
+            instance_id: self.instance_id.clone(),
+            waiters: Arc::downgrade(&self.waiters),
+            backend: Arc::downgrade(&self.backend),
+        }
+    }
+
     /// Makes sure release announcements for `key` reach this process.
     pub(crate) fn subscribe(self: &Arc<Self>, key: &str) {
         if self.waiters.needs_subscription(key)
-            && let Some(subscriber) = self.subscriber.get_or_init(|| Subscriber::start(self))
+            && let Some(subscriber) = self
+                .subscriber
+                .get_or_init(|| Subscriber::start(self.listener(), &self.backend))
         {
             subscriber.subscribe(key);
         }

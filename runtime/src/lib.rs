@@ -20,6 +20,7 @@ mod inspect;
 mod io;
 mod keys;
 mod lease;
+mod listener;
 mod lock;
 mod metrics;
 mod pool;

@@ -13,17 +13,16 @@
 
 use std::collections::HashSet;
 use std::future::poll_fn;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_core::Stream;
 use tokio::sync::{mpsc, watch};
 
 use crate::backend::Backend;
-use crate::client::LockClient;
 use crate::conn::AsyncConn;
 use crate::error::LockError;
-use crate::waiters::Subscription;
+use crate::listener::Listener;
+use crate::waiters::{Subscription, WaitTable};
 
 /// How often keys nobody waits for any more are unsubscribed and forgotten.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -34,12 +33,12 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
-    /// Starts the client's pub/sub tasks. They hold the client weakly (it holds them, through
-    /// their request channels), so a dropped [`Client`](crate::Client) ends them.
-    pub(crate) fn start(client: &Arc<LockClient>) -> Option<Subscriber> {
+    /// Starts the client's pub/sub tasks. They hold its wait table and backend weakly (it
+    /// holds them, through their request channels), so a dropped [`Client`](crate::Client) ends them.
+    pub(crate) fn start(listener: Listener, backend: &Backend) -> Option<Subscriber> {
         let handle = crate::background::handle().ok()?;
-        let weak = Arc::downgrade(client);
-        let requests = match &client.backend {
+        let weak = listener;
+        let requests = match backend {
             // A cluster's subscriptions are sharded, on the shared cluster connection.
             Backend::Cluster(_) => {
                 let (requests, receiver) = mpsc::unbounded_channel();
@@ -59,7 +58,7 @@ impl Subscriber {
     /// for the client's own server); their request channels.
     fn per_server(
         handle: &tokio::runtime::Handle,
-        weak: &std::sync::Weak<LockClient>,
+        weak: &Listener,
         servers: Vec<Option<usize>>,
     ) -> Vec<mpsc::UnboundedSender<String>> {
         servers
@@ -83,14 +82,14 @@ impl Subscriber {
 /// client's quorum. Ends when the client is gone. It holds the client only while it acts,
 /// never while it waits for the next message or request.
 async fn run(
-    client: Weak<LockClient>,
+    client: Listener,
     member: Option<usize>,
     mut requests: mpsc::UnboundedReceiver<String>,
 ) {
     let mut backoff = Duration::from_millis(50);
     // For a Sentinel-managed master: resolutions, to follow the master when it moves.
-    let Some(mut resolutions) = client.upgrade().map(|client| {
-        let single = client.backend.single();
+    let Some(mut resolutions) = client.upgrade().map(|alive| {
+        let single = alive.backend.single();
         single
             .and_then(|s| s.sentinel())
             .map(|sentinel| sentinel.watch())
@@ -119,9 +118,9 @@ async fn run(
             Err(e) => {
                 {
                     let error = &e as &(dyn std::error::Error + 'static);
-                    tracing::warn!(client = %strong.name, error, "redis-locked: pub/sub connection failed; retrying");
+                    tracing::warn!(client = %client.name, error, "redis-locked: pub/sub connection failed; retrying");
                 }
-                refresh(&strong);
+                refresh(&strong.backend);
                 drop(strong);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -135,7 +134,7 @@ async fn run(
         // waiters' records, so each must find out for itself what to unsubscribe.
         let mut ours = HashSet::new();
         for key in strong.waiters.resubscribe_all() {
-            healthy &= subscribe(&strong, &mut sink, key.clone()).await;
+            healthy &= subscribe(&client, &strong.waiters, &mut sink, key.clone()).await;
             if member.is_some() {
                 ours.insert(key);
             }
@@ -147,12 +146,12 @@ async fn run(
             tokio::select! {
                 request = requests.recv() => match request {
                     Some(key) => {
-                        let Some(client) = client.upgrade() else { return };
-                        if !client.waiters.wants_announcements(&key) {
+                        let Some(alive) = client.upgrade() else { return };
+                        if !alive.waiters.wants_announcements(&key) {
                             // Nobody waits for it any more: swept before this request came up.
                             continue;
                         }
-                        healthy = subscribe(&client, &mut sink, key.clone()).await;
+                        healthy = subscribe(&client, &alive.waiters, &mut sink, key.clone()).await;
                         if member.is_some() {
                             ours.insert(key);
                         }
@@ -161,46 +160,46 @@ async fn run(
                 },
                 message = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)) => match message {
                     Some(msg) => {
-                        let Some(client) = client.upgrade() else { return };
+                        let Some(alive) = client.upgrade() else { return };
                         if msg.get_payload_bytes() != client.instance_id.as_bytes() {
-                            client.waiters.notify(msg.get_channel_name());
+                            alive.waiters.notify(msg.get_channel_name());
                         }
                     }
                     None => healthy = false,
                 },
                 _ = moved(&mut resolutions) => {
-                    let Some(client) = client.upgrade() else { return };
-                    if current_generation(&client, member) != generation {
+                    let Some(alive) = client.upgrade() else { return };
+                    if current_generation(&alive.backend, member) != generation {
                         tracing::info!(client = %client.name, "redis-locked: the master moved; subscribing there");
                         healthy = false;
                     }
                 }
                 _ = sweep.tick() => {
-                    let Some(client) = client.upgrade() else { return };
-                    let mut idle = client.waiters.sweep_idle();
+                    let Some(alive) = client.upgrade() else { return };
+                    let mut idle = alive.waiters.sweep_idle();
                     if member.is_some() {
                         idle = ours
                             .iter()
-                            .filter(|key| !client.waiters.wants_announcements(key))
+                            .filter(|key| !alive.waiters.wants_announcements(key))
                             .cloned()
                             .collect();
                         for key in &idle {
                             ours.remove(key);
                         }
                     }
-                    drop(client);
+                    drop(alive);
                     if !idle.is_empty() {
                         healthy = sink.unsubscribe(idle).await.is_ok();
                     }
                 }
             }
         }
-        let Some(client) = client.upgrade() else {
+        let Some(alive) = client.upgrade() else {
             return;
         };
         tracing::warn!(client = %client.name, "redis-locked: pub/sub connection lost; reconnecting");
-        refresh(&client);
-        client.waiters.notify_all();
+        refresh(&alive.backend);
+        alive.waiters.notify_all();
     }
 }
 
@@ -218,24 +217,29 @@ async fn moved(resolutions: &mut Option<watch::Receiver<u64>>) {
 
 /// The generation of the server's address now (it changes when a Sentinel-managed master
 /// moves).
-fn current_generation(client: &LockClient, member: Option<usize>) -> u64 {
-    client
-        .backend
+fn current_generation(backend: &Backend, member: Option<usize>) -> u64 {
+    backend
         .server_of(member)
         .map_or(0, |single| single.generation())
 }
 
 /// A lost or refused pub/sub connection may mean the master moved: ask again.
-fn refresh(client: &LockClient) {
-    if let Some(single) = client.backend.single() {
+fn refresh(backend: &Backend) {
+    if let Some(single) = backend.single() {
         single.refresh();
     }
 }
 
-async fn subscribe(client: &LockClient, sink: &mut redis::aio::PubSubSink, key: String) -> bool {
+/// Subscribes `sink` to `key`'s announcements; false when the connection failed.
+async fn subscribe(
+    client: &Listener,
+    waiters: &WaitTable,
+    sink: &mut redis::aio::PubSubSink,
+    key: String,
+) -> bool {
     match sink.subscribe(&key).await {
         Ok(()) => {
-            if client.waiters.set_subscription(&key, Subscription::Active) {
+            if waiters.set_subscription(&key, Subscription::Active) {
                 true
             } else {
                 // Swept while the subscription was on its way: take it back.
@@ -245,9 +249,7 @@ async fn subscribe(client: &LockClient, sink: &mut redis::aio::PubSubSink, key: 
         Err(e) => {
             let error = &e as &(dyn std::error::Error + 'static);
             tracing::warn!(client = %client.name, error, "redis-locked: subscribe failed");
-            client
-                .waiters
-                .set_subscription(&key, Subscription::Requested);
+            waiters.set_subscription(&key, Subscription::Requested);
             false
         }
     }

@@ -8,15 +8,14 @@
 //! lost, so every (re)subscription confirmation pokes the key's waiters, and waiters
 //! still wake at the holder's lease end: a failover delays them, never strands them.
 
-use std::sync::Weak;
 use std::time::Duration;
 
 use redis::PushKind;
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
-use crate::client::LockClient;
 use crate::cluster::Cluster;
+use crate::listener::{Alive, Listener};
 use crate::waiters::Subscription;
 
 /// How often keys nobody waits for any more are unsubscribed and forgotten.
@@ -26,10 +25,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// Ends when the client is gone; holds it only while it acts (see `subscriber.rs`).
-pub(crate) async fn run(client: Weak<LockClient>, mut requests: mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<String>) {
     let Some(mut pushes) = client
         .upgrade()
-        .and_then(|client| cluster_of(&client)?.take_pushes())
+        .and_then(|alive| cluster_of(&alive.backend)?.take_pushes())
     else {
         return;
     };
@@ -40,27 +39,27 @@ pub(crate) async fn run(client: Weak<LockClient>, mut requests: mpsc::UnboundedR
         tokio::select! {
             request = requests.recv() => match request {
                 Some(key) => {
-                    let Some(client) = client.upgrade() else { return };
-                    failed |= !subscribe(&client, vec![key]).await;
+                    let Some(alive) = client.upgrade() else { return };
+                    failed |= !subscribe(&client, &alive, vec![key]).await;
                 }
                 None => return,
             },
             push = pushes.recv() => match push {
                 Some(push) => {
-                    let Some(client) = client.upgrade() else { return };
-                    on_push(&client, push);
+                    let Some(alive) = client.upgrade() else { return };
+                    on_push(&client, &alive, push);
                 }
                 None => return,
             },
             _ = retry.tick(), if failed => {
-                let Some(client) = client.upgrade() else { return };
-                failed = !subscribe(&client, client.waiters.resubscribe_all()).await;
+                let Some(alive) = client.upgrade() else { return };
+                failed = !subscribe(&client, &alive, alive.waiters.resubscribe_all()).await;
             }
             _ = sweep.tick() => {
-                let Some(client) = client.upgrade() else { return };
-                let idle = client.waiters.sweep_idle();
+                let Some(alive) = client.upgrade() else { return };
+                let idle = alive.waiters.sweep_idle();
                 if !idle.is_empty()
-                    && let Some(cluster) = cluster_of(&client)
+                    && let Some(cluster) = cluster_of(&alive.backend)
                     && let Ok(mut connection) = cluster.connection().await
                 {
                     let _ = connection.sunsubscribe(idle).await;
@@ -71,19 +70,19 @@ pub(crate) async fn run(client: Weak<LockClient>, mut requests: mpsc::UnboundedR
 }
 
 /// The client's cluster: always there, since only a cluster client starts this task.
-fn cluster_of(client: &LockClient) -> Option<&Cluster> {
-    match &client.backend {
+fn cluster_of(backend: &Backend) -> Option<&Cluster> {
+    match backend {
         Backend::Cluster(cluster) => Some(cluster),
-        _ => None,
+        Backend::Single(_) | Backend::Redlock(_) => None,
     }
 }
 
 /// Subscribes to `keys`' shard channels; false if that failed (to be tried again).
-async fn subscribe(client: &LockClient, keys: Vec<String>) -> bool {
+async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool {
     if keys.is_empty() {
         return true;
     }
-    let Some(cluster) = cluster_of(client) else {
+    let Some(cluster) = cluster_of(&alive.backend) else {
         return true;
     };
     let connection = cluster.connection().await;
@@ -100,7 +99,7 @@ async fn subscribe(client: &LockClient, keys: Vec<String>) -> bool {
             // would stay subscribed for good.
             let swept: Vec<&String> = keys
                 .iter()
-                .filter(|key| !client.waiters.set_subscription(key, Subscription::Active))
+                .filter(|key| !alive.waiters.set_subscription(key, Subscription::Active))
                 .collect();
             if !swept.is_empty() {
                 let _ = connection.sunsubscribe(swept).await;
@@ -110,16 +109,14 @@ async fn subscribe(client: &LockClient, keys: Vec<String>) -> bool {
         Err(error) => {
             tracing::warn!(client = %client.name, %error, "redis-locked: sharded subscribe failed; retrying");
             for key in &keys {
-                client
-                    .waiters
-                    .set_subscription(key, Subscription::Requested);
+                alive.waiters.set_subscription(key, Subscription::Requested);
             }
             false
         }
     }
 }
 
-fn on_push(client: &LockClient, push: redis::PushInfo) {
+fn on_push(client: &Listener, alive: &Alive, push: redis::PushInfo) {
     let channel = |data: &[redis::Value]| match data.first() {
         Some(redis::Value::BulkString(name)) => Some(String::from_utf8_lossy(name).into_owned()),
         _ => None,
@@ -129,17 +126,17 @@ fn on_push(client: &LockClient, push: redis::PushInfo) {
             let own = matches!(push.data.get(1),
                 Some(redis::Value::BulkString(payload)) if payload == client.instance_id.as_bytes());
             if !own && let Some(key) = channel(&push.data) {
-                client.waiters.notify(&key);
+                alive.waiters.notify(&key);
             }
         }
         // A (re)subscription, perhaps on a new master after a failover: a release may have
         // gone unheard meanwhile.
         PushKind::SSubscribe => {
             if let Some(key) = channel(&push.data) {
-                client.waiters.notify(&key);
+                alive.waiters.notify(&key);
             }
         }
-        PushKind::Disconnection => client.waiters.notify_all(),
+        PushKind::Disconnection => alive.waiters.notify_all(),
         _ => {}
     }
 }
