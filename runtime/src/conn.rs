@@ -102,7 +102,9 @@ impl Endpoint {
             }
             #[cfg(not(feature = "tls"))]
             redis::ConnectionAddr::TcpTls { host, port, .. } => {
-                return Err(tls_not_enabled(&format!("rediss://{host}:{port}")));
+                return Err(crate::url::tls_not_enabled(&format!(
+                    "rediss://{host}:{port}"
+                )));
             }
             other => {
                 return Err(LockError::invalid(format!(
@@ -248,15 +250,6 @@ impl Setup {
             Setup::Name => Ok(()),
         }
     }
-}
-
-/// The error for a `rediss://` URL when the crate was built without TLS.
-#[cfg(not(feature = "tls"))]
-pub(crate) fn tls_not_enabled(url: &str) -> LockError {
-    LockError::invalid(format!(
-        "`{url}` asks for TLS, but redis-locked was built without its `tls` feature: \
-         enable it (`redis-locked = {{ version = \"...\", features = [\"tls\"] }}`)"
-    ))
 }
 
 fn timed_out(timeout: Duration) -> LockError {

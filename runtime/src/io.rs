@@ -344,7 +344,8 @@ pub(crate) async fn eval_until<I: Io>(
             send(io, route, eval, until, script.resend_safe)
                 .await?
                 .into_result()
+                .map_err(crate::scripts::explain)
         }
-        reply => reply.into_result(),
+        reply => reply.into_result().map_err(crate::scripts::explain),
     }
 }

@@ -11,6 +11,8 @@
 
 use std::sync::LazyLock;
 
+use crate::error::LockError;
+
 /// A script's body and SHA1, sent by hash (EVALSHA) and by body only after `NOSCRIPT`.
 pub(crate) struct Script {
     pub(crate) body: &'static str,
@@ -131,9 +133,24 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// A script's failure, with the commands the script calls added to a refusal by the ACL:
+/// inside a script Redis 7 names only the script's hash, not the command it refused.
+pub(crate) fn explain(error: LockError) -> LockError {
+    match error {
+        LockError::NoPermission { reason, lock } => match describe(&reason) {
+            Some(script) => LockError::NoPermission {
+                reason: format!("{reason} ({script})"),
+                lock,
+            },
+            None => LockError::NoPermission { reason, lock },
+        },
+        other => other,
+    }
+}
+
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
-pub(crate) fn describe(message: &str) -> Option<String> {
+fn describe(message: &str) -> Option<String> {
     let scripts: [(&str, &Script, &str); 9] = [
         ("acquire", &ACQUIRE, "SET, GET, PEXPIRE, TIME and PTTL"),
         (

@@ -36,7 +36,7 @@ pub(crate) fn connection_info(url: &str) -> Result<redis::ConnectionInfo, LockEr
         .get(..9)
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
     {
-        return Err(crate::conn::tls_not_enabled(&redact_url(url)));
+        return Err(tls_not_enabled(&redact_url(url)));
     }
     let info =
         redis::IntoConnectionInfo::into_connection_info(url).map_err(|e| unusable(url, e))?;
@@ -84,6 +84,15 @@ pub(crate) fn redact_url(url: &str) -> String {
         None => rest,
     };
     format!("{scheme}{rest}")
+}
+
+/// The error for a `rediss://` URL when the crate was built without TLS.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn tls_not_enabled(url: &str) -> LockError {
+    LockError::invalid(format!(
+        "`{url}` asks for TLS, but redis-locked was built without its `tls` feature: \
+         enable it (`redis-locked = {{ version = \"...\", features = [\"tls\"] }}`)"
+    ))
 }
 
 #[cfg(test)]

@@ -40,9 +40,15 @@ pub(crate) async fn acquire<I: Io>(
             by_body.arg(script.body).arg(keys.len()).arg(keys).arg(args);
             let (reply, acknowledged) =
                 with_wait(io, cluster, script, keys[0], by_body, until).await?;
-            Ok((reply.into_result()?, acknowledged))
+            Ok((
+                reply.into_result().map_err(crate::scripts::explain)?,
+                acknowledged,
+            ))
         }
-        reply => Ok((reply.into_result()?, acknowledged)),
+        reply => Ok((
+            reply.into_result().map_err(crate::scripts::explain)?,
+            acknowledged,
+        )),
     }
 }
 
