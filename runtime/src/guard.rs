@@ -12,9 +12,9 @@ use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo, eval};
 use crate::lease::lease_millis;
-use crate::pool::lock;
 use crate::scripts::{HANDOFF, fence_key};
-use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
+use crate::sync::lock;
+use crate::waiters::{Grant, HandoffOutcome, Handover};
 
 /// One acquisition: the owner value and what is needed to renew and release it.
 pub(crate) struct Held {
@@ -277,22 +277,22 @@ impl Held {
         let fence_key = fence_key(&self.key);
         let mut value = self.value.clone();
         let hand_over = self.client.hands_over();
-        while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
-            let ms = lease_millis(offer.lease)?.to_string();
-            let own = offer.own_subscriptions.to_string();
-            let sent = Instant::now();
+        while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {
+            let ms = lease_millis(handover.lease)?.to_string();
+            let own = handover.own_subscriptions.to_string();
+            let sent = handover.sent;
+            let offered = handover.value.clone();
             let attempt = HandoffAttempt {
                 client: &self.client,
                 key: &self.key,
-                offer: &offer,
+                handover: Some(handover),
                 value: &value,
                 lease: self.lease,
                 sent,
-                done: false,
             };
             let args = [
                 value.as_str(),
-                &offer.value,
+                &offered,
                 &ms,
                 &own,
                 &self.client.instance_id,
@@ -315,7 +315,7 @@ impl Held {
             let outcome = if reply > 0 {
                 // A positive reply is the fencing token the waiter got.
                 HandoffOutcome::Handed(Grant {
-                    value: offer.value.clone(),
+                    value: offered,
                     fence: reply as u64,
                     sent,
                 })
@@ -323,7 +323,7 @@ impl Held {
                 HandoffOutcome::NotHanded
             };
             // When not handed over, `finish` pokes the waiter: it tries for itself.
-            if attempt.finish(outcome) {
+            let Some(left_behind) = attempt.finish(outcome) else {
                 // Handed over, or released to everyone (-1); 0: the lock was not ours.
                 return if reply != 0 {
                     Ok(())
@@ -332,9 +332,9 @@ impl Held {
                         name: self.name.clone(),
                     })
                 };
-            }
+            };
             // The waiter left while we handed it the lock: it is ours under its value now.
-            value = offer.value;
+            value = left_behind;
             self.value.clone_from(&value);
         }
         let (released, unsure) = self.client.release(io, &self.name, &self.key, &value).await;
@@ -384,26 +384,25 @@ impl Drop for UnfinishedRelease<'_> {
     }
 }
 
-/// Completes a handover in the wait table, also when the releasing future is dropped
-/// half-way: then its outcome is unknown, so the lock is freed under the releaser's token
-/// in the background, and the waiter, poked, settles whether it got it.
+/// A handover in progress. Dropped before its outcome is known (the releasing future was
+/// cancelled), it frees the lock under the releaser's token in the background; then the
+/// handover settles as unknown (see `Handover`), and the waiter, poked, settles whether it
+/// got the lock.
 struct HandoffAttempt<'a> {
     client: &'a Arc<LockClient>,
     key: &'a str,
-    offer: &'a HandoffOffer,
+    /// Until the outcome is known.
+    handover: Option<Handover<'a>>,
     /// The releaser's owner value, which the key holds unless the handover ran.
     value: &'a str,
     lease: Duration,
     sent: Instant,
-    done: bool,
 }
 
 impl HandoffAttempt<'_> {
-    fn finish(mut self, outcome: HandoffOutcome) -> bool {
-        self.done = true;
-        self.client
-            .waiters
-            .finish_handoff(self.key, self.offer, outcome)
+    /// Settles the handover (see `Handover::settle`).
+    fn finish(mut self, outcome: HandoffOutcome) -> Option<String> {
+        self.handover.take()?.settle(outcome)
     }
 
     fn release_own_later(&self) {
@@ -419,13 +418,9 @@ impl HandoffAttempt<'_> {
 
 impl Drop for HandoffAttempt<'_> {
     fn drop(&mut self) {
-        if !self.done {
+        if let Some(handover) = self.handover.take() {
             self.release_own_later();
-            self.client.waiters.finish_handoff(
-                self.key,
-                self.offer,
-                HandoffOutcome::Unknown { sent: self.sent },
-            );
+            drop(handover);
         }
     }
 }

@@ -33,6 +33,7 @@ mod scripts;
 mod sentinel;
 mod server;
 mod subscriber;
+mod sync;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
