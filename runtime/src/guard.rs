@@ -304,11 +304,8 @@ impl Held {
             {
                 Ok(reply) => reply,
                 Err(e) => {
-                    // No answer: the handover may or may not have run. If it did not, the
-                    // lock is still ours: free it once Redis answers. If it did, the
-                    // waiter's next attempt finds its own token and takes the lock.
-                    attempt.release_own_later();
-                    attempt.finish(HandoffOutcome::Unknown { sent });
+                    // No answer: settled as unknown, as when this future is dropped.
+                    drop(attempt);
                     return Err(e);
                 }
             };
@@ -384,10 +381,11 @@ impl Drop for UnfinishedRelease<'_> {
     }
 }
 
-/// A handover in progress. Dropped before its outcome is known (the releasing future was
-/// cancelled), it frees the lock under the releaser's token in the background; then the
-/// handover settles as unknown (see `Handover`), and the waiter, poked, settles whether it
-/// got the lock.
+/// A handover in progress. Dropped before its outcome is known (no answer came, or the
+/// releasing future was cancelled), the handover may or may not have run. If it did not,
+/// the lock is still ours: it is freed under the releaser's token in the background. If
+/// it did, the waiter's next attempt finds its own token and takes the lock; a waiter that
+/// left meanwhile will not, so its token is freed in the background too.
 struct HandoffAttempt<'a> {
     client: &'a Arc<LockClient>,
     key: &'a str,
@@ -404,23 +402,20 @@ impl HandoffAttempt<'_> {
     fn finish(mut self, outcome: HandoffOutcome) -> Option<String> {
         self.handover.take()?.settle(outcome)
     }
-
-    fn release_own_later(&self) {
-        crate::cleanup::release_later(
-            self.client,
-            self.key.to_string(),
-            self.value.to_string(),
-            self.sent + self.lease,
-            Orphan::Held,
-        );
-    }
 }
 
 impl Drop for HandoffAttempt<'_> {
     fn drop(&mut self) {
-        if let Some(handover) = self.handover.take() {
-            self.release_own_later();
-            drop(handover);
+        let Some(handover) = self.handover.take() else {
+            return;
+        };
+        let until = self.sent + self.lease;
+        let release_later = |value: String, orphan| {
+            crate::cleanup::release_later(self.client, self.key.to_string(), value, until, orphan);
+        };
+        release_later(self.value.to_string(), Orphan::Held);
+        if let Some(left) = handover.settle(HandoffOutcome::Unknown { sent: self.sent }) {
+            release_later(left, Orphan::Maybe);
         }
     }
 }

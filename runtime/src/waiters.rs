@@ -129,8 +129,9 @@ pub(crate) struct Handover<'a> {
 impl Handover<'_> {
     /// Completes the handover with its outcome, and wakes someone: the waiter, or, when it
     /// left, the next head. Returns the waiter's owner value when the waiter left in the
-    /// meantime while the lock was handed to it: then the caller holds the lock under that
-    /// value and must pass it on or release it.
+    /// meantime and the lock was, or may have been, handed to it: the lock is then the
+    /// caller's under that value, to pass on or release (handed), or to free in the
+    /// background (unknown).
     pub(crate) fn settle(mut self, outcome: HandoffOutcome) -> Option<String> {
         self.settled = true;
         match self.table.settle_handover(self.key, self.waiter, outcome) {
@@ -143,8 +144,9 @@ impl Handover<'_> {
 impl Drop for Handover<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            // Nobody knows whether the request ran: the waiter settles it with its next
-            // attempt, or frees its token when it leaves.
+            // As unknown: the waiter settles it with its next attempt, or frees its token
+            // when it leaves. A releaser that sent the request settles it itself instead,
+            // to free the token of a waiter that left (see `settle`).
             let outcome = HandoffOutcome::Unknown { sent: self.sent };
             self.table.settle_handover(self.key, self.waiter, outcome);
         }
@@ -311,9 +313,12 @@ impl WaitTable {
     /// waiter left in the meantime while the lock was handed to it.
     fn settle_handover(&self, key: &str, waiter: u64, outcome: HandoffOutcome) -> bool {
         let succeeded = matches!(outcome, HandoffOutcome::Handed(_));
+        // A waiter that left never looks at the key again: whatever the handover may have
+        // given it is the releaser's to deal with.
+        let nobody_holds = matches!(outcome, HandoffOutcome::NotHanded);
         let mut keys = lock(&self.keys);
         let Some(entry) = keys.get_mut(key) else {
-            return !succeeded;
+            return nobody_holds;
         };
         if !succeeded {
             // Released to everyone, not ours any more, or unknown: nobody here is known to
@@ -326,7 +331,7 @@ impl WaitTable {
                 // must hear of it, since this process ignores its own announcements.
                 poke_head(entry);
             }
-            return !succeeded;
+            return nobody_holds;
         };
         waiter.handoff_pending = false;
         match outcome {
