@@ -1,9 +1,9 @@
 //! How the models are run: loom, bounded.
 
 /// Preemptions per execution when `LOOM_MAX_PREEMPTIONS` does not say. At 3 the whole
-/// crate runs in about half a minute on one core; at 2 one of the bugs these models found
-/// (a handover of unknown outcome to a waiter that left) went unseen. Set the variable to
-/// look deeper: at 4 the models take about half an hour.
+/// crate runs in about 40 s of one core; at 2 the bug these models found (a handover of
+/// unknown outcome to a waiter that had left) went unseen. Set the variable to look
+/// deeper: at 4 they pass too, in about 10 minutes.
 const PREEMPTIONS: usize = 3;
 
 /// Runs `model` in every interleaving of its threads that preempts at most

@@ -21,7 +21,6 @@ use loom::sync::Arc;
 use loom::thread::JoinHandle;
 
 use crate::key::{HandoverReply, Key};
-use crate::sync::{Mutex, lock};
 use crate::waiters::{Grant, HandoffOutcome, Handover, Ticket, WaitTable};
 
 pub(crate) const KEY: &str = "k";
@@ -39,8 +38,9 @@ pub(crate) struct Env {
     attempts: AtomicUsize,
     /// Callers in the critical section.
     inside: AtomicUsize,
-    /// Releases started in the background, as `cleanup::release_later` does.
-    background: Mutex<Vec<JoinHandle<()>>>,
+    /// Releases started in the background, as `cleanup::release_later` does (std's lock:
+    /// bookkeeping of the model, no step of loom's).
+    background: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Where a caller is cut short, as a dropped future would be.
@@ -66,7 +66,7 @@ impl Env {
             requests_for: std::sync::Mutex::default(),
             attempts: AtomicUsize::new(0),
             inside: AtomicUsize::new(0),
-            background: Mutex::new(Vec::new()),
+            background: std::sync::Mutex::default(),
         })
     }
 
@@ -96,7 +96,7 @@ impl Env {
     /// Waits for the background releases, and checks that the lock is free and nobody
     /// is left in the queue.
     pub(crate) fn check_settled(&self) {
-        let tasks = std::mem::take(&mut *lock(&self.background));
+        let tasks = std::mem::take(&mut *self.background.lock().unwrap());
         for task in tasks {
             task.join().unwrap();
         }
@@ -119,13 +119,23 @@ fn release_later(env: &Arc<Env>, value: &str) {
         task_env.key.release(&value);
         task_env.table.notify(KEY);
     });
-    lock(&env.background).push(task);
+    env.background.lock().unwrap().push(task);
 }
 
 /// Acquires the lock under `me`, holds it, and releases it; `None` when cut short
 /// before it got the lock.
 pub(crate) fn lock_and_release(env: &Arc<Env>, me: &str, cut: Option<Cut>) -> Option<()> {
-    let value = acquire(env, me, cut)?;
+    lock_and_release_queued(env, me, cut, || {})
+}
+
+/// As [`lock_and_release`], calling `queued` once in the queue.
+pub(crate) fn lock_and_release_queued(
+    env: &Arc<Env>,
+    me: &str,
+    cut: Option<Cut>,
+    queued: impl FnOnce(),
+) -> Option<()> {
+    let value = acquire(env, me, cut, queued)?;
     hold(env, &value);
     release(env, value, None);
     Some(())
@@ -138,10 +148,12 @@ pub(crate) fn hold(env: &Env, value: &str) {
     env.inside.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// An acquisition under owner value `me`, as `Lock::acquire_with` takes it. Returns the
-/// value the lock is held under, or `None` when cut short first.
-pub(crate) fn acquire(env: &Arc<Env>, me: &str, cut: Option<Cut>) -> Option<String> {
+/// An acquisition under owner value `me`, as `Lock::acquire_with` takes it; `queued` is
+/// called once it is in the queue. Returns the value the lock is held under, or `None`
+/// when cut short first.
+fn acquire(env: &Arc<Env>, me: &str, cut: Option<Cut>, queued: impl FnOnce()) -> Option<String> {
     let ticket = env.table.enqueue(KEY, Some((me.to_string(), LEASE)));
+    queued();
     // Whether a request may have given us the lock without our learning it.
     let mut unconfirmed = false;
     let mut awaits = 0;

@@ -132,7 +132,7 @@ fn run(before: &'static [Request], requests: &'static [Request]) {
 pub fn open_is_idle_plus_checked_out_plus_connecting_at_every_step() {
     use Request::*;
     run(&[], &[Answered, ConnectFails, Broken]);
-    run(&[Answered], &[DeadlinePassed, Broken, FoundClosed]);
+    run(&[Answered], &[FoundClosed, Answered, DeadlinePassed]);
     run(&[], &[ClosedWhileIdle, Answered, ConnectFails]);
 }
 
