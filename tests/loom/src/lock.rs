@@ -1,5 +1,5 @@
 //! The callers of the wait table, taking the same steps as the runtime's: an acquisition
-//! (`Lock::acquire_with` with lock/attempts.rs), a holder, and a release that hands the
+//! (`acquire::acquire` with acquire/attempts.rs), a holder, and a release that hands the
 //! lock over (`Held::release_now` with guard.rs's `HandoffAttempt`), talking to the model
 //! key instead of Redis. Only the table is the runtime's code here. A caller may be cut
 //! short where the runtime's future may be dropped: at an await, that is, while a request
@@ -148,7 +148,7 @@ pub(crate) fn hold(env: &Env, value: &str) {
     env.inside.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// An acquisition under owner value `me`, as `Lock::acquire_with` takes it; `queued` is
+/// An acquisition under owner value `me`, as `acquire::acquire` takes it; `queued` is
 /// called once it is in the queue. Returns the value the lock is held under, or `None`
 /// when cut short first.
 fn acquire(env: &Arc<Env>, me: &str, cut: Option<Cut>, queued: impl FnOnce()) -> Option<String> {
