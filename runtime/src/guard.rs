@@ -12,9 +12,9 @@ use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, SyncIo};
 use crate::lease::lease_millis;
-use crate::pool::lock;
 use crate::scripts::fence_key;
-use crate::waiters::{Grant, HandoffOffer, HandoffOutcome};
+use crate::sync::lock;
+use crate::waiters::{Grant, HandoffOutcome, Handover};
 
 /// One acquisition: the owner value and what is needed to renew and release it.
 pub(crate) struct Held {
@@ -279,22 +279,22 @@ impl Held {
         let fence_key = fence_key(&self.key);
         let mut value = self.value.clone();
         let hand_over = self.client.backend.hands_over();
-        while hand_over && let Some(offer) = waiters.offer_handoff(&self.key) {
-            let ms = lease_millis(offer.lease)?.to_string();
-            let own = offer.own_subscriptions.to_string();
-            let sent = Instant::now();
+        while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {
+            let ms = lease_millis(handover.lease)?.to_string();
+            let own = handover.own_subscriptions.to_string();
+            let sent = handover.sent;
+            let offered = handover.value.clone();
             let attempt = HandoffAttempt {
                 client: &self.client,
                 key: &self.key,
-                offer: &offer,
+                handover: Some(handover),
                 value: &value,
                 lease: self.lease,
                 sent,
-                done: false,
             };
             let args = [
                 value.as_str(),
-                &offer.value,
+                &offered,
                 &ms,
                 &own,
                 &self.client.instance_id,
@@ -309,18 +309,15 @@ impl Held {
             {
                 Ok(reply) => reply,
                 Err(e) => {
-                    // No answer: the handover may or may not have run. If it did not, the
-                    // lock is still ours: free it once Redis answers. If it did, the
-                    // waiter's next attempt finds its own token and takes the lock.
-                    attempt.release_own_later();
-                    attempt.finish(HandoffOutcome::Unknown { sent });
+                    // No answer: settled as unknown, as when this future is dropped.
+                    drop(attempt);
                     return Err(e);
                 }
             };
             let outcome = if reply > 0 {
                 // A positive reply is the fencing token the waiter got.
                 HandoffOutcome::Handed(Grant {
-                    value: offer.value.clone(),
+                    value: offered,
                     fence: reply as u64,
                     sent,
                 })
@@ -328,7 +325,7 @@ impl Held {
                 HandoffOutcome::NotHanded
             };
             // When not handed over, `finish` pokes the waiter: it tries for itself.
-            if attempt.finish(outcome) {
+            let Some(left_behind) = attempt.finish(outcome) else {
                 // Handed over, or released to everyone (-1); 0: the lock was not ours.
                 return if reply != 0 {
                     Ok(())
@@ -337,9 +334,9 @@ impl Held {
                         name: self.name.clone(),
                     })
                 };
-            }
+            };
             // The waiter left while we handed it the lock: it is ours under its value now.
-            value = offer.value;
+            value = left_behind;
             self.value.clone_from(&value);
         }
         let (released, unsure) = self
@@ -393,48 +390,41 @@ impl Drop for UnfinishedRelease<'_> {
     }
 }
 
-/// Completes a handover in the wait table, also when the releasing future is dropped
-/// half-way: then its outcome is unknown, so the lock is freed under the releaser's token
-/// in the background, and the waiter, poked, settles whether it got it.
+/// A handover in progress. Dropped before its outcome is known (no answer came, or the
+/// releasing future was cancelled), the handover may or may not have run. If it did not,
+/// the lock is still ours: it is freed under the releaser's token in the background. If
+/// it did, the waiter's next attempt finds its own token and takes the lock; a waiter that
+/// left meanwhile will not, so its token is freed in the background too.
 struct HandoffAttempt<'a> {
     client: &'a Arc<LockClient>,
     key: &'a str,
-    offer: &'a HandoffOffer,
+    /// Until the outcome is known.
+    handover: Option<Handover<'a>>,
     /// The releaser's owner value, which the key holds unless the handover ran.
     value: &'a str,
     lease: Duration,
     sent: Instant,
-    done: bool,
 }
 
 impl HandoffAttempt<'_> {
-    fn finish(mut self, outcome: HandoffOutcome) -> bool {
-        self.done = true;
-        self.client
-            .waiters
-            .finish_handoff(self.key, self.offer, outcome)
-    }
-
-    fn release_own_later(&self) {
-        crate::cleanup::release_later(
-            self.client,
-            self.key.to_string(),
-            self.value.to_string(),
-            self.sent + self.lease,
-            Orphan::Held,
-        );
+    /// Settles the handover (see `Handover::settle`).
+    fn finish(mut self, outcome: HandoffOutcome) -> Option<String> {
+        self.handover.take()?.settle(outcome)
     }
 }
 
 impl Drop for HandoffAttempt<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.release_own_later();
-            self.client.waiters.finish_handoff(
-                self.key,
-                self.offer,
-                HandoffOutcome::Unknown { sent: self.sent },
-            );
+        let Some(handover) = self.handover.take() else {
+            return;
+        };
+        let until = self.sent + self.lease;
+        let release_later = |value: String, orphan| {
+            crate::cleanup::release_later(self.client, self.key.to_string(), value, until, orphan);
+        };
+        release_later(self.value.to_string(), Orphan::Held);
+        if let Some(left) = handover.settle(HandoffOutcome::Unknown { sent: self.sent }) {
+            release_later(left, Orphan::Maybe);
         }
     }
 }

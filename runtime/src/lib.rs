@@ -35,6 +35,7 @@ mod sentinel;
 mod server;
 mod single;
 mod subscriber;
+mod sync;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;

@@ -13,8 +13,10 @@
 //! on first use, whose destructor forgets that runtime's pool. So nothing cached while one
 //! runtime was current outlives it, and several runtimes one after another just work.
 
+mod slots;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -22,32 +24,17 @@ use tokio::sync::Semaphore;
 use crate::conn::{AsyncConn, Endpoint, SyncConn};
 use crate::error::LockError;
 use crate::resp::Reply;
+use crate::sync::lock;
+use slots::{CheckedOut, Place, Slots};
 
 pub(crate) struct SyncPool {
-    state: Mutex<SyncPoolState>,
-    returned: Condvar,
-    max: usize,
-}
-
-struct SyncPoolState {
-    idle: Vec<SyncConn>,
-    /// Connections in existence: idle, in use, or being opened.
-    open: usize,
-    /// Callers waiting for a connection: without any, returning one wakes nobody (a
-    /// condition variable's notify is a system call, which the hot path can do without).
-    waiting: usize,
+    slots: Slots<SyncConn>,
 }
 
 impl SyncPool {
     pub(crate) fn new(max: usize) -> SyncPool {
         SyncPool {
-            state: Mutex::new(SyncPoolState {
-                idle: Vec::new(),
-                open: 0,
-                waiting: 0,
-            }),
-            returned: Condvar::new(),
-            max,
+            slots: Slots::new(max),
         }
     }
 
@@ -63,7 +50,8 @@ impl SyncPool {
     ) -> Result<Reply, LockError> {
         match self.request_once(endpoint, packed, true, until) {
             Err(Failure::StaleIdle(_)) if resend_safe => {
-                self.close_idle();
+                // The others, from before the same restart or idle timeout, are suspect too.
+                self.slots.close_idle();
                 self.request_once(endpoint, packed, false, until)
                     .map_err(Failure::into_error)
             }
@@ -85,99 +73,39 @@ impl SyncPool {
             Ok(limit) => limit,
             Err(e) => {
                 // The deadline passed while it was checked out: nothing was sent on it, so
-                // it goes back as it is. Dropping it here without giving its place back
-                // would shrink the pool for good, until every request blocked.
-                self.give_back(conn);
+                // it goes back as it is (dropped, it would be closed).
+                conn.give_back();
                 return Err(Failure::Other(e));
             }
         };
         match conn.request_within(packed, endpoint.response_timeout, limit) {
             Ok(reply) => {
-                self.give_back(conn);
+                conn.give_back();
                 Ok(reply)
             }
-            Err(e) => {
-                // It may be out of step with its replies: drop it, never reuse it.
-                drop(conn);
-                self.close_one();
-                Err(Failure::classify(e, reused))
-            }
+            // It may be out of step with its replies: dropped, it is closed, never reused.
+            Err(e) => Err(Failure::classify(e, reused)),
         }
     }
 
     /// An idle connection (when `reuse`), a new one while under the cap, or else the next
-    /// one returned. Says whether it was reused.
+    /// place freed. Says whether it was reused.
     fn checkout(
         &self,
         endpoint: &Endpoint,
         reuse: bool,
         until: Option<Instant>,
-    ) -> Result<(SyncConn, bool), LockError> {
-        let mut state = lock(&self.state);
-        loop {
-            if reuse && let Some(conn) = state.idle.pop() {
-                if conn.generation == endpoint.generation && !conn.is_closed() {
-                    return Ok((conn, true));
-                }
-                // Made for a master that has since moved, or closed by the server: close it.
-                state.open -= 1;
-                continue;
+    ) -> Result<(CheckedOut<'_, SyncConn>, bool), LockError> {
+        // Made for a master that has since moved, or closed by the server: closed.
+        let usable = |conn: &SyncConn| conn.generation == endpoint.generation && !conn.is_closed();
+        match self.slots.checkout(reuse, usable, || remaining(until))? {
+            Place::Reused(conn) => Ok((conn, true)),
+            Place::New(place) => {
+                // On an error the place is dropped, and so freed for the next caller.
+                let conn = remaining(until).and_then(|limit| SyncConn::connect(endpoint, limit))?;
+                Ok((place.opened(conn), false))
             }
-            if state.open < self.max {
-                state.open += 1;
-                drop(state);
-                return remaining(until)
-                    .and_then(|limit| SyncConn::connect(endpoint, limit))
-                    .map(|conn| (conn, false))
-                    .inspect_err(|_| self.close_one());
-            }
-            let limit = remaining(until)?;
-            state.waiting += 1;
-            state = match limit {
-                None => self.returned.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(limit) => {
-                    self.returned
-                        .wait_timeout(state, limit)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-            state.waiting -= 1;
         }
-    }
-
-    /// Puts a connection in step with its replies back for the next request.
-    fn give_back(&self, conn: SyncConn) {
-        let mut state = lock(&self.state);
-        state.idle.push(conn);
-        self.wake(state, false);
-    }
-
-    /// Wakes one caller waiting for a connection (all of them when `all`), if any waits.
-    fn wake(&self, state: std::sync::MutexGuard<'_, SyncPoolState>, all: bool) {
-        let waiting = state.waiting > 0;
-        drop(state);
-        match (waiting, all) {
-            (false, _) => {}
-            (true, false) => self.returned.notify_one(),
-            (true, true) => self.returned.notify_all(),
-        }
-    }
-
-    /// Closes every idle connection: one was found closed by the server, so the others,
-    /// from before the same restart or idle timeout, are suspect too.
-    fn close_idle(&self) {
-        let mut state = lock(&self.state);
-        state.open -= state.idle.len();
-        state.idle.clear();
-        self.wake(state, true);
-    }
-
-    /// A connection is gone: its place under the cap is free for a waiting caller.
-    fn close_one(&self) {
-        let mut state = lock(&self.state);
-        state.open -= 1;
-        self.wake(state, false);
     }
 }
 
@@ -353,12 +281,6 @@ fn closed_by_peer(kind: std::io::ErrorKind) -> bool {
         kind,
         BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof | NotConnected
     )
-}
-
-/// Locks a mutex, recovering from poisoning: every critical section in this crate leaves
-/// its data consistent, so a panic elsewhere must not turn into a panic here.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@ use tokio::sync::watch;
 use crate::block_on::block_on_until;
 use crate::conn::{AsyncConn, Endpoint};
 use crate::error::{Chain, LockError};
-use crate::pool::lock;
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::sync::lock;
 
 /// The least time between two resolutions.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);

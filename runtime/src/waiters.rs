@@ -14,12 +14,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::pool::lock;
+// Only these, and std's collections, futures and time: `tests/loom` compiles this file
+// against loom's locks and atomics.
+use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 
 pub(crate) struct WaitTable {
     keys: Mutex<HashMap<String, KeyWaiters>>,
@@ -102,14 +102,55 @@ pub(crate) struct HeadView {
     pub(crate) handoff_pending: bool,
 }
 
-/// A handover the releaser may attempt: the next waiter's id, owner value and lease.
-pub(crate) struct HandoffOffer {
-    pub(crate) waiter: u64,
+/// A handover offered to the queue's head: the releaser may write the head's owner value
+/// into the key in place of its own.
+///
+/// Settled exactly once: by [`Handover::settle`] with what the releaser learned, or, when
+/// the releaser is dropped before it knew (its future was cancelled, or it returned early),
+/// on drop, as unknown. The head makes no attempt of its own while a handover to it is
+/// pending, so an offer left unsettled would leave it waiting for an answer that never
+/// comes.
+pub(crate) struct Handover<'a> {
+    table: &'a WaitTable,
+    key: &'a str,
+    waiter: u64,
+    /// The owner value the key is to hold: the head's.
     pub(crate) value: String,
     pub(crate) lease: Duration,
     /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
     /// mean other processes wait too.
     pub(crate) own_subscriptions: u8,
+    /// When the handover was offered. Its request goes out no earlier, so a lease it gives
+    /// begins no earlier either.
+    pub(crate) sent: Instant,
+    settled: bool,
+}
+
+impl Handover<'_> {
+    /// Completes the handover with its outcome, and wakes someone: the waiter, or, when it
+    /// left, the next head. Returns the waiter's owner value when the waiter left in the
+    /// meantime and the lock was, or may have been, handed to it: the lock is then the
+    /// caller's under that value, to pass on or release (handed), or to free in the
+    /// background (unknown).
+    pub(crate) fn settle(mut self, outcome: HandoffOutcome) -> Option<String> {
+        self.settled = true;
+        match self.table.settle_handover(self.key, self.waiter, outcome) {
+            true => None,
+            false => Some(std::mem::take(&mut self.value)),
+        }
+    }
+}
+
+impl Drop for Handover<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            // As unknown: the waiter settles it with its next attempt, or frees its token
+            // when it leaves. A releaser that sent the request settles it itself instead,
+            // to free the token of a waiter that left (see `settle`).
+            let outcome = HandoffOutcome::Unknown { sent: self.sent };
+            self.table.settle_handover(self.key, self.waiter, outcome);
+        }
+    }
 }
 
 /// At most this many handovers in a row inside one process before a lock is released
@@ -241,7 +282,7 @@ impl WaitTable {
     }
 
     /// The releaser of `key` asks whether it may hand the lock to the next local waiter.
-    pub(crate) fn offer_handoff(&self, key: &str) -> Option<HandoffOffer> {
+    pub(crate) fn offer_handoff<'a>(&'a self, key: &'a str) -> Option<Handover<'a>> {
         let mut keys = lock(&self.keys);
         let entry = keys.get_mut(key)?;
         if entry.handoffs_in_row >= MAX_HANDOFFS_IN_ROW {
@@ -254,41 +295,43 @@ impl WaitTable {
         }
         let (value, lease) = head.offer.clone()?;
         head.handoff_pending = true;
-        Some(HandoffOffer {
-            waiter: head.id,
+        let (waiter, own_subscriptions) = (head.id, entry.subscription == Subscription::Active);
+        drop(keys);
+        Some(Handover {
+            table: self,
+            key,
+            waiter,
             value,
             lease,
-            own_subscriptions: u8::from(entry.subscription == Subscription::Active),
+            own_subscriptions: u8::from(own_subscriptions),
+            sent: Instant::now(),
+            settled: false,
         })
     }
 
-    /// Completes a handover attempt. Returns false when the waiter left in the meantime
-    /// while the lock was handed to it: then the caller owns the lock under the waiter's
-    /// token and must pass it on or release it. Every outcome settles the offer and wakes
-    /// someone: the waiter, or, when it left, the next head.
-    pub(crate) fn finish_handoff(
-        &self,
-        key: &str,
-        offer: &HandoffOffer,
-        outcome: HandoffOutcome,
-    ) -> bool {
+    /// Settles a handover to `waiter` (see [`Handover::settle`]). Returns false when the
+    /// waiter left in the meantime while the lock was handed to it.
+    fn settle_handover(&self, key: &str, waiter: u64, outcome: HandoffOutcome) -> bool {
         let succeeded = matches!(outcome, HandoffOutcome::Handed(_));
+        // A waiter that left never looks at the key again: whatever the handover may have
+        // given it is the releaser's to deal with.
+        let nobody_holds = matches!(outcome, HandoffOutcome::NotHanded);
         let mut keys = lock(&self.keys);
         let Some(entry) = keys.get_mut(key) else {
-            return !succeeded;
+            return nobody_holds;
         };
         if !succeeded {
             // Released to everyone, not ours any more, or unknown: nobody here is known to
             // hold it.
             entry.holder_until = None;
         }
-        let Some(waiter) = entry.queue.iter_mut().find(|w| w.id == offer.waiter) else {
+        let Some(waiter) = entry.queue.iter_mut().find(|w| w.id == waiter) else {
             if !succeeded {
                 // The offered waiter left while the lock was being freed: the next one
                 // must hear of it, since this process ignores its own announcements.
                 poke_head(entry);
             }
-            return !succeeded;
+            return nobody_holds;
         };
         waiter.handoff_pending = false;
         match outcome {
@@ -343,10 +386,13 @@ impl Ticket<'_> {
         }
     }
 
-    /// Leaves the queue without the lock, and returns what was handed to this waiter and
-    /// not taken yet, in one step: a handover that completes after this is the releaser's
-    /// to undo (it finds the waiter gone), one before it is the caller's.
-    pub(crate) fn leave(mut self) -> Option<Grant> {
+    /// Leaves the queue without the lock. Returns when a handover that may have given
+    /// this waiter the lock was sent (one that completed and was not taken, or one whose
+    /// outcome nobody learned): the key may hold this waiter's token from then until a
+    /// lease later, and the caller must free it. In one step: a handover that completes
+    /// after this is the releaser's to undo (it finds the waiter gone), one before it is
+    /// the caller's.
+    pub(crate) fn leave(mut self) -> Option<Instant> {
         self.finished = true;
         let mut keys = lock(&self.table.keys);
         let entry = keys.get_mut(self.key)?;
@@ -356,7 +402,10 @@ impl Ticket<'_> {
             poke_head(entry);
         }
         forget_if_unused(&mut keys, self.key);
-        me.granted
+        [me.granted.map(|g| g.sent), me.maybe_granted]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Takes the lock handed to this waiter, if one was.
@@ -370,13 +419,15 @@ impl Ticket<'_> {
             .take()
     }
 
-    /// Marks the start of this waiter's own attempt; false (and nothing marked) when a
-    /// handover to it is in flight or done, which the waiter must await instead.
+    /// Marks the start of this waiter's own attempt; false (and nothing marked) when it is
+    /// not the head (only the head talks to Redis), or a handover to it is in flight or
+    /// done, which it must await instead.
     pub(crate) fn begin_attempt(&self) -> bool {
         let mut keys = lock(&self.table.keys);
         let Some(me) = keys
             .get_mut(self.key)
-            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
+            .and_then(|e| e.queue.front_mut())
+            .filter(|head| head.id == self.id)
         else {
             return false;
         };
@@ -528,12 +579,12 @@ mod tests {
         assert!(first.leave().is_none(), "nothing was handed yet");
         assert!(poked(&second), "becoming head is a poke");
         assert!(!poked(&second));
-        assert!(table.finish_handoff("k", &offer, HandoffOutcome::NotHanded));
+        assert!(offer.settle(HandoffOutcome::NotHanded).is_none());
         assert!(poked(&second), "the release reached nobody else here");
     }
 
     /// Item 7: a grant the waiter never took comes back from `leave`, for the caller to
-    /// free; one completed after the waiter left is the releaser's (`finish_handoff` says so).
+    /// free; one completed after the waiter left is the releaser's (`settle` says so).
     #[test]
     fn a_grant_is_owned_by_exactly_one_side() {
         let table = WaitTable::new();
@@ -545,9 +596,8 @@ mod tests {
             fence: 7,
             sent,
         };
-        assert!(table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)));
-        let left_with = first.leave().expect("handed, not taken");
-        assert_eq!((left_with.value.as_str(), left_with.fence), ("a", 7));
+        assert!(offer.settle(HandoffOutcome::Handed(grant)).is_none());
+        assert_eq!(first.leave(), Some(sent), "handed, not taken");
 
         let second = waiter(&table, "b");
         let offer = table.offer_handoff("k").unwrap();
@@ -557,8 +607,9 @@ mod tests {
             fence: 8,
             sent,
         };
-        assert!(
-            !table.finish_handoff("k", &offer, HandoffOutcome::Handed(grant)),
+        assert_eq!(
+            offer.settle(HandoffOutcome::Handed(grant)).as_deref(),
+            Some("b"),
             "the waiter left: the releaser holds the lock under its token"
         );
     }
@@ -576,8 +627,20 @@ mod tests {
             .offer_handoff("k")
             .expect("offered once the attempt is over");
         assert!(!head.begin_attempt(), "a handover is in flight");
-        assert!(table.finish_handoff("k", &offer, HandoffOutcome::NotHanded));
+        assert!(offer.settle(HandoffOutcome::NotHanded).is_none());
         assert!(head.begin_attempt());
+    }
+
+    /// Only the head talks to Redis: a waiter behind it is refused an attempt until it is
+    /// the head itself.
+    #[test]
+    fn only_the_head_begins_an_attempt() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        let second = waiter(&table, "b");
+        assert!(!second.begin_attempt(), "not the head");
+        drop(first);
+        assert!(second.begin_attempt(), "the head now");
     }
 
     /// Item 16: a subscription confirmed after its key was swept is refused, so the
@@ -600,10 +663,25 @@ mod tests {
         let first = waiter(&table, "a");
         let offer = table.offer_handoff("k").unwrap();
         let sent = Instant::now();
-        assert!(table.finish_handoff("k", &offer, HandoffOutcome::Unknown { sent }));
+        assert!(offer.settle(HandoffOutcome::Unknown { sent }).is_none());
         assert!(poked(&first));
         let view = first.view();
         assert_eq!(view.maybe_granted, Some(sent));
         assert!(view.granted.is_none() && !view.handoff_pending);
+        assert_eq!(first.leave(), Some(sent), "left to the caller to free");
+    }
+
+    /// A releaser dropped half-way (its future cancelled) settles its offer as unknown:
+    /// the waiter is poked, and may attempt again.
+    #[test]
+    fn a_dropped_handover_settles_as_unknown() {
+        let table = WaitTable::new();
+        let first = waiter(&table, "a");
+        let offer = table.offer_handoff("k").unwrap();
+        let sent = offer.sent;
+        drop(offer);
+        assert!(poked(&first));
+        assert_eq!(first.view().maybe_granted, Some(sent));
+        assert!(first.begin_attempt(), "no handover pending any more");
     }
 }

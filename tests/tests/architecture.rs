@@ -25,7 +25,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "transport",
-        &["resp", "tls", "conn", "pool", "server", "sentinel"],
+        &[
+            "resp",
+            "tls",
+            "conn",
+            "pool",
+            "pool/slots",
+            "server",
+            "sentinel",
+        ],
     ),
     ("protocol", &["scripts"]),
     ("servers", &["single", "cluster", "cluster/resend", "io"]),

@@ -211,13 +211,15 @@ impl<'a> Attempts<'a> {
 impl Drop for Attempts<'_> {
     /// An acquisition that ends without the lock (an error, its deadline, a cancelled
     /// future) leaves the queue, and frees in the background whatever Redis may hold under
-    /// its token: a lock handed to it that it never took, or one an unanswered request took.
+    /// its token: a lock handed to it that it never took, one a handover whose outcome
+    /// nobody learned may have given it (also when it never looked at its place again), or
+    /// one an unanswered request took.
     fn drop(&mut self) {
         if self.acquired {
             return;
         }
-        let grant = self.ticket.take().and_then(Ticket::leave);
-        let since = match (grant.map(|g| g.sent), self.unconfirmed_since) {
+        let handed_since = self.ticket.take().and_then(Ticket::leave);
+        let since = match (handed_since, self.unconfirmed_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

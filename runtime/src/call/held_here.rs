@@ -16,7 +16,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::guard::{Held, SharedHold};
-use crate::pool::lock;
+use crate::sync::lock;
 
 tokio::task_local! {
     static HELD_IN_TASK: Vec<SharedHold>;

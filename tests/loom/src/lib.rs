@@ -1,0 +1,26 @@
+//! Models of the runtime's in-process concurrency, checked with loom.
+//!
+//! The runtime's wait table (runtime/src/waiters.rs) and the places of its blocking pool
+//! (runtime/src/pool/slots.rs) are compiled here from the runtime's own files, with loom's
+//! locks and atomics in place of std's (see `sync.rs`): nothing else of the runtime (tokio,
+//! redis) is built. Around them, `lock.rs` plays the callers (acquisitions, releasers,
+//! handovers) against a model of the Redis key (`key.rs`), and loom runs each model in
+//! every interleaving of its threads up to a bound on preemptions (`check.rs`).
+//! The models are public functions, run by the tests in tests/*.rs.
+
+mod check;
+mod key;
+mod lock;
+pub mod pool;
+mod sync;
+pub mod wait_table;
+
+/// The runtime's wait table. The models drive part of it: the rest (pub/sub
+/// subscriptions, sweeping) is the runtime's to use.
+#[path = "../../../runtime/src/waiters.rs"]
+#[allow(dead_code, reason = "the models use part of the file")]
+mod waiters;
+
+/// The places of the runtime's blocking pool.
+#[path = "../../../runtime/src/pool/slots.rs"]
+mod slots;
