@@ -344,9 +344,8 @@ pub(crate) async fn eval_until<I: Io>(
         Backend::Cluster(_) => crate::scripts::sharded(script),
         Backend::Server(_) | Backend::Sentinel(_) | Backend::Redlock(_) => script,
     };
-    let mut evalsha = redis::cmd("EVALSHA");
-    evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
-    match send(io, client, evalsha, until, script.resend_safe).await? {
+    let first = evalsha(script, keys, args);
+    match send(io, client, first, until, script.resend_safe).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let mut eval = redis::cmd("EVAL");
             eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
@@ -356,4 +355,11 @@ pub(crate) async fn eval_until<I: Io>(
         }
         reply => reply.into_result(),
     }
+}
+
+/// `EVALSHA` of `script` on `keys` with `args`: how every script is first sent.
+pub(crate) fn evalsha(script: &Script, keys: &[&str], args: &[&str]) -> redis::Cmd {
+    let mut evalsha = redis::cmd("EVALSHA");
+    evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
+    evalsha
 }
