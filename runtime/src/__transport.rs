@@ -97,7 +97,7 @@ impl Transport {
             &[value, &ms, "1"],
         )
         .await?;
-        // The reply's shape, as an acquisition reads it (see `lock/attempts.rs`).
+        // The reply's shape, as an acquisition reads it (see `attempt_one` in backend.rs).
         match &reply {
             Reply::Array(parts) => match parts.as_slice() {
                 [Reply::Int(1), Reply::Int(fence)] => Ok(Some(*fence as u64)),
