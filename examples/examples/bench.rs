@@ -28,6 +28,10 @@ mod scale;
 mod server;
 #[path = "bench/stats.rs"]
 mod stats;
+#[path = "bench/transport.rs"]
+mod transport;
+#[path = "bench/transport_table.rs"]
+mod transport_table;
 #[path = "bench/uncontended.rs"]
 mod uncontended;
 
@@ -54,6 +58,9 @@ pub struct Sizes {
     per_worker: usize,
     scale_tasks: usize,
     scale_limit: Duration,
+    /// Rounds of the transport A/B, each running every stack once with `loops` cycles per
+    /// caller.
+    ab_rounds: usize,
 }
 
 impl Sizes {
@@ -67,6 +74,7 @@ impl Sizes {
         per_worker: 500,
         scale_tasks: 10_000,
         scale_limit: Duration::from_secs(120),
+        ab_rounds: 5,
     };
 
     /// For smoke tests: finishes in a few seconds.
@@ -79,6 +87,7 @@ impl Sizes {
         per_worker: 50,
         scale_tasks: 1_000,
         scale_limit: Duration::from_secs(30),
+        ab_rounds: 5,
     };
 }
 
@@ -144,6 +153,8 @@ fn main() -> Res<()> {
         return contended::worker_main(&args[1..]);
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // Only the transport A/B, for measuring it again without the rest.
+    let only_transport = args.iter().any(|a| a == "--only-transport");
     let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
 
     let server = redis_locked_tests::RedisServer::start();
@@ -151,6 +162,34 @@ fn main() -> Res<()> {
     redis_locked::init(&url)?;
     let mut inspector = Inspector::new(server.connection());
     let machine = inspector.machine()?;
+    if only_transport {
+        println!("# redis-locked bench: transport A/B only\n");
+        println!("{}", machine_line(&machine));
+    } else {
+        lock_sections(&url, &mut inspector, &machine, &sizes, quick)?;
+    }
+    let load_before = load_average();
+    let ab = transport::run(&url, &sizes)?;
+    print!(
+        "{}",
+        transport_table::render(&ab, sizes.ab_rounds, sizes.loops)
+    );
+    println!(
+        "Load average (1 min) {load_before} before the A/B, {} after.",
+        load_average()
+    );
+    Ok(())
+}
+
+/// Everything but the transport A/B: the lock's figures against the baselines, and the
+/// table of them.
+fn lock_sections(
+    url: &str,
+    inspector: &mut Inspector,
+    machine: &Machine,
+    sizes: &Sizes,
+    quick: bool,
+) -> Res<()> {
     eprintln!("starting a cluster of {CLUSTER_MASTERS} and {REDLOCK_SERVERS} Redlock servers ...");
     let (_cluster, _redlock, mut others) = other_backends()?;
     let kinds: Vec<Backend> = std::iter::once(Backend::Single)
@@ -158,28 +197,27 @@ fn main() -> Res<()> {
         .collect();
 
     eprintln!("baselines and uncontended ...");
-    let (base, mut uncontended) = measure_loops(&url, inspector.conn(), &sizes, &kinds)?;
+    let (base, mut uncontended) = measure_loops(url, inspector.conn(), sizes, &kinds)?;
     let others_uncontended = uncontended.split_off(1);
     let uncontended = &uncontended[0];
     eprintln!("contended: tasks ...");
-    let tasks = contended::tasks(&mut inspector, TASKS, &sizes, Backend::Single)?;
+    let tasks = contended::tasks(inspector, TASKS, sizes, Backend::Single)?;
     eprintln!("contended: threads ...");
-    let threads = contended::threads(&mut inspector, THREADS, &sizes)?;
+    let threads = contended::threads(inspector, THREADS, sizes)?;
     eprintln!("contended: processes ...");
-    let processes =
-        contended::processes(&mut inspector, &url, PROCESSES, TASKS_PER_PROCESS, &sizes)?;
+    let processes = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
     let mut others_tasks = Vec::new();
     for other in &mut others {
         eprintln!("{}: contended tasks ...", other.section);
         others_tasks.push(contended::tasks(
             &mut other.inspector,
             TASKS,
-            &sizes,
+            sizes,
             other.backend,
         )?);
     }
     eprintln!("scale ...");
-    let scale = scale::run(&url, sizes.scale_tasks, sizes.scale_limit)?;
+    let scale = scale::run(url, sizes.scale_tasks, sizes.scale_limit)?;
 
     let mut table = Table::default();
     baseline_rows(&mut table, &base);
@@ -196,14 +234,14 @@ fn main() -> Res<()> {
     for (section, measured, in_process) in contended {
         contended_rows(&mut table, &section, "", &base, measured, in_process, true);
     }
-    scale_rows(&mut table, &base, &scale, &sizes);
+    scale_rows(&mut table, &base, &scale, sizes);
     for ((other, attr), measured) in others.iter().zip(&others_uncontended).zip(&others_tasks) {
         let section = other.section.as_str();
         uncontended_rows(&mut table, section, "uncontended ", &base, attr, false);
         let prefix = format!("(a) {TASKS} tasks: ");
         contended_rows(&mut table, section, &prefix, &base, measured, true, false);
     }
-    print_report(&machine, &base, &sizes, quick, &table);
+    print_report(machine, &base, sizes, quick, &table);
     Ok(())
 }
 
@@ -262,10 +300,7 @@ fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool,
     let rounds = sizes.rounds;
     let mode = if quick { "quick" } else { "full" };
     println!("# redis-locked bench ({mode} run)\n");
-    println!(
-        "Machine: nproc {}, CPU {}, redis-server {} (loopback TCP)\n",
-        machine.nproc, machine.cpu, machine.redis_version
-    );
+    println!("{}", machine_line(machine));
     print!("{}", table.render());
     println!(
         "\nRT = one PING round trip p50 ({}). PING/2 = half the PING rate: the ideal for a \
@@ -277,6 +312,22 @@ fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool,
         nanos(base.ping_p50_ns as i64),
         rounds
     );
+}
+
+fn machine_line(machine: &Machine) -> String {
+    format!(
+        "Machine: nproc {}, CPU {}, redis-server {} (loopback TCP)\n",
+        machine.nproc, machine.cpu, machine.redis_version
+    )
+}
+
+/// The 1-minute load average of the machine, as `uptime` gives it: other work on it slows
+/// the figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 fn baseline_rows(table: &mut Table, base: &Baselines) {

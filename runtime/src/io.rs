@@ -335,9 +335,8 @@ pub(crate) async fn eval_until<I: Io>(
         Route::Cluster(_) => crate::scripts::sharded(script),
         Route::Single(_) => script,
     };
-    let mut evalsha = redis::cmd("EVALSHA");
-    evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
-    match send(io, route, evalsha, until, script.resend_safe).await? {
+    let first = evalsha(script, keys, args);
+    match send(io, route, first, until, script.resend_safe).await? {
         Reply::Error(message) if message.starts_with("NOSCRIPT") => {
             let mut eval = redis::cmd("EVAL");
             eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
@@ -348,4 +347,11 @@ pub(crate) async fn eval_until<I: Io>(
         }
         reply => reply.into_result().map_err(crate::scripts::explain),
     }
+}
+
+/// `EVALSHA` of `script` on `keys` with `args`: how every script is first sent.
+pub(crate) fn evalsha(script: &Script, keys: &[&str], args: &[&str]) -> redis::Cmd {
+    let mut evalsha = redis::cmd("EVALSHA");
+    evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
+    evalsha
 }

@@ -44,6 +44,8 @@ mod waiters;
 
 #[doc(hidden)]
 pub mod __private;
+#[doc(hidden)]
+pub mod __transport;
 
 pub use client::DEFAULT_CLIENT;
 pub use error::LockError;

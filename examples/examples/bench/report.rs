@@ -42,30 +42,37 @@ impl Table {
             .push([section.into(), figure.into(), value, ratio, target, status]);
     }
 
-    /// Columns padded to equal width, so the table also reads well as plain text.
+    /// The table in markdown (see [`markdown`]).
     pub fn render(&self) -> String {
-        let header = ["Section", "Figure", "Value", "Ratio", "Target", "Status"].map(String::from);
-        let mut widths = header.clone().map(|h| h.chars().count());
-        for row in &self.rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let line = |cells: &[String; 6]| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            format!("| {} |\n", padded.join(" | "))
-        };
-        let rule = widths.map(|w| "-".repeat(w));
-        let mut out = line(&header) + &line(&rule);
-        for row in &self.rows {
-            out += &line(row);
-        }
-        out
+        let header = ["Section", "Figure", "Value", "Ratio", "Target", "Status"];
+        markdown(&header, &self.rows)
     }
+}
+
+/// A markdown table, its columns padded to equal width so that it also reads well as
+/// plain text.
+pub fn markdown<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &width)| format!("{cell:<width$}"))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    let mut out = line(&header) + &line(&rule);
+    for row in rows {
+        out += &line(row.as_ref());
+    }
+    out
 }
 
 /// `12,345/s`
