@@ -4,6 +4,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+// Module map: the runtime in layers, each importing only from the layers below it
+// (`tests/tests/architecture.rs` checks this, and lists the same files):
+//
+// generated code  call (+ call/held_here), __private, __transport: what `#[redis_lock]`'s
+//                 expansion calls, and the bench's view of the transport; not public API
+// api             lock (`Lock`), registry (`ClientBuilder`, the registry), scope (`Client`),
+//                 inspect (`list_locks`, `Lock::info`)
+// algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; guard: a
+//                 held lock, its renewal, release and handover; cleanup: background releases
+// client          client: one configured client (its backend, wait table and subscriber)
+// waiting         waiters: the in-process wait table; listener, subscriber, cluster/pubsub:
+//                 release announcements, given the wait table and the backend, not the client
+// backends        backend: where locks live, one enum with one arm per kind in every
+//                 operation; redlock, cluster/replicas, scan
+// servers         single (one server, fixed or Sentinel-managed), cluster (+ cluster/resend),
+//                 io (sync and async requests to a `Route`)
+// protocol        scripts: the Lua scripts, what they answer, when they may be resent
+// transport       conn, pool (+ pool/slots), resp, tls, server, sentinel
+// utilities       error, lease, keys, token, holder, url, block_on, background, metrics,
+//                 reachability, sync
+
 mod acquire;
 mod backend;
 mod background;
