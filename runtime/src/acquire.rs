@@ -10,7 +10,7 @@ use attempts::{Attempt, Attempts};
 pub(crate) use spec::Spec;
 
 use crate::error::LockError;
-use crate::guard::Held;
+use crate::held::Held;
 use crate::holder::owner_value;
 use crate::io::Io;
 use crate::token::new_token;

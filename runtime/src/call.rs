@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::error::LockError;
-use crate::guard::{BlockingLockGuard, LeaseState, LockGuard};
+use crate::guard::{BlockingLockGuard, LockGuard};
+use crate::renewal::LeaseState;
 
 /// The attribute's arguments, checked and converted at compile time.
 #[derive(Debug, Clone, Copy)]

@@ -9,10 +9,11 @@
 //
 // generated code  call (+ call/held_here), __private, __transport: what `#[redis_lock]`'s
 //                 expansion calls, and the bench's view of the transport; not public API
-// api             lock (`Lock`), registry (`ClientBuilder`, the registry), scope (`Client`),
-//                 inspect (`list_locks`, `Lock::info`)
-// algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; guard: a
-//                 held lock, its renewal, release and handover; cleanup: background releases
+// api             lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), registry
+//                 (`ClientBuilder`, the registry), scope (`Client`), inspect (`list_locks`)
+// algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; held: a
+//                 held lock; release: its release and handover; renewal: its lease and
+//                 auto-renewal; cleanup: background releases
 // client          client: one configured client (its backend, wait table and subscriber)
 // waiting         waiters: the in-process wait table; listener, subscriber, cluster/pubsub:
 //                 release announcements, given the wait table and the backend, not the client
@@ -36,6 +37,7 @@ mod cluster;
 mod conn;
 mod error;
 mod guard;
+mod held;
 mod holder;
 mod inspect;
 mod io;
@@ -48,6 +50,8 @@ mod pool;
 mod reachability;
 mod redlock;
 mod registry;
+mod release;
+mod renewal;
 mod resp;
 mod scan;
 mod scope;

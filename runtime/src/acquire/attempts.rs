@@ -14,7 +14,7 @@ use super::spec::Spec;
 use crate::backend::AttemptRequest;
 use crate::cleanup::Orphan;
 use crate::error::LockError;
-use crate::guard::Held;
+use crate::held::Held;
 use crate::io::Io;
 use crate::waiters::{Grant, HeadView, Ticket};
 

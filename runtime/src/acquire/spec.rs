@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::guard::{Acquired, Held};
+use crate::held::{Acquired, Held};
 
 /// One lock as the acquisition algorithm sees it, borrowed from a [`Lock`](crate::Lock).
 pub(crate) struct Spec<'a> {

@@ -15,7 +15,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::client::LockClient;
 use crate::error::LockError;
-use crate::guard::{Held, SharedHold};
+use crate::held::{Held, SharedHold};
 use crate::sync::lock;
 
 tokio::task_local! {

@@ -1,6 +1,6 @@
 //! The callers of the wait table, taking the same steps as the runtime's: an acquisition
 //! (`acquire::acquire` with acquire/attempts.rs), a holder, and a release that hands the
-//! lock over (`Held::release_now` with guard.rs's `HandoffAttempt`), talking to the model
+//! lock over (`Held::release_now` with release.rs's `HandoffAttempt`), talking to the model
 //! key instead of Redis. Only the table is the runtime's code here. A caller may be cut
 //! short where the runtime's future may be dropped: at an await, that is, while a request
 //! is out (which then may or may not have run) or while it waits for a poke.

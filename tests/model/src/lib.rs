@@ -31,7 +31,7 @@
 //!   until the holder's lease end, a retry after an error, or the deadline; take a grant;
 //!   give up at the deadline, leaving the queue and releasing in the background whatever
 //!   may have been taken for it. A holder may extend its lease once, then releases
-//!   ([`client::release`], `guard.rs`): HANDOFF to the next local waiter (again, under the
+//!   ([`client::release`], `release.rs`): HANDOFF to the next local waiter (again, under the
 //!   waiter's token, when the waiter left meanwhile) or RELEASE.
 //! - **Background releases** ([`client::cleanup`], `cleanup.rs`): RELEASE by token, retried
 //!   while Redis does not answer, until the token's lease must have ended.

@@ -1,4 +1,4 @@
-//! A holder's extension and release (`runtime/src/guard.rs`): EXTEND, and
+//! A holder's extension and release (`runtime/src/held.rs` and `runtime/src/release.rs`): EXTEND, and
 //! `Held::release_with`, which hands the lock to the next local waiter (HANDOFF) or
 //! releases it (RELEASE), with what each failure leaves behind.
 
