@@ -9,8 +9,8 @@
 //
 // generated code  call (+ call/held_here), __private, __transport: what `#[redis_lock]`'s
 //                 expansion calls, and the bench's view of the transport; not public API
-// api             lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), registry
-//                 (`ClientBuilder`, the registry), scope (`Client`), inspect (`list_locks`)
+// api             lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), builder
+//                 (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
 // algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; held: a
 //                 held lock; release: its release and handover; renewal: its lease and
 //                 auto-renewal; cleanup: background releases
@@ -30,6 +30,7 @@ mod acquire;
 mod backend;
 mod background;
 mod block_on;
+mod builder;
 mod call;
 mod cleanup;
 mod client;
@@ -72,13 +73,13 @@ pub mod __private;
 #[doc(hidden)]
 pub mod __transport;
 
+pub use builder::{ClientBuilder, init, register};
 pub use client::DEFAULT_CLIENT;
 pub use error::LockError;
 pub use guard::{BlockingLockGuard, LockGuard};
 pub use holder::Holder;
 pub use inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use lock::{Lock, reset_all, reset_all_blocking};
-pub use registry::{ClientBuilder, init, register};
 pub use scope::{Client, ClientScopeGuard};
 
 // The attribute's documentation lives here rather than in the macros crate, so that its

@@ -58,7 +58,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cleanup",
         ],
     ),
-    ("api", &["guard", "scope", "registry", "lock", "inspect"]),
+    (
+        "api",
+        &["guard", "scope", "registry", "builder", "lock", "inspect"],
+    ),
     (
         "generated code",
         &["call", "call/held_here", "__private", "__transport", "lib"],

@@ -1,0 +1,464 @@
+//! [`ClientBuilder`]: a client's settings, checked, made into a client that is registered
+//! (see `registry.rs`) or built for use in a scope (see `scope.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::client::{DEFAULT_CLIENT, LockClient};
+use crate::error::LockError;
+use crate::redlock::Quorum;
+use crate::scope::Client;
+use crate::sentinel::SentinelMaster;
+use crate::server::Server;
+use crate::single::{Place, Single};
+
+/// The name of a [built](ClientBuilder::build) client in logs: it has none of its own.
+const UNREGISTERED: &str = "unregistered";
+
+/// Registers the default client, used by every lock that names no client.
+///
+/// The URL is checked at once (`redis://[user:password@]host[:port][/db]` or
+/// `unix:///path/to/socket`); the connection itself is made on first use.
+///
+/// ```no_run
+/// redis_locked::init("redis://127.0.0.1:6379")?;
+/// # Ok::<(), redis_locked::LockError>(())
+/// ```
+pub fn init(url: &str) -> Result<(), LockError> {
+    ClientBuilder::new(url).init()
+}
+
+/// Registers a named client, used by locks that say `client = "name"`.
+///
+/// ```no_run
+/// redis_locked::register("billing", "redis://billing-redis:6379/2")?;
+/// # Ok::<(), redis_locked::LockError>(())
+/// ```
+pub fn register(name: &str, url: &str) -> Result<(), LockError> {
+    ClientBuilder::new(url).register(name)
+}
+
+/// Options for a client, for when the defaults of [`init`] and [`register`] do not fit.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// redis_locked::ClientBuilder::new("redis://127.0.0.1:6379")
+///     .key_prefix("myapp:lock:")
+///     .default_lease(Duration::from_secs(10))
+///     .response_timeout(Duration::from_secs(2))
+///     .init()?;
+/// # Ok::<(), redis_locked::LockError>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientBuilder {
+    target: TargetConfig,
+    #[cfg(feature = "tls")]
+    tls_root_certificate: Option<Vec<u8>>,
+    prefix: String,
+    default_lease: Duration,
+    outage_timeout: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    max_connections: usize,
+    /// For a cluster: replicas that must acknowledge an acquisition, and for how long
+    /// to wait for them.
+    min_replicas: (usize, Duration),
+}
+
+/// Where the client's requests go, as configured.
+#[derive(Clone)]
+enum TargetConfig {
+    Url(String),
+    Sentinel {
+        master: String,
+        sentinel_urls: Vec<String>,
+        /// The master's user and password.
+        credentials: Option<(String, String)>,
+    },
+    Redlock(Vec<String>),
+    Cluster {
+        seed_urls: Vec<String>,
+    },
+}
+
+impl ClientBuilder {
+    /// Starts from the defaults: prefix `lock:`, a 30 s lease, a 30 s outage timeout, 5 s
+    /// connect and response timeouts, at most 16 connections per pool.
+    pub fn new(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Url(url.into()))
+    }
+
+    /// A client of the master that Redis Sentinel manages under `master_name`, with the
+    /// same defaults as [`new`](ClientBuilder::new).
+    ///
+    /// The sentinels (`redis://[user:password@]host:port`, or `rediss://` for TLS to the
+    /// sentinels and the master alike; the credentials are the sentinels' own) are asked
+    /// for the master's address, each in turn until one answers: at registration, in the
+    /// background, and again whenever a request fails in a way that suggests the master
+    /// moved (an unreachable server, or a `READONLY` reply from a demoted master). The
+    /// master's own credentials, if it needs any, are given with
+    /// [`master_credentials`](ClientBuilder::master_credentials); it is used with database 0.
+    ///
+    /// ```no_run
+    /// redis_locked::ClientBuilder::sentinel(
+    ///     "mymaster",
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    /// )
+    /// .master_credentials("locks", "s3cret")
+    /// .init()?;
+    /// # Ok::<(), redis_locked::LockError>(())
+    /// ```
+    pub fn sentinel<U: Into<String>>(
+        master_name: impl Into<String>,
+        sentinel_urls: impl IntoIterator<Item = U>,
+    ) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Sentinel {
+            master: master_name.into(),
+            sentinel_urls: sentinel_urls.into_iter().map(Into::into).collect(),
+            credentials: None,
+        })
+    }
+
+    /// A Redlock client: a lock is held when a majority of these independent servers
+    /// (their number odd, at least 3; no replication between them) granted it, with the
+    /// same defaults as [`new`](ClientBuilder::new). Every operation goes to every server
+    /// at once; see the README's "Redlock" section for what this guarantees and costs.
+    ///
+    /// ```no_run
+    /// redis_locked::ClientBuilder::redlock([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .init()?;
+    /// # Ok::<(), redis_locked::LockError>(())
+    /// ```
+    pub fn redlock<U: Into<String>>(urls: impl IntoIterator<Item = U>) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Redlock(
+            urls.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// For a [`sentinel`](ClientBuilder::sentinel) client: the ACL user (`default` for a
+    /// plain `requirepass`) and password to authenticate to the master with. Ignored by
+    /// clients of one URL, whose URL carries its credentials.
+    pub fn master_credentials(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> ClientBuilder {
+        if let TargetConfig::Sentinel { credentials, .. } = &mut self.target {
+            *credentials = Some((user.into(), password.into()));
+        }
+        self
+    }
+
+    /// A client of a Redis Cluster, reached first through any of `seed_urls`
+    /// (`redis://[user:password@]host:port`, or `rediss://`), with the same defaults as
+    /// [`new`](ClientBuilder::new).
+    ///
+    /// Each lock's keys share one hash slot, so every request for a lock goes to the master
+    /// of that slot; the `redis` crate's cluster client follows `MOVED`/`ASK` redirections
+    /// and finds the new master after a failover. Waiters are woken by sharded pub/sub on
+    /// the lock's own shard. `reset_all` and the listing of locks walk every master.
+    ///
+    /// ```no_run
+    /// redis_locked::ClientBuilder::cluster([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .min_replicas(1, std::time::Duration::from_millis(500))
+    /// .init()?;
+    /// # Ok::<(), redis_locked::LockError>(())
+    /// ```
+    pub fn cluster<U: Into<String>>(seed_urls: impl IntoIterator<Item = U>) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Cluster {
+            seed_urls: seed_urls.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// For a [`cluster`](ClientBuilder::cluster) client: an acquisition succeeds only once
+    /// at least `replicas` replicas of the lock's master acknowledged the lock (`WAIT`),
+    /// waiting at most `timeout` (shorter than the response timeout) for them, so that a
+    /// failover right after it does not lose the lock. Otherwise it releases the lock and
+    /// fails with [`LockError::NotReplicated`]. Costs a replication round trip per
+    /// acquisition, during which this process's other requests to that master queue (see
+    /// the README). Default 0: no waiting. Refused at registration by other kinds of client.
+    pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> ClientBuilder {
+        self.min_replicas = (replicas, timeout);
+        self
+    }
+
+    fn with_target(target: TargetConfig) -> ClientBuilder {
+        ClientBuilder {
+            target,
+            #[cfg(feature = "tls")]
+            tls_root_certificate: None,
+            prefix: "lock:".into(),
+            default_lease: Duration::from_secs(30),
+            outage_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+            max_connections: 16,
+            min_replicas: (0, Duration::ZERO),
+        }
+    }
+
+    /// The prefix of every lock key (default `lock:`); lock `x` lives in key `<prefix>{x}`.
+    /// It must not contain `{` or `}` (the lock's name is its keys' Redis Cluster hash tag):
+    /// registration fails with [`LockError::InvalidConfig`] otherwise.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> ClientBuilder {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The lease of locks that set no `expire` (default 30 s; such locks auto-renew).
+    pub fn default_lease(mut self, lease: Duration) -> ClientBuilder {
+        self.default_lease = lease;
+        self
+    }
+
+    /// How long an acquisition keeps trying while Redis is unreachable (refused or timed-out
+    /// connections, a server still loading its data) before it fails with that error
+    /// (default 30 s). A caller's own `timeout` ends the wait sooner. Zero: fail at once.
+    pub fn outage_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.outage_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for a TCP connection to Redis (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for any one reply from Redis (default 5 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// At most this many connections open at once (default 16), per pool: one pool serves
+    /// sync callers, and one each Tokio runtime. Callers beyond it wait for a connection.
+    /// Waiting for a lock holds no connection, so this bounds only concurrent requests.
+    pub fn max_connections(mut self, max: usize) -> ClientBuilder {
+        self.max_connections = max;
+        self
+    }
+
+    /// For `rediss://` URLs: trust this CA certificate (PEM; several may follow one
+    /// another) to sign the server's certificate, instead of the platform's trusted roots.
+    /// The certificate must name the URL's host (a DNS name or an IP address).
+    /// Needs the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> ClientBuilder {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
+    /// Registers this client as the default one.
+    pub fn init(self) -> Result<(), LockError> {
+        self.register(DEFAULT_CLIENT)
+    }
+
+    /// Registers this client under `name`.
+    pub fn register(self, name: &str) -> Result<(), LockError> {
+        let client = Arc::new(self.make(name)?);
+        crate::registry::insert(name, client.clone())?;
+        started(&client);
+        Ok(())
+    }
+
+    /// A client of its own, outside the registry: locks take it through
+    /// [`Client::scope`] (or [`enter`](Client::enter) for sync code), where it stands in
+    /// for the default client, or through [`Client::lock`]. Checked as
+    /// [`register`](ClientBuilder::register) checks; connects on first use. Its
+    /// connections close once the `Client`, its clones and every lock and guard made with
+    /// it are dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), redis_locked::LockError> {
+    /// let client = redis_locked::ClientBuilder::new("redis://127.0.0.1:6379").build()?;
+    /// client.scope(async { /* locks here use `client` */ }).await;
+    /// # Ok(()) }
+    /// ```
+    pub fn build(self) -> Result<Client, LockError> {
+        let client = Arc::new(self.make(UNREGISTERED)?);
+        started(&client);
+        Ok(Client::new(client))
+    }
+
+    /// The client these options describe, named `name` in logs; checked, not yet connected.
+    fn make(&self, name: &str) -> Result<LockClient, LockError> {
+        if crate::lease::lease_millis(self.default_lease).is_err() {
+            return Err(LockError::invalid(
+                "the default lease must be at least 1 ms",
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.response_timeout.is_zero() {
+            return Err(LockError::invalid("timeouts must be greater than zero"));
+        }
+        if self.max_connections == 0 {
+            return Err(LockError::invalid("max_connections must be at least 1"));
+        }
+        crate::keys::check_prefix(&self.prefix).map_err(LockError::invalid)?;
+        let (replicas, replica_timeout) = self.min_replicas;
+        if replicas > 0 {
+            if !matches!(self.target, TargetConfig::Cluster { .. }) {
+                return Err(LockError::invalid(
+                    "min_replicas is supported by cluster clients only",
+                ));
+            }
+            if replica_timeout.is_zero() || replica_timeout >= self.response_timeout {
+                return Err(LockError::invalid(
+                    "the min_replicas timeout must be above zero and below the response timeout",
+                ));
+            }
+        }
+        let tls = self.root_certificate_pem();
+        let target = match &self.target {
+            TargetConfig::Url(url) => Backend::Single(Single::new(
+                Place::Fixed(Server::from_url(
+                    name,
+                    url,
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?),
+                self.max_connections,
+            )),
+            TargetConfig::Sentinel {
+                master,
+                sentinel_urls,
+                credentials,
+            } => Backend::Single(Single::new(
+                Place::Sentinel(SentinelMaster::new(
+                    name,
+                    master,
+                    sentinel_urls,
+                    credentials.clone(),
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?),
+                self.max_connections,
+            )),
+            TargetConfig::Redlock(urls) => Backend::Redlock(self.quorum(name, urls)?),
+            TargetConfig::Cluster { seed_urls } => {
+                let mut cluster = crate::cluster::Cluster::new(
+                    name,
+                    seed_urls,
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?;
+                (cluster.min_replicas, cluster.replica_timeout) = self.min_replicas;
+                Backend::Cluster(cluster)
+            }
+        };
+        LockClient::new(
+            name.to_string(),
+            target,
+            self.prefix.clone(),
+            self.default_lease,
+            self.outage_timeout,
+        )
+    }
+}
+
+/// What a new client does at once, before its first lock.
+fn started(client: &LockClient) {
+    if let Some(single) = client.backend.single() {
+        // A Sentinel-managed master is looked for now, in the background, so that first
+        // use need not wait.
+        single.refresh();
+    }
+}
+
+impl ClientBuilder {
+    /// One client per Redlock server, with this builder's settings.
+    fn quorum(&self, name: &str, urls: &[String]) -> Result<Quorum, LockError> {
+        if urls.len() < 3 || urls.len().is_multiple_of(2) {
+            return Err(LockError::invalid(format!(
+                "a Redlock client needs an odd number of servers, at least 3 (got {})",
+                urls.len()
+            )));
+        }
+        let mut members = Vec::with_capacity(urls.len());
+        for url in urls {
+            // Named after the Redlock client: each server sees one client of this process.
+            let server = Server::from_url(
+                name,
+                url,
+                self.root_certificate_pem(),
+                self.connect_timeout,
+                self.response_timeout,
+            )?;
+            members.push(Single::new(Place::Fixed(server), self.max_connections));
+        }
+        Ok(Quorum::new(members, self.response_timeout))
+    }
+
+    #[cfg(feature = "tls")]
+    fn root_certificate_pem(&self) -> Option<&[u8]> {
+        self.tls_root_certificate.as_deref()
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn root_certificate_pem(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+/// Shows the URL with its password replaced by `***`.
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("ClientBuilder");
+        match &self.target {
+            TargetConfig::Url(url) => {
+                s.field("url", &crate::url::redact_url(url));
+            }
+            TargetConfig::Sentinel {
+                master,
+                sentinel_urls,
+                credentials,
+            } => {
+                let urls: Vec<String> = sentinel_urls
+                    .iter()
+                    .map(|u| crate::url::redact_url(u))
+                    .collect();
+                s.field("sentinel_master", master)
+                    .field("sentinel_urls", &urls)
+                    .field(
+                        "master_user",
+                        &credentials.as_ref().map(|(user, _)| user.as_str()),
+                    );
+            }
+            TargetConfig::Redlock(urls) => {
+                let urls: Vec<String> = urls.iter().map(|u| crate::url::redact_url(u)).collect();
+                s.field("redlock_urls", &urls);
+            }
+            TargetConfig::Cluster { seed_urls } => {
+                let urls: Vec<String> = seed_urls
+                    .iter()
+                    .map(|u| crate::url::redact_url(u))
+                    .collect();
+                s.field("cluster_seed_urls", &urls)
+                    .field("min_replicas", &self.min_replicas);
+            }
+        }
+        #[cfg(feature = "tls")]
+        s.field(
+            "tls_root_certificate",
+            &self.tls_root_certificate.as_ref().map(|_| "<PEM>"),
+        );
+        s.field("prefix", &self.prefix)
+            .field("default_lease", &self.default_lease)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
