@@ -15,7 +15,8 @@
 //                 held lock; release: its release and handover; renewal: its lease and
 //                 auto-renewal; cleanup: background releases
 // client          client: one configured client (its backend, wait table and subscriber)
-// waiting         waiters: the in-process wait table; listener, subscriber, cluster/pubsub:
+// waiting         waiters (+ ticket: a waiter's place; handover: a lock passed to the head):
+//                 the in-process wait table; listener, subscriber, cluster/pubsub:
 //                 release announcements, given the wait table and the backend, not the client
 // backends        backend: where locks live, one enum with one arm per kind in every
 //                 operation; redlock, cluster/replicas, scan
@@ -38,6 +39,7 @@ mod cluster;
 mod conn;
 mod error;
 mod guard;
+mod handover;
 mod held;
 mod holder;
 mod inspect;
@@ -62,6 +64,7 @@ mod server;
 mod single;
 mod subscriber;
 mod sync;
+mod ticket;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;

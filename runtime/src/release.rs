@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use crate::cleanup::Orphan;
 use crate::client::LockClient;
 use crate::error::LockError;
+use crate::handover::Handover;
 use crate::held::Held;
 use crate::io::Io;
 use crate::lease::lease_millis;
 use crate::scripts::fence_key;
-use crate::waiters::{Grant, HandoffOutcome, Handover};
+use crate::waiters::{Grant, HandoffOutcome};
 
 impl Held {
     /// Releases the lock; hands it straight to the next waiter of this process when there

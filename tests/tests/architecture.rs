@@ -43,7 +43,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "waiting",
-        &["waiters", "listener", "subscriber", "cluster/pubsub"],
+        &[
+            "waiters",
+            "ticket",
+            "handover",
+            "listener",
+            "subscriber",
+            "cluster/pubsub",
+        ],
     ),
     ("client", &["client"]),
     (

@@ -16,7 +16,8 @@ use crate::cleanup::Orphan;
 use crate::error::LockError;
 use crate::held::Held;
 use crate::io::Io;
-use crate::waiters::{Grant, HeadView, Ticket};
+use crate::ticket::Ticket;
+use crate::waiters::{Grant, HeadView};
 
 /// A request in flight when the caller's deadline passes gets this much longer, so that
 /// even a single attempt (`timeout = 0`) has time to complete.

@@ -1,6 +1,7 @@
 //! Models of the runtime's in-process concurrency, checked with loom.
 //!
-//! The runtime's wait table (runtime/src/waiters.rs) and the places of its blocking pool
+//! The runtime's wait table (runtime/src/waiters.rs, ticket.rs and handover.rs) and the places
+//! of its blocking pool
 //! (runtime/src/pool/slots.rs) are compiled here from the runtime's own files, with loom's
 //! locks and atomics in place of std's (see `sync.rs`): nothing else of the runtime (tokio,
 //! redis) is built. Around them, `lock.rs` plays the callers (acquisitions, releasers,
@@ -20,6 +21,16 @@ pub mod wait_table;
 #[path = "../../../runtime/src/waiters.rs"]
 #[allow(dead_code, reason = "the models use part of the file")]
 mod waiters;
+
+/// A waiter's place in the table's queue.
+#[path = "../../../runtime/src/ticket.rs"]
+#[allow(dead_code, reason = "the models use part of the file")]
+mod ticket;
+
+/// A handover offered to the queue's head, and its settlement.
+#[path = "../../../runtime/src/handover.rs"]
+#[allow(dead_code, reason = "the models use part of the file")]
+mod handover;
 
 /// The places of the runtime's blocking pool.
 #[path = "../../../runtime/src/pool/slots.rs"]

@@ -20,8 +20,10 @@ use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread::JoinHandle;
 
+use crate::handover::Handover;
 use crate::key::{HandoverReply, Key};
-use crate::waiters::{Grant, HandoffOutcome, Handover, Ticket, WaitTable};
+use crate::ticket::Ticket;
+use crate::waiters::{Grant, HandoffOutcome, WaitTable};
 
 pub(crate) const KEY: &str = "k";
 pub(crate) const LEASE: Duration = Duration::from_secs(10);
