@@ -369,6 +369,22 @@ pub async fn freed_within(lock: &redis_locked::Lock, within: Duration) -> bool {
     false
 }
 
+/// `lock.acquire_blocking(Some(timeout))` on a blocking thread, from async code, when it
+/// must fail: its error, and how long it took.
+pub async fn blocking_acquisition_error(
+    lock: &redis_locked::Lock,
+    timeout: Duration,
+) -> (redis_locked::LockError, Duration) {
+    let lock = lock.clone();
+    tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let e = lock.acquire_blocking(Some(timeout)).unwrap_err();
+        (e, start.elapsed())
+    })
+    .await
+    .unwrap()
+}
+
 /// Waits until `count` connections subscribe to `channel`: the sign that that many
 /// processes are waiting for the lock whose key is `channel`.
 pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i64) {

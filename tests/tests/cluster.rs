@@ -416,6 +416,40 @@ fn blocked_wait(node: &redis_locked_tests::RedisServer) -> u64 {
     }
 }
 
+/// An acquisition of lock `name` by a `min_replicas(1, wait)` client `client` (its scripts
+/// loaded and its connection made first), blocked in its `WAIT` because the replica of the
+/// lock's shard is paused. Returns the lock, the acquisition, the paused replica, and the
+/// id of the master's client blocked in `WAIT`.
+async fn acquisition_blocked_in_wait<'c>(
+    cluster: &'c RedisCluster,
+    client: &str,
+    name: &str,
+    wait: Duration,
+) -> (
+    Lock,
+    tokio::task::JoinHandle<Result<redis_locked::LockGuard, LockError>>,
+    &'c redis_locked_tests::RedisServer,
+    u64,
+) {
+    ClientBuilder::cluster(cluster.seed_urls())
+        .min_replicas(1, wait)
+        .register(client)
+        .unwrap();
+    let lock = Lock::with_client(client, name)
+        .unwrap()
+        .expire(Duration::from_secs(30));
+    // Scripts loaded and the connection made while the replica still answers.
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+    let replica = cluster.replicas_of(lock.key())[0];
+    replica.pause();
+    let acquisition = {
+        let lock = lock.clone();
+        tokio::spawn(async move { lock.acquire(None).await })
+    };
+    let id = tokio::task::block_in_place(|| blocked_wait(cluster.master_of(lock.key())));
+    (lock, acquisition, replica, id)
+}
+
 /// With `min_replicas`, the connection that carried the acquisition is killed while its
 /// `WAIT` blocks (the replica is frozen, so it cannot acknowledge): the `WAIT` must not be
 /// answered by a fresh connection that wrote nothing (which returns at once with the
@@ -424,25 +458,14 @@ fn blocked_wait(node: &redis_locked_tests::RedisServer) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_check_resent_on_a_fresh_connection_still_counts_the_lock() {
     let cluster = RedisCluster::start(3, 1);
-    ClientBuilder::cluster(cluster.seed_urls())
-        .min_replicas(1, Duration::from_millis(1500))
-        .register("cl-resent-wait")
-        .unwrap();
-    let key = "lock:{resent}";
-    let lock = Lock::with_client("cl-resent-wait", "resent")
-        .unwrap()
-        .expire(Duration::from_secs(30));
-    // Scripts loaded and the connection made while the replica still answers.
-    lock.acquire(None).await.unwrap().release().await.unwrap();
-
-    let replica = cluster.replicas_of(key)[0];
-    replica.pause();
-    let acquisition = {
-        let lock = lock.clone();
-        tokio::spawn(async move { lock.acquire(None).await })
-    };
-    let master = cluster.master_of(key);
-    let id = tokio::task::block_in_place(|| blocked_wait(master));
+    let (lock, acquisition, replica, id) = acquisition_blocked_in_wait(
+        &cluster,
+        "cl-resent-wait",
+        "resent",
+        Duration::from_millis(1500),
+    )
+    .await;
+    let master = cluster.master_of(lock.key());
     let _: () = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("ID")
@@ -473,23 +496,13 @@ async fn a_replica_check_resent_on_a_fresh_connection_still_counts_the_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquisition_cancelled_during_its_replica_check_frees_the_lock() {
     let cluster = RedisCluster::start(3, 1);
-    ClientBuilder::cluster(cluster.seed_urls())
-        .min_replicas(1, Duration::from_millis(3000))
-        .register("cl-cancel-wait")
-        .unwrap();
-    let key = "lock:{cancelled}";
-    let lock = Lock::with_client("cl-cancel-wait", "cancelled")
-        .unwrap()
-        .expire(Duration::from_secs(30));
-    lock.acquire(None).await.unwrap().release().await.unwrap();
-
-    let replica = cluster.replicas_of(key)[0];
-    replica.pause();
-    let acquisition = {
-        let lock = lock.clone();
-        tokio::spawn(async move { lock.acquire(None).await })
-    };
-    tokio::task::block_in_place(|| blocked_wait(cluster.master_of(key)));
+    let (lock, acquisition, replica, _) = acquisition_blocked_in_wait(
+        &cluster,
+        "cl-cancel-wait",
+        "cancelled",
+        Duration::from_millis(3000),
+    )
+    .await;
     // The lock is taken in Redis (WAIT blocks after the script that took it); the caller
     // gives up meanwhile.
     acquisition.abort();

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
-use redis_locked_tests::{HolderProcess, RedlockServers, owner_token, read_counter};
+use redis_locked_tests::{
+    HolderProcess, RedlockServers, blocking_acquisition_error, owner_token, read_counter,
+};
 
 fn register(client: &str, servers: &RedlockServers) {
     ClientBuilder::redlock(servers.urls())
@@ -174,16 +176,7 @@ async fn a_minority_down_changes_nothing_a_majority_down_is_no_quorum_until_rest
     );
     assert!(e.to_string().contains("only 2 of 5"), "{e}");
     assert!(took < timeout + Duration::from_millis(500), "{took:?}");
-    let blocking = lock.clone();
-    let (e, took) = tokio::task::spawn_blocking(move || {
-        let start = Instant::now();
-        (
-            blocking.acquire_blocking(Some(timeout)).unwrap_err(),
-            start.elapsed(),
-        )
-    })
-    .await
-    .unwrap();
+    let (e, took) = blocking_acquisition_error(&lock, timeout).await;
     assert!(matches!(e, LockError::NoQuorum { .. }), "{e}");
     assert!(took < timeout + Duration::from_millis(500), "{took:?}");
     assert!(matches!(

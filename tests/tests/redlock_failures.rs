@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, RedlockServers};
+use redis_locked_tests::{RedisServer, RedlockServers, blocking_acquisition_error};
 
 /// Registers `client` on `servers`, each request bounded by `response_timeout`.
 fn register(client: &str, servers: &RedlockServers, response_timeout: Duration) {
@@ -228,16 +228,7 @@ async fn an_undo_while_a_member_is_paused_keeps_the_callers_timeout() {
     let took = start.elapsed();
     assert!(matches!(e, LockError::Timeout { .. }), "{e}");
     assert!(took < timeout + Duration::from_millis(200), "{took:?}");
-    let blocking = lock.clone();
-    let (e, took) = tokio::task::spawn_blocking(move || {
-        let start = Instant::now();
-        (
-            blocking.acquire_blocking(Some(timeout)).unwrap_err(),
-            start.elapsed(),
-        )
-    })
-    .await
-    .unwrap();
+    let (e, took) = blocking_acquisition_error(&lock, timeout).await;
     assert!(matches!(e, LockError::Timeout { .. }), "{e}");
     assert!(took < timeout + Duration::from_millis(200), "{took:?}");
     // Member 1's grant was undone at once; member 2's once it answers.
