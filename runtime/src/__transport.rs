@@ -8,7 +8,7 @@ use crate::block_on::block_on;
 use crate::client::LockClient;
 use crate::error::LockError;
 use crate::io::{AsyncIo, Io, Route, SyncIo, eval_until, evalsha};
-use crate::resp::Reply;
+use crate::reply::Reply;
 use crate::scripts::{ACQUIRE, RELEASE, fence_key};
 
 /// One registered single-server client's transport, driven with an uncontended lock's two
@@ -103,9 +103,9 @@ impl Transport {
             Reply::Array(parts) => match parts.as_slice() {
                 [Reply::Int(1), Reply::Int(fence)] => Ok(Some(*fence as u64)),
                 [Reply::Int(0), ..] => Ok(None),
-                _ => Err(crate::resp::unexpected(&reply)),
+                _ => Err(crate::reply::unexpected(&reply)),
             },
-            _ => Err(crate::resp::unexpected(&reply)),
+            _ => Err(crate::reply::unexpected(&reply)),
         }
     }
 

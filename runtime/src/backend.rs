@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::{Io, Route, eval_until};
 use crate::redlock::{Quorum, QuorumAttempt};
-use crate::resp::{Reply, unexpected};
+use crate::reply::{Reply, unexpected};
 use crate::scripts::{ACQUIRE, EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, RESET, fence_key};
 use crate::single::Single;
 

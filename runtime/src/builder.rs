@@ -12,6 +12,7 @@ use crate::scope::Client;
 use crate::sentinel::SentinelMaster;
 use crate::server::Server;
 use crate::single::{Place, Single};
+use crate::tls::TlsSettings;
 
 /// The name of a [built](ClientBuilder::build) client in logs: it has none of its own.
 const UNREGISTERED: &str = "unregistered";
@@ -53,8 +54,7 @@ pub fn register(name: &str, url: &str) -> Result<(), LockError> {
 #[derive(Clone)]
 pub struct ClientBuilder {
     target: TargetConfig,
-    #[cfg(feature = "tls")]
-    tls_root_certificate: Option<Vec<u8>>,
+    tls: TlsSettings,
     prefix: String,
     default_lease: Duration,
     outage_timeout: Duration,
@@ -70,6 +70,9 @@ pub struct ClientBuilder {
 #[derive(Clone)]
 enum TargetConfig {
     Url(String),
+    /// An application's own connection settings (see
+    /// [`from_connection_info`](ClientBuilder::from_connection_info)).
+    Info(Box<redis::ConnectionInfo>),
     Sentinel {
         master: String,
         sentinel_urls: Vec<String>,
@@ -87,6 +90,27 @@ impl ClientBuilder {
     /// connect and response timeouts, at most 16 connections per pool.
     pub fn new(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder::with_target(TargetConfig::Url(url.into()))
+    }
+
+    /// A client of the server an application already has settings for: its address (TCP,
+    /// TLS or a Unix socket), user, password and database, and the TLS settings of a
+    /// `redis::Client` built with `build_with_tls` (client certificate included). The same
+    /// defaults as [`new`](ClientBuilder::new) otherwise.
+    ///
+    /// ```no_run
+    /// let redis = redis_locked::redis::Client::open("redis://127.0.0.1:6379/2")?;
+    /// redis_locked::ClientBuilder::from_connection_info(redis.get_connection_info().clone())
+    ///     .init()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_connection_info(info: redis::ConnectionInfo) -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Info(Box::new(info)))
+    }
+
+    /// [`from_connection_info`](ClientBuilder::from_connection_info) with the settings of
+    /// `client`.
+    pub fn from_redis_client(client: &redis::Client) -> ClientBuilder {
+        ClientBuilder::from_connection_info(client.get_connection_info().clone())
     }
 
     /// A client of the master that Redis Sentinel manages under `master_name`, with the
@@ -194,8 +218,7 @@ impl ClientBuilder {
     fn with_target(target: TargetConfig) -> ClientBuilder {
         ClientBuilder {
             target,
-            #[cfg(feature = "tls")]
-            tls_root_certificate: None,
+            tls: TlsSettings::default(),
             prefix: "lock:".into(),
             default_lease: Duration::from_secs(30),
             outage_timeout: Duration::from_secs(30),
@@ -254,7 +277,20 @@ impl ClientBuilder {
     /// Needs the `tls` feature.
     #[cfg(feature = "tls")]
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> ClientBuilder {
-        self.tls_root_certificate = Some(pem.into());
+        self.tls.root_certificate = Some(pem.into());
+        self
+    }
+
+    /// For `rediss://` URLs: present this certificate chain (PEM) and its private key (PEM:
+    /// PKCS#8, PKCS#1 or SEC1) to servers that ask clients for one (`tls-auth-clients
+    /// yes`, mutual TLS). Needs the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_chain_pem: impl Into<Vec<u8>>,
+        private_key_pem: impl Into<Vec<u8>>,
+    ) -> ClientBuilder {
+        self.tls.client_certificate = Some((certificate_chain_pem.into(), private_key_pem.into()));
         self
     }
 
@@ -317,12 +353,22 @@ impl ClientBuilder {
                 ));
             }
         }
-        let tls = self.root_certificate_pem();
+        let tls = &self.tls;
         let target = match &self.target {
             TargetConfig::Url(url) => Backend::Single(Single::new(
                 Place::Fixed(Server::from_url(
                     name,
                     url,
+                    tls,
+                    self.connect_timeout,
+                    self.response_timeout,
+                )?),
+                self.max_connections,
+            )),
+            TargetConfig::Info(info) => Backend::Single(Single::new(
+                Place::Fixed(Server::from_connection_info(
+                    name,
+                    info,
                     tls,
                     self.connect_timeout,
                     self.response_timeout,
@@ -392,23 +438,13 @@ impl ClientBuilder {
             let server = Server::from_url(
                 name,
                 url,
-                self.root_certificate_pem(),
+                &self.tls,
                 self.connect_timeout,
                 self.response_timeout,
             )?;
             members.push(Single::new(Place::Fixed(server), self.max_connections));
         }
         Ok(Quorum::new(members, self.response_timeout))
-    }
-
-    #[cfg(feature = "tls")]
-    fn root_certificate_pem(&self) -> Option<&[u8]> {
-        self.tls_root_certificate.as_deref()
-    }
-
-    #[cfg(not(feature = "tls"))]
-    fn root_certificate_pem(&self) -> Option<&[u8]> {
-        None
     }
 }
 
@@ -419,6 +455,9 @@ impl std::fmt::Debug for ClientBuilder {
         match &self.target {
             TargetConfig::Url(url) => {
                 s.field("url", &crate::url::redact_url(url));
+            }
+            TargetConfig::Info(info) => {
+                s.field("address", &info.addr().to_string());
             }
             TargetConfig::Sentinel {
                 master,
@@ -449,10 +488,13 @@ impl std::fmt::Debug for ClientBuilder {
                     .field("min_replicas", &self.min_replicas);
             }
         }
-        #[cfg(feature = "tls")]
         s.field(
             "tls_root_certificate",
-            &self.tls_root_certificate.as_ref().map(|_| "<PEM>"),
+            &self.tls.root_certificate.as_ref().map(|_| "<PEM>"),
+        )
+        .field(
+            "tls_client_certificate",
+            &self.tls.client_certificate.as_ref().map(|_| "<PEM>"),
         );
         s.field("prefix", &self.prefix)
             .field("default_lease", &self.default_lease)

@@ -21,7 +21,7 @@ use tokio::sync::{OnceCell, mpsc};
 
 use crate::error::LockError;
 use crate::reachability::Reachability;
-use crate::resp::Reply;
+use crate::reply::Reply;
 use resend::Next;
 
 /// A Redis Cluster, reached from its seed nodes.
@@ -49,7 +49,7 @@ impl Cluster {
     pub(crate) fn new(
         name: &str,
         seed_urls: &[String],
-        tls_root_certificate: Option<&[u8]>,
+        tls: &crate::tls::TlsSettings,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Cluster, LockError> {
@@ -64,6 +64,10 @@ impl Cluster {
         }
         let addresses: Vec<String> = seeds.iter().map(|info| info.addr().to_string()).collect();
         let (push_sender, pushes) = mpsc::unbounded_channel();
+        #[cfg(feature = "tls")]
+        let over_tls = seeds
+            .iter()
+            .any(|info| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }));
         let builder = redis::cluster::ClusterClientBuilder::new(seeds)
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(push_sender)
@@ -72,15 +76,12 @@ impl Cluster {
             // Requests go again only where `resend.rs` says.
             .retries(0);
         #[cfg(feature = "tls")]
-        let builder = match tls_root_certificate {
-            Some(pem) => builder.certs(redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.to_vec()),
-            }),
-            None => builder,
+        let builder = match over_tls {
+            true => builder.certs(tls.certificates()?),
+            false => builder,
         };
         #[cfg(not(feature = "tls"))]
-        let _ = tls_root_certificate;
+        let _ = tls;
         let client = builder.build().map_err(|e| {
             LockError::invalid(format!("the cluster's seed URLs are not usable: {e}"))
         })?;
@@ -190,7 +191,7 @@ impl Cluster {
             }
         };
         match outcome {
-            Ok(value) => Ok(reply(value)),
+            Ok(value) => Ok(Reply::from(value)),
             Err(e) => match e.kind() {
                 redis::ErrorKind::Server(_) => Ok(Reply::Error(match e.detail() {
                     Some(detail) => format!("{} {detail}", e.code().unwrap_or("ERR")),
@@ -232,7 +233,7 @@ impl Cluster {
                     .await
             };
             match outcome {
-                Ok(values) => return Ok(values.into_iter().map(reply).collect()),
+                Ok(values) => return Ok(values.into_iter().map(Reply::from).collect()),
                 Err(e) => match resend::after_error(&e, sends, resend_safe) {
                     Next::Redirect {
                         host,
@@ -331,37 +332,5 @@ impl std::fmt::Display for NotConnected {
 impl std::error::Error for NotConnected {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(crate::error::cause(&self.0))
-    }
-}
-
-/// A `redis` crate value as one of our replies. RESP3 adds types that RESP2 spelled
-/// differently; they are mapped to what RESP2 would have sent (a Lua `false` was a nil).
-fn reply(value: redis::Value) -> Reply {
-    use redis::Value;
-    match value {
-        Value::Nil | Value::Boolean(false) => Reply::Nil,
-        Value::Boolean(true) => Reply::Int(1),
-        Value::Int(n) => Reply::Int(n),
-        Value::BulkString(bytes) => Reply::Bulk(bytes),
-        Value::Array(values) | Value::Set(values) | Value::Push { data: values, .. } => {
-            Reply::Array(values.into_iter().map(reply).collect())
-        }
-        Value::Map(pairs) => Reply::Array(
-            pairs
-                .into_iter()
-                .flat_map(|(k, v)| [reply(k), reply(v)])
-                .collect(),
-        ),
-        Value::SimpleString(s) => Reply::Status(s),
-        Value::Okay => Reply::Status("OK".into()),
-        Value::Attribute { data, .. } => reply(*data),
-        Value::Double(d) => Reply::Bulk(d.to_string().into_bytes()),
-        Value::VerbatimString { text, .. } => Reply::Bulk(text.into_bytes()),
-        Value::BigNumber(n) => Reply::Bulk(format!("{n:?}").into_bytes()),
-        Value::ServerError(e) => Reply::Error(match e.details() {
-            Some(detail) => format!("{} {detail}", e.code()),
-            None => e.code().to_string(),
-        }),
-        other => Reply::Error(format!("unsupported reply {other:?}")),
     }
 }

@@ -11,7 +11,7 @@ use crate::holder::Holder;
 use crate::io::{AsyncIo, Io, Route, SyncIo, eval_until};
 use crate::keys::name_of;
 use crate::lock::Lock;
-use crate::resp::{Reply, unexpected};
+use crate::reply::{Reply, unexpected};
 use crate::scan::LockKeys;
 use crate::scripts::{INSPECT, fence_key};
 

@@ -13,19 +13,19 @@ use redis::cluster_routing::RoutingInfo;
 
 use crate::cluster::Cluster;
 use crate::error::LockError;
-use crate::resp::Reply;
+use crate::reply::Reply;
 use crate::scripts::Script;
 use crate::single::Single;
 
 pub(crate) trait Io: Send + Sync {
-    /// Sends one packed command on a pooled connection and reads its reply, giving up at
+    /// Sends one command on a pooled connection and reads its reply, giving up at
     /// `until` (waiting for a free connection included) or after the client's response
     /// timeout, whichever comes first. Only a `resend_safe` command is sent again when the
     /// reused connection it went out on turns out closed.
     fn request(
         &self,
         single: &Single,
-        packed: Vec<u8>,
+        cmd: redis::Cmd,
         until: Option<Instant>,
         resend_safe: bool,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send;
@@ -75,17 +75,17 @@ impl Io for AsyncIo {
     async fn request(
         &self,
         single: &Single,
-        packed: Vec<u8>,
+        cmd: redis::Cmd,
         until: Option<Instant>,
         resend_safe: bool,
     ) -> Result<Reply, LockError> {
         let server = single.server(until).await?;
         let request = single
             .async_pools
-            .request(&server.endpoint, &packed, resend_safe);
+            .request(&server.endpoint, &cmd, resend_safe);
         let outcome = match until {
             None => request.await,
-            // Dropping the request half-way drops its connection too (see `pool.rs`).
+            // Dropping the request half-way leaves the connection in step (see `pool.rs`).
             Some(until) => tokio::time::timeout_at(until.into(), request)
                 .await
                 .unwrap_or_else(|_| Err(crate::error::deadline_passed())),
@@ -160,14 +160,14 @@ impl Io for SyncIo {
     fn request(
         &self,
         single: &Single,
-        packed: Vec<u8>,
+        cmd: redis::Cmd,
         until: Option<Instant>,
         resend_safe: bool,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
         let outcome = single.server_blocking(until).and_then(|server| {
             single
                 .sync_pool
-                .request(&server.endpoint, &packed, until, resend_safe)
+                .request(&server.endpoint, &cmd, until, resend_safe)
         });
         single.check(&outcome);
         std::future::ready(outcome)
@@ -298,10 +298,7 @@ async fn send<I: Io>(
             io.cluster_request(cluster, cmd, None, resend_safe, until)
                 .await
         }
-        Route::Single(single) => {
-            io.request(single, cmd.get_packed_command(), until, resend_safe)
-                .await
-        }
+        Route::Single(single) => io.request(single, cmd, until, resend_safe).await,
     }
 }
 

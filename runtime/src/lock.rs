@@ -10,7 +10,7 @@ use crate::error::LockError;
 use crate::guard::{BlockingLockGuard, LockGuard};
 use crate::held::Held;
 use crate::io::{AsyncIo, Io, Route, SyncIo, command_until};
-use crate::resp::{Reply, unexpected};
+use crate::reply::{Reply, unexpected};
 use crate::scan::LockKeys;
 
 /// A named distributed lock on a registered Redis client: the programmatic API under

@@ -1,17 +1,23 @@
-//! Reusable connections: one pool of blocking connections per client, and one pool of
-//! async connections per client and Tokio runtime, each with at most `max_connections`
-//! open at once.
+//! Reusable connections: one pool of blocking connections per server, with at most
+//! `max_connections` open at once, and one shared async connection per server and Tokio
+//! runtime.
 //!
-//! A connection is taken out for exactly one request and put back only when that request
-//! completed; a request that failed, timed out or was cancelled half-way drops its
-//! connection, so a reply can never be read by the wrong caller. Callers beyond the cap
-//! wait for a connection to come back: locking thousands of distinct names at once then
-//! costs a handful of connections, not thousands (Redis caps clients at 10,000).
+//! A blocking connection is taken out for exactly one request and put back only when that
+//! request completed; a request that failed or timed out drops its connection, so a reply
+//! can never be read by the wrong caller. Callers beyond the cap wait for a connection to
+//! come back: locking thousands of distinct names at once from threads then costs a handful
+//! of connections, not thousands (Redis caps clients at 10,000).
 //!
-//! Async connections belong to the runtime whose reactor they are registered with. When a
-//! runtime shuts down it drops its tasks, and with them a sentinel task this module spawns
-//! on first use, whose destructor forgets that runtime's pool. So nothing cached while one
-//! runtime was current outlives it, and several runtimes one after another just work.
+//! An async connection is multiplexed: every task of its runtime sends on it at once, and a
+//! request dropped half-way leaves it in step (its late reply is discarded). It belongs to
+//! the runtime whose reactor runs its driver. When a runtime shuts down it drops its tasks,
+//! and with them a sentinel task this module spawns on first use, whose destructor forgets
+//! that runtime's connection. So nothing cached while one runtime was current outlives it,
+//! and several runtimes one after another just work.
+//!
+//! Either way, a request that found its connection lost is sent again on a fresh one only
+//! if it is `resend_safe` (see `conn.rs` for the check that keeps the others from finding
+//! out).
 
 mod slots;
 
@@ -19,11 +25,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
-use crate::conn::{AsyncConn, Endpoint, SyncConn};
+use crate::conn::{AsyncConn, SyncConn};
+use crate::endpoint::Endpoint;
 use crate::error::LockError;
-use crate::resp::Reply;
+use crate::reply::Reply;
 use crate::sync::lock;
 use slots::{CheckedOut, Place, Slots};
 
@@ -44,15 +49,15 @@ impl SyncPool {
     pub(crate) fn request(
         &self,
         endpoint: &Endpoint,
-        packed: &[u8],
+        cmd: &redis::Cmd,
         until: Option<Instant>,
         resend_safe: bool,
     ) -> Result<Reply, LockError> {
-        match self.request_once(endpoint, packed, true, until) {
+        match self.request_once(endpoint, cmd, true, until, resend_safe) {
             Err(Failure::StaleIdle(_)) if resend_safe => {
                 // The others, from before the same restart or idle timeout, are suspect too.
                 self.slots.close_idle();
-                self.request_once(endpoint, packed, false, until)
+                self.request_once(endpoint, cmd, false, until, resend_safe)
                     .map_err(Failure::into_error)
             }
             other => other.map_err(Failure::into_error),
@@ -62,13 +67,28 @@ impl SyncPool {
     fn request_once(
         &self,
         endpoint: &Endpoint,
-        packed: &[u8],
+        cmd: &redis::Cmd,
         reuse: bool,
         until: Option<Instant>,
+        resend_safe: bool,
     ) -> Result<Reply, Failure> {
-        let (mut conn, reused) = self
+        let (mut conn, mut reused) = self
             .checkout(endpoint, reuse, until)
             .map_err(Failure::Other)?;
+        if reused && !resend_safe && conn.needs_check() {
+            let limit = remaining(until).map_err(Failure::Other)?;
+            if conn
+                .request(endpoint, &crate::conn::check_command(endpoint), limit)
+                .is_err()
+            {
+                // Lost while unused: nothing that matters was sent on it.
+                drop(conn);
+                self.slots.close_idle();
+                (conn, reused) = self
+                    .checkout(endpoint, false, until)
+                    .map_err(Failure::Other)?;
+            }
+        }
         let limit = match remaining(until) {
             Ok(limit) => limit,
             Err(e) => {
@@ -78,7 +98,7 @@ impl SyncPool {
                 return Err(Failure::Other(e));
             }
         };
-        match conn.request_within(packed, endpoint.response_timeout, limit) {
+        match conn.request(endpoint, cmd, limit) {
             Ok(reply) => {
                 conn.give_back();
                 Ok(reply)
@@ -96,8 +116,8 @@ impl SyncPool {
         reuse: bool,
         until: Option<Instant>,
     ) -> Result<(CheckedOut<'_, SyncConn>, bool), LockError> {
-        // Made for a master that has since moved, or closed by the server: closed.
-        let usable = |conn: &SyncConn| conn.generation == endpoint.generation && !conn.is_closed();
+        // Made for a master that has since moved, or found broken: closed.
+        let usable = |conn: &SyncConn| conn.is_usable(endpoint);
         match self.slots.checkout(reuse, usable, || remaining(until))? {
             Place::Reused(conn) => Ok((conn, true)),
             Place::New(place) => {
@@ -109,128 +129,117 @@ impl SyncPool {
     }
 }
 
-/// One runtime's async connections: the idle ones, and permits for at most the cap.
-struct RuntimePool {
-    idle: Vec<AsyncConn>,
-    permits: Arc<Semaphore>,
+/// One runtime's async connection, and the lock that lets one task at a time make it.
+#[derive(Default)]
+struct RuntimeConn {
+    current: Mutex<Option<Arc<AsyncConn>>>,
+    connecting: tokio::sync::Mutex<()>,
 }
 
-type RuntimePools = Mutex<HashMap<tokio::runtime::Id, RuntimePool>>;
+type RuntimeConns = Mutex<HashMap<tokio::runtime::Id, Arc<RuntimeConn>>>;
 
 pub(crate) struct AsyncPools {
-    by_runtime: Arc<RuntimePools>,
-    max: usize,
+    by_runtime: Arc<RuntimeConns>,
 }
 
 impl AsyncPools {
-    pub(crate) fn new(max: usize) -> AsyncPools {
+    pub(crate) fn new() -> AsyncPools {
         AsyncPools {
             by_runtime: Arc::new(Mutex::new(HashMap::new())),
-            max,
         }
     }
 
-    /// Runs one request; resent as for [`SyncPool::request`].
+    /// Runs one request; sent again as for [`SyncPool::request`].
     pub(crate) async fn request(
         &self,
         endpoint: &Endpoint,
-        packed: &[u8],
+        cmd: &redis::Cmd,
         resend_safe: bool,
     ) -> Result<Reply, LockError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
-        let id = runtime.id();
-        let permits = self.permits(&runtime, id);
-        // Held until the connection is back in the pool or dropped, also on cancellation.
-        let _permit = permits
-            .acquire_owned()
-            .await
-            .map_err(|_| std::io::Error::other("connection pool closed"))?;
-        match self.request_once(endpoint, packed, id, true).await {
-            Err(Failure::StaleIdle(_)) if resend_safe => {
-                if let Some(pool) = lock(&self.by_runtime).get_mut(&id) {
-                    pool.idle.clear();
-                }
-                self.request_once(endpoint, packed, id, false)
-                    .await
-                    .map_err(Failure::into_error)
+        let slot = self.slot(&runtime);
+        let (mut conn, mut fresh) = slot.get(endpoint).await?;
+        if !fresh
+            && !resend_safe
+            && conn.needs_check()
+            && let Err(e) = conn.request(&crate::conn::check_command(endpoint)).await
+        {
+            if !closed(&e) {
+                return Err(e);
             }
-            other => other.map_err(Failure::into_error),
+            // Lost while unused: nothing that matters was sent on it.
+            (conn, fresh) = slot.get(endpoint).await?;
+        }
+        match conn.request(cmd).await {
+            Err(e) if resend_safe && !fresh && closed(&e) => {
+                let (conn, _) = slot.get(endpoint).await?;
+                conn.request(cmd).await
+            }
+            other => other,
         }
     }
 
-    async fn request_once(
-        &self,
-        endpoint: &Endpoint,
-        packed: &[u8],
-        id: tokio::runtime::Id,
-        reuse: bool,
-    ) -> Result<Reply, Failure> {
-        let reused = if reuse {
-            let mut pools = lock(&self.by_runtime);
-            let idle = pools.get_mut(&id).map(|pool| &mut pool.idle);
-            // Connections made for a master that has since moved, or closed by the server
-            // since they were last used, are closed.
-            idle.and_then(|idle| {
-                std::iter::from_fn(|| idle.pop())
-                    .find(|conn| conn.generation == endpoint.generation && !conn.is_closed())
-            })
-        } else {
-            None
-        };
-        let was_reused = reused.is_some();
-        let mut conn = match reused {
-            Some(c) => c,
-            None => AsyncConn::connect(endpoint).await.map_err(Failure::Other)?,
-        };
-        let reply = conn
-            .request(packed)
-            .await
-            .map_err(|e| Failure::classify(e, was_reused))?;
-        if let Some(pool) = lock(&self.by_runtime).get_mut(&id) {
-            pool.idle.push(conn);
+    /// This runtime's connection slot, made on first use.
+    fn slot(&self, runtime: &tokio::runtime::Handle) -> Arc<RuntimeConn> {
+        let id = runtime.id();
+        let mut conns = lock(&self.by_runtime);
+        if let Some(slot) = conns.get(&id) {
+            return slot.clone();
         }
-        Ok(reply)
-    }
-
-    /// The permits of this runtime's pool, creating the pool on first use.
-    fn permits(&self, runtime: &tokio::runtime::Handle, id: tokio::runtime::Id) -> Arc<Semaphore> {
-        let mut pools = lock(&self.by_runtime);
-        if let Some(pool) = pools.get(&id) {
-            return pool.permits.clone();
-        }
-        let permits = Arc::new(Semaphore::new(self.max));
-        pools.insert(
-            id,
-            RuntimePool {
-                idle: Vec::new(),
-                permits: permits.clone(),
-            },
-        );
-        drop(pools);
+        let slot = Arc::new(RuntimeConn::default());
+        conns.insert(id, slot.clone());
+        drop(conns);
         self.forget_when_runtime_ends(runtime, id);
-        permits
+        slot
     }
 
     fn forget_when_runtime_ends(&self, runtime: &tokio::runtime::Handle, id: tokio::runtime::Id) {
         struct Forget {
-            pools: Weak<RuntimePools>,
+            conns: Weak<RuntimeConns>,
             id: tokio::runtime::Id,
         }
         impl Drop for Forget {
             fn drop(&mut self) {
-                if let Some(pools) = self.pools.upgrade() {
-                    lock(&pools).remove(&self.id);
+                if let Some(conns) = self.conns.upgrade() {
+                    lock(&conns).remove(&self.id);
                 }
             }
         }
         let forget = Forget {
-            pools: Arc::downgrade(&self.by_runtime),
+            conns: Arc::downgrade(&self.by_runtime),
             id,
         };
         runtime.spawn(async move {
             let _forget = forget;
             std::future::pending::<()>().await
         });
+    }
+}
+
+impl RuntimeConn {
+    /// The connection to use for `endpoint`, made now if there is none that is usable;
+    /// says whether it was made for this request.
+    async fn get(&self, endpoint: &Endpoint) -> Result<(Arc<AsyncConn>, bool), LockError> {
+        if let Some(conn) = self.usable(endpoint) {
+            return Ok((conn, false));
+        }
+        // One task connects; the others wait for its connection rather than make their own.
+        let _connecting = self.connecting.lock().await;
+        if let Some(conn) = self.usable(endpoint) {
+            return Ok((conn, false));
+        }
+        // Boxed: connecting is rare, and its deep future would otherwise be part of every
+        // request's, which annotated async fns hold inline.
+        let conn = Arc::new(Box::pin(AsyncConn::connect(endpoint)).await?);
+        *lock(&self.current) = Some(conn.clone());
+        Ok((conn, true))
+    }
+
+    fn usable(&self, endpoint: &Endpoint) -> Option<Arc<AsyncConn>> {
+        lock(&self.current)
+            .as_ref()
+            .filter(|conn| conn.is_usable(endpoint))
+            .cloned()
     }
 }
 
@@ -258,11 +267,10 @@ enum Failure {
 
 impl Failure {
     fn classify(error: LockError, reused: bool) -> Failure {
-        match &error {
-            LockError::Io { source, .. } if reused && closed_by_peer(source.kind()) => {
-                Failure::StaleIdle(error)
-            }
-            _ => Failure::Other(error),
+        if reused && closed(&error) {
+            Failure::StaleIdle(error)
+        } else {
+            Failure::Other(error)
         }
     }
 
@@ -273,14 +281,14 @@ impl Failure {
     }
 }
 
-/// Whether an I/O error says the other end closed or reset the connection (not a timeout:
-/// a slow server may still run the request).
-fn closed_by_peer(kind: std::io::ErrorKind) -> bool {
+/// Whether a request's error says the other end closed or reset the connection (not a
+/// timeout: a slow server may still run the request).
+fn closed(error: &LockError) -> bool {
     use std::io::ErrorKind::*;
-    matches!(
-        kind,
+    matches!(error, LockError::Io { source, .. } if matches!(
+        source.kind(),
         BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof | NotConnected
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -290,13 +298,13 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::SyncPool;
-    use crate::conn::Endpoint;
+    use crate::endpoint::Endpoint;
 
     /// The endpoint of a test server, with 1 s timeouts.
     fn endpoint(url: &str) -> Endpoint {
         let info = redis::IntoConnectionInfo::into_connection_info(url).unwrap();
         let second = Duration::from_secs(1);
-        Endpoint::new("test", &info, None, second, second).unwrap()
+        Endpoint::new("test", &info, &Default::default(), second, second).unwrap()
     }
 
     /// How many commands `bytes` holds, and how many of them are `CLIENT SETNAME` (every
@@ -338,7 +346,7 @@ mod tests {
         let url = answering_server();
         let endpoint = endpoint(&url);
         let pool = std::sync::Arc::new(SyncPool::new(1));
-        let ping = redis::cmd("PING").get_packed_command();
+        let ping = redis::cmd("PING");
         pool.request(&endpoint, &ping, None, true).unwrap();
         for _ in 0..3 {
             let past = Instant::now().checked_sub(Duration::from_millis(1));
@@ -403,7 +411,7 @@ mod tests {
         let (url, received) = forgetful_server();
         let endpoint = endpoint(&url);
         let pool = SyncPool::new(1);
-        let release = redis::cmd("EVALSHA").arg("release").get_packed_command();
+        let release = redis::cmd("EVALSHA").arg("release").take();
         pool.request(&endpoint, &release, None, false).unwrap();
         assert_eq!(received.load(Ordering::SeqCst), 1);
         assert!(pool.request(&endpoint, &release, None, false).is_err());

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::LockError;
 use crate::io::{Io, Route, eval_until};
-use crate::resp::{Reply, unexpected};
+use crate::reply::{Reply, unexpected};
 use crate::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
 use crate::single::Single;
 

@@ -11,7 +11,7 @@ use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::{Io, Route, command, routed};
 use crate::redlock::Quorum;
-use crate::resp::{Reply, unexpected};
+use crate::reply::{Reply, unexpected};
 use crate::single::Single;
 
 /// The lock keys of one client, a page of `SCAN` at a time. A key present for the whole

@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::block_on::block_on_until;
-use crate::conn::{AsyncConn, Endpoint};
+use crate::conn::AsyncConn;
+use crate::endpoint::Endpoint;
 use crate::error::{Chain, LockError};
-use crate::resp::Reply;
+use crate::reply::Reply;
 use crate::server::Server;
 use crate::sync::lock;
+use crate::tls::TlsSettings;
 
 /// The least time between two resolutions.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -45,7 +47,7 @@ struct Inner {
     sentinels: Vec<Endpoint>,
     /// The master's connection settings but for its address (scheme and credentials).
     master_info: redis::ConnectionInfo,
-    tls_root_certificate: Option<Vec<u8>>,
+    tls: TlsSettings,
     connect_timeout: Duration,
     response_timeout: Duration,
     /// The master's address as the sentinels gave it, and the server there.
@@ -66,7 +68,7 @@ impl SentinelMaster {
         name: &str,
         sentinel_urls: &[String],
         credentials: Option<(String, String)>,
-        tls_root_certificate: Option<&[u8]>,
+        tls: &TlsSettings,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<SentinelMaster, LockError> {
@@ -84,7 +86,7 @@ impl SentinelMaster {
             sentinels.push(Endpoint::new(
                 client,
                 &info,
-                tls_root_certificate,
+                tls,
                 connect_timeout,
                 response_timeout,
             )?);
@@ -108,7 +110,7 @@ impl SentinelMaster {
                 name: name.to_string(),
                 sentinels,
                 master_info,
-                tls_root_certificate: tls_root_certificate.map(<[u8]>::to_vec),
+                tls: tls.clone(),
                 connect_timeout,
                 response_timeout,
                 current: RwLock::new(None),
@@ -162,7 +164,11 @@ impl SentinelMaster {
                 Ok(outcome) => outcome,
                 Err(_) => Err(format!("the sentinels did not answer within {bound:?}")),
             };
-            match outcome.and_then(|(host, port)| inner.install(host, port)) {
+            let outcome = match outcome {
+                Ok((host, port)) => inner.check_role(host, port).await,
+                Err(reason) => Err(reason),
+            };
+            match outcome {
                 Ok(()) => *lock(&inner.last_error) = None,
                 Err(reason) => {
                     tracing::warn!(master = %inner.name, %reason, "redis-locked: could not resolve the Sentinel master");
@@ -241,12 +247,9 @@ impl Inner {
         let ask = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(&self.name)
-            .get_packed_command();
+            .take();
         for sentinel in &self.sentinels {
-            let answer = async {
-                let mut conn = AsyncConn::connect(sentinel).await?;
-                conn.request(&ask).await
-            };
+            let answer = async { AsyncConn::connect(sentinel).await?.request(&ask).await };
             match answer.await {
                 Ok(Reply::Array(parts)) => match parts.as_slice() {
                     [Reply::Bulk(host), Reply::Bulk(port)] => {
@@ -282,39 +285,69 @@ impl Inner {
         Err(failures.join("; "))
     }
 
-    /// Makes `host:port` the master, unless it is already.
-    fn install(&self, host: String, port: u16) -> Result<(), String> {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, _)) = current.as_ref()
-            && at.0 == host
-            && at.1 == port
+    /// Checks that the server the sentinels named at `host:port` says it is a master (with
+    /// `ROLE`, as the Sentinel client guidelines ask: a sentinel that has not seen a
+    /// failover yet may name a demoted master), and makes it the master.
+    async fn check_role(&self, host: String, port: u16) -> Result<(), String> {
+        let known = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(((h, p), _)) = &known
+            && *h == host
+            && *p == port
         {
             return Ok(());
         }
-        let generation = current
-            .as_ref()
-            .map_or(1, |(_, s)| s.endpoint.generation + 1);
+        let generation = known.map_or(1, |(_, s)| s.endpoint.generation + 1);
+        let endpoint = self.master_endpoint(&host, port, generation)?;
+        let role = async {
+            AsyncConn::connect(&endpoint)
+                .await?
+                .request(&redis::cmd("ROLE"))
+                .await
+        };
+        let address = format!("{host}:{port}");
+        match role.await {
+            Ok(Reply::Array(parts)) if parts.first() == Some(&Reply::Bulk(b"master".to_vec())) => {}
+            Ok(Reply::Array(parts)) => {
+                let role = match parts.first() {
+                    Some(Reply::Bulk(role)) => String::from_utf8_lossy(role).into_owned(),
+                    other => format!("{other:?}"),
+                };
+                return Err(format!(
+                    "the sentinels named {address}, which says it is a {role}, not a master"
+                ));
+            }
+            Ok(other) => return Err(format!("{address}: unexpected ROLE reply {other:?}")),
+            Err(e) => return Err(format!("{address}: {}", Chain(&e))),
+        }
+        tracing::info!(master = %self.name, address = %address, "redis-locked: Sentinel master resolved");
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        *current = Some(((host, port), Arc::new(Server { endpoint })));
+        Ok(())
+    }
+
+    /// The endpoint of the master at `host:port`, reached like the sentinels.
+    fn master_endpoint(&self, host: &str, port: u16, generation: u64) -> Result<Endpoint, String> {
         let mut addr = self.master_info.addr().clone();
         match &mut addr {
-            redis::ConnectionAddr::Tcp(h, p) => (*h, *p) = (host.clone(), port),
+            redis::ConnectionAddr::Tcp(h, p) => (*h, *p) = (host.to_string(), port),
             redis::ConnectionAddr::TcpTls {
                 host: h, port: p, ..
-            } => (*h, *p) = (host.clone(), port),
+            } => (*h, *p) = (host.to_string(), port),
             _ => return Err("unsupported sentinel address".into()),
         }
         let info = self.master_info.clone().set_addr(addr);
-        let tls = self.tls_root_certificate.as_deref();
-        let endpoint = Endpoint::new(
+        Endpoint::new(
             &self.client,
             &info,
-            tls,
+            &self.tls,
             self.connect_timeout,
             self.response_timeout,
         )
-        .map_err(|e| e.to_string())?
-        .with_generation(generation);
-        tracing::info!(master = %self.name, address = %format!("{host}:{port}"), "redis-locked: Sentinel master resolved");
-        *current = Some(((host, port), Arc::new(Server { endpoint })));
-        Ok(())
+        .map(|endpoint| endpoint.with_generation(generation))
+        .map_err(|e| e.to_string())
     }
 }

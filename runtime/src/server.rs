@@ -4,8 +4,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::error::LockError;
+use crate::tls::TlsSettings;
 
 /// One Redis server: how our connections reach it.
 pub(crate) struct Server {
@@ -18,18 +19,23 @@ impl Server {
     pub(crate) fn from_url(
         client: &str,
         url: &str,
-        tls_root_certificate: Option<&[u8]>,
+        tls: &TlsSettings,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Server, LockError> {
         let info = crate::url::connection_info(url)?;
-        let endpoint = Endpoint::new(
-            client,
-            &info,
-            tls_root_certificate,
-            connect_timeout,
-            response_timeout,
-        )?;
+        Server::from_connection_info(client, &info, tls, connect_timeout, response_timeout)
+    }
+
+    /// The server of an application's own connection settings.
+    pub(crate) fn from_connection_info(
+        client: &str,
+        info: &redis::ConnectionInfo,
+        tls: &TlsSettings,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Server, LockError> {
+        let endpoint = Endpoint::new(client, info, tls, connect_timeout, response_timeout)?;
         Ok(Server { endpoint })
     }
 }

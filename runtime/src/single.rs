@@ -6,11 +6,15 @@ use std::time::Instant;
 
 use crate::error::LockError;
 use crate::pool::{AsyncPools, SyncPool};
-use crate::resp::Reply;
+use crate::reply::Reply;
 use crate::sentinel::SentinelMaster;
 use crate::server::{Current, Server};
 
 /// Where the server is.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per client, made once; boxing would add a hop to every request"
+)]
 pub(crate) enum Place {
     /// At a fixed address.
     Fixed(Server),
@@ -30,7 +34,7 @@ impl Single {
         Single {
             place,
             sync_pool: SyncPool::new(max_connections),
-            async_pools: AsyncPools::new(max_connections),
+            async_pools: AsyncPools::new(),
         }
     }
 

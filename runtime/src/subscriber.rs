@@ -1,8 +1,9 @@
 //! Release announcements from Redis, for waiters in this process.
 //!
 //! One pub/sub connection per client, on the background runtime, subscribed to exactly the
-//! keys this process waits for: the `redis` crate's pub/sub protocol on one of our own
-//! connections (see `conn.rs`), so that it is named, authenticated and timed like the others. An announcement pokes the key's queue head (see
+//! keys this process waits for: a RESP3 connection of the `redis` crate, whose messages
+//! arrive as pushes, named, authenticated and timed like the others (see `endpoint.rs`).
+//! An announcement pokes the key's queue head (see
 //! `waiters.rs`). If the connection drops, it reconnects, subscribes again and pokes every
 //! head, since announcements may have been missed; meanwhile waiters still wake at the
 //! holder's lease end, so a lost connection delays them but never strands them.
@@ -12,14 +13,13 @@
 //! waiter.
 
 use std::collections::HashSet;
-use std::future::poll_fn;
 use std::time::Duration;
 
-use futures_core::Stream;
+use redis::PushKind;
+use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, watch};
 
 use crate::backend::Backend;
-use crate::conn::AsyncConn;
 use crate::error::LockError;
 use crate::listener::Listener;
 use crate::waiters::{Subscription, WaitTable};
@@ -110,10 +110,11 @@ async fn run(
                 ));
             };
             let server = single.server(None).await?;
-            let conn = AsyncConn::connect(&server.endpoint).await?;
-            Ok::<_, LockError>((conn.into_pubsub().await?, server.endpoint.generation))
+            let (pushes_to, pushes) = mpsc::unbounded_channel();
+            let conn = server.endpoint.connect_pubsub(pushes_to).await?;
+            Ok::<_, LockError>((conn, pushes, server.endpoint.generation))
         };
-        let (pubsub, generation) = match connected.await {
+        let (mut sink, mut pushes, generation) = match connected.await {
             Ok(connected) => connected,
             Err(e) => {
                 {
@@ -128,7 +129,6 @@ async fn run(
             }
         };
         backoff = Duration::from_millis(50);
-        let (mut sink, mut stream) = pubsub.split();
         let mut healthy = true;
         // A Redlock server's keys subscribed on this connection: the subscribers share the
         // waiters' records, so each must find out for itself what to unsubscribe.
@@ -158,12 +158,10 @@ async fn run(
                     }
                     None => return,
                 },
-                message = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)) => match message {
-                    Some(msg) => {
+                push = pushes.recv() => match push {
+                    Some(push) => {
                         let Some(alive) = client.upgrade() else { return };
-                        if msg.get_payload_bytes() != client.instance_id.as_bytes() {
-                            alive.waiters.notify(msg.get_channel_name());
-                        }
+                        healthy = on_push(&client, &alive.waiters, push);
                     }
                     None => healthy = false,
                 },
@@ -234,7 +232,7 @@ fn refresh(backend: &Backend) {
 async fn subscribe(
     client: &Listener,
     waiters: &WaitTable,
-    sink: &mut redis::aio::PubSubSink,
+    sink: &mut MultiplexedConnection,
     key: String,
 ) -> bool {
     match sink.subscribe(&key).await {
@@ -252,5 +250,25 @@ async fn subscribe(
             waiters.set_subscription(&key, Subscription::Requested);
             false
         }
+    }
+}
+
+/// Acts on one push of the pub/sub connection: an announcement pokes its key's head
+/// (unless this client sent it). False when the push says the connection was lost.
+fn on_push(client: &Listener, waiters: &WaitTable, push: redis::PushInfo) -> bool {
+    match push.kind {
+        PushKind::Message => {
+            if let [
+                redis::Value::BulkString(channel),
+                redis::Value::BulkString(payload),
+            ] = push.data.as_slice()
+                && payload != client.instance_id.as_bytes()
+            {
+                waiters.notify(&String::from_utf8_lossy(channel));
+            }
+            true
+        }
+        PushKind::Disconnection => false,
+        _ => true,
     }
 }

@@ -88,6 +88,17 @@ impl RedisServer {
     /// certificates. The plain port stays open for [`connection`](RedisServer::connection).
     /// Returns the server and its TLS port.
     pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> (RedisServer, u16) {
+        RedisServer::start_tls_asking(cert, key, ca, false)
+    }
+
+    /// [`start_tls`](RedisServer::start_tls), also asking clients for a certificate signed
+    /// by `ca` when `client_certificates` (mutual TLS).
+    pub fn start_tls_asking(
+        cert: &Path,
+        key: &Path,
+        ca: &Path,
+        client_certificates: bool,
+    ) -> (RedisServer, u16) {
         let tls_port = free_port();
         let server = RedisServer::start_with(&[
             "--tls-port",
@@ -99,7 +110,7 @@ impl RedisServer {
             "--tls-ca-cert-file",
             &ca.display().to_string(),
             "--tls-auth-clients",
-            "no",
+            if client_certificates { "yes" } else { "no" },
         ]);
         (server, tls_port)
     }

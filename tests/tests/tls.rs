@@ -1,17 +1,29 @@
 //! `rediss://`: locks over TLS, async and blocking, with waiters woken by pub/sub over TLS,
-//! and a server certificate from an untrusted CA refused. The CA and the server's
-//! certificate are made here with rcgen.
+//! a server certificate from an untrusted CA refused, and a client certificate for servers
+//! that ask for one. The CA and the certificates are made here with rcgen. Each test first
+//! installs rustls's crypto provider, as an application does (`tls_provider.rs` checks
+//! what happens when it does not).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, SanType,
+};
 use redis_locked::{ClientBuilder, Lock, LockError};
 use redis_locked_tests::{RedisServer, owner_token, wait_for_subscribers};
 
 /// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM files in a
 /// fresh directory. Returns the directory and the CA's PEM.
 fn certificates(tag: &str) -> (PathBuf, String) {
+    let (dir, ca_pem, _) = certificates_and_ca(tag);
+    (dir, ca_pem)
+}
+
+/// [`certificates`], and the CA, to sign more with.
+fn certificates_and_ca(tag: &str) -> (PathBuf, String, CertifiedIssuer<'static, KeyPair>) {
+    install_provider();
     let dir = std::env::temp_dir().join(format!("redis-lock-tls-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (ca, ca_pem) = certificate_authority();
@@ -24,7 +36,12 @@ fn certificates(tag: &str) -> (PathBuf, String) {
     std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
     std::fs::write(dir.join("ca.crt"), &ca_pem).unwrap();
-    (dir, ca_pem)
+    (dir, ca_pem, ca)
+}
+
+/// What an application using TLS does at start-up: the crate installs no provider.
+fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn certificate_authority() -> (CertifiedIssuer<'static, KeyPair>, String) {
@@ -141,8 +158,71 @@ fn causes(e: &dyn std::error::Error) -> Vec<String> {
         .collect()
 }
 
+#[tokio::test]
+async fn a_client_certificate_is_presented_to_servers_that_ask_for_one() {
+    let (dir, ca_pem, ca) = certificates_and_ca("mtls");
+    let (server, port) = RedisServer::start_tls_asking(
+        &dir.join("server.crt"),
+        &dir.join("server.key"),
+        &dir.join("ca.crt"),
+        true,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let url = format!("rediss://127.0.0.1:{port}");
+
+    // Without a certificate the server ends the handshake.
+    ClientBuilder::new(&url)
+        .tls_root_certificate(ca_pem.as_bytes())
+        .register("mtls-none")
+        .unwrap();
+    let refused = Lock::with_client("mtls-none", "job")
+        .unwrap()
+        .acquire(Some(Duration::ZERO))
+        .await;
+    assert!(
+        matches!(&refused, Err(e) if e.is_unavailable()),
+        "{refused:?}"
+    );
+
+    // With one the CA signed, it locks.
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["locks-client".to_string()]).unwrap();
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    // Not rcgen's default name, which the CA has too: OpenSSL would take it for the CA.
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "locks-client");
+    let cert = params.signed_by(&key, &ca).unwrap();
+    ClientBuilder::new(&url)
+        .tls_root_certificate(ca_pem.as_bytes())
+        .tls_client_certificate(cert.pem(), key.serialize_pem())
+        .register("mtls-ok")
+        .unwrap();
+    let lock = Lock::with_client("mtls-ok", "job").unwrap();
+    let guard = lock.acquire(None).await.unwrap();
+    let owner = owner_token(&mut server.connection(), "lock:{job}");
+    assert_eq!(owner.as_deref(), Some(guard.token()));
+    guard.release().await.unwrap();
+}
+
+#[test]
+fn a_client_key_that_is_not_pem_is_invalid_config() {
+    install_provider();
+    let (_, ca) = certificate_authority();
+    let e = ClientBuilder::new("rediss://127.0.0.1:6380")
+        .tls_root_certificate(ca.as_bytes())
+        .tls_client_certificate(ca.as_bytes(), "not a key")
+        .register("tls-bad-key")
+        .unwrap_err();
+    assert!(
+        matches!(&e, LockError::InvalidConfig { reason } if reason.contains("key")),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn a_root_certificate_that_is_not_pem_is_invalid_config() {
+    install_provider();
     let e = ClientBuilder::new("rediss://127.0.0.1:6380")
         .tls_root_certificate("not a certificate")
         .register("tls-bad-pem")

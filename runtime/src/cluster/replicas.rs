@@ -15,7 +15,7 @@
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::Io;
-use crate::resp::{Reply, unexpected};
+use crate::reply::{Reply, unexpected};
 use crate::scripts::Script;
 
 /// Runs the acquisition `script` on `keys` (the lock's key first) with `args`, then `WAIT`

@@ -1,7 +1,6 @@
-//! Reading RESP2 replies from a byte buffer.
-//!
-//! Commands are encoded by `redis::Cmd`; only the reply side is ours, because the hot path
-//! reads replies straight off the socket in the calling task (see `conn.rs`).
+//! What Redis answered, as the lock algorithm reads it: the `redis` crate's values (RESP2
+//! or RESP3) in the few shapes our scripts and commands answer with, and error replies as
+//! data, so that a caller can react to `NOSCRIPT` or `READONLY` before they become errors.
 
 use crate::error::LockError;
 
@@ -29,6 +28,40 @@ impl Reply {
         match self {
             Reply::Int(n) => Ok(*n),
             other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl From<redis::Value> for Reply {
+    /// RESP3 adds types that RESP2 spelled differently; they are mapped to what RESP2 would
+    /// have sent (a Lua `false` was a nil).
+    fn from(value: redis::Value) -> Reply {
+        use redis::Value;
+        match value {
+            Value::Nil | Value::Boolean(false) => Reply::Nil,
+            Value::Boolean(true) => Reply::Int(1),
+            Value::Int(n) => Reply::Int(n),
+            Value::BulkString(bytes) => Reply::Bulk(bytes),
+            Value::Array(values) | Value::Set(values) | Value::Push { data: values, .. } => {
+                Reply::Array(values.into_iter().map(Reply::from).collect())
+            }
+            Value::Map(pairs) => Reply::Array(
+                pairs
+                    .into_iter()
+                    .flat_map(|(k, v)| [Reply::from(k), Reply::from(v)])
+                    .collect(),
+            ),
+            Value::SimpleString(s) => Reply::Status(s),
+            Value::Okay => Reply::Status("OK".into()),
+            Value::Attribute { data, .. } => Reply::from(*data),
+            Value::Double(d) => Reply::Bulk(d.to_string().into_bytes()),
+            Value::VerbatimString { text, .. } => Reply::Bulk(text.into_bytes()),
+            Value::BigNumber(n) => Reply::Bulk(format!("{n:?}").into_bytes()),
+            Value::ServerError(e) => Reply::Error(match e.details() {
+                Some(detail) => format!("{} {detail}", e.code()),
+                None => e.code().to_string(),
+            }),
+            other => Reply::Error(format!("unsupported reply {other:?}")),
         }
     }
 }
@@ -84,98 +117,9 @@ pub(crate) fn unexpected(reply: &Reply) -> LockError {
     .into()
 }
 
-fn protocol_error(what: &str) -> LockError {
-    redis::RedisError::from((redis::ErrorKind::Parse, "malformed reply", what.to_string())).into()
-}
-
-/// Parses one complete reply from the front of `buf`.
-/// `Ok(None)` means more bytes are needed; `Ok(Some((reply, used)))` consumed `used` bytes.
-pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, LockError> {
-    let Some(line_end) = find_crlf(buf) else {
-        return Ok(None);
-    };
-    if line_end == 0 {
-        return Err(protocol_error("empty reply line"));
-    }
-    let line = &buf[1..line_end];
-    let after_line = line_end + 2;
-    let text = || String::from_utf8_lossy(line).into_owned();
-    match buf[0] {
-        b'+' => Ok(Some((Reply::Status(text()), after_line))),
-        b'-' => Ok(Some((Reply::Error(text()), after_line))),
-        b':' => Ok(Some((Reply::Int(parse_int(line)?), after_line))),
-        b'$' => {
-            let len = parse_int(line)?;
-            if len < 0 {
-                return Ok(Some((Reply::Nil, after_line)));
-            }
-            let end = after_line + len as usize;
-            if buf.len() < end + 2 {
-                return Ok(None);
-            }
-            Ok(Some((Reply::Bulk(buf[after_line..end].to_vec()), end + 2)))
-        }
-        b'*' => {
-            let count = parse_int(line)?;
-            if count < 0 {
-                return Ok(Some((Reply::Nil, after_line)));
-            }
-            let mut items = Vec::with_capacity(count.min(1024) as usize);
-            let mut used = after_line;
-            for _ in 0..count {
-                match parse(&buf[used..])? {
-                    Some((item, n)) => {
-                        items.push(item);
-                        used += n;
-                    }
-                    None => return Ok(None),
-                }
-            }
-            Ok(Some((Reply::Array(items), used)))
-        }
-        _ => Err(protocol_error("unknown reply type byte")),
-    }
-}
-
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
-}
-
-fn parse_int(digits: &[u8]) -> Result<i64, LockError> {
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| protocol_error("bad integer"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_each_reply_type_and_waits_for_partial_input() {
-        assert_eq!(
-            parse(b"+OK\r\n").unwrap(),
-            Some((Reply::Status("OK".into()), 5))
-        );
-        assert_eq!(parse(b":-2\r\n").unwrap(), Some((Reply::Int(-2), 5)));
-        assert_eq!(parse(b"$-1\r\n").unwrap(), Some((Reply::Nil, 5)));
-        assert_eq!(
-            parse(b"$3\r\nabc\r\n").unwrap(),
-            Some((Reply::Bulk(b"abc".to_vec()), 9))
-        );
-        assert_eq!(parse(b"$3\r\nab").unwrap(), None);
-        assert_eq!(
-            parse(b"*2\r\n:1\r\n$0\r\n\r\n").unwrap(),
-            Some((Reply::Array(vec![Reply::Int(1), Reply::Bulk(vec![])]), 14))
-        );
-        assert_eq!(parse(b"*2\r\n:1\r\n").unwrap(), None);
-        assert_eq!(
-            parse(b"-NOSCRIPT x\r\n").unwrap(),
-            Some((Reply::Error("NOSCRIPT x".into()), 13))
-        );
-        assert!(parse(b"?\r\n").is_err());
-    }
 
     #[test]
     fn classifies_permission_and_authentication_errors() {
