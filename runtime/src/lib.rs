@@ -21,7 +21,8 @@
 // backends        backend: where locks live, one enum with one arm per kind in every
 //                 operation; redlock, cluster/replicas, scan
 // servers         single (one server, fixed or Sentinel-managed), cluster (+ cluster/resend),
-//                 io (sync and async requests to a `Route`)
+//                 memory (a store in this process, answering as the scripts do), io (sync
+//                 and async requests to a `Route`)
 // protocol        scripts: the Lua scripts, what they answer, when they may be resent
 // transport       conn, pool (+ pool/slots), resp, tls, server, sentinel
 // utilities       error, lease, keys, token, holder, url, block_on, background, metrics,
@@ -48,6 +49,7 @@ mod keys;
 mod lease;
 mod listener;
 mod lock;
+mod memory;
 mod metrics;
 mod pool;
 mod reachability;

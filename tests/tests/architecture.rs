@@ -36,7 +36,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("protocol", &["scripts"]),
-    ("servers", &["single", "cluster", "cluster/resend", "io"]),
+    (
+        "servers",
+        &["single", "cluster", "cluster/resend", "memory", "io"],
+    ),
     (
         "backends",
         &["redlock", "cluster/replicas", "scan", "backend"],
