@@ -7,8 +7,9 @@
 // Module map: the runtime in layers, each importing only from the layers below it
 // (`tests/tests/architecture.rs` checks this, and lists the same files):
 //
-// generated code  call (+ call/held_here), __private, __transport: what `#[redis_lock]`'s
-//                 expansion calls, and the bench's view of the transport; not public API
+// generated code  call (+ call/held_here), __private, __transport, __backend: what
+//                 `#[redis_lock]`'s expansion calls, the bench's view of the transport, and
+//                 single backend operations for the differential test; not public API
 // api             lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), builder
 //                 (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
 // algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; held: a
@@ -73,6 +74,8 @@ mod token;
 mod url;
 mod waiters;
 
+#[doc(hidden)]
+pub mod __backend;
 #[doc(hidden)]
 pub mod __private;
 #[doc(hidden)]

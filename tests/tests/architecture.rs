@@ -74,7 +74,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "generated code",
-        &["call", "call/held_here", "__private", "__transport", "lib"],
+        &[
+            "call",
+            "call/held_here",
+            "__private",
+            "__transport",
+            "__backend",
+            "lib",
+        ],
     ),
 ];
 
