@@ -68,7 +68,12 @@ impl Operations {
     }
 
     /// Restarts the lease of lock `name` if `value` holds it (EXTEND).
-    pub async fn extend(&self, name: &str, value: &str, lease: Duration) -> Result<bool, LockError> {
+    pub async fn extend(
+        &self,
+        name: &str,
+        value: &str,
+        lease: Duration,
+    ) -> Result<bool, LockError> {
         let (key, ms) = (self.client.key(name), lease_millis(lease)?.to_string());
         let backend = &self.client.backend;
         backend.extend(&AsyncIo, name, &key, value, &ms, None).await
@@ -79,14 +84,20 @@ impl Operations {
         let key = self.client.key(name);
         let payload = &self.client.instance_id;
         let backend = &self.client.backend;
-        backend.release(&AsyncIo, name, &key, value, payload).await.0
+        backend
+            .release(&AsyncIo, name, &key, value, payload)
+            .await
+            .0
     }
 
     /// Frees lock `name` whoever holds it (RESET).
     pub async fn reset(&self, name: &str) -> Result<bool, LockError> {
         let key = self.client.key(name);
         let payload = &self.client.instance_id;
-        self.client.backend.reset(&AsyncIo, name, &key, payload).await
+        self.client
+            .backend
+            .reset(&AsyncIo, name, &key, payload)
+            .await
     }
 
     /// Hands lock `name` from `old` to `new` (HANDOFF), counting `own` of its channel's

@@ -222,7 +222,7 @@ impl ClientBuilder {
     /// ClientBuilder::in_memory().register("billing")?;
     /// assert_eq!(bill(42).await?, 42);
     ///
-    /// // A built client: its own store, here the default client of the scope.
+    /// // A built client has a store of its own.
     /// let client = ClientBuilder::in_memory().build()?;
     /// let held = client.lock("report")?.acquire(None).await?;
     /// assert!(client.lock("report")?.try_acquire().await?.is_none());

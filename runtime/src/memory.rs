@@ -214,7 +214,9 @@ impl Memory {
     /// `GET`: the value `key` holds.
     pub(crate) fn get(&self, key: &str) -> Option<String> {
         let now = Instant::now();
-        self.store(now).live(key, now).map(|held| held.value.clone())
+        self.store(now)
+            .live(key, now)
+            .map(|held| held.value.clone())
     }
 
     /// The held lock keys after `prefix` (both layouts of `keys.rs`: `<prefix>{...`
@@ -244,7 +246,9 @@ impl Memory {
 
     /// The listener subscribes to `key`'s announcements.
     pub(crate) fn subscribe(&self, key: &str) {
-        self.store(Instant::now()).subscribed.insert(key.to_string());
+        self.store(Instant::now())
+            .subscribed
+            .insert(key.to_string());
     }
 
     /// The listener unsubscribes from `keys`' announcements.
@@ -406,14 +410,20 @@ mod tests {
             memory.handoff("k", ["old", "new"], LEASE, 1, "me"),
             Handoff::Handed { .. }
         ));
-        assert!(announcements.try_recv().is_err(), "handed over: not announced");
+        assert!(
+            announcements.try_recv().is_err(),
+            "handed over: not announced"
+        );
         assert_eq!(
             memory.handoff("k", ["new", "next"], LEASE, 0, "me"),
             Handoff::Released
         );
         assert!(memory.get("k").is_none());
         let announced = announcements.try_recv().unwrap();
-        assert_eq!((announced.channel.as_str(), announced.payload.as_str()), ("k", "me"));
+        assert_eq!(
+            (announced.channel.as_str(), announced.payload.as_str()),
+            ("k", "me")
+        );
         memory.unsubscribe(&["k".to_string()]);
         memory.reset("k", "me");
         assert!(announcements.try_recv().is_err(), "nobody subscribes");

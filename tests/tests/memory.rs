@@ -60,7 +60,10 @@ async fn tasks_and_threads_never_overlap_on_an_in_memory_client() {
         thread.join().unwrap();
     }
     // A lost update (two holders at once) would leave the count short.
-    assert_eq!(counter.load(Ordering::SeqCst), (TASKS + THREADS) * ITERATIONS);
+    assert_eq!(
+        counter.load(Ordering::SeqCst),
+        (TASKS + THREADS) * ITERATIONS
+    );
 }
 
 #[tokio::test]
@@ -122,7 +125,10 @@ async fn a_waiter_is_woken_by_the_release_not_by_the_lease() {
 #[tokio::test]
 async fn fencing_tokens_increase_across_acquisitions_handovers_and_resets() {
     let client = ClientBuilder::in_memory().build().unwrap();
-    let lock = client.lock("fenced").unwrap().expire(Duration::from_secs(60));
+    let lock = client
+        .lock("fenced")
+        .unwrap()
+        .expire(Duration::from_secs(60));
     let mut last = 0;
     for round in 0..20 {
         let guard = lock.acquire(None).await.unwrap();
@@ -185,7 +191,10 @@ async fn the_attribute_locks_on_an_in_memory_client_without_redis() {
     let (order, first) = bill(7).await.unwrap();
     let (_, second) = bill(7).await.unwrap();
     assert_eq!(order, 7);
-    assert!(second > first, "the lock was taken twice, with rising tokens");
+    assert!(
+        second > first,
+        "the lock was taken twice, with rising tokens"
+    );
 
     let held = redis_locked::Lock::with_client("memory-attr", "report")
         .unwrap()
@@ -194,7 +203,10 @@ async fn the_attribute_locks_on_an_in_memory_client_without_redis() {
         .unwrap();
     // `timeout = 0`: one attempt, refused while the lock is held.
     let refused = tokio::task::spawn_blocking(report).await.unwrap();
-    assert!(matches!(refused, Err(LockError::Timeout { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(LockError::Timeout { .. })),
+        "{refused:?}"
+    );
     held.release().await.unwrap();
     tokio::task::spawn_blocking(report).await.unwrap().unwrap();
 }
@@ -205,8 +217,19 @@ async fn two_in_memory_clients_are_two_separate_stores() {
     let second = ClientBuilder::in_memory().build().unwrap();
     let one = first.lock("shared").unwrap().acquire(None).await.unwrap();
     let other = second.lock("shared").unwrap().try_acquire().await.unwrap();
-    assert!(other.is_some(), "the same name on another store is another lock");
-    assert!(first.lock("shared").unwrap().try_acquire().await.unwrap().is_none());
+    assert!(
+        other.is_some(),
+        "the same name on another store is another lock"
+    );
+    assert!(
+        first
+            .lock("shared")
+            .unwrap()
+            .try_acquire()
+            .await
+            .unwrap()
+            .is_none()
+    );
     one.release().await.unwrap();
 }
 
@@ -218,20 +241,32 @@ async fn listing_and_resetting_every_lock_work_in_memory() {
             let lease = Duration::from_secs(60);
             let a = client.lock("a").unwrap().expire(lease);
             let b = client.lock("b").unwrap().expire(lease);
-            let (held_a, held_b) = (a.acquire(None).await.unwrap(), b.acquire(None).await.unwrap());
+            let (held_a, held_b) = (
+                a.acquire(None).await.unwrap(),
+                b.acquire(None).await.unwrap(),
+            );
             let listed = list_locks(None).await.unwrap();
             let names: Vec<&str> = listed.iter().map(|info| info.name.as_str()).collect();
             assert_eq!(names, ["a", "b"]);
             assert_eq!(listed[0].owner, held_a.token());
             assert_eq!(listed[0].fencing_token, held_a.fencing_token());
             assert!(listed[0].remaining_lease.is_some_and(|left| left <= lease));
-            assert_eq!(listed[0].holder.as_ref().map(|h| h.pid), Some(std::process::id()));
+            assert_eq!(
+                listed[0].holder.as_ref().map(|h| h.pid),
+                Some(std::process::id())
+            );
 
             assert_eq!(reset_all(None).await.unwrap(), 2);
             assert!(list_locks(None).await.unwrap().is_empty());
             assert!(!a.is_locked().await.unwrap());
-            assert!(matches!(held_a.release().await, Err(LockError::Expired { .. })));
-            assert!(matches!(held_b.release().await, Err(LockError::Expired { .. })));
+            assert!(matches!(
+                held_a.release().await,
+                Err(LockError::Expired { .. })
+            ));
+            assert!(matches!(
+                held_b.release().await,
+                Err(LockError::Expired { .. })
+            ));
         })
         .await;
 }

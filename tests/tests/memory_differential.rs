@@ -46,12 +46,31 @@ impl Rng {
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
-    Acquire { name: usize, value: usize },
-    Extend { name: usize, value: usize, short: bool },
-    Release { name: usize, value: usize },
-    Reset { name: usize },
-    Handoff { name: usize, old: usize, new: usize, own: u8 },
-    Read { name: usize },
+    Acquire {
+        name: usize,
+        value: usize,
+    },
+    Extend {
+        name: usize,
+        value: usize,
+        short: bool,
+    },
+    Release {
+        name: usize,
+        value: usize,
+    },
+    Reset {
+        name: usize,
+    },
+    Handoff {
+        name: usize,
+        old: usize,
+        new: usize,
+        own: u8,
+    },
+    Read {
+        name: usize,
+    },
 }
 
 impl Op {
@@ -84,7 +103,9 @@ enum Answer {
     /// Taken, with a fencing token in this relation to the lock's previous one.
     Taken(Ordering),
     /// Held by another value, with a remaining lease within the longest lease given.
-    Held { lease_left: bool },
+    Held {
+        lease_left: bool,
+    },
     Done(bool),
     /// A handover: handed (the token's relation to the previous one), released to
     /// everyone (-1) or not ours (0).
@@ -129,7 +150,12 @@ impl Side {
         let name_of = |i: usize| names[i].as_str();
         match op {
             Op::Acquire { name, value } => {
-                match self.ops.acquire(name_of(name), VALUES[value], LONG).await.unwrap() {
+                match self
+                    .ops
+                    .acquire(name_of(name), VALUES[value], LONG)
+                    .await
+                    .unwrap()
+                {
                     Attempted::Taken { fence } => Answer::Taken(self.fence(name_of(name), fence)),
                     Attempted::Held { remaining } => Answer::Held {
                         lease_left: !remaining.is_zero() && remaining <= LONG,
@@ -139,13 +165,25 @@ impl Side {
             Op::Extend { name, value, short } => {
                 let lease = if short { SHORT } else { LONG };
                 let ops = &self.ops;
-                Answer::Done(ops.extend(name_of(name), VALUES[value], lease).await.unwrap())
+                Answer::Done(
+                    ops.extend(name_of(name), VALUES[value], lease)
+                        .await
+                        .unwrap(),
+                )
             }
-            Op::Release { name, value } => {
-                Answer::Done(self.ops.release(name_of(name), VALUES[value]).await.unwrap())
-            }
+            Op::Release { name, value } => Answer::Done(
+                self.ops
+                    .release(name_of(name), VALUES[value])
+                    .await
+                    .unwrap(),
+            ),
             Op::Reset { name } => Answer::Done(self.ops.reset(name_of(name)).await.unwrap()),
-            Op::Handoff { name, old, new, own } => {
+            Op::Handoff {
+                name,
+                old,
+                new,
+                own,
+            } => {
                 let values = [VALUES[old], VALUES[new]];
                 let reply = self
                     .ops
@@ -199,7 +237,13 @@ async fn sequence(seed: u64, redis: Client) {
              and on redis-server (right) differ after:\n{}",
             history.join("\n")
         );
-        if let (Op::Extend { name, short: true, .. }, Answer::Done(true)) = (op, &expected) {
+        if let (
+            Op::Extend {
+                name, short: true, ..
+            },
+            Answer::Done(true),
+        ) = (op, &expected)
+        {
             // Both keys now end within the short lease: let them, and look.
             tokio::time::sleep(SHORT + EXPIRY_MARGIN).await;
             let read = Op::Read { name };
