@@ -1,7 +1,8 @@
 //! Where a client's locks live, and the one place that tells the kinds apart for the lock
 //! algorithm: each operation on a lock (one acquisition attempt, extend, release, reset) is
 //! a method here with one arm per kind and no wildcard, so that a new kind is its own file
-//! plus one arm in [`Backend`], and the compiler lists every method to fill.
+//! plus one arm in [`Backend`], and the compiler lists every method to fill (as it did for
+//! `memory.rs`).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::{Io, Route, eval_until};
+use crate::lease::lease_millis;
+use crate::memory::{Attempt, Handoff, Memory};
 use crate::redlock::{Quorum, QuorumAttempt};
 use crate::reply::{Reply, unexpected};
 use crate::scripts::{ACQUIRE, EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, RESET, fence_key};
@@ -26,6 +29,8 @@ pub(crate) enum Backend {
     Redlock(Quorum),
     /// A Redis Cluster: each lock's requests go to the master of its key's slot.
     Cluster(Cluster),
+    /// A store in this process (see `memory.rs`).
+    Memory(Memory),
 }
 
 /// One acquisition attempt's request.
@@ -87,6 +92,21 @@ impl Backend {
             }
             Backend::Single(single) => {
                 Self::attempt_one(io, request, Route::Single(single), None).await
+            }
+            Backend::Memory(memory) => {
+                let lease = match whole_millis(request.lease) {
+                    Ok(lease) => lease,
+                    Err(e) => return (Err(e), true),
+                };
+                let sent = Instant::now();
+                let outcome = match memory.acquire(request.key, request.value, lease) {
+                    Attempt::Taken { fence } => AttemptOutcome::Acquired { sent, fence },
+                    Attempt::Held { remaining } => AttemptOutcome::Held {
+                        lease_end: Instant::now() + remaining,
+                    },
+                };
+                // Answered at once: nothing is left unknown.
+                (Ok(outcome), true)
             }
         }
     }
@@ -189,6 +209,7 @@ impl Backend {
             Backend::Cluster(cluster) => extended(
                 eval_until(io, Route::Cluster(cluster), &EXTEND, &keys, &args, until).await,
             ),
+            Backend::Memory(memory) => Ok(memory.extend(key, value, millis(lease_ms)?)),
         }
     }
 
@@ -216,6 +237,7 @@ impl Backend {
             Backend::Cluster(cluster) => released(
                 eval_until(io, Route::Cluster(cluster), &RELEASE, &keys, &args, None).await,
             ),
+            Backend::Memory(memory) => (Ok(memory.release(key, value, payload)), false),
         }
     }
 
@@ -249,6 +271,7 @@ impl Backend {
                         == 1,
                 )
             }
+            Backend::Memory(memory) => Ok(memory.reset(key, payload)),
         }
     }
 
@@ -270,6 +293,23 @@ impl Backend {
             Backend::Redlock(_) => Err(LockError::invalid(
                 "internal error: a handover was sent to a Redlock quorum",
             )),
+            Backend::Memory(memory) => {
+                let ([key, _], [old, new, lease_ms, own, payload]) = (keys, args) else {
+                    return Err(LockError::invalid(
+                        "internal error: a handover with the wrong arguments",
+                    ));
+                };
+                let own = own.parse().map_err(|_| {
+                    LockError::invalid("internal error: a handover's subscriber count")
+                })?;
+                // The script's reply: the new fencing token, -1 or 0.
+                let handed = memory.handoff(key, [old, new], millis(lease_ms)?, own, payload);
+                Ok(Reply::Int(match handed {
+                    Handoff::Handed { fence } => fence as i64,
+                    Handoff::Released => -1,
+                    Handoff::NotOurs => 0,
+                }))
+            }
         }
     }
 
@@ -281,7 +321,8 @@ impl Backend {
         match self {
             Backend::Redlock(_) => false,
             Backend::Cluster(cluster) => cluster.min_replicas == 0,
-            Backend::Single(_) => true,
+            // One store, changed atomically.
+            Backend::Single(_) | Backend::Memory(_) => true,
         }
     }
 
@@ -313,6 +354,7 @@ impl Backend {
             }
             Backend::Single(single) => Ok(vec![read(Route::Single(single), None).await?]),
             Backend::Cluster(cluster) => Ok(vec![read(Route::Cluster(cluster), None).await?]),
+            Backend::Memory(memory) => Ok(vec![read(Route::Memory(memory), None).await?]),
         }
     }
 
@@ -321,7 +363,9 @@ impl Backend {
     pub(crate) fn majority_of<T: PartialEq>(&self, values: &[T]) -> Option<usize> {
         match self {
             Backend::Redlock(quorum) => quorum.majority_of(values),
-            Backend::Single(_) | Backend::Cluster(_) => (!values.is_empty()).then_some(0),
+            Backend::Single(_) | Backend::Cluster(_) | Backend::Memory(_) => {
+                (!values.is_empty()).then_some(0)
+            }
         }
     }
 
@@ -331,7 +375,7 @@ impl Backend {
     pub(crate) fn renewal_restores(&self) -> bool {
         match self {
             Backend::Redlock(_) => true,
-            Backend::Single(_) | Backend::Cluster(_) => false,
+            Backend::Single(_) | Backend::Cluster(_) | Backend::Memory(_) => false,
         }
     }
 
@@ -340,7 +384,8 @@ impl Backend {
     pub(crate) fn drift(&self, lease: Duration) -> Duration {
         match self {
             Backend::Redlock(_) => Quorum::drift(lease),
-            Backend::Single(_) | Backend::Cluster(_) => Duration::ZERO,
+            // The store's clock is this process's.
+            Backend::Single(_) | Backend::Cluster(_) | Backend::Memory(_) => Duration::ZERO,
         }
     }
 }
@@ -365,6 +410,7 @@ impl Backend {
             Backend::Single(single) => vec![Route::Single(single)],
             Backend::Cluster(cluster) => vec![Route::Cluster(cluster)],
             Backend::Redlock(quorum) => quorum.members.iter().map(Route::Single).collect(),
+            Backend::Memory(memory) => vec![Route::Memory(memory)],
         }
     }
 
@@ -374,7 +420,7 @@ impl Backend {
         match self {
             Backend::Single(single) => Some(single),
             Backend::Redlock(quorum) => quorum.members.get(member?),
-            Backend::Cluster(_) => None,
+            Backend::Cluster(_) | Backend::Memory(_) => None,
         }
     }
 
@@ -382,7 +428,28 @@ impl Backend {
     pub(crate) fn single(&self) -> Option<&Single> {
         match self {
             Backend::Single(single) => Some(single),
-            Backend::Redlock(_) | Backend::Cluster(_) => None,
+            Backend::Redlock(_) | Backend::Cluster(_) | Backend::Memory(_) => None,
         }
     }
+
+    /// The store of an in-memory client.
+    pub(crate) fn memory(&self) -> Option<&Memory> {
+        match self {
+            Backend::Memory(memory) => Some(memory),
+            Backend::Single(_) | Backend::Redlock(_) | Backend::Cluster(_) => None,
+        }
+    }
+}
+
+/// A lease as Redis keeps it: whole milliseconds.
+fn whole_millis(lease: Duration) -> Result<Duration, LockError> {
+    Ok(Duration::from_millis(lease_millis(lease)?))
+}
+
+/// A lease in milliseconds as the scripts take it (`lease_ms` of `extend`), for the store.
+fn millis(lease_ms: &str) -> Result<Duration, LockError> {
+    lease_ms
+        .parse()
+        .map(Duration::from_millis)
+        .map_err(|_| LockError::invalid(format!("internal error: a lease of {lease_ms:?} ms")))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::backend::Backend;
 use crate::client::{DEFAULT_CLIENT, LockClient};
 use crate::error::LockError;
+use crate::memory::Memory;
 use crate::redlock::Quorum;
 use crate::scope::Client;
 use crate::sentinel::SentinelMaster;
@@ -83,6 +84,8 @@ enum TargetConfig {
     Cluster {
         seed_urls: Vec<String>,
     },
+    /// A store in this process, made anew by each client.
+    Memory,
 }
 
 impl ClientBuilder {
@@ -213,6 +216,45 @@ impl ClientBuilder {
     pub fn min_replicas(mut self, replicas: usize, timeout: Duration) -> ClientBuilder {
         self.min_replicas = (replicas, timeout);
         self
+    }
+
+    /// A client whose locks live in this process only, in a store of its own: no Redis
+    /// anywhere. For the unit tests of code that takes locks, and for deterministic tests
+    /// of the locking algorithm. Every lock works as on one Redis server: leases expire,
+    /// owner tokens, fencing tokens, waiters woken by a release without polling, handover
+    /// to the next waiter, [`list_locks`](crate::list_locks) and
+    /// [`reset_all`](crate::reset_all). Nothing is shared with anything outside the
+    /// process, so it locks nothing between processes.
+    ///
+    /// Each client made from it ([`register`](ClientBuilder::register),
+    /// [`init`](ClientBuilder::init) or [`build`](ClientBuilder::build)) has its own store:
+    /// two clients built with `in_memory()`, clones of the builder included, are two
+    /// separate stores, and the same lock name on each is two locks. Locks contend through
+    /// one client: the clones of a [`Client`], or the name it is registered under. The
+    /// settings for connections (timeouts, `max_connections`) are ignored.
+    ///
+    /// ```
+    /// use redis_locked::{ClientBuilder, LockError, redis_lock};
+    ///
+    /// #[redis_lock(name = "invoice:{order_id}", expire = 10, client = "billing")]
+    /// async fn bill(order_id: u64) -> Result<u64, LockError> {
+    ///     Ok(order_id)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), LockError> {
+    /// ClientBuilder::in_memory().register("billing")?;
+    /// assert_eq!(bill(42).await?, 42);
+    ///
+    /// // A built client has a store of its own.
+    /// let client = ClientBuilder::in_memory().build()?;
+    /// let held = client.lock("report")?.acquire(None).await?;
+    /// assert!(client.lock("report")?.try_acquire().await?.is_none());
+    /// held.release().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn in_memory() -> ClientBuilder {
+        ClientBuilder::with_target(TargetConfig::Memory)
     }
 
     fn with_target(target: TargetConfig) -> ClientBuilder {
@@ -403,6 +445,7 @@ impl ClientBuilder {
                 (cluster.min_replicas, cluster.replica_timeout) = self.min_replicas;
                 Backend::Cluster(cluster)
             }
+            TargetConfig::Memory => Backend::Memory(Memory::new()),
         };
         LockClient::new(
             name.to_string(),
@@ -486,6 +529,9 @@ impl std::fmt::Debug for ClientBuilder {
                     .collect();
                 s.field("cluster_seed_urls", &urls)
                     .field("min_replicas", &self.min_replicas);
+            }
+            TargetConfig::Memory => {
+                s.field("in_memory", &true);
             }
         }
         s.field(

@@ -13,6 +13,7 @@ use redis::cluster_routing::RoutingInfo;
 
 use crate::cluster::Cluster;
 use crate::error::LockError;
+use crate::memory::Memory;
 use crate::reply::Reply;
 use crate::scripts::Script;
 use crate::single::Single;
@@ -256,11 +257,13 @@ async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .collect()
 }
 
-/// Where one request goes: one server, or a Redis Cluster (the master of its key's slot).
+/// Where one request goes: one server, a Redis Cluster (the master of its key's slot), or
+/// a client's in-process store, which answers at once.
 #[derive(Clone, Copy)]
 pub(crate) enum Route<'a> {
     Single(&'a Single),
     Cluster(&'a Cluster),
+    Memory(&'a Memory),
 }
 
 /// Runs a command; a server error becomes `LockError::Redis`.
@@ -299,6 +302,7 @@ async fn send<I: Io>(
                 .await
         }
         Route::Single(single) => io.request(single, cmd, until, resend_safe).await,
+        Route::Memory(memory) => memory.command(&cmd),
     }
 }
 
@@ -331,6 +335,7 @@ pub(crate) async fn eval_until<I: Io>(
     let script = match route {
         Route::Cluster(_) => crate::scripts::sharded(script),
         Route::Single(_) => script,
+        Route::Memory(memory) => return memory.eval(script, keys, args),
     };
     let first = evalsha(script, keys, args);
     match send(io, route, first, until, script.resend_safe).await? {

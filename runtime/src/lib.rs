@@ -7,8 +7,9 @@
 // Module map: the runtime in layers, each importing only from the layers below it
 // (`tests/tests/architecture.rs` checks this, and lists the same files):
 //
-// generated code  call (+ call/held_here), __private, __transport: what `#[redis_lock]`'s
-//                 expansion calls, and the bench's view of the transport; not public API
+// generated code  call (+ call/held_here), __private, __transport, __backend: what
+//                 `#[redis_lock]`'s expansion calls, the bench's view of the transport, and
+//                 single backend operations for the differential test; not public API
 // api             lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), builder
 //                 (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
 // algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; held: a
@@ -21,7 +22,8 @@
 // backends        backend: where locks live, one enum with one arm per kind in every
 //                 operation; redlock, cluster/replicas, scan
 // servers         single (one server, fixed or Sentinel-managed), cluster (+ cluster/resend),
-//                 io (sync and async requests to a `Route`)
+//                 memory (a store in this process, answering as the scripts do), io (sync
+//                 and async requests to a `Route`)
 // protocol        scripts: the Lua scripts, what they answer, when they may be resent
 // transport       conn, pool (+ pool/slots), resp, tls, server, sentinel
 // utilities       error, lease, keys, token, holder, url, block_on, background, metrics,
@@ -49,6 +51,7 @@ mod keys;
 mod lease;
 mod listener;
 mod lock;
+mod memory;
 mod metrics;
 mod pool;
 mod reachability;
@@ -71,6 +74,8 @@ mod token;
 mod url;
 mod waiters;
 
+#[doc(hidden)]
+pub mod __backend;
 #[doc(hidden)]
 pub mod __private;
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! Walking a client's lock keys with `SCAN` (never `KEYS`, which blocks the server), for
 //! `reset_all` and the listing of held locks. On a Redis Cluster each master holds its own
 //! slots' keys, so the walk visits every master in turn; on a Redlock quorum, every server.
+//! An in-memory client's store lists its keys in one page.
 
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
@@ -10,6 +11,7 @@ use crate::backend::Backend;
 use crate::cluster::Cluster;
 use crate::error::LockError;
 use crate::io::{Io, Route, command, routed};
+use crate::memory::Memory;
 use crate::redlock::Quorum;
 use crate::reply::{Reply, unexpected};
 use crate::single::Single;
@@ -33,15 +35,18 @@ enum Walked<'a> {
     Single(&'a Single),
     Quorum(&'a Quorum),
     Cluster(&'a Cluster),
+    /// A store, and the prefix of its lock keys.
+    Memory(&'a Memory, &'a str),
 }
 
 impl<'a> LockKeys<'a> {
     /// The keys with prefix `prefix` that `backend` holds.
-    pub(crate) fn new(backend: &'a Backend, prefix: &str) -> LockKeys<'a> {
+    pub(crate) fn new(backend: &'a Backend, prefix: &'a str) -> LockKeys<'a> {
         let backend = match backend {
             Backend::Single(single) => Walked::Single(single),
             Backend::Redlock(quorum) => Walked::Quorum(quorum),
             Backend::Cluster(cluster) => Walked::Cluster(cluster),
+            Backend::Memory(memory) => Walked::Memory(memory, prefix),
         };
         LockKeys {
             backend,
@@ -84,6 +89,8 @@ impl<'a> LockKeys<'a> {
                 routed(io, cluster, scan, node, None).await?
             }
             Walked::Single(single) => command(io, Route::Single(single), &scan).await?,
+            // Every key at once, so the walk is over after this page.
+            Walked::Memory(memory, prefix) => return Ok(Some(memory.keys(prefix))),
         };
         let Reply::Array(mut parts) = reply else {
             return Err(unexpected(&reply));

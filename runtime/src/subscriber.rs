@@ -10,7 +10,7 @@
 //!
 //! A Redlock client has one such connection per server, all poking the same waiters: a
 //! release is announced on every server, and any one of them getting through wakes the
-//! waiter.
+//! waiter. An in-memory client's store announces in-process instead (see `in_memory`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::backend::Backend;
 use crate::error::LockError;
 use crate::listener::Listener;
+use crate::memory::Announcement;
 use crate::waiters::{Subscription, WaitTable};
 
 /// How often keys nobody waits for any more are unsubscribed and forgotten.
@@ -50,6 +51,11 @@ impl Subscriber {
                 Self::per_server(handle, &weak, (0..quorum.members.len()).map(Some).collect())
             }
             Backend::Single(_) => Self::per_server(handle, &weak, vec![None]),
+            Backend::Memory(memory) => {
+                let (requests, receiver) = mpsc::unbounded_channel();
+                handle.spawn(in_memory(weak, receiver, memory.listen()));
+                vec![requests]
+            }
         };
         Some(Subscriber { requests })
     }
@@ -198,6 +204,44 @@ async fn run(
         tracing::warn!(client = %client.name, "redis-locked: pub/sub connection lost; reconnecting");
         refresh(&alive.backend);
         alive.waiters.notify_all();
+    }
+}
+
+/// The listener of an in-memory client's store: what `run` is for a server, without a
+/// connection to lose. A subscription takes effect at once; an announcement is taken as a
+/// message is (this client's own are ignored: it woke its waiters already); idle keys are
+/// swept alike.
+async fn in_memory(
+    client: Listener,
+    mut requests: mpsc::UnboundedReceiver<String>,
+    mut announcements: mpsc::UnboundedReceiver<Announcement>,
+) {
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let (Some(key), Some(alive)) = (request, client.upgrade()) else { return };
+                let Some(memory) = alive.backend.memory() else { return };
+                memory.subscribe(&key);
+                if !alive.waiters.set_subscription(&key, Subscription::Active) {
+                    // Swept while the request was on its way: take it back.
+                    memory.unsubscribe(&[key]);
+                }
+            }
+            Some(announcement) = announcements.recv() => {
+                let Some(alive) = client.upgrade() else { return };
+                if announcement.payload != client.instance_id {
+                    alive.waiters.notify(&announcement.channel);
+                }
+            }
+            _ = sweep.tick() => {
+                let Some(alive) = client.upgrade() else { return };
+                let idle = alive.waiters.sweep_idle();
+                if let Some(memory) = alive.backend.memory() {
+                    memory.unsubscribe(&idle);
+                }
+            }
+        }
     }
 }
 

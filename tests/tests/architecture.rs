@@ -36,7 +36,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("protocol", &["scripts"]),
-    ("servers", &["single", "cluster", "cluster/resend", "io"]),
+    (
+        "servers",
+        &["single", "cluster", "cluster/resend", "memory", "io"],
+    ),
     (
         "backends",
         &["redlock", "cluster/replicas", "scan", "backend"],
@@ -71,7 +74,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "generated code",
-        &["call", "call/held_here", "__private", "__transport", "lib"],
+        &[
+            "call",
+            "call/held_here",
+            "__private",
+            "__transport",
+            "__backend",
+            "lib",
+        ],
     ),
 ];
 

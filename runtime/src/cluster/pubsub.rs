@@ -73,7 +73,7 @@ pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<
 fn cluster_of(backend: &Backend) -> Option<&Cluster> {
     match backend {
         Backend::Cluster(cluster) => Some(cluster),
-        Backend::Single(_) | Backend::Redlock(_) => None,
+        Backend::Single(_) | Backend::Redlock(_) | Backend::Memory(_) => None,
     }
 }
 
