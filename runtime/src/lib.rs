@@ -4,91 +4,53 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-// Module map: the runtime in layers, each importing only from the layers below it
-// (`tests/tests/architecture.rs` checks this, and lists the same files):
+// Module map: the runtime in layers, one folder each, every file importing only from its
+// own layer and the layers below it, and no files importing each other in a circle
+// (`tests/tests/architecture.rs` checks both). Top to bottom:
 //
-// generated code  call (+ call/held_here), __private, __transport, __backend: what
-//                 `#[redis_lock]`'s expansion calls, the bench's view of the transport, and
-//                 single backend operations for the differential test; not public API
-// api             lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), builder
-//                 (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
-// algorithm       acquire (+ acquire/spec, acquire/attempts): the acquisition loop; held: a
-//                 held lock; release: its release and handover; renewal: its lease and
-//                 auto-renewal; cleanup: background releases
-// client          client: one configured client (its backend, wait table and subscriber)
-// waiting         waiters (+ ticket: a waiter's place; handover: a lock passed to the head):
-//                 the in-process wait table; listener, subscriber, cluster/pubsub:
-//                 release announcements, given the wait table and the backend, not the client
-// backends        backend: where locks live, one enum with one arm per kind in every
-//                 operation; redlock, cluster/replicas, scan
-// servers         single (one server, fixed or Sentinel-managed), cluster (+ cluster/resend),
-//                 memory (a store in this process, answering as the scripts do), io (sync
-//                 and async requests to a `Route`)
-// protocol        scripts: the Lua scripts, what they answer, when they may be resent
-// transport       conn, pool (+ pool/slots), resp, tls, server, sentinel
-// utilities       error, lease, keys, token, holder, url, block_on, background, metrics,
-//                 reachability, sync
+// generated/  what `#[redis_lock]`'s expansion calls (call, __private), and the hidden hooks
+//             of the benchmark (__transport) and the differential test (__backend)
+// api/        lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), builder
+//             (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
+// algorithm/  the lock algorithm, independent of the backend: client (one configured
+//             client: its backend, wait table and subscriber), acquire (the acquisition
+//             loop), held (a held lock), release (release and handover), renewal (the lease
+//             and auto-renewal), cleanup (background releases)
+// waiting/    in-process waiting: waiters (the wait table), ticket (a waiter's place),
+//             handover (a lock passed to the head); listener, subscriber, cluster_pubsub
+//             (release announcements, given the wait table and the backend, not the client)
+// backends/   backend (where locks live: one enum, one arm per kind in every operation),
+//             redlock (a quorum of servers), replicas (WAIT on a cluster), scan
+// servers/    where one request goes: single (one server, fixed or Sentinel-managed),
+//             cluster (+ cluster/resend), memory (a store in this process that answers as
+//             the scripts do), io (async and blocking requests to a `Route`)
+// protocol/   scripts: the Lua scripts, what they answer, whether they may be sent twice
+// transport/  the `redis` crate's connections: endpoint, conn, pool (+ pool/slots), tls,
+//             reply (what Redis answered), server, sentinel (resolving a master)
+// util/       error, lease, keys, token, holder, url, block_on, background, metrics,
+//             reachability, sync
 
-mod acquire;
-mod backend;
-mod background;
-mod block_on;
-mod builder;
-mod call;
-mod cleanup;
-mod client;
-mod cluster;
-mod conn;
-mod endpoint;
-mod error;
-mod guard;
-mod handover;
-mod held;
-mod holder;
-mod inspect;
-mod io;
-mod keys;
-mod lease;
-mod listener;
-mod lock;
-mod memory;
-mod metrics;
-mod pool;
-mod reachability;
-mod redlock;
-mod registry;
-mod release;
-mod renewal;
-mod reply;
-mod scan;
-mod scope;
-mod scripts;
-mod sentinel;
-mod server;
-mod single;
-mod subscriber;
-mod sync;
-mod ticket;
-mod tls;
-mod token;
-mod url;
-mod waiters;
+mod algorithm;
+mod api;
+mod backends;
+mod generated;
+mod protocol;
+mod servers;
+mod transport;
+mod util;
+mod waiting;
 
 #[doc(hidden)]
-pub mod __backend;
-#[doc(hidden)]
-pub mod __private;
-#[doc(hidden)]
-pub mod __transport;
+pub use generated::{__backend, __private, __transport};
 
-pub use builder::{ClientBuilder, init, register};
-pub use client::DEFAULT_CLIENT;
-pub use error::LockError;
-pub use guard::{BlockingLockGuard, LockGuard};
-pub use holder::Holder;
-pub use inspect::{LockInfo, list_locks, list_locks_blocking};
-pub use lock::{Lock, reset_all, reset_all_blocking};
-pub use scope::{Client, ClientScopeGuard};
+pub use algorithm::client::DEFAULT_CLIENT;
+pub use api::builder::{ClientBuilder, init, register};
+pub use api::guard::{BlockingLockGuard, LockGuard};
+pub use api::inspect::{LockInfo, list_locks, list_locks_blocking};
+pub use api::lock::{Lock, reset_all, reset_all_blocking};
+pub use api::scope::{Client, ClientScopeGuard};
+pub use util::error::LockError;
+pub use util::holder::Holder;
 
 // The attribute's documentation lives here rather than in the macros crate, so that its
 // examples are doctests that can use this crate. The expansion listing at its end is the

@@ -14,24 +14,33 @@ mod key;
 mod lock;
 pub mod pool;
 mod sync;
+
+// The runtime's files name their neighbours by the runtime's module paths.
+mod util {
+    pub(crate) use super::sync;
+}
+mod waiting {
+    #[allow(unused_imports, reason = "named only by some builds of the files")]
+    pub(crate) use super::{handover, ticket, waiters};
+}
 pub mod wait_table;
 
 /// The runtime's wait table. The models drive part of it: the rest (pub/sub
 /// subscriptions, sweeping) is the runtime's to use.
-#[path = "../../../runtime/src/waiters.rs"]
+#[path = "../../../runtime/src/waiting/waiters.rs"]
 #[allow(dead_code, reason = "the models use part of the file")]
 mod waiters;
 
 /// A waiter's place in the table's queue.
-#[path = "../../../runtime/src/ticket.rs"]
+#[path = "../../../runtime/src/waiting/ticket.rs"]
 #[allow(dead_code, reason = "the models use part of the file")]
 mod ticket;
 
 /// A handover offered to the queue's head, and its settlement.
-#[path = "../../../runtime/src/handover.rs"]
+#[path = "../../../runtime/src/waiting/handover.rs"]
 #[allow(dead_code, reason = "the models use part of the file")]
 mod handover;
 
 /// The places of the runtime's blocking pool.
-#[path = "../../../runtime/src/pool/slots.rs"]
+#[path = "../../../runtime/src/transport/pool/slots.rs"]
 mod slots;

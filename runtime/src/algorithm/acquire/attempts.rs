@@ -1,0 +1,238 @@
+//! One acquisition's attempts at `SET NX`, and what it does when Redis does not answer.
+//!
+//! A failed attempt is not always a clean "no": when the reply to a `SET` never comes
+//! (a response timeout, a stalled server, a caller that gave up), the lock may have been
+//! taken under this acquisition's token; so may a handover to it whose reply was lost. The
+//! acquisition script counts a key that already holds our token as taken, so the next
+//! attempt settles it, and an acquisition that ends without the lock releases its token in
+//! the background (also a lock handed to it that it never took), so a lock nobody knows it
+//! holds does not block everyone until its lease runs out.
+
+use std::time::{Duration, Instant};
+
+use super::spec::Spec;
+use crate::algorithm::cleanup::Orphan;
+use crate::algorithm::held::Held;
+use crate::backends::attempt::AttemptRequest;
+use crate::servers::io::Io;
+use crate::util::error::LockError;
+use crate::waiting::ticket::Ticket;
+use crate::waiting::waiters::{Grant, HeadView};
+
+/// A request in flight when the caller's deadline passes gets this much longer, so that
+/// even a single attempt (`timeout = 0`) has time to complete.
+const ATTEMPT_GRACE: Duration = Duration::from_millis(100);
+
+/// Backoff between attempts while Redis is unreachable.
+const FIRST_RETRY: Duration = Duration::from_millis(25);
+const MAX_RETRY: Duration = Duration::from_millis(500);
+
+pub(super) use crate::backends::attempt::AttemptOutcome as Attempt;
+
+pub(super) struct Attempts<'a> {
+    lock: &'a Spec<'a>,
+    /// The owner value each attempt writes: a token fresh for this acquisition and the
+    /// holder's description (see `holder.rs`). It never changes during the acquisition: a
+    /// request whose reply was lost is settled by finding this very value in the key.
+    pub(super) value: String,
+    /// This acquisition's place in the process's queue for the key; `None` once it left.
+    ticket: Option<Ticket<'a>>,
+    deadline: Option<Instant>,
+    /// When a request that may have given this acquisition the lock without its knowing
+    /// was first sent (an unanswered `SET`, a handover whose reply was lost): the lock may
+    /// be ours until that moment plus the lease.
+    unconfirmed_since: Option<Instant>,
+    /// When the current run of failed attempts began, and its latest failure.
+    outage: Option<(Instant, LockError)>,
+    /// Whether Redis answered any request of this acquisition.
+    answered: bool,
+    backoff: Duration,
+    acquired: bool,
+}
+
+impl<'a> Attempts<'a> {
+    pub(super) fn new(
+        lock: &'a Spec<'a>,
+        value: String,
+        deadline: Option<Instant>,
+        ticket: Ticket<'a>,
+    ) -> Attempts<'a> {
+        Attempts {
+            lock,
+            value,
+            ticket: Some(ticket),
+            deadline,
+            unconfirmed_since: None,
+            outage: None,
+            answered: false,
+            backoff: FIRST_RETRY,
+            acquired: false,
+        }
+    }
+
+    fn ticket(&self) -> &Ticket<'a> {
+        self.ticket
+            .as_ref()
+            .expect("the ticket is held until the acquisition ends")
+    }
+
+    /// Where this acquisition stands in the queue. A handover that may have taken effect
+    /// unseen is remembered here, for the cleanup should the acquisition end without the lock.
+    pub(super) fn view(&mut self) -> HeadView {
+        let view = self.ticket().view();
+        if let Some(sent) = view.maybe_granted {
+            self.may_hold_since(sent);
+        }
+        view
+    }
+
+    /// Marks the start of this acquisition's own attempt (see `Ticket::begin_attempt`).
+    pub(super) fn begin_attempt(&self) -> bool {
+        self.ticket().begin_attempt()
+    }
+
+    /// This acquisition's attempt is over.
+    pub(super) fn end_attempt(&self) {
+        self.ticket().end_attempt();
+    }
+
+    /// Resolves when this waiter is poked.
+    pub(super) async fn poked(&self) {
+        self.ticket().poked().await;
+    }
+
+    /// Redis answered: no outage, and the waiters behind this one learn of it too.
+    fn note_answer(&mut self) {
+        self.outage = None;
+        self.answered = true;
+        self.ticket().answered();
+    }
+
+    fn may_hold_since(&mut self, sent: Instant) {
+        self.unconfirmed_since = Some(self.unconfirmed_since.map_or(sent, |t| t.min(sent)));
+    }
+
+    /// The bound of one request: the deadline plus grace (none for a deadline so far off
+    /// that adding to it would overflow).
+    fn request_until(&self) -> Option<Instant> {
+        self.deadline.and_then(|d| d.checked_add(ATTEMPT_GRACE))
+    }
+
+    /// One try at taking the lock; when someone else holds it, how long they may.
+    pub(super) async fn attempt<I: Io>(&mut self, io: &I) -> Result<Attempt, LockError> {
+        let lock = self.lock;
+        let earlier_unconfirmed = self.unconfirmed_since;
+        // Until the backend says the attempt is settled, Redis may hold our value: should
+        // this future be dropped half-way, or the attempt end unsettled, the acquisition's
+        // end frees it in the background (see `Drop`).
+        self.may_hold_since(Instant::now());
+        let request = AttemptRequest {
+            name: lock.name,
+            key: lock.key,
+            value: &self.value,
+            lease: lock.lease(),
+            payload: &lock.client.instance_id,
+            until: self.request_until(),
+        };
+        let (outcome, settled) = lock.client.backend.attempt(io, &request).await;
+        if settled {
+            self.unconfirmed_since = earlier_unconfirmed;
+        }
+        let outcome = outcome?;
+        self.note_answer();
+        Ok(outcome)
+    }
+
+    /// An attempt failed. When Redis is merely unreachable or slow, returns when to try
+    /// again; otherwise (or once the outage outlasts the client's outage timeout) the error.
+    pub(super) fn failed(&mut self, error: LockError) -> Result<Instant, LockError> {
+        if !error.is_unavailable() {
+            return Err(error);
+        }
+        let now = Instant::now();
+        let began = self.outage.as_ref().map_or(now, |(began, _)| *began);
+        if now.duration_since(began) >= self.lock.client.outage_timeout {
+            return Err(error);
+        }
+        tracing::debug!(
+            lock = %self.lock.name,
+            error = &error as &(dyn std::error::Error + 'static),
+            "redis-locked: Redis unavailable; trying again"
+        );
+        self.outage = Some((began, error));
+        let retry_at = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_RETRY);
+        Ok(retry_at)
+    }
+
+    /// The error for an acquisition that ran out of time. `Timeout` means Redis answered
+    /// (this acquisition, or the one ahead of it in this process's queue) and the lock
+    /// stayed held by another owner until the deadline. When Redis could not be reached at
+    /// the end, the caller hears that error; when no attempt was answered at all (a stalled
+    /// server), `NoAnswer`: nobody knows whether the lock is free.
+    pub(super) fn give_up(&mut self, start: Instant) -> LockError {
+        let answered = self.answered || self.ticket().answered_since(start);
+        match self.outage.take() {
+            Some((_, error)) if !error.is_response_timeout() => error,
+            _ if !answered => LockError::NoAnswer {
+                name: self.lock.name.to_string(),
+                waited: start.elapsed(),
+            },
+            _ => self.lock.timed_out(start),
+        }
+    }
+
+    /// Takes a lock a releaser of this process handed to this acquisition's token. `None`
+    /// when the grant's lease ran out before this waiter looked at it (it was polled
+    /// late): a grant like that is not a lock. The key may still hold our token for a
+    /// moment, so the next attempt (which counts our own token as taken) settles it.
+    pub(super) fn take_grant(&mut self) -> Option<Held> {
+        let grant: Grant = self.ticket().take_grant()?;
+        let lease = self.lock.lease();
+        if Instant::now() >= grant.sent + lease {
+            self.may_hold_since(grant.sent);
+            return None;
+        }
+        self.acquired = true;
+        let ticket = self.ticket.take().expect("the ticket is held until now");
+        ticket.acquired(grant.sent + lease, true);
+        // The key holds the token this waiter offered: this acquisition's own.
+        Some(self.lock.held(grant.value, grant.fence, grant.sent))
+    }
+
+    pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
+        self.acquired = true;
+        if let Some(ticket) = self.ticket.take() {
+            ticket.acquired(sent + self.lock.lease(), false);
+        }
+        self.lock.held(std::mem::take(&mut self.value), fence, sent)
+    }
+}
+
+impl Drop for Attempts<'_> {
+    /// An acquisition that ends without the lock (an error, its deadline, a cancelled
+    /// future) leaves the queue, and frees in the background whatever Redis may hold under
+    /// its token: a lock handed to it that it never took, one a handover whose outcome
+    /// nobody learned may have given it (also when it never looked at its place again), or
+    /// one an unanswered request took.
+    fn drop(&mut self) {
+        if self.acquired {
+            return;
+        }
+        let handed_since = self.ticket.take().and_then(Ticket::leave);
+        let since = match (handed_since, self.unconfirmed_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(since) = since {
+            let lock = self.lock;
+            crate::algorithm::cleanup::release_later(
+                lock.client,
+                lock.key.to_string(),
+                std::mem::take(&mut self.value),
+                since + lock.lease(),
+                Orphan::Maybe,
+            );
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Releases that could not be done where they began, finished on the background runtime.
+//!
+//! Two cases leave a lock behind that nobody will use: a release that failed because
+//! Redis was unreachable, and an acquisition that sent `SET NX` but never saw the reply
+//! (it timed out, Redis stalled, or the caller gave up) and so does not know that it took
+//! the lock. Either way the key would block every other acquirer until its lease ran out;
+//! instead it is released here, by owner value, as soon as Redis answers again. Until the
+//! lease ends at the latest: after that the key is gone or someone else's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::algorithm::client::LockClient;
+use crate::protocol::scripts::RELEASE;
+use crate::servers::io::{AsyncIo, eval_until};
+
+/// Whether the token to free is known to have held the lock.
+#[derive(Clone, Copy)]
+pub(crate) enum Orphan {
+    /// A lock that was held: its release failed, or was cut short.
+    Held,
+    /// A token that may never have taken the lock (a request whose reply never came): not
+    /// being able to free it is no news worth a warning.
+    Maybe,
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(25);
+const MAX_RETRY: Duration = Duration::from_millis(500);
+
+/// Releases `key` if it still holds owner value `value`, retrying until `until`; on a
+/// Redlock client, on every server. Once a server answers, this process's waiters are
+/// poked (they ignore this process's own announcements).
+pub(crate) fn release_later(
+    client: &Arc<LockClient>,
+    key: String,
+    value: String,
+    until: Instant,
+    orphan: Orphan,
+) {
+    let Ok(runtime) = crate::util::background::handle() else {
+        return;
+    };
+    // Each server of a Redlock quorum on its own: one that stays down does not hold up
+    // the others.
+    for server in 0..client.backend.servers().len() {
+        // Held until the lease ends at the latest: a dropped `Client` outlives its last
+        // lock by that much.
+        let client = client.clone();
+        let (key, value) = (key.clone(), value.clone());
+        runtime.spawn(release_on(client, server, key, value, until, orphan));
+    }
+}
+
+/// [`release_later`] on server `server` (an index into the client's `servers()`).
+async fn release_on(
+    client: Arc<LockClient>,
+    server: usize,
+    key: String,
+    value: String,
+    until: Instant,
+    orphan: Orphan,
+) {
+    let mut backoff = FIRST_RETRY;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        let args = [value.as_str(), client.instance_id.as_str()];
+        let Some(&route) = client.backend.servers().get(server) else {
+            return;
+        };
+        match eval_until(&AsyncIo, route, &RELEASE, &[&key], &args, Some(until)).await {
+            Ok(_) => {
+                // Released or not, Redis answers again: a waiter of this process may
+                // now hold the key under its own token (a handover whose reply was
+                // lost) or find it free, and this process ignores its own
+                // announcements, so its head is poked to look.
+                client.waiters.notify(&key);
+                return;
+            }
+            Err(e) if e.is_unavailable() => {
+                tokio::time::sleep(backoff.min(until - now)).await;
+                backoff = (backoff * 2).min(MAX_RETRY);
+            }
+            Err(e) => {
+                let error = &e as &(dyn std::error::Error + 'static);
+                match orphan {
+                    Orphan::Held => {
+                        tracing::warn!(key = %key, error, "redis-locked: could not release the lock; it expires with its lease");
+                    }
+                    Orphan::Maybe => {
+                        tracing::debug!(key = %key, error, "redis-locked: could not free a lock an unanswered request may have taken; it expires with its lease");
+                    }
+                }
+                return;
+            }
+        }
+    }
+}

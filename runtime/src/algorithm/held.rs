@@ -1,0 +1,171 @@
+//! What an acquisition holds: its owner value, fencing token and lease, shared with the
+//! renewal task; extending it. Its release is in `release.rs`, its renewal in `renewal.rs`,
+//! and the guards that own it in `guard.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::algorithm::client::LockClient;
+use crate::algorithm::renewal::{LeaseState, renew};
+use crate::servers::io::Io;
+use crate::util::error::LockError;
+use crate::util::lease::lease_millis;
+
+/// One acquisition: the owner value and what is needed to renew and release it.
+pub(crate) struct Held {
+    pub(crate) client: Arc<LockClient>,
+    pub(crate) name: String,
+    pub(crate) key: String,
+    /// What the lock's key holds while this acquisition has it: the owner token and the
+    /// holder's description (see `holder.rs`).
+    pub(crate) value: String,
+    /// This acquisition's fencing token: greater than that of every earlier acquisition
+    /// of the same lock name.
+    pub(crate) fence: u64,
+    pub(crate) lease: Duration,
+    pub(crate) auto_renew: bool,
+    /// Shared with the renewal task.
+    pub(crate) state: Arc<LeaseState>,
+    pub(crate) renewal: Option<tokio::task::AbortHandle>,
+    /// A reentrant call's view of a lock its caller holds: it neither renews nor releases.
+    pub(crate) borrowed: bool,
+    /// The attribute's name template, for metrics; `None` for programmatic locks.
+    pub(crate) template: Option<&'static str>,
+}
+
+/// A lock held by a `#[redis_lock]` call, as nested calls in the same task or thread see
+/// it (see `call/held_here.rs`).
+#[derive(Clone)]
+pub(crate) struct SharedHold(pub(crate) Arc<Held>);
+
+impl SharedHold {
+    /// Whether this is lock `name` of `client` (the very client: a scope's client and the
+    /// registered one it stands in for are different locks).
+    pub(crate) fn is(&self, client: &LockClient, name: &str) -> bool {
+        std::ptr::eq(&*self.0.client, client) && self.0.name == name
+    }
+
+    /// Whether both are the same acquisition.
+    pub(crate) fn same_as(&self, other: &SharedHold) -> bool {
+        self.0.value == other.0.value && self.0.key == other.0.key
+    }
+
+    /// A view of the held lock for a reentrant call: same token, fence and lease state.
+    pub(crate) fn pass_through(&self) -> Held {
+        self.0.borrow()
+    }
+}
+
+/// What an acquisition got from Redis.
+pub(crate) struct Acquired {
+    /// The owner value now in the lock's key.
+    pub(crate) value: String,
+    /// The acquisition's fencing token.
+    pub(crate) fence: u64,
+    /// The lease began no earlier than this.
+    pub(crate) since: Instant,
+}
+
+impl Held {
+    pub(crate) fn new(
+        client: Arc<LockClient>,
+        name: String,
+        key: String,
+        acquired: Acquired,
+        lease: Duration,
+        auto_renew: bool,
+    ) -> Held {
+        let Acquired {
+            value,
+            fence,
+            since,
+        } = acquired;
+        Held {
+            client,
+            name,
+            key,
+            value,
+            fence,
+            lease,
+            auto_renew,
+            state: Arc::new(LeaseState::new(since + lease)),
+            renewal: None,
+            borrowed: false,
+            template: None,
+        }
+    }
+
+    /// Counts this lock's losses in the metrics under the attribute's name template.
+    pub(crate) fn with_template(mut self, template: Option<&'static str>) -> Held {
+        self.template = template;
+        self
+    }
+
+    pub(crate) fn borrow(&self) -> Held {
+        Held {
+            client: self.client.clone(),
+            name: self.name.clone(),
+            key: self.key.clone(),
+            value: self.value.clone(),
+            fence: self.fence,
+            lease: self.lease,
+            auto_renew: self.auto_renew,
+            state: self.state.clone(),
+            renewal: None,
+            borrowed: true,
+            template: self.template,
+        }
+    }
+
+    /// Starts renewing every third of the lease, on `runtime`, in the current span (a
+    /// `#[redis_lock]` call's), so that a lost lock is reported where it was held.
+    pub(crate) fn start_renewal(&mut self, runtime: &tokio::runtime::Handle) {
+        if !self.auto_renew || self.borrowed {
+            return;
+        }
+        let task = renew(
+            self.client.clone(),
+            self.name.clone(),
+            self.key.clone(),
+            self.value.clone(),
+            self.lease,
+            self.state.clone(),
+            self.template,
+        );
+        let task = task.instrument(tracing::Span::current());
+        self.renewal = Some(runtime.spawn(task).abort_handle());
+    }
+
+    pub(crate) fn stop_renewal(&mut self) {
+        if let Some(task) = self.renewal.take() {
+            task.abort();
+        }
+    }
+
+    pub(crate) async fn extend_with<I: Io>(
+        &self,
+        io: &I,
+        lease: Option<Duration>,
+    ) -> Result<(), LockError> {
+        let lease = lease.unwrap_or(self.lease);
+        let ms = lease_millis(lease)?.to_string();
+        let sent = Instant::now();
+        let extended = self
+            .client
+            .backend
+            .extend(io, &self.name, &self.key, &self.value, &ms, None)
+            .await
+            .map_err(|e| e.for_lock(&self.name))?;
+        if extended {
+            self.state
+                .renewed(sent + lease - self.client.backend.drift(lease));
+            Ok(())
+        } else {
+            Err(LockError::Expired {
+                name: self.name.clone(),
+            })
+        }
+    }
+}

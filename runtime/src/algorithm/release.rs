@@ -1,0 +1,217 @@
+//! Releasing a held lock on every way out: handed straight to the next waiter of this
+//! process when there is one, else released and announced; finished in the background when
+//! the releasing future is dropped half-way or Redis does not answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::algorithm::cleanup::Orphan;
+use crate::algorithm::client::LockClient;
+use crate::algorithm::held::Held;
+use crate::protocol::scripts::fence_key;
+use crate::servers::io::Io;
+use crate::util::error::LockError;
+use crate::util::lease::lease_millis;
+use crate::waiting::handover::Handover;
+use crate::waiting::waiters::{Grant, HandoffOutcome};
+
+impl Held {
+    /// Releases the lock; hands it straight to the next waiter of this process when there
+    /// is one (one round trip instead of release, notify and re-acquire). Should this
+    /// future be dropped before it is done, the lock is released in the background.
+    pub(crate) async fn release_with<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
+        if self.borrowed {
+            // The outermost call releases it.
+            return Ok(());
+        }
+        let state = self.state.clone();
+        let may_restore = self.renewal.is_some() && self.client.backend.renewal_restores();
+        let mut unfinished = UnfinishedRelease {
+            held: self,
+            done: false,
+        };
+        let _no_renewal_out = match may_restore {
+            true => Some(state.renewing.lock().await),
+            false => None,
+        };
+        unfinished.held.stop_renewal();
+        // A failure of Redis names the lock it failed for.
+        let name = unfinished.held.name.clone();
+        let result = unfinished
+            .held
+            .release_now(io)
+            .await
+            .map_err(|e| e.for_lock(&name));
+        unfinished.done = true;
+        result
+    }
+
+    pub(crate) async fn release_now<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
+        if self.state.is_lost() {
+            // Lost by this process's reckoning; should the key still be ours after all (a
+            // slow reply, not an expiry), freeing it by value lets the next holder in.
+            self.release_later(Instant::now() + self.lease);
+            self.client.waiters.notify(&self.key);
+            return Err(LockError::Lost {
+                name: self.name.clone(),
+            });
+        }
+        let waiters = &self.client.waiters;
+        let fence_key = fence_key(&self.key);
+        let mut value = self.value.clone();
+        let hand_over = self.client.backend.hands_over();
+        while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {
+            let ms = lease_millis(handover.lease)?.to_string();
+            let own = handover.own_subscriptions.to_string();
+            let sent = handover.sent;
+            let offered = handover.value.clone();
+            let attempt = HandoffAttempt {
+                client: &self.client,
+                key: &self.key,
+                handover: Some(handover),
+                value: &value,
+                lease: self.lease,
+                sent,
+            };
+            let args = [
+                value.as_str(),
+                &offered,
+                &ms,
+                &own,
+                &self.client.instance_id,
+            ];
+            let keys = [self.key.as_str(), fence_key.as_str()];
+            let reply = match self
+                .client
+                .backend
+                .handoff(io, &keys, &args)
+                .await
+                .and_then(|r| r.as_int())
+            {
+                Ok(reply) => reply,
+                Err(e) => {
+                    // No answer: settled as unknown, as when this future is dropped.
+                    drop(attempt);
+                    return Err(e);
+                }
+            };
+            let outcome = if reply > 0 {
+                // A positive reply is the fencing token the waiter got.
+                HandoffOutcome::Handed(Grant {
+                    value: offered,
+                    fence: reply as u64,
+                    sent,
+                })
+            } else {
+                HandoffOutcome::NotHanded
+            };
+            // When not handed over, `finish` pokes the waiter: it tries for itself.
+            let Some(left_behind) = attempt.finish(outcome) else {
+                // Handed over, or released to everyone (-1); 0: the lock was not ours.
+                return if reply != 0 {
+                    Ok(())
+                } else {
+                    Err(LockError::Expired {
+                        name: self.name.clone(),
+                    })
+                };
+            };
+            // The waiter left while we handed it the lock: it is ours under its value now.
+            value = left_behind;
+            self.value.clone_from(&value);
+        }
+        let (released, unsure) = self
+            .client
+            .backend
+            .release(io, &self.name, &self.key, &value, &self.client.instance_id)
+            .await;
+        waiters.notify(&self.key);
+        if unsure {
+            // A server is down or stalled: free the lock there as soon as it answers again,
+            // rather than leave every waiter to its lease.
+            self.value = value;
+            self.release_later(self.state.valid_until());
+        }
+        if released? {
+            Ok(())
+        } else {
+            Err(LockError::Expired {
+                name: self.name.clone(),
+            })
+        }
+    }
+
+    pub(crate) fn release_later(&self, until: Instant) {
+        crate::algorithm::cleanup::release_later(
+            &self.client,
+            self.key.clone(),
+            self.value.clone(),
+            until,
+            Orphan::Held,
+        );
+    }
+}
+
+/// A release in progress. Dropped before it is done (the releasing future was cancelled),
+/// it frees the lock in the background by owner token, which is harmless if the release
+/// had already gone through.
+struct UnfinishedRelease<'a> {
+    held: &'a mut Held,
+    done: bool,
+}
+
+impl Drop for UnfinishedRelease<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.held.stop_renewal();
+            let held = &*self.held;
+            held.release_later(held.state.valid_until());
+            held.client.waiters.notify(&held.key);
+        }
+    }
+}
+
+/// A handover in progress. Dropped before its outcome is known (no answer came, or the
+/// releasing future was cancelled), the handover may or may not have run. If it did not,
+/// the lock is still ours: it is freed under the releaser's token in the background. If
+/// it did, the waiter's next attempt finds its own token and takes the lock; a waiter that
+/// left meanwhile will not, so its token is freed in the background too.
+struct HandoffAttempt<'a> {
+    client: &'a Arc<LockClient>,
+    key: &'a str,
+    /// Until the outcome is known.
+    handover: Option<Handover<'a>>,
+    /// The releaser's owner value, which the key holds unless the handover ran.
+    value: &'a str,
+    lease: Duration,
+    sent: Instant,
+}
+
+impl HandoffAttempt<'_> {
+    /// Settles the handover (see `Handover::settle`).
+    fn finish(mut self, outcome: HandoffOutcome) -> Option<String> {
+        self.handover.take()?.settle(outcome)
+    }
+}
+
+impl Drop for HandoffAttempt<'_> {
+    fn drop(&mut self) {
+        let Some(handover) = self.handover.take() else {
+            return;
+        };
+        let until = self.sent + self.lease;
+        let release_later = |value: String, orphan| {
+            crate::algorithm::cleanup::release_later(
+                self.client,
+                self.key.to_string(),
+                value,
+                until,
+                orphan,
+            );
+        };
+        release_later(self.value.to_string(), Orphan::Held);
+        if let Some(left) = handover.settle(HandoffOutcome::Unknown { sent: self.sent }) {
+            release_later(left, Orphan::Maybe);
+        }
+    }
+}

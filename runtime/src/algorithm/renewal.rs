@@ -1,0 +1,145 @@
+//! A held lock's lease as this process knows it, and its auto-renewal.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::algorithm::client::LockClient;
+use crate::servers::io::AsyncIo;
+use crate::util::lease::lease_millis;
+use crate::util::sync::lock;
+
+/// What the holder knows about its lease, kept up to date by renewals and extensions,
+/// read by the guards and awaited by bodies that stop when their lock is lost.
+pub(crate) struct LeaseState {
+    /// When the lease ends unless renewed, by this process's clock. Counted from before
+    /// the request that set it was sent, so never later than Redis's own expiry.
+    pub(crate) valid_until: Mutex<Instant>,
+    /// Set once, when renewal finds the lock gone.
+    pub(crate) lost: AtomicBool,
+    pub(crate) lost_notify: tokio::sync::Notify,
+    /// Held by the renewal task while its request is out, and by the release before it
+    /// stops renewal. On a Redlock quorum a renewal writes the key again where it is
+    /// absent: one that reached a server after the release would take the lock back there
+    /// for a whole lease, so the release waits for it instead of cutting it short.
+    pub(crate) renewing: tokio::sync::Mutex<()>,
+}
+
+impl LeaseState {
+    pub(crate) fn new(valid_until: Instant) -> LeaseState {
+        LeaseState {
+            valid_until: Mutex::new(valid_until),
+            lost: AtomicBool::new(false),
+            lost_notify: tokio::sync::Notify::new(),
+            renewing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn valid_until(&self) -> Instant {
+        *lock(&self.valid_until)
+    }
+
+    pub(crate) fn renewed(&self, until: Instant) {
+        *lock(&self.valid_until) = until;
+    }
+
+    pub(crate) fn set_lost(&self) {
+        self.lost.store(true, Ordering::Release);
+        self.lost_notify.notify_waiters();
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Completes once renewal finds the lock lost; never, if it does not.
+    pub(crate) async fn wait_lost(&self) {
+        loop {
+            // Created before the check, so a `set_lost` between the two still wakes it.
+            let notified = self.lost_notify.notified();
+            if self.is_lost() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Completes once the lease has run out without being extended.
+    pub(crate) async fn wait_expired(&self) {
+        loop {
+            let until = self.valid_until();
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+}
+
+/// Renews the lease every third of it. The lock counts as lost when Redis says it is not
+/// ours any more, and also when the lease runs out before a renewal got through (Redis
+/// unreachable or stalled): from then on another owner may hold it.
+pub(crate) async fn renew(
+    client: Arc<LockClient>,
+    name: String,
+    key: String,
+    value: String,
+    lease: Duration,
+    state: Arc<LeaseState>,
+    template: Option<&'static str>,
+) {
+    let every = lease / 3;
+    let Ok(ms) = lease_millis(lease) else { return };
+    let ms = ms.to_string();
+    let lose = |why: &str| {
+        state.set_lost();
+        crate::util::metrics::lost(template);
+        tracing::warn!(lock = %name, "redis-locked: lock lost while held: {why}");
+    };
+    let mut next = state.valid_until() - lease + every;
+    // Renewals failed in a row: the first of a run is a warning, the retries are not.
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep_until(next.min(state.valid_until()).into()).await;
+        // Read again: `extend` may have moved it while this task slept.
+        let valid_until = state.valid_until();
+        let sent = Instant::now();
+        if sent >= valid_until {
+            return lose("its lease ran out before a renewal reached Redis");
+        }
+        // A renewal that may restore the key never runs while the guard releases it.
+        let _out = match client.backend.renewal_restores() {
+            true => Some(state.renewing.lock().await),
+            false => None,
+        };
+        let renewed = client
+            .backend
+            .extend(&AsyncIo, &name, &key, &value, &ms, Some(valid_until))
+            .await;
+        match renewed {
+            Ok(true) => {
+                state.renewed(sent + lease - client.backend.drift(lease));
+                next = sent + every;
+                if failures > 0 {
+                    tracing::info!(lock = %name, failures, "redis-locked: renewing the lock works again");
+                    failures = 0;
+                }
+            }
+            Ok(false) => return lose("auto-renewal found it expired or taken by another owner"),
+            Err(e) => {
+                failures += 1;
+                let error = &e as &(dyn std::error::Error + 'static);
+                if failures == 1 {
+                    tracing::warn!(lock = %name, error, "redis-locked: renewing the lock failed; retrying");
+                } else {
+                    tracing::debug!(lock = %name, error, failures, "redis-locked: renewing the lock failed again; retrying");
+                }
+                // Sooner than usual: the lease is running out.
+                next = Instant::now() + (every / 3).min(RENEWAL_RETRY);
+            }
+        }
+    }
+}
+
+/// The longest pause between renewal attempts after one failed.
+const RENEWAL_RETRY: Duration = Duration::from_millis(500);

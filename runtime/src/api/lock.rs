@@ -1,0 +1,306 @@
+//! [`Lock`]: one named lock on one client, and the algorithm that acquires it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algorithm::acquire::Spec;
+use crate::algorithm::client::LockClient;
+use crate::algorithm::held::Held;
+use crate::api::guard::{BlockingLockGuard, LockGuard};
+use crate::backends::scan::LockKeys;
+use crate::servers::io::{AsyncIo, Io, Route, SyncIo, command_until};
+use crate::transport::reply::{Reply, unexpected};
+use crate::util::block_on::block_on;
+use crate::util::error::LockError;
+
+/// A named distributed lock on a registered Redis client: the programmatic API under
+/// `#[redis_lock]`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), redis_locked::LockError> {
+/// use std::time::Duration;
+/// use redis_locked::Lock;
+///
+/// let lock = Lock::new("invoice:42")?.expire(Duration::from_secs(10));
+/// let guard = lock.acquire(Some(Duration::from_secs(2))).await?;
+/// // ... exclusive work ...
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    client: Arc<LockClient>,
+    name: String,
+    key: String,
+    lease: Option<Duration>,
+    auto_renew: Option<bool>,
+    /// The attribute's name template, which labels metrics and tells operators what holds
+    /// the lock (see `holder.rs`); `None` for programmatic use.
+    template: Option<&'static str>,
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("client", &self.client.name)
+            .field("key", &self.key)
+            .field("lease", &self.lease())
+            .field("auto_renew", &self.auto_renews())
+            .finish()
+    }
+}
+
+impl Lock {
+    /// The lock `name` on the default client (see [`init`](crate::init)), or on the
+    /// [`Client`](crate::Client) whose scope this runs in.
+    ///
+    /// Without [`expire`](Lock::expire) it has the client's default lease (30 s) and renews
+    /// itself while held.
+    pub fn new(name: impl Into<String>) -> Result<Lock, LockError> {
+        Lock::on(crate::api::registry::client(None)?, name.into())
+    }
+
+    /// The lock `name` on the client registered as `client` (see [`register`](crate::register)),
+    /// or on the [`Client`](crate::Client) a scope puts in its place.
+    pub fn with_client(client: &str, name: impl Into<String>) -> Result<Lock, LockError> {
+        Lock::on(crate::api::registry::client(Some(client))?, name.into())
+    }
+
+    /// The lock `name` on `client`.
+    pub(crate) fn on(client: Arc<LockClient>, name: String) -> Result<Lock, LockError> {
+        if name.is_empty() {
+            return Err(LockError::invalid("a lock name must not be empty"));
+        }
+        Ok(Lock {
+            key: client.key(&name),
+            client,
+            name,
+            lease: None,
+            auto_renew: None,
+            template: None,
+        })
+    }
+
+    /// Sets the lease: how long the lock stays held if its holder stops renewing it
+    /// (millisecond precision, at least 1 ms). Unless [`auto_renew`](Lock::auto_renew) is
+    /// also set, a lock with an explicit lease is not renewed.
+    pub fn expire(mut self, lease: Duration) -> Lock {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Renews the lease every third of it while the lock is held.
+    pub fn auto_renew(mut self, on: bool) -> Lock {
+        self.auto_renew = Some(on);
+        self
+    }
+
+    /// Labels this lock's metrics and holder description with the attribute's name template.
+    pub(crate) fn template(mut self, template: &'static str) -> Lock {
+        self.template = Some(template);
+        self
+    }
+
+    /// The lock's name, as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Redis key that holds the lock: `<prefix>{<name>}` (`<prefix>}{<hash>}<name>}` for
+    /// a name that starts with `}`, which would otherwise break the Redis Cluster hash tag).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The client the lock lives on.
+    pub(crate) fn client(&self) -> &Arc<LockClient> {
+        &self.client
+    }
+
+    /// The lease each acquisition takes.
+    pub fn lease(&self) -> Duration {
+        self.lease.unwrap_or(self.client.default_lease)
+    }
+
+    /// Whether holders renew the lease while they hold the lock.
+    pub fn auto_renews(&self) -> bool {
+        self.auto_renew.unwrap_or(self.lease.is_none())
+    }
+
+    /// Waits for the lock, at most `timeout` in all (`None`: until acquired; zero: one attempt).
+    ///
+    /// Waiting costs no polling: the waiter is woken by the holder's release (announced by
+    /// Redis pub/sub to other processes) or, if the holder died, when its lease runs out.
+    pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard, LockError> {
+        tokio::runtime::Handle::try_current().map_err(|_| LockError::NoRuntime)?;
+        let held = self.named(self.acquire_with(&AsyncIo, timeout).await)?;
+        Ok(LockGuard::new(held))
+    }
+
+    /// One attempt: the guard if the lock was free, `None` if it is held.
+    pub async fn try_acquire(&self) -> Result<Option<LockGuard>, LockError> {
+        none_if_timeout(self.acquire(Some(Duration::ZERO)).await)
+    }
+
+    /// [`acquire`](Lock::acquire) for sync code: blocks this thread. Works with no Tokio
+    /// runtime and inside one of any flavour (it never enters a runtime).
+    pub fn acquire_blocking(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<BlockingLockGuard, LockError> {
+        let held = self.named(block_on(self.acquire_with(&SyncIo, timeout)))?;
+        Ok(BlockingLockGuard::new(held))
+    }
+
+    /// [`try_acquire`](Lock::try_acquire) for sync code.
+    pub fn try_acquire_blocking(&self) -> Result<Option<BlockingLockGuard>, LockError> {
+        none_if_timeout(self.acquire_blocking(Some(Duration::ZERO)))
+    }
+
+    /// Whether anyone holds the lock right now.
+    pub async fn is_locked(&self) -> Result<bool, LockError> {
+        Ok(self.owner().await?.is_some())
+    }
+
+    /// [`is_locked`](Lock::is_locked) for sync code.
+    pub fn is_locked_blocking(&self) -> Result<bool, LockError> {
+        Ok(self.owner_blocking()?.is_some())
+    }
+
+    /// The owner token of the current holder, if any (compare with [`LockGuard::token`]).
+    /// [`info`](Lock::info) also says who the holder is.
+    pub async fn owner(&self) -> Result<Option<String>, LockError> {
+        self.named(self.owner_with(&AsyncIo).await)
+    }
+
+    /// [`owner`](Lock::owner) for sync code.
+    pub fn owner_blocking(&self) -> Result<Option<String>, LockError> {
+        self.named(block_on(self.owner_with(&SyncIo)))
+    }
+
+    /// Forces the lock free, whoever holds it, and wakes its waiters. Returns whether it was
+    /// held. For recovery by an operator, not for normal release.
+    pub async fn reset(&self) -> Result<bool, LockError> {
+        self.named(self.reset_with(&AsyncIo).await)
+    }
+
+    /// [`reset`](Lock::reset) for sync code.
+    pub fn reset_blocking(&self) -> Result<bool, LockError> {
+        self.named(block_on(self.reset_with(&SyncIo)))
+    }
+
+    /// An outcome whose failure of Redis names this lock.
+    pub(crate) fn named<T>(&self, outcome: Result<T, LockError>) -> Result<T, LockError> {
+        outcome.map_err(|e| e.for_lock(&self.name))
+    }
+
+    /// The owner token in the lock's key, if it is held.
+    async fn owner_with<I: Io>(&self, io: &I) -> Result<Option<String>, LockError> {
+        let get = redis::cmd("GET").arg(&self.key).clone();
+        let owner =
+            async |route: Route<'_>, until| match command_until(io, route, &get, until).await? {
+                Reply::Nil => Ok(None),
+                Reply::Bulk(value) => {
+                    let value = String::from_utf8_lossy(&value);
+                    Ok(Some(crate::util::holder::token_of(&value).to_string()))
+                }
+                other => Err(unexpected(&other)),
+            };
+        // Held by whoever holds it on a majority of a Redlock quorum; a minority's key is a
+        // failed attempt on its way out, or a lease about to end.
+        let owners: Vec<Option<String>> = self
+            .client
+            .backend
+            .read_everywhere(io, &self.name, owner)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(Some)
+            .collect();
+        Ok(self
+            .client
+            .backend
+            .majority_of(&owners)
+            .and_then(|i| owners[i].clone()))
+    }
+
+    async fn reset_with<I: Io>(&self, io: &I) -> Result<bool, LockError> {
+        reset_key(io, &self.client, &self.name, &self.key).await
+    }
+
+    /// Acquires through the acquisition algorithm (see `acquire.rs`), shared by async and
+    /// sync callers.
+    pub(crate) async fn acquire_with<I: Io>(
+        &self,
+        io: &I,
+        timeout: Option<Duration>,
+    ) -> Result<Held, LockError> {
+        let spec = Spec {
+            client: &self.client,
+            name: &self.name,
+            key: &self.key,
+            lease: self.lease(),
+            auto_renew: self.auto_renews(),
+            template: self.template,
+        };
+        crate::algorithm::acquire::acquire(io, &spec, timeout).await
+    }
+}
+
+fn none_if_timeout<G>(r: Result<G, LockError>) -> Result<Option<G>, LockError> {
+    match r {
+        Ok(g) => Ok(Some(g)),
+        Err(LockError::Timeout { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Resets lock `name` (key `key`); on a Redlock client on every server, telling whether
+/// any of them held it.
+async fn reset_key<I: Io>(
+    io: &I,
+    client: &LockClient,
+    name: &str,
+    key: &str,
+) -> Result<bool, LockError> {
+    let held = client
+        .backend
+        .reset(io, name, key, &client.instance_id)
+        .await?;
+    client.waiters.notify(key);
+    Ok(held)
+}
+
+/// Forces every lock of a client free (`None`: the default client) and wakes their waiters.
+/// Returns how many were held. Walks the keys with `SCAN`, never `KEYS`, so the server is
+/// never blocked; locks taken during the walk may survive it.
+pub async fn reset_all(client: Option<&str>) -> Result<u64, LockError> {
+    let client = crate::api::registry::client(client)?;
+    reset_all_with(&AsyncIo, &client).await
+}
+
+/// [`reset_all`] for sync code.
+pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
+    let client = crate::api::registry::client(client)?;
+    block_on(reset_all_with(&SyncIo, &client))
+}
+
+async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
+    let mut reset = 0;
+    let mut keys = LockKeys::new(&client.backend, &client.prefix);
+    while let Some(page) = keys.next_page(io).await? {
+        for key in page {
+            if reset_key(io, client, "", &key).await? {
+                reset += 1;
+            }
+        }
+    }
+    Ok(reset)
+}
+
+impl crate::api::scope::Client {
+    /// The lock `name` on this client, in or out of any scope: [`Lock::new`] on this client.
+    pub fn lock(&self, name: impl Into<String>) -> Result<Lock, LockError> {
+        Lock::on(self.inner.clone(), name.into())
+    }
+}

@@ -1,0 +1,9 @@
+//! Where locks live: the one enum of backend kinds with one arm per kind in every operation, the
+//! Redlock quorum, replica acknowledgement on a cluster, and key scans.
+
+pub(crate) mod attempt;
+pub(crate) mod backend;
+pub(crate) mod one_server;
+pub(crate) mod redlock;
+pub(crate) mod replicas;
+pub(crate) mod scan;

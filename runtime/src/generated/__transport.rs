@@ -1,0 +1,129 @@
+//! The crate's own transport, reachable from outside only so that the benchmark can set it
+//! against the `redis` crate's connections with the very commands a lock sends
+//! (examples/examples/bench/transport.rs). Not public API: no stability promise.
+
+use std::sync::Arc;
+
+use crate::algorithm::client::LockClient;
+use crate::protocol::scripts::{ACQUIRE, RELEASE, fence_key};
+use crate::servers::io::{AsyncIo, Io, Route, SyncIo, eval_until, evalsha};
+use crate::transport::reply::Reply;
+use crate::util::block_on::block_on;
+use crate::util::error::LockError;
+
+/// One registered single-server client's transport, driven with an uncontended lock's two
+/// scripts: what [`Lock::acquire`](crate::Lock::acquire) and the guard's release send,
+/// without the waiters' queue, the guard or the log around them.
+pub struct Transport {
+    client: Arc<LockClient>,
+}
+
+impl Transport {
+    /// The transport of the client registered as `client` (`None`: the default client).
+    pub fn of(client: Option<&str>) -> Result<Transport, LockError> {
+        Ok(Transport {
+            client: crate::api::registry::client(client)?,
+        })
+    }
+
+    /// A fresh owner value, as an acquisition through [`Lock`](crate::Lock) writes.
+    pub fn owner_value(&self) -> Result<String, LockError> {
+        Ok(crate::util::holder::owner_value(
+            &crate::util::token::new_token()?,
+            None,
+        ))
+    }
+
+    /// The bodies of the acquire and release scripts, to load them elsewhere.
+    pub fn script_bodies() -> [&'static str; 2] {
+        [ACQUIRE.body, RELEASE.body]
+    }
+
+    /// The `EVALSHA` commands of acquiring `key` under `value` for `lease_ms` and of
+    /// releasing it, built as the runtime builds them.
+    pub fn cycle_commands(&self, key: &str, value: &str, lease_ms: u64) -> [redis::Cmd; 2] {
+        let fence = fence_key(key);
+        let ms = lease_ms.to_string();
+        [
+            evalsha(&ACQUIRE, &[key, &fence], &[value, &ms, "1"]),
+            evalsha(&RELEASE, &[key], &[value, &self.client.instance_id]),
+        ]
+    }
+
+    /// Runs the acquire script: the fencing token if the lock was taken, `None` if held.
+    pub async fn acquire(
+        &self,
+        key: &str,
+        value: &str,
+        lease_ms: u64,
+    ) -> Result<Option<u64>, LockError> {
+        self.acquire_with(&AsyncIo, key, value, lease_ms).await
+    }
+
+    /// Runs the release script: whether the lock was ours.
+    pub async fn release(&self, key: &str, value: &str) -> Result<bool, LockError> {
+        self.release_with(&AsyncIo, key, value).await
+    }
+
+    /// [`acquire`](Transport::acquire) on the blocking transport.
+    pub fn acquire_blocking(
+        &self,
+        key: &str,
+        value: &str,
+        lease_ms: u64,
+    ) -> Result<Option<u64>, LockError> {
+        block_on(self.acquire_with(&SyncIo, key, value, lease_ms))
+    }
+
+    /// [`release`](Transport::release) on the blocking transport.
+    pub fn release_blocking(&self, key: &str, value: &str) -> Result<bool, LockError> {
+        block_on(self.release_with(&SyncIo, key, value))
+    }
+
+    async fn acquire_with<I: Io>(
+        &self,
+        io: &I,
+        key: &str,
+        value: &str,
+        lease_ms: u64,
+    ) -> Result<Option<u64>, LockError> {
+        let fence = fence_key(key);
+        let ms = lease_ms.to_string();
+        let reply = eval_until(
+            io,
+            self.route()?,
+            &ACQUIRE,
+            &[key, &fence],
+            &[value, &ms, "1"],
+            None,
+        )
+        .await?;
+        // The reply's shape, as an acquisition reads it (see `attempt_one` in backend.rs).
+        match &reply {
+            Reply::Array(parts) => match parts.as_slice() {
+                [Reply::Int(1), Reply::Int(fence)] => Ok(Some(*fence as u64)),
+                [Reply::Int(0), ..] => Ok(None),
+                _ => Err(crate::transport::reply::unexpected(&reply)),
+            },
+            _ => Err(crate::transport::reply::unexpected(&reply)),
+        }
+    }
+
+    /// The client's one server (the transport is measured on a client of one server).
+    fn route(&self) -> Result<Route<'_>, LockError> {
+        match self.client.backend.single() {
+            Some(single) => Ok(Route::Single(single)),
+            None => Err(LockError::invalid(
+                "the transport is measured on a client of one server",
+            )),
+        }
+    }
+
+    async fn release_with<I: Io>(&self, io: &I, key: &str, value: &str) -> Result<bool, LockError> {
+        let args = [value, self.client.instance_id.as_str()];
+        Ok(eval_until(io, self.route()?, &RELEASE, &[key], &args, None)
+            .await?
+            .as_int()?
+            == 1)
+    }
+}

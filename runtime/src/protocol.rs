@@ -1,0 +1,3 @@
+//! The Lua scripts: what each does, answers, and whether it may be sent twice.
+
+pub(crate) mod scripts;

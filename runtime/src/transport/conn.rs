@@ -1,0 +1,208 @@
+//! Connections to one Redis server, on the `redis` crate: a blocking `Connection` for sync
+//! callers (one request at a time, pooled by `pool.rs`), and one `MultiplexedConnection`
+//! per Tokio runtime for async callers (shared by all its tasks).
+//!
+//! Our handshake (`AUTH`, `SELECT`, `CLIENT SETNAME`, see `endpoint.rs`) adds no round
+//! trip to a blocking connection: it goes in one write with the first request. A
+//! multiplexed connection sends it once, as one pipeline, before any task may use it.
+//!
+//! A connection the server closed while it sat unused (a restart, an idle timeout, `CLIENT
+//! KILL`) fails the next request sent on it, and whether the server ran that request is
+//! then unknown. A request that may run twice is simply sent again on a fresh connection;
+//! one that may not is preceded by a check (see [`check_command`]) when its connection has
+//! been unused for [`CHECK_AFTER`], so that it is never the one to find out.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::ConnectionLike;
+
+use crate::transport::endpoint::{Endpoint, Setup, shorter};
+use crate::transport::failure::request_error;
+use crate::transport::reply::Reply;
+use crate::util::error::LockError;
+
+/// How long a connection may sit unused before a request that must not be sent twice
+/// checks it first. Such requests (a release, a handover) follow their
+/// acquisition by at least the protected body's run time, so the check costs a round trip
+/// only after a pause that is long against it.
+pub(crate) const CHECK_AFTER: Duration = Duration::from_millis(100);
+
+/// The command that checks a connection: `CLIENT SETNAME` with the name it has, which
+/// changes nothing and is among the commands a lock user's ACL grants (see the README's
+/// "Security"); `PING` is not. Any reply, a refusal included, shows the connection alive.
+pub(crate) fn check_command(endpoint: &Endpoint) -> redis::Cmd {
+    redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(endpoint.connection_name())
+        .take()
+}
+
+/// A blocking connection, used by sync functions and by no runtime at all.
+pub(crate) struct SyncConn {
+    conn: redis::Connection,
+    /// The generation of the endpoint it was made for.
+    pub(crate) generation: u64,
+    /// The handshake's commands and their checks, until they went with the first request.
+    setup: Option<(Vec<redis::Cmd>, Vec<Setup>)>,
+    /// What the socket's timeouts are set to now.
+    timeout: Duration,
+    last_used: Instant,
+}
+
+impl SyncConn {
+    /// Connects, within `limit` if that is shorter than the connect timeout.
+    pub(crate) fn connect(
+        endpoint: &Endpoint,
+        limit: Option<Duration>,
+    ) -> Result<SyncConn, LockError> {
+        let conn = endpoint.connect_blocking(limit)?;
+        let mut conn = SyncConn {
+            conn,
+            generation: endpoint.generation,
+            setup: Some(endpoint.handshake()),
+            timeout: Duration::ZERO,
+            last_used: Instant::now(),
+        };
+        conn.set_timeouts(endpoint.response_timeout)?;
+        Ok(conn)
+    }
+
+    /// Whether it may be used for `endpoint` now: made for its current address, and not
+    /// found broken.
+    pub(crate) fn is_usable(&self, endpoint: &Endpoint) -> bool {
+        self.generation == endpoint.generation && self.conn.is_open()
+    }
+
+    /// Whether a request that must not run twice should check it first.
+    pub(crate) fn needs_check(&self) -> bool {
+        self.setup.is_none() && self.last_used.elapsed() >= CHECK_AFTER
+    }
+
+    /// Sends `cmd` and reads its reply (after the handshake's, the first time), within
+    /// `limit` when that is shorter than the response timeout.
+    pub(crate) fn request(
+        &mut self,
+        endpoint: &Endpoint,
+        cmd: &redis::Cmd,
+        limit: Option<Duration>,
+    ) -> Result<Reply, LockError> {
+        let timeout = shorter(endpoint.response_timeout, limit);
+        self.set_timeouts(timeout)?;
+        let request_error = |e| request_error(e, timeout);
+        let reply = match self.setup.take() {
+            None => Reply::from(
+                self.conn
+                    .req_packed_command(&cmd.get_packed_command())
+                    .map_err(request_error)?,
+            ),
+            Some((commands, steps)) => {
+                let mut pipeline = redis::pipe();
+                for command in commands {
+                    pipeline.add_command(command);
+                }
+                pipeline.add_command(cmd.clone());
+                // Sent in one write, read one reply at a time: the first failure ends it
+                // (`req_packed_commands` would wait out the timeout once per reply).
+                self.conn
+                    .send_packed_command(&pipeline.get_packed_pipeline())
+                    .map_err(request_error)?;
+                for step in steps {
+                    step.check(Reply::from(
+                        self.conn.recv_response().map_err(request_error)?,
+                    ))?;
+                }
+                Reply::from(self.conn.recv_response().map_err(request_error)?)
+            }
+        };
+        self.last_used = Instant::now();
+        Ok(reply)
+    }
+
+    fn set_timeouts(&mut self, timeout: Duration) -> Result<(), LockError> {
+        if timeout != self.timeout {
+            self.conn
+                .set_read_timeout(Some(timeout))
+                .and_then(|()| self.conn.set_write_timeout(Some(timeout)))
+                .map_err(|e| request_error(e, timeout))?;
+            self.timeout = timeout;
+        }
+        Ok(())
+    }
+}
+
+/// Instants as nanoseconds since this one, to keep them in an atomic.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now_nanos() -> u64 {
+    EPOCH.elapsed().as_nanos() as u64
+}
+
+/// One runtime's async connection to a server, shared by its tasks.
+pub(crate) struct AsyncConn {
+    conn: redis::aio::MultiplexedConnection,
+    response_timeout: Duration,
+    /// The generation of the endpoint it was made for.
+    pub(crate) generation: u64,
+    /// Set when a request found it lost: it is replaced, never used again.
+    broken: AtomicBool,
+    last_used: AtomicU64,
+}
+
+impl AsyncConn {
+    /// Connects on the current runtime and sends the handshake, within the client's
+    /// timeouts.
+    pub(crate) async fn connect(endpoint: &Endpoint) -> Result<AsyncConn, LockError> {
+        let mut conn = endpoint.connect().await?;
+        let (commands, steps) = endpoint.handshake();
+        let mut pipeline = redis::pipe();
+        for command in commands {
+            pipeline.add_command(command);
+        }
+        let count = steps.len();
+        let replies = conn
+            .send_packed_commands(&pipeline, 0, count)
+            .await
+            .map_err(|e| request_error(e, endpoint.response_timeout))?;
+        for (step, reply) in steps.into_iter().zip(replies) {
+            step.check(Reply::from(reply))?;
+        }
+        Ok(AsyncConn {
+            conn,
+            response_timeout: endpoint.response_timeout,
+            generation: endpoint.generation,
+            broken: AtomicBool::new(false),
+            last_used: AtomicU64::new(now_nanos()),
+        })
+    }
+
+    /// Whether it may be used for `endpoint` now.
+    pub(crate) fn is_usable(&self, endpoint: &Endpoint) -> bool {
+        self.generation == endpoint.generation && !self.broken.load(Ordering::Acquire)
+    }
+
+    /// Whether a request that must not run twice should check it first.
+    pub(crate) fn needs_check(&self) -> bool {
+        let idle = now_nanos().saturating_sub(self.last_used.load(Ordering::Relaxed));
+        Duration::from_nanos(idle) >= CHECK_AFTER
+    }
+
+    /// Sends `cmd` and reads its reply, within the response timeout. A connection found
+    /// lost is marked so.
+    pub(crate) async fn request(&self, cmd: &redis::Cmd) -> Result<Reply, LockError> {
+        let mut conn = self.conn.clone();
+        match conn.send_packed_command(cmd).await {
+            Ok(value) => {
+                self.last_used.store(now_nanos(), Ordering::Relaxed);
+                Ok(Reply::from(value))
+            }
+            Err(e) => {
+                if e.is_connection_dropped() || e.is_unrecoverable_error() {
+                    self.broken.store(true, Ordering::Release);
+                }
+                Err(request_error(e, self.response_timeout))
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Release announcements on a Redis Cluster: sharded pub/sub (`SSUBSCRIBE`), so an
+//! announcement travels only within the lock's own shard instead of being broadcast to
+//! every node as a plain `PUBLISH` is.
+//!
+//! The subscriptions ride on the shared cluster connection; its messages arrive as RESP3
+//! pushes. The `redis` crate remembers them and subscribes again after a reconnect or a
+//! failover, on whichever node then serves the slot. Announcements made meanwhile are
+//! lost, so every (re)subscription confirmation pokes the key's waiters, and waiters
+//! still wake at the holder's lease end: a failover delays them, never strands them.
+
+use std::time::Duration;
+
+use redis::PushKind;
+use tokio::sync::mpsc;
+
+use crate::backends::backend::Backend;
+use crate::servers::cluster::Cluster;
+use crate::waiting::listener::{Alive, Listener};
+use crate::waiting::waiters::Subscription;
+
+/// How often keys nobody waits for any more are unsubscribed and forgotten.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// How soon subscriptions that failed are tried again.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
+
+/// Ends when the client is gone; holds it only while it acts (see `subscriber.rs`).
+pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<String>) {
+    let Some(mut pushes) = client
+        .upgrade()
+        .and_then(|alive| cluster_of(&alive.backend)?.take_pushes())
+    else {
+        return;
+    };
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut retry = tokio::time::interval(RETRY_AFTER);
+    let mut failed = false;
+    loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(key) => {
+                    let Some(alive) = client.upgrade() else { return };
+                    failed |= !subscribe(&client, &alive, vec![key]).await;
+                }
+                None => return,
+            },
+            push = pushes.recv() => match push {
+                Some(push) => {
+                    let Some(alive) = client.upgrade() else { return };
+                    on_push(&client, &alive, push);
+                }
+                None => return,
+            },
+            _ = retry.tick(), if failed => {
+                let Some(alive) = client.upgrade() else { return };
+                failed = !subscribe(&client, &alive, alive.waiters.resubscribe_all()).await;
+            }
+            _ = sweep.tick() => {
+                let Some(alive) = client.upgrade() else { return };
+                let idle = alive.waiters.sweep_idle();
+                if !idle.is_empty()
+                    && let Some(cluster) = cluster_of(&alive.backend)
+                    && let Ok(mut connection) = cluster.connection().await
+                {
+                    let _ = connection.sunsubscribe(idle).await;
+                }
+            }
+        }
+    }
+}
+
+/// The client's cluster: always there, since only a cluster client starts this task.
+fn cluster_of(backend: &Backend) -> Option<&Cluster> {
+    match backend {
+        Backend::Cluster(cluster) => Some(cluster),
+        Backend::Single(_) | Backend::Redlock(_) | Backend::Memory(_) => None,
+    }
+}
+
+/// Subscribes to `keys`' shard channels; false if that failed (to be tried again).
+async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool {
+    if keys.is_empty() {
+        return true;
+    }
+    let Some(cluster) = cluster_of(&alive.backend) else {
+        return true;
+    };
+    let connection = cluster.connection().await;
+    let outcome = match connection {
+        Ok(mut connection) => match connection.ssubscribe(&keys).await {
+            Ok(()) => Ok(connection),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(mut connection) => {
+            // Keys swept while the subscription was on its way are taken back, or they
+            // would stay subscribed for good.
+            let swept: Vec<&String> = keys
+                .iter()
+                .filter(|key| !alive.waiters.set_subscription(key, Subscription::Active))
+                .collect();
+            if !swept.is_empty() {
+                let _ = connection.sunsubscribe(swept).await;
+            }
+            true
+        }
+        Err(error) => {
+            tracing::warn!(client = %client.name, %error, "redis-locked: sharded subscribe failed; retrying");
+            for key in &keys {
+                alive.waiters.set_subscription(key, Subscription::Requested);
+            }
+            false
+        }
+    }
+}
+
+fn on_push(client: &Listener, alive: &Alive, push: redis::PushInfo) {
+    let channel = |data: &[redis::Value]| match data.first() {
+        Some(redis::Value::BulkString(name)) => Some(String::from_utf8_lossy(name).into_owned()),
+        _ => None,
+    };
+    match push.kind {
+        PushKind::SMessage => {
+            let own = matches!(push.data.get(1),
+                Some(redis::Value::BulkString(payload)) if payload == client.instance_id.as_bytes());
+            if !own && let Some(key) = channel(&push.data) {
+                alive.waiters.notify(&key);
+            }
+        }
+        // A (re)subscription, perhaps on a new master after a failover: a release may have
+        // gone unheard meanwhile.
+        PushKind::SSubscribe => {
+            if let Some(key) = channel(&push.data) {
+                alive.waiters.notify(&key);
+            }
+        }
+        PushKind::Disconnection => alive.waiters.notify_all(),
+        _ => {}
+    }
+}

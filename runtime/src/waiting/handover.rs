@@ -1,0 +1,133 @@
+//! A lock handed straight from its releaser to the next waiter of this process: the offer
+//! to the queue's head, and its settlement, exactly once (see `waiters.rs`).
+
+use std::time::{Duration, Instant};
+
+// Only these, and std: `tests/loom` compiles this file against loom's locks and atomics.
+use crate::util::sync::lock;
+use crate::waiting::waiters::{
+    HandoffOutcome, MAX_HANDOFFS_IN_ROW, Subscription, WaitTable, poke_head,
+};
+
+/// A handover offered to the queue's head: the releaser may write the head's owner value
+/// into the key in place of its own.
+///
+/// Settled exactly once: by [`Handover::settle`] with what the releaser learned, or, when
+/// the releaser is dropped before it knew (its future was cancelled, or it returned early),
+/// on drop, as unknown. The head makes no attempt of its own while a handover to it is
+/// pending, so an offer left unsettled would leave it waiting for an answer that never
+/// comes.
+pub(crate) struct Handover<'a> {
+    table: &'a WaitTable,
+    key: &'a str,
+    waiter: u64,
+    /// The owner value the key is to hold: the head's.
+    pub(crate) value: String,
+    pub(crate) lease: Duration,
+    /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
+    /// mean other processes wait too.
+    pub(crate) own_subscriptions: u8,
+    /// When the handover was offered. Its request goes out no earlier, so a lease it gives
+    /// begins no earlier either.
+    pub(crate) sent: Instant,
+    settled: bool,
+}
+
+impl Handover<'_> {
+    /// Completes the handover with its outcome, and wakes someone: the waiter, or, when it
+    /// left, the next head. Returns the waiter's owner value when the waiter left in the
+    /// meantime and the lock was, or may have been, handed to it: the lock is then the
+    /// caller's under that value, to pass on or release (handed), or to free in the
+    /// background (unknown).
+    pub(crate) fn settle(mut self, outcome: HandoffOutcome) -> Option<String> {
+        self.settled = true;
+        match self.table.settle_handover(self.key, self.waiter, outcome) {
+            true => None,
+            false => Some(std::mem::take(&mut self.value)),
+        }
+    }
+}
+
+impl Drop for Handover<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            // As unknown: the waiter settles it with its next attempt, or frees its token
+            // when it leaves. A releaser that sent the request settles it itself instead,
+            // to free the token of a waiter that left (see `settle`).
+            let outcome = HandoffOutcome::Unknown { sent: self.sent };
+            self.table.settle_handover(self.key, self.waiter, outcome);
+        }
+    }
+}
+
+impl WaitTable {
+    /// The releaser of `key` asks whether it may hand the lock to the next local waiter.
+    pub(crate) fn offer_handoff<'a>(&'a self, key: &'a str) -> Option<Handover<'a>> {
+        let mut keys = lock(&self.keys);
+        let entry = keys.get_mut(key)?;
+        if entry.handoffs_in_row >= MAX_HANDOFFS_IN_ROW {
+            entry.handoffs_in_row = 0;
+            return None;
+        }
+        let head = entry.queue.front_mut()?;
+        if head.handoff_pending || head.granted.is_some() || head.attempting {
+            return None;
+        }
+        let (value, lease) = head.offer.clone()?;
+        head.handoff_pending = true;
+        let (waiter, own_subscriptions) = (head.id, entry.subscription == Subscription::Active);
+        drop(keys);
+        Some(Handover {
+            table: self,
+            key,
+            waiter,
+            value,
+            lease,
+            own_subscriptions: u8::from(own_subscriptions),
+            sent: Instant::now(),
+            settled: false,
+        })
+    }
+
+    /// Settles a handover to `waiter` (see [`Handover::settle`]). Returns false when the
+    /// waiter left in the meantime while the lock was handed to it.
+    fn settle_handover(&self, key: &str, waiter: u64, outcome: HandoffOutcome) -> bool {
+        let succeeded = matches!(outcome, HandoffOutcome::Handed(_));
+        // A waiter that left never looks at the key again: whatever the handover may have
+        // given it is the releaser's to deal with.
+        let nobody_holds = matches!(outcome, HandoffOutcome::NotHanded);
+        let mut keys = lock(&self.keys);
+        let Some(entry) = keys.get_mut(key) else {
+            return nobody_holds;
+        };
+        if !succeeded {
+            // Released to everyone, not ours any more, or unknown: nobody here is known to
+            // hold it.
+            entry.holder_until = None;
+        }
+        let Some(waiter) = entry.queue.iter_mut().find(|w| w.id == waiter) else {
+            if !succeeded {
+                // The offered waiter left while the lock was being freed: the next one
+                // must hear of it, since this process ignores its own announcements.
+                poke_head(entry);
+            }
+            return nobody_holds;
+        };
+        waiter.handoff_pending = false;
+        match outcome {
+            HandoffOutcome::Handed(grant) => {
+                waiter.granted = Some(grant);
+                entry.handoffs_in_row += 1;
+            }
+            HandoffOutcome::NotHanded => {}
+            HandoffOutcome::Unknown { sent } => {
+                waiter.maybe_granted = Some(waiter.maybe_granted.map_or(sent, |t| t.min(sent)));
+            }
+        }
+        waiter.poked = true;
+        if let Some(w) = waiter.waker.take() {
+            w.wake();
+        }
+        true
+    }
+}
