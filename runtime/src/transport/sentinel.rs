@@ -311,6 +311,10 @@ impl Inner {
         let address = format!("{host}:{port}");
         match role.await {
             Ok(Reply::Array(parts)) if parts.first() == Some(&Reply::Bulk(b"master".to_vec())) => {}
+            // A lock user's ACL may leave `ROLE` out: then the sentinels' word stands.
+            Ok(Reply::Error(message)) if message.starts_with("NOPERM") => {
+                tracing::debug!(master = %self.name, address = %address, "redis-locked: ROLE refused by the ACL; the master is not checked (grant +role)");
+            }
             Ok(Reply::Array(parts)) => {
                 let role = match parts.first() {
                     Some(Reply::Bulk(role)) => String::from_utf8_lossy(role).into_owned(),
