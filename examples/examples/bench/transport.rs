@@ -1,5 +1,6 @@
-//! A/B of the transport alone: the runtime's own connections against the `redis` crate's,
-//! with the same uncontended lock cycle (the runtime's acquire and release scripts, built as
+//! A/B of the transport alone: the runtime's requests (its pools of the `redis` crate's
+//! connections) against the `redis` crate's connections used directly, with the same
+//! uncontended lock cycle (the runtime's acquire and release scripts, built as
 //! it builds them) over three stacks:
 //!
 //! - A, the public API: `Lock::acquire` and the guard's release, on the runtime's transport;
@@ -8,7 +9,7 @@
 //! - B, the same two commands on the `redis` crate's connections: one
 //!   `MultiplexedConnection` per runtime, shared by its tasks (or one per task, in a
 //!   scenario of its own), and one `Connection` per thread, all with `TCP_NODELAY` and the
-//!   runtime's 5 s response timeout, as ours have.
+//!   runtime's 5 s response timeout.
 //!
 //! C against B is like for like; A against B also counts what the lock adds around them.
 //! Each scenario runs the stacks in turn, `Sizes::ab_rounds` times, each round starting
