@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::algorithm::client::LockClient;
+use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
 use crate::protocol::scripts::{ACQUIRE, RELEASE, fence_key};
 use crate::servers::io::{AsyncIo, Io, Route, SyncIo, eval_until, evalsha};
-use crate::transport::reply::Reply;
 use crate::util::block_on::block_on;
 use crate::util::error::LockError;
 
@@ -87,25 +87,19 @@ impl Transport {
         value: &str,
         lease_ms: u64,
     ) -> Result<Option<u64>, LockError> {
-        let fence = fence_key(key);
-        let ms = lease_ms.to_string();
-        let reply = eval_until(
-            io,
-            self.route()?,
-            &ACQUIRE,
-            &[key, &fence],
-            &[value, &ms, "1"],
-            None,
-        )
-        .await?;
-        // The reply's shape, as an acquisition reads it (see `attempt_one` in backend.rs).
-        match &reply {
-            Reply::Array(parts) => match parts.as_slice() {
-                [Reply::Int(1), Reply::Int(fence)] => Ok(Some(*fence as u64)),
-                [Reply::Int(0), ..] => Ok(None),
-                _ => Err(crate::transport::reply::unexpected(&reply)),
-            },
-            _ => Err(crate::transport::reply::unexpected(&reply)),
+        let request = AttemptRequest {
+            name: key,
+            key,
+            value,
+            lease: std::time::Duration::from_millis(lease_ms),
+            payload: &self.client.instance_id,
+            until: None,
+        };
+        // The attempt as an acquisition makes it, its reply decoded in the same one place.
+        match crate::backends::one_server::attempt(io, &request, self.route()?, None).await {
+            (Ok(AttemptOutcome::Acquired { fence, .. }), _) => Ok(Some(fence)),
+            (Ok(AttemptOutcome::Held { .. }), _) => Ok(None),
+            (Err(e), _) => Err(e),
         }
     }
 
