@@ -1,9 +1,9 @@
 //! What a client sends again. A request whose connection drops after the server ran it
 //! must not go again unless running it twice is running it once: a second RELEASE, or a
-//! second HANDOFF after it released the lock to everyone, finds the key gone and reports
-//! a lock it had just freed as expired. The `redis` crate's cluster connection would resend
-//! any request after a lost connection; our single-server connections resend only
-//! `resend_safe` scripts. Here the server runs the request and drops the connection before
+//! second HANDOFF after it released the lock to everyone, finds the key gone and would
+//! report a lock it had just freed as expired. The `redis` crate's cluster connection would
+//! resend any request after a lost connection; our connections resend only `resend_safe`
+//! scripts, and a release asked once more reads "not ours" as unknown, never as expired. Here the server runs the request and drops the connection before
 //! its reply goes out (see `RedisServer::kill_connections_after_queued_requests`).
 
 use std::time::Duration;
@@ -169,7 +169,7 @@ async fn a_handover_whose_reply_is_lost(deployment: Deployment, client: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_whose_reply_is_lost_is_not_sent_again() {
+async fn a_release_whose_reply_is_lost_is_not_reported_expired() {
     a_release_whose_reply_is_lost(Deployment::One(RedisServer::start()), "one-release").await;
 }
 
@@ -179,7 +179,7 @@ async fn a_handover_whose_reply_is_lost_is_not_sent_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_cluster_a_release_whose_reply_is_lost_is_not_sent_again() {
+async fn on_a_cluster_a_release_whose_reply_is_lost_is_not_reported_expired() {
     let cluster = Deployment::Cluster(RedisCluster::start(3, 0));
     a_release_whose_reply_is_lost(cluster, "cl-release").await;
 }

@@ -304,7 +304,9 @@ impl ClientBuilder {
     }
 
     /// At most this many connections open at once (default 16), per pool: one pool serves
-    /// sync callers, and one each Tokio runtime. Callers beyond it wait for a connection.
+    /// sync callers, and one each Tokio runtime. Sync callers beyond it wait for a
+    /// connection; async callers share the open ones (they are multiplexed), and a new
+    /// one is opened only when every open one is busy.
     /// Waiting for a lock holds no connection, so this bounds only concurrent requests.
     pub fn max_connections(mut self, max: usize) -> ClientBuilder {
         self.max_connections = max;

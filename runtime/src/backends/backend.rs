@@ -145,11 +145,13 @@ impl Backend {
                 (votes.map(|votes| votes.majority()), unsure)
             }
             Backend::Single(single) => {
-                released(eval_until(io, Route::Single(single), &RELEASE, &keys, &args, None).await)
+                let (route, keys, args) = (Route::Single(single), &keys, &args);
+                release_checked(move || eval_until(io, route, &RELEASE, keys, args, None)).await
             }
-            Backend::Cluster(cluster) => released(
-                eval_until(io, Route::Cluster(cluster), &RELEASE, &keys, &args, None).await,
-            ),
+            Backend::Cluster(cluster) => {
+                let (route, keys, args) = (Route::Cluster(cluster), &keys, &args);
+                release_checked(move || eval_until(io, route, &RELEASE, keys, args, None)).await
+            }
             Backend::Memory(memory) => (Ok(memory.release(key, value, payload)), false),
         }
     }
@@ -306,6 +308,29 @@ impl Backend {
 /// An EXTEND's reply: whether the lease restarted.
 fn extended(reply: Result<Reply, LockError>) -> Result<bool, LockError> {
     Ok(reply?.as_int()? == 1)
+}
+
+/// Sends a RELEASE with `send`, and once more when its connection closed before the reply
+/// came, so that a connection lost under it (a restart, `CLIENT KILL`) does not leave the
+/// lock to the background. Running it twice is harmless: it deletes the key only while it
+/// holds our value. So the second run's "ours" proves the first did not take effect, and
+/// the lock is released; its "not ours" could mean that the first ran or that the lease
+/// had ended, which stays unknown (the first error), though nothing of ours is left to free.
+/// A timeout is not resent: a stalled server would only stall the second run as well.
+async fn release_checked<F, Fut>(send: F) -> (Result<bool, LockError>, bool)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Reply, LockError>>,
+{
+    let (first, unsure) = released(send().await);
+    match first {
+        Err(e) if crate::transport::pool::closed(&e) => match released(send().await) {
+            (Ok(true), _) => (Ok(true), false),
+            (Ok(false), _) => (Err(e), false),
+            (Err(_), unsure) => (Err(e), unsure),
+        },
+        first => (first, unsure),
+    }
 }
 
 /// A RELEASE's reply: whether the lock was ours, and whether it may still be (Redis down

@@ -35,7 +35,7 @@ impl Single {
         Single {
             place,
             sync_pool: SyncPool::new(max_connections),
-            async_pools: AsyncPools::new(),
+            async_pools: AsyncPools::new(max_connections),
         }
     }
 

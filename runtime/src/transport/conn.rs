@@ -1,6 +1,6 @@
 //! Connections to one Redis server, on the `redis` crate: a blocking `Connection` for sync
-//! callers (one request at a time, pooled by `pool.rs`), and one `MultiplexedConnection`
-//! per Tokio runtime for async callers (shared by all its tasks).
+//! callers (one request at a time, pooled by `pool.rs`), and `MultiplexedConnection`s for
+//! async callers (shared by the tasks of one Tokio runtime, see `multiplexed.rs`).
 //!
 //! Our handshake (`AUTH`, `SELECT`, `CLIENT SETNAME`, see `endpoint.rs`) adds no round
 //! trip to a blocking connection: it goes in one write with the first request. A
@@ -13,7 +13,7 @@
 //! been unused for [`CHECK_AFTER`], so that it is never the one to find out.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::ConnectionLike;
@@ -148,6 +148,8 @@ pub(crate) struct AsyncConn {
     /// Set when a request found it lost: it is replaced, never used again.
     broken: AtomicBool,
     last_used: AtomicU64,
+    /// Requests sent on it whose reply has not come (or that were dropped) yet.
+    in_flight: AtomicUsize,
 }
 
 impl AsyncConn {
@@ -174,6 +176,7 @@ impl AsyncConn {
             generation: endpoint.generation,
             broken: AtomicBool::new(false),
             last_used: AtomicU64::new(now_nanos()),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -188,9 +191,23 @@ impl AsyncConn {
         Duration::from_nanos(idle) >= CHECK_AFTER
     }
 
+    /// How many requests are on it now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Sends `cmd` and reads its reply, within the response timeout. A connection found
     /// lost is marked so.
     pub(crate) async fn request(&self, cmd: &redis::Cmd) -> Result<Reply, LockError> {
+        /// Counts a request until it ends, however it ends (dropped half-way included).
+        struct InFlight<'a>(&'a AtomicUsize);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(&self.in_flight);
         let mut conn = self.conn.clone();
         match conn.send_packed_command(cmd).await {
             Ok(value) => {

@@ -1,6 +1,11 @@
-//! One async connection per server and Tokio runtime, multiplexed: every task of its
-//! runtime sends on it at once, and a request dropped half-way leaves it in step (its late
-//! reply is discarded). It belongs to
+//! Async connections to one server, per Tokio runtime, multiplexed: any number of tasks
+//! send on one at once, and a request dropped half-way leaves it in step (its late reply
+//! is discarded). A request takes a connection with nothing in flight; when every open one
+//! is busy, another is opened, up to `max_connections`, beyond which requests share the
+//! least busy. One connection's driver task carries every request on it, so spreading
+//! concurrent requests over several keeps them from queueing behind one driver, while
+//! 10,000 waiters on one lock (only the queue's head sends) still cost one connection. A
+//! connection belongs to
 //! the runtime whose reactor runs its driver. When a runtime shuts down it drops its tasks,
 //! and with them a sentinel task this module spawns on first use, whose destructor forgets
 //! that runtime's connection. So nothing cached while one runtime was current outlives it,
@@ -19,23 +24,25 @@ use crate::transport::reply::Reply;
 use crate::util::error::LockError;
 use crate::util::sync::lock;
 
-/// One runtime's async connection, and the lock that lets one task at a time make it.
-#[derive(Default)]
+/// One runtime's async connections, and the lock that lets one task at a time open one.
 struct RuntimeConn {
-    current: Mutex<Option<Arc<AsyncConn>>>,
+    open: Mutex<Vec<Arc<AsyncConn>>>,
     connecting: tokio::sync::Mutex<()>,
+    max: usize,
 }
 
 type RuntimeConns = Mutex<HashMap<tokio::runtime::Id, Arc<RuntimeConn>>>;
 
 pub(crate) struct AsyncPools {
     by_runtime: Arc<RuntimeConns>,
+    max: usize,
 }
 
 impl AsyncPools {
-    pub(crate) fn new() -> AsyncPools {
+    pub(crate) fn new(max: usize) -> AsyncPools {
         AsyncPools {
             by_runtime: Arc::new(Mutex::new(HashMap::new())),
+            max,
         }
     }
 
@@ -78,7 +85,11 @@ impl AsyncPools {
         if let Some(slot) = conns.get(&id) {
             return slot.clone();
         }
-        let slot = Arc::new(RuntimeConn::default());
+        let slot = Arc::new(RuntimeConn {
+            open: Mutex::new(Vec::new()),
+            connecting: tokio::sync::Mutex::new(()),
+            max: self.max,
+        });
         conns.insert(id, slot.clone());
         drop(conns);
         self.forget_when_runtime_ends(runtime, id);
@@ -109,28 +120,64 @@ impl AsyncPools {
 }
 
 impl RuntimeConn {
-    /// The connection to use for `endpoint`, made now if there is none that is usable;
-    /// says whether it was made for this request.
+    /// The connection to use for `endpoint`: one with nothing in flight, else a new one
+    /// while under the cap and nobody else is opening one, else the least busy. Says
+    /// whether it was made for this request.
     async fn get(&self, endpoint: &Endpoint) -> Result<(Arc<AsyncConn>, bool), LockError> {
-        if let Some(conn) = self.usable(endpoint) {
-            return Ok((conn, false));
-        }
-        // One task connects; the others wait for its connection rather than make their own.
-        let _connecting = self.connecting.lock().await;
-        if let Some(conn) = self.usable(endpoint) {
-            return Ok((conn, false));
-        }
+        let busy = match self.pick(endpoint) {
+            Pick::Idle(conn) | Pick::Busy(conn, false) => return Ok((conn, false)),
+            Pick::Busy(conn, true) => Some(conn),
+            Pick::None => None,
+        };
+        let _connecting = match (&busy, self.connecting.try_lock()) {
+            (_, Ok(connecting)) => connecting,
+            // Someone is opening one: share a busy connection meanwhile.
+            (Some(conn), Err(_)) => return Ok((conn.clone(), false)),
+            // None is open: wait for the one being opened.
+            (None, Err(_)) => {
+                let connecting = self.connecting.lock().await;
+                if let Pick::Idle(conn) | Pick::Busy(conn, _) = self.pick(endpoint) {
+                    return Ok((conn, false));
+                }
+                connecting
+            }
+        };
         // Boxed: connecting is rare, and its deep future would otherwise be part of every
         // request's, which annotated async fns hold inline.
-        let conn = Arc::new(Box::pin(AsyncConn::connect(endpoint)).await?);
-        *lock(&self.current) = Some(conn.clone());
-        Ok((conn, true))
+        match Box::pin(AsyncConn::connect(endpoint)).await {
+            Ok(conn) => {
+                let conn = Arc::new(conn);
+                lock(&self.open).push(conn.clone());
+                Ok((conn, true))
+            }
+            // A busy connection still works.
+            Err(_) if busy.is_some() => Ok((busy.expect("checked"), false)),
+            Err(e) => Err(e),
+        }
     }
 
-    fn usable(&self, endpoint: &Endpoint) -> Option<Arc<AsyncConn>> {
-        lock(&self.current)
-            .as_ref()
-            .filter(|conn| conn.is_usable(endpoint))
-            .cloned()
+    /// The open connections' best for a request now; those made for an older address of
+    /// the server, or found lost, are closed first.
+    fn pick(&self, endpoint: &Endpoint) -> Pick {
+        let mut open = lock(&self.open);
+        open.retain(|conn| conn.is_usable(endpoint));
+        let Some(least) = open.iter().min_by_key(|conn| conn.in_flight()) else {
+            return Pick::None;
+        };
+        if least.in_flight() == 0 {
+            Pick::Idle(least.clone())
+        } else {
+            Pick::Busy(least.clone(), open.len() < self.max)
+        }
     }
+}
+
+/// What [`RuntimeConn::pick`] found.
+enum Pick {
+    /// A connection with nothing in flight.
+    Idle(Arc<AsyncConn>),
+    /// The least busy connection, and whether another may be opened.
+    Busy(Arc<AsyncConn>, bool),
+    /// No connection is open.
+    None,
 }
