@@ -130,11 +130,23 @@ impl SentinelSetup {
     pub fn failover(&mut self) -> Duration {
         self.wait_until_ready();
         let new = self.replica().port();
-        let sentinel = self.sentinels.iter().find(|s| s.is_running());
-        let port = sentinel.expect("a sentinel runs").port();
         let start = Instant::now();
-        let _: () = ask(port, redis::cmd("SENTINEL").arg("FAILOVER").arg(&self.name))
-            .unwrap_or_else(|e| panic!("SENTINEL FAILOVER: {e}"));
+        // A sentinel may still find the replica not good enough to promote and abort
+        // (`-failover-abort-no-good-slave`, seen on a loaded machine): ask again until a
+        // failover takes, within the usual time.
+        loop {
+            let sentinel = self.sentinels.iter().find(|s| s.is_running());
+            let port = sentinel.expect("a sentinel runs").port();
+            // `INPROG` (one is under way) is as good as an answer.
+            let _ =
+                ask::<redis::Value>(port, redis::cmd("SENTINEL").arg("FAILOVER").arg(&self.name));
+            let took = try_poll_until(Duration::from_secs(5), "the failover", || {
+                self.master_is(new)
+            });
+            if took.is_ok() || start.elapsed() > SETTLE {
+                break;
+            }
+        }
         self.wait_for_master(new);
         start.elapsed()
     }
@@ -159,19 +171,25 @@ impl SentinelSetup {
     /// node answers `ROLE` as master; returns how long that took.
     pub fn wait_for_master(&self, port: u16) -> Duration {
         let waited = try_poll_until(SETTLE, "the sentinels report the new master", || {
-            for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
-                let (_, reported) = self.addr_from(sentinel.port())?;
-                if reported != port {
-                    return Err(format!("{} reports {reported}", sentinel.port()));
-                }
-            }
-            let role: Vec<redis::Value> = ask(port, &redis::cmd("ROLE"))?;
-            match role.first() {
-                Some(redis::Value::BulkString(r)) if r == b"master" => Ok(()),
-                other => Err(format!("{port} answers ROLE {other:?}")),
-            }
+            self.master_is(port)
         });
         waited.unwrap_or_else(|e| panic!("{e}\n{}", self.sentinel_logs()))
+    }
+
+    /// Whether every running sentinel reports the node on `port` as master, and that node
+    /// answers `ROLE` as master; else what is not so yet.
+    fn master_is(&self, port: u16) -> Result<(), String> {
+        for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
+            let (_, reported) = self.addr_from(sentinel.port())?;
+            if reported != port {
+                return Err(format!("{} reports {reported}", sentinel.port()));
+            }
+        }
+        let role: Vec<redis::Value> = ask(port, &redis::cmd("ROLE"))?;
+        match role.first() {
+            Some(redis::Value::BulkString(r)) if r == b"master" => Ok(()),
+            other => Err(format!("{port} answers ROLE {other:?}")),
+        }
     }
 
     /// The last lines each sentinel logged, for failure messages.
