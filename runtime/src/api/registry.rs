@@ -24,7 +24,7 @@ pub(crate) fn insert(name: &str, client: Arc<LockClient>) -> Result<(), LockErro
 }
 
 /// The client a lock naming `name` (`None`: the default client) uses here and now: one a
-/// [`Client`] scope stands in with (see `scope.rs`), else the one registered.
+/// [`Client`](crate::Client) scope stands in with (see `scope.rs`), else the one registered.
 pub(crate) fn client(name: Option<&str>) -> Result<Arc<LockClient>, LockError> {
     if let Some(scoped) = crate::api::scope::scoped(name.unwrap_or(DEFAULT_CLIENT)) {
         return Ok(scoped);

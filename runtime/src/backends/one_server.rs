@@ -11,7 +11,7 @@ use crate::servers::io::{Io, Route, eval_until};
 use crate::transport::reply::{Reply, unexpected};
 use crate::util::error::LockError;
 
-/// [`Backend::attempt`] on one server (or one cluster shard), with `WAIT`
+/// [`Backend::attempt`](crate::backends::backend::Backend::attempt) on one server (or one cluster shard), with `WAIT`
 /// for the replicas of `replicated`'s `min_replicas` in the same pipeline.
 pub(crate) async fn attempt<I: Io>(
     io: &I,

@@ -42,10 +42,10 @@ impl Script {
     }
 }
 
-/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms, ARGV[3] `1` to
+/// KEYS\[1\] lock key, KEYS\[2\] fence key; ARGV\[1\] token, ARGV\[2\] lease in ms, ARGV\[3\] `1` to
 /// learn the holder's remaining lease on failure. Takes the lock if it is free: returns
 /// `{1, fencing token}`; else `{0, holder's PTTL}` (or `{0}`), so a waiter knows when to
-/// look again without asking separately. A key that already holds ARGV[1] counts as taken
+/// look again without asking separately. A key that already holds ARGV\[1\] counts as taken
 /// too (its lease restarts): an earlier attempt or handover of the same acquisition whose
 /// reply was lost, or this request sent again, is settled by the next attempt, and a resend
 /// is harmless. A Redlock quorum's members run QUORUM_ACQUIRE instead.
@@ -58,7 +58,7 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms. ACQUIRE for one
+/// KEYS\[1\] lock key, KEYS\[2\] fence key; ARGV\[1\] token, ARGV\[2\] lease in ms. ACQUIRE for one
 /// server of a Redlock quorum (see `redlock.rs`), taking the lock alike (our own token
 /// counts as taken) but leaving the fencing counter alone: the quorum decides the token
 /// from every answer and writes it with RAISE_FENCE. A member that restarted empty then
@@ -78,7 +78,7 @@ pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Lua that sets the local `fence` to the next fencing token of the counter in KEYS[2]: one
+/// Lua that sets the local `fence` to the next fencing token of the counter in KEYS\[2\]: one
 /// more than the last, and never less than the server's clock in microseconds (`TIME`,
 /// allowed in scripts since they replicate their effects). The counter then expires a day
 /// after its last use. A counter that expired, or that a restart without persistence lost,
@@ -120,7 +120,7 @@ macro_rules! acquire_reply {
 }
 use {acquire_reply, next_fence};
 
-/// KEYS[1] fence key; ARGV[1] a fencing token. Raises the counter to at least that token,
+/// KEYS\[1\] fence key; ARGV\[1\] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
 /// majority (see `redlock.rs`); also creates the counter on a member that has none. Returns 1. The counter expires like `next_fence!`'s.
 pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
@@ -180,7 +180,7 @@ fn describe(message: &str) -> Option<String> {
         })
 }
 
-/// KEYS[1] lock key; ARGV[1] token, ARGV[2] announcement payload.
+/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] announcement payload.
 /// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(
@@ -193,7 +193,7 @@ pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] lock key; ARGV[1] token, ARGV[2] new lease in ms. Returns 1 if extended, else 0.
+/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] new lease in ms. Returns 1 if extended, else 0.
 pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('get', KEYS[1]) == ARGV[1] then \
@@ -203,7 +203,7 @@ pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] lock key; ARGV[1] token, ARGV[2] new lease in ms. Renewal on one server of a
+/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] new lease in ms. Renewal on one server of a
 /// Redlock quorum: extends the lock if it holds our token, and writes it again if the key
 /// is absent (the server restarted empty, or the key expired there while the majority kept
 /// it), so a restarted member rejoins the holding set instead of leaving it for good.
@@ -223,8 +223,8 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] old token, ARGV[2] new token, ARGV[3] new
-/// lease in ms, ARGV[4] how many of the key's subscribers are this process's own, ARGV[5]
+/// KEYS\[1\] lock key, KEYS\[2\] fence key; ARGV\[1\] old token, ARGV\[2\] new token, ARGV\[3\] new
+/// lease in ms, ARGV\[4\] how many of the key's subscribers are this process's own, ARGV\[5\]
 /// announcement payload. Passes the lock straight to the next waiter of this process,
 /// without it ever being free: returns the new owner's fencing token (> 0). When other
 /// processes wait too (more subscribers than our own), it releases to everyone instead, so
@@ -255,7 +255,7 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// KEYS[1] lock key; ARGV[1] announcement payload. Deletes whoever holds it and wakes waiters.
+/// KEYS\[1\] lock key; ARGV\[1\] announcement payload. Deletes whoever holds it and wakes waiters.
 /// Returns 1 if a lock was held, else 0. The fencing counter stays.
 pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(
@@ -265,7 +265,7 @@ pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[1] lock key, KEYS[2] fence key. Reads a lock from outside, writing nothing: nil
+/// KEYS\[1\] lock key, KEYS\[2\] fence key. Reads a lock from outside, writing nothing: nil
 /// if it is not held, else `{owner token, PTTL, fencing token, subscribers of its channel}`
 /// (the fencing token as a string, "0" if the lock was never acquired).
 pub(crate) static INSPECT: LazyLock<Script> = LazyLock::new(|| {
