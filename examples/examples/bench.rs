@@ -162,6 +162,23 @@ fn main() -> Res<()> {
     redis_locked::init(&url)?;
     let mut inspector = Inspector::new(server.connection());
     let machine = inspector.machine()?;
+    // Only (c), several times: for working on the cross-process path.
+    if let Some(at) = args.iter().position(|a| a == "--only-processes") {
+        let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        println!("{}", machine_line(&machine));
+        for _ in 0..runs {
+            let m =
+                contended::processes(&mut inspector, &url, PROCESSES, TASKS_PER_PROCESS, &sizes)?;
+            println!(
+                "(c) {PROCESSES} processes x {TASKS_PER_PROCESS} tasks: {:.0} acq/s, handoff p99 {:.1} us, wait max {:.2} ms, {:.2} commands/acq",
+                m.contention.per_second,
+                m.contention.handoff_p99_ns as f64 / 1e3,
+                m.contention.wait_max_ns as f64 / 1e6,
+                m.commands_per_acquisition,
+            );
+        }
+        return Ok(());
+    }
     if only_transport {
         println!("# redis-locked bench: transport A/B only\n");
         println!("{}", machine_line(&machine));
