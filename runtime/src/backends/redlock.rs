@@ -26,14 +26,17 @@
 //! before their maximum is trusted: then fencing tokens grow from one holder to the next
 //! also across restarts of a minority (see `Quorum::next_fence`).
 
+mod answer;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::protocol::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
 use crate::servers::io::{Io, Route, eval_until};
 use crate::servers::single::Single;
-use crate::transport::reply::{Reply, unexpected};
+
 use crate::util::error::LockError;
+use answer::Answer;
 
 /// N independent servers, each a client of its own (pools, endpoint) that only talks.
 pub(crate) struct Quorum {
@@ -367,48 +370,6 @@ impl Quorum {
 /// waits for the undo of an attempt that did not win: enough for servers that answer;
 /// the rest are freed in the background.
 const UNDO_GRACE: Duration = Duration::from_millis(50);
-
-/// One server's reply to an acquisition (QUORUM_ACQUIRE).
-struct Answer {
-    granted: bool,
-    /// When refused: the holder's remaining lease (PTTL).
-    pttl: i64,
-    /// The server's fencing counter for the lock; `None` where it has none.
-    counter: Option<u64>,
-    /// When granted: the server's clock in microseconds.
-    clock: u64,
-}
-
-impl Answer {
-    fn parse(reply: &Reply) -> Result<Answer, LockError> {
-        let number = |part: &Reply| match part {
-            Reply::Bulk(bytes) => std::str::from_utf8(bytes).ok()?.parse::<u64>().ok(),
-            _ => None,
-        };
-        let counter = |part: &Reply| match part {
-            Reply::Nil => Ok(None),
-            part => number(part).map(Some).ok_or_else(|| unexpected(reply)),
-        };
-        match reply {
-            Reply::Array(parts) => match parts.as_slice() {
-                [Reply::Int(1), held, clock] => Ok(Answer {
-                    granted: true,
-                    pttl: 0,
-                    counter: counter(held)?,
-                    clock: number(clock).ok_or_else(|| unexpected(reply))?,
-                }),
-                [Reply::Int(0), Reply::Int(pttl), held] => Ok(Answer {
-                    granted: false,
-                    pttl: *pttl,
-                    counter: counter(held)?,
-                    clock: 0,
-                }),
-                _ => Err(unexpected(reply)),
-            },
-            _ => Err(unexpected(reply)),
-        }
-    }
-}
 
 /// A random pause of up to 20 ms.
 fn jitter() -> Duration {
