@@ -93,6 +93,11 @@ impl Sizes {
 
 /// The multi-thread runtime every async section runs on: 2 workers.
 fn runtime() -> Res<tokio::runtime::Runtime> {
+    if std::env::var_os("BENCH_CURRENT_THREAD").is_some() {
+        return Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?);
+    }
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
