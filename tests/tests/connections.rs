@@ -71,3 +71,22 @@ async fn many_distinct_locks_at_once_share_a_capped_pool() {
         "160 sync acquisitions opened {sync_opened} connections"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_opened_only_when_every_open_one_is_busy() {
+    let server = RedisServer::start();
+    ClientBuilder::new(server.url())
+        .max_connections(3)
+        .register("one-at-a-time")
+        .unwrap();
+    let mut inspector = server.connection();
+    let before = connections_received(&mut inspector);
+    // One task, one request at a time: the connection it opened is always free again.
+    for i in 0..50 {
+        let lock = Lock::with_client("one-at-a-time", format!("job:{i}"))
+            .unwrap()
+            .expire(Duration::from_secs(10));
+        lock.acquire(None).await.unwrap().release().await.unwrap();
+    }
+    assert_eq!(connections_received(&mut inspector) - before, 1);
+}
