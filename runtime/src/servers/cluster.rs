@@ -5,7 +5,7 @@
 //!
 //! The connection is made on the background runtime (it spawns a task that must outlive
 //! any caller's runtime) and shared by async and sync callers alike. It speaks RESP3 so
-//! that sharded pub/sub messages arrive as push messages (see `pubsub.rs`).
+//! that sharded pub/sub messages arrive as push messages (see `waiting/cluster_pubsub.rs`).
 
 mod resend;
 
@@ -141,7 +141,7 @@ impl Cluster {
     /// Sends `cmd` where `routing` says, or where its key belongs when `None`, again after
     /// a redirect or a refusal, and after a failure that leaves its outcome unknown only if
     /// `resend_safe` (see `resend.rs`). The reply's server errors come back as
-    /// [`Reply::Error`], like our own connections' replies.
+    /// [`Reply::Error`], like a one-server client's replies.
     pub(crate) async fn request(
         &self,
         cmd: redis::Cmd,

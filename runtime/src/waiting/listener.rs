@@ -1,5 +1,5 @@
 //! What the tasks that listen for release announcements (`subscriber.rs`,
-//! `cluster/pubsub.rs`) get of their client: the wait table to poke and the backend to
+//! `cluster_pubsub.rs`) get of their client: the wait table to poke and the backend to
 //! connect to, never the client itself.
 
 use std::sync::{Arc, Weak};
