@@ -18,6 +18,8 @@ mod baseline;
 mod clock;
 #[path = "bench/contended.rs"]
 mod contended;
+#[path = "bench/distinct.rs"]
+mod distinct;
 #[path = "bench/locked.rs"]
 mod locked;
 #[path = "bench/report.rs"]
@@ -167,6 +169,28 @@ fn main() -> Res<()> {
     redis_locked::init(&url)?;
     let mut inspector = Inspector::new(server.connection());
     let machine = inspector.machine()?;
+    // Many distinct locks at once, for growing numbers of names.
+    if args.iter().any(|a| a == "--only-distinct") {
+        println!("{}", machine_line(&machine));
+        for tasks in [1_000, 10_000, 100_000] {
+            let d = distinct::run(&url, &format!("distinct-{tasks}"), tasks)?;
+            println!(
+                "{} tasks, a lock each: {:.2} s ({:.0} locks/s), {:.2}x the pipelined hand-written loop ({:.3} s); {} connections opened, at most {} at once (cap 16); peak RSS {}",
+                d.tasks,
+                d.elapsed.as_secs_f64(),
+                d.tasks as f64 / d.elapsed.as_secs_f64(),
+                d.baseline.as_secs_f64() / d.elapsed.as_secs_f64(),
+                d.baseline.as_secs_f64(),
+                d.connections_opened,
+                d.connections_at_once,
+                d.peak_rss_kib.map_or("unknown".to_string(), |kib| format!(
+                    "{:.1} MB",
+                    kib as f64 / 1024.0
+                )),
+            );
+        }
+        return Ok(());
+    }
     // Only (c), several times: for working on the cross-process path.
     if let Some(at) = args.iter().position(|a| a == "--only-processes") {
         let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);

@@ -73,13 +73,13 @@ pub fn run(url: &str, tasks: usize, limit: Duration) -> Res<Scale> {
 
 /// Watches `CLIENT LIST` from a thread of its own every few ms and remembers every
 /// connection that was not there when it started (its own included in "there").
-struct ConnectionSampler {
+pub struct ConnectionSampler {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Res<(HashSet<u64>, usize)>>,
 }
 
 impl ConnectionSampler {
-    fn start(url: &str) -> Res<ConnectionSampler> {
+    pub fn start(url: &str) -> Res<ConnectionSampler> {
         let mut conn = redis::Client::open(url)?.get_connection()?;
         let before = client_ids(&mut conn)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -104,7 +104,7 @@ impl ConnectionSampler {
     }
 
     /// How many new connections were seen, and the most seen open at once.
-    fn stop(self) -> Res<(usize, usize)> {
+    pub fn stop(self) -> Res<(usize, usize)> {
         self.stop.store(true, Ordering::Release);
         let (new, at_once) = self
             .thread
