@@ -15,15 +15,22 @@ fn connections_received(conn: &mut redis::Connection) -> u64 {
         .expect("INFO stats has total_connections_received")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_distinct_locks_at_once_share_a_capped_pool() {
+/// A client registered as `name` with at most 3 connections per pool, on a server of its
+/// own; a connection to that server, and how many connections it had received.
+fn capped_client(name: &str) -> (RedisServer, redis::Connection, u64) {
     let server = RedisServer::start();
     ClientBuilder::new(server.url())
         .max_connections(3)
-        .register("capped")
+        .register(name)
         .unwrap();
     let mut inspector = server.connection();
     let before = connections_received(&mut inspector);
+    (server, inspector, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_distinct_locks_at_once_share_a_capped_pool() {
+    let (_server, mut inspector, before) = capped_client("capped");
 
     // 200 tasks, each its own lock name, all starting together: uncontended, so no
     // waiting and no pub/sub, only SETs and releases competing for connections.
@@ -74,13 +81,7 @@ async fn many_distinct_locks_at_once_share_a_capped_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_opened_only_when_every_open_one_is_busy() {
-    let server = RedisServer::start();
-    ClientBuilder::new(server.url())
-        .max_connections(3)
-        .register("one-at-a-time")
-        .unwrap();
-    let mut inspector = server.connection();
-    let before = connections_received(&mut inspector);
+    let (_server, mut inspector, before) = capped_client("one-at-a-time");
     // One task, one request at a time: the connection it opened is always free again.
     for i in 0..50 {
         let lock = Lock::with_client("one-at-a-time", format!("job:{i}"))

@@ -222,3 +222,66 @@ async fn a_waiter_whose_connections_are_killed_still_gets_the_release() {
     let after = acquired.saturating_duration_since(released);
     assert!(after < Duration::from_secs(1), "{after:?}");
 }
+
+/// The ids of this process's connections for client `client`, from `CLIENT LIST`.
+fn connections_of(admin: &mut redis::Connection, client: &str) -> Vec<String> {
+    let name = format!("name=redis-locked:{client}:{} ", std::process::id());
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
+    list.lines()
+        .filter(|line| line.contains(&name))
+        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_on_a_connection_closed_while_idle_is_not_left_unknown() {
+    let server = RedisServer::start();
+    redis_locked::register("faults-idle", &server.url()).unwrap();
+    let lock = |name: &str| {
+        Lock::with_client("faults-idle", name)
+            .unwrap()
+            .expire(Duration::from_secs(30))
+    };
+    let (async_lock, sync_lock) = (lock("idle-async"), lock("idle-sync"));
+    let held = async_lock.acquire(None).await.unwrap();
+    let sync_held = {
+        let lock = sync_lock.clone();
+        tokio::task::spawn_blocking(move || lock.acquire_blocking(None).unwrap())
+            .await
+            .unwrap()
+    };
+    // The condition under test, not a wait for an event: the pooled connections sit unused
+    // for longer than the 100 ms after which a request that must not be sent twice (a
+    // reset) checks its connection first...
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // ... and meanwhile the server closes them, as a restart or an idle timeout would.
+    let mut admin = server.connection();
+    let ours = connections_of(&mut admin, "faults-idle");
+    assert!(
+        ours.len() >= 2,
+        "an async and a blocking connection: {ours:?}"
+    );
+    for id in &ours {
+        let _: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "ID", id][..])
+            .query(&mut admin)
+            .unwrap();
+    }
+    assert!(connections_of(&mut admin, "faults-idle").is_empty());
+
+    // Without the check each reset would go out on a dead connection: an unknown outcome.
+    assert!(
+        async_lock.reset().await.unwrap(),
+        "the async reset freed the lock"
+    );
+    let lock = sync_lock.clone();
+    let reset = tokio::task::spawn_blocking(move || lock.reset_blocking())
+        .await
+        .unwrap();
+    assert!(reset.unwrap(), "the blocking reset freed the lock");
+    drop(held);
+    tokio::task::spawn_blocking(move || drop(sync_held))
+        .await
+        .unwrap();
+}

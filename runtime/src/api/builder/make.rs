@@ -43,26 +43,20 @@ impl ClientBuilder {
         }
         let tls = &self.tls;
         let target = match &self.target {
-            TargetConfig::Url(url) => Backend::Single(Single::new(
-                Place::Fixed(Server::from_url(
-                    name,
-                    url,
-                    tls,
-                    self.connect_timeout,
-                    self.response_timeout,
-                )?),
-                self.max_connections,
-            )),
-            TargetConfig::Info(info) => Backend::Single(Single::new(
-                Place::Fixed(Server::from_connection_info(
-                    name,
-                    info,
-                    tls,
-                    self.connect_timeout,
-                    self.response_timeout,
-                )?),
-                self.max_connections,
-            )),
+            TargetConfig::Url(url) => Backend::Single(self.fixed(Server::from_url(
+                name,
+                url,
+                tls,
+                self.connect_timeout,
+                self.response_timeout,
+            )?)),
+            TargetConfig::Info(info) => Backend::Single(self.fixed(Server::from_connection_info(
+                name,
+                info,
+                tls,
+                self.connect_timeout,
+                self.response_timeout,
+            )?)),
             TargetConfig::Sentinel {
                 master,
                 sentinel_urls,
@@ -115,6 +109,11 @@ fn started(client: &LockClient) {
 }
 
 impl ClientBuilder {
+    /// The connections to `server`, at a fixed address, with this builder's cap.
+    fn fixed(&self, server: Server) -> Single {
+        Single::new(Place::Fixed(server), self.max_connections)
+    }
+
     /// One client per Redlock server, with this builder's settings.
     fn quorum(&self, name: &str, urls: &[String]) -> Result<Quorum, LockError> {
         if urls.len() < 3 || urls.len().is_multiple_of(2) {
@@ -133,7 +132,7 @@ impl ClientBuilder {
                 self.connect_timeout,
                 self.response_timeout,
             )?;
-            members.push(Single::new(Place::Fixed(server), self.max_connections));
+            members.push(self.fixed(server));
         }
         Ok(Quorum::new(members, self.response_timeout))
     }
