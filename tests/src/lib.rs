@@ -415,6 +415,27 @@ pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i6
     }
 }
 
+/// Waits until the list `queue` (a lock's queue of waiting processes, `lock:{NAME}:queue`)
+/// holds exactly `len` entries.
+pub async fn wait_for_queue(server: &RedisServer, queue: &str, len: usize) {
+    let mut conn = server.connection();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: usize = redis::cmd("LLEN")
+            .arg(queue)
+            .query(&mut conn)
+            .expect("LLEN");
+        if n == len {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{queue} holds {n} entries, not {len}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Log lines captured from `tracing` by [`capture_logs`].
 static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 

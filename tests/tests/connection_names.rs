@@ -21,10 +21,13 @@ fn named(server: &RedisServer, name: &str) -> Vec<String> {
 
 /// How many of `lines` are (or are not) subscribed to channels.
 fn count(lines: &[String], subscribed: bool) -> usize {
-    let field = if subscribed { "sub=1" } else { "sub=0" };
     lines
         .iter()
-        .filter(|line| line.split(' ').any(|f| f == field))
+        .filter(|line| {
+            line.split(' ')
+                .filter_map(|f| f.strip_prefix("sub="))
+                .any(|n| (n != "0") == subscribed)
+        })
         .count()
 }
 

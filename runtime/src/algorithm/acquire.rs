@@ -64,13 +64,15 @@ pub(crate) async fn acquire<I: Io>(
             } else if attempts.begin_attempt() {
                 // A handover offered meanwhile waits for this attempt to end (see
                 // `Ticket::begin_attempt`); one already in flight is awaited instead.
-                let outcome = attempts.attempt(io).await;
+                // Queued in Redis only while this process hears what is sent to it there.
+                let join = view.subscribed && client.backend.queues();
+                let outcome = attempts.attempt(io, join).await;
                 attempts.end_attempt();
                 match outcome {
                     Ok(Attempt::Acquired { sent, fence }) => {
                         return Ok(attempts.into_held(sent, fence));
                     }
-                    Ok(Attempt::Held { lease_end }) => {
+                    Ok(Attempt::Held { lease_end, .. }) => {
                         holder_lease_end = Some(lease_end);
                         client.subscribe(spec.key);
                     }

@@ -6,12 +6,16 @@
 //! the lock. Either way the key would block every other acquirer until its lease ran out;
 //! instead it is released here, by owner value, as soon as Redis answers again. Until the
 //! lease ends at the latest: after that the key is gone or someone else's.
+//!
+//! A third is an acquisition that ended without the lock while its process stood in the
+//! lock's queue in Redis: a releaser may hand it the lock from then on. Its entry is taken
+//! out of the queue in the same script that frees a lock already handed to it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::algorithm::client::LockClient;
-use crate::protocol::scripts::RELEASE;
+use crate::protocol::scripts::{RELEASE, lock_keys};
 use crate::servers::io::{AsyncIo, eval_until};
 
 /// Whether the token to free is known to have held the lock.
@@ -37,6 +41,30 @@ pub(crate) fn release_later(
     until: Instant,
     orphan: Orphan,
 ) {
+    spawn_release(client, key, value, String::new(), until, orphan);
+}
+
+/// Takes the queue entry `entry` of an acquisition that ended without the lock out of
+/// lock `key`'s queue, and releases the lock if a releaser handed it to that acquisition
+/// (owner value `value`) meanwhile; retrying until `until`.
+pub(crate) fn withdraw_later(
+    client: &Arc<LockClient>,
+    key: String,
+    value: String,
+    entry: String,
+    until: Instant,
+) {
+    spawn_release(client, key, value, entry, until, Orphan::Maybe);
+}
+
+fn spawn_release(
+    client: &Arc<LockClient>,
+    key: String,
+    value: String,
+    entry: String,
+    until: Instant,
+    orphan: Orphan,
+) {
     let Ok(runtime) = crate::util::background::handle() else {
         return;
     };
@@ -46,8 +74,8 @@ pub(crate) fn release_later(
         // Held until the lease ends at the latest: a dropped `Client` outlives its last
         // lock by that much.
         let client = client.clone();
-        let (key, value) = (key.clone(), value.clone());
-        runtime.spawn(release_on(client, server, key, value, until, orphan));
+        let (key, value, entry) = (key.clone(), value.clone(), entry.clone());
+        runtime.spawn(release_on(client, server, key, value, entry, until, orphan));
     }
 }
 
@@ -57,20 +85,23 @@ async fn release_on(
     server: usize,
     key: String,
     value: String,
+    entry: String,
     until: Instant,
     orphan: Orphan,
 ) {
     let mut backoff = FIRST_RETRY;
+    let keys = lock_keys(&key);
+    let keys = keys.each_ref().map(String::as_str);
     loop {
         let now = Instant::now();
         if now >= until {
             return;
         }
-        let args = [value.as_str(), client.instance_id.as_str()];
+        let args = [value.as_str(), client.instance_id.as_str(), entry.as_str()];
         let Some(&route) = client.backend.servers().get(server) else {
             return;
         };
-        match eval_until(&AsyncIo, route, &RELEASE, &[&key], &args, Some(until)).await {
+        match eval_until(&AsyncIo, route, &RELEASE, &keys, &args, Some(until)).await {
             Ok(_) => {
                 // Released or not, Redis answers again: a waiter of this process may
                 // now hold the key under its own token (a handover whose reply was

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::algorithm::cleanup::Orphan;
 use crate::algorithm::client::LockClient;
 use crate::algorithm::held::Held;
-use crate::protocol::scripts::fence_key;
+use crate::protocol::scripts::{lock_keys, queue_entry};
 use crate::servers::io::Io;
 use crate::util::error::LockError;
 use crate::util::lease::lease_millis;
@@ -57,7 +57,8 @@ impl Held {
             });
         }
         let waiters = &self.client.waiters;
-        let fence_key = fence_key(&self.key);
+        let keys = lock_keys(&self.key);
+        let keys = keys.each_ref().map(String::as_str);
         let mut value = self.value.clone();
         let hand_over = self.client.backend.hands_over();
         while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {
@@ -73,14 +74,9 @@ impl Held {
                 lease: self.lease,
                 sent,
             };
-            let args = [
-                value.as_str(),
-                &offered,
-                &ms,
-                &own,
-                &self.client.instance_id,
-            ];
-            let keys = [self.key.as_str(), fence_key.as_str()];
+            // The waiter as its entry in the queue in Redis, which the script recognises.
+            let entry = queue_entry(&ms, &self.client.instance_id, &offered);
+            let args = [value.as_str(), &entry, &own, &self.client.instance_id];
             let reply = match self
                 .client
                 .backend

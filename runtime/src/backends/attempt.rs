@@ -13,12 +13,26 @@ pub(crate) struct AttemptRequest<'a> {
     pub(crate) payload: &'a str,
     /// When every request of the attempt gives up.
     pub(crate) until: Option<Instant>,
+    /// The acquisition's place in the lock's queue of waiting processes.
+    pub(crate) queue: Queueing,
+}
+
+/// Where an acquisition stands in its lock's queue of waiting processes (see `ACQUIRE`;
+/// its entry there is its lease, the client's instance id and its owner value), on the
+/// backends that queue them (see `Backend::queues`).
+pub(crate) struct Queueing {
+    /// Whether an earlier attempt put it in the queue: a successful attempt takes it out.
+    pub(crate) queued: bool,
+    /// Whether this attempt puts it there if the lock is taken: only while this process
+    /// listens on its inbox channel, where the releaser that picks it tells it so.
+    pub(crate) join: bool,
 }
 
 /// What one acquisition attempt found.
 pub(crate) enum AttemptOutcome {
     /// The lock is ours, with this fencing token; its lease began no earlier than `sent`.
     Acquired { sent: Instant, fence: u64 },
-    /// Someone else holds it, until `lease_end` at the latest.
-    Held { lease_end: Instant },
+    /// Someone else holds it, until `lease_end` at the latest. `queued`: the acquisition's
+    /// entry is in the lock's queue now, for a releaser to hand it the lock.
+    Held { lease_end: Instant, queued: bool },
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
 use crate::backends::redlock::{Quorum, QuorumAttempt};
-use crate::protocol::scripts::{EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, RESET};
+use crate::protocol::scripts::{EXTEND, EXTEND_OR_RESTORE, HANDOFF, RELEASE, RESET, lock_keys};
 use crate::servers::cluster::Cluster;
 use crate::servers::io::{Io, Route, eval_until};
 use crate::servers::memory::{Attempt, Handoff, Memory};
@@ -62,7 +62,10 @@ impl Backend {
                         sent: valid_from,
                         fence,
                     },
-                    QuorumAttempt::Held { lease_end } => AttemptOutcome::Held { lease_end },
+                    QuorumAttempt::Held { lease_end } => AttemptOutcome::Held {
+                        lease_end,
+                        queued: false,
+                    },
                 });
                 (outcome, settled)
             }
@@ -89,6 +92,7 @@ impl Backend {
                     Attempt::Taken { fence } => AttemptOutcome::Acquired { sent, fence },
                     Attempt::Held { remaining } => AttemptOutcome::Held {
                         lease_end: Instant::now() + remaining,
+                        queued: false,
                     },
                 };
                 // Answered at once: nothing is left unknown.
@@ -137,7 +141,9 @@ impl Backend {
         value: &str,
         payload: &str,
     ) -> (Result<bool, LockError>, bool) {
-        let (keys, args) = ([key], [value, payload]);
+        let keys = lock_keys(key);
+        let keys = keys.each_ref().map(String::as_str);
+        let args = [value, payload];
         match self {
             Backend::Redlock(quorum) => {
                 let votes = quorum.vote(io, name, &RELEASE, &keys, &args, None).await;
@@ -209,9 +215,18 @@ impl Backend {
                 "internal error: a handover was sent to a Redlock quorum",
             )),
             Backend::Memory(memory) => {
-                let ([key, _], [old, new, lease_ms, own, payload]) = (keys, args) else {
+                let ([key, ..], [old, new, own, payload]) = (keys, args) else {
                     return Err(LockError::invalid(
                         "internal error: a handover with the wrong arguments",
+                    ));
+                };
+                // The next owner as its queue entry: `<lease in ms> <instance id> <value>`.
+                let Some((lease_ms, new)) = new
+                    .split_once(' ')
+                    .and_then(|(lease, rest)| Some((lease, rest.split_once(' ')?.1)))
+                else {
+                    return Err(LockError::invalid(
+                        "internal error: a handover's next owner",
                     ));
                 };
                 let own = own.parse().map_err(|_| {
@@ -238,6 +253,17 @@ impl Backend {
             Backend::Cluster(cluster) => cluster.min_replicas == 0,
             // One store, changed atomically.
             Backend::Single(_) | Backend::Memory(_) => true,
+        }
+    }
+
+    /// Whether waiting processes queue in Redis, for a release to hand the lock to the
+    /// first of them (see `scripts.rs`): where a release may hand over at all, across
+    /// processes. An in-memory store serves one process, whose waiters queue in its wait
+    /// table already.
+    pub(crate) fn queues(&self) -> bool {
+        match self {
+            Backend::Single(_) | Backend::Cluster(_) => self.hands_over(),
+            Backend::Redlock(_) | Backend::Memory(_) => false,
         }
     }
 
@@ -338,7 +364,8 @@ where
 fn released(reply: Result<Reply, LockError>) -> (Result<bool, LockError>, bool) {
     let released = reply.and_then(|reply| reply.as_int());
     let unsure = matches!(&released, Err(e) if e.is_unavailable());
-    (released.map(|n| n == 1), unsure)
+    // 2: handed to a queued process; released by us either way.
+    (released.map(|n| n == 1 || n == 2), unsure)
 }
 
 impl Backend {

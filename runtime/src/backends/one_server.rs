@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
-use crate::protocol::scripts::{ACQUIRE, fence_key};
+use crate::protocol::scripts::{ACQUIRE, lock_keys};
 use crate::servers::cluster::Cluster;
 use crate::servers::io::{Io, Route, eval_until};
 use crate::transport::reply::{Reply, unexpected};
@@ -20,12 +20,19 @@ pub(crate) async fn attempt<I: Io>(
     replicated: Option<&Cluster>,
 ) -> (Result<AttemptOutcome, LockError>, bool) {
     let sent = Instant::now();
-    let fence = fence_key(request.key);
-    let keys = [request.key, fence.as_str()];
+    let keys = lock_keys(request.key);
+    let keys = keys.each_ref().map(String::as_str);
     let ms = request.lease.as_millis().to_string();
-    // Always ask for the holder's remaining lease: it is read in the same script, and
+    let queue = &request.queue;
+    let standing = match (queue.queued, queue.join) {
+        (true, true) => "qj",
+        (true, false) => "q",
+        (false, true) => "j",
+        (false, false) => "",
+    };
+    // The reply tells the holder's remaining lease: it is read in the same script, and
     // the holder now may not be the one seen before (a short lease after a long one).
-    let args = [request.value, ms.as_str(), "1"];
+    let args = [request.value, ms.as_str(), standing, request.payload];
     let (reply, acknowledged) = match replicated {
         // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
         // which annotated async fns hold inline.
@@ -81,5 +88,6 @@ pub(crate) async fn attempt<I: Io>(
         Some(-1) | None => now + request.lease,
         Some(ms) => now + Duration::from_millis(ms as u64),
     };
-    (Ok(AttemptOutcome::Held { lease_end }), true)
+    let queued = queue.join || queue.queued;
+    (Ok(AttemptOutcome::Held { lease_end, queued }), true)
 }

@@ -31,7 +31,9 @@ mod answer;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::protocol::scripts::{QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key};
+use crate::protocol::scripts::{
+    QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key, lock_keys,
+};
 use crate::servers::io::{Io, Route, eval_until};
 use crate::servers::single::Single;
 
@@ -356,7 +358,9 @@ impl Quorum {
         payload: &str,
         until: Option<Instant>,
     ) -> bool {
-        let (keys, args) = ([key], [token, payload]);
+        let keys = lock_keys(key);
+        let keys = keys.each_ref().map(String::as_str);
+        let args = [token, payload];
         let outcomes = self
             .each(io, |member| {
                 eval_until(io, Route::Single(member), &RELEASE, &keys, &args, until)

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::algorithm::client::LockClient;
 use crate::api::scope::Client;
-use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
-use crate::protocol::scripts::fence_key;
+use crate::backends::attempt::{AttemptOutcome, AttemptRequest, Queueing};
+use crate::protocol::scripts::{lock_keys, queue_entry};
 use crate::servers::io::AsyncIo;
 use crate::util::error::LockError;
 use crate::util::lease::lease_millis;
@@ -57,11 +57,17 @@ impl Operations {
             lease,
             payload: &self.client.instance_id,
             until: None,
+            // Not queued: the store serves one process, and one operation at a time
+            // is compared.
+            queue: Queueing {
+                queued: false,
+                join: false,
+            },
         };
         let (outcome, _) = self.client.backend.attempt(&AsyncIo, &request).await;
         Ok(match outcome? {
             AttemptOutcome::Acquired { fence, .. } => Attempted::Taken { fence },
-            AttemptOutcome::Held { lease_end } => Attempted::Held {
+            AttemptOutcome::Held { lease_end, .. } => Attempted::Held {
                 remaining: lease_end.saturating_duration_since(Instant::now()),
             },
         })
@@ -111,13 +117,12 @@ impl Operations {
         own: u8,
     ) -> Result<i64, LockError> {
         let key = self.client.key(name);
-        let fence = fence_key(&key);
+        let keys = lock_keys(&key);
+        let keys = keys.each_ref().map(String::as_str);
         let (ms, own) = (lease_millis(lease)?.to_string(), own.to_string());
-        let args = [old, new, &ms, &own, &self.client.instance_id];
+        let entry = queue_entry(&ms, &self.client.instance_id, new);
+        let args = [old, &entry, &own, &self.client.instance_id];
         let backend = &self.client.backend;
-        backend
-            .handoff(&AsyncIo, &[&key, &fence], &args)
-            .await?
-            .as_int()
+        backend.handoff(&AsyncIo, &keys, &args).await?.as_int()
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::algorithm::client::LockClient;
-use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
-use crate::protocol::scripts::{ACQUIRE, RELEASE, fence_key};
+use crate::backends::attempt::{AttemptOutcome, AttemptRequest, Queueing};
+use crate::protocol::scripts::{ACQUIRE, RELEASE, lock_keys};
 use crate::servers::io::{AsyncIo, Io, Route, SyncIo, eval_until, evalsha};
 use crate::util::block_on::block_on;
 use crate::util::error::LockError;
@@ -42,11 +42,13 @@ impl Transport {
     /// The `EVALSHA` commands of acquiring `key` under `value` for `lease_ms` and of
     /// releasing it, built as the runtime builds them.
     pub fn cycle_commands(&self, key: &str, value: &str, lease_ms: u64) -> [redis::Cmd; 2] {
-        let fence = fence_key(key);
+        let keys = lock_keys(key);
+        let keys = keys.each_ref().map(String::as_str);
         let ms = lease_ms.to_string();
+        // Not queued: a cycle that finds the lock taken only learns for how long.
         [
-            evalsha(&ACQUIRE, &[key, &fence], &[value, &ms, "1"]),
-            evalsha(&RELEASE, &[key], &[value, &self.client.instance_id]),
+            evalsha(&ACQUIRE, &keys, &[value, &ms, "", &self.client.instance_id]),
+            evalsha(&RELEASE, &keys, &[value, &self.client.instance_id]),
         ]
     }
 
@@ -94,6 +96,10 @@ impl Transport {
             lease: std::time::Duration::from_millis(lease_ms),
             payload: &self.client.instance_id,
             until: None,
+            queue: Queueing {
+                queued: false,
+                join: false,
+            },
         };
         // The attempt as an acquisition makes it, its reply decoded in the same one place.
         match crate::backends::one_server::attempt(io, &request, self.route()?, None).await {
@@ -115,7 +121,9 @@ impl Transport {
 
     async fn release_with<I: Io>(&self, io: &I, key: &str, value: &str) -> Result<bool, LockError> {
         let args = [value, self.client.instance_id.as_str()];
-        Ok(eval_until(io, self.route()?, &RELEASE, &[key], &args, None)
+        let keys = lock_keys(key);
+        let keys = keys.each_ref().map(String::as_str);
+        Ok(eval_until(io, self.route()?, &RELEASE, &keys, &args, None)
             .await?
             .as_int()?
             == 1)

@@ -8,6 +8,13 @@
 //! the same name as the key, so a waiter subscribes only to the locks it waits for. The
 //! payload is the releasing client's instance id: a process ignores its own announcements,
 //! having already woken its waiters.
+//!
+//! Waiting processes also queue, in `<prefix>{<name>}:queue` (same slot), oldest first: a
+//! waiter that finds the lock taken joins it in the same script (ACQUIRE), and a release
+//! hands the lock straight to the first queued process that still listens, telling only
+//! that process (`grant_next!`). So a release wakes one process, not all of them to race
+//! for the lock, and the lock is never free between two holders. A release with nobody
+//! queued frees the lock and announces it to everyone, as above.
 
 use std::sync::LazyLock;
 
@@ -42,19 +49,43 @@ impl Script {
     }
 }
 
-/// KEYS\[1\] lock key, KEYS\[2\] fence key; ARGV\[1\] token, ARGV\[2\] lease in ms, ARGV\[3\] `1` to
-/// learn the holder's remaining lease on failure. Takes the lock if it is free: returns
-/// `{1, fencing token}`; else `{0, holder's PTTL}` (or `{0}`), so a waiter knows when to
-/// look again without asking separately. A key that already holds ARGV\[1\] counts as taken
-/// too (its lease restarts): an earlier attempt or handover of the same acquisition whose
-/// reply was lost, or this request sent again, is settled by the next attempt, and a resend
-/// is harmless. A Redlock quorum's members run QUORUM_ACQUIRE instead.
+/// KEYS\[1\] lock key, KEYS\[2\] fence key, KEYS\[3\] queue key; ARGV\[1\] token, ARGV\[2\]
+/// lease in ms, ARGV\[3\] how the acquisition stands in the lock's queue of waiting
+/// processes: `q` when an earlier attempt queued it, `j` to queue it on failure, both, or
+/// neither; ARGV\[4\] the client's instance id. The queue lives for the holder's remaining
+/// lease and two of the waiter's past the last entry (two days at most): a waiter sleeps no
+/// longer than the holder's lease before it looks again (and queues again if it must). Its entry there is ARGV\[2\], ARGV\[4\] and
+/// ARGV\[1\] (see [`queue_entry`]). Takes the lock if it is free: returns `{1, fencing
+/// token}`, and takes the entry out of the queue; else `{0, holder's PTTL}`, so a waiter
+/// knows when to look again without asking separately, its entry at the queue's end if
+/// it was not in it already (a releaser then hands the lock to it: see [`RELEASE`]). A key
+/// that already holds ARGV\[1\] counts as taken too (its lease restarts): an earlier attempt
+/// or handover of the same acquisition whose reply was lost, or this request sent again, is
+/// settled by the next attempt, and a resend is harmless (the queue holds an entry once).
+/// A Redlock quorum's members run QUORUM_ACQUIRE instead.
+///
+/// No script takes more than 4 arguments besides its 3 keys: a server that wants a password
+/// refuses a command of more than 10 parts from a connection that has not authenticated
+/// with a protocol error, instead of the `NOAUTH` that says what is wrong.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
-        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+        "local entry = ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] \
+         if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
             or (redis.call('get', KEYS[1]) == ARGV[1] \
-                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) ",
-        acquire_reply!()
+                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
+           if string.find(ARGV[3], 'q') then redis.call('lrem', KEYS[3], 1, entry) end ",
+        next_fence!(),
+        "  return {1, fence} \
+         end \
+         local pttl = redis.call('pttl', KEYS[1]) \
+         if string.find(ARGV[3], 'j') then \
+           if not string.find(ARGV[3], 'q') or not redis.call('lpos', KEYS[3], entry) then \
+             redis.call('rpush', KEYS[3], entry) \
+           end \
+           redis.call('pexpire', KEYS[3], \
+             math.min(math.max(pttl, 0) + 2 * tonumber(ARGV[2]), 172800000)) \
+         end \
+         return {0, pttl}"
     ))
 });
 
@@ -102,23 +133,36 @@ macro_rules! next_fence {
     };
 }
 
-/// The end of both acquisition scripts, after the condition that the lock is ours: the
-/// fencing token when it is, else (if asked) the holder's remaining lease.
-macro_rules! acquire_reply {
-    () => {
+/// Lua that hands the lock, whose key the running script has found to hold the releaser's
+/// value ARGV\[1\], to the first process in its queue (KEYS\[3\]) that still listens: the key
+/// is written with that entry's owner value and lease, the fencing counter advanced, and the
+/// new holder told on its process's inbox channel (`<lock key>:<instance id>`, which only
+/// that process subscribes to) with `<fencing token> <owner value>`. `PUBLISH` answers how
+/// many received it: none means that process is gone (its pub/sub connection closed, so it
+/// crashed or exited), and the next entry is tried. Then runs `$granted` (a `return`).
+/// Stops, leaving the key alone, at the entry equal to the local `offered` (a handover's
+/// own waiter, given the lock by the script itself). Entries are
+/// `<lease in ms> <instance id> <owner value>` (see [`queue_entry`]).
+macro_rules! grant_next {
+    ($granted:literal) => {
         concat!(
-            "then ",
+            "local entry = redis.call('lpop', KEYS[3]) \
+             while entry do \
+               if entry == offered then break end \
+               local lease, inbox, value = string.match(entry, '^(%d+) (%S+) (.*)$') \
+               if value and value ~= ARGV[1] then \
+                 redis.call('set', KEYS[1], value, 'PX', lease) ",
             next_fence!(),
-            "return {1, fence} \
-         end \
-         if ARGV[3] == '1' then \
-           return {0, redis.call('pttl', KEYS[1])} \
-         end \
-         return {0}"
+            "    if redis.call('publish', KEYS[1] .. ':' .. inbox, written .. ' ' .. value) > 0 then ",
+            $granted,
+            "    end \
+               end \
+               entry = redis.call('lpop', KEYS[3]) \
+             end "
         )
     };
 }
-use {acquire_reply, next_fence};
+use next_fence;
 
 /// KEYS\[1\] fence key; ARGV\[1\] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
@@ -152,7 +196,11 @@ pub(crate) fn explain(error: LockError) -> LockError {
 /// commands that script calls, for an error that must say what the ACL refused.
 fn describe(message: &str) -> Option<String> {
     let scripts: [(&str, &Script, &str); 9] = [
-        ("acquire", &ACQUIRE, "SET, GET, PEXPIRE, TIME and PTTL"),
+        (
+            "acquire",
+            &ACQUIRE,
+            "SET, GET, PEXPIRE, TIME, PTTL, LREM, LPOS and RPUSH",
+        ),
         (
             "quorum acquire",
             &QUORUM_ACQUIRE,
@@ -160,12 +208,16 @@ fn describe(message: &str) -> Option<String> {
         ),
         ("quorum renewal", &EXTEND_OR_RESTORE, "GET, PEXPIRE and SET"),
         ("raise fence", &RAISE_FENCE, "GET, SET and PEXPIRE"),
-        ("release", &RELEASE, "GET, DEL and PUBLISH"),
+        (
+            "release",
+            &RELEASE,
+            "LREM, GET, LPOP, SET, TIME, DEL and PUBLISH",
+        ),
         ("extend", &EXTEND, "GET and PEXPIRE"),
         (
             "handoff",
             &HANDOFF,
-            "GET, PUBSUB NUMSUB, DEL, PUBLISH, SET, TIME and PEXPIRE",
+            "GET, LPOP, PUBSUB NUMSUB, DEL, PUBLISH, SET, TIME and PEXPIRE",
         ),
         ("reset", &RESET, "DEL and PUBLISH"),
         ("inspect", &INSPECT, "GET, PTTL and PUBSUB NUMSUB"),
@@ -176,21 +228,27 @@ fn describe(message: &str) -> Option<String> {
             message.contains(script.sha.as_str()) || message.contains(sharded(script).sha.as_str())
         })
         .map(|(name, _, commands)| {
-            format!("the {name} script calls {commands} on the lock's key, its fencing counter and its pub/sub channel")
+            format!("the {name} script calls {commands} on the lock's key, its fencing counter, its queue and its pub/sub channels")
         })
 }
 
-/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] announcement payload.
-/// Returns 1 if released, 0 if the key was not ours (expired, or another owner's).
+/// KEYS\[1\] lock key, KEYS\[2\] fence key, KEYS\[3\] queue key; ARGV\[1\] token, ARGV\[2\]
+/// announcement payload, ARGV\[3\] (optional) a queue entry to take out first: that of an
+/// acquisition that ended without the lock, freeing a lock handed to it meanwhile.
+/// Returns 2 if the lock was ours and is now handed to the first listening process of
+/// its queue (see `grant_next!`), 1 if it was ours and is now free, announced on its
+/// channel to every waiting process, 0 if the key was not ours (expired, or another
+/// owner's).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::sent_once(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then \
-           redis.call('del', KEYS[1]) \
-           redis.call('publish', KEYS[1], ARGV[2]) \
-           return 1 \
-         end \
-         return 0",
-    )
+    Script::sent_once(concat!(
+        "if ARGV[3] and ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 1, ARGV[3]) end \
+         if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end \
+         local offered = false ",
+        grant_next!("return 2"),
+        "redis.call('del', KEYS[1]) \
+         redis.call('publish', KEYS[1], ARGV[2]) \
+         return 1"
+    ))
 });
 
 /// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] new lease in ms. Returns 1 if extended, else 0.
@@ -223,33 +281,39 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS\[1\] lock key, KEYS\[2\] fence key; ARGV\[1\] old token, ARGV\[2\] new token, ARGV\[3\] new
-/// lease in ms, ARGV\[4\] how many of the key's subscribers are this process's own, ARGV\[5\]
-/// announcement payload. Passes the lock straight to the next waiter of this process,
-/// without it ever being free: returns the new owner's fencing token (> 0). When other
-/// processes wait too (more subscribers than our own), it releases to everyone instead, so
-/// they get their fair chance: returns -1. Returns 0 if the key was not ours. A key that
-/// already holds the new token (this request sent again after its reply was lost) counts
-/// as handed over: its lease restarts from this request (the waiter counts it from when
-/// this request was sent) and the reply is the counter's current value. Not resent even so:
-/// run again after it released to everyone, it would find the key gone or another's and
-/// answer "not ours"; the releaser settles an unknown outcome in the background instead.
+/// KEYS\[1\] lock key, KEYS\[2\] fence key, KEYS\[3\] queue key; ARGV\[1\] old token, ARGV\[2\]
+/// the next waiter of this process as a queue entry (its lease in ms, the client's instance
+/// id and its owner value: see [`queue_entry`]), ARGV\[3\] how many of the key's subscribers
+/// are this process's own, ARGV\[4\] announcement payload. Passes the lock straight to that
+/// waiter, without it ever being free: returns the new owner's fencing token (> 0). When
+/// another process queued first, it gets the lock instead (see `grant_next!`): returns -1;
+/// when other processes wait without being queued (more subscribers than our own), it
+/// releases to everyone, so they get their fair chance: returns -1 too. Returns 0 if the
+/// key was not ours. A key that already holds the new token (this request sent again after
+/// its reply was lost) counts as handed over: its lease restarts from this request (the
+/// waiter counts it from when this request was sent) and the reply is the counter's
+/// current value. Not resent even so: run again after it released to everyone, it would
+/// find the key gone or another's and answer "not ours"; the releaser settles an unknown
+/// outcome in the background instead.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
-        "local owner = redis.call('get', KEYS[1]) \
-         if owner == ARGV[2] then \
-           redis.call('pexpire', KEYS[1], ARGV[3]) \
+        "local new_lease, _, new = string.match(ARGV[2], '^(%d+) (%S+) (.*)$') \
+         local owner = redis.call('get', KEYS[1]) \
+         if owner == new then \
+           redis.call('pexpire', KEYS[1], new_lease) \
            return tonumber(redis.call('get', KEYS[2]) or '1') \
          end \
          if owner ~= ARGV[1] then \
            return 0 \
          end \
-         if redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[4]) then \
+         local offered = ARGV[2] ",
+        grant_next!("return -1"),
+        "if not entry and redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[3]) then \
            redis.call('del', KEYS[1]) \
-           redis.call('publish', KEYS[1], ARGV[5]) \
+           redis.call('publish', KEYS[1], ARGV[4]) \
            return -1 \
          end \
-         redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) ",
+         redis.call('set', KEYS[1], new, 'PX', new_lease) ",
         next_fence!(),
         "return fence"
     ))
@@ -313,4 +377,33 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
 /// The key of a lock's fencing counter, next to the lock's key in the same hash slot.
 pub(crate) fn fence_key(lock_key: &str) -> String {
     format!("{lock_key}:fence")
+}
+
+/// The key of a lock's queue of waiting processes, in the same hash slot: a list of
+/// [`queue_entry`]s, oldest first, which expires when nobody has joined it for a while.
+pub(crate) fn queue_key(lock_key: &str) -> String {
+    format!("{lock_key}:queue")
+}
+
+/// The keys every script on a lock is given: the lock's, its fencing counter's and its
+/// queue's, in that order.
+pub(crate) fn lock_keys(lock_key: &str) -> [String; 3] {
+    [
+        lock_key.to_string(),
+        fence_key(lock_key),
+        queue_key(lock_key),
+    ]
+}
+
+/// An acquisition's entry in its lock's queue: what a releaser needs to hand it the lock,
+/// `<lease in ms> <instance id> <owner value>`. The same for every attempt of the
+/// acquisition, so each finds (and takes out) the one it put there.
+pub(crate) fn queue_entry(lease_ms: &str, instance_id: &str, value: &str) -> String {
+    format!("{lease_ms} {instance_id} {value}")
+}
+
+/// The inbox channel of client `instance_id` for lock `lock_key`, where a releaser tells it
+/// that the lock is handed to one of its queued acquisitions; in the lock's hash slot.
+pub(crate) fn inbox_channel(lock_key: &str, instance_id: &str) -> String {
+    format!("{lock_key}:{instance_id}")
 }

@@ -62,7 +62,7 @@ pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<
                     && let Some(cluster) = cluster_of(&alive.backend)
                     && let Ok(mut connection) = cluster.connection().await
                 {
-                    let _ = connection.sunsubscribe(idle).await;
+                    let _ = connection.sunsubscribe(channels_of(&client, &alive.backend, &idle)).await;
                 }
             }
         }
@@ -77,6 +77,15 @@ fn cluster_of(backend: &Backend) -> Option<&Cluster> {
     }
 }
 
+/// The shard channels of `keys`: each one's announcements, and this client's inbox for it
+/// where the cluster's waiters queue in Redis.
+fn channels_of(client: &Listener, backend: &Backend, keys: &[String]) -> Vec<String> {
+    let queues = backend.queues();
+    keys.iter()
+        .flat_map(|key| client.channels(key, queues))
+        .collect()
+}
+
 /// Subscribes to `keys`' shard channels; false if that failed (to be tried again).
 async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool {
     if keys.is_empty() {
@@ -86,8 +95,9 @@ async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool 
         return true;
     };
     let connection = cluster.connection().await;
+    let channels = channels_of(client, &alive.backend, &keys);
     let outcome = match connection {
-        Ok(mut connection) => match connection.ssubscribe(&keys).await {
+        Ok(mut connection) => match connection.ssubscribe(&channels).await {
             Ok(()) => Ok(connection),
             Err(e) => Err(e.to_string()),
         },
@@ -97,11 +107,13 @@ async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool 
         Ok(mut connection) => {
             // Keys swept while the subscription was on its way are taken back, or they
             // would stay subscribed for good.
-            let swept: Vec<&String> = keys
+            let swept: Vec<String> = keys
                 .iter()
                 .filter(|key| !alive.waiters.set_subscription(key, Subscription::Active))
+                .cloned()
                 .collect();
             if !swept.is_empty() {
+                let swept = channels_of(client, &alive.backend, &swept);
                 let _ = connection.sunsubscribe(swept).await;
             }
             true
@@ -123,14 +135,18 @@ fn on_push(client: &Listener, alive: &Alive, push: redis::PushInfo) {
     };
     match push.kind {
         PushKind::SMessage => {
-            let own = matches!(push.data.get(1),
-                Some(redis::Value::BulkString(payload)) if payload == client.instance_id.as_bytes());
-            if !own && let Some(key) = channel(&push.data) {
-                alive.waiters.notify(&key);
+            if let [
+                redis::Value::BulkString(channel),
+                redis::Value::BulkString(payload),
+                ..,
+            ] = push.data.as_slice()
+            {
+                client.on_message(&alive.waiters, channel, payload);
             }
         }
         // A (re)subscription, perhaps on a new master after a failover: a release may have
-        // gone unheard meanwhile.
+        // gone unheard meanwhile. (A confirmation for the inbox names no key's queue: the
+        // poke then finds nobody and does nothing.)
         PushKind::SSubscribe => {
             if let Some(key) = channel(&push.data) {
                 alive.waiters.notify(&key);

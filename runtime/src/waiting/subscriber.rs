@@ -139,8 +139,10 @@ async fn run(
         // A Redlock server's keys subscribed on this connection: the subscribers share the
         // waiters' records, so each must find out for itself what to unsubscribe.
         let mut ours = HashSet::new();
+        // Only a client of one server queues in Redis; a Redlock quorum's members do not.
+        let queues = member.is_none() && strong.backend.queues();
         for key in strong.waiters.resubscribe_all() {
-            healthy &= subscribe(&client, &strong.waiters, &mut sink, key.clone()).await;
+            healthy &= subscribe(&client, &strong.waiters, &mut sink, key.clone(), queues).await;
             if member.is_some() {
                 ours.insert(key);
             }
@@ -157,7 +159,7 @@ async fn run(
                             // Nobody waits for it any more: swept before this request came up.
                             continue;
                         }
-                        healthy = subscribe(&client, &alive.waiters, &mut sink, key.clone()).await;
+                        healthy = subscribe(&client, &alive.waiters, &mut sink, key.clone(), queues).await;
                         if member.is_some() {
                             ours.insert(key);
                         }
@@ -193,7 +195,11 @@ async fn run(
                     }
                     drop(alive);
                     if !idle.is_empty() {
-                        healthy = sink.unsubscribe(idle).await.is_ok();
+                        let channels: Vec<String> = idle
+                            .iter()
+                            .flat_map(|key| client.channels(key, queues))
+                            .collect();
+                        healthy = sink.unsubscribe(channels).await.is_ok();
                     }
                 }
             }
@@ -230,9 +236,11 @@ async fn in_memory(
             }
             Some(announcement) = announcements.recv() => {
                 let Some(alive) = client.upgrade() else { return };
-                if announcement.payload != client.instance_id {
-                    alive.waiters.notify(&announcement.channel);
-                }
+                client.on_message(
+                    &alive.waiters,
+                    announcement.channel.as_bytes(),
+                    announcement.payload.as_bytes(),
+                );
             }
             _ = sweep.tick() => {
                 let Some(alive) = client.upgrade() else { return };
@@ -272,20 +280,23 @@ fn refresh(backend: &Backend) {
     }
 }
 
-/// Subscribes `sink` to `key`'s announcements; false when the connection failed.
+/// Subscribes `sink` to `key`'s announcements, and its inbox where `queues`; false when
+/// the connection failed.
 async fn subscribe(
     client: &Listener,
     waiters: &WaitTable,
     sink: &mut MultiplexedConnection,
     key: String,
+    queues: bool,
 ) -> bool {
-    match sink.subscribe(&key).await {
+    let channels = client.channels(&key, queues);
+    match sink.subscribe(&channels).await {
         Ok(()) => {
             if waiters.set_subscription(&key, Subscription::Active) {
                 true
             } else {
                 // Swept while the subscription was on its way: take it back.
-                sink.unsubscribe(&key).await.is_ok()
+                sink.unsubscribe(&channels).await.is_ok()
             }
         }
         Err(e) => {
@@ -306,9 +317,8 @@ fn on_push(client: &Listener, waiters: &WaitTable, push: redis::PushInfo) -> boo
                 redis::Value::BulkString(channel),
                 redis::Value::BulkString(payload),
             ] = push.data.as_slice()
-                && payload != client.instance_id.as_bytes()
             {
-                waiters.notify(&String::from_utf8_lossy(channel));
+                client.on_message(waiters, channel, payload);
             }
             true
         }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 // Only these, and std: `tests/loom` compiles this file against loom's locks and atomics.
 use crate::util::sync::{Ordering, lock};
-use crate::waiting::waiters::{Grant, HeadView, WaitTable, Waiter, forget_if_unused, poke_head};
+use crate::waiting::waiters::{
+    Grant, HeadView, Subscription, WaitTable, Waiter, forget_if_unused, poke_head,
+};
 
 impl WaitTable {
     /// Joins the queue for `key`. The returned ticket leaves the queue when dropped, so a
@@ -32,6 +34,7 @@ impl WaitTable {
             maybe_granted: None,
             attempting: false,
             offer,
+            attempt_began: None,
             handoff_pending: false,
         });
         Ticket {
@@ -65,6 +68,7 @@ impl Ticket<'_> {
             granted: me.and_then(|w| w.granted.clone()),
             maybe_granted: me.and_then(|w| w.maybe_granted),
             handoff_pending: me.is_some_and(|w| w.handoff_pending),
+            subscribed: entry.is_some_and(|e| e.subscription == Subscription::Active),
         }
     }
 
@@ -117,6 +121,7 @@ impl Ticket<'_> {
             return false;
         }
         me.attempting = true;
+        me.attempt_began = Some(Instant::now());
         true
     }
 

@@ -65,6 +65,10 @@ pub(crate) struct Waiter {
     pub(crate) attempting: bool,
     /// The token and lease a releaser needs to hand the lock to this waiter.
     pub(crate) offer: Option<(String, Duration)>,
+    /// When this waiter's latest attempt began. A releaser in Redis's queue hands it the
+    /// lock only after an attempt that found it taken (and queued it there) ran, so the
+    /// lease of a lock handed that way began no earlier.
+    pub(crate) attempt_began: Option<Instant>,
     pub(crate) handoff_pending: bool,
 }
 
@@ -98,6 +102,9 @@ pub(crate) struct HeadView {
     pub(crate) granted: Option<Grant>,
     pub(crate) maybe_granted: Option<Instant>,
     pub(crate) handoff_pending: bool,
+    /// Whether this process listens for the key's announcements and its inbox messages,
+    /// so that an attempt may queue it in Redis (see `Backend::queues`).
+    pub(crate) subscribed: bool,
 }
 
 /// At most this many handovers in a row inside one process before a lock is released
@@ -118,6 +125,40 @@ impl WaitTable {
         if let Some(entry) = keys.get_mut(key) {
             entry.holder_until = None;
             poke_head(entry);
+        }
+    }
+
+    /// A releaser handed `key` to the acquisition of this process whose owner value is
+    /// `value`, with fencing token `fence`, having found it first in the key's queue in
+    /// Redis (see `scripts.rs`): the waiter takes it as it takes a handover from this
+    /// process. A waiter that left already finds no lock here: its cleanup frees one handed
+    /// to it in the same script that takes it out of the queue (see `cleanup.rs`), and one
+    /// that took the lock with an attempt of its own holds it already.
+    pub(crate) fn grant_from_queue(&self, key: &str, value: &str, fence: u64) {
+        let mut keys = lock(&self.keys);
+        let Some(waiter) = keys.get_mut(key).and_then(|entry| {
+            entry.queue.iter_mut().find(|w| {
+                w.offer
+                    .as_ref()
+                    .is_some_and(|(offered, _)| offered == value)
+            })
+        }) else {
+            return;
+        };
+        // Queued by one of its attempts, so it made one.
+        let Some(sent) = waiter.attempt_began else {
+            return;
+        };
+        if waiter.granted.is_none() {
+            waiter.granted = Some(Grant {
+                value: value.to_string(),
+                fence,
+                sent,
+            });
+        }
+        waiter.poked = true;
+        if let Some(w) = waiter.waker.take() {
+            w.wake();
         }
     }
 

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use super::spec::Spec;
 use crate::algorithm::cleanup::Orphan;
 use crate::algorithm::held::Held;
-use crate::backends::attempt::AttemptRequest;
+use crate::backends::attempt::{AttemptRequest, Queueing};
+use crate::protocol::scripts::queue_entry;
 use crate::servers::io::Io;
 use crate::util::error::LockError;
 use crate::waiting::ticket::Ticket;
@@ -48,6 +49,12 @@ pub(super) struct Attempts<'a> {
     answered: bool,
     backoff: Duration,
     acquired: bool,
+    /// This acquisition's entry in the lock's queue of waiting processes in Redis.
+    entry: String,
+    /// Until when a releaser may hand the lock to this acquisition from the queue in
+    /// Redis, when an attempt put it there: should the acquisition end without the lock,
+    /// its entry is taken out (and a lock handed to it freed) in the background.
+    queued_until: Option<Instant>,
 }
 
 impl<'a> Attempts<'a> {
@@ -57,7 +64,11 @@ impl<'a> Attempts<'a> {
         deadline: Option<Instant>,
         ticket: Ticket<'a>,
     ) -> Attempts<'a> {
+        let lease_ms = lock.lease().as_millis().to_string();
+        let entry = queue_entry(&lease_ms, &lock.client.instance_id, &value);
         Attempts {
+            entry,
+            queued_until: None,
             lock,
             value,
             ticket: Some(ticket),
@@ -108,6 +119,10 @@ impl<'a> Attempts<'a> {
         self.ticket().answered();
     }
 
+    fn note_queued(&mut self, until: Instant) {
+        self.queued_until = Some(self.queued_until.map_or(until, |t| t.max(until)));
+    }
+
     fn may_hold_since(&mut self, sent: Instant) {
         self.unconfirmed_since = Some(self.unconfirmed_since.map_or(sent, |t| t.min(sent)));
     }
@@ -118,14 +133,26 @@ impl<'a> Attempts<'a> {
         self.deadline.and_then(|d| d.checked_add(ATTEMPT_GRACE))
     }
 
-    /// One try at taking the lock; when someone else holds it, how long they may.
-    pub(super) async fn attempt<I: Io>(&mut self, io: &I) -> Result<Attempt, LockError> {
+    /// One try at taking the lock; when someone else holds it, how long they may. With
+    /// `join`, an attempt that finds the lock taken queues this acquisition in Redis, for
+    /// a releaser to hand it the lock (see `Backend::queues`).
+    pub(super) async fn attempt<I: Io>(
+        &mut self,
+        io: &I,
+        join: bool,
+    ) -> Result<Attempt, LockError> {
         let lock = self.lock;
         let earlier_unconfirmed = self.unconfirmed_since;
         // Until the backend says the attempt is settled, Redis may hold our value: should
         // this future be dropped half-way, or the attempt end unsettled, the acquisition's
         // end frees it in the background (see `Drop`).
         self.may_hold_since(Instant::now());
+        let queued = self.queued_until.is_some();
+        if join {
+            // Sent now, the request may queue the acquisition whatever becomes of its
+            // reply.
+            self.note_queued(Instant::now() + lock.lease());
+        }
         let request = AttemptRequest {
             name: lock.name,
             key: lock.key,
@@ -133,6 +160,7 @@ impl<'a> Attempts<'a> {
             lease: lock.lease(),
             payload: &lock.client.instance_id,
             until: self.request_until(),
+            queue: Queueing { queued, join },
         };
         let (outcome, settled) = lock.client.backend.attempt(io, &request).await;
         if settled {
@@ -140,6 +168,14 @@ impl<'a> Attempts<'a> {
         }
         let outcome = outcome?;
         self.note_answer();
+        if let Attempt::Held {
+            lease_end,
+            queued: true,
+        } = outcome
+        {
+            // The queue in Redis lives the holder's lease and two of ours past this.
+            self.note_queued(lease_end + 2 * lock.lease());
+        }
         Ok(outcome)
     }
 
@@ -224,8 +260,20 @@ impl Drop for Attempts<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if let Some(since) = since {
-            let lock = self.lock;
+        let lock = self.lock;
+        if let Some(queued_until) = self.queued_until {
+            // One request takes the entry out and frees whatever Redis holds under our
+            // value, a lock handed from the queue included.
+            let until = since.map_or(queued_until, |since| queued_until.max(since + lock.lease()))
+                + lock.lease();
+            crate::algorithm::cleanup::withdraw_later(
+                lock.client,
+                lock.key.to_string(),
+                std::mem::take(&mut self.value),
+                std::mem::take(&mut self.entry),
+                until,
+            );
+        } else if let Some(since) = since {
             crate::algorithm::cleanup::release_later(
                 lock.client,
                 lock.key.to_string(),

@@ -1,0 +1,191 @@
+//! Waiting processes queue in Redis, and a release hands the lock to the first of them that
+//! still listens, telling only that one: no other waiting process wakes, the order is the
+//! order they queued in, and a queued process that died or an acquisition that gave up
+//! does not hold the lock up.
+//!
+//! Each client of this test binary has its own instance id, wait table and pub/sub
+//! connection, so to Redis it is a process of its own; the dead waiter is a real one (the
+//! `contender` binary, killed with SIGKILL).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_locked::Lock;
+use redis_locked_tests::{RedisServer, wait_for_queue};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn lock(client: &str, name: &str) -> Lock {
+    Lock::with_client(client, name).unwrap().expire(LEASE)
+}
+
+fn register(server: &RedisServer, clients: &[&str]) {
+    for client in clients {
+        redis_locked::register(client, &server.url()).unwrap();
+    }
+}
+
+/// How many scripts the server ran since its statistics were reset (`EVALSHA` and `EVAL`),
+/// without the `EVALSHA`s refused with `NOSCRIPT` (each followed by an `EVAL`).
+fn scripts_run(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    let field = |line: &str, name: &str| -> u64 {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .map(|line| field(line, "calls") - field(line, "failed_calls"))
+        .sum()
+}
+
+/// Waits until exactly `count` connections subscribe to `channel` (after a process died:
+/// the server has closed its connections).
+async fn wait_for_exactly_subscribers(server: &RedisServer, channel: &str, count: i64) {
+    let mut conn = server.connection();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query(&mut conn)
+            .unwrap();
+        if n == count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} subscribers of {channel}, not {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Three processes queue behind a holder; each release hands the lock to the next in the
+/// order they queued, and nobody else makes an attempt: from the holder's release on, the
+/// server runs four scripts in all, the four releases. With every waiting process woken
+/// by each release instead, the two still waiting would each try again after it.
+#[tokio::test]
+async fn a_release_hands_the_lock_to_the_first_queued_process_and_wakes_no_other() {
+    let server = RedisServer::start();
+    let waiters = ["fifo-b", "fifo-c", "fifo-d"];
+    register(&server, &["fifo-a"]);
+    register(&server, &waiters);
+    let holder = lock("fifo-a", "fifo").acquire(None).await.unwrap();
+    let first_fence = holder.fencing_token();
+
+    let (acquired, mut order) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for (queued, client) in waiters.into_iter().enumerate() {
+        let (lock, acquired) = (lock(client, "fifo"), acquired.clone());
+        tasks.push(tokio::spawn(async move {
+            let guard = lock.acquire(None).await.unwrap();
+            acquired.send((client, guard.fencing_token())).unwrap();
+            guard.release().await.unwrap();
+        }));
+        // One at a time, so that they queue in this order.
+        wait_for_queue(&server, "lock:{fifo}:queue", queued + 1).await;
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.connection())
+        .unwrap();
+
+    holder.release().await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(acquired);
+    let mut got = Vec::new();
+    while let Some(next) = order.recv().await {
+        got.push(next);
+    }
+    let clients: Vec<&str> = got.iter().map(|(client, _)| *client).collect();
+    assert_eq!(clients, waiters, "handed on in the order they queued");
+    let fences: Vec<u64> = got.iter().map(|(_, fence)| *fence).collect();
+    assert!(
+        fences.windows(2).all(|w| w[0] < w[1]) && fences[0] > first_fence,
+        "fencing tokens grow through the handovers: {first_fence} then {fences:?}"
+    );
+    assert_eq!(
+        scripts_run(&server),
+        4,
+        "the four releases only: a waiting process made an attempt"
+    );
+}
+
+/// A process queued for the lock is killed while it waits; the release passes it over (its
+/// inbox has no listener) and hands the lock to the next process at once, not after the
+/// 30 s lease the dead one would have been given.
+#[tokio::test]
+async fn a_queued_process_that_died_is_passed_over() {
+    let server = RedisServer::start();
+    register(&server, &["passover-a", "passover-b"]);
+    let holder = lock("passover-a", "passover").acquire(None).await.unwrap();
+    let mut dead = Command::new(env!("CARGO_BIN_EXE_contender"))
+        .args(["take", &server.url(), "passover"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_queue(&server, "lock:{passover}:queue", 1).await;
+    let next = lock("passover-b", "passover");
+    let next = tokio::spawn(async move {
+        let guard = next.acquire(None).await.unwrap();
+        (Instant::now(), guard)
+    });
+    wait_for_queue(&server, "lock:{passover}:queue", 2).await;
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    // The server closed the dead process's connections: only ours listens now.
+    wait_for_exactly_subscribers(&server, "lock:{passover}", 1).await;
+
+    let released = Instant::now();
+    holder.release().await.unwrap();
+    let (acquired, guard) = next.await.unwrap();
+    let after = acquired.duration_since(released);
+    assert!(
+        after < Duration::from_secs(2),
+        "the next process got the lock {after:?} after the release"
+    );
+    guard.release().await.unwrap();
+}
+
+/// A queued acquisition runs out of time just before the holder releases. Its entry is
+/// taken out of the queue in the background, in the same script that frees a lock handed
+/// to it meanwhile; whichever comes first, the acquisition queued behind it gets the lock
+/// at once, and the queue is left empty.
+#[tokio::test]
+async fn a_queued_acquisition_that_gives_up_does_not_hold_the_lock_up() {
+    let server = RedisServer::start();
+    register(&server, &["giveup-a", "giveup-b", "giveup-c"]);
+    let holder = lock("giveup-a", "giveup").acquire(None).await.unwrap();
+    let quitter = lock("giveup-b", "giveup");
+    let quitter = tokio::spawn(async move { quitter.acquire(Some(Duration::from_secs(1))).await });
+    wait_for_queue(&server, "lock:{giveup}:queue", 1).await;
+    let next = lock("giveup-c", "giveup");
+    let next = tokio::spawn(async move {
+        let guard = next.acquire(None).await.unwrap();
+        (Instant::now(), guard)
+    });
+    wait_for_queue(&server, "lock:{giveup}:queue", 2).await;
+
+    assert!(matches!(
+        quitter.await.unwrap(),
+        Err(redis_locked::LockError::Timeout { .. })
+    ));
+    let released = Instant::now();
+    holder.release().await.unwrap();
+    let (acquired, guard) = next.await.unwrap();
+    let after = acquired.duration_since(released);
+    assert!(
+        after < Duration::from_secs(2),
+        "the next acquisition got the lock {after:?} after the release"
+    );
+    guard.release().await.unwrap();
+    wait_for_queue(&server, "lock:{giveup}:queue", 0).await;
+}
