@@ -61,7 +61,10 @@ impl Script {
 /// it was not in it already (a releaser then hands the lock to it: see [`RELEASE`]). A key
 /// that already holds ARGV\[1\] counts as taken too (its lease restarts): an earlier attempt
 /// or handover of the same acquisition whose reply was lost, or this request sent again, is
-/// settled by the next attempt, and a resend is harmless (the queue holds an entry once).
+/// settled by the next attempt. A resend, or an earlier attempt that reaches the server
+/// late, is harmless too: an entry is queued only where it is not already, and taking the
+/// lock removes every copy (the model checker found a resent first joining attempt queuing
+/// an acquisition twice when the look was skipped for it).
 /// A Redlock quorum's members run QUORUM_ACQUIRE instead.
 ///
 /// No script takes more than 4 arguments besides its 3 keys: a server that wants a password
@@ -73,13 +76,13 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
          if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
             or (redis.call('get', KEYS[1]) == ARGV[1] \
                 and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
-           if string.find(ARGV[3], 'q') then redis.call('lrem', KEYS[3], 1, entry) end ",
+           if ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 0, entry) end ",
         next_fence!(),
         "  return {1, fence} \
          end \
          local pttl = redis.call('pttl', KEYS[1]) \
          if string.find(ARGV[3], 'j') then \
-           if not string.find(ARGV[3], 'q') or not redis.call('lpos', KEYS[3], entry) then \
+           if not redis.call('lpos', KEYS[3], entry) then \
              redis.call('rpush', KEYS[3], entry) \
            end \
            redis.call('pexpire', KEYS[3], \
@@ -241,7 +244,7 @@ fn describe(message: &str) -> Option<String> {
 /// owner's).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
-        "if ARGV[3] and ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 1, ARGV[3]) end \
+        "if ARGV[3] and ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 0, ARGV[3]) end \
          if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end \
          local offered = false ",
         grant_next!("return 2"),

@@ -34,7 +34,7 @@ impl WaitTable {
             maybe_granted: None,
             attempting: false,
             offer,
-            attempt_began: None,
+            queued_since: None,
             handoff_pending: false,
         });
         Ticket {
@@ -121,8 +121,19 @@ impl Ticket<'_> {
             return false;
         }
         me.attempting = true;
-        me.attempt_began = Some(Instant::now());
         true
+    }
+
+    /// The attempt about to be sent may queue this waiter in Redis: from now on a releaser
+    /// may hand it the lock from there.
+    pub(crate) fn may_queue(&self) {
+        let mut keys = lock(&self.table.keys);
+        if let Some(me) = keys
+            .get_mut(self.key)
+            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
+        {
+            me.queued_since.get_or_insert_with(Instant::now);
+        }
     }
 
     /// This waiter's attempt is over.

@@ -65,10 +65,11 @@ pub(crate) struct Waiter {
     pub(crate) attempting: bool,
     /// The token and lease a releaser needs to hand the lock to this waiter.
     pub(crate) offer: Option<(String, Duration)>,
-    /// When this waiter's latest attempt began. A releaser in Redis's queue hands it the
-    /// lock only after an attempt that found it taken (and queued it there) ran, so the
-    /// lease of a lock handed that way began no earlier.
-    pub(crate) attempt_began: Option<Instant>,
+    /// When this waiter's first attempt that may queue it in Redis began. A releaser hands
+    /// it the lock from that queue only after such an attempt ran, so the lease of a lock
+    /// handed that way began no earlier. (Not the latest attempt: one that began after the
+    /// lock was handed, and was lost on its way, would date the lease too late.)
+    pub(crate) queued_since: Option<Instant>,
     pub(crate) handoff_pending: bool,
 }
 
@@ -146,7 +147,7 @@ impl WaitTable {
             return;
         };
         // Queued by one of its attempts, so it made one.
-        let Some(sent) = waiter.attempt_began else {
+        let Some(sent) = waiter.queued_since else {
             return;
         };
         if waiter.granted.is_none() {

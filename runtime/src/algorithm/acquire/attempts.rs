@@ -151,6 +151,7 @@ impl<'a> Attempts<'a> {
         if join {
             // Sent now, the request may queue the acquisition whatever becomes of its
             // reply.
+            self.ticket().may_queue();
             self.note_queued(Instant::now() + lock.lease());
         }
         let request = AttemptRequest {
