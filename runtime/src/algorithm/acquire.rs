@@ -50,7 +50,12 @@ pub(crate) async fn acquire<I: Io>(
     let mut holder_lease_end: Option<Instant> = None;
     loop {
         let view = attempts.view();
+        // A lock handed from the queue in Redis while a releaser of this process is
+        // handing it over too is taken once that handover is settled: that releaser,
+        // finding the waiter gone, would take the lock under the waiter's token for an
+        // abandoned one and free it under the new holder (found by the model checker).
         if view.granted.is_some()
+            && !view.handoff_pending
             && let Some(held) = attempts.take_grant()
         {
             return Ok(held);
@@ -81,8 +86,11 @@ pub(crate) async fn acquire<I: Io>(
             }
         }
         if past_deadline() {
-            // A handover that completed meanwhile is ours: take it rather than give up.
-            if attempts.view().granted.is_some()
+            // A handover that completed meanwhile is ours: take it rather than give up
+            // (not while another is in flight: see above).
+            let view = attempts.view();
+            if view.granted.is_some()
+                && !view.handoff_pending
                 && let Some(held) = attempts.take_grant()
             {
                 return Ok(held);
