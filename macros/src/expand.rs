@@ -121,6 +121,7 @@ impl Lock {
 /// ::redis_locked::__private::Options {
 ///     template: "a:{id}", client: None, expire: Some(Duration::from_nanos(250000000)),
 ///     auto_renew: Some(true), timeout: None, abort_on_lost: false, reentrant: false,
+///     fenced: false,
 /// }
 /// ```
 fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
@@ -142,6 +143,8 @@ fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
     let timeout = duration(args.timeout);
     let abort_on_lost = matches!(args.on_lost, Some((OnLost::Abort, _)));
     let reentrant = args.reentrant;
+    // Only a bound guard lets the body read the fencing token: without one, none is taken.
+    let fenced = args.guard.is_some();
     quote! {
         #root::__private::Options {
             template: #template,
@@ -151,6 +154,7 @@ fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
             timeout: #timeout,
             abort_on_lost: #abort_on_lost,
             reentrant: #reentrant,
+            fenced: #fenced,
         }
     }
 }

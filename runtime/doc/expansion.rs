@@ -10,6 +10,7 @@ async fn bill(order_id: u64) -> Result<u64, AppError> {
             timeout: ::core::option::Option::None,
             abort_on_lost: false,
             reentrant: false,
+            fenced: false,
         },
         ::std::format!("invoice:{}", order_id),
     );
@@ -54,6 +55,7 @@ fn bill_blocking(order_id: u64) -> Result<u64, AppError> {
             timeout: ::core::option::Option::None,
             abort_on_lost: false,
             reentrant: false,
+            fenced: false,
         },
         ::std::format!("invoice:{}", order_id),
     );

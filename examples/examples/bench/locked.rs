@@ -40,6 +40,25 @@ impl Backend {
             Backend::Redlock => redlock::empty_sync(lock),
         }
     }
+
+    /// [`Backend::empty_async`] through a function that binds its guard, so that each call
+    /// takes a fencing token.
+    pub async fn fenced_async(self, lock: &str) -> Result<u64, LockError> {
+        match self {
+            Backend::Single => fenced_async(lock).await,
+            Backend::Cluster => cluster::fenced_async(lock).await,
+            Backend::Redlock => redlock::fenced_async(lock).await,
+        }
+    }
+
+    /// [`Backend::fenced_async`] for sync callers.
+    pub fn fenced_sync(self, lock: &str) -> Result<u64, LockError> {
+        match self {
+            Backend::Single => fenced_sync(lock),
+            Backend::Cluster => cluster::fenced_sync(lock),
+            Backend::Redlock => redlock::fenced_sync(lock),
+        }
+    }
 }
 
 /// Returns when the body started: the moment the lock was ours.
@@ -51,6 +70,20 @@ pub async fn empty_async(lock: &str) -> Result<u64, LockError> {
 /// [`empty_async`] for sync callers.
 #[redis_lock(name = "bench:{lock}", expire = 10)]
 pub fn empty_sync(lock: &str) -> Result<u64, LockError> {
+    Ok(now_ns())
+}
+
+/// [`empty_async`] with its guard bound: the call takes a fencing token.
+#[redis_lock(name = "bench:{lock}", expire = 10, guard = held)]
+pub async fn fenced_async(lock: &str) -> Result<u64, LockError> {
+    std::hint::black_box(held.fencing_token());
+    Ok(now_ns())
+}
+
+/// [`fenced_async`] for sync callers.
+#[redis_lock(name = "bench:{lock}", expire = 10, guard = held)]
+pub fn fenced_sync(lock: &str) -> Result<u64, LockError> {
+    std::hint::black_box(held.fencing_token());
     Ok(now_ns())
 }
 
@@ -67,6 +100,18 @@ mod cluster {
     pub fn empty_sync(lock: &str) -> Result<u64, LockError> {
         Ok(now_ns())
     }
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-cluster", guard = held)]
+    pub async fn fenced_async(lock: &str) -> Result<u64, LockError> {
+        std::hint::black_box(held.fencing_token());
+        Ok(now_ns())
+    }
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-cluster", guard = held)]
+    pub fn fenced_sync(lock: &str) -> Result<u64, LockError> {
+        std::hint::black_box(held.fencing_token());
+        Ok(now_ns())
+    }
 }
 
 /// [`empty_async`] and [`empty_sync`] on the client registered as "bench-redlock".
@@ -80,6 +125,18 @@ mod redlock {
 
     #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-redlock")]
     pub fn empty_sync(lock: &str) -> Result<u64, LockError> {
+        Ok(now_ns())
+    }
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-redlock", guard = held)]
+    pub async fn fenced_async(lock: &str) -> Result<u64, LockError> {
+        std::hint::black_box(held.fencing_token());
+        Ok(now_ns())
+    }
+
+    #[redis_lock(name = "bench:{lock}", expire = 10, client = "bench-redlock", guard = held)]
+    pub fn fenced_sync(lock: &str) -> Result<u64, LockError> {
+        std::hint::black_box(held.fencing_token());
         Ok(now_ns())
     }
 }

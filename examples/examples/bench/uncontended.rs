@@ -6,24 +6,33 @@ use std::time::Instant;
 use super::locked::Backend;
 use super::{Res, Sizes, runtime};
 
-/// Calls per second, the best of the rounds.
+/// Calls per second, the best of the rounds: of the functions that take no fencing token
+/// (no guard bound) and of those that do.
 pub struct Uncontended {
     pub async_calls: f64,
     pub sync_calls: f64,
+    pub fenced_async_calls: f64,
+    pub fenced_sync_calls: f64,
 }
 
-/// Calls per second of the annotated `async fn` on `backend`, in one task of a 2-worker
-/// runtime.
-pub fn async_rate(sizes: &Sizes, backend: Backend) -> Res<f64> {
+/// Calls per second of the annotated `async fn` on `backend` (`fenced`: the one that binds
+/// its guard), in one task of a 2-worker runtime.
+pub fn async_rate(sizes: &Sizes, backend: Backend, fenced: bool) -> Res<f64> {
     let (warmup, loops) = (sizes.warmup, sizes.loops);
+    let call = move || async move {
+        match fenced {
+            true => backend.fenced_async("uncontended-async").await,
+            false => backend.empty_async("uncontended-async").await,
+        }
+    };
     runtime()?.block_on(async move {
         tokio::spawn(async move {
             for _ in 0..warmup {
-                backend.empty_async("uncontended-async").await?;
+                call().await?;
             }
             let start = Instant::now();
             for _ in 0..loops {
-                backend.empty_async("uncontended-async").await?;
+                call().await?;
             }
             Ok(loops as f64 / start.elapsed().as_secs_f64())
         })
@@ -31,14 +40,19 @@ pub fn async_rate(sizes: &Sizes, backend: Backend) -> Res<f64> {
     })
 }
 
-/// Calls per second of the annotated sync `fn` on `backend`, on this thread.
-pub fn sync_rate(sizes: &Sizes, backend: Backend) -> Res<f64> {
+/// Calls per second of the annotated sync `fn` on `backend` (`fenced`: the one that binds
+/// its guard), on this thread.
+pub fn sync_rate(sizes: &Sizes, backend: Backend, fenced: bool) -> Res<f64> {
+    let call = || match fenced {
+        true => backend.fenced_sync("uncontended-sync"),
+        false => backend.empty_sync("uncontended-sync"),
+    };
     for _ in 0..sizes.warmup {
-        backend.empty_sync("uncontended-sync")?;
+        call()?;
     }
     let start = Instant::now();
     for _ in 0..sizes.loops {
-        backend.empty_sync("uncontended-sync")?;
+        call()?;
     }
     Ok(sizes.loops as f64 / start.elapsed().as_secs_f64())
 }

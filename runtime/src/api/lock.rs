@@ -37,6 +37,8 @@ pub struct Lock {
     /// The attribute's name template, which labels metrics and tells operators what holds
     /// the lock (see `holder.rs`); `None` for programmatic use.
     template: Option<&'static str>,
+    /// Whether acquisitions take a fencing token (see [`fencing`](Lock::fencing)).
+    fenced: bool,
 }
 
 impl std::fmt::Debug for Lock {
@@ -46,6 +48,7 @@ impl std::fmt::Debug for Lock {
             .field("key", &self.key)
             .field("lease", &self.lease())
             .field("auto_renew", &self.auto_renews())
+            .field("fencing", &self.fenced)
             .finish()
     }
 }
@@ -78,6 +81,7 @@ impl Lock {
             lease: None,
             auto_renew: None,
             template: None,
+            fenced: true,
         })
     }
 
@@ -92,6 +96,19 @@ impl Lock {
     /// Renews the lease every third of it while the lock is held.
     pub fn auto_renew(mut self, on: bool) -> Lock {
         self.auto_renew = Some(on);
+        self
+    }
+
+    /// Whether acquisitions take a fencing token (on by default). Off, an uncontended
+    /// acquisition is one bare `SET key value NX PX lease` instead of a script that also
+    /// advances the lock's fencing counter, and the guard's
+    /// [`fencing_token`](LockGuard::fencing_token) is 0, unless the lock was handed over
+    /// from a waiter queue (those handovers always carry a fresh token). Tokens still grow
+    /// strictly among the acquisitions that take one. A `#[redis_lock]` function takes one
+    /// exactly when it binds its guard (`guard = ...`): without the guard its body cannot
+    /// read it.
+    pub fn fencing(mut self, on: bool) -> Lock {
+        self.fenced = on;
         self
     }
 
@@ -242,6 +259,7 @@ impl Lock {
             lease: self.lease(),
             auto_renew: self.auto_renews(),
             template: self.template,
+            fenced: self.fenced,
         };
         crate::algorithm::acquire::acquire(io, &spec, timeout).await
     }

@@ -15,6 +15,14 @@ pub(crate) struct AttemptRequest<'a> {
     pub(crate) until: Option<Instant>,
     /// The acquisition's place in the lock's queue of waiting processes.
     pub(crate) queue: Queueing,
+    /// Whether the caller may read its fencing token: without, the lock is taken without
+    /// advancing the counter, and its token is 0.
+    pub(crate) fenced: bool,
+    /// Whether the attempt may be a bare `SET NX PX` (no script): an acquisition that
+    /// needs no fencing token, outside the queue, that has not found the lock taken yet.
+    /// A bare `SET` that finds it taken tells nothing of the holder's lease, so the next
+    /// attempt is the script, at once.
+    pub(crate) plain: bool,
 }
 
 /// Where an acquisition stands in its lock's queue of waiting processes (see `ACQUIRE`;

@@ -55,6 +55,7 @@ impl Backend {
                         request.lease,
                         request.payload,
                         request.until,
+                        request.fenced,
                     )
                     .await;
                 let outcome = outcome.map(|attempt| match attempt {

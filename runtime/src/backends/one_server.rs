@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
 use crate::protocol::scripts::{ACQUIRE, lock_keys};
 use crate::servers::cluster::Cluster;
-use crate::servers::io::{Io, Route, eval_until};
+use crate::servers::io::{Io, Route, command_once_until, eval_until};
 use crate::transport::reply::{Reply, unexpected};
 use crate::util::error::LockError;
 
@@ -24,15 +24,21 @@ pub(crate) async fn attempt<I: Io>(
     let keys = keys.each_ref().map(String::as_str);
     let ms = request.lease.as_millis().to_string();
     let queue = &request.queue;
-    let standing = match (queue.queued, queue.join) {
-        (true, true) => "qj",
-        (true, false) => "q",
-        (false, true) => "j",
-        (false, false) => "",
-    };
+    if request.plain && !queue.queued && !queue.join && replicated.is_none() {
+        return plain(io, request, route, &ms).await;
+    }
+    let flags: String = [
+        (request.fenced, 'f'),
+        (queue.queued, 'q'),
+        (queue.join, 'j'),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, flag)| flag)
+    .collect();
     // The reply tells the holder's remaining lease: it is read in the same script, and
     // the holder now may not be the one seen before (a short lease after a long one).
-    let args = [request.value, ms.as_str(), standing, request.payload];
+    let args = [request.value, ms.as_str(), flags.as_str(), request.payload];
     let (reply, acknowledged) = match replicated {
         // Boxed: the pipeline's future would otherwise enlarge every acquisition's,
         // which annotated async fns hold inline.
@@ -90,4 +96,35 @@ pub(crate) async fn attempt<I: Io>(
     };
     let queued = queue.join || queue.queued;
     (Ok(AttemptOutcome::Held { lease_end, queued }), true)
+}
+
+/// An attempt that is a bare `SET key value NX PX lease`: what an uncontended acquisition
+/// without a fencing token costs, one command. Sent once: run twice, it would find its own
+/// first run and answer "taken". When it finds the lock taken, the caller's next attempt
+/// is the script, at once, which also tells the holder's lease.
+async fn plain<I: Io>(
+    io: &I,
+    request: &AttemptRequest<'_>,
+    route: Route<'_>,
+    lease_ms: &str,
+) -> (Result<AttemptOutcome, LockError>, bool) {
+    let sent = Instant::now();
+    let mut set = redis::cmd("SET");
+    set.arg(request.key)
+        .arg(request.value)
+        .arg("NX")
+        .arg("PX")
+        .arg(lease_ms);
+    match command_once_until(io, route, &set, request.until).await {
+        Ok(Reply::Nil) => (
+            Ok(AttemptOutcome::Held {
+                lease_end: Instant::now(),
+                queued: false,
+            }),
+            true,
+        ),
+        Ok(Reply::Status(_)) => (Ok(AttemptOutcome::Acquired { sent, fence: 0 }), true),
+        Ok(other) => (Err(unexpected(&other)), false),
+        Err(e) => (Err(e), false),
+    }
 }

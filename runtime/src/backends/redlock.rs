@@ -208,6 +208,7 @@ impl Quorum {
         lease: Duration,
         payload: &str,
         until: Option<Instant>,
+        fenced: bool,
     ) -> (Result<QuorumAttempt, LockError>, bool) {
         let per_server = self.attempt_timeout(lease);
         let bounded = |from: Instant| {
@@ -242,17 +243,31 @@ impl Quorum {
         if let Ok(answers) = &answers
             && granted >= self.needed()
         {
-            match self.next_fence(answers) {
-                Ok(fence) => {
-                    let raised = self
-                        .raise_fence(io, &fence_key, fence, answers, bounded)
-                        .await;
-                    let valid_from = sent.checked_sub(Quorum::drift(lease)).unwrap_or(sent);
-                    if raised >= self.needed() && Instant::now() < valid_from + lease {
-                        return (Ok(QuorumAttempt::Acquired { valid_from, fence }), true);
-                    }
+            let valid_from = sent.checked_sub(Quorum::drift(lease)).unwrap_or(sent);
+            if !fenced {
+                // No token asked for: the majority's grant is the lock, without the second
+                // round trip that writes the token to a majority.
+                if Instant::now() < valid_from + lease {
+                    return (
+                        Ok(QuorumAttempt::Acquired {
+                            valid_from,
+                            fence: 0,
+                        }),
+                        true,
+                    );
                 }
-                Err(vouching) => unvouched = Some(self.no_quorum(name, vouching)),
+            } else {
+                match self.next_fence(answers) {
+                    Ok(fence) => {
+                        let raised = self
+                            .raise_fence(io, &fence_key, fence, answers, bounded)
+                            .await;
+                        if raised >= self.needed() && Instant::now() < valid_from + lease {
+                            return (Ok(QuorumAttempt::Acquired { valid_from, fence }), true);
+                        }
+                    }
+                    Err(vouching) => unvouched = Some(self.no_quorum(name, vouching)),
+                }
             }
         }
         // Not held: undo everywhere, then say when to look again. Within the caller's

@@ -63,6 +63,8 @@ impl Operations {
                 queued: false,
                 join: false,
             },
+            fenced: true,
+            plain: false,
         };
         let (outcome, _) = self.client.backend.attempt(&AsyncIo, &request).await;
         Ok(match outcome? {

@@ -47,7 +47,11 @@ impl Transport {
         let ms = lease_ms.to_string();
         // Not queued: a cycle that finds the lock taken only learns for how long.
         [
-            evalsha(&ACQUIRE, &keys, &[value, &ms, "", &self.client.instance_id]),
+            evalsha(
+                &ACQUIRE,
+                &keys,
+                &[value, &ms, "f", &self.client.instance_id],
+            ),
             evalsha(&RELEASE, &keys, &[value, &self.client.instance_id]),
         ]
     }
@@ -100,6 +104,8 @@ impl Transport {
                 queued: false,
                 join: false,
             },
+            fenced: true,
+            plain: false,
         };
         // The attempt as an acquisition makes it, its reply decoded in the same one place.
         match crate::backends::one_server::attempt(io, &request, self.route()?, None).await {

@@ -38,6 +38,9 @@ pub struct Options {
     pub abort_on_lost: bool,
     /// `reentrant`: a nested call for a lock its caller holds passes through.
     pub reentrant: bool,
+    /// Whether the call takes a fencing token: exactly when it binds its guard
+    /// (`guard = ...`), the only way its body can read one (see `Lock::fencing`).
+    pub fenced: bool,
 }
 
 /// One call of an annotated function, from before acquiring to after releasing.
@@ -177,7 +180,7 @@ impl Call {
         if let Some(on) = options.auto_renew {
             lock = lock.auto_renew(on);
         }
-        Ok(lock.template(options.template))
+        Ok(lock.fencing(options.fenced).template(options.template))
     }
 
     /// Records how acquiring went, in the span, the metrics and the logs.

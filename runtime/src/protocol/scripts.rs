@@ -50,13 +50,16 @@ impl Script {
 }
 
 /// KEYS\[1\] lock key, KEYS\[2\] fence key, KEYS\[3\] queue key; ARGV\[1\] token, ARGV\[2\]
-/// lease in ms, ARGV\[3\] how the acquisition stands in the lock's queue of waiting
-/// processes: `q` when an earlier attempt queued it, `j` to queue it on failure, both, or
-/// neither; ARGV\[4\] the client's instance id. The queue lives for the holder's remaining
-/// lease and two of the waiter's past the last entry (two days at most): a waiter sleeps no
-/// longer than the holder's lease before it looks again (and queues again if it must). Its entry there is ARGV\[2\], ARGV\[4\] and
-/// ARGV\[1\] (see [`queue_entry`]). Takes the lock if it is free: returns `{1, fencing
-/// token}`, and takes the entry out of the queue; else `{0, holder's PTTL}`, so a waiter
+/// lease in ms, ARGV\[3\] flags: `f` for a fencing token (without it the counter is left
+/// alone and the token is 0: an acquisition whose caller never reads its token, see
+/// `Lock::fencing`), and how the acquisition stands in the lock's queue of waiting
+/// processes: `q` when an earlier attempt queued it, `j` to queue it on failure; ARGV\[4\]
+/// the client's instance id. Its entry there is ARGV\[2\], ARGV\[4\] and ARGV\[1\] (see
+/// [`queue_entry`]); the queue lives for the holder's remaining lease and two of the
+/// waiter's past the last entry (two days at most): a waiter sleeps no longer than the
+/// holder's lease before it looks again (and queues again if it must). Takes the lock if it
+/// is free: returns `{1, fencing token}` (`{1, 0}` without `f`), and takes the entry out of
+/// the queue; else `{0, holder's PTTL}`, so a waiter
 /// knows when to look again without asking separately, its entry at the queue's end if
 /// it was not in it already (a releaser then hands the lock to it: see [`RELEASE`]). A key
 /// that already holds ARGV\[1\] counts as taken too (its lease restarts): an earlier attempt
@@ -76,7 +79,8 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
          if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
             or (redis.call('get', KEYS[1]) == ARGV[1] \
                 and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
-           if ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 0, entry) end ",
+           if string.find(ARGV[3], '[qj]') then redis.call('lrem', KEYS[3], 0, entry) end \
+           if not string.find(ARGV[3], 'f') then return {1, 0} end ",
         next_fence!(),
         "  return {1, fence} \
          end \

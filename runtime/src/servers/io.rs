@@ -288,6 +288,19 @@ pub(crate) async fn command_until<I: Io>(
         .into_result()
 }
 
+/// [`command_until`] for a command that writes and must not run twice: not sent again when
+/// its connection turns out closed (the outcome is then unknown, an error).
+pub(crate) async fn command_once_until<I: Io>(
+    io: &I,
+    route: Route<'_>,
+    cmd: &redis::Cmd,
+    until: Option<Instant>,
+) -> Result<Reply, LockError> {
+    send(io, route, cmd.clone(), until, false)
+        .await?
+        .into_result()
+}
+
 /// Sends a command to the server, or on a cluster to the master of its key's slot.
 async fn send<I: Io>(
     io: &I,

@@ -55,6 +55,9 @@ pub(super) struct Attempts<'a> {
     /// Redis, when an attempt put it there: should the acquisition end without the lock,
     /// its entry is taken out (and a lock handed to it freed) in the background.
     queued_until: Option<Instant>,
+    /// Whether an attempt found the lock taken: from then on every attempt is the script,
+    /// which tells the holder's lease (see `AttemptRequest::plain`).
+    found_taken: bool,
 }
 
 impl<'a> Attempts<'a> {
@@ -69,6 +72,7 @@ impl<'a> Attempts<'a> {
         Attempts {
             entry,
             queued_until: None,
+            found_taken: false,
             lock,
             value,
             ticket: Some(ticket),
@@ -162,6 +166,8 @@ impl<'a> Attempts<'a> {
             payload: &lock.client.instance_id,
             until: self.request_until(),
             queue: Queueing { queued, join },
+            fenced: lock.fenced,
+            plain: !lock.fenced && !self.found_taken,
         };
         let (outcome, settled) = lock.client.backend.attempt(io, &request).await;
         if settled {
@@ -169,13 +175,12 @@ impl<'a> Attempts<'a> {
         }
         let outcome = outcome?;
         self.note_answer();
-        if let Attempt::Held {
-            lease_end,
-            queued: true,
-        } = outcome
-        {
-            // The queue in Redis lives the holder's lease and two of ours past this.
-            self.note_queued(lease_end + 2 * lock.lease());
+        if let Attempt::Held { lease_end, queued } = outcome {
+            self.found_taken = true;
+            if queued {
+                // The queue in Redis lives the holder's lease and two of ours past this.
+                self.note_queued(lease_end + 2 * lock.lease());
+            }
         }
         Ok(outcome)
     }

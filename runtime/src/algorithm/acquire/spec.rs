@@ -16,6 +16,8 @@ pub(crate) struct Spec<'a> {
     pub(crate) auto_renew: bool,
     /// The attribute's name template (see `holder.rs`); `None` for programmatic use.
     pub(crate) template: Option<&'static str>,
+    /// Whether the holder may ask for its fencing token (see `Lock::fencing`).
+    pub(crate) fenced: bool,
 }
 
 impl Spec<'_> {

@@ -1,0 +1,166 @@
+//! A fencing token is paid for only where it can be read: a `#[redis_lock]` function that
+//! does not bind its guard, or a `Lock` with `fencing(false)`, takes the lock with one bare
+//! `SET key value NX PX lease` (no script, no counter), and the tokens of the acquisitions
+//! that do take one still grow strictly, whatever ran in between.
+
+use std::time::Duration;
+
+use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
+use redis_locked_tests::RedisServer;
+
+/// Calls of each command the server ran since its statistics were reset, by name.
+fn calls(server: &RedisServer) -> std::collections::HashMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+fn reset_stats(server: &RedisServer) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.connection())
+        .unwrap();
+}
+
+fn exists(server: &RedisServer, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query::<i64>(&mut server.connection())
+        .unwrap()
+        == 1
+}
+
+#[redis_lock(name = "report:{id}", client = "on-demand", expire = 10)]
+async fn without_guard(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "report:{id}", client = "on-demand", expire = 10, guard = lock)]
+async fn with_guard(id: u32) -> Result<u64, LockError> {
+    let _ = id;
+    Ok(lock.fencing_token())
+}
+
+#[redis_lock(name = "report:{id}", client = "on-demand", expire = 10)]
+fn without_guard_blocking(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+/// A function that cannot read its token takes the lock with one `SET NX PX`: the server
+/// runs no acquisition script and no `TIME`, and no counter key appears. Its twin that
+/// binds its guard gets a token, from the counter.
+#[tokio::test]
+async fn a_function_that_does_not_bind_its_guard_takes_the_lock_with_a_bare_set() {
+    let server = RedisServer::start();
+    redis_locked::register("on-demand", &server.url()).unwrap();
+    // Load the release script once, so that what follows counts no `NOSCRIPT` round.
+    without_guard(0).await.unwrap();
+
+    reset_stats(&server);
+    without_guard(1).await.unwrap();
+    tokio::task::spawn_blocking(|| without_guard_blocking(2).unwrap())
+        .await
+        .unwrap();
+    let ran = calls(&server);
+    assert_eq!(ran.get("set"), Some(&2), "one SET NX PX each: {ran:?}");
+    assert_eq!(
+        ran.get("evalsha"),
+        Some(&2),
+        "the two releases only: {ran:?}"
+    );
+    assert_eq!(ran.get("time"), None, "no fencing token was drawn: {ran:?}");
+    assert!(!exists(&server, "lock:{report:1}:fence"));
+    assert!(!exists(&server, "lock:{report:2}:fence"));
+
+    let token = with_guard(3).await.unwrap();
+    assert!(token > 0);
+    assert!(exists(&server, "lock:{report:3}:fence"));
+}
+
+/// Acquisitions with and without a token take turns on one lock name: the ones without
+/// report 0, and the tokens of the others grow strictly, on one server and on a Redlock
+/// quorum (where an acquisition without a token also skips the round trip that writes it
+/// to a majority: no counter appears on any server).
+#[tokio::test]
+async fn tokens_grow_among_the_acquisitions_that_take_them() {
+    let server = RedisServer::start();
+    let quorum = [
+        RedisServer::start(),
+        RedisServer::start(),
+        RedisServer::start(),
+    ];
+    redis_locked::register("on-demand-one", &server.url()).unwrap();
+    ClientBuilder::redlock(quorum.iter().map(RedisServer::url).collect::<Vec<_>>())
+        .register("on-demand-quorum")
+        .unwrap();
+    for client in ["on-demand-one", "on-demand-quorum"] {
+        let fenced = Lock::with_client(client, "ledger")
+            .unwrap()
+            .expire(Duration::from_secs(10));
+        let unfenced = fenced.clone().fencing(false);
+        let mut tokens = Vec::new();
+        for _ in 0..4 {
+            let guard = unfenced.acquire(None).await.unwrap();
+            assert_eq!(guard.fencing_token(), 0, "{client}: taken without a token");
+            guard.release().await.unwrap();
+            if tokens.is_empty() {
+                let servers: Vec<&RedisServer> = match client {
+                    "on-demand-one" => vec![&server],
+                    _ => quorum.iter().collect(),
+                };
+                for server in servers {
+                    assert!(!exists(server, "lock:{ledger}:fence"), "{client}");
+                }
+            }
+            let guard = fenced.acquire(None).await.unwrap();
+            tokens.push(guard.fencing_token());
+            guard.release().await.unwrap();
+        }
+        assert!(
+            tokens.windows(2).all(|w| w[0] < w[1]) && tokens[0] > 0,
+            "{client}: {tokens:?}"
+        );
+    }
+}
+
+/// An acquisition without a token that finds the lock taken waits like any other (its
+/// next attempt is the script, which tells the holder's lease and queues it), and gets the
+/// lock at the release, not at the lease's end.
+#[tokio::test]
+async fn an_acquisition_without_a_token_waits_and_is_woken_like_any_other() {
+    let server = RedisServer::start();
+    redis_locked::register("on-demand-wait", &server.url()).unwrap();
+    ClientBuilder::new(server.url())
+        .register("on-demand-wait-2")
+        .unwrap();
+    let lock = |client| {
+        Lock::with_client(client, "queue")
+            .unwrap()
+            .expire(Duration::from_secs(30))
+            .fencing(false)
+    };
+    let holder = lock("on-demand-wait").acquire(None).await.unwrap();
+    let waiter = lock("on-demand-wait-2");
+    let waiter = tokio::spawn(async move { waiter.acquire(None).await });
+    redis_locked_tests::wait_for_queue(&server, "lock:{queue}:queue", 1).await;
+    let released = std::time::Instant::now();
+    holder.release().await.unwrap();
+    let guard = waiter.await.unwrap().unwrap();
+    assert!(released.elapsed() < Duration::from_secs(2));
+    guard.release().await.unwrap();
+}
