@@ -28,6 +28,8 @@ pub enum Action {
     Subscribed(u8),
     /// A release announcement reaches a process.
     Announce(u8),
+    /// The oldest message on a process's inbox reaches it: a lock handed from Redis's queue.
+    Inbox(u8),
     /// A process's pub/sub connection is back.
     Reconnect(u8),
     /// A process unsubscribes from a key nobody there waits for.
@@ -41,6 +43,8 @@ pub enum Action {
     Cancel(u8, u8),
     PollLate(u8, u8),
     DropPubSub(u8),
+    ListenLate(u8),
+    Crash(u8),
     /// A tick passes during which the server restarts empty.
     TickRestart,
 }
@@ -54,6 +58,8 @@ impl Action {
             Action::Cancel(..) => Fault::Cancel,
             Action::PollLate(..) => Fault::PollLate,
             Action::DropPubSub(_) => Fault::DropPubSub,
+            Action::ListenLate(_) => Fault::ListenLate,
+            Action::Crash(_) => Fault::Crash,
             Action::TickRestart => Fault::Restart,
             _ => return None,
         })
@@ -99,7 +105,21 @@ pub fn enabled(cfg: &Config, s: &State, actions: &mut Vec<Action>) {
                 Phase::Done => {}
             }
         }
+        if !proc.listen_late {
+            if !proc.inbox.is_empty() {
+                actions.push(Action::Inbox(pu));
+            }
+            if (proc.pubsub == PubSub::Announced || !proc.inbox.is_empty())
+                && may(Fault::ListenLate)
+            {
+                actions.push(Action::ListenLate(pu));
+            }
+        }
+        if may(Fault::Crash) && !s.dead(p) {
+            actions.push(Action::Crash(pu));
+        }
         match proc.pubsub {
+            PubSub::Announced if proc.listen_late => {}
             PubSub::Announced => actions.push(Action::Announce(pu)),
             PubSub::Reconnecting => actions.push(Action::Reconnect(pu)),
             PubSub::Idle => match proc.subscription {
@@ -170,6 +190,7 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> State {
         Action::RetryCleanup(i) => s.retry_cleanup(cfg, ix(i)),
         Action::Subscribed(p) => s.subscribed(ix(p)),
         Action::Announce(p) => s.announce(ix(p)),
+        Action::Inbox(p) => s.inbox(cfg, ix(p)),
         Action::Reconnect(p) => s.reconnect(ix(p)),
         Action::Sweep(p) => s.sweep(ix(p)),
         Action::Tick => s.tick(),
@@ -178,6 +199,8 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> State {
         Action::Cancel(p, t) => s.cancel(cfg, ix(p), ix(t)),
         Action::PollLate(p, t) => s.procs[ix(p)].tasks[ix(t)].late = true,
         Action::DropPubSub(p) => s.drop_pubsub(ix(p)),
+        Action::ListenLate(p) => s.procs[ix(p)].listen_late = true,
+        Action::Crash(p) => s.crash(ix(p)),
         Action::TickRestart => {
             s.tick();
             s.restart();

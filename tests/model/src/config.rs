@@ -52,11 +52,27 @@ pub enum Fix {
     /// key keeps the expiry a late ACQUIRE of the waiter's gave it, earlier than the lease
     /// the waiter counts from before the HANDOFF was sent.
     IdempotentHandoffRestartsLease,
+    /// The queue in Redis: a lock handed from the queue has its lease counted from the start
+    /// of the waiter's latest attempt (`attempt_began`), which ran before the release that
+    /// handed it. Reverted: from when the inbox message is taken.
+    QueueGrantLeaseFromAttempt,
+    /// The queue in Redis: an acquisition that ends without the lock while it may be queued
+    /// takes its entry out and frees a lock handed to it, in one RELEASE in the background
+    /// (`withdraw_later`). Reverted: its entry stays in the queue (it frees only what an
+    /// unanswered request or a handover may have given it, as before the queue).
+    WithdrawOnGiveUp,
+    /// The queue in Redis: an attempt joins it only while the process's subscription (which
+    /// covers its inbox) is active. Reverted: whenever the lock is taken.
+    JoinOnlyWhenSubscribed,
+    /// The queue in Redis: `grant_next!` passes over an entry when PUBLISH on its process's
+    /// inbox reached nobody (the process is gone, or its pub/sub connection is). Reverted:
+    /// the first entry gets the lock whatever PUBLISH answered.
+    GrantSkipsDeaf,
 }
 
 impl Fix {
-    /// Every fix, in the issue's order.
-    pub const ALL: [Fix; 10] = [
+    /// Every fix: the issue's, in its order, then those of the queue in Redis.
+    pub const ALL: [Fix; 14] = [
         Fix::LeaseFromHandoffSent,
         Fix::GrantedDropReleases,
         Fix::PokeAfterOfferedLeft,
@@ -67,9 +83,13 @@ impl Fix {
         Fix::NoOfferDuringAttempt,
         Fix::CleanupPokes,
         Fix::IdempotentHandoffRestartsLease,
+        Fix::QueueGrantLeaseFromAttempt,
+        Fix::WithdrawOnGiveUp,
+        Fix::JoinOnlyWhenSubscribed,
+        Fix::GrantSkipsDeaf,
     ];
 
-    /// The item of the issue this fix closes; `None` for what the model found.
+    /// The item of the issue this fix closes; `None` for the others.
     pub fn item(self) -> Option<u8> {
         Some(match self {
             Fix::LeaseFromHandoffSent => 1,
@@ -79,7 +99,13 @@ impl Fix {
             Fix::CancelledReleaseCleansUp => 10,
             Fix::IdempotentScripts => 12,
             Fix::DeadlineWithHandoffPending => 13,
-            Fix::NoOfferDuringAttempt | Fix::CleanupPokes | Fix::IdempotentHandoffRestartsLease => {
+            Fix::NoOfferDuringAttempt
+            | Fix::CleanupPokes
+            | Fix::IdempotentHandoffRestartsLease
+            | Fix::QueueGrantLeaseFromAttempt
+            | Fix::WithdrawOnGiveUp
+            | Fix::JoinOnlyWhenSubscribed
+            | Fix::GrantSkipsDeaf => {
                 return None;
             }
         })
@@ -125,21 +151,29 @@ pub enum Fault {
     Cancel,
     /// A runnable task is not polled before time passes (a busy runtime, a `select!` loop).
     PollLate,
-    /// A process's pub/sub connection drops: announcements in flight are lost; it
-    /// reconnects, subscribes again and pokes every head.
+    /// A process's pub/sub connection drops: announcements and inbox messages in flight
+    /// are lost; it reconnects, subscribes again and pokes every head.
     DropPubSub,
+    /// A process's subscriber task is not polled before time passes: an announcement or
+    /// inbox message on its way arrives after the tick.
+    ListenLate,
+    /// A process dies: its futures, background releases and pub/sub connection with it;
+    /// its requests on their way may still arrive.
+    Crash,
     /// The server restarts empty (see [`Config::restarts`]).
     Restart,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 9] = [
         Fault::LoseReply,
         Fault::Resend,
         Fault::Stall,
         Fault::Cancel,
         Fault::PollLate,
         Fault::DropPubSub,
+        Fault::ListenLate,
+        Fault::Crash,
         Fault::Restart,
     ];
 }
@@ -236,6 +270,24 @@ impl Config {
             timeout: None,
             rounds: 1,
         }]);
+        config
+    }
+
+    /// Processes that queue in Redis: process 0 takes the lock and holds it, process 1
+    /// waits for it with a deadline of one tick, long enough to join Redis's queue once
+    /// its subscription is active, and to give up while queued there.
+    pub fn queueing() -> Config {
+        let mut config = Config::standard();
+        config.processes = vec![
+            vec![TaskSpec {
+                timeout: None,
+                rounds: 1,
+            }],
+            vec![TaskSpec {
+                timeout: Some(1),
+                rounds: 1,
+            }],
+        ];
         config
     }
 

@@ -12,11 +12,19 @@
 //! ## What is modelled
 //!
 //! - **Redis** ([`redis`]): one lock key holding an owner token, with an expiry by the
-//!   server's clock; its fencing counter; the subscribers of its channel. The scripts of
-//!   `runtime/src/scripts.rs`, each atomic: ACQUIRE (`SET NX PX` and `INCR`, or the
-//!   holder's PTTL), CONFIRM, HANDOFF (to the releaser's next local waiter, or a release
-//!   to everyone when other processes subscribe), RELEASE, EXTEND. Releases are announced
-//!   to the other subscribed processes (a process ignores its own announcements).
+//!   server's clock; its fencing counter; the subscribers of its channel (and of each
+//!   process's inbox for it, subscribed together); its queue of waiting processes with its
+//!   expiry ([`redis::queue`]). The scripts of `runtime/src/protocol/scripts.rs`, each
+//!   atomic: ACQUIRE (`SET NX PX` and `INCR`, or the holder's PTTL, joining the queue with
+//!   `j` unless `q` and `LPOS` find the entry there; taking the entry out on success with
+//!   `q`), CONFIRM, HANDOFF (to the releaser's next local waiter, stopping at its entry in
+//!   the queue; to the first queued process that listens ahead of it; or a release to
+//!   everyone when other processes subscribe), RELEASE (optionally withdrawing an entry
+//!   first; handing the lock to the first queued process that listens, else freeing it),
+//!   EXTEND. `grant_next!` writes the lock under the entry's token with a fresh fencing
+//!   token and publishes on its process's inbox, passing over entries PUBLISH reached
+//!   nobody for. Releases are announced to the other subscribed processes (a process
+//!   ignores its own announcements).
 //! - **Client processes** (two or three), each with its wait table for the key
 //!   (`waiters.rs`, [`client::table`]): the FIFO of its waiters, of which only the head talks
 //!   to Redis; sticky pokes; the lease end of a local holder, which the next head waits
@@ -34,7 +42,14 @@
 //!   ([`client::release`], `release.rs`): HANDOFF to the next local waiter (again, under the
 //!   waiter's token, when the waiter left meanwhile) or RELEASE.
 //! - **Background releases** ([`client::cleanup`], `cleanup.rs`): RELEASE by token, retried
-//!   while Redis does not answer, until the token's lease must have ended.
+//!   while Redis does not answer, until the token's lease must have ended; for an
+//!   acquisition that ended while it may be queued in Redis, the withdraw (the same RELEASE
+//!   taking its entry out first), until its queued time and a lease more.
+//! - **The queue in Redis** on the client side: an attempt joins only while its process's
+//!   subscription is active (`queued_until`, `attempt_began`); a message on a process's
+//!   inbox ([`client::inbox`]) travels on its pub/sub connection like an announcement (lost
+//!   when it drops) and gives the waiter it names a grant counted from the start of its
+//!   latest attempt, or is ignored when no waiter there has that token.
 //!
 //! **Time** ([`time`]) is the server's clock in ticks; the clients' clocks tick at the same
 //! rate. Everything that is not a fault happens within a tick: requests are answered,
@@ -50,7 +65,9 @@
 //! pass, until its caller's deadline + grace or the response timeout cuts it short;
 //! cancellation of a future at any await of an acquisition, an extension or a release; a
 //! runnable waiter not polled before a tick passes (a busy runtime, a `select!` loop); a
-//! server restarted empty; a pub/sub connection dropped with the announcements on it.
+//! server restarted empty; a pub/sub connection dropped with the announcements and inbox
+//! messages on it; a subscriber task polled late (a message arrives after the tick); a
+//! process that dies (its requests on their way may still arrive, its queue entries stay).
 //!
 //! ## What is checked
 //!
@@ -97,6 +114,21 @@
 //! The last three were found by this model: requirements on the runtime's fixes, not items
 //! of the issue. The first two arise only once item 12 makes ACQUIRE idempotent.
 //!
+//! The queue in Redis has four switches ([`Fix::QueueGrantLeaseFromAttempt`],
+//! [`Fix::WithdrawOnGiveUp`], [`Fix::JoinOnlyWhenSubscribed`], [`Fix::GrantSkipsDeaf`]);
+//! their reverted checks are not written yet: with every fix in, the checker found a bug in
+//! the runtime's queue first. [`Config::queueing`] (a holder, and a waiter of another
+//! process with a deadline of one tick) violates "every orphaned token gets a background
+//! release or expires" after 19 steps: the first attempt that joins (`j`, no `q`) is resent
+//! after its reply was lost, and ACQUIRE, checking `LPOS` only with `q`, queues the
+//! acquisition twice; its withdraw takes one entry out (`LREM ... 1`); the holder's release
+//! hands the lock to the other, to a process still subscribed that ignores the message.
+//! The suite asserts the counter-example is found until the runtime fixes the script.
+//!
+//! A key written from the queue counts as orphaned unless a release of its token is
+//! pending then (a withdraw that already ran does not free it); one written from an entry
+//! that a late request queued expires with its lease, as a late `SET` does.
+//!
 //! ## Assumptions and abstractions
 //!
 //! - One lock name on one Redis server. Sentinel, Cluster (`min_replicas`), Redlock, the
@@ -122,7 +154,7 @@
 //! one with a deadline that retries, one that tries once; lease 2 ticks; horizon 6 ticks)
 //! to 22 steps, about 3.7 million states; [`Config::waiting_processes`] to 18 steps;
 //! [`Config::three_processes`] to 14 steps. Then each reverted fix, to the same 22 steps.
-//! About 15 s on two cores in a debug build (the model and stateright are optimized in
+//! About 25 s on two cores in a debug build (the model and stateright are optimized in
 //! test builds: see the workspace's `Cargo.toml`).
 //!
 //! Deeper: `REDIS_LOCKED_MODEL_EXTRA_STEPS=4 cargo test -p redis-locked-model -- --nocapture`

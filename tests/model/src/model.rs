@@ -35,6 +35,8 @@ impl Model for LockModel {
                 holder_until: None,
                 subscription: Subscription::None,
                 pubsub: PubSub::Idle,
+                inbox: Vec::new(),
+                listen_late: false,
                 tasks: vec![
                     Task {
                         round: 0,

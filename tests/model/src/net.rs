@@ -34,6 +34,7 @@ impl State {
             idempotent: cfg.has(Fix::IdempotentScripts),
             handoff_restarts_lease: cfg.has(Fix::IdempotentHandoffRestartsLease),
             time_floor: cfg.time_floor,
+            grant_skips_deaf: cfg.has(Fix::GrantSkipsDeaf),
         };
         let fence = self.redis.fence;
         let effects = self.redis.run(request.op, self.now, &scripts, late);
@@ -45,6 +46,9 @@ impl State {
         }
         if effects.announced {
             self.publish(usize::from(request.from));
+        }
+        if let Some(next) = effects.granted {
+            self.handed_from_queue(next);
         }
         if late {
             // Nobody reads its reply.

@@ -4,7 +4,7 @@
 use stateright::Property;
 
 use crate::LockModel;
-use crate::state::{AcquireStep, Phase, ReleaseStep, State, Token};
+use crate::state::{AcquireStep, Phase, PubSub, ReleaseStep, State, Token};
 
 pub const EXCLUSION: &str = "no two acquisitions both believe they hold the lock";
 pub const VALIDITY: &str = "a holder's local validity never outlasts Redis's expiry of its token";
@@ -108,7 +108,10 @@ fn known(s: &State, token: Token) -> bool {
 
 /// The rule of the issue: while Redis holds an acquisition's token, the acquisition treats
 /// it as maybe taken (it confirms, or cleans up when it ends), waits for a reply that will
-/// tell, or is being handed the lock.
+/// tell, or is being handed the lock: by a releaser of its process, or from Redis's queue
+/// with the message on its way. A message lost with the pub/sub connection is made up for
+/// by the poke of the head when the connection is back: the head's next attempt finds its
+/// own token, so a head poked (or about to be) will know.
 fn unknown_never_taken_for_no(s: &State) -> bool {
     let Some(key) = s.redis.key else {
         return true;
@@ -117,12 +120,17 @@ fn unknown_never_taken_for_no(s: &State) -> bool {
         if a.token != key.token {
             return true;
         }
-        let waiter = s.procs[p].waiter(t);
+        let proc = &s.procs[p];
+        let waiter = proc.waiter(t);
+        let message = proc.inbox.iter().any(|&(token, _)| token == a.token)
+            || (proc.is_head(t)
+                && (proc.pubsub == PubSub::Reconnecting || waiter.is_some_and(|w| w.poked)));
         a.unconfirmed.is_some()
             || matches!(
                 a.step,
                 AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. }
             )
             || waiter.is_some_and(|w| w.handoff_pending || w.granted.is_some())
+            || message
     })
 }

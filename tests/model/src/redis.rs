@@ -1,8 +1,11 @@
 //! The server: one lock key with an expiry by the server's clock, its fencing counter, the
-//! subscribers of its channel, and the scripts of `runtime/src/scripts.rs`, each run
-//! atomically.
+//! subscribers of its channels, its queue of waiting processes ([`queue`]), and the scripts
+//! of `runtime/src/protocol/scripts.rs`, each run atomically.
+
+pub mod queue;
 
 use crate::state::{Time, Token};
+use queue::{Entry, Next};
 
 /// With the `TIME` floor, fencing tokens are at least `now * FENCE_PER_TICK`: the model's
 /// stand-in for "never below the server clock in microseconds", sound while fewer than this
@@ -18,8 +21,14 @@ pub struct Redis {
     /// The key is absent because a script deleted it (not because it expired or never
     /// existed): someone released the lock, so every waiter must hear of it.
     pub released: bool,
-    /// Processes subscribed to the key's channel (bits), as `PUBSUB NUMSUB` counts them.
+    /// Processes subscribed to the key's channel (bits), as `PUBSUB NUMSUB` counts them;
+    /// each subscribes to its inbox for the key (`<key>:<instance id>`) at the same time,
+    /// on the same connection, so the same bit says whether PUBLISH there reaches it.
     pub subscribers: u8,
+    /// The queue of waiting processes' acquisitions (`<key>:queue`), oldest first.
+    pub queue: Vec<Entry>,
+    /// When the queue expires (0 while it is empty, as Redis deletes an empty list).
+    pub queue_expires: Time,
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -33,7 +42,13 @@ pub struct Key {
 /// A script call, with its arguments.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Op {
-    Acquire(Token),
+    /// `queued`: an earlier attempt of the acquisition joined the queue (`q`); `join`:
+    /// join it if the lock is taken (`j`).
+    Acquire {
+        token: Token,
+        queued: bool,
+        join: bool,
+    },
     Confirm(Token),
     /// `own`: how many of the channel's subscribers are the releaser's process (0 or 1).
     Handoff {
@@ -41,7 +56,12 @@ pub enum Op {
         new: Token,
         own: u8,
     },
-    Release(Token),
+    /// `withdraw`: the token's queue entry is taken out first (a cleanup after an
+    /// acquisition that ended queued).
+    Release {
+        token: Token,
+        withdraw: bool,
+    },
     Extend(Token),
 }
 
@@ -55,11 +75,12 @@ pub enum Reply {
     Confirmed(u16),
     /// HANDOFF gave the lock to the waiter: its fencing token.
     Handed(u16),
-    /// HANDOFF released to everyone instead (-1): other processes wait too.
+    /// HANDOFF released to everyone, or handed the lock to another process's queued
+    /// acquisition, instead (-1): other processes wait too.
     ToEveryone,
     /// HANDOFF found the key not ours (0).
     NotOurs,
-    /// RELEASE or EXTEND: 1 or 0.
+    /// RELEASE (2, handed to the queue, counts as 1) or EXTEND: 1 or 0.
     Done(bool),
 }
 
@@ -68,6 +89,8 @@ pub struct Effects {
     pub reply: Reply,
     /// It published a release announcement.
     pub announced: bool,
+    /// It handed the lock to a queued acquisition (`grant_next!`).
+    pub granted: Option<Next>,
 }
 
 /// How the scripts behave: the switches of the checked configuration that matter here.
@@ -77,6 +100,8 @@ pub struct Scripts {
     /// Whether HANDOFF's idempotent branch restarts the lease.
     pub handoff_restarts_lease: bool,
     pub time_floor: bool,
+    /// Whether `grant_next!` passes over an entry whose process PUBLISH did not reach.
+    pub grant_skips_deaf: bool,
 }
 
 impl Redis {
@@ -84,7 +109,7 @@ impl Redis {
         self.key.is_some_and(|k| k.token == token)
     }
 
-    fn next_fence(&mut self, now: Time, scripts: &Scripts) -> u16 {
+    pub(crate) fn next_fence(&mut self, now: Time, scripts: &Scripts) -> u16 {
         let next = self.fence + 1;
         self.fence = if scripts.time_floor {
             next.max(u16::from(now) * FENCE_PER_TICK)
@@ -94,7 +119,7 @@ impl Redis {
         self.fence
     }
 
-    fn set(&mut self, token: Token, now: Time, scripts: &Scripts, late: bool) {
+    pub(crate) fn set(&mut self, token: Token, now: Time, scripts: &Scripts, late: bool) {
         self.key = Some(Key {
             token,
             expires: now + scripts.lease,
@@ -121,19 +146,42 @@ impl Redis {
         let quiet = |reply| Effects {
             reply,
             announced: false,
+            granted: None,
+        };
+        let released = |announced, granted| Effects {
+            reply: Reply::Done(true),
+            announced,
+            granted,
         };
         match op {
-            Op::Acquire(token) => match self.key {
-                None => {
-                    self.set(token, now, scripts, late);
-                    quiet(Reply::Taken(self.next_fence(now, scripts)))
+            Op::Acquire {
+                token,
+                queued,
+                join,
+            } => {
+                let taken = match self.key {
+                    None => {
+                        self.set(token, now, scripts, late);
+                        Some(self.next_fence(now, scripts))
+                    }
+                    Some(key) if key.token == token && scripts.idempotent => {
+                        self.touch(now, scripts, late);
+                        Some(self.fence)
+                    }
+                    Some(_) => None,
+                };
+                if let Some(fence) = taken {
+                    if queued {
+                        self.withdraw(token);
+                    }
+                    return quiet(Reply::Taken(fence));
                 }
-                Some(key) if key.token == token && scripts.idempotent => {
-                    self.touch(now, scripts, late);
-                    quiet(Reply::Taken(self.fence))
+                let expires = self.key.expect("held").expires;
+                if join {
+                    self.join(token, queued, late, expires, scripts.lease);
                 }
-                Some(key) => quiet(Reply::Held(key.expires - now)),
-            },
+                quiet(Reply::Held(expires - now))
+            }
             Op::Confirm(token) => {
                 if self.holds(token) {
                     self.touch(now, scripts, late);
@@ -155,25 +203,42 @@ impl Redis {
                     }
                     return quiet(Reply::NotOurs);
                 }
-                if self.subscribers.count_ones() > u32::from(own) {
-                    self.delete();
-                    return Effects {
-                        reply: Reply::ToEveryone,
-                        announced: true,
-                    };
+                match self.grant_next(old, Some(new), now, scripts) {
+                    Next::Offered => {}
+                    granted @ Next::Granted { .. } => {
+                        return Effects {
+                            reply: Reply::ToEveryone,
+                            announced: false,
+                            granted: Some(granted),
+                        };
+                    }
+                    Next::Exhausted => {
+                        if self.subscribers.count_ones() > u32::from(own) {
+                            self.delete();
+                            return Effects {
+                                reply: Reply::ToEveryone,
+                                announced: true,
+                                granted: None,
+                            };
+                        }
+                    }
                 }
                 self.set(new, now, scripts, late);
                 quiet(Reply::Handed(self.next_fence(now, scripts)))
             }
-            Op::Release(token) => {
-                if self.holds(token) {
-                    self.delete();
-                    Effects {
-                        reply: Reply::Done(true),
-                        announced: true,
+            Op::Release { token, withdraw } => {
+                if withdraw {
+                    self.withdraw(token);
+                }
+                if !self.holds(token) {
+                    return quiet(Reply::Done(false));
+                }
+                match self.grant_next(token, None, now, scripts) {
+                    granted @ Next::Granted { .. } => released(false, Some(granted)),
+                    _ => {
+                        self.delete();
+                        released(true, None)
                     }
-                } else {
-                    quiet(Reply::Done(false))
                 }
             }
             Op::Extend(token) => {
@@ -192,10 +257,11 @@ impl Redis {
             self.key = None;
             self.released = false;
         }
+        self.expire_queue(now);
     }
 
-    /// The server restarted with no data: no key, no subscribers, and the fencing counter
-    /// back at zero (the `TIME` floor, if on, keeps the next tokens above the old ones).
+    /// The server restarted with no data: no key, no queue, no subscribers, and the fencing
+    /// counter back at zero (the `TIME` floor, if on, keeps the next tokens above the old ones).
     pub fn restart(&mut self) {
         *self = Redis::default();
     }

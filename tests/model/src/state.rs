@@ -67,6 +67,8 @@ pub struct Ghost {
     /// A tick passed while the lock was free after a release and a process's queue head
     /// slept without a poke, waiting for a lease timer.
     pub slept_on_free_lock: bool,
+    /// Processes that crashed (bits).
+    pub dead: u8,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +104,12 @@ pub struct Process {
     pub holder_until: Option<Time>,
     pub subscription: Subscription,
     pub pubsub: PubSub,
+    /// Messages on the process's inbox channel on their way (`<fencing token> <owner
+    /// value>`: the lock handed from Redis's queue to that acquisition), oldest first.
+    pub inbox: Vec<(Token, u16)>,
+    /// The subscriber task is not polled before the next tick (a busy runtime): what is on
+    /// its way on the pub/sub connection waits (a fault).
+    pub listen_late: bool,
     pub tasks: Vec<Task>,
 }
 
@@ -130,6 +138,8 @@ pub struct Waiter {
     /// The lock was handed to this waiter's token.
     pub granted: Option<Grant>,
     pub handoff_pending: bool,
+    /// When its latest attempt began (`Waiter::attempt_began`).
+    pub attempt_began: Option<Time>,
 }
 
 impl Waiter {
@@ -141,7 +151,8 @@ impl Waiter {
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Grant {
     pub fence: u16,
-    /// When the releaser sent the HANDOFF: the new lease began no earlier.
+    /// When the releaser sent the HANDOFF, or (handed from Redis's queue) when the
+    /// waiter's latest attempt began: the new lease began no earlier.
     pub since: Time,
 }
 
@@ -176,6 +187,9 @@ pub struct Acquiring {
     pub holder_lease_end: Option<Time>,
     /// When to try again after a failed attempt.
     pub retry_at: Option<Time>,
+    /// Until when a releaser may hand it the lock from Redis's queue, once an attempt may
+    /// have put it there (`Attempts::queued_until`).
+    pub queued_until: Option<Time>,
     /// Ticks this acquisition was runnable but not polled (faults, not the protocol's doing).
     pub starved: u8,
     pub step: AcquireStep,
@@ -225,12 +239,14 @@ pub enum ReleaseStep {
     Release,
 }
 
-/// A background release of `token` (`cleanup::release_later`), trying until `until`.
+/// A background release of `token` (`cleanup::release_later`, or `withdraw_later` when it
+/// also takes the token's entry out of Redis's queue), trying until `until`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cleanup {
     pub token: Token,
     pub process: u8,
     pub until: Time,
+    pub withdraw: bool,
     /// Backing off after a failure, until then; `None` while its RELEASE is in flight.
     pub retry_at: Option<Time>,
 }

@@ -19,7 +19,10 @@ impl State {
             (0..proc.tasks.len()).all(|t| proc.tasks[t].late || !self.runnable(p, t))
         });
         let pubsub_quiet = self.procs.iter().all(|proc| {
-            proc.pubsub == PubSub::Idle && proc.subscription != Subscription::Requested
+            let on_its_way = proc.pubsub == PubSub::Announced || !proc.inbox.is_empty();
+            (!on_its_way || proc.listen_late)
+                && proc.pubsub != PubSub::Reconnecting
+                && proc.subscription != Subscription::Requested
         });
         let cleanups_wait = self
             .cleanups
@@ -34,6 +37,7 @@ impl State {
         self.now += 1;
         self.redis.expire(self.now);
         for proc in &mut self.procs {
+            proc.listen_late = false;
             for task in &mut proc.tasks {
                 if task.late {
                     task.late = false;
@@ -83,7 +87,10 @@ impl State {
                 .iter()
                 .any(|t| matches!(t.phase, Phase::Releasing(_)));
             let cleaning_here = self.cleanups.iter().any(|c| usize::from(c.process) == p);
+            // A subscriber task polled late has an announcement or a grant on its way.
+            let message_here = proc.pubsub == PubSub::Announced || !proc.inbox.is_empty();
             asleep
+                && !message_here
                 && !task.late
                 && !head.poked
                 && !head.handoff_pending

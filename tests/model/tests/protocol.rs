@@ -144,6 +144,31 @@ fn an_idempotent_handoff_that_keeps_the_old_expiry_outlives_it() {
     finds_when_reverted(Fix::IdempotentHandoffRestartsLease, VALIDITY);
 }
 
+/// A bug in the runtime's queue in Redis, found by this model with every fix in: ACQUIRE
+/// checks with `LPOS` whether the entry is queued already only when ARGV[3] has `q`, which
+/// the first attempt that joins (`j`) lacks. Resent after its reply was lost (ACQUIRE is
+/// `resend_safe`), that attempt queues the acquisition twice; the withdraw of an
+/// acquisition that gives up (`LREM ... 1`) takes out one entry; the holder's release
+/// hands the lock to the other, its process still subscribed (the sweep comes later), which
+/// ignores the message: nobody frees the lock until its lease ends. Asserted found until
+/// the runtime fixes it (ACQUIRE checking `LPOS` whenever it joins: the checker then finds
+/// nothing here to 24 steps).
+#[test]
+fn runtime_bug_a_resent_first_join_queues_an_acquisition_twice() {
+    let report = check::run(
+        LockModel::new(Config::queueing()),
+        &Run::find(ORPHANS, STEPS),
+    );
+    let path = report
+        .violation(ORPHANS)
+        .expect("the duplicate entry strands a lock");
+    println!("\"{ORPHANS}\" violated after {} steps:", path.len());
+    for step in path {
+        println!("    {step}");
+    }
+    assert!(path.iter().any(|step| step.contains("resent: Acquire")));
+}
+
 /// The fencing property has teeth: after an empty restart without the `TIME` floor, the
 /// counter starts again from zero.
 #[test]

@@ -1,6 +1,7 @@
-//! One acquisition (`acquire.rs` and `acquire/attempts.rs`): queue, let the head try
-//! ACQUIRE, CONFIRM after an unanswered attempt, sleep until poked or a timer, take a
-//! grant, give up at the deadline (leaving the queue and cleaning up what may be ours).
+//! One acquisition (`algorithm/acquire.rs` and `acquire/attempts.rs`): queue, let the head
+//! try ACQUIRE (joining Redis's queue while the process listens), CONFIRM after an
+//! unanswered attempt, sleep until poked or a timer, take a grant, give up at the deadline
+//! (leaving the queue, and withdrawing from Redis's or cleaning up what may be ours).
 
 use crate::config::{Config, Fix};
 use crate::redis::{Op, Reply};
@@ -34,6 +35,7 @@ impl State {
                 unconfirmed: None,
                 holder_lease_end: None,
                 retry_at: None,
+                queued_until: None,
                 starved: 0,
                 step: AcquireStep::Look,
             }),
@@ -88,15 +90,23 @@ impl State {
                         earlier: a.unconfirmed,
                     };
                     a.unconfirmed = Some(now);
+                    // Queued in Redis only while this process hears its inbox.
+                    let join = proc.subscription == Subscription::Active
+                        || !cfg.has(Fix::JoinOnlyWhenSubscribed);
+                    let queued = a.queued_until.is_some();
+                    if join {
+                        // Sent now, it may queue the acquisition whatever becomes of its reply.
+                        a.queued_until = a.queued_until.max(Some(now + cfg.lease));
+                    }
+                    self.procs[p].waiter_mut(t).expect("queued").attempt_began = Some(now);
                     self.set_phase(p, t, Phase::Acquiring(a));
                     let until = a.deadline.map(|d| d + cfg.grace);
-                    return self.send(
-                        cfg,
-                        Owner::Task(p as u8, t as u8),
-                        p,
-                        Op::Acquire(a.token),
-                        until,
-                    );
+                    let op = Op::Acquire {
+                        token: a.token,
+                        queued,
+                        join,
+                    };
+                    return self.send(cfg, Owner::Task(p as u8, t as u8), p, op, until);
                 }
             }
         }
@@ -187,6 +197,11 @@ impl State {
             }
             (AcquireStep::Attempt { sent, earlier }, Outcome::Reply(Reply::Held(pttl))) => {
                 a.unconfirmed = earlier;
+                if a.queued_until.is_some() {
+                    // Queued (by this attempt or an earlier one): the queue in Redis lives
+                    // the holder's lease and two of ours past this.
+                    a.queued_until = a.queued_until.max(Some(self.now + pttl + 2 * cfg.lease));
+                }
                 if earlier.is_some() {
                     // An earlier attempt whose reply was lost may have taken the lock for us.
                     a.step = AcquireStep::Confirm { sent, pttl };
@@ -232,20 +247,33 @@ impl State {
     }
 
     /// The acquisition ends without the lock (deadline, or cancelled): its ticket leaves
-    /// the queue, then its attempts release whatever may have been taken for it.
+    /// the queue, then its attempts release whatever may have been taken for it; one that
+    /// may be queued in Redis withdraws from there in the same request.
     pub fn give_up(&mut self, cfg: &Config, p: usize, t: usize) {
         let a = self.acquiring(p, t);
         let (waiter, was_head) = self.procs[p].remove(t);
-        if let Some(grant) = waiter.granted
-            && cfg.has(Fix::GrantedDropReleases)
-        {
-            self.schedule_cleanup(cfg, p, a.token, grant.since + cfg.lease);
-        }
+        let granted = waiter
+            .granted
+            .filter(|_| cfg.has(Fix::GrantedDropReleases))
+            .map(|grant| grant.since);
         if was_head {
             self.procs[p].poke_head();
         }
-        if let Some(sent) = a.unconfirmed {
-            self.schedule_cleanup(cfg, p, a.token, sent + cfg.lease);
+        match a.queued_until.filter(|_| cfg.has(Fix::WithdrawOnGiveUp)) {
+            Some(queued_until) => {
+                // `Drop for Attempts`: from the earliest instant the lock may be ours.
+                let since = [granted, a.unconfirmed].into_iter().flatten().min();
+                let until = since.map_or(queued_until, |s| queued_until.max(s + cfg.lease));
+                self.schedule_withdraw(cfg, p, a.token, until + cfg.lease);
+            }
+            None => {
+                if let Some(since) = granted {
+                    self.schedule_cleanup(cfg, p, a.token, since + cfg.lease);
+                }
+                if let Some(sent) = a.unconfirmed {
+                    self.schedule_cleanup(cfg, p, a.token, sent + cfg.lease);
+                }
+            }
         }
         self.next_round(cfg, p, t);
     }

@@ -1,5 +1,6 @@
-//! Background releases (`runtime/src/cleanup.rs`): RELEASE by token, retried while Redis
-//! does not answer, until the token's lease must have ended.
+//! Background releases (`runtime/src/algorithm/cleanup.rs`): RELEASE by token (with the
+//! token's queue entry taken out first, for an acquisition that ended queued), retried
+//! while Redis does not answer, until the token's lease must have ended.
 
 use super::acquire::Outcome;
 use crate::config::{Config, Fix};
@@ -10,27 +11,34 @@ impl State {
     /// `release_later(token, until)`. A token whose lease has ended by `until` is left to
     /// expire.
     pub fn schedule_cleanup(&mut self, cfg: &Config, p: usize, token: Token, until: Time) {
+        self.schedule(cfg, p, token, until, false);
+    }
+
+    /// `withdraw_later(token, entry, until)`: the release also takes the token's entry out
+    /// of Redis's queue first, in the same script.
+    pub fn schedule_withdraw(&mut self, cfg: &Config, p: usize, token: Token, until: Time) {
+        self.schedule(cfg, p, token, until, true);
+    }
+
+    fn schedule(&mut self, cfg: &Config, p: usize, token: Token, until: Time, withdraw: bool) {
         self.ghost.cleanup_scheduled |= token.bit();
         if until <= self.now {
             return;
         }
         if let Some(c) = self.cleanups.iter_mut().find(|c| c.token == token) {
             c.until = c.until.max(until);
+            c.withdraw |= withdraw;
             return;
         }
         self.cleanups.push(Cleanup {
             token,
             process: p as u8,
             until,
+            withdraw,
             retry_at: None,
         });
-        self.send(
-            cfg,
-            Owner::Cleanup(token),
-            p,
-            Op::Release(token),
-            Some(until),
-        );
+        let op = Op::Release { token, withdraw };
+        self.send(cfg, Owner::Cleanup(token), p, op, Some(until));
     }
 
     fn cleanup_index(&self, token: Token) -> usize {
@@ -52,13 +60,11 @@ impl State {
         }
         self.cleanups[i].retry_at = None;
         let p = usize::from(c.process);
-        self.send(
-            cfg,
-            Owner::Cleanup(c.token),
-            p,
-            Op::Release(c.token),
-            Some(c.until),
-        );
+        let op = Op::Release {
+            token: c.token,
+            withdraw: c.withdraw,
+        };
+        self.send(cfg, Owner::Cleanup(c.token), p, op, Some(c.until));
     }
 
     pub fn on_cleanup_outcome(&mut self, cfg: &Config, token: Token, outcome: Outcome) {

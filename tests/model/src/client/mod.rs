@@ -2,6 +2,8 @@
 
 pub mod acquire;
 pub mod cleanup;
+pub mod crash;
+pub mod inbox;
 pub mod pubsub;
 pub mod release;
 pub mod table;

@@ -1,6 +1,7 @@
-//! A process's pub/sub connection (`runtime/src/subscriber.rs`): subscriptions, release
-//! announcements, a dropped connection that reconnects and pokes every head, and the sweep
-//! of idle subscriptions.
+//! A process's pub/sub connection (`runtime/src/waiting/subscriber.rs`): subscriptions (to
+//! the key's channel and the process's inbox for it, together), release announcements, a
+//! dropped connection that reconnects and pokes every head, and the sweep of idle
+//! subscriptions. Inbox messages: [`super::inbox`].
 
 use crate::state::{PubSub, State, Subscription};
 
@@ -29,11 +30,14 @@ impl State {
         }
     }
 
-    /// The connection drops (a fault, or the server restarted): what was on its way is lost.
+    /// The connection drops (a fault, or the server restarted): what was on its way is lost,
+    /// inbox messages too.
     pub fn drop_pubsub(&mut self, p: usize) {
         self.redis.subscribers &= !(1 << p);
         let proc = &mut self.procs[p];
         proc.pubsub = PubSub::Reconnecting;
+        proc.inbox.clear();
+        proc.listen_late = false;
         if proc.subscription == Subscription::Active {
             proc.subscription = Subscription::Requested;
         }

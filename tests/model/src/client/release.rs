@@ -102,7 +102,13 @@ impl State {
                     },
                 )
             }
-            None => (ReleaseStep::Release, Op::Release(token)),
+            None => (
+                ReleaseStep::Release,
+                Op::Release {
+                    token,
+                    withdraw: false,
+                },
+            ),
         };
         let releasing = Releasing {
             token,

@@ -31,6 +31,7 @@ impl Process {
             poked: false,
             granted: None,
             handoff_pending: false,
+            attempt_began: None,
         });
     }
 
@@ -87,9 +88,10 @@ impl Process {
         };
         waiter.handoff_pending = false;
         waiter.poked = true;
-        waiter.granted = grant;
-        if grant.is_none() {
-            self.holder_until = None;
+        match grant {
+            Some(grant) => waiter.granted = Some(grant),
+            // A lock handed to it from Redis's queue meanwhile stays its own.
+            None => self.holder_until = None,
         }
     }
 }
