@@ -53,9 +53,20 @@ pub enum Fix {
     /// the waiter counts from before the HANDOFF was sent.
     IdempotentHandoffRestartsLease,
     /// The queue in Redis: a lock handed from the queue has its lease counted from the start
-    /// of the waiter's latest attempt (`attempt_began`), which ran before the release that
+    /// of an attempt of the waiter's (`queued_since`), which ran before the release that
     /// handed it. Reverted: from when the inbox message is taken.
     QueueGrantLeaseFromAttempt,
+    /// The queue in Redis, a detail of the above (runtime commit "an acquisition is queued
+    /// once ..."): that attempt is the first that may have queued the waiter. Reverted: its
+    /// latest attempt (`attempt_began`, as before), which may have begun after the lock was
+    /// handed, and been lost on its way.
+    GrantLeaseFromFirstJoin,
+    /// The queue in Redis: ACQUIRE with `j` looks for the acquisition's entry (`LPOS`)
+    /// before it pushes, and taking the lock with `q` or `j`, or a withdraw, removes every
+    /// copy (`LREM ... 0`). Reverted: `LPOS` only with `q`, `LREM ... 1` only with `q` and
+    /// in the withdraw, as before: a resent first joining attempt queues an acquisition
+    /// twice.
+    JoinLooksFirst,
     /// The queue in Redis: an acquisition that ends without the lock while it may be queued
     /// takes its entry out and frees a lock handed to it, in one RELEASE in the background
     /// (`withdraw_later`). Reverted: its entry stays in the queue (it frees only what an
@@ -72,7 +83,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix: the issue's, in its order, then those of the queue in Redis.
-    pub const ALL: [Fix; 14] = [
+    pub const ALL: [Fix; 16] = [
         Fix::LeaseFromHandoffSent,
         Fix::GrantedDropReleases,
         Fix::PokeAfterOfferedLeft,
@@ -84,6 +95,8 @@ impl Fix {
         Fix::CleanupPokes,
         Fix::IdempotentHandoffRestartsLease,
         Fix::QueueGrantLeaseFromAttempt,
+        Fix::GrantLeaseFromFirstJoin,
+        Fix::JoinLooksFirst,
         Fix::WithdrawOnGiveUp,
         Fix::JoinOnlyWhenSubscribed,
         Fix::GrantSkipsDeaf,
@@ -103,6 +116,8 @@ impl Fix {
             | Fix::CleanupPokes
             | Fix::IdempotentHandoffRestartsLease
             | Fix::QueueGrantLeaseFromAttempt
+            | Fix::GrantLeaseFromFirstJoin
+            | Fix::JoinLooksFirst
             | Fix::WithdrawOnGiveUp
             | Fix::JoinOnlyWhenSubscribed
             | Fix::GrantSkipsDeaf => {
@@ -288,6 +303,30 @@ impl Config {
                 rounds: 1,
             }],
         ];
+        config
+    }
+
+    /// [`queueing`](Config::queueing), but process 1 waits as long as it takes, so it stays
+    /// queued in Redis until the lock is handed to it, and wakes at the holder's lease end
+    /// meanwhile; two faults a run.
+    pub fn queued_waiter() -> Config {
+        let mut config = Config::queueing();
+        config.processes[1][0].timeout = None;
+        config.faults = 2;
+        config
+    }
+
+    /// A handover inside process 0 meets a grant from Redis's queue: process 0 has a
+    /// holder and a waiter, both without a deadline, process 1 one task; no faults, two
+    /// ticks (the holder's critical section outlasts its lease).
+    pub fn handoff_meets_queue() -> Config {
+        let mut config = Config::waiting_processes();
+        config.processes[0][1] = TaskSpec {
+            timeout: None,
+            rounds: 1,
+        };
+        config.faults = 0;
+        config.horizon = 2;
         config
     }
 

@@ -16,8 +16,8 @@
 //!   process's inbox for it, subscribed together); its queue of waiting processes with its
 //!   expiry ([`redis::queue`]). The scripts of `runtime/src/protocol/scripts.rs`, each
 //!   atomic: ACQUIRE (`SET NX PX` and `INCR`, or the holder's PTTL, joining the queue with
-//!   `j` unless `q` and `LPOS` find the entry there; taking the entry out on success with
-//!   `q`), CONFIRM, HANDOFF (to the releaser's next local waiter, stopping at its entry in
+//!   `j` unless `LPOS` finds the entry there; taking every copy out on success with `q` or
+//!   `j`), CONFIRM, HANDOFF (to the releaser's next local waiter, stopping at its entry in
 //!   the queue; to the first queued process that listens ahead of it; or a release to
 //!   everyone when other processes subscribe), RELEASE (optionally withdrawing an entry
 //!   first; handing the lock to the first queued process that listens, else freeing it),
@@ -46,10 +46,11 @@
 //!   acquisition that ended while it may be queued in Redis, the withdraw (the same RELEASE
 //!   taking its entry out first), until its queued time and a lease more.
 //! - **The queue in Redis** on the client side: an attempt joins only while its process's
-//!   subscription is active (`queued_until`, `attempt_began`); a message on a process's
+//!   subscription is active (`queued_until`, `queued_since`); a message on a process's
 //!   inbox ([`client::inbox`]) travels on its pub/sub connection like an announcement (lost
 //!   when it drops) and gives the waiter it names a grant counted from the start of its
-//!   latest attempt, or is ignored when no waiter there has that token.
+//!   first attempt that may have queued it, or is ignored when no waiter there has that
+//!   token.
 //!
 //! **Time** ([`time`]) is the server's clock in ticks; the clients' clocks tick at the same
 //! rate. Everything that is not a fault happens within a tick: requests are answered,
@@ -114,16 +115,25 @@
 //! The last three were found by this model: requirements on the runtime's fixes, not items
 //! of the issue. The first two arise only once item 12 makes ACQUIRE idempotent.
 //!
-//! The queue in Redis has four switches ([`Fix::QueueGrantLeaseFromAttempt`],
-//! [`Fix::WithdrawOnGiveUp`], [`Fix::JoinOnlyWhenSubscribed`], [`Fix::GrantSkipsDeaf`]);
-//! their reverted checks are not written yet: with every fix in, the checker found a bug in
-//! the runtime's queue first. [`Config::queueing`] (a holder, and a waiter of another
-//! process with a deadline of one tick) violates "every orphaned token gets a background
-//! release or expires" after 19 steps: the first attempt that joins (`j`, no `q`) is resent
-//! after its reply was lost, and ACQUIRE, checking `LPOS` only with `q`, queues the
-//! acquisition twice; its withdraw takes one entry out (`LREM ... 1`); the holder's release
-//! hands the lock to the other, to a process still subscribed that ignores the message.
-//! The suite asserts the counter-example is found until the runtime fixes the script.
+//! The queue in Redis, in [`Config::queueing`] (a holder, and a waiter of another process
+//! with a deadline of one tick) unless said otherwise:
+//!
+//! | fix | reverted, the checker finds | steps |
+//! | --- | --- | --- |
+//! | [`Fix::JoinLooksFirst`] | a resent first joining ACQUIRE queues the acquisition twice; its withdraw takes one copy out; the holder's release hands the lock to the other, ignored | 19 |
+//! | [`Fix::GrantLeaseFromFirstJoin`] | ([`Config::queued_waiter`], two faults) the inbox message is late; the waiter, woken at the holder's lease end, sends an attempt that is lost, then dates the grant from it, past Redis's expiry | 22 |
+//! | [`Fix::QueueGrantLeaseFromAttempt`] | a late inbox message dates the grant from when it is taken, past Redis's expiry | 19 |
+//! | [`Fix::WithdrawOnGiveUp`] | a waiter that gave up queued gets the lock; its process ignores the message | 15 |
+//! | [`Fix::GrantSkipsDeaf`] | a queued process dies; a release hands it the lock, stranded for a lease | 14 |
+//! | [`Fix::JoinOnlyWhenSubscribed`] | not written yet: the runtime bug below, found sooner (22 steps in [`Config::standard`]) | |
+//!
+//! **A runtime bug, with every fix in** ([`Config::handoff_meets_queue`], no fault, 26
+//! steps): a holder whose critical section outlasted its lease sends HANDOFF to its
+//! process's next waiter, queued in Redis, while another process's RELEASE hands that
+//! waiter the lock from the queue; the waiter takes the grant and leaves; HANDOFF finds the
+//! key holding the waiter's token and answers its fence; the releaser, finding the waiter
+//! gone, takes the lock for its own and RELEASEs it under the waiter, who still believes
+//! it holds it. The suite asserts the counter-example is found until the runtime fixes it.
 //!
 //! A key written from the queue counts as orphaned unless a release of its token is
 //! pending then (a withdraw that already ran does not free it); one written from an entry
@@ -153,8 +163,9 @@
 //! [`Config::standard`] (two processes: one with a task that waits as long as it takes and
 //! one with a deadline that retries, one that tries once; lease 2 ticks; horizon 6 ticks)
 //! to 22 steps, about 3.7 million states; [`Config::waiting_processes`] to 18 steps;
-//! [`Config::three_processes`] to 14 steps. Then each reverted fix, to the same 22 steps.
-//! About 25 s on two cores in a debug build (the model and stateright are optimized in
+//! [`Config::three_processes`] to 14 steps; [`Config::queueing`] to 22 steps. Each asserts
+//! that a lock was handed over inside a process and from Redis's queue. Then each reverted
+//! fix, to the same 22 steps. About 30 s on two cores in a debug build (the model and stateright are optimized in
 //! test builds: see the workspace's `Cargo.toml`).
 //!
 //! Deeper: `REDIS_LOCKED_MODEL_EXTRA_STEPS=4 cargo test -p redis-locked-model -- --nocapture`

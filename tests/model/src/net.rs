@@ -35,6 +35,7 @@ impl State {
             handoff_restarts_lease: cfg.has(Fix::IdempotentHandoffRestartsLease),
             time_floor: cfg.time_floor,
             grant_skips_deaf: cfg.has(Fix::GrantSkipsDeaf),
+            join_looks_first: cfg.has(Fix::JoinLooksFirst),
         };
         let fence = self.redis.fence;
         let effects = self.redis.run(request.op, self.now, &scripts, late);

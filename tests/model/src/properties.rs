@@ -19,6 +19,7 @@ pub const HANDED_OVER: &str = "a lock is handed over inside a process";
 pub const ANNOUNCED: &str = "a release is announced to another process";
 pub const CONFIRMING: &str = "an acquisition confirms after an unanswered attempt";
 pub const CLEANING: &str = "a background release runs";
+pub const HANDED_FROM_QUEUE: &str = "a lock is handed to a process queued in Redis";
 
 /// The safety and bounded-liveness properties the tests assert.
 pub const ALWAYS: [&str; 7] = [
@@ -64,6 +65,9 @@ pub fn all() -> Vec<Property<LockModel>> {
             acquisitions(s).any(|(_, _, a)| matches!(a.step, AcquireStep::Confirm { .. }))
         }),
         Property::sometimes(CLEANING, |_, s: &State| !s.cleanups.is_empty()),
+        Property::sometimes(HANDED_FROM_QUEUE, |_, s: &State| {
+            s.procs.iter().any(|p| !p.inbox.is_empty())
+        }),
     ]
 }
 

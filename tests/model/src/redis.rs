@@ -102,6 +102,9 @@ pub struct Scripts {
     pub time_floor: bool,
     /// Whether `grant_next!` passes over an entry whose process PUBLISH did not reach.
     pub grant_skips_deaf: bool,
+    /// Whether ACQUIRE with `j` looks for the entry before every push, and taking the lock
+    /// (with `q` or `j`) or a withdraw removes every copy.
+    pub join_looks_first: bool,
 }
 
 impl Redis {
@@ -171,14 +174,16 @@ impl Redis {
                     Some(_) => None,
                 };
                 if let Some(fence) = taken {
-                    if queued {
-                        self.withdraw(token);
+                    // A resend of a joining attempt (`j` without `q`) may have queued it.
+                    let flagged = queued || (join && scripts.join_looks_first);
+                    if flagged {
+                        self.withdraw(token, scripts);
                     }
                     return quiet(Reply::Taken(fence));
                 }
                 let expires = self.key.expect("held").expires;
                 if join {
-                    self.join(token, queued, late, expires, scripts.lease);
+                    self.join(token, queued, late, expires, scripts);
                 }
                 quiet(Reply::Held(expires - now))
             }
@@ -228,7 +233,7 @@ impl Redis {
             }
             Op::Release { token, withdraw } => {
                 if withdraw {
-                    self.withdraw(token);
+                    self.withdraw(token, scripts);
                 }
                 if !self.holds(token) {
                     return quiet(Reply::Done(false));

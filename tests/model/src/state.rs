@@ -138,8 +138,11 @@ pub struct Waiter {
     /// The lock was handed to this waiter's token.
     pub granted: Option<Grant>,
     pub handoff_pending: bool,
-    /// When its latest attempt began (`Waiter::attempt_began`).
-    pub attempt_began: Option<Time>,
+    /// When its first attempt that may queue it in Redis began (`Waiter::queued_since`):
+    /// a lock handed from there was handed after it. With
+    /// [`Fix::GrantLeaseFromFirstJoin`](crate::Fix::GrantLeaseFromFirstJoin) reverted, when
+    /// its latest attempt began.
+    pub queued_since: Option<Time>,
 }
 
 impl Waiter {

@@ -48,6 +48,7 @@ fn assert_holds(config: Config, steps: usize) {
         properties::ANNOUNCED,
         properties::CONFIRMING,
         properties::CLEANING,
+        properties::HANDED_FROM_QUEUE,
     ] {
         assert!(
             report.reached.contains(&property),
@@ -72,26 +73,37 @@ fn with_every_fix_three_processes_violate_nothing() {
 }
 
 /// Reverts `fix` in the standard configuration and asserts that the checker finds a state
-/// violating `property` within the standard check's bound. Returns the counter-example's
-/// length.
-fn finds_when_reverted(fix: Fix, property: &'static str) -> usize {
-    let config = Config::standard().with_fixes(Fixes::all().without(fix));
-    let report = check::run(LockModel::new(config), &Run::find(property, STEPS));
+/// violating `property` within the standard check's bound. Returns the counter-example.
+fn finds_when_reverted(fix: Fix, property: &'static str) -> Vec<String> {
+    finds_when_reverted_in(Config::standard(), fix, property, STEPS)
+}
+
+/// Reverts `fix` in `config` and asserts that the checker finds a state violating
+/// `property` within `steps`. Returns the counter-example, and prints it.
+fn finds_when_reverted_in(
+    config: Config,
+    fix: Fix,
+    property: &'static str,
+    steps: usize,
+) -> Vec<String> {
+    let config = config.with_fixes(Fixes::all().without(fix));
+    let report = check::run(LockModel::new(config), &Run::find(property, steps));
     let Some(path) = report.violation(property) else {
-        panic!("{fix:?} reverted: no counter-example to \"{property}\" within {STEPS} steps");
+        panic!("{fix:?} reverted: no counter-example to \"{property}\" within {steps} steps");
     };
     let item = fix
         .item()
         .map_or("found by the model".to_string(), |n| format!("item {n}"));
     println!(
-        "{fix:?} ({item}) reverted: \"{property}\" violated after {} steps ({} states searched)",
+        "{fix:?} ({item}) reverted: \"{property}\" violated after {} steps ({} states searched, {:.1?})",
         path.len(),
-        report.unique_states
+        report.unique_states,
+        report.elapsed
     );
     for step in path {
         println!("    {step}");
     }
-    path.len()
+    path.to_vec()
 }
 
 #[test]
@@ -144,29 +156,79 @@ fn an_idempotent_handoff_that_keeps_the_old_expiry_outlives_it() {
     finds_when_reverted(Fix::IdempotentHandoffRestartsLease, VALIDITY);
 }
 
-/// A bug in the runtime's queue in Redis, found by this model with every fix in: ACQUIRE
-/// checks with `LPOS` whether the entry is queued already only when ARGV[3] has `q`, which
-/// the first attempt that joins (`j`) lacks. Resent after its reply was lost (ACQUIRE is
-/// `resend_safe`), that attempt queues the acquisition twice; the withdraw of an
-/// acquisition that gives up (`LREM ... 1`) takes out one entry; the holder's release
-/// hands the lock to the other, its process still subscribed (the sweep comes later), which
-/// ignores the message: nobody frees the lock until its lease ends. Asserted found until
-/// the runtime fixes it (ACQUIRE checking `LPOS` whenever it joins: the checker then finds
-/// nothing here to 24 steps).
+/// Found by this model, fixed in the runtime since: ACQUIRE looked with `LPOS` whether
+/// the entry was queued already only when ARGV[3] had `q`, which the first attempt that
+/// joins (`j`) lacks. Resent after its reply was lost (ACQUIRE is `resend_safe`), that
+/// attempt queued the acquisition twice; the withdraw of an acquisition that gave up
+/// (`LREM ... 1`) took out one entry; the holder's release handed the lock to the other,
+/// to a process still subscribed (the sweep comes later) that ignores the message: nobody
+/// frees the lock until its lease ends.
 #[test]
-fn runtime_bug_a_resent_first_join_queues_an_acquisition_twice() {
+fn a_resent_first_join_queues_an_acquisition_twice() {
+    let path = finds_when_reverted_in(Config::queueing(), Fix::JoinLooksFirst, ORPHANS, STEPS);
+    assert!(path.iter().any(|step| step.contains("resent: Acquire")));
+}
+
+#[test]
+fn with_every_fix_a_process_that_queues_in_redis_violates_nothing() {
+    assert_holds(Config::queueing(), steps(STEPS));
+}
+
+/// A lock handed from the queue while the inbox message is late (one fault); the waiter
+/// wakes at the holder's lease end and sends an attempt that is lost (a second fault),
+/// then takes the message: dated from that attempt, its lease ends after Redis's.
+#[test]
+fn a_grant_dated_from_the_latest_attempt_outlives_redis_expiry() {
+    finds_when_reverted_in(
+        Config::queued_waiter(),
+        Fix::GrantLeaseFromFirstJoin,
+        VALIDITY,
+        STEPS,
+    );
+}
+
+#[test]
+fn a_grant_dated_from_the_inbox_message_outlives_redis_expiry() {
+    finds_when_reverted_in(
+        Config::queueing(),
+        Fix::QueueGrantLeaseFromAttempt,
+        VALIDITY,
+        STEPS,
+    );
+}
+
+#[test]
+fn an_acquisition_that_gives_up_queued_strands_a_lock_handed_to_it() {
+    finds_when_reverted_in(Config::queueing(), Fix::WithdrawOnGiveUp, ORPHANS, STEPS);
+}
+
+#[test]
+fn a_lock_handed_to_a_dead_process_is_stranded() {
+    finds_when_reverted_in(Config::queueing(), Fix::GrantSkipsDeaf, ORPHANS, STEPS);
+}
+
+/// A bug in the runtime, found by this model with every fix in (no fault needed): a
+/// releaser's HANDOFF to the next local waiter is in flight while another process's
+/// RELEASE hands the lock to that waiter from Redis's queue; the waiter takes the grant
+/// (`grant_from_queue` ignores `handoff_pending`, the acquisition loop takes a grant
+/// first) and leaves the queue; HANDOFF then finds the key holding the waiter's value
+/// and answers its fence; the releaser, finding the waiter gone, takes the lock for its
+/// own under the waiter's value (`settle_handover` returns false) and RELEASEs it, while
+/// the waiter believes it holds it. Asserted found until the runtime fixes it.
+#[test]
+fn runtime_bug_a_handoff_racing_a_grant_from_the_queue_frees_the_new_holders_lock() {
     let report = check::run(
-        LockModel::new(Config::queueing()),
-        &Run::find(ORPHANS, STEPS),
+        LockModel::new(Config::handoff_meets_queue()),
+        &Run::find(VALIDITY, 30),
     );
     let path = report
-        .violation(ORPHANS)
-        .expect("the duplicate entry strands a lock");
-    println!("\"{ORPHANS}\" violated after {} steps:", path.len());
+        .violation(VALIDITY)
+        .expect("the releaser frees the lock the waiter took from the queue");
+    println!("\"{VALIDITY}\" violated after {} steps:", path.len());
     for step in path {
         println!("    {step}");
     }
-    assert!(path.iter().any(|step| step.contains("resent: Acquire")));
+    assert!(path.iter().any(|step| step.starts_with("t=2 Inbox(0)")));
 }
 
 /// The fencing property has teeth: after an empty restart without the `TIME` floor, the

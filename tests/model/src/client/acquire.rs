@@ -98,7 +98,14 @@ impl State {
                         // Sent now, it may queue the acquisition whatever becomes of its reply.
                         a.queued_until = a.queued_until.max(Some(now + cfg.lease));
                     }
-                    self.procs[p].waiter_mut(t).expect("queued").attempt_began = Some(now);
+                    let waiter = self.procs[p].waiter_mut(t).expect("queued");
+                    if !cfg.has(Fix::GrantLeaseFromFirstJoin) {
+                        waiter.queued_since = Some(now);
+                    } else if join {
+                        // `Ticket::may_queue`: a lock handed from the queue was handed
+                        // after this, however many attempts follow.
+                        waiter.queued_since.get_or_insert(now);
+                    }
                     self.set_phase(p, t, Phase::Acquiring(a));
                     let until = a.deadline.map(|d| d + cfg.grace);
                     let op = Op::Acquire {

@@ -40,7 +40,7 @@ impl State {
 
     /// The oldest message on process `p`'s inbox arrives (`grant_from_queue`): the waiter
     /// whose token it names takes it as a grant, its lease counted from the start of its
-    /// latest attempt, and is poked. A message for a token no waiter here has is ignored:
+    /// first attempt that may have queued it, and is poked. A message for a token no waiter here has is ignored:
     /// that acquisition's withdraw frees the lock, or it holds it through its own attempt.
     pub fn inbox(&mut self, cfg: &Config, p: usize) {
         let (token, fence) = self.procs[p].inbox.remove(0);
@@ -49,7 +49,7 @@ impl State {
             return;
         };
         // Queued by one of its attempts, so it made one.
-        let Some(began) = waiter.attempt_began else {
+        let Some(began) = waiter.queued_since else {
             return;
         };
         if waiter.granted.is_none() {

@@ -31,7 +31,7 @@ impl Process {
             poked: false,
             granted: None,
             handoff_pending: false,
-            attempt_began: None,
+            queued_since: None,
         });
     }
 

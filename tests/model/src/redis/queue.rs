@@ -37,29 +37,34 @@ impl Redis {
         self.queue.iter().any(|e| e.token == token)
     }
 
-    /// `LREM <queue> 1 <entry>`: the first occurrence only.
-    pub fn withdraw(&mut self, token: Token) {
-        if let Some(i) = self.queue.iter().position(|e| e.token == token) {
+    /// `LREM <queue> 0 <entry>`: every occurrence; with `join_looks_first` reverted,
+    /// `LREM <queue> 1 <entry>`, the first only.
+    pub fn withdraw(&mut self, token: Token, scripts: &Scripts) {
+        if scripts.join_looks_first {
+            self.queue.retain(|e| e.token != token);
+        } else if let Some(i) = self.queue.iter().position(|e| e.token == token) {
             self.queue.remove(i);
         }
         self.forget_empty_queue();
     }
 
-    /// ACQUIRE's failure branch with `j`: the entry at the end unless `q` says an earlier
-    /// attempt queued it and `LPOS` finds it there; the queue lives the holder's remaining
-    /// lease and two of the waiter's more.
+    /// ACQUIRE's failure branch with `j`: the entry at the end unless `LPOS` finds it
+    /// there already (with `join_looks_first` reverted, `LPOS` looks only when `q` says an
+    /// earlier attempt queued it); the queue lives the holder's remaining lease and two of
+    /// the waiter's more.
     pub fn join(
         &mut self,
         token: Token,
         queued: bool,
         late: bool,
         holder_expires: Time,
-        lease: Time,
+        scripts: &Scripts,
     ) {
-        if !queued || !self.queued(token) {
+        let looks = queued || scripts.join_looks_first;
+        if !looks || !self.queued(token) {
             self.queue.push(Entry { token, late });
         }
-        self.queue_expires = holder_expires + 2 * lease;
+        self.queue_expires = holder_expires + 2 * scripts.lease;
     }
 
     /// `grant_next!`: pops entries; stops at `offered`; skips the releaser's own; writes
