@@ -72,9 +72,14 @@ pub enum Fix {
     /// (`withdraw_later`). Reverted: its entry stays in the queue (it frees only what an
     /// unanswered request or a handover may have given it, as before the queue).
     WithdrawOnGiveUp,
-    /// The queue in Redis: an attempt joins it only while the process's subscription (which
-    /// covers its inbox) is active. Reverted: whenever the lock is taken.
-    JoinOnlyWhenSubscribed,
+    /// The queue in Redis (runtime commit "A lock handed from the queue in Redis is taken
+    /// only once a handover of this process to the same waiter is settled"): a waiter
+    /// takes a grant only while no handover to it is pending, in the loop and at the
+    /// deadline. Reverted: it takes a lock handed from the queue at once; the releaser's
+    /// HANDOFF, finding the key already the waiter's, answers "handed", and the releaser,
+    /// finding the waiter gone, takes the lock for its own and frees it under the new
+    /// holder.
+    GrantWaitsForHandover,
     /// The queue in Redis: `grant_next!` passes over an entry when PUBLISH on its process's
     /// inbox reached nobody (the process is gone, or its pub/sub connection is). Reverted:
     /// the first entry gets the lock whatever PUBLISH answered.
@@ -98,7 +103,7 @@ impl Fix {
         Fix::GrantLeaseFromFirstJoin,
         Fix::JoinLooksFirst,
         Fix::WithdrawOnGiveUp,
-        Fix::JoinOnlyWhenSubscribed,
+        Fix::GrantWaitsForHandover,
         Fix::GrantSkipsDeaf,
     ];
 
@@ -119,7 +124,7 @@ impl Fix {
             | Fix::GrantLeaseFromFirstJoin
             | Fix::JoinLooksFirst
             | Fix::WithdrawOnGiveUp
-            | Fix::JoinOnlyWhenSubscribed
+            | Fix::GrantWaitsForHandover
             | Fix::GrantSkipsDeaf => {
                 return None;
             }

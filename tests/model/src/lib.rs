@@ -84,8 +84,9 @@
 //! - an acquisition whose token Redis holds knows it may hold the lock (the rule:
 //!   an unknown outcome is never taken for "no");
 //! - a free lock with a waiting process gets an attempt without waiting for a lease timer:
-//!   no tick passes while the lock is free after a release (or holds the head's own token)
-//!   and a process's queue head sleeps with no poke on its way;
+//!   no tick passes while the lock is free after a release (or holds the head's own token,
+//!   not written by a request nobody waited for any more) and a process's queue head
+//!   sleeps with no poke on its way;
 //! - every acquisition returns by its deadline + grace (plus the ticks a fault kept it
 //!   from being polled).
 //!
@@ -125,15 +126,32 @@
 //! | [`Fix::QueueGrantLeaseFromAttempt`] | a late inbox message dates the grant from when it is taken, past Redis's expiry | 19 |
 //! | [`Fix::WithdrawOnGiveUp`] | a waiter that gave up queued gets the lock; its process ignores the message | 15 |
 //! | [`Fix::GrantSkipsDeaf`] | a queued process dies; a release hands it the lock, stranded for a lease | 14 |
-//! | [`Fix::JoinOnlyWhenSubscribed`] | not written yet: the runtime bug below, found sooner (22 steps in [`Config::standard`]) | |
+//! | [`Fix::GrantWaitsForHandover`] | ([`Config::handoff_meets_queue`], no fault) below | 26 |
 //!
-//! **A runtime bug, with every fix in** ([`Config::handoff_meets_queue`], no fault, 26
-//! steps): a holder whose critical section outlasted its lease sends HANDOFF to its
-//! process's next waiter, queued in Redis, while another process's RELEASE hands that
-//! waiter the lock from the queue; the waiter takes the grant and leaves; HANDOFF finds the
-//! key holding the waiter's token and answers its fence; the releaser, finding the waiter
-//! gone, takes the lock for its own and RELEASEs it under the waiter, who still believes
-//! it holds it. The suite asserts the counter-example is found until the runtime fixes it.
+//! [`Fix::GrantWaitsForHandover`] was a runtime bug found by this model with every other
+//! fix in, fixed since: a holder whose critical section outlasted its lease sends HANDOFF
+//! to its process's next waiter, queued in Redis, while another process's RELEASE hands
+//! that waiter the lock from the queue; the waiter takes the grant and leaves; HANDOFF
+//! finds the key holding the waiter's token and answers its fence; the releaser, finding
+//! the waiter gone, takes the lock for its own and RELEASEs it under the waiter, who still
+//! believes it holds it. Now a waiter takes a grant only once no handover to it is pending;
+//! the handover's settlement pokes it.
+//!
+//! No switch for joining the queue only while the process's subscription is active: the
+//! model always does (as the runtime does). Reverted, with every other fix in, the checker
+//! found nothing in [`Config::standard`] (22 steps), [`Config::waiting_processes`] (18),
+//! [`Config::three_processes`] (14), [`Config::queueing`] (26; 24 with two faults),
+//! [`Config::queued_waiter`] (25) or [`Config::handoff_meets_queue`] with a fault (28): an
+//! entry of a process that does not listen is passed over by `grant_next!`
+//! ([`Fix::GrantSkipsDeaf`]), and the process hears of the release when its subscription is
+//! confirmed, so joining earlier only costs RELEASE a pop. The one counter-example it gave
+//! (a head asleep on a key holding its own token, 22 steps in [`Config::queued_waiter`])
+//! occurs with every fix in as well and is not a runtime bug: an attempt delayed past its
+//! timeout (a stalled connection) is applied after a later attempt on another connection
+//! and the CONFIRM that followed it, once the holder's lease has ended. Nothing tells the
+//! process of a write nobody waits for; the head takes the lock (ACQUIRE finds its own token
+//! and restarts the lease) at the holder's lease end it last saw, at most a lease later.
+//! The free-lock property exempts such a key, as the orphan property exempts a late `SET`.
 //!
 //! A key written from the queue counts as orphaned unless a release of its token is
 //! pending then (a withdraw that already ran does not free it); one written from an entry
@@ -150,6 +168,10 @@
 //!   below the server's clock in microseconds, [`Config::time_floor`]), assuming fewer than
 //!   [`redis::FENCE_PER_TICK`] grants a tick; without it the checker finds them going back
 //!   (a test shows it).
+//! - Every acquisition is fenced (as one whose guard is bound): ACQUIRE always advances the
+//!   counter. The runtime's unfenced acquisitions are not modelled: their first attempt a
+//!   bare `SET NX PX`, sent once and never resent, a "taken" followed at once by the
+//!   script; their later attempts ACQUIRE without its `f` flag, token 0.
 //! - Client clocks run at the server's rate (no drift); leases are whole ticks.
 //! - Renewal is one optional extension; the limit of four handovers in a row, the holder's
 //!   TTL remembered between attempts (every attempt here asks for it), the outage timeout
@@ -162,11 +184,15 @@
 //! The suite (`tests/protocol.rs`) checks, with every fix in and one fault a run:
 //! [`Config::standard`] (two processes: one with a task that waits as long as it takes and
 //! one with a deadline that retries, one that tries once; lease 2 ticks; horizon 6 ticks)
-//! to 22 steps, about 3.7 million states; [`Config::waiting_processes`] to 18 steps;
-//! [`Config::three_processes`] to 14 steps; [`Config::queueing`] to 22 steps. Each asserts
-//! that a lock was handed over inside a process and from Redis's queue. Then each reverted
-//! fix, to the same 22 steps. About 30 s on two cores in a debug build (the model and stateright are optimized in
-//! test builds: see the workspace's `Cargo.toml`).
+//! to 22 steps, about 4 million states; [`Config::waiting_processes`] to 18 steps;
+//! [`Config::three_processes`] to 14 steps; [`Config::queueing`] to 22 steps;
+//! [`Config::handoff_meets_queue`] to 28 steps; and [`Config::queued_waiter`] with two
+//! faults a run to 22 steps. Each asserts that a lock was handed over inside a process and
+//! from Redis's queue, that a release was announced, a CONFIRM sent and a background
+//! release run. Then each reverted fix, to the same 22 steps (28 for
+//! [`Fix::GrantWaitsForHandover`]). About 30 s on two cores in a debug build (the model and
+//! stateright are optimized in test builds: see the workspace's `Cargo.toml`), most of it
+//! the standard check.
 //!
 //! Deeper: `REDIS_LOCKED_MODEL_EXTRA_STEPS=4 cargo test -p redis-locked-model -- --nocapture`
 //! adds 4 steps to every exhaustive check's bound (each step multiplies the states, most of

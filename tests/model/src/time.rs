@@ -61,17 +61,24 @@ impl State {
     }
 
     /// Before a tick: the lock is free because someone released it (or Redis holds the
-    /// head's own token: a request of its acquisition took it), yet a process's queue head
-    /// sleeps with no poke coming: no release, announcement, reconnect or background release
-    /// of its own process in flight, no retry pending. It waits for a lease timer (or its
-    /// deadline) on a lock it could have.
+    /// head's own token: a request of its acquisition took it, one its caller still
+    /// awaited), yet a process's queue head sleeps with no poke coming: no release,
+    /// announcement, reconnect or background release of its own process in flight, no
+    /// retry pending. It waits for a lease timer (or its deadline) on a lock it could have.
     fn check_free_lock_sleepers(&mut self) {
         let free = self.redis.key.is_none() && self.redis.released;
         let stranded = self.procs.iter().enumerate().any(|(p, proc)| {
             let Some(head) = proc.queue.first() else {
                 return false;
             };
-            let own = self.redis.key.is_some_and(|k| k.token == head.token(p));
+            // Not when a request its caller stopped waiting for wrote it: no reply, message
+            // or announcement tells of that, so the head takes it (ACQUIRE finds its own
+            // token) at its next timer, the holder's lease end it last saw, at most a lease
+            // away; the runtime has no event to wait for.
+            let own = self
+                .redis
+                .key
+                .is_some_and(|k| k.token == head.token(p) && !k.late);
             if !free && !own {
                 return false;
             }

@@ -7,8 +7,13 @@ use redis_locked_model::properties::{self, DEADLINE, FREE_LOCK, ORPHANS, UNKNOWN
 use redis_locked_model::{Config, Fix, Fixes, LockModel};
 
 /// How deep the standard check goes, in steps: every state reachable in this many steps
-/// is checked. Deeper than the longest counter-example below (item 8, 18 steps).
+/// is checked. As deep as the longest counter-example found with it
+/// ([`Fix::GrantLeaseFromFirstJoin`], 22 steps).
 const STEPS: usize = 22;
+
+/// How deep the checks of [`Config::handoff_meets_queue`] go: past its counter-example
+/// (26 steps).
+const HANDOFF_MEETS_QUEUE_STEPS: usize = 28;
 
 /// The bound `steps` of an exhaustive check, plus `REDIS_LOCKED_MODEL_EXTRA_STEPS` for a
 /// deeper check.
@@ -33,6 +38,21 @@ fn print_violations(report: &Report) {
 /// the exploration reached handovers, announcements, confirmations and cleanups (a check
 /// that never got there would prove nothing).
 fn assert_holds(config: Config, steps: usize) {
+    assert_holds_reaching(
+        config,
+        steps,
+        &[
+            properties::HANDED_OVER,
+            properties::ANNOUNCED,
+            properties::CONFIRMING,
+            properties::CLEANING,
+            properties::HANDED_FROM_QUEUE,
+        ],
+    );
+}
+
+/// [`assert_holds`], asserting that the exploration reached `reached`.
+fn assert_holds_reaching(config: Config, steps: usize, reached: &[&'static str]) {
     let report = check::run(LockModel::new(config), &Run::exhaustive(steps));
     println!(
         "{} states within {} steps, in {:.1?}",
@@ -43,15 +63,9 @@ fn assert_holds(config: Config, steps: usize) {
         report.violations.is_empty(),
         "the fixed protocol violates a property"
     );
-    for property in [
-        properties::HANDED_OVER,
-        properties::ANNOUNCED,
-        properties::CONFIRMING,
-        properties::CLEANING,
-        properties::HANDED_FROM_QUEUE,
-    ] {
+    for property in reached {
         assert!(
-            report.reached.contains(&property),
+            report.reached.contains(property),
             "the exploration never reached: {property}"
         );
     }
@@ -174,6 +188,12 @@ fn with_every_fix_a_process_that_queues_in_redis_violates_nothing() {
     assert_holds(Config::queueing(), steps(STEPS));
 }
 
+/// Two faults a run while a process waits in Redis's queue for as long as it takes.
+#[test]
+fn with_every_fix_a_process_queued_through_two_faults_violates_nothing() {
+    assert_holds(Config::queued_waiter(), steps(STEPS));
+}
+
 /// A lock handed from the queue while the inbox message is late (one fault); the waiter
 /// wakes at the holder's lease end and sends an attempt that is lost (a second fault),
 /// then takes the message: dated from that attempt, its lease ends after Redis's.
@@ -207,28 +227,31 @@ fn a_lock_handed_to_a_dead_process_is_stranded() {
     finds_when_reverted_in(Config::queueing(), Fix::GrantSkipsDeaf, ORPHANS, STEPS);
 }
 
-/// A bug in the runtime, found by this model with every fix in (no fault needed): a
+/// Found by this model with every fix in (no fault needed), fixed in the runtime since: a
 /// releaser's HANDOFF to the next local waiter is in flight while another process's
-/// RELEASE hands the lock to that waiter from Redis's queue; the waiter takes the grant
-/// (`grant_from_queue` ignores `handoff_pending`, the acquisition loop takes a grant
-/// first) and leaves the queue; HANDOFF then finds the key holding the waiter's value
-/// and answers its fence; the releaser, finding the waiter gone, takes the lock for its
-/// own under the waiter's value (`settle_handover` returns false) and RELEASEs it, while
-/// the waiter believes it holds it. Asserted found until the runtime fixes it.
+/// RELEASE hands the lock to that waiter from Redis's queue; the waiter took the grant at
+/// once and left the queue; HANDOFF then found the key holding the waiter's value and
+/// answered its fence; the releaser, finding the waiter gone, took the lock for its own
+/// under the waiter's value and RELEASEd it, while the waiter believed it held it.
 #[test]
-fn runtime_bug_a_handoff_racing_a_grant_from_the_queue_frees_the_new_holders_lock() {
-    let report = check::run(
-        LockModel::new(Config::handoff_meets_queue()),
-        &Run::find(VALIDITY, 30),
+fn a_grant_from_the_queue_taken_during_a_handover_is_freed_under_its_holder() {
+    let path = finds_when_reverted_in(
+        Config::handoff_meets_queue(),
+        Fix::GrantWaitsForHandover,
+        VALIDITY,
+        HANDOFF_MEETS_QUEUE_STEPS,
     );
-    let path = report
-        .violation(VALIDITY)
-        .expect("the releaser frees the lock the waiter took from the queue");
-    println!("\"{VALIDITY}\" violated after {} steps:", path.len());
-    for step in path {
-        println!("    {step}");
-    }
+    assert_eq!(path.len(), 26);
     assert!(path.iter().any(|step| step.starts_with("t=2 Inbox(0)")));
+}
+
+/// With the fix, the race above frees nothing under anyone: checked exhaustively to the
+/// same bound, with one fault a run (a handover or a grant lost, late or cut short).
+#[test]
+fn with_every_fix_a_handoff_racing_a_grant_from_the_queue_violates_nothing() {
+    let mut config = Config::handoff_meets_queue();
+    config.faults = 1;
+    assert_holds(config, steps(HANDOFF_MEETS_QUEUE_STEPS));
 }
 
 /// The fencing property has teeth: after an empty restart without the `TIME` floor, the

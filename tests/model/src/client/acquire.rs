@@ -73,7 +73,12 @@ impl State {
         a.retry_at = None;
         let now = self.now;
         let waiter = *self.procs[p].waiter(t).expect("an acquiring task queues");
+        // A grant from Redis's queue while a releaser here hands the lock to this waiter
+        // too waits for that handover's settlement, which pokes it: the releaser, finding
+        // the waiter gone, would take the lock under its token and free it.
+        let settled = !waiter.handoff_pending || !cfg.has(Fix::GrantWaitsForHandover);
         if let Some(grant) = waiter.granted
+            && settled
             && self.take_grant(cfg, p, t, &mut a, grant)
         {
             return;
@@ -90,9 +95,9 @@ impl State {
                         earlier: a.unconfirmed,
                     };
                     a.unconfirmed = Some(now);
-                    // Queued in Redis only while this process hears its inbox.
-                    let join = proc.subscription == Subscription::Active
-                        || !cfg.has(Fix::JoinOnlyWhenSubscribed);
+                    // Queued in Redis only while this process hears its inbox (an entry
+                    // it would not hear of is passed over anyway: see the module doc).
+                    let join = proc.subscription == Subscription::Active;
                     let queued = a.queued_until.is_some();
                     if join {
                         // Sent now, it may queue the acquisition whatever becomes of its reply.
