@@ -93,9 +93,9 @@ async fn a_function_that_does_not_bind_its_guard_takes_the_lock_with_a_bare_set(
 }
 
 /// Acquisitions with and without a token take turns on one lock name: the ones without
-/// report 0, and the tokens of the others grow strictly, on one server and on a Redlock
+/// report 0, and the tokens of the others grow strictly, on one server, on a Redlock
 /// quorum (where an acquisition without a token also skips the round trip that writes it
-/// to a majority: no counter appears on any server).
+/// to a majority: no counter appears on any server) and in memory.
 #[tokio::test]
 async fn tokens_grow_among_the_acquisitions_that_take_them() {
     let server = RedisServer::start();
@@ -108,7 +108,15 @@ async fn tokens_grow_among_the_acquisitions_that_take_them() {
     ClientBuilder::redlock(quorum.iter().map(RedisServer::url).collect::<Vec<_>>())
         .register("on-demand-quorum")
         .unwrap();
-    for client in ["on-demand-one", "on-demand-quorum"] {
+    ClientBuilder::in_memory()
+        .register("on-demand-memory")
+        .unwrap();
+    let clients: [(&str, Vec<&RedisServer>); 3] = [
+        ("on-demand-one", vec![&server]),
+        ("on-demand-quorum", quorum.iter().collect()),
+        ("on-demand-memory", vec![]),
+    ];
+    for (client, servers) in clients {
         let fenced = Lock::with_client(client, "ledger")
             .unwrap()
             .expire(Duration::from_secs(10));
@@ -119,11 +127,7 @@ async fn tokens_grow_among_the_acquisitions_that_take_them() {
             assert_eq!(guard.fencing_token(), 0, "{client}: taken without a token");
             guard.release().await.unwrap();
             if tokens.is_empty() {
-                let servers: Vec<&RedisServer> = match client {
-                    "on-demand-one" => vec![&server],
-                    _ => quorum.iter().collect(),
-                };
-                for server in servers {
+                for server in &servers {
                     assert!(!exists(server, "lock:{ledger}:fence"), "{client}");
                 }
             }

@@ -10,8 +10,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_locked::Lock;
-use redis_locked_tests::{RedisServer, wait_for_queue};
+use redis_locked::{ClientBuilder, Lock};
+use redis_locked_tests::{RedisCluster, RedisServer, wait_for_queue};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -66,30 +66,32 @@ async fn wait_for_exactly_subscribers(server: &RedisServer, channel: &str, count
     }
 }
 
-/// Three processes queue behind a holder; each release hands the lock to the next in the
-/// order they queued, and nobody else makes an attempt: from the holder's release on, the
-/// server runs four scripts in all, the four releases. With every waiting process woken
-/// by each release instead, the two still waiting would each try again after it.
-#[tokio::test]
-async fn a_release_hands_the_lock_to_the_first_queued_process_and_wakes_no_other() {
-    let server = RedisServer::start();
-    let waiters = ["fifo-b", "fifo-c", "fifo-d"];
-    register(&server, &["fifo-a"]);
-    register(&server, &waiters);
-    let holder = lock("fifo-a", "fifo").acquire(None).await.unwrap();
+/// Three processes queue behind a holder on `server` (the one server, or the master of the
+/// lock's shard); each release hands the lock to the next in the order they queued, and
+/// nobody else makes an attempt: from the holder's release on, the server runs four
+/// scripts in all, the four releases. With every waiting process woken by each release
+/// instead, the two still waiting would each try again after it. `register` registers a
+/// client of the kind under test under a name.
+async fn handed_on_in_queue_order(server: &RedisServer, register: impl Fn(&str), prefix: &str) {
+    let clients = ["a", "b", "c", "d"].map(|c| format!("{prefix}-{c}"));
+    for client in &clients {
+        register(client);
+    }
+    let holder = lock(&clients[0], "fifo").acquire(None).await.unwrap();
     let first_fence = holder.fencing_token();
 
     let (acquired, mut order) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
-    for (queued, client) in waiters.into_iter().enumerate() {
+    for (queued, client) in clients[1..].iter().enumerate() {
         let (lock, acquired) = (lock(client, "fifo"), acquired.clone());
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let guard = lock.acquire(None).await.unwrap();
             acquired.send((client, guard.fencing_token())).unwrap();
             guard.release().await.unwrap();
         }));
         // One at a time, so that they queue in this order.
-        wait_for_queue(&server, "lock:{fifo}:queue", queued + 1).await;
+        wait_for_queue(server, "lock:{fifo}:queue", queued + 1).await;
     }
     let _: () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
@@ -105,18 +107,48 @@ async fn a_release_hands_the_lock_to_the_first_queued_process_and_wakes_no_other
     while let Some(next) = order.recv().await {
         got.push(next);
     }
-    let clients: Vec<&str> = got.iter().map(|(client, _)| *client).collect();
-    assert_eq!(clients, waiters, "handed on in the order they queued");
+    let order: Vec<&str> = got.iter().map(|(client, _)| client.as_str()).collect();
+    assert_eq!(order, clients[1..], "handed on in the order they queued");
     let fences: Vec<u64> = got.iter().map(|(_, fence)| *fence).collect();
     assert!(
         fences.windows(2).all(|w| w[0] < w[1]) && fences[0] > first_fence,
         "fencing tokens grow through the handovers: {first_fence} then {fences:?}"
     );
     assert_eq!(
-        scripts_run(&server),
+        scripts_run(server),
         4,
         "the four releases only: a waiting process made an attempt"
     );
+}
+
+#[tokio::test]
+async fn a_release_hands_the_lock_to_the_first_queued_process_and_wakes_no_other() {
+    let server = RedisServer::start();
+    let url = server.url();
+    handed_on_in_queue_order(
+        &server,
+        |client| redis_locked::register(client, &url).unwrap(),
+        "fifo",
+    )
+    .await;
+}
+
+/// The same on a Redis Cluster, where the queue, the announcement and each process's
+/// inbox live on the lock's shard (`SPUBLISH`).
+#[tokio::test]
+async fn on_a_cluster_a_release_hands_the_lock_to_the_first_queued_process() {
+    let cluster = RedisCluster::start(3, 0);
+    let seeds = cluster.seed_urls();
+    handed_on_in_queue_order(
+        cluster.master_of("lock:{fifo}"),
+        |client| {
+            ClientBuilder::cluster(seeds.clone())
+                .register(client)
+                .unwrap()
+        },
+        "cluster-fifo",
+    )
+    .await;
 }
 
 /// A process queued for the lock is killed while it waits; the release passes it over (its

@@ -49,7 +49,9 @@ macro_rules! held_accessors {
             /// resets. Hand it to the resource the lock protects, and have the resource
             /// refuse writes that carry a smaller number than one it has already seen: then
             /// a holder that outlived its lease (a long pause) cannot overwrite the work of
-            /// the holder after it.
+            /// the holder after it. 0 for a lock taken with
+            /// [`Lock::fencing(false)`](crate::Lock::fencing), unless it was handed over from
+            /// the queue of waiting processes, which always draws a token.
             pub fn fencing_token(&self) -> u64 {
                 self.held().fence
             }

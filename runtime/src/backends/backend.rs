@@ -89,7 +89,8 @@ impl Backend {
                     Err(e) => return (Err(e), true),
                 };
                 let sent = Instant::now();
-                let outcome = match memory.acquire(request.key, request.value, lease) {
+                let acquired = memory.acquire(request.key, request.value, lease, request.fenced);
+                let outcome = match acquired {
                     Attempt::Taken { fence } => AttemptOutcome::Acquired { sent, fence },
                     Attempt::Held { remaining } => AttemptOutcome::Held {
                         lease_end: Instant::now() + remaining,

@@ -105,26 +105,25 @@ impl Memory {
         }
     }
 
-    /// ACQUIRE: takes `key` for `value` if it is free or already `value`'s.
-    pub(crate) fn acquire(&self, key: &str, value: &str, lease: Duration) -> Attempt {
+    /// ACQUIRE: takes `key` for `value` if it is free or already `value`'s; with `fenced`,
+    /// draws the next fencing token, else leaves the counter alone (token 0).
+    pub(crate) fn acquire(&self, key: &str, value: &str, lease: Duration, fenced: bool) -> Attempt {
         let now = Instant::now();
         let mut store = self.store(now);
         match store.live(key, now) {
-            Some(held) if held.value != value => Attempt::Held {
-                remaining: held.ends - now,
+            Some(held) if held.value != value => {
+                return Attempt::Held {
+                    remaining: held.ends - now,
+                };
+            }
+            Some(ours) => ours.ends = lease_end(now, lease),
+            None => store.set(key, value, lease_end(now, lease)),
+        }
+        Attempt::Taken {
+            fence: match fenced {
+                true => store.next_fence(key, now),
+                false => 0,
             },
-            Some(ours) => {
-                ours.ends = lease_end(now, lease);
-                Attempt::Taken {
-                    fence: store.next_fence(key, now),
-                }
-            }
-            None => {
-                store.set(key, value, lease_end(now, lease));
-                Attempt::Taken {
-                    fence: store.next_fence(key, now),
-                }
-            }
         }
     }
 

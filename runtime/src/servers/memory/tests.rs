@@ -12,7 +12,7 @@ const LEASE: Duration = Duration::from_secs(60);
 fn a_handover_releases_to_everyone_when_others_subscribe() {
     let memory = Memory::new();
     let mut announcements = memory.listen();
-    memory.acquire("k", "old", LEASE);
+    memory.acquire("k", "old", LEASE, true);
     memory.subscribe("k");
     assert!(matches!(
         memory.handoff("k", ["old", "new"], LEASE, 1, "me"),
