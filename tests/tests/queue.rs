@@ -221,3 +221,29 @@ async fn a_queued_acquisition_that_gives_up_does_not_hold_the_lock_up() {
     guard.release().await.unwrap();
     wait_for_queue(&server, "lock:{giveup}:queue", 0).await;
 }
+
+/// An acquisition of the holder's own client gives up while queued, and the holder
+/// releases at once: the lock is free afterwards. The release drops the client's own
+/// entry (its waiters are served in-process) instead of handing the lock to the
+/// acquisition that left, which would hold it until its withdrawal ran in the background.
+#[tokio::test]
+async fn a_release_hands_nothing_to_an_acquisition_of_its_own_client_that_gave_up() {
+    let server = RedisServer::start();
+    register(&server, &["own-entry"]);
+    let lock = lock("own-entry", "own-entry");
+    let holder = lock.acquire(None).await.unwrap();
+    let quitter = {
+        let lock = lock.clone();
+        tokio::spawn(async move { lock.acquire(Some(Duration::from_millis(300))).await })
+    };
+    wait_for_queue(&server, "lock:{own-entry}:queue", 1).await;
+    assert!(matches!(
+        quitter.await.unwrap(),
+        Err(redis_locked::LockError::Timeout { .. })
+    ));
+    holder.release().await.unwrap();
+    assert!(
+        !lock.is_locked().await.unwrap(),
+        "handed to the acquisition that left"
+    );
+}

@@ -57,7 +57,8 @@ impl<'a> LockKeys<'a> {
     }
 
     /// The lock keys of the next page (perhaps none), or `None` when the walk is over.
-    /// Fencing counters (`<lock key>:fence`) are left out: lock keys end with `}`.
+    /// Fencing counters (`<lock key>:fence`) and queues of waiting processes
+    /// (`<lock key>:queue`) are left out: lock keys end with `}`.
     pub(crate) async fn next_page<I: Io>(
         &mut self,
         io: &I,
