@@ -247,3 +247,29 @@ async fn a_release_hands_nothing_to_an_acquisition_of_its_own_client_that_gave_u
         "handed to the acquisition that left"
     );
 }
+
+/// A queued acquisition that runs out of time leaves the queue before it returns (its last
+/// attempt takes its entry out in the same script), so a release right after cannot hand
+/// the lock to it: the queue is empty when `Timeout` comes back, and the lock is free after
+/// the holder's release.
+#[tokio::test]
+async fn a_queued_acquisition_that_times_out_has_left_the_queue_when_it_returns() {
+    let server = RedisServer::start();
+    register(&server, &["leave-a", "leave-b"]);
+    let holder = lock("leave-a", "leave").acquire(None).await.unwrap();
+    let quitter = lock("leave-b", "leave");
+    let quitter =
+        tokio::spawn(async move { quitter.acquire(Some(Duration::from_millis(300))).await });
+    wait_for_queue(&server, "lock:{leave}:queue", 1).await;
+    assert!(matches!(
+        quitter.await.unwrap(),
+        Err(redis_locked::LockError::Timeout { .. })
+    ));
+    let queued: usize = redis::cmd("LLEN")
+        .arg("lock:{leave}:queue")
+        .query(&mut server.connection())
+        .unwrap();
+    assert_eq!(queued, 0, "still queued when it returned");
+    holder.release().await.unwrap();
+    assert!(!lock("leave-a", "leave").is_locked().await.unwrap());
+}

@@ -171,13 +171,19 @@ fn pair_two_sync() {
     sync_test_of(&PAIR_TWO);
 }
 
-#[redis_lock(name = "job", expire = 30)]
+// Binds its guard, so each call takes a fencing token: the counter in `<key>:fence`
+// tells which server the call locked on.
+#[redis_lock(name = "job", expire = 30, guard = held)]
 async fn job() -> Result<(), LockError> {
+    assert!(held.fencing_token() > 0);
     Ok(())
 }
 
-#[redis_lock(name = "job", expire = 30)]
+// Binds its guard, so each call takes a fencing token: the counter in `<key>:fence`
+// tells which server the call locked on.
+#[redis_lock(name = "job", expire = 30, guard = held)]
 fn job_sync() -> Result<(), LockError> {
+    assert!(held.fencing_token() > 0);
     Ok(())
 }
 
@@ -209,13 +215,19 @@ async fn spawned_tasks_and_threads_see_the_registry_not_the_scope() {
     );
 }
 
-#[redis_lock(name = "invoice", client = "billing", expire = 30)]
+// Binds its guard, so each call takes a fencing token: the counter in `<key>:fence`
+// tells which server the call locked on.
+#[redis_lock(name = "invoice", client = "billing", expire = 30, guard = held)]
 async fn bill() -> Result<(), LockError> {
+    assert!(held.fencing_token() > 0);
     Ok(())
 }
 
-#[redis_lock(name = "invoice", client = "billing", expire = 30)]
+// Binds its guard, so each call takes a fencing token: the counter in `<key>:fence`
+// tells which server the call locked on.
+#[redis_lock(name = "invoice", client = "billing", expire = 30, guard = held)]
 fn bill_sync() -> Result<(), LockError> {
+    assert!(held.fencing_token() > 0);
     Ok(())
 }
 

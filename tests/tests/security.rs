@@ -74,14 +74,17 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
             .map(|args| args[1].clone())
             .expect("the script ran")
     };
-    // EVALSHA sha numkeys KEYS... ARGV...: extend's second argument is a lease in ms,
-    // release's an instance id; acquiring and the handover also name the fencing counter,
-    // and the handover has five arguments.
-    let extend = sha_where(&|a| a.len() == 6 && a[5].bytes().all(|b| b.is_ascii_digit()));
-    let release = sha_where(&|a| a.len() == 6 && !a[5].bytes().all(|b| b.is_ascii_digit()));
-    let handoff = sha_where(&|a| a.len() == 10);
-    let acquire = sha_where(&|a| a.len() == 8);
+    // EVALSHA sha numkeys KEYS... ARGV...: extend names the lock's key only, with a token
+    // and a lease in ms; release, acquiring and the handover also name the fencing counter
+    // and the queue. Release has two arguments; acquiring four, the second a lease in ms;
+    // the handover four, the second the next owner as a queue entry (`<lease> <id> <value>`).
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let extend = sha_where(&|a| a.len() == 6 && digits(&a[5]));
+    let release = sha_where(&|a| a.len() == 8 && a[2] == "3");
+    let handoff = sha_where(&|a| a.len() == 10 && !digits(&a[7]));
+    let acquire = sha_where(&|a| a.len() == 10 && digits(&a[7]));
     let fence = format!("{key}:fence");
+    let queue = format!("{key}:queue");
 
     // The lock is held; a forger on a raw connection guesses tokens. The key holds the
     // token and a description of the holder; the scripts compare all of it, so even the
@@ -101,8 +104,10 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
     ] {
         let released: i64 = redis::cmd("EVALSHA")
             .arg(&release)
-            .arg(1)
+            .arg(3)
             .arg(key)
+            .arg(&fence)
+            .arg(&queue)
             .arg(&guess)
             .arg("forger")
             .query(&mut forger)
@@ -117,12 +122,12 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
             .unwrap();
         let handed: i64 = redis::cmd("EVALSHA")
             .arg(&handoff)
-            .arg(2)
+            .arg(3)
             .arg(key)
             .arg(&fence)
+            .arg(&queue)
             .arg(&guess)
-            .arg("forged-token")
-            .arg(3_600_000)
+            .arg("3600000 forger forged-token")
             .arg(0)
             .arg("forger")
             .query(&mut forger)
@@ -132,12 +137,14 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
     // Nor can it take the lock the way the crate does.
     let (taken, _pttl): (i64, i64) = redis::cmd("EVALSHA")
         .arg(&acquire)
-        .arg(2)
+        .arg(3)
         .arg(key)
         .arg(&fence)
+        .arg(&queue)
         .arg("forged-token")
         .arg(3_600_000)
-        .arg(1)
+        .arg("f")
+        .arg("forger")
         .query(&mut forger)
         .unwrap();
     assert_eq!(taken, 0);

@@ -95,6 +95,15 @@ pub(crate) async fn acquire<I: Io>(
             {
                 return Ok(held);
             }
+            // Queued in Redis: one last attempt leaves the queue in the same script, or
+            // takes the lock should a releaser have handed it over meanwhile. Left to the
+            // background instead, a release right now would hand the lock to this
+            // acquisition that is gone, and everyone would wait for that to be undone.
+            if !view.handoff_pending
+                && let Some(Ok(Attempt::Acquired { sent, fence })) = attempts.leave_queue(io).await
+            {
+                return Ok(attempts.into_held(sent, fence));
+            }
             // Also with a handover in flight: the releaser finds us gone and passes
             // the lock on or frees it.
             return Err(attempts.give_up(start));

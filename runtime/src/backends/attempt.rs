@@ -34,6 +34,9 @@ pub(crate) struct Queueing {
     /// Whether this attempt puts it there if the lock is taken: only while this process
     /// listens on its inbox channel, where the releaser that picks it tells it so.
     pub(crate) join: bool,
+    /// Whether this attempt takes the entry out of the queue if the lock is taken: the
+    /// last attempt of an acquisition that runs out of time.
+    pub(crate) leave: bool,
 }
 
 /// What one acquisition attempt found.

@@ -24,13 +24,14 @@ pub(crate) async fn attempt<I: Io>(
     let keys = keys.each_ref().map(String::as_str);
     let ms = request.lease.as_millis().to_string();
     let queue = &request.queue;
-    if request.plain && !queue.queued && !queue.join && replicated.is_none() {
+    if request.plain && !queue.queued && !queue.join && !queue.leave && replicated.is_none() {
         return plain(io, request, route, &ms).await;
     }
     let flags: String = [
         (request.fenced, 'f'),
         (queue.queued, 'q'),
         (queue.join, 'j'),
+        (queue.leave, 'l'),
     ]
     .iter()
     .filter(|(on, _)| *on)
@@ -94,7 +95,7 @@ pub(crate) async fn attempt<I: Io>(
         Some(-1) | None => now + request.lease,
         Some(ms) => now + Duration::from_millis(ms as u64),
     };
-    let queued = queue.join || queue.queued;
+    let queued = (queue.join || queue.queued) && !queue.leave;
     (Ok(AttemptOutcome::Held { lease_end, queued }), true)
 }
 

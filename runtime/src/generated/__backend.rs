@@ -62,6 +62,7 @@ impl Operations {
             queue: Queueing {
                 queued: false,
                 join: false,
+                leave: false,
             },
             fenced: true,
             plain: false,

@@ -103,6 +103,7 @@ impl Transport {
             queue: Queueing {
                 queued: false,
                 join: false,
+                leave: false,
             },
             fenced: true,
             plain: false,

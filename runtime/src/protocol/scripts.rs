@@ -53,7 +53,8 @@ impl Script {
 /// lease in ms, ARGV\[3\] flags: `f` for a fencing token (without it the counter is left
 /// alone and the token is 0: an acquisition whose caller never reads its token, see
 /// `Lock::fencing`), and how the acquisition stands in the lock's queue of waiting
-/// processes: `q` when an earlier attempt queued it, `j` to queue it on failure; ARGV\[4\]
+/// processes: `q` when an earlier attempt queued it, `j` to queue it on failure, `l` to
+/// take it out of the queue on failure (the last attempt of one that runs out of time); ARGV\[4\]
 /// the client's instance id. Its entry there is ARGV\[2\], ARGV\[4\] and ARGV\[1\] (see
 /// [`queue_entry`]); the queue lives for the holder's remaining lease and two of the
 /// waiter's past the last entry (two days at most): a waiter sleeps no longer than the
@@ -79,13 +80,15 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
          if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
             or (redis.call('get', KEYS[1]) == ARGV[1] \
                 and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
-           if string.find(ARGV[3], '[qj]') then redis.call('lrem', KEYS[3], 0, entry) end \
+           if string.find(ARGV[3], '[qjl]') then redis.call('lrem', KEYS[3], 0, entry) end \
            if not string.find(ARGV[3], 'f') then return {1, 0} end ",
         next_fence!(),
         "  return {1, fence} \
          end \
          local pttl = redis.call('pttl', KEYS[1]) \
-         if string.find(ARGV[3], 'j') then \
+         if string.find(ARGV[3], 'l') then \
+           redis.call('lrem', KEYS[3], 0, entry) \
+         elseif string.find(ARGV[3], 'j') then \
            if not redis.call('lpos', KEYS[3], entry) then \
              redis.call('rpush', KEYS[3], entry) \
            end \

@@ -58,6 +58,8 @@ pub(super) struct Attempts<'a> {
     /// Whether an attempt found the lock taken: from then on every attempt is the script,
     /// which tells the holder's lease (see `AttemptRequest::plain`).
     found_taken: bool,
+    /// Whether the attempt being made is the last one, which leaves the queue in Redis.
+    leaving: bool,
 }
 
 impl<'a> Attempts<'a> {
@@ -73,6 +75,7 @@ impl<'a> Attempts<'a> {
             entry,
             queued_until: None,
             found_taken: false,
+            leaving: false,
             lock,
             value,
             ticket: Some(ticket),
@@ -165,7 +168,11 @@ impl<'a> Attempts<'a> {
             lease: lock.lease(),
             payload: &lock.client.instance_id,
             until: self.request_until(),
-            queue: Queueing { queued, join },
+            queue: Queueing {
+                queued,
+                join,
+                leave: self.leaving,
+            },
             fenced: lock.fenced,
             plain: !lock.fenced && !self.found_taken,
         };
@@ -177,12 +184,35 @@ impl<'a> Attempts<'a> {
         self.note_answer();
         if let Attempt::Held { lease_end, queued } = outcome {
             self.found_taken = true;
-            if queued {
+            if queued && !self.leaving {
                 // The queue in Redis lives the holder's lease and two of ours past this.
                 self.note_queued(lease_end + 2 * lock.lease());
             }
         }
         Ok(outcome)
+    }
+
+    /// For an acquisition queued in Redis that runs out of time: one last attempt that takes
+    /// the lock if it is free or was handed to this acquisition, and otherwise takes its
+    /// entry out of the queue in the same script (the `l` flag of ACQUIRE). `None` when it
+    /// was not queued; on an error the entry is left to the withdrawal in the background.
+    pub(super) async fn leave_queue<I: Io>(
+        &mut self,
+        io: &I,
+    ) -> Option<Result<Attempt, LockError>> {
+        self.queued_until?;
+        if !self.begin_attempt() {
+            return None;
+        }
+        self.leaving = true;
+        let outcome = self.attempt(io, false).await;
+        self.leaving = false;
+        self.end_attempt();
+        if let Ok(Attempt::Held { .. }) = outcome {
+            // Out of the queue: nothing to withdraw.
+            self.queued_until = None;
+        }
+        Some(outcome)
     }
 
     /// An attempt failed. When Redis is merely unreachable or slow, returns when to try
