@@ -399,6 +399,20 @@ pub async fn blocking_acquisition_error(
 /// Waits until `count` connections subscribe to `channel`: the sign that that many
 /// processes are waiting for the lock whose key is `channel`.
 pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i64) {
+    wait_for_subscriber_count(server, channel, |n| n >= count).await;
+}
+
+/// Waits until exactly `count` connections subscribe to `channel` (after a process died:
+/// until the server has closed its connections).
+pub async fn wait_for_exactly_subscribers(server: &RedisServer, channel: &str, count: i64) {
+    wait_for_subscriber_count(server, channel, |n| n == count).await;
+}
+
+async fn wait_for_subscriber_count(
+    server: &RedisServer,
+    channel: &str,
+    done: impl Fn(i64) -> bool,
+) {
     let mut conn = server.connection();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -407,10 +421,13 @@ pub async fn wait_for_subscribers(server: &RedisServer, channel: &str, count: i6
             .arg(channel)
             .query(&mut conn)
             .expect("PUBSUB NUMSUB");
-        if n >= count {
+        if done(n) {
             return;
         }
-        assert!(Instant::now() < deadline, "nobody subscribed to {channel}");
+        assert!(
+            Instant::now() < deadline,
+            "{n} subscribers of {channel}, still waiting"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock};
-use redis_locked_tests::{RedisCluster, RedisServer, wait_for_queue};
+use redis_locked_tests::{RedisCluster, RedisServer, wait_for_exactly_subscribers, wait_for_queue};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -44,26 +44,22 @@ fn scripts_run(server: &RedisServer) -> u64 {
         .sum()
 }
 
-/// Waits until exactly `count` connections subscribe to `channel` (after a process died:
-/// the server has closed its connections).
-async fn wait_for_exactly_subscribers(server: &RedisServer, channel: &str, count: i64) {
-    let mut conn = server.connection();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(channel)
-            .query(&mut conn)
-            .unwrap();
-        if n == count {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{n} subscribers of {channel}, not {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+/// Releases `holder` and asserts that `next`, a task that waits for the lock and returns when
+/// it got it, got it at once: well within the 30 s lease that a lock handed to a waiter
+/// that is gone would keep.
+async fn released_to_next_at_once(
+    holder: redis_locked::LockGuard,
+    next: tokio::task::JoinHandle<(Instant, redis_locked::LockGuard)>,
+) {
+    let released = Instant::now();
+    holder.release().await.unwrap();
+    let (acquired, guard) = next.await.unwrap();
+    let after = acquired.duration_since(released);
+    assert!(
+        after < Duration::from_secs(2),
+        "the next waiter got the lock {after:?} after the release"
+    );
+    guard.release().await.unwrap();
 }
 
 /// Three processes queue behind a holder on `server` (the one server, or the master of the
@@ -176,50 +172,32 @@ async fn a_queued_process_that_died_is_passed_over() {
     // The server closed the dead process's connections: only ours listens now.
     wait_for_exactly_subscribers(&server, "lock:{passover}", 1).await;
 
-    let released = Instant::now();
-    holder.release().await.unwrap();
-    let (acquired, guard) = next.await.unwrap();
-    let after = acquired.duration_since(released);
-    assert!(
-        after < Duration::from_secs(2),
-        "the next process got the lock {after:?} after the release"
-    );
-    guard.release().await.unwrap();
+    released_to_next_at_once(holder, next).await;
 }
 
-/// A queued acquisition runs out of time just before the holder releases. Its entry is
-/// taken out of the queue in the background, in the same script that frees a lock handed
-/// to it meanwhile; whichever comes first, the acquisition queued behind it gets the lock
-/// at once, and the queue is left empty.
+/// A queued acquisition is cancelled (its future dropped) just before the holder releases.
+/// Its entry is taken out of the queue in the background, in the same script that frees a
+/// lock handed to it meanwhile; whichever comes first, the acquisition queued behind it
+/// gets the lock at once, and the queue is left empty.
 #[tokio::test]
-async fn a_queued_acquisition_that_gives_up_does_not_hold_the_lock_up() {
+async fn a_queued_acquisition_that_is_cancelled_does_not_hold_the_lock_up() {
     let server = RedisServer::start();
-    register(&server, &["giveup-a", "giveup-b", "giveup-c"]);
-    let holder = lock("giveup-a", "giveup").acquire(None).await.unwrap();
-    let quitter = lock("giveup-b", "giveup");
-    let quitter = tokio::spawn(async move { quitter.acquire(Some(Duration::from_secs(1))).await });
-    wait_for_queue(&server, "lock:{giveup}:queue", 1).await;
-    let next = lock("giveup-c", "giveup");
+    register(&server, &["cancel-a", "cancel-b", "cancel-c"]);
+    let holder = lock("cancel-a", "cancel").acquire(None).await.unwrap();
+    let quitter = lock("cancel-b", "cancel");
+    let quitter = tokio::spawn(async move { quitter.acquire(None).await });
+    wait_for_queue(&server, "lock:{cancel}:queue", 1).await;
+    let next = lock("cancel-c", "cancel");
     let next = tokio::spawn(async move {
         let guard = next.acquire(None).await.unwrap();
         (Instant::now(), guard)
     });
-    wait_for_queue(&server, "lock:{giveup}:queue", 2).await;
+    wait_for_queue(&server, "lock:{cancel}:queue", 2).await;
 
-    assert!(matches!(
-        quitter.await.unwrap(),
-        Err(redis_locked::LockError::Timeout { .. })
-    ));
-    let released = Instant::now();
-    holder.release().await.unwrap();
-    let (acquired, guard) = next.await.unwrap();
-    let after = acquired.duration_since(released);
-    assert!(
-        after < Duration::from_secs(2),
-        "the next acquisition got the lock {after:?} after the release"
-    );
-    guard.release().await.unwrap();
-    wait_for_queue(&server, "lock:{giveup}:queue", 0).await;
+    quitter.abort();
+    assert!(quitter.await.unwrap_err().is_cancelled());
+    released_to_next_at_once(holder, next).await;
+    wait_for_queue(&server, "lock:{cancel}:queue", 0).await;
 }
 
 /// An acquisition of the holder's own client gives up while queued, and the holder

@@ -39,6 +39,18 @@ pub(crate) struct Queueing {
     pub(crate) leave: bool,
 }
 
+impl Queueing {
+    /// Outside the queue, and staying out: an attempt made on its own (the bench's and the
+    /// differential test's hooks).
+    pub(crate) fn outside() -> Queueing {
+        Queueing {
+            queued: false,
+            join: false,
+            leave: false,
+        }
+    }
+}
+
 /// What one acquisition attempt found.
 pub(crate) enum AttemptOutcome {
     /// The lock is ours, with this fencing token; its lease began no earlier than `sent`.

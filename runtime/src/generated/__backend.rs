@@ -59,11 +59,7 @@ impl Operations {
             until: None,
             // Not queued: the store serves one process, and one operation at a time
             // is compared.
-            queue: Queueing {
-                queued: false,
-                join: false,
-                leave: false,
-            },
+            queue: Queueing::outside(),
             fenced: true,
             plain: false,
         };

@@ -100,11 +100,7 @@ impl Transport {
             lease: std::time::Duration::from_millis(lease_ms),
             payload: &self.client.instance_id,
             until: None,
-            queue: Queueing {
-                queued: false,
-                join: false,
-                leave: false,
-            },
+            queue: Queueing::outside(),
             fenced: true,
             plain: false,
         };
