@@ -201,9 +201,9 @@ async fn a_queued_acquisition_that_is_cancelled_does_not_hold_the_lock_up() {
 }
 
 /// An acquisition of the holder's own client gives up while queued, and the holder
-/// releases at once: the lock is free afterwards. The release drops the client's own
-/// entry (its waiters are served in-process) instead of handing the lock to the
-/// acquisition that left, which would hold it until its withdrawal ran in the background.
+/// releases at once: the lock is free afterwards. The acquisition left the queue in its
+/// last attempt before it returned, so the release cannot hand the lock to it (which would
+/// leave it held until a withdrawal in the background).
 #[tokio::test]
 async fn a_release_hands_nothing_to_an_acquisition_of_its_own_client_that_gave_up() {
     let server = RedisServer::start();

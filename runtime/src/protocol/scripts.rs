@@ -150,10 +150,11 @@ macro_rules! next_fence {
 /// that process subscribes to) with `<fencing token> <owner value>`. `PUBLISH` answers how
 /// many received it: none means that process is gone (its pub/sub connection closed, so it
 /// crashed or exited), and the next entry is tried. Then runs `$granted` (a `return`).
-/// Entries of the releasing client itself (the local `own`) are dropped: its waiters are
-/// served by its own wait table (a handover, or a poke), and an entry of its own that is
-/// not the handover's waiter belongs to an acquisition that gave up, whose withdrawal is on
-/// its way in the background; handing it the lock would leave it held by nobody until then.
+/// Entries of the releasing client itself are handed the lock like any other: dropping them
+/// (its waiters are served by its wait table) was tried, and the model checker showed a
+/// background release that landed late dropping a live waiter's entry and announcing the
+/// release under this client's id, which the client ignores, so the waiter slept on a free
+/// lock. An acquisition that runs out of time leaves the queue in its last attempt instead.
 /// Stops, leaving the key alone, at the entry equal to the local `offered` (a handover's
 /// own waiter, given the lock by the script itself). Entries are
 /// `<lease in ms> <instance id> <owner value>` (see [`queue_entry`]).
@@ -164,7 +165,7 @@ macro_rules! grant_next {
              while entry do \
                if entry == offered then break end \
                local lease, inbox, value = string.match(entry, '^(%d+) (%S+) (.*)$') \
-               if value and value ~= ARGV[1] and inbox ~= own then \
+               if value and value ~= ARGV[1] then \
                  redis.call('set', KEYS[1], value, 'PX', lease) ",
             next_fence!(),
             "    if redis.call('publish', KEYS[1] .. ':' .. inbox, written .. ' ' .. value) > 0 then ",
@@ -257,7 +258,7 @@ pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
         "if ARGV[3] and ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 0, ARGV[3]) end \
          if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end \
-         local offered, own = false, ARGV[2] ",
+         local offered = false ",
         grant_next!("return 2"),
         "redis.call('del', KEYS[1]) \
          redis.call('publish', KEYS[1], ARGV[2]) \
@@ -320,7 +321,7 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
          if owner ~= ARGV[1] then \
            return 0 \
          end \
-         local offered, own = ARGV[2], ARGV[4] ",
+         local offered = ARGV[2] ",
         grant_next!("return -1"),
         "if not entry and redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[3]) then \
            redis.call('del', KEYS[1]) \
