@@ -68,9 +68,13 @@ pub enum Fix {
     /// twice.
     JoinLooksFirst,
     /// The queue in Redis: an acquisition that ends without the lock while it may be queued
-    /// takes its entry out and frees a lock handed to it, in one RELEASE in the background
-    /// (`withdraw_later`). Reverted: its entry stays in the queue (it frees only what an
-    /// unanswered request or a handover may have given it, as before the queue).
+    /// leaves the queue there. At its deadline (no handover to it pending) in one last
+    /// attempt, ACQUIRE with `l`, which takes the lock if it is free or was handed to it
+    /// and otherwise takes its entry out (`Attempts::leave_queue`); cancelled, or that
+    /// attempt unanswered, in one RELEASE in the background that takes its entry out and
+    /// frees a lock handed to it (`withdraw_later`). Reverted: neither; its entry stays in
+    /// the queue (it frees only what an unanswered request or a handover may have given
+    /// it, as before the queue).
     WithdrawOnGiveUp,
     /// The queue in Redis (runtime commit "A lock handed from the queue in Redis is taken
     /// only once a handover of this process to the same waiter is settled"): a waiter

@@ -16,15 +16,19 @@
 //!   process's inbox for it, subscribed together); its queue of waiting processes with its
 //!   expiry ([`redis::queue`]). The scripts of `runtime/src/protocol/scripts.rs`, each
 //!   atomic: ACQUIRE (`SET NX PX` and `INCR`, or the holder's PTTL, joining the queue with
-//!   `j` unless `LPOS` finds the entry there; taking every copy out on success with `q` or
-//!   `j`), CONFIRM, HANDOFF (to the releaser's next local waiter, stopping at its entry in
-//!   the queue; to the first queued process that listens ahead of it; or a release to
-//!   everyone when other processes subscribe), RELEASE (optionally withdrawing an entry
-//!   first; handing the lock to the first queued process that listens, else freeing it),
-//!   EXTEND. `grant_next!` writes the lock under the entry's token with a fresh fencing
-//!   token and publishes on its process's inbox, passing over entries PUBLISH reached
-//!   nobody for. Releases are announced to the other subscribed processes (a process
-//!   ignores its own announcements).
+//!   `j` unless `LPOS` finds the entry there, or leaving it with `l`; taking every copy out
+//!   on success with `q`, `j` or `l`), CONFIRM, HANDOFF (to the releaser's next local
+//!   waiter, stopping at its entry in the queue; to the first queued process that listens
+//!   ahead of it; or a release to everyone when other processes subscribe), RELEASE
+//!   (optionally withdrawing an entry first; handing the lock to the first queued process
+//!   that listens, else freeing it), EXTEND. `grant_next!` drops the entries of the
+//!   releaser's own process (its instance id, RELEASE's ARGV\[2\] and HANDOFF's
+//!   ARGV\[4\]; the background RELEASE of a cleanup too): its live waiters are served by
+//!   its wait table, so an own entry that is not the handover's waiter is one of an
+//!   acquisition that gave up. It writes the lock under the next entry's token with a
+//!   fresh fencing token and publishes on its process's inbox, passing over entries
+//!   PUBLISH reached nobody for. Releases are announced to the other subscribed processes
+//!   (a process ignores its own announcements).
 //! - **Client processes** (two or three), each with its wait table for the key
 //!   (`waiters.rs`, [`client::table`]): the FIFO of its waiters, of which only the head talks
 //!   to Redis; sticky pokes; the lease end of a local holder, which the next head waits
@@ -37,13 +41,17 @@
 //!   `acquire/attempts.rs`: queue; as the head, ACQUIRE, recording the token as maybe taken
 //!   until a reply settles it, and CONFIRM after an unanswered attempt; sleep until poked,
 //!   until the holder's lease end, a retry after an error, or the deadline; take a grant;
-//!   give up at the deadline, leaving the queue and releasing in the background whatever
-//!   may have been taken for it. A holder may extend its lease once, then releases
+//!   at the deadline, when it may be queued in Redis and no handover to it is pending, one
+//!   last attempt (ACQUIRE with `l`, a request like any other, bounded by the deadline +
+//!   grace) that takes the lock if it is free or was handed to it, else leaves Redis's
+//!   queue; give up, leaving the queue and releasing in the background whatever may have
+//!   been taken for it. A holder may extend its lease once, then releases
 //!   ([`client::release`], `release.rs`): HANDOFF to the next local waiter (again, under the
 //!   waiter's token, when the waiter left meanwhile) or RELEASE.
 //! - **Background releases** ([`client::cleanup`], `cleanup.rs`): RELEASE by token, retried
 //!   while Redis does not answer, until the token's lease must have ended; for an
-//!   acquisition that ended while it may be queued in Redis, the withdraw (the same RELEASE
+//!   acquisition that ended while it may be queued in Redis (cancelled, its last attempt
+//!   unanswered, or a handover to it pending), the withdraw (the same RELEASE
 //!   taking its entry out first), until its queued time and a lease more.
 //! - **The queue in Redis** on the client side: an attempt joins only while its process's
 //!   subscription is active (`queued_until`, `queued_since`); a message on a process's
@@ -92,7 +100,9 @@
 //!
 //! And, as `sometimes` properties that the suite asserts are reached (a check that never
 //! got there would prove nothing): a lock handed over inside a process, a release announced
-//! to another process, a CONFIRM after an unanswered attempt, a background release.
+//! to another process, a CONFIRM after an unanswered attempt, a background release, a lock
+//! handed from Redis's queue, and (in [`Config::queueing`]) the last attempt of an
+//! acquisition that runs out of time, which leaves Redis's queue.
 //!
 //! ## The fixes, and what the checker finds without each
 //!
@@ -121,10 +131,10 @@
 //!
 //! | fix | reverted, the checker finds | steps |
 //! | --- | --- | --- |
-//! | [`Fix::JoinLooksFirst`] | a resent first joining ACQUIRE queues the acquisition twice; its withdraw takes one copy out; the holder's release hands the lock to the other, ignored | 19 |
+//! | [`Fix::JoinLooksFirst`] | (two faults) a resent first joining ACQUIRE queues the acquisition twice; it is cancelled, and its withdraw takes one copy out; the holder's release hands the lock to the other, ignored | 17 |
 //! | [`Fix::GrantLeaseFromFirstJoin`] | ([`Config::queued_waiter`], two faults) the inbox message is late; the waiter, woken at the holder's lease end, sends an attempt that is lost, then dates the grant from it, past Redis's expiry | 22 |
 //! | [`Fix::QueueGrantLeaseFromAttempt`] | a late inbox message dates the grant from when it is taken, past Redis's expiry | 19 |
-//! | [`Fix::WithdrawOnGiveUp`] | a waiter that gave up queued gets the lock; its process ignores the message | 15 |
+//! | [`Fix::WithdrawOnGiveUp`] | (neither the last attempt nor the withdraw) a waiter cancelled while queued gets the lock; its process ignores the message | 15 |
 //! | [`Fix::GrantSkipsDeaf`] | a queued process dies; a release hands it the lock, stranded for a lease | 14 |
 //! | [`Fix::GrantWaitsForHandover`] | ([`Config::handoff_meets_queue`], no fault) below | 26 |
 //!
@@ -136,6 +146,24 @@
 //! the waiter gone, takes the lock for its own and RELEASEs it under the waiter, who still
 //! believes it holds it. Now a waiter takes a grant only once no handover to it is pending;
 //! the handover's settlement pokes it.
+//!
+//! No switch for the last attempt that leaves the queue, nor for `grant_next!` dropping the
+//! releaser's own entries (runtime commits 233c089 and 1a33cdb): each reverted alone, with
+//! every other fix in, the checker found nothing in the suite's configurations and bounds,
+//! nor in [`Config::queueing`] with two faults (22 steps): without them a lock handed to an
+//! acquisition that gave up waits for its withdraw, slower but safe. [`Fix::JoinLooksFirst`]
+//! reverted needs a second fault since: the last attempt takes every copy out, so the
+//! acquisition is cancelled instead, which leaves its entry to the withdraw.
+//!
+//! Not fixed yet: with the drop of own entries, [`Config::handoff_meets_queue`] with two
+//! faults and three ticks violates the free-lock property (19 steps, none with the drop
+//! reverted). A task's ACQUIRE is cancelled and the RELEASE of its cleanup stalls, both
+//! still on their way after the cleanup gives up at its lease end; the late ACQUIRE
+//! writes the key; the next task of the process finds it taken and joins Redis's queue;
+//! the late RELEASE drops that live waiter's entry as its own process's, frees the lock
+//! and announces it under the process's instance id, which the process ignores: nothing
+//! pokes the waiter, which sleeps on the free lock until the lease end it saw. Before, the
+//! RELEASE handed it the lock through its inbox.
 //!
 //! No switch for joining the queue only while the process's subscription is active: the
 //! model always does (as the runtime does). Reverted, with every other fix in, the checker

@@ -20,6 +20,8 @@ pub const ANNOUNCED: &str = "a release is announced to another process";
 pub const CONFIRMING: &str = "an acquisition confirms after an unanswered attempt";
 pub const CLEANING: &str = "a background release runs";
 pub const HANDED_FROM_QUEUE: &str = "a lock is handed to a process queued in Redis";
+pub const LEAVING: &str =
+    "an acquisition that runs out of time leaves Redis's queue in a last attempt";
 
 /// The safety and bounded-liveness properties the tests assert.
 pub const ALWAYS: [&str; 7] = [
@@ -67,6 +69,9 @@ pub fn all() -> Vec<Property<LockModel>> {
         Property::sometimes(CLEANING, |_, s: &State| !s.cleanups.is_empty()),
         Property::sometimes(HANDED_FROM_QUEUE, |_, s: &State| {
             s.procs.iter().any(|p| !p.inbox.is_empty())
+        }),
+        Property::sometimes(LEAVING, |_, s: &State| {
+            acquisitions(s).any(|(_, _, a)| matches!(a.step, AcquireStep::Leave { .. }))
         }),
     ]
 }
@@ -132,7 +137,9 @@ fn unknown_never_taken_for_no(s: &State) -> bool {
         a.unconfirmed.is_some()
             || matches!(
                 a.step,
-                AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. }
+                AcquireStep::Attempt { .. }
+                    | AcquireStep::Confirm { .. }
+                    | AcquireStep::Leave { .. }
             )
             || waiter.is_some_and(|w| w.handoff_pending || w.granted.is_some())
             || message

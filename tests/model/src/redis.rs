@@ -43,11 +43,13 @@ pub struct Key {
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Op {
     /// `queued`: an earlier attempt of the acquisition joined the queue (`q`); `join`:
-    /// join it if the lock is taken (`j`).
+    /// join it if the lock is taken (`j`); `leave`: take it out if the lock is taken (`l`,
+    /// the last attempt of an acquisition that runs out of time).
     Acquire {
         token: Token,
         queued: bool,
         join: bool,
+        leave: bool,
     },
     Confirm(Token),
     /// `own`: how many of the channel's subscribers are the releaser's process (0 or 1).
@@ -161,6 +163,7 @@ impl Redis {
                 token,
                 queued,
                 join,
+                leave,
             } => {
                 let taken = match self.key {
                     None => {
@@ -175,14 +178,16 @@ impl Redis {
                 };
                 if let Some(fence) = taken {
                     // A resend of a joining attempt (`j` without `q`) may have queued it.
-                    let flagged = queued || (join && scripts.join_looks_first);
+                    let flagged = queued || leave || (join && scripts.join_looks_first);
                     if flagged {
                         self.withdraw(token, scripts);
                     }
                     return quiet(Reply::Taken(fence));
                 }
                 let expires = self.key.expect("held").expires;
-                if join {
+                if leave {
+                    self.leave(token);
+                } else if join {
                     self.join(token, queued, late, expires, scripts);
                 }
                 quiet(Reply::Held(expires - now))

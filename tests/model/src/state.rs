@@ -210,6 +210,10 @@ pub enum AcquireStep {
     /// Waiting for the reply to CONFIRM, after ACQUIRE (sent at `sent`) found the lock held
     /// for `pttl` more ticks.
     Confirm { sent: Time, pttl: Time },
+    /// Past the deadline, queued in Redis: waiting for the reply to the last attempt, the
+    /// ACQUIRE sent at `sent` that leaves the queue if the lock is taken
+    /// (`Attempts::leave_queue`); `earlier` as for [`AcquireStep::Attempt`].
+    Leave { sent: Time, earlier: Option<Time> },
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -286,7 +290,9 @@ impl State {
                 self.procs[p].waiter(t).is_some_and(|w| w.poked)
                     || wake_at.is_some_and(|w| w <= self.now)
             }
-            AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. } => false,
+            AcquireStep::Attempt { .. }
+            | AcquireStep::Confirm { .. }
+            | AcquireStep::Leave { .. } => false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! One acquisition (`algorithm/acquire.rs` and `acquire/attempts.rs`): queue, let the head
 //! try ACQUIRE (joining Redis's queue while the process listens), CONFIRM after an
 //! unanswered attempt, sleep until poked or a timer, take a grant, give up at the deadline
-//! (leaving the queue, and withdrawing from Redis's or cleaning up what may be ours).
+//! (leaving the queue, after one last attempt that leaves Redis's, and withdrawing from
+//! there in the background or cleaning up what may be ours).
 
 use crate::config::{Config, Fix};
 use crate::redis::{Op, Reply};
@@ -52,15 +53,14 @@ impl State {
             if waiter.poked {
                 waiter.poked = false;
             } else if past(a.deadline, self.now) {
-                // Woken by the clock at its deadline.
+                // Woken by the clock at its deadline; a grant without a handover pending
+                // is taken below.
                 let (pending, granted) = (waiter.handoff_pending, waiter.granted.is_some());
-                let give_up = if pending {
-                    cfg.has(Fix::DeadlineWithHandoffPending)
-                } else {
-                    !granted
-                };
-                if give_up {
+                if pending && cfg.has(Fix::DeadlineWithHandoffPending) {
                     return self.give_up(cfg, p, t);
+                }
+                if !pending && !granted {
+                    return self.run_out(cfg, p, t);
                 }
             }
         }
@@ -117,6 +117,7 @@ impl State {
                         token: a.token,
                         queued,
                         join,
+                        leave: false,
                     };
                     return self.send(cfg, Owner::Task(p as u8, t as u8), p, op, until);
                 }
@@ -204,9 +205,20 @@ impl State {
         }
         match (a.step, outcome) {
             (AcquireStep::Attempt { sent, .. }, Outcome::Reply(Reply::Taken(fence)))
+            | (AcquireStep::Leave { sent, .. }, Outcome::Reply(Reply::Taken(fence)))
             | (AcquireStep::Confirm { sent, .. }, Outcome::Reply(Reply::Confirmed(fence @ 1..))) => {
                 self.acquired(cfg, p, t, a.token, sent, fence)
             }
+            (AcquireStep::Leave { earlier, .. }, Outcome::Reply(Reply::Held(_))) => {
+                // Out of Redis's queue: nothing to withdraw. Answered, so it took nothing.
+                a.unconfirmed = earlier;
+                a.queued_until = None;
+                self.set_phase(p, t, Phase::Acquiring(a));
+                self.give_up(cfg, p, t);
+            }
+            // No answer: the entry is left to the withdraw in the background, which also
+            // frees what this attempt may have taken.
+            (AcquireStep::Leave { .. }, Outcome::Failed) => self.give_up(cfg, p, t),
             (AcquireStep::Attempt { sent, earlier }, Outcome::Reply(Reply::Held(pttl))) => {
                 a.unconfirmed = earlier;
                 if a.queued_until.is_some() {
@@ -253,9 +265,45 @@ impl State {
     fn after_attempt(&mut self, cfg: &Config, p: usize, t: usize, a: Acquiring) {
         self.set_phase(p, t, Phase::Acquiring(a));
         if past(a.deadline, self.now) {
-            return self.give_up(cfg, p, t);
+            return self.run_out(cfg, p, t);
         }
         self.sleep(cfg, p, t, a);
+    }
+
+    /// The deadline passed (`Attempts::leave_queue`): an acquisition that may be queued in
+    /// Redis makes one last attempt, which takes the lock if it is free or was handed to
+    /// it, and otherwise takes its entry out in the same script: left to the background,
+    /// a release meanwhile would hand the lock to an acquisition that is gone. Like every
+    /// attempt, it waits no longer than the deadline + grace. Not while a handover to it is
+    /// pending, nor once it was handed the lock here (it cannot begin an attempt then);
+    /// then, and when it is not queued, it gives up.
+    fn run_out(&mut self, cfg: &Config, p: usize, t: usize) {
+        let mut a = self.acquiring(p, t);
+        let proc = &self.procs[p];
+        let waiter = proc.waiter(t).expect("an acquiring task queues");
+        let leave = cfg.has(Fix::WithdrawOnGiveUp)
+            && a.queued_until.is_some()
+            && proc.is_head(t)
+            && !waiter.handoff_pending
+            && waiter.granted.is_none();
+        if !leave {
+            return self.give_up(cfg, p, t);
+        }
+        // Until the reply says otherwise, this attempt may take effect.
+        a.step = AcquireStep::Leave {
+            sent: self.now,
+            earlier: a.unconfirmed,
+        };
+        a.unconfirmed = Some(self.now);
+        self.set_phase(p, t, Phase::Acquiring(a));
+        let op = Op::Acquire {
+            token: a.token,
+            queued: true,
+            join: false,
+            leave: true,
+        };
+        let until = a.deadline.map(|d| d + cfg.grace);
+        self.send(cfg, Owner::Task(p as u8, t as u8), p, op, until);
     }
 
     /// The acquisition ends without the lock (deadline, or cancelled): its ticket leaves

@@ -25,12 +25,15 @@ impl State {
         }
     }
 
-    /// Whether the acquisition of task `t` waits for the reply to its ACQUIRE or CONFIRM.
+    /// Whether the acquisition of task `t` waits for the reply to its ACQUIRE (the last one
+    /// that leaves Redis's queue too) or CONFIRM.
     fn attempt_in_flight(&self, p: usize, t: usize) -> bool {
         matches!(
             self.task(p, t).phase,
             Phase::Acquiring(Acquiring {
-                step: AcquireStep::Attempt { .. } | AcquireStep::Confirm { .. },
+                step: AcquireStep::Attempt { .. }
+                    | AcquireStep::Confirm { .. }
+                    | AcquireStep::Leave { .. },
                 ..
             })
         )

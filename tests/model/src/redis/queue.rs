@@ -48,6 +48,12 @@ impl Redis {
         self.forget_empty_queue();
     }
 
+    /// ACQUIRE's failure branch with `l`: `LREM <queue> 0 <entry>`, every occurrence.
+    pub fn leave(&mut self, token: Token) {
+        self.queue.retain(|e| e.token != token);
+        self.forget_empty_queue();
+    }
+
     /// ACQUIRE's failure branch with `j`: the entry at the end unless `LPOS` finds it
     /// there already (with `join_looks_first` reverted, `LPOS` looks only when `q` says an
     /// earlier attempt queued it); the queue lives the holder's remaining lease and two of
@@ -67,10 +73,13 @@ impl Redis {
         self.queue_expires = holder_expires + 2 * scripts.lease;
     }
 
-    /// `grant_next!`: pops entries; stops at `offered`; skips the releaser's own; writes
-    /// the lock under the next one's token with a fresh fencing token and publishes on its
-    /// process's inbox, done if that reached a subscriber (or, with `grant_skips_deaf`
-    /// off, whatever PUBLISH answered), else tries the next.
+    /// `grant_next!`: pops entries; stops at `offered`; drops those of the releaser's own
+    /// process (the instance id of RELEASE's ARGV\[2\] and HANDOFF's ARGV\[4\]: the
+    /// process of the token released, as a process releases only tokens of its own), whose
+    /// live waiters its wait table serves, so that such an entry is one of an acquisition
+    /// that gave up; writes the lock under the next one's token with a fresh fencing token
+    /// and publishes on its process's inbox, done if that reached a subscriber (or, with
+    /// `grant_skips_deaf` off, whatever PUBLISH answered), else tries the next.
     pub fn grant_next(
         &mut self,
         releaser: Token,
@@ -86,7 +95,7 @@ impl Redis {
             if Some(entry.token) == offered {
                 break Next::Offered;
             }
-            if entry.token == releaser {
+            if entry.token.process() == releaser.process() {
                 continue;
             }
             self.set(entry.token, now, scripts, entry.late);
