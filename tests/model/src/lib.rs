@@ -21,14 +21,11 @@
 //!   waiter, stopping at its entry in the queue; to the first queued process that listens
 //!   ahead of it; or a release to everyone when other processes subscribe), RELEASE
 //!   (optionally withdrawing an entry first; handing the lock to the first queued process
-//!   that listens, else freeing it), EXTEND. `grant_next!` drops the entries of the
-//!   releaser's own process (its instance id, RELEASE's ARGV\[2\] and HANDOFF's
-//!   ARGV\[4\]; the background RELEASE of a cleanup too): its live waiters are served by
-//!   its wait table, so an own entry that is not the handover's waiter is one of an
-//!   acquisition that gave up. It writes the lock under the next entry's token with a
-//!   fresh fencing token and publishes on its process's inbox, passing over entries
-//!   PUBLISH reached nobody for. Releases are announced to the other subscribed processes
-//!   (a process ignores its own announcements).
+//!   that listens, else freeing it), EXTEND. `grant_next!` writes the lock under the next
+//!   entry's token (of any process, the releaser's own too) with a fresh fencing token and
+//!   publishes on its process's inbox, passing over entries PUBLISH reached nobody for.
+//!   Releases are announced to the other subscribed processes (a process ignores its own
+//!   announcements).
 //! - **Client processes** (two or three), each with its wait table for the key
 //!   (`waiters.rs`, [`client::table`]): the FIFO of its waiters, of which only the head talks
 //!   to Redis; sticky pokes; the lease end of a local holder, which the next head waits
@@ -147,23 +144,23 @@
 //! believes it holds it. Now a waiter takes a grant only once no handover to it is pending;
 //! the handover's settlement pokes it.
 //!
-//! No switch for the last attempt that leaves the queue, nor for `grant_next!` dropping the
-//! releaser's own entries (runtime commits 233c089 and 1a33cdb): each reverted alone, with
-//! every other fix in, the checker found nothing in the suite's configurations and bounds,
-//! nor in [`Config::queueing`] with two faults (22 steps): without them a lock handed to an
-//! acquisition that gave up waits for its withdraw, slower but safe. [`Fix::JoinLooksFirst`]
-//! reverted needs a second fault since: the last attempt takes every copy out, so the
-//! acquisition is cancelled instead, which leaves its entry to the withdraw.
+//! No switch for the last attempt that leaves the queue (runtime commit 233c089):
+//! reverted alone, with every other fix in, the checker found nothing in the suite's
+//! configurations and bounds, nor in [`Config::queueing`] with two faults (22 steps):
+//! without it a lock handed to an acquisition that gave up waits for its withdraw, slower
+//! but safe. [`Fix::JoinLooksFirst`] reverted needs a second fault since: the last attempt
+//! takes every copy out, so the acquisition is cancelled instead, which leaves its entry
+//! to the withdraw.
 //!
-//! Not fixed yet: with the drop of own entries, [`Config::handoff_meets_queue`] with two
-//! faults and three ticks violates the free-lock property (19 steps, none with the drop
-//! reverted). A task's ACQUIRE is cancelled and the RELEASE of its cleanup stalls, both
-//! still on their way after the cleanup gives up at its lease end; the late ACQUIRE
-//! writes the key; the next task of the process finds it taken and joins Redis's queue;
-//! the late RELEASE drops that live waiter's entry as its own process's, frees the lock
-//! and announces it under the process's instance id, which the process ignores: nothing
-//! pokes the waiter, which sleeps on the free lock until the lease end it saw. Before, the
-//! RELEASE handed it the lock through its inbox.
+//! Tried and reverted in the runtime (1a33cdb, reverted by 5d7c051): `grant_next!`
+//! dropping the entries of the releaser's own process, meant for an acquisition of that
+//! process that timed out while queued, which the last attempt now takes out of the queue
+//! before it returns. In [`Config::handoff_meets_queue`] with two faults and three ticks
+//! the checker found a 19-step counter-example to the free-lock property: a background
+//! RELEASE that landed late dropped a live waiter's entry of its own process and announced
+//! the release under that process's instance id, which the process ignores, so the waiter
+//! slept on a free lock. With the drop gone that configuration violates nothing within 21
+//! steps (10 million states; the ignored test `wider_handoff_meets_queue`).
 //!
 //! No switch for joining the queue only while the process's subscription is active: the
 //! model always does (as the runtime does). Reverted, with every other fix in, the checker

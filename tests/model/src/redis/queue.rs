@@ -73,13 +73,11 @@ impl Redis {
         self.queue_expires = holder_expires + 2 * scripts.lease;
     }
 
-    /// `grant_next!`: pops entries; stops at `offered`; drops those of the releaser's own
-    /// process (the instance id of RELEASE's ARGV\[2\] and HANDOFF's ARGV\[4\]: the
-    /// process of the token released, as a process releases only tokens of its own), whose
-    /// live waiters its wait table serves, so that such an entry is one of an acquisition
-    /// that gave up; writes the lock under the next one's token with a fresh fencing token
-    /// and publishes on its process's inbox, done if that reached a subscriber (or, with
-    /// `grant_skips_deaf` off, whatever PUBLISH answered), else tries the next.
+    /// `grant_next!`: pops entries; stops at `offered`; skips the token released; writes
+    /// the lock under the next one's token, of whichever process, the releaser's own too,
+    /// with a fresh fencing token and publishes on its process's inbox, done if that
+    /// reached a subscriber (or, with `grant_skips_deaf` off, whatever PUBLISH answered),
+    /// else tries the next.
     pub fn grant_next(
         &mut self,
         releaser: Token,
@@ -95,7 +93,7 @@ impl Redis {
             if Some(entry.token) == offered {
                 break Next::Offered;
             }
-            if entry.token.process() == releaser.process() {
+            if entry.token == releaser {
                 continue;
             }
             self.set(entry.token, now, scripts, entry.late);
