@@ -5,5 +5,6 @@ pub(crate) mod attempt;
 pub(crate) mod backend;
 pub(crate) mod one_server;
 pub(crate) mod redlock;
+pub(crate) mod release_reply;
 pub(crate) mod replicas;
 pub(crate) mod scan;

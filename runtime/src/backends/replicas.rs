@@ -43,14 +43,14 @@ pub(crate) async fn acquire<I: Io>(
             Ok((
                 reply
                     .into_result()
-                    .map_err(crate::protocol::scripts::explain)?,
+                    .map_err(crate::protocol::explain::explain)?,
                 acknowledged,
             ))
         }
         reply => Ok((
             reply
                 .into_result()
-                .map_err(crate::protocol::scripts::explain)?,
+                .map_err(crate::protocol::explain::explain)?,
             acknowledged,
         )),
     }

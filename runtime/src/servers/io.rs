@@ -358,11 +358,11 @@ pub(crate) async fn eval_until<I: Io>(
             send(io, route, eval, until, script.resend_safe)
                 .await?
                 .into_result()
-                .map_err(crate::protocol::scripts::explain)
+                .map_err(crate::protocol::explain::explain)
         }
         reply => reply
             .into_result()
-            .map_err(crate::protocol::scripts::explain),
+            .map_err(crate::protocol::explain::explain),
     }
 }
 

@@ -76,7 +76,7 @@ pub(crate) fn server_error(message: String) -> LockError {
         };
     }
     // Inside a script Redis 7 does not say which command it refused, only the script's
-    // hash (`scripts::explain` names the commands our scripts call).
+    // hash (`protocol::explain` names the commands our scripts call).
     if message.contains("The user executing the script can't") {
         return LockError::NoPermission {
             reason: message,

@@ -1,12 +1,13 @@
 //! A lock handed straight from its releaser to the next waiter of this process: the offer
-//! to the queue's head, and its settlement, exactly once (see `waiters.rs`).
+//! to the queue's head, and its settlement, exactly once (see `waiters.rs`); and a lock
+//! handed to a waiter of this process from the queue in Redis, by a releaser anywhere.
 
 use std::time::{Duration, Instant};
 
 // Only these, and std: `tests/loom` compiles this file against loom's locks and atomics.
 use crate::util::sync::lock;
 use crate::waiting::waiters::{
-    HandoffOutcome, MAX_HANDOFFS_IN_ROW, Subscription, WaitTable, poke_head,
+    Grant, HandoffOutcome, MAX_HANDOFFS_IN_ROW, Subscription, WaitTable, poke_head,
 };
 
 /// A handover offered to the queue's head: the releaser may write the head's owner value
@@ -61,6 +62,40 @@ impl Drop for Handover<'_> {
 }
 
 impl WaitTable {
+    /// A releaser handed `key` to the acquisition of this process whose owner value is
+    /// `value`, with fencing token `fence`, having found it first in the key's queue in
+    /// Redis (see `scripts.rs`): the waiter takes it as it takes a handover from this
+    /// process. A waiter that left already finds no lock here: its cleanup frees one handed
+    /// to it in the same script that takes it out of the queue (see `cleanup.rs`), and one
+    /// that took the lock with an attempt of its own holds it already.
+    pub(crate) fn grant_from_queue(&self, key: &str, value: &str, fence: u64) {
+        let mut keys = lock(&self.keys);
+        let Some(waiter) = keys.get_mut(key).and_then(|entry| {
+            entry.queue.iter_mut().find(|w| {
+                w.offer
+                    .as_ref()
+                    .is_some_and(|(offered, _)| offered == value)
+            })
+        }) else {
+            return;
+        };
+        // Queued by one of its attempts, so it made one.
+        let Some(sent) = waiter.queued_since else {
+            return;
+        };
+        if waiter.granted.is_none() {
+            waiter.granted = Some(Grant {
+                value: value.to_string(),
+                fence,
+                sent,
+            });
+        }
+        waiter.poked = true;
+        if let Some(w) = waiter.waker.take() {
+            w.wake();
+        }
+    }
+
     /// The releaser of `key` asks whether it may hand the lock to the next local waiter.
     pub(crate) fn offer_handoff<'a>(&'a self, key: &'a str) -> Option<Handover<'a>> {
         let mut keys = lock(&self.keys);

@@ -129,40 +129,6 @@ impl WaitTable {
         }
     }
 
-    /// A releaser handed `key` to the acquisition of this process whose owner value is
-    /// `value`, with fencing token `fence`, having found it first in the key's queue in
-    /// Redis (see `scripts.rs`): the waiter takes it as it takes a handover from this
-    /// process. A waiter that left already finds no lock here: its cleanup frees one handed
-    /// to it in the same script that takes it out of the queue (see `cleanup.rs`), and one
-    /// that took the lock with an attempt of its own holds it already.
-    pub(crate) fn grant_from_queue(&self, key: &str, value: &str, fence: u64) {
-        let mut keys = lock(&self.keys);
-        let Some(waiter) = keys.get_mut(key).and_then(|entry| {
-            entry.queue.iter_mut().find(|w| {
-                w.offer
-                    .as_ref()
-                    .is_some_and(|(offered, _)| offered == value)
-            })
-        }) else {
-            return;
-        };
-        // Queued by one of its attempts, so it made one.
-        let Some(sent) = waiter.queued_since else {
-            return;
-        };
-        if waiter.granted.is_none() {
-            waiter.granted = Some(Grant {
-                value: value.to_string(),
-                fence,
-                sent,
-            });
-        }
-        waiter.poked = true;
-        if let Some(w) = waiter.waker.take() {
-            w.wake();
-        }
-    }
-
     /// Pokes the heads of every key: after a lost pub/sub connection, announcements may
     /// have been missed.
     pub(crate) fn notify_all(&self) {
