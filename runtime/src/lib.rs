@@ -17,14 +17,18 @@
 //             loop), held (a held lock), release (release and handover), renewal (the lease
 //             and auto-renewal), cleanup (background releases)
 // waiting/    in-process waiting: waiters (the wait table), ticket (a waiter's place),
-//             handover (a lock passed to the head); listener, subscriber, cluster_pubsub
-//             (release announcements, given the wait table and the backend, not the client)
+//             handover (a lock passed to the head, or handed from the queue in Redis);
+//             listener, subscriber, cluster_pubsub (release announcements and inbox
+//             messages, given the wait table and the backend, not the client)
 // backends/   backend (where locks live: one enum, one arm per kind in every operation),
-//             redlock (a quorum of servers), replicas (WAIT on a cluster), scan
+//             attempt and one_server (one acquisition attempt), release_reply, redlock (a
+//             quorum of servers), replicas (WAIT on a cluster), scan
 // servers/    where one request goes: single (one server, fixed or Sentinel-managed),
 //             cluster (+ cluster/resend), memory (a store in this process that answers as
 //             the scripts do), io (async and blocking requests to a `Route`)
-// protocol/   scripts: the Lua scripts, what they answer, whether they may be sent twice
+// protocol/   scripts: the Lua scripts (the lock, its fencing counter, its queue of waiting
+//             processes), what they answer, whether they may be sent twice; explain (an
+//             ACL refusal inside a script)
 // transport/  the `redis` crate's connections: endpoint, conn, pool (+ pool/slots), tls,
 //             reply (what Redis answered), server, sentinel (resolving a master)
 // util/       error, lease, keys, token, holder, url, block_on, background, metrics,
