@@ -49,8 +49,6 @@ pub(super) struct Attempts<'a> {
     answered: bool,
     backoff: Duration,
     acquired: bool,
-    /// This acquisition's entry in the lock's queue of waiting processes in Redis.
-    entry: String,
     /// Until when a releaser may hand the lock to this acquisition from the queue in
     /// Redis, when an attempt put it there: should the acquisition end without the lock,
     /// its entry is taken out (and a lock handed to it freed) in the background.
@@ -69,10 +67,7 @@ impl<'a> Attempts<'a> {
         deadline: Option<Instant>,
         ticket: Ticket<'a>,
     ) -> Attempts<'a> {
-        let lease_ms = lock.lease().as_millis().to_string();
-        let entry = queue_entry(&lease_ms, &lock.client.instance_id, &value);
         Attempts {
-            entry,
             queued_until: None,
             found_taken: false,
             leaving: false,
@@ -302,11 +297,14 @@ impl Drop for Attempts<'_> {
             // value, a lock handed from the queue included.
             let until = since.map_or(queued_until, |since| queued_until.max(since + lock.lease()))
                 + lock.lease();
+            // The entry the scripts made of the attempts' lease, instance id and value.
+            let lease_ms = lock.lease().as_millis().to_string();
+            let entry = queue_entry(&lease_ms, &lock.client.instance_id, &self.value);
             crate::algorithm::cleanup::withdraw_later(
                 lock.client,
                 lock.key.to_string(),
                 std::mem::take(&mut self.value),
-                std::mem::take(&mut self.entry),
+                entry,
                 until,
             );
         } else if let Some(since) = since {
