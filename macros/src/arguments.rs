@@ -81,6 +81,35 @@ pub(crate) const ARGUMENTS: &[Argument] = &[
         },
     },
     Argument {
+        name: "max_hold",
+        value: Value::Seconds,
+        required: false,
+        example: "max_hold = 3600",
+        aliases: &[
+            "lock_at_most_for",
+            "max_duration",
+            "max_lease",
+            "renew_limit",
+        ],
+        description: "the longest the lock is held, in seconds, renewal included",
+        set: |argument, value, given| {
+            given.max_hold = Some(values::hold(argument, value)?);
+            Ok(())
+        },
+    },
+    Argument {
+        name: "min_hold",
+        value: Value::Seconds,
+        required: false,
+        example: "min_hold = 30",
+        aliases: &["lock_at_least_for", "min_duration", "hold_at_least"],
+        description: "the shortest the lock is held, in seconds, however soon the body ends",
+        set: |argument, value, given| {
+            given.min_hold = Some(values::hold(argument, value)?);
+            Ok(())
+        },
+    },
+    Argument {
         name: "timeout",
         value: Value::Seconds,
         required: false,

@@ -17,6 +17,8 @@ pub(crate) struct Args {
     pub(crate) expire: Option<u64>,
     pub(crate) auto_renew: Option<bool>,
     pub(crate) timeout: Option<u64>,
+    pub(crate) max_hold: Option<u64>,
+    pub(crate) min_hold: Option<u64>,
     pub(crate) on_lost: Option<(OnLost, Span)>,
     /// `guard = <ident>`: the name the body sees the held lock under.
     pub(crate) guard: Option<Ident>,
@@ -43,6 +45,9 @@ pub(crate) struct Given {
     pub(crate) expire: Option<u64>,
     pub(crate) auto_renew: Option<bool>,
     pub(crate) timeout: Option<u64>,
+    /// With the span of its value, where a clash with `expire` or each other is shown.
+    pub(crate) max_hold: Option<(u64, Span)>,
+    pub(crate) min_hold: Option<(u64, Span)>,
     pub(crate) on_lost: Option<(OnLost, Span)>,
     pub(crate) guard: Option<Ident>,
     pub(crate) reentrant: Option<bool>,
@@ -164,6 +169,9 @@ impl Builder {
                 ));
             }
         }
+        for error in hold_clashes(&self.given) {
+            self.error(error);
+        }
         let given = self.given;
         match (self.errors, given.name) {
             (Some(errors), _) => Err(errors),
@@ -173,6 +181,8 @@ impl Builder {
                 expire: given.expire,
                 auto_renew: given.auto_renew,
                 timeout: given.timeout,
+                max_hold: given.max_hold.map(|(nanos, _)| nanos),
+                min_hold: given.min_hold.map(|(nanos, _)| nanos),
                 on_lost: given.on_lost,
                 guard: given.guard,
                 reentrant: given.reentrant.unwrap_or(false),
@@ -185,6 +195,39 @@ impl Builder {
             )),
         }
     }
+}
+
+/// `max_hold` and `min_hold` that cannot hold together with the lease or each other.
+fn hold_clashes(given: &Given) -> Vec<syn::Error> {
+    // As the runtime decides it: renewed when asked, or by default when no lease is given.
+    let renewed = given.auto_renew.unwrap_or(given.expire.is_none());
+    let mut clashes = Vec::new();
+    if let Some((_, span)) = given.max_hold
+        && !renewed
+    {
+        clashes.push(syn::Error::new(
+            span,
+            "`max_hold` caps auto-renewal, and this lock is not renewed (`expire` without `auto_renew`): its lease already ends it. Add `auto_renew`, or leave `max_hold` out",
+        ));
+    }
+    if let (Some((min, span)), Some((max, _))) = (given.min_hold, given.max_hold)
+        && min > max
+    {
+        clashes.push(syn::Error::new(
+            span,
+            "`min_hold` is longer than `max_hold`: no hold can last at least the one and at most the other. Make `min_hold` at most `max_hold`",
+        ));
+    }
+    if let (Some((min, span)), Some(expire)) = (given.min_hold, given.expire)
+        && !renewed
+        && min > expire
+    {
+        clashes.push(syn::Error::new(
+            span,
+            "`min_hold` is longer than `expire`, and the lease is not renewed: the lock could expire before the minimum hold is over. Make `expire` at least `min_hold`, or add `auto_renew`",
+        ));
+    }
+    clashes
 }
 
 fn unknown_argument(key: &Ident) -> syn::Error {

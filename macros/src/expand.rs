@@ -120,8 +120,8 @@ impl Lock {
 /// =>
 /// ::redis_locked::__private::Options {
 ///     template: "a:{id}", client: None, expire: Some(Duration::from_nanos(250000000)),
-///     auto_renew: Some(true), timeout: None, abort_on_lost: false, reentrant: false,
-///     fenced: false,
+///     auto_renew: Some(true), timeout: None, max_hold: None, min_hold: None,
+///     abort_on_lost: false, reentrant: false, fenced: false,
 /// }
 /// ```
 fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
@@ -141,6 +141,8 @@ fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
     let expire = duration(args.expire);
     let auto_renew = some(args.auto_renew.map(|on| quote!(#on)));
     let timeout = duration(args.timeout);
+    let max_hold = duration(args.max_hold);
+    let min_hold = duration(args.min_hold);
     let abort_on_lost = matches!(args.on_lost, Some((OnLost::Abort, _)));
     let reentrant = args.reentrant;
     // Only a bound guard lets the body read the fencing token: without one, none is taken.
@@ -152,6 +154,8 @@ fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
             expire: #expire,
             auto_renew: #auto_renew,
             timeout: #timeout,
+            max_hold: #max_hold,
+            min_hold: #min_hold,
             abort_on_lost: #abort_on_lost,
             reentrant: #reentrant,
             fenced: #fenced,

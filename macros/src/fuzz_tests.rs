@@ -301,6 +301,15 @@ fn table_args(rng: &mut Rng) -> TokenStream {
             _ => argument.example.to_owned(),
         });
     }
+    // A hold bound needs a renewed lease (with `expire = 10`, `min_hold = 30` could not
+    // be met, and `max_hold` would cap nothing): such a list is made valid by renewal.
+    if chosen
+        .iter()
+        .any(|arg| arg.ends_with("_hold = 30") || arg.ends_with("_hold = 3600"))
+    {
+        chosen.retain(|arg| !arg.starts_with("auto_renew"));
+        chosen.push("auto_renew".to_owned());
+    }
     for i in (1..chosen.len()).rev() {
         chosen.swap(i, rng.below(i + 1));
     }

@@ -147,21 +147,47 @@ pub(crate) fn binding(argument: &Argument, value: &Expr) -> syn::Result<Ident> {
 
 /// `expire = 10`, in nanoseconds.
 pub(crate) fn expire(argument: &Argument, value: &Expr) -> syn::Result<u64> {
-    let seconds = seconds(
-        argument,
-        value,
-        "the lease, in seconds, like `expire = 10` or `expire = 0.5`",
-    )?;
+    let what = "the lease, in seconds, like `expire = 10` or `expire = 0.5`";
+    let why = "it is how long the lock is held before it expires on its own";
+    positive_seconds(argument, value, what, why)
+}
+
+/// `max_hold = 3600` or `min_hold = 30`, in nanoseconds, with the value's span: how they
+/// go with `expire` and each other is checked once every argument is read.
+pub(crate) fn hold(argument: &Argument, value: &Expr) -> syn::Result<(u64, Span)> {
+    let (what, why) = match argument.name {
+        "max_hold" => (
+            "the longest the lock is held, in seconds, like `max_hold = 3600`",
+            "it is how long auto-renewal keeps the lock before letting it go",
+        ),
+        _ => (
+            "the shortest the lock is held, in seconds, like `min_hold = 30`",
+            "it is how long the lock stays taken after it was acquired, however soon the body ends",
+        ),
+    };
+    let nanos = positive_seconds(argument, value, what, why)?;
+    Ok((nanos, syn::spanned::Spanned::span(value)))
+}
+
+/// A number of seconds that Redis can count as a key's expiry: at least a millisecond.
+fn positive_seconds(argument: &Argument, value: &Expr, what: &str, why: &str) -> syn::Result<u64> {
+    let key = argument.name;
+    let seconds = seconds(argument, value, what)?;
     if seconds.is_zero {
         return Err(syn::Error::new_spanned(
             value,
-            "`expire` must be greater than zero: it is how long the lock is held before it expires on its own, like `expire = 10`",
+            format!(
+                "`{key}` must be greater than zero: {why}, like `{}`",
+                argument.example
+            ),
         ));
     }
     if seconds.nanos < NANOS_PER_MILLI {
         return Err(syn::Error::new_spanned(
             value,
-            "`expire` must be at least 1 millisecond (`expire = 0.001`): Redis expires keys in whole milliseconds",
+            format!(
+                "`{key}` must be at least 1 millisecond (`{key} = 0.001`): Redis expires keys in whole milliseconds"
+            ),
         ));
     }
     Ok(seconds.nanos)

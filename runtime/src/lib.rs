@@ -21,11 +21,12 @@
 //             listener, subscriber, cluster_pubsub (release announcements and inbox
 //             messages, given the wait table and the backend, not the client)
 // backends/   backend (where locks live: one enum, one arm per kind in every operation),
-//             attempt and one_server (one acquisition attempt), release_reply, redlock (a
-//             quorum of servers), replicas (WAIT on a cluster), scan
+//             attempt and one_server (one acquisition attempt), release_reply, keep (a
+//             release before the minimum hold is over), redlock (a quorum of servers),
+//             replicas (WAIT on a cluster), scan
 // servers/    where one request goes: single (one server, fixed or Sentinel-managed),
 //             cluster (+ cluster/resend), memory (a store in this process that answers as
-//             the scripts do), io (async and blocking requests to a `Route`)
+//             the scripts do, + memory/requests), io (async and blocking requests to a `Route`)
 // protocol/   scripts: the Lua scripts (the lock, its fencing counter, its queue of waiting
 //             processes), what they answer, whether they may be sent twice; explain (an
 //             ACL refusal inside a script)

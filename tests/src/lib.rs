@@ -590,8 +590,26 @@ impl HolderProcess {
     /// Starts it on the client `url` (a URL, comma-separated Redlock URLs, or
     /// `cluster:SEED,...`) and returns once it holds `lock` with a lease of `lease_secs`.
     pub fn start(contender: &str, url: &str, lock: &str, lease_secs: &str) -> HolderProcess {
+        Self::spawn(contender, &["hold-until-told", url, lock, lease_secs])
+    }
+
+    /// [`start`](HolderProcess::start), for a lock with a minimum hold of `min_hold_secs`.
+    pub fn start_with_min_hold(
+        contender: &str,
+        url: &str,
+        lock: &str,
+        lease_secs: &str,
+        min_hold_secs: &str,
+    ) -> HolderProcess {
+        Self::spawn(
+            contender,
+            &["hold-until-told", url, lock, lease_secs, min_hold_secs],
+        )
+    }
+
+    fn spawn(contender: &str, args: &[&str]) -> HolderProcess {
         let mut child = Command::new(contender)
-            .args(["hold-until-told", url, lock, lease_secs])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

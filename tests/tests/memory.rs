@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_locked::{ClientBuilder, LockError, list_locks, redis_lock, reset_all};
+use redis_locked::{ClientBuilder, Lock, LockError, list_locks, redis_lock, reset_all};
 
 const TASKS: u64 = 16;
 const THREADS: u64 = 2;
@@ -269,4 +269,30 @@ async fn listing_and_resetting_every_lock_work_in_memory() {
             ));
         })
         .await;
+}
+
+/// A minimum hold on the in-memory store: released sooner, the lock stays taken until the
+/// hold is over, and a waiter gets it then, not at the end of its 30 s lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_released_before_its_minimum_hold_stays_taken_until_it_ends() {
+    ClientBuilder::in_memory().register("memory-hold").unwrap();
+    let lock = Lock::with_client("memory-hold", "job")
+        .unwrap()
+        .expire(Duration::from_secs(30));
+    let holder = lock
+        .clone()
+        .min_hold(Duration::from_millis(400))
+        .acquire(None)
+        .await
+        .unwrap();
+    let taken = Instant::now();
+    holder.release().await.unwrap();
+    assert!(lock.is_locked().await.unwrap());
+    let next = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
+    let after = taken.elapsed();
+    assert!(
+        after >= Duration::from_millis(390) && after < Duration::from_secs(2),
+        "taken again {after:?} after it was first taken"
+    );
+    next.release().await.unwrap();
 }

@@ -33,6 +33,17 @@ pub(crate) struct Held {
     pub(crate) borrowed: bool,
     /// The attribute's name template, for metrics; `None` for programmatic locks.
     pub(crate) template: Option<&'static str>,
+    /// The end of the minimum hold (`Lock::min_hold`): a release before it leaves the key
+    /// to expire then instead of deleting it.
+    pub(crate) keep_until: Option<Instant>,
+}
+
+/// How long an acquisition may and must hold its lock, from when it was taken:
+/// [`Lock::max_hold`](crate::Lock::max_hold) and [`Lock::min_hold`](crate::Lock::min_hold).
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct HoldBounds {
+    pub(crate) max: Option<Duration>,
+    pub(crate) min: Option<Duration>,
 }
 
 /// A lock held by a `#[redis_lock]` call, as nested calls in the same task or thread see
@@ -76,12 +87,18 @@ impl Held {
         acquired: Acquired,
         lease: Duration,
         auto_renew: bool,
+        bounds: HoldBounds,
     ) -> Held {
         let Acquired {
             value,
             fence,
             since,
         } = acquired;
+        // Counted from now, when the reply has come: no earlier than Redis took the lock,
+        // so the minimum hold is never cut short, and the maximum one runs over by less
+        // than the reply's trip.
+        let taken = Instant::now();
+        let after = |bound: Option<Duration>| bound.and_then(|bound| taken.checked_add(bound));
         Held {
             client,
             name,
@@ -90,10 +107,11 @@ impl Held {
             fence,
             lease,
             auto_renew,
-            state: Arc::new(LeaseState::new(since + lease)),
+            state: Arc::new(LeaseState::new(since + lease, after(bounds.max))),
             renewal: None,
             borrowed: false,
             template: None,
+            keep_until: after(bounds.min),
         }
     }
 
@@ -116,6 +134,7 @@ impl Held {
             renewal: None,
             borrowed: true,
             template: self.template,
+            keep_until: self.keep_until,
         }
     }
 
@@ -149,9 +168,17 @@ impl Held {
         io: &I,
         lease: Option<Duration>,
     ) -> Result<(), LockError> {
-        let lease = lease.unwrap_or(self.lease);
-        let ms = lease_millis(lease)?.to_string();
         let sent = Instant::now();
+        // No further than the end of the maximum hold; at its end, there is nothing to extend.
+        let Some(lease) = self
+            .state
+            .lease_within_hold(sent, lease.unwrap_or(self.lease))
+        else {
+            return Err(LockError::Lost {
+                name: self.name.clone(),
+            });
+        };
+        let ms = lease_millis(lease)?.to_string();
         let extended = self
             .client
             .backend

@@ -1,6 +1,7 @@
 //! Releasing a held lock on every way out: handed straight to the next waiter of this
 //! process when there is one, else released and announced; finished in the background when
-//! the releasing future is dropped half-way or Redis does not answer.
+//! the releasing future is dropped half-way or Redis does not answer. Before its minimum
+//! hold is over, a lock is not freed but left to expire when the hold ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +56,9 @@ impl Held {
             return Err(LockError::Lost {
                 name: self.name.clone(),
             });
+        }
+        if let Some(hold) = self.hold_left() {
+            return self.keep_for(io, hold).await;
         }
         let waiters = &self.client.waiters;
         let keys = lock_keys(&self.key);
@@ -137,6 +141,38 @@ impl Held {
         }
     }
 
+    /// What is left of the minimum hold, if any.
+    fn hold_left(&self) -> Option<Duration> {
+        let left = self.keep_until?.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Releases a lock before its minimum hold is over: leaves its key to expire `hold`
+    /// from now, without handing it to anyone. Waiters here and elsewhere are told, so that
+    /// they look again and sleep until then rather than to the old lease's end.
+    async fn keep_for<I: Io>(&mut self, io: &I, hold: Duration) -> Result<(), LockError> {
+        let kept = self
+            .client
+            .backend
+            .keep(
+                io,
+                &self.name,
+                &self.key,
+                &self.value,
+                hold,
+                &self.client.instance_id,
+            )
+            .await;
+        self.client.waiters.notify(&self.key);
+        if kept? {
+            Ok(())
+        } else {
+            Err(LockError::Expired {
+                name: self.name.clone(),
+            })
+        }
+    }
+
     pub(crate) fn release_later(&self, until: Instant) {
         crate::algorithm::cleanup::release_later(
             &self.client,
@@ -161,6 +197,11 @@ impl Drop for UnfinishedRelease<'_> {
         if !self.done {
             self.held.stop_renewal();
             let held = &*self.held;
+            if held.hold_left().is_some() {
+                // Freeing it would cut its minimum hold short: it ends with its lease, or
+                // when the hold ends if the cut-short request got through.
+                return;
+            }
             held.release_later(held.state.valid_until());
             held.client.waiters.notify(&held.key);
         }

@@ -23,16 +23,31 @@ pub(crate) struct LeaseState {
     /// absent: one that reached a server after the release would take the lock back there
     /// for a whole lease, so the release waits for it instead of cutting it short.
     pub(crate) renewing: tokio::sync::Mutex<()>,
+    /// The end of the maximum hold (`Lock::max_hold`): no renewal or extension carries the
+    /// lease past it.
+    pub(crate) hold_until: Option<Instant>,
 }
 
 impl LeaseState {
-    pub(crate) fn new(valid_until: Instant) -> LeaseState {
+    pub(crate) fn new(valid_until: Instant, hold_until: Option<Instant>) -> LeaseState {
         LeaseState {
             valid_until: Mutex::new(valid_until),
             lost: AtomicBool::new(false),
             lost_notify: tokio::sync::Notify::new(),
             renewing: tokio::sync::Mutex::new(()),
+            hold_until,
         }
+    }
+
+    /// How long a lease of `lease` starting at `from` may be without passing the end of
+    /// the maximum hold: `lease` itself without one, `None` once less than a millisecond
+    /// (what Redis counts in) is left of it.
+    pub(crate) fn lease_within_hold(&self, from: Instant, lease: Duration) -> Option<Duration> {
+        let Some(hold_until) = self.hold_until else {
+            return Some(lease);
+        };
+        let left = hold_until.saturating_duration_since(from);
+        (left >= Duration::from_millis(1)).then(|| lease.min(left))
     }
 
     pub(crate) fn valid_until(&self) -> Instant {
@@ -78,7 +93,9 @@ impl LeaseState {
 
 /// Renews the lease every third of it. The lock counts as lost when Redis says it is not
 /// ours any more, and also when the lease runs out before a renewal got through (Redis
-/// unreachable or stalled): from then on another owner may hold it.
+/// unreachable or stalled): from then on another owner may hold it. With a maximum hold,
+/// the last renewal takes the lease only to the hold's end, and the lock counts as lost
+/// when that lease runs out: Redis lets it go then on its own.
 pub(crate) async fn renew(
     client: Arc<LockClient>,
     name: String,
@@ -89,24 +106,39 @@ pub(crate) async fn renew(
     template: Option<&'static str>,
 ) {
     let every = lease / 3;
-    let Ok(ms) = lease_millis(lease) else { return };
-    let ms = ms.to_string();
     let lose = |why: &str| {
         state.set_lost();
         crate::util::metrics::lost(template);
         tracing::warn!(lock = %name, "redis-locked: lock lost while held: {why}");
     };
+    const HELD_TOO_LONG: &str = "it was held for its maximum hold (max_hold), and renewal stopped";
     let mut next = state.valid_until() - lease + every;
     // Renewals failed in a row: the first of a run is a warning, the retries are not.
     let mut failures = 0u32;
+    // Set by the renewal that took the lease to the end of the maximum hold: the last one.
+    let mut last_renewed = false;
     loop {
         tokio::time::sleep_until(next.min(state.valid_until()).into()).await;
         // Read again: `extend` may have moved it while this task slept.
         let valid_until = state.valid_until();
         let sent = Instant::now();
+        let within_hold = state.lease_within_hold(sent, lease);
         if sent >= valid_until {
-            return lose("its lease ran out before a renewal reached Redis");
+            return lose(match last_renewed || within_hold.is_none() {
+                true => HELD_TOO_LONG,
+                false => "its lease ran out before a renewal reached Redis",
+            });
         }
+        let Some(renewal) = within_hold else {
+            // Less than a millisecond of the hold is left: nothing to renew; it ends with
+            // the lease.
+            last_renewed = true;
+            next = valid_until;
+            continue;
+        };
+        let Ok(ms) = lease_millis(renewal) else {
+            return;
+        };
         // A renewal that may restore the key never runs while the guard releases it.
         let _out = match client.backend.renewal_restores() {
             true => Some(state.renewing.lock().await),
@@ -114,12 +146,24 @@ pub(crate) async fn renew(
         };
         let renewed = client
             .backend
-            .extend(&AsyncIo, &name, &key, &value, &ms, Some(valid_until))
+            .extend(
+                &AsyncIo,
+                &name,
+                &key,
+                &value,
+                &ms.to_string(),
+                Some(valid_until),
+            )
             .await;
         match renewed {
             Ok(true) => {
-                state.renewed(sent + lease - client.backend.drift(lease));
+                state.renewed(sent + renewal - client.backend.drift(renewal));
                 next = sent + every;
+                if renewal < lease {
+                    // The lease now ends with the hold: sleep until then, then let go.
+                    last_renewed = true;
+                    next = state.valid_until();
+                }
                 if failures > 0 {
                     tracing::info!(lock = %name, failures, "redis-locked: renewing the lock works again");
                     failures = 0;

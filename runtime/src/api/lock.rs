@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::algorithm::acquire::Spec;
 use crate::algorithm::client::LockClient;
-use crate::algorithm::held::Held;
+use crate::algorithm::held::{Held, HoldBounds};
 use crate::api::guard::{BlockingLockGuard, LockGuard};
 use crate::backends::scan::LockKeys;
 use crate::servers::io::{AsyncIo, Io, Route, SyncIo, command_until};
@@ -39,6 +39,8 @@ pub struct Lock {
     template: Option<&'static str>,
     /// Whether acquisitions take a fencing token (see [`fencing`](Lock::fencing)).
     fenced: bool,
+    /// [`max_hold`](Lock::max_hold) and [`min_hold`](Lock::min_hold).
+    bounds: HoldBounds,
 }
 
 impl std::fmt::Debug for Lock {
@@ -49,6 +51,8 @@ impl std::fmt::Debug for Lock {
             .field("lease", &self.lease())
             .field("auto_renew", &self.auto_renews())
             .field("fencing", &self.fenced)
+            .field("max_hold", &self.bounds.max)
+            .field("min_hold", &self.bounds.min)
             .finish()
     }
 }
@@ -82,6 +86,7 @@ impl Lock {
             auto_renew: None,
             template: None,
             fenced: true,
+            bounds: HoldBounds::default(),
         })
     }
 
@@ -109,6 +114,29 @@ impl Lock {
     /// read it.
     pub fn fencing(mut self, on: bool) -> Lock {
         self.fenced = on;
+        self
+    }
+
+    /// The longest an acquisition holds the lock, counted from when it was taken: renewal
+    /// and [`extend`](LockGuard::extend) never carry its lease past this, so the lock is
+    /// let go then even if the work is still running (the cap on a runaway job). The guard
+    /// then counts it as lost: [`lost`](LockGuard::lost) completes, and a
+    /// `#[redis_lock(on_lost = "abort")]` body is stopped. A lease longer than this is cut
+    /// to it. At least 1 ms; not less than [`min_hold`](Lock::min_hold).
+    pub fn max_hold(mut self, hold: Duration) -> Lock {
+        self.bounds.max = Some(hold);
+        self
+    }
+
+    /// The shortest an acquisition holds the lock, counted from when it was taken: released
+    /// sooner, the lock is not freed but left to expire this long after it was taken (its
+    /// key's expiry set to the rest of it, sooner or later than the lease would have
+    /// ended), and nobody is handed it before then. For a job scheduled on several machines
+    /// whose clocks differ by less than this: the first to start runs it, the others find
+    /// it taken (with a `timeout` of zero) until it is safely past. A holder that crashes
+    /// lets go at its lease's end, as always.
+    pub fn min_hold(mut self, hold: Duration) -> Lock {
+        self.bounds.min = Some(hold);
         self
     }
 
@@ -252,14 +280,29 @@ impl Lock {
         io: &I,
         timeout: Option<Duration>,
     ) -> Result<Held, LockError> {
+        let HoldBounds { max, min } = self.bounds;
+        if let (Some(max), Some(min)) = (max, min)
+            && min > max
+        {
+            return Err(LockError::invalid(format!(
+                "min_hold ({min:?}) is longer than max_hold ({max:?}): no hold can meet both"
+            )));
+        }
+        if max.is_some_and(|max| max < Duration::from_millis(1)) {
+            return Err(LockError::invalid(
+                "max_hold must be at least 1 ms: Redis expires keys in whole milliseconds",
+            ));
+        }
         let spec = Spec {
             client: &self.client,
             name: &self.name,
             key: &self.key,
-            lease: self.lease(),
+            // Not past the maximum hold from the start.
+            lease: max.map_or(self.lease(), |max| self.lease().min(max)),
             auto_renew: self.auto_renews(),
             template: self.template,
             fenced: self.fenced,
+            bounds: self.bounds,
         };
         crate::algorithm::acquire::acquire(io, &spec, timeout).await
     }

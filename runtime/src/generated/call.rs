@@ -34,6 +34,10 @@ pub struct Options {
     pub auto_renew: Option<bool>,
     /// `timeout = N`; `None` to wait until acquired.
     pub timeout: Option<Duration>,
+    /// `max_hold = N`: the longest the lock is held (see `Lock::max_hold`).
+    pub max_hold: Option<Duration>,
+    /// `min_hold = N`: the shortest the lock is held (see `Lock::min_hold`).
+    pub min_hold: Option<Duration>,
     /// `on_lost = "abort"`.
     pub abort_on_lost: bool,
     /// `reentrant`: a nested call for a lock its caller holds passes through.
@@ -179,6 +183,12 @@ impl Call {
         }
         if let Some(on) = options.auto_renew {
             lock = lock.auto_renew(on);
+        }
+        if let Some(hold) = options.max_hold {
+            lock = lock.max_hold(hold);
+        }
+        if let Some(hold) = options.min_hold {
+            lock = lock.min_hold(hold);
         }
         Ok(lock.fencing(options.fenced).template(options.template))
     }

@@ -209,6 +209,23 @@ pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] how many more ms the lock stays taken,
+/// ARGV\[3\] announcement payload. The release of a lock whose body ended before its
+/// minimum hold (`min_hold`): instead of being deleted, the key is left to expire ARGV\[2\] ms
+/// from now (sooner or later than its lease would have), and the change is announced, so
+/// that waiting processes look again and sleep until the new end rather than the old one.
+/// Nobody is handed the lock: the point is that nobody has it until then. Returns 1 if the
+/// key was ours, else 0. Run twice, it answers alike and sets the expiry from the second
+/// run, which comes within a round trip of the first.
+pub(crate) static KEEP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end \
+         redis.call('pexpire', KEYS[1], ARGV[2]) \
+         redis.call('publish', KEYS[1], ARGV[3]) \
+         return 1",
+    )
+});
+
 /// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] new lease in ms. Returns 1 if extended, else 0.
 pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -312,14 +329,14 @@ pub(crate) fn sharded(script: &Script) -> &Script {
 
 /// Each script's hash with its sharded variant, for the scripts that announce.
 static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
-    [&*RELEASE, &*HANDOFF, &*RESET, &*INSPECT]
+    [&*RELEASE, &*HANDOFF, &*RESET, &*INSPECT, &*KEEP]
         .into_iter()
         .map(|plain| {
             let body = plain
                 .body
                 .replace("'publish'", "'spublish'")
                 .replace("'numsub'", "'shardnumsub'");
-            // Made once per process, for four scripts.
+            // Made once per process, for five scripts.
             let sharded = Script::new(Box::leak(body.into_boxed_str()));
             (
                 plain.sha.clone(),

@@ -19,9 +19,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
-use crate::protocol::scripts::{INSPECT, RELEASE, Script};
-use crate::transport::reply::Reply;
-use crate::util::error::LockError;
 use crate::util::sync::{Mutex, MutexGuard, lock};
 
 /// How long a fencing counter outlives its last use (`next_fence!` in `scripts.rs`).
@@ -137,6 +134,18 @@ impl Memory {
             }
             Some(_) | None => false,
         }
+    }
+
+    /// KEEP: leaves `key`, if it holds `value`, to expire `hold` from now, and announces it.
+    pub(crate) fn keep(&self, key: &str, value: &str, hold: Duration, payload: &str) -> bool {
+        let now = Instant::now();
+        let mut store = self.store(now);
+        match store.live(key, now) {
+            Some(ours) if ours.value == value => ours.ends = lease_end(now, hold),
+            Some(_) | None => return false,
+        }
+        store.publish(key, payload);
+        true
     }
 
     /// RELEASE: frees `key` if it holds `value`, and announces it with `payload`.
@@ -327,67 +336,6 @@ impl Store {
     }
 }
 
-impl Memory {
-    /// Runs `script` as redis-server would, for what reaches the store through a
-    /// [`Route`](crate::servers::io::Route) rather than through the backend's operations: the
-    /// readers' INSPECT and the background releases' RELEASE (see `cleanup.rs`).
-    pub(crate) fn eval(
-        &self,
-        script: &Script,
-        keys: &[&str],
-        args: &[&str],
-    ) -> Result<Reply, LockError> {
-        if script.sha == INSPECT.sha
-            && let [key, ..] = keys
-        {
-            return Ok(match self.inspect(key) {
-                None => Reply::Nil,
-                Some(held) => Reply::Array(vec![
-                    Reply::Bulk(held.value.into_bytes()),
-                    Reply::Int(held.remaining.as_millis() as i64),
-                    Reply::Bulk(held.fence.to_string().into_bytes()),
-                    Reply::Int(held.subscribers as i64),
-                ]),
-            });
-        }
-        if script.sha == RELEASE.sha
-            && let ([key, ..], [value, payload, ..]) = (keys, args)
-        {
-            return Ok(Reply::Int(i64::from(self.release(key, value, payload))));
-        }
-        Err(not_run_here(script.body))
-    }
-
-    /// Runs a plain command as redis-server would: `GET`, which the readers of a lock's
-    /// owner send.
-    pub(crate) fn command(&self, cmd: &redis::Cmd) -> Result<Reply, LockError> {
-        let args: Vec<&[u8]> = cmd
-            .args_iter()
-            .filter_map(|arg| match arg {
-                redis::Arg::Simple(bytes) => Some(bytes),
-                // A cursor, or what a later `redis` adds: no `GET` has one.
-                _ => None,
-            })
-            .collect();
-        match args.as_slice() {
-            [name, key] if name.eq_ignore_ascii_case(b"GET") => {
-                let key = String::from_utf8_lossy(key);
-                Ok(self
-                    .get(&key)
-                    .map_or(Reply::Nil, |value| Reply::Bulk(value.into_bytes())))
-            }
-            [name, ..] => Err(not_run_here(&String::from_utf8_lossy(name))),
-            [] => Err(not_run_here("an empty command")),
-        }
-    }
-}
-
-/// A request the store does not answer: a bug in the crate, not the caller's input.
-fn not_run_here(what: &str) -> LockError {
-    LockError::invalid(format!(
-        "internal error: the in-memory backend does not run {what}"
-    ))
-}
-
+mod requests;
 #[cfg(test)]
 mod tests;

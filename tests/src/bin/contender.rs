@@ -11,6 +11,12 @@
 //! arrives on stdin, then prints `RELEASED`.
 //! `contender take URL LOCK`: waits for LOCK, prints `ACQUIRED`, releases it and exits.
 //! `contender chaos URL LOCK COUNTER LOG UNTIL_UNIX_MS TASKS`: see `chaos.rs`.
+//! `contender runaway URL LOCK`: runs a body that never ends under LOCK with
+//! `max_hold = 1` (lease 0.3 s, renewed), printing `HOLDING` when it starts.
+//! `contender job URL LOCK COUNTER`: a scheduled job under LOCK with `timeout = 0` and
+//! `min_hold = 2`: one non-atomic increment of COUNTER, printing `RAN`, or `SKIPPED` when
+//! the lock is taken.
+//! `hold` and `hold-until-told` take an optional MIN_HOLD_SECS after LEASE_SECS.
 //! `contender fenced-write URL LOCK STORE LEASE_SECS`: takes LOCK (not renewed), prints
 //! `HOLDING <fencing token>`, and when a line arrives on stdin writes to STORE with that
 //! token (see `fenced_write`), printing `WRITE ACCEPTED` or `WRITE REJECTED`.
@@ -22,6 +28,30 @@ mod chaos_worker;
 
 #[redis_lock(name = "{lock}", client = "contender", expire = 5)]
 fn increment(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<(), LockError> {
+    let value: Option<i64> = redis::cmd("GET").arg(counter).query(conn)?;
+    let _: () = redis::cmd("SET")
+        .arg(counter)
+        .arg(value.unwrap_or(0) + 1)
+        .query(conn)?;
+    Ok(())
+}
+
+#[redis_lock(
+    name = "{lock}",
+    client = "contender",
+    expire = 0.3,
+    auto_renew,
+    max_hold = 1
+)]
+fn runaway(lock: &str) -> Result<(), LockError> {
+    println!("HOLDING");
+    loop {
+        std::thread::park();
+    }
+}
+
+#[redis_lock(name = "{lock}", client = "contender", timeout = 0, min_hold = 2)]
+fn job(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<(), LockError> {
     let value: Option<i64> = redis::cmd("GET").arg(counter).query(conn)?;
     let _: () = redis::cmd("SET")
         .arg(counter)
@@ -65,9 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         mode @ ("hold" | "hold-until-told") => {
             let lease = std::time::Duration::from_secs_f64(args[4].parse()?);
-            let lock = redis_locked::Lock::with_client("contender", args[3].as_str())?
+            let mut lock = redis_locked::Lock::with_client("contender", args[3].as_str())?
                 .expire(lease)
                 .auto_renew(true);
+            if let Some(min_hold) = args.get(5) {
+                lock = lock.min_hold(std::time::Duration::from_secs_f64(min_hold.parse()?));
+            }
             let guard = lock.acquire_blocking(None)?;
             println!("HOLDING");
             if mode == "hold" {
@@ -86,6 +119,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             guard.release()?;
         }
         "chaos" => chaos_worker::run(url, &args[3..])?,
+        "runaway" => runaway(&args[3])?,
+        "job" => {
+            let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
+            match job(&args[3], &mut conn, &args[4]) {
+                Ok(()) => println!("RAN"),
+                Err(LockError::Timeout { .. }) => println!("SKIPPED"),
+                Err(e) => return Err(e.into()),
+            }
+        }
         "fenced-write" => {
             let lease = std::time::Duration::from_secs_f64(args[5].parse()?);
             let lock = redis_locked::Lock::with_client("contender", args[3].as_str())?

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::algorithm::client::LockClient;
-use crate::algorithm::held::{Acquired, Held};
+use crate::algorithm::held::{Acquired, Held, HoldBounds};
 use crate::util::error::LockError;
 
 /// One lock as the acquisition algorithm sees it, borrowed from a [`Lock`](crate::Lock).
@@ -18,6 +18,8 @@ pub(crate) struct Spec<'a> {
     pub(crate) template: Option<&'static str>,
     /// Whether the holder may ask for its fencing token (see `Lock::fencing`).
     pub(crate) fenced: bool,
+    /// How long the holder may and must hold the lock.
+    pub(crate) bounds: HoldBounds,
 }
 
 impl Spec<'_> {
@@ -39,6 +41,7 @@ impl Spec<'_> {
             },
             self.lease,
             self.auto_renew,
+            self.bounds,
         )
         .with_template(self.template)
     }

@@ -1,0 +1,10 @@
+use redis_locked::{LockError, redis_lock};
+
+#[redis_lock(name = "report", expire = 10, max_hold = 60)]
+fn report() -> Result<(), LockError> {
+    Ok(())
+}
+
+fn main() {
+    let _ = report;
+}
