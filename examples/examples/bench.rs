@@ -10,18 +10,26 @@
 //!
 //! It also starts a Redis Cluster of 3 masters and 3 independent servers for Redlock, and
 //! gives the uncontended calls and the contended (a) scenario on those clients, held to the
-//! same single-server baselines; their targets are shown for comparison, not judged.
+//! same single-server baselines; their targets are shown for comparison, not judged. Their
+//! uncontended calls are also held to hand-written loops on the same servers (a parallel
+//! Redlock, a loop on the `redis` crate's cluster connection), which those targets judge.
 
 #[path = "bench/baseline.rs"]
 mod baseline;
 #[path = "bench/clock.rs"]
 mod clock;
+#[path = "bench/cluster_baseline.rs"]
+mod cluster_baseline;
 #[path = "bench/contended.rs"]
 mod contended;
 #[path = "bench/distinct.rs"]
 mod distinct;
+#[path = "bench/handwritten.rs"]
+mod handwritten;
 #[path = "bench/locked.rs"]
 mod locked;
+#[path = "bench/redlock_baseline.rs"]
+mod redlock_baseline;
 #[path = "bench/report.rs"]
 mod report;
 #[path = "bench/scale.rs"]
@@ -41,6 +49,7 @@ use std::time::Duration;
 
 use baseline::{Acquire, Baselines};
 use contended::Measured;
+use handwritten::Handwritten;
 use locked::Backend;
 use report::{Table, Target, nanos, rate, ratio, thousands};
 use scale::Scale;
@@ -119,6 +128,8 @@ struct OtherBackend {
     section: String,
     /// Connections to the servers whose commands count: the lock's shard, or every server.
     inspector: Inspector,
+    /// The cluster's seed nodes, or the Redlock servers: where the hand-written loop runs.
+    urls: Vec<String>,
 }
 
 /// Starts a cluster and Redlock servers and registers a client on each, under the names the
@@ -138,6 +149,7 @@ fn other_backends() -> Res<(
             backend: Backend::Cluster,
             section: format!("Cluster ({CLUSTER_MASTERS} masters)"),
             inspector: Inspector::new(cluster.connection_to_master_of(&lock_key)),
+            urls: cluster.seed_urls(),
         },
         OtherBackend {
             backend: Backend::Redlock,
@@ -149,6 +161,7 @@ fn other_backends() -> Res<(
                     .map(redis_locked_tests::RedisServer::connection)
                     .collect(),
             ),
+            urls: redlock.urls(),
         },
     ];
     Ok((cluster, redlock, backends))
@@ -241,9 +254,14 @@ fn lock_sections(
     let kinds: Vec<Backend> = std::iter::once(Backend::Single)
         .chain(others.iter().map(|o| o.backend))
         .collect();
+    let other_servers: Vec<(Backend, &[String])> = others
+        .iter()
+        .map(|o| (o.backend, o.urls.as_slice()))
+        .collect();
 
     eprintln!("baselines and uncontended ...");
-    let (base, mut uncontended) = measure_loops(url, inspector.conn(), sizes, &kinds)?;
+    let (base, mut uncontended, others_handwritten) =
+        measure_loops(url, inspector.conn(), sizes, &kinds, &other_servers)?;
     let others_uncontended = uncontended.split_off(1);
     let uncontended = &uncontended[0];
     eprintln!("contended: tasks ...");
@@ -281,8 +299,13 @@ fn lock_sections(
         contended_rows(&mut table, &section, "", &base, measured, in_process, true);
     }
     scale_rows(&mut table, &base, &scale, sizes);
-    for ((other, attr), measured) in others.iter().zip(&others_uncontended).zip(&others_tasks) {
+    let others_measured = others_uncontended
+        .iter()
+        .zip(&others_handwritten)
+        .zip(&others_tasks);
+    for (other, ((attr, hand), measured)) in others.iter().zip(others_measured) {
         let section = other.section.as_str();
+        handwritten::rows(&mut table, section, other.backend, hand, attr);
         uncontended_rows(&mut table, section, "uncontended ", &base, attr, false);
         let prefix = format!("(a) {TASKS} tasks: ");
         contended_rows(&mut table, section, &prefix, &base, measured, true, false);
@@ -291,16 +314,18 @@ fn lock_sections(
     Ok(())
 }
 
-/// The back-to-back loops (PING, hand-written lock, attribute on each of `kinds`) in
-/// alternating rounds, keeping each loop's best round: on a shared machine, load from
-/// elsewhere then slows the loops alike instead of skewing their ratios. The attribute's
-/// figures come in the order of `kinds`.
+/// The back-to-back loops (PING, hand-written lock, the hand-written loop of each of
+/// `others` on its servers, attribute on each of `kinds`) in alternating rounds, keeping
+/// each loop's best round: on a shared machine, load from elsewhere then slows the loops
+/// alike instead of skewing their ratios. The attribute's figures come in the order of
+/// `kinds`, the other hand-written loops' in the order of `others`.
 fn measure_loops(
     url: &str,
     conn: &mut redis::Connection,
     sizes: &Sizes,
     kinds: &[Backend],
-) -> Res<(Baselines, Vec<Uncontended>)> {
+    others: &[(Backend, &[String])],
+) -> Res<(Baselines, Vec<Uncontended>, Vec<Handwritten>)> {
     let mut base = Baselines {
         ping_per_second: 0.0,
         ping_p50_ns: u64::MAX,
@@ -318,6 +343,7 @@ fn measure_loops(
             fenced_sync_calls: 0.0,
         })
         .collect();
+    let mut hands: Vec<Handwritten> = others.iter().map(|_| Handwritten::default()).collect();
     for _ in 0..sizes.rounds {
         let (per_second, p50) = baseline::ping(conn, sizes)?;
         base.ping_per_second = base.ping_per_second.max(per_second);
@@ -328,6 +354,11 @@ fn measure_loops(
         base.fenced_async =
             base.fenced_async
                 .max(baseline::handwritten_async(url, sizes, Acquire::Fenced)?);
+        for (hand, &(backend, urls)) in hands.iter_mut().zip(others) {
+            let rate = |acquire| handwritten::async_rate(backend, urls, sizes, acquire);
+            hand.plain_async = hand.plain_async.max(rate(Acquire::Plain)?);
+            hand.fenced_async = hand.fenced_async.max(rate(Acquire::Fenced)?);
+        }
         for (attr, &kind) in attrs.iter_mut().zip(kinds) {
             let (plain, fenced) = (
                 uncontended::async_rate(sizes, kind, false)?,
@@ -342,6 +373,11 @@ fn measure_loops(
         base.fenced_sync =
             base.fenced_sync
                 .max(baseline::handwritten_sync(url, sizes, Acquire::Fenced)?);
+        for (hand, &(backend, urls)) in hands.iter_mut().zip(others) {
+            let rate = |acquire| handwritten::sync_rate(backend, urls, sizes, acquire);
+            hand.plain_sync = hand.plain_sync.max(rate(Acquire::Plain)?);
+            hand.fenced_sync = hand.fenced_sync.max(rate(Acquire::Fenced)?);
+        }
         for (attr, &kind) in attrs.iter_mut().zip(kinds) {
             let (plain, fenced) = (
                 uncontended::sync_rate(sizes, kind, false)?,
@@ -351,7 +387,7 @@ fn measure_loops(
             attr.fenced_sync_calls = attr.fenced_sync_calls.max(fenced);
         }
     }
-    Ok((base, attrs))
+    Ok((base, attrs, hands))
 }
 
 fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool, table: &Table) {
@@ -366,7 +402,8 @@ fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool,
          Commands per acquisition count those run inside Lua scripts too; for Cluster those \
          of the lock's shard, for Redlock those of all its servers. Cluster and Redlock rows \
          are held to the single-server baselines; their targets are the single-server ones, \
-         shown for comparison and not judged.",
+         shown for comparison and not judged, except the rows against the hand-written loop \
+         on the same servers.",
         nanos(base.ping_p50_ns as i64),
         rounds
     );

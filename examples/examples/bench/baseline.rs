@@ -32,7 +32,7 @@ pub enum Acquire {
 const FENCED_LOCK: &str = "if redis.call('set',KEYS[1],ARGV[1],'NX','PX',ARGV[2]) then return redis.call('incr',KEYS[2]) end return 0";
 
 /// Compare-and-delete: the textbook release of a `SET NX` lock.
-const UNLOCK: &str =
+pub const UNLOCK: &str =
     "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end";
 
 /// One PING at a time on one connection: round trips per second and the p50 round trip.

@@ -1,0 +1,109 @@
+//! The hand-written loops of the Cluster and Redlock clients (cluster_baseline.rs,
+//! redlock_baseline.rs), and the rows that hold the annotated functions on those clients
+//! to them, as the single-server rows are held to the single-server loops.
+
+use super::baseline::Acquire;
+use super::locked::Backend;
+use super::report::{Table, Target, rate, ratio};
+use super::uncontended::Uncontended;
+use super::{Res, Sizes, cluster_baseline, redlock_baseline};
+
+/// The target for a client besides the single server: this share of its own
+/// hand-written loop.
+const TARGET: f64 = 0.9;
+
+/// Calls per second of a client's hand-written loops, the best of the rounds.
+#[derive(Default)]
+pub struct Handwritten {
+    pub plain_async: f64,
+    pub plain_sync: f64,
+    pub fenced_async: f64,
+    pub fenced_sync: f64,
+}
+
+/// The hand-written loop of `backend` (on the servers of `urls`), in a task of a 2-worker
+/// runtime.
+pub fn async_rate(backend: Backend, urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
+    match backend {
+        Backend::Cluster => cluster_baseline::async_rate(urls, sizes, acquire),
+        Backend::Redlock => redlock_baseline::async_rate(urls, sizes, acquire),
+        Backend::Single => Err("the single server's loops are in baseline.rs".into()),
+    }
+}
+
+/// [`async_rate`] for sync callers, on this thread.
+pub fn sync_rate(backend: Backend, urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
+    match backend {
+        Backend::Cluster => cluster_baseline::sync_rate(urls, sizes, acquire),
+        Backend::Redlock => redlock_baseline::sync_rate(urls, sizes, acquire),
+        Backend::Single => Err("the single server's loops are in baseline.rs".into()),
+    }
+}
+
+/// What the hand-written loops of `backend` are, and what each sends, for the table.
+fn loop_names(backend: Backend) -> (&'static str, [&'static str; 2]) {
+    match backend {
+        Backend::Redlock => (
+            "parallel Redlock",
+            ["SET NX + EVALSHA", "QUORUM_ACQUIRE + RAISE_FENCE + EVALSHA"],
+        ),
+        Backend::Cluster | Backend::Single => (
+            "cluster-connection loop",
+            ["SET NX + RELEASE", "ACQUIRE f + RELEASE"],
+        ),
+    }
+}
+
+/// The hand-written loops' figures in `section`, then the annotated functions' calls
+/// (`attr`) as a share of the matching loop: unfenced against the functions that bind no
+/// guard, fenced against those that do.
+pub fn rows(
+    table: &mut Table,
+    section: &str,
+    backend: Backend,
+    hand: &Handwritten,
+    attr: &Uncontended,
+) {
+    // Named apart from the rows below them, which hold the same calls to the
+    // single-server loops.
+    let (what, [plain, fenced]) = loop_names(backend);
+    for (name, calls) in [
+        (format!("{plain}, async"), hand.plain_async),
+        (format!("{plain}, sync"), hand.plain_sync),
+        (format!("{fenced}, async"), hand.fenced_async),
+        (format!("{fenced}, sync"), hand.fenced_sync),
+    ] {
+        table.row(
+            section,
+            &format!("hand-written {what} {name}"),
+            rate(calls),
+            String::new(),
+            Target::none(),
+        );
+    }
+    for (kind, calls, handwritten, loop_kind) in [
+        ("async fn", attr.async_calls, hand.plain_async, "unfenced"),
+        ("sync fn", attr.sync_calls, hand.plain_sync, "unfenced"),
+        (
+            "async fn with guard",
+            attr.fenced_async_calls,
+            hand.fenced_async,
+            "fenced",
+        ),
+        (
+            "sync fn with guard",
+            attr.fenced_sync_calls,
+            hand.fenced_sync,
+            "fenced",
+        ),
+    ] {
+        let share = calls / handwritten;
+        table.row(
+            section,
+            &format!("uncontended {kind}: calls vs hand-written {what}, {loop_kind}"),
+            rate(calls),
+            ratio(share),
+            Target::new(format!(">= {TARGET}x"), share >= TARGET),
+        );
+    }
+}
