@@ -8,11 +8,11 @@ use syn::parse::Parser;
 use syn::{Expr, ExprLit, Lit, LitBool, LitStr, Token};
 
 use crate::arguments::{self, ARGUMENTS, Argument, Value};
-use crate::name::NameTemplate;
+use crate::name::Names;
 
 /// The checked arguments; durations are in nanoseconds, ready for `Duration::from_nanos`.
 pub(crate) struct Args {
-    pub(crate) name: NameTemplate,
+    pub(crate) name: Names,
     pub(crate) client: Option<LitStr>,
     pub(crate) expire: Option<u64>,
     pub(crate) auto_renew: Option<bool>,
@@ -40,7 +40,7 @@ pub(crate) enum OnLost {
 /// The values given so far, each filled in by its argument's `set`.
 #[derive(Default)]
 pub(crate) struct Given {
-    pub(crate) name: Option<NameTemplate>,
+    pub(crate) name: Option<Names>,
     pub(crate) client: Option<LitStr>,
     pub(crate) expire: Option<u64>,
     pub(crate) auto_renew: Option<bool>,

@@ -47,8 +47,9 @@ pub(crate) fn expand(validated: Validated) -> TokenStream {
         (_, ReturnType::Default) => None,
     };
     let lock = Lock {
-        options: options(&args, name.literal(), &root),
+        options: options(&args, &name.literal(), &root),
         name: name.to_expr(),
+        set: name.list,
         lock_failed: lock_failed(output, &sig, &root),
         root,
         binding: args.guard.clone(),
@@ -87,9 +88,22 @@ struct Lock {
     root: TokenStream,
     /// `guard = <ident>`.
     binding: Option<Ident>,
+    /// `name = [...]`: the call takes a set of locks, through the `*_set` steps of `Call`.
+    set: bool,
 }
 
 impl Lock {
+    /// The name of `Call`'s method for step `step`: its `_set` twin for a set of locks
+    /// (`acquire_blocking` becomes `acquire_set_blocking`).
+    fn step(&self, step: &str) -> Ident {
+        let name = match (self.set, step.strip_suffix("_blocking")) {
+            (false, _) => step.to_owned(),
+            (true, Some(base)) => format!("{base}_set_blocking"),
+            (true, None) => format!("{step}_set"),
+        };
+        Ident::new(&name, Span::call_site())
+    }
+
     /// ```text
     /// let __redis_lock_call = Call::new(options, name);
     /// let __redis_lock_guard = match <acquire> {
@@ -105,8 +119,9 @@ impl Lock {
         let error = local("error");
         let (options, name) = (&self.options, &self.name);
         let (lock_failed, root) = (&self.lock_failed, &self.root);
+        let new = self.step("new");
         quote! {
-            let #call = #root::__private::Call::new(#options, #name);
+            let #call = #root::__private::Call::#new(#options, #name);
             let #guard = match #call #acquire {
                 ::core::result::Result::Ok(#guard) => #guard,
                 ::core::result::Result::Err(#error) => #lock_failed,
@@ -227,14 +242,16 @@ fn sync_body(lock: &Lock, block: TokenStream) -> TokenStream {
     let call = local("call");
     let guard = local("guard");
     let entered = local("entered");
-    let take_guard = lock.take_guard(quote!(.acquire_blocking()));
+    let acquire = lock.step("acquire_blocking");
+    let enter = lock.step("enter");
+    let take_guard = lock.take_guard(quote!(.#acquire()));
     let binding = lock
         .binding
         .as_ref()
         .map(|binding| quote!(let #binding = &#guard;));
     quote! {
         #take_guard
-        let #entered = #call.enter(&#guard);
+        let #entered = #call.#enter(&#guard);
         #binding
         #block
     }
@@ -284,7 +301,9 @@ fn async_body(lock: &Lock, output: Option<&Type>, block: TokenStream) -> TokenSt
         }
         None => quote!(()),
     };
-    let take_guard = lock.take_guard(quote!(.acquire().await));
+    let (acquire, run) = (lock.step("acquire"), lock.step("run"));
+    let (abandon, finish) = (lock.step("abandon"), lock.step("finish"));
+    let take_guard = lock.take_guard(quote!(.#acquire().await));
     let (guard_ref_def, binding) = match &lock.binding {
         Some(binding) => (
             quote!(let #guard_ref = &#guard;),
@@ -296,7 +315,7 @@ fn async_body(lock: &Lock, output: Option<&Type>, block: TokenStream) -> TokenSt
     quote! {
         #take_guard
         #guard_ref_def
-        let #result = match #call.run(&#guard, async move {
+        let #result = match #call.#run(&#guard, async move {
             #binding
             if false {
                 return ::core::option::Option::<#declared>::None.unwrap();
@@ -307,11 +326,11 @@ fn async_body(lock: &Lock, output: Option<&Type>, block: TokenStream) -> TokenSt
         {
             ::core::result::Result::Ok(#result) => #result,
             ::core::result::Result::Err(#error) => {
-                #call.abandon(#guard).await;
+                #call.#abandon(#guard).await;
                 #lock_failed
             }
         };
-        #call.finish(#guard).await;
+        #call.#finish(#guard).await;
         #result
     }
 }

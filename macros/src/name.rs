@@ -18,6 +18,77 @@ pub(crate) struct NameTemplate {
     pieces: Vec<Piece>,
 }
 
+/// `name = "..."`, or `name = ["...", "..."]`: several locks taken together.
+pub(crate) struct Names {
+    pub(crate) templates: Vec<NameTemplate>,
+    /// Written as a list (even of one): the call takes a set of locks and its guard is a
+    /// set guard.
+    pub(crate) list: bool,
+}
+
+impl Names {
+    /// Every template bound to the parameters, or every error found.
+    pub(crate) fn bind(
+        &self,
+        params: &Params,
+        function: &Ident,
+        async_trait: bool,
+    ) -> syn::Result<BoundNames> {
+        let mut names = Vec::new();
+        let mut errors: Option<syn::Error> = None;
+        for template in &self.templates {
+            match template.bind(params, function, async_trait) {
+                Ok(name) => names.push(name),
+                Err(error) => match &mut errors {
+                    Some(errors) => errors.combine(error),
+                    None => errors = Some(error),
+                },
+            }
+        }
+        match errors {
+            Some(errors) => Err(errors),
+            None => Ok(BoundNames {
+                names,
+                list: self.list,
+            }),
+        }
+    }
+}
+
+/// [`Names`] with their placeholders bound.
+pub(crate) struct BoundNames {
+    names: Vec<BoundName>,
+    pub(crate) list: bool,
+}
+
+impl BoundNames {
+    /// The templates as written, which label the lock's metrics and spans: several are
+    /// joined with `, `, located at the first.
+    pub(crate) fn literal(&self) -> LitStr {
+        match self.names.as_slice() {
+            [one] if !self.list => one.literal().clone(),
+            names => {
+                let joined: Vec<String> = names.iter().map(|n| n.literal().value()).collect();
+                let span = names
+                    .first()
+                    .map_or_else(proc_macro2::Span::call_site, |n| n.literal().span());
+                LitStr::new(&joined.join(", "), span)
+            }
+        }
+    }
+
+    /// The expression that builds the name, or for a list, the `Vec` of names.
+    pub(crate) fn to_expr(&self) -> TokenStream {
+        match self.names.as_slice() {
+            [one] if !self.list => one.to_expr(),
+            names => {
+                let names = names.iter().map(BoundName::to_expr);
+                quote!(::std::vec![#(#names),*])
+            }
+        }
+    }
+}
+
 enum Piece {
     /// Text with `{{` and `}}` already unescaped.
     Text(String),

@@ -9,14 +9,14 @@ use syn::{Attribute, Block, Item, ItemFn, ReturnType, Signature, TraitItemFn, Vi
 
 use crate::async_trait::{self, Boxed};
 use crate::attr::{Args, OnLost};
-use crate::name::BoundName;
+use crate::name::BoundNames;
 use crate::params::Params;
 
 /// The arguments and the function they lock, checked together.
 pub(crate) struct Validated {
     pub(crate) args: Args,
-    /// The lock name with each placeholder bound to its parameter.
-    pub(crate) name: BoundName,
+    /// The lock names with each placeholder bound to its parameter.
+    pub(crate) name: BoundNames,
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
     pub(crate) sig: Signature,

@@ -11,7 +11,7 @@ use syn::{Expr, Lit, LitStr, UnOp};
 
 use crate::arguments::{Argument, Value};
 use crate::attr::OnLost;
-use crate::name::NameTemplate;
+use crate::name::{NameTemplate, Names};
 use crate::suggest;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -25,10 +25,47 @@ fn ungroup(mut expr: &Expr) -> &Expr {
     expr
 }
 
-/// `name = "invoice:{order_id}"`: the template's syntax; its placeholders are checked
-/// against the parameters once the function is seen.
-pub(crate) fn name(argument: &Argument, value: &Expr) -> syn::Result<NameTemplate> {
-    string(argument, value).and_then(NameTemplate::parse)
+/// `name = "invoice:{order_id}"`, or `name = ["account:{from}", "account:{to}"]`: each
+/// template's syntax; their placeholders are checked against the parameters once the
+/// function is seen.
+pub(crate) fn name(argument: &Argument, value: &Expr) -> syn::Result<Names> {
+    let Expr::Array(list) = ungroup(value) else {
+        return Ok(Names {
+            templates: vec![string(argument, value).and_then(NameTemplate::parse)?],
+            list: false,
+        });
+    };
+    if list.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            value,
+            "the list of lock names is empty: name at least one lock, like `name = [\"account:{from}\", \"account:{to}\"]`",
+        ));
+    }
+    let mut templates = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for element in &list.elems {
+        let name = match ungroup(element) {
+            Expr::Lit(lit) if matches!(lit.lit, Lit::Str(_)) => string(argument, element),
+            _ => Err(syn::Error::new_spanned(
+                element,
+                "each lock name in the list must be a string literal, like `name = [\"account:{from}\", \"account:{to}\"]`",
+            )),
+        };
+        match name.and_then(NameTemplate::parse) {
+            Ok(template) => templates.push(template),
+            Err(error) => match &mut errors {
+                Some(errors) => errors.combine(error),
+                None => errors = Some(error),
+            },
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(Names {
+            templates,
+            list: true,
+        }),
+    }
 }
 
 fn string(argument: &Argument, value: &Expr) -> syn::Result<LitStr> {

@@ -10,7 +10,8 @@
 //
 // generated/  what `#[redis_lock]`'s expansion calls (call, __private), and the hidden hooks
 //             of the benchmark (__transport) and the differential test (__backend)
-// api/        lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), builder
+// api/        lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), lock_set and
+//             set_guard (`LockSet` and its guards: several locks at once), builder
 //             (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
 // algorithm/  the lock algorithm, independent of the backend: client (one configured
 //             client: its backend, wait table and subscriber), acquire (the acquisition
@@ -53,7 +54,9 @@ pub use api::builder::{ClientBuilder, init, register};
 pub use api::guard::{BlockingLockGuard, LockGuard};
 pub use api::inspect::{LockInfo, list_locks, list_locks_blocking};
 pub use api::lock::{Lock, reset_all, reset_all_blocking};
+pub use api::lock_set::LockSet;
 pub use api::scope::{Client, ClientScopeGuard};
+pub use api::set_guard::{BlockingLockSetGuard, LockSetGuard};
 pub use util::error::LockError;
 pub use util::holder::Holder;
 

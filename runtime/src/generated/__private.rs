@@ -23,6 +23,7 @@
 //! ```
 
 pub use crate::api::guard::{BlockingLockGuard, LockGuard};
+pub use crate::api::set_guard::{BlockingLockSetGuard, LockSetGuard};
 pub use crate::generated::call::{Call, Entered, Options};
 pub use crate::util::error::LockError;
 

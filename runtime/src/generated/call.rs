@@ -7,6 +7,7 @@
 //! that would wait for a lock its own caller holds is caught (see `held_here.rs`).
 
 mod held_here;
+mod set;
 
 use held_here::Caller;
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use crate::algorithm::held::SharedHold;
 use crate::algorithm::renewal::LeaseState;
 use crate::api::guard::{BlockingLockGuard, LockGuard};
 use crate::util::error::LockError;
@@ -55,8 +57,12 @@ pub struct Call {
     started: Instant,
     /// When the lock was had (also when passed through by reentrancy).
     acquired: OnceLock<Instant>,
-    /// The held lease, once the body starts: lost by renewal or found expired at release.
-    lease: OnceLock<Arc<LeaseState>>,
+    /// The held leases (one per lock of a set), once the body starts: lost by renewal or
+    /// found expired at release.
+    lease: OnceLock<Vec<Arc<LeaseState>>>,
+    /// The names of a call that takes several locks (`name = [...]`), as written in order;
+    /// empty for one lock, `name`.
+    set: Vec<String>,
     /// Until the body has finished, `Cancelled`: what a dropped future leaves.
     outcome: AtomicU8,
 }
@@ -115,6 +121,7 @@ impl Call {
             started: Instant::now(),
             acquired: OnceLock::new(),
             lease: OnceLock::new(),
+            set: Vec::new(),
             outcome: AtomicU8::new(Outcome::Cancelled as u8),
         }
     }
@@ -173,10 +180,15 @@ impl Call {
     }
 
     fn lock(&self) -> Result<crate::Lock, LockError> {
+        self.lock_named(self.name.clone())
+    }
+
+    /// Lock `name` as the attribute's arguments configure it.
+    fn lock_named(&self, name: String) -> Result<crate::Lock, LockError> {
         let options = &self.options;
         let mut lock = match options.client {
-            None => crate::Lock::new(self.name.clone())?,
-            Some(client) => crate::Lock::with_client(client, self.name.clone())?,
+            None => crate::Lock::new(name)?,
+            Some(client) => crate::Lock::with_client(client, name)?,
         };
         if let Some(lease) = options.expire {
             lock = lock.expire(lease);
@@ -222,14 +234,26 @@ impl Call {
     /// under it, as with `#[instrument]`), with this lock recorded as held by the task, and
     /// with `on_lost = "abort"` raced against the loss of the lock.
     pub async fn run<F: Future>(&self, guard: &LockGuard, body: F) -> Result<F::Output, LockError> {
-        let _ = self.lease.set(guard.lease_state());
-        let body = held_here::in_task(guard.shared(), body);
+        let holding = (vec![guard.shared()], vec![guard.lease_state()]);
+        self.run_holding(holding, guard.lost(), body).await
+    }
+
+    /// [`run`](Call::run) for the locks `holds`, with their leases, which are lost when
+    /// `lost` completes.
+    async fn run_holding<F: Future>(
+        &self,
+        (holds, leases): (Vec<SharedHold>, Vec<Arc<LeaseState>>),
+        lost: impl Future<Output = ()>,
+        body: F,
+    ) -> Result<F::Output, LockError> {
+        let _ = self.lease.set(leases);
+        let body = held_here::in_task(holds, body);
         let result = async {
             if self.options.abort_on_lost {
                 tokio::select! {
                     biased;
                     output = body => Ok(output),
-                    () = guard.lost() => Err(LockError::Lost { name: self.name.clone() }),
+                    () = lost => Err(LockError::Lost { name: self.name.clone() }),
                 }
             } else {
                 Ok(body.await)
@@ -247,7 +271,11 @@ impl Call {
     /// Lets go of a lock the body was stopped for losing: frees it if it is still ours after
     /// all, without the warning [`finish`](Call::finish) would give.
     pub async fn abandon(&self, guard: LockGuard) {
-        if !guard.is_lost() {
+        self.abandon_one(guard).await
+    }
+
+    async fn abandon_one(&self, guard: LockGuard) {
+        if !guard.is_lost() && guard.remaining_lease().is_zero() {
             // Not renewed, its lease ran out under the body: renewal did not report it.
             crate::util::metrics::lost(Some(self.options.template));
             tracing::warn!(parent: &self.span, lock = %self.name, "redis-locked: lock lost while held: its lease ran out before the body finished");
@@ -269,10 +297,17 @@ impl Call {
     /// Enters a sync `fn`'s body: the span, and this lock recorded as held by the thread,
     /// until the returned value is dropped (before the guard, which releases the lock).
     pub fn enter<'a>(&'a self, guard: &BlockingLockGuard) -> Entered<'a> {
-        let _ = self.lease.set(guard.lease_state());
+        self.enter_holding((vec![guard.shared()], vec![guard.lease_state()]))
+    }
+
+    fn enter_holding(
+        &self,
+        (holds, leases): (Vec<SharedHold>, Vec<Arc<LeaseState>>),
+    ) -> Entered<'_> {
+        let _ = self.lease.set(leases);
         Entered {
             call: self,
-            _on_thread: held_here::on_thread(guard.shared(), self.span.clone()),
+            _on_thread: held_here::on_thread(holds, self.span.clone()),
         }
     }
 }
@@ -295,7 +330,10 @@ impl Drop for Call {
         if std::thread::panicking() {
             self.set_outcome(Outcome::Panicked);
         } else if matches!(self.outcome(), Outcome::Completed)
-            && self.lease.get().is_some_and(|lease| lease.is_lost())
+            && self
+                .lease
+                .get()
+                .is_some_and(|leases| leases.iter().any(|lease| lease.is_lost()))
         {
             // Lost while the body ran (renewal found it gone), or found expired at release,
             // which for a sync call comes after the body.

@@ -17,6 +17,10 @@
 //! `min_hold = 2`: one non-atomic increment of COUNTER, printing `RAN`, or `SKIPPED` when
 //! the lock is taken.
 //! `hold` and `hold-until-told` take an optional MIN_HOLD_SECS after LEASE_SECS.
+//! `transfer URL A B N`: N locked transfers of one unit from counter A to counter B
+//! (non-atomic reads and writes of both), under the locks `A` and `B` taken together.
+//! `hold-set URL LEASE_SECS A B`: takes the locks A and B together (renewed), prints
+//! `HOLDING`, and holds them until killed.
 //! `contender fenced-write URL LOCK STORE LEASE_SECS`: takes LOCK (not renewed), prints
 //! `HOLDING <fencing token>`, and when a line arrives on stdin writes to STORE with that
 //! token (see `fenced_write`), printing `WRITE ACCEPTED` or `WRITE REJECTED`.
@@ -57,6 +61,21 @@ fn job(lock: &str, conn: &mut redis::Connection, counter: &str) -> Result<(), Lo
         .arg(counter)
         .arg(value.unwrap_or(0) + 1)
         .query(conn)?;
+    Ok(())
+}
+
+/// Moves one unit from counter `from` to counter `to`, reading both before writing either,
+/// under the locks of both names, taken in whatever order the caller names them.
+#[redis_lock(name = ["{from}", "{to}"], client = "contender", expire = 5, timeout = 20)]
+fn transfer(conn: &mut redis::Connection, from: &str, to: &str) -> Result<(), LockError> {
+    let read = |conn: &mut redis::Connection, key: &str| -> Result<i64, LockError> {
+        let value: Option<i64> = redis::cmd("GET").arg(key).query(conn)?;
+        Ok(value.unwrap_or(0))
+    };
+    let (a, b) = (read(conn, from)?, read(conn, to)?);
+    std::thread::yield_now();
+    let _: () = redis::cmd("SET").arg(from).arg(a - 1).query(conn)?;
+    let _: () = redis::cmd("SET").arg(to).arg(b + 1).query(conn)?;
     Ok(())
 }
 
@@ -120,6 +139,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "chaos" => chaos_worker::run(url, &args[3..])?,
         "runaway" => runaway(&args[3])?,
+        "transfer" => {
+            let (from, to, n) = (&args[3], &args[4], args[5].parse::<u32>()?);
+            let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
+            for _ in 0..n {
+                transfer(&mut conn, from, to)?;
+            }
+            println!("DONE");
+        }
+        "hold-set" => {
+            let lease = std::time::Duration::from_secs_f64(args[3].parse()?);
+            let set = redis_locked::LockSet::with_client("contender", [&args[4], &args[5]])?
+                .expire(lease)
+                .auto_renew(true);
+            let _held = set.acquire_blocking(None)?;
+            println!("HOLDING");
+            loop {
+                std::thread::park();
+            }
+        }
         "job" => {
             let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
             match job(&args[3], &mut conn, &args[4]) {

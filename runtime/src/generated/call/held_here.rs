@@ -96,11 +96,20 @@ pub(super) fn find(
     })
 }
 
-/// Runs `body` with `hold` added to the locks this task holds.
-pub(super) fn in_task<F: Future>(hold: SharedHold, body: F) -> impl Future<Output = F::Output> {
-    let on_runtime = current_thread_runtime().map(|runtime| OnRuntime::new(runtime, hold.clone()));
+/// Runs `body` with `holds` added to the locks this task holds.
+pub(super) fn in_task<F: Future>(
+    holds: Vec<SharedHold>,
+    body: F,
+) -> impl Future<Output = F::Output> {
+    let on_runtime: Vec<OnRuntime> = match current_thread_runtime() {
+        Some(runtime) => holds
+            .iter()
+            .map(|hold| OnRuntime::new(runtime, hold.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut held = HELD_IN_TASK.try_with(Vec::clone).unwrap_or_default();
-    held.push(hold);
+    held.extend(holds);
     let body = HELD_IN_TASK.scope(held, body);
     async move {
         let _on_runtime = on_runtime;
@@ -133,22 +142,26 @@ impl Drop for OnRuntime {
     }
 }
 
-/// Adds `hold` to the locks this thread holds, and enters `span`, until the returned value
+/// Adds `holds` to the locks this thread holds, and enters `span`, until the returned value
 /// is dropped.
-pub(super) fn on_thread(hold: SharedHold, span: tracing::Span) -> OnThread {
-    HELD_ON_THREAD.with_borrow_mut(|held| held.push(hold));
+pub(super) fn on_thread(holds: Vec<SharedHold>, span: tracing::Span) -> OnThread {
+    let count = holds.len();
+    HELD_ON_THREAD.with_borrow_mut(|held| held.extend(holds));
     OnThread {
+        count,
         _entered: span.entered(),
     }
 }
 
 pub(super) struct OnThread {
+    /// How many locks this call recorded.
+    count: usize,
     _entered: tracing::span::EnteredSpan,
 }
 
 impl Drop for OnThread {
     fn drop(&mut self) {
-        // Sync calls nest strictly on a thread: the last one recorded is this one.
-        HELD_ON_THREAD.with_borrow_mut(|held| held.pop());
+        // Sync calls nest strictly on a thread: the last ones recorded are this call's.
+        HELD_ON_THREAD.with_borrow_mut(|held| held.truncate(held.len().saturating_sub(self.count)));
     }
 }
