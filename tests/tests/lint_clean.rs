@@ -54,6 +54,14 @@ fn unit() -> Result<(), LockError> { Ok(()) }
 #[redis_lock(name = "unit", client = "lint", expire = 5, timeout = 1)]
 async fn unit_async() -> Result<(), LockError> { Ok(()) }
 
+#[rustfmt::skip]
+#[redis_lock(name = ["pair:{a}", "pair:{b}"], client = "lint", guard = both, min_hold = 0.01, max_hold = 60)]
+fn pair(a: u64, b: u64) -> Result<u64, LockError> { Ok(both.fencing_tokens().count() as u64 + a + b) }
+
+#[rustfmt::skip]
+#[redis_lock(name = ["pair:{a}", "pair:{b}"], client = "lint", on_lost = "abort")]
+async fn pair_async(a: u64, b: u64) -> Result<u64, LockError> { Ok(a + b) }
+
 struct Account {
     id: u64,
     balance: i64,
@@ -172,6 +180,7 @@ async fn every_shape_runs() {
 
     assert_eq!(one_line_async(3).await.unwrap(), 3);
     unit_async().await.unwrap();
+    assert_eq!(pair_async(1, 2).await.unwrap(), 3);
     let mut account = Account { id: 1, balance: 10 };
     assert_eq!(account.balance_async().await.unwrap(), 10);
     assert_eq!(account.deposit_async(5).await.unwrap(), 15);
@@ -187,6 +196,7 @@ async fn every_shape_runs() {
 
     tokio::task::spawn_blocking(|| {
         assert_eq!(one_line(4).unwrap(), 4);
+        assert_eq!(pair(1, 2).unwrap(), 5);
         unit().unwrap();
         let mut account = Account { id: 2, balance: 1 };
         assert_eq!(account.balance().unwrap(), 1);
