@@ -37,6 +37,8 @@ pub(crate) enum Value {
     Choice(&'static [&'static str]),
     /// A number of seconds.
     Seconds,
+    /// A whole number.
+    Count,
     /// `key` alone, or `key = true` / `key = false`.
     Flag,
     /// An identifier; what the list of valid arguments shows between `<` and `>`.
@@ -170,6 +172,31 @@ pub(crate) const ARGUMENTS: &[Argument] = &[
         },
     },
     Argument {
+        name: "permits",
+        value: Value::Count,
+        required: false,
+        example: "permits = 3",
+        aliases: &["semaphore", "max_holders", "concurrency", "limit"],
+        description: "how many may hold the lock at once (a semaphore)",
+        set: |argument, value, given| {
+            given.permits = Some(values::permits(argument, value)?);
+            Ok(())
+        },
+    },
+    Argument {
+        name: "shared",
+        value: Value::Flag,
+        required: false,
+        example: "shared",
+        aliases: &["read", "read_lock", "readonly", "reader"],
+        description: "a shared (read) lock, excluded only by plain holders",
+        set: |argument, value, given| {
+            let span = syn::spanned::Spanned::span(value);
+            given.shared = Some((values::boolean(argument, value)?, span));
+            Ok(())
+        },
+    },
+    Argument {
         name: "crate",
         value: Value::String("path"),
         required: false,
@@ -210,6 +237,7 @@ impl Argument {
                 format!("`{name} = {}`", choices.join(" | "))
             }
             Value::Seconds => format!("`{name} = <seconds>`"),
+            Value::Count => format!("`{name} = <number>`"),
             Value::Flag => format!("`{name}`"),
             Value::Ident(shown) => format!("`{name} = <{shown}>`"),
         }

@@ -19,6 +19,10 @@ pub(crate) struct Args {
     pub(crate) timeout: Option<u64>,
     pub(crate) max_hold: Option<u64>,
     pub(crate) min_hold: Option<u64>,
+    /// `permits = N`; 1 (the plain lock) when absent.
+    pub(crate) permits: u32,
+    /// `shared`: a shared (read) lock.
+    pub(crate) shared: bool,
     pub(crate) on_lost: Option<(OnLost, Span)>,
     /// `guard = <ident>`: the name the body sees the held lock under.
     pub(crate) guard: Option<Ident>,
@@ -48,6 +52,8 @@ pub(crate) struct Given {
     /// With the span of its value, where a clash with `expire` or each other is shown.
     pub(crate) max_hold: Option<(u64, Span)>,
     pub(crate) min_hold: Option<(u64, Span)>,
+    pub(crate) permits: Option<(u32, Span)>,
+    pub(crate) shared: Option<(bool, Span)>,
     pub(crate) on_lost: Option<(OnLost, Span)>,
     pub(crate) guard: Option<Ident>,
     pub(crate) reentrant: Option<bool>,
@@ -169,7 +175,10 @@ impl Builder {
                 ));
             }
         }
-        for error in hold_clashes(&self.given) {
+        for error in hold_clashes(&self.given)
+            .into_iter()
+            .chain(kind_clashes(&self.given))
+        {
             self.error(error);
         }
         let given = self.given;
@@ -183,6 +192,8 @@ impl Builder {
                 timeout: given.timeout,
                 max_hold: given.max_hold.map(|(nanos, _)| nanos),
                 min_hold: given.min_hold.map(|(nanos, _)| nanos),
+                permits: given.permits.map_or(1, |(n, _)| n),
+                shared: given.shared.is_some_and(|(on, _)| on),
                 on_lost: given.on_lost,
                 guard: given.guard,
                 reentrant: given.reentrant.unwrap_or(false),
@@ -225,6 +236,26 @@ fn hold_clashes(given: &Given) -> Vec<syn::Error> {
         clashes.push(syn::Error::new(
             span,
             "`min_hold` is longer than `expire`, and the lease is not renewed: the lock could expire before the minimum hold is over. Make `expire` at least `min_hold`, or add `auto_renew`",
+        ));
+    }
+    clashes
+}
+
+/// `shared` and `permits`, and what they do not go with.
+fn kind_clashes(given: &Given) -> Vec<syn::Error> {
+    let shared = given.shared.filter(|(on, _)| *on).map(|(_, span)| span);
+    let several = given.permits.filter(|(n, _)| *n > 1).map(|(_, span)| span);
+    let mut clashes = Vec::new();
+    if let (Some(span), Some(_)) = (shared, given.permits) {
+        clashes.push(syn::Error::new(
+            span,
+            "`shared` and `permits` do not go together: a shared lock admits any number of shared holders, and a semaphore at most `permits` holders of one kind. Keep one of them",
+        ));
+    }
+    if let (Some(span), Some((_, _))) = (shared.or(several), given.min_hold) {
+        clashes.push(syn::Error::new(
+            span,
+            "`min_hold` is not available for semaphores and shared locks yet: leave it out, or make this a plain lock",
         ));
     }
     clashes

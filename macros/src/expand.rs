@@ -135,8 +135,8 @@ impl Lock {
 /// =>
 /// ::redis_locked::__private::Options {
 ///     template: "a:{id}", client: None, expire: Some(Duration::from_nanos(250000000)),
-///     auto_renew: Some(true), timeout: None, max_hold: None, min_hold: None,
-///     abort_on_lost: false, reentrant: false, fenced: false,
+///     auto_renew: Some(true), timeout: None, max_hold: None, min_hold: None, permits: 1,
+///     shared: false, abort_on_lost: false, reentrant: false, fenced: false,
 /// }
 /// ```
 fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
@@ -158,6 +158,8 @@ fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
     let timeout = duration(args.timeout);
     let max_hold = duration(args.max_hold);
     let min_hold = duration(args.min_hold);
+    let permits = Literal::u32_unsuffixed(args.permits);
+    let shared = args.shared;
     let abort_on_lost = matches!(args.on_lost, Some((OnLost::Abort, _)));
     let reentrant = args.reentrant;
     // Only a bound guard lets the body read the fencing token: without one, none is taken.
@@ -171,6 +173,8 @@ fn options(args: &Args, template: &LitStr, root: &TokenStream) -> TokenStream {
             timeout: #timeout,
             max_hold: #max_hold,
             min_hold: #min_hold,
+            permits: #permits,
+            shared: #shared,
             abort_on_lost: #abort_on_lost,
             reentrant: #reentrant,
             fenced: #fenced,

@@ -230,6 +230,36 @@ fn positive_seconds(argument: &Argument, value: &Expr, what: &str, why: &str) ->
     Ok(seconds.nanos)
 }
 
+/// `permits = 3`: how many may hold the lock at once, from 1 (the plain lock) up.
+pub(crate) fn permits(argument: &Argument, value: &Expr) -> syn::Result<(u32, Span)> {
+    let example = argument.example;
+    let wrong = || {
+        syn::Error::new_spanned(
+            value,
+            format!(
+                "`permits` takes a whole number from 1 (the plain lock) to {}: how many may hold the lock at once, like `{example}`",
+                u32::MAX
+            ),
+        )
+    };
+    let Expr::Lit(lit) = ungroup(value) else {
+        return Err(wrong());
+    };
+    let Lit::Int(int) = &lit.lit else {
+        return Err(wrong());
+    };
+    match int.base10_parse::<u32>() {
+        Ok(0) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`permits = 0` would let nobody hold the lock: give at least 1 (the plain lock), like `{example}`"
+            ),
+        )),
+        Ok(n) => Ok((n, syn::spanned::Spanned::span(value))),
+        Err(_) => Err(wrong()),
+    }
+}
+
 /// `timeout = 5`, in nanoseconds.
 pub(crate) fn timeout(argument: &Argument, value: &Expr) -> syn::Result<u64> {
     let what = "how long to wait for the lock, in seconds, like `timeout = 5`; `timeout = 0` makes a single attempt, and leaving it out waits until the lock is acquired";

@@ -6,5 +6,6 @@ pub(crate) mod inspect;
 pub(crate) mod lock;
 pub(crate) mod lock_set;
 pub(crate) mod registry;
+pub(crate) mod reset;
 pub(crate) mod scope;
 pub(crate) mod set_guard;

@@ -4,6 +4,7 @@
 
 pub(crate) mod attempt;
 pub(crate) mod backend;
+pub(crate) mod counted;
 pub(crate) mod keep;
 pub(crate) mod one_server;
 pub(crate) mod redlock;

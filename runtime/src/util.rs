@@ -5,6 +5,7 @@ pub(crate) mod block_on;
 pub(crate) mod error;
 pub(crate) mod holder;
 pub(crate) mod keys;
+pub(crate) mod kind;
 pub(crate) mod lease;
 pub(crate) mod metrics;
 pub(crate) mod reachability;

@@ -578,6 +578,31 @@ pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// A child process (a `contender`) killed when dropped, a failed assertion included, so
+/// that one that never ends does not outlive its test (nor keep the output of a test run
+/// open for good).
+pub struct KilledOnDrop(pub Child);
+
+impl std::ops::Deref for KilledOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KilledOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A second process (the `contender` binary, whose path the test passes as
 /// `env!("CARGO_BIN_EXE_contender")`) holding a lock with an auto-renewed lease until told
 /// to release it.

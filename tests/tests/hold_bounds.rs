@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
 use redis_locked_tests::{
-    HolderProcess, RedisCluster, RedisServer, RedlockServers, read_counter, wait_for_queue,
+    HolderProcess, KilledOnDrop, RedisCluster, RedisServer, RedlockServers, read_counter,
+    wait_for_queue,
 };
 
 /// The key of lock `name` with the default prefix.
@@ -43,38 +44,14 @@ fn contender_line(child: &mut std::process::Child) -> String {
     line.trim().to_string()
 }
 
-fn contender(args: &[&str]) -> Contender {
-    Contender(
+fn contender(args: &[&str]) -> KilledOnDrop {
+    KilledOnDrop(
         Command::new(env!("CARGO_BIN_EXE_contender"))
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the contender"),
     )
-}
-
-/// A `contender` process, killed when dropped (a failed assertion included), so that a
-/// runaway one does not outlive the test.
-struct Contender(std::process::Child);
-
-impl std::ops::Deref for Contender {
-    type Target = std::process::Child;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Contender {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl Drop for Contender {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A process runs a body that never ends, under `max_hold = 1` with a 0.3 s lease that it

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockSet, LockSetGuard, redis_lock};
-use redis_locked_tests::{RedisCluster, RedisServer, read_counter};
+use redis_locked_tests::{KilledOnDrop, RedisCluster, RedisServer, read_counter};
 
 /// One unit from `from` to `to`, reading both counters before writing either: two calls
 /// that overlapped on an account would lose a unit.
@@ -198,11 +198,13 @@ async fn losing_one_lock_of_a_set_stops_an_aborting_body() {
 async fn a_set_whose_holder_is_killed_is_free_at_its_lease_end() {
     let server = RedisServer::start();
     redis_locked::register("set-crash", &server.url()).unwrap();
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_contender"))
-        .args(["hold-set", &server.url(), "1", "left", "right"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut holder = KilledOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_contender"))
+            .args(["hold-set", &server.url(), "1", "left", "right"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     BufReader::new(holder.stdout.as_mut().unwrap())
         .read_line(&mut line)

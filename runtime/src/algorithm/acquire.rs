@@ -40,9 +40,9 @@ pub(crate) async fn acquire<I: Io>(
     let value = owner_value(&new_token()?, spec.template);
     // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
     // at the same moment send one SET between them, not 10,000.
-    let ticket = client
-        .waiters
-        .enqueue(spec.key, Some((value.clone(), lease)));
+    // A lock several may hold is never handed over: its waiters take a place themselves.
+    let offer = (!spec.kind.is_counted()).then(|| (value.clone(), lease));
+    let ticket = client.waiters.enqueue(spec.key, offer);
     let mut attempts = Attempts::new(spec, value, deadline, ticket);
     let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
     // When the current holder's lease ends at the latest: the head wakes then, in case
@@ -70,7 +70,7 @@ pub(crate) async fn acquire<I: Io>(
                 // A handover offered meanwhile waits for this attempt to end (see
                 // `Ticket::begin_attempt`); one already in flight is awaited instead.
                 // Queued in Redis only while this process hears what is sent to it there.
-                let join = view.subscribed && client.backend.queues();
+                let join = view.subscribed && client.backend.queues() && !spec.kind.is_counted();
                 let outcome = attempts.attempt(io, join).await;
                 attempts.end_attempt();
                 match outcome {

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::algorithm::client::LockClient;
-use crate::protocol::scripts::{RELEASE, lock_keys};
+use crate::protocol::counted::COUNTED_RELEASE;
+use crate::protocol::scripts::{RELEASE, Script, lock_keys};
 use crate::servers::io::{AsyncIo, eval_until};
+use crate::util::kind::LockKind;
 
 /// Whether the token to free is known to have held the lock.
 #[derive(Clone, Copy)]
@@ -40,8 +42,14 @@ pub(crate) fn release_later(
     value: String,
     until: Instant,
     orphan: Orphan,
+    kind: LockKind,
 ) {
-    spawn_release(client, key, value, String::new(), until, orphan);
+    // A place among several holders is taken out of their hash, not freed as a key.
+    let script = match kind.is_counted() {
+        true => &*COUNTED_RELEASE,
+        false => &*RELEASE,
+    };
+    spawn_release(client, script, key, value, String::new(), until, orphan);
 }
 
 /// Takes the queue entry `entry` of an acquisition that ended without the lock out of
@@ -54,11 +62,12 @@ pub(crate) fn withdraw_later(
     entry: String,
     until: Instant,
 ) {
-    spawn_release(client, key, value, entry, until, Orphan::Maybe);
+    spawn_release(client, &RELEASE, key, value, entry, until, Orphan::Maybe);
 }
 
 fn spawn_release(
     client: &Arc<LockClient>,
+    script: &'static Script,
     key: String,
     value: String,
     entry: String,
@@ -75,17 +84,15 @@ fn spawn_release(
         // lock by that much.
         let client = client.clone();
         let (key, value, entry) = (key.clone(), value.clone(), entry.clone());
-        runtime.spawn(release_on(client, server, key, value, entry, until, orphan));
+        let (at, request) = ((client, server), (script, key, value, entry));
+        runtime.spawn(release_on(at, request, until, orphan));
     }
 }
 
 /// [`release_later`] on server `server` (an index into the client's `servers()`).
 async fn release_on(
-    client: Arc<LockClient>,
-    server: usize,
-    key: String,
-    value: String,
-    entry: String,
+    (client, server): (Arc<LockClient>, usize),
+    (script, key, value, entry): (&'static Script, String, String, String),
     until: Instant,
     orphan: Orphan,
 ) {
@@ -101,7 +108,7 @@ async fn release_on(
         let Some(&route) = client.backend.servers().get(server) else {
             return;
         };
-        match eval_until(&AsyncIo, route, &RELEASE, &keys, &args, Some(until)).await {
+        match eval_until(&AsyncIo, route, script, &keys, &args, Some(until)).await {
             Ok(_) => {
                 // Released or not, Redis answers again: a waiter of this process may
                 // now hold the key under its own token (a handover whose reply was

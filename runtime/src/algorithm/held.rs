@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::algorithm::client::LockClient;
-use crate::algorithm::renewal::{LeaseState, renew};
+use crate::algorithm::renewal::{LeaseState, Renewal, renew};
 use crate::servers::io::Io;
 use crate::util::error::LockError;
+use crate::util::kind::LockKind;
 use crate::util::lease::lease_millis;
 
 /// One acquisition: the owner value and what is needed to renew and release it.
@@ -36,6 +37,9 @@ pub(crate) struct Held {
     /// The end of the minimum hold (`Lock::min_hold`): a release before it leaves the key
     /// to expire then instead of deleting it.
     pub(crate) keep_until: Option<Instant>,
+    /// How many may hold the lock at once: renewal and release go to the holders' hash
+    /// when it is more than one (see `protocol/counted.rs`).
+    pub(crate) kind: LockKind,
 }
 
 /// How long an acquisition may and must hold its lock, from when it was taken:
@@ -112,12 +116,19 @@ impl Held {
             borrowed: false,
             template: None,
             keep_until: after(bounds.min),
+            kind: LockKind::Exclusive,
         }
     }
 
     /// Counts this lock's losses in the metrics under the attribute's name template.
     pub(crate) fn with_template(mut self, template: Option<&'static str>) -> Held {
         self.template = template;
+        self
+    }
+
+    /// A place among the holders of a lock of this kind.
+    pub(crate) fn with_kind(mut self, kind: LockKind) -> Held {
+        self.kind = kind;
         self
     }
 
@@ -135,6 +146,7 @@ impl Held {
             borrowed: true,
             template: self.template,
             keep_until: self.keep_until,
+            kind: self.kind,
         }
     }
 
@@ -144,15 +156,16 @@ impl Held {
         if !self.auto_renew || self.borrowed {
             return;
         }
-        let task = renew(
-            self.client.clone(),
-            self.name.clone(),
-            self.key.clone(),
-            self.value.clone(),
-            self.lease,
-            self.state.clone(),
-            self.template,
-        );
+        let task = renew(Renewal {
+            client: self.client.clone(),
+            name: self.name.clone(),
+            key: self.key.clone(),
+            value: self.value.clone(),
+            lease: self.lease,
+            state: self.state.clone(),
+            template: self.template,
+            kind: self.kind,
+        });
         let task = task.instrument(tracing::Span::current());
         self.renewal = Some(runtime.spawn(task).abort_handle());
     }
@@ -179,12 +192,20 @@ impl Held {
             });
         };
         let ms = lease_millis(lease)?.to_string();
-        let extended = self
-            .client
-            .backend
-            .extend(io, &self.name, &self.key, &self.value, &ms, None)
-            .await
-            .map_err(|e| e.for_lock(&self.name))?;
+        let backend = &self.client.backend;
+        let extended = match self.kind.is_counted() {
+            true => {
+                backend
+                    .counted_extend(io, &self.key, &self.value, &ms)
+                    .await
+            }
+            false => {
+                backend
+                    .extend(io, &self.name, &self.key, &self.value, &ms, None)
+                    .await
+            }
+        }
+        .map_err(|e| e.for_lock(&self.name))?;
         if extended {
             self.state
                 .renewed(sent + lease - self.client.backend.drift(lease));

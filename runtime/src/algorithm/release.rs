@@ -12,6 +12,7 @@ use crate::algorithm::held::Held;
 use crate::protocol::scripts::{lock_keys, queue_entry};
 use crate::servers::io::Io;
 use crate::util::error::LockError;
+use crate::util::kind::LockKind;
 use crate::util::lease::lease_millis;
 use crate::waiting::handover::Handover;
 use crate::waiting::waiters::{Grant, HandoffOutcome};
@@ -59,6 +60,9 @@ impl Held {
         }
         if let Some(hold) = self.hold_left() {
             return self.keep_for(io, hold).await;
+        }
+        if self.kind.is_counted() {
+            return self.release_place(io).await;
         }
         let waiters = &self.client.waiters;
         let keys = lock_keys(&self.key);
@@ -173,6 +177,26 @@ impl Held {
         }
     }
 
+    /// Releases a place among the holders of a lock several may hold: taken out of their
+    /// hash and announced, so waiters here and elsewhere look again.
+    async fn release_place<I: Io>(&mut self, io: &I) -> Result<(), LockError> {
+        let (released, unsure) = self
+            .client
+            .backend
+            .counted_release(io, &self.key, &self.value, &self.client.instance_id)
+            .await;
+        self.client.waiters.notify(&self.key);
+        if unsure {
+            self.release_later(self.state.valid_until());
+        }
+        match released? {
+            true => Ok(()),
+            false => Err(LockError::Expired {
+                name: self.name.clone(),
+            }),
+        }
+    }
+
     pub(crate) fn release_later(&self, until: Instant) {
         crate::algorithm::cleanup::release_later(
             &self.client,
@@ -180,6 +204,7 @@ impl Held {
             self.value.clone(),
             until,
             Orphan::Held,
+            self.kind,
         );
     }
 }
@@ -244,6 +269,7 @@ impl Drop for HandoffAttempt<'_> {
                 value,
                 until,
                 orphan,
+                LockKind::Exclusive,
             );
         };
         release_later(self.value.to_string(), Orphan::Held);

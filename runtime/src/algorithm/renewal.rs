@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::algorithm::client::LockClient;
 use crate::servers::io::AsyncIo;
+use crate::util::kind::LockKind;
 use crate::util::lease::lease_millis;
 use crate::util::sync::lock;
 
@@ -91,20 +92,34 @@ impl LeaseState {
     }
 }
 
+/// What renewal needs of a held lock.
+pub(crate) struct Renewal {
+    pub(crate) client: Arc<LockClient>,
+    pub(crate) name: String,
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) lease: Duration,
+    pub(crate) state: Arc<LeaseState>,
+    pub(crate) template: Option<&'static str>,
+    pub(crate) kind: LockKind,
+}
+
 /// Renews the lease every third of it. The lock counts as lost when Redis says it is not
 /// ours any more, and also when the lease runs out before a renewal got through (Redis
 /// unreachable or stalled): from then on another owner may hold it. With a maximum hold,
 /// the last renewal takes the lease only to the hold's end, and the lock counts as lost
 /// when that lease runs out: Redis lets it go then on its own.
-pub(crate) async fn renew(
-    client: Arc<LockClient>,
-    name: String,
-    key: String,
-    value: String,
-    lease: Duration,
-    state: Arc<LeaseState>,
-    template: Option<&'static str>,
-) {
+pub(crate) async fn renew(renewal: Renewal) {
+    let Renewal {
+        client,
+        name,
+        key,
+        value,
+        lease,
+        state,
+        template,
+        kind,
+    } = renewal;
     let every = lease / 3;
     let lose = |why: &str| {
         state.set_lost();
@@ -144,17 +159,21 @@ pub(crate) async fn renew(
             true => Some(state.renewing.lock().await),
             false => None,
         };
-        let renewed = client
-            .backend
-            .extend(
-                &AsyncIo,
-                &name,
-                &key,
-                &value,
-                &ms.to_string(),
-                Some(valid_until),
-            )
-            .await;
+        let ms = ms.to_string();
+        let renewed = match kind.is_counted() {
+            true => {
+                client
+                    .backend
+                    .counted_extend(&AsyncIo, &key, &value, &ms)
+                    .await
+            }
+            false => {
+                client
+                    .backend
+                    .extend(&AsyncIo, &name, &key, &value, &ms, Some(valid_until))
+                    .await
+            }
+        };
         match renewed {
             Ok(true) => {
                 state.renewed(sent + renewal - client.backend.drift(renewal));

@@ -7,11 +7,12 @@ use crate::algorithm::acquire::Spec;
 use crate::algorithm::client::LockClient;
 use crate::algorithm::held::{Held, HoldBounds};
 use crate::api::guard::{BlockingLockGuard, LockGuard};
-use crate::backends::scan::LockKeys;
+use crate::api::reset::reset_key;
 use crate::servers::io::{AsyncIo, Io, Route, SyncIo, command_until};
 use crate::transport::reply::{Reply, unexpected};
 use crate::util::block_on::block_on;
 use crate::util::error::LockError;
+use crate::util::kind::LockKind;
 
 /// A named distributed lock on a registered Redis client: the programmatic API under
 /// `#[redis_lock]`.
@@ -41,6 +42,8 @@ pub struct Lock {
     fenced: bool,
     /// [`max_hold`](Lock::max_hold) and [`min_hold`](Lock::min_hold).
     bounds: HoldBounds,
+    /// [`permits`](Lock::permits) and [`shared`](Lock::shared).
+    kind: LockKind,
 }
 
 impl std::fmt::Debug for Lock {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Lock {
             .field("fencing", &self.fenced)
             .field("max_hold", &self.bounds.max)
             .field("min_hold", &self.bounds.min)
+            .field("kind", &self.kind)
             .finish()
     }
 }
@@ -87,6 +91,7 @@ impl Lock {
             template: None,
             fenced: true,
             bounds: HoldBounds::default(),
+            kind: LockKind::Exclusive,
         })
     }
 
@@ -137,6 +142,30 @@ impl Lock {
     /// lets go at its lease's end, as always.
     pub fn min_hold(mut self, hold: Duration) -> Lock {
         self.bounds.min = Some(hold);
+        self
+    }
+
+    /// Makes the lock a semaphore: at most `permits` holders at once, each with its own
+    /// owner token, lease, renewal, fencing token and release; a holder that crashes gives
+    /// its permit back when its lease ends. 1 is the plain lock. Every caller of one name
+    /// must ask for the same number: a caller that asks for another (or for a plain or
+    /// shared lock) gets [`LockError::KindMismatch`], and nothing is taken. On one server
+    /// (or Sentinel) and a Redis Cluster without `min_replicas`; elsewhere an acquisition
+    /// is [`LockError::InvalidConfig`].
+    pub fn permits(mut self, permits: u32) -> Lock {
+        self.kind = LockKind::permits(permits);
+        self
+    }
+
+    /// Makes this a shared (read) lock: any number of shared holders at once, while no
+    /// plain (exclusive) acquisition of the same name holds it; an exclusive one waits for
+    /// every shared holder to let go, and while it waits (queued in Redis), new shared
+    /// acquisitions wait behind it, so a stream of readers cannot starve it. Each shared
+    /// holder draws its own fencing token from the name's one counter: greater than every
+    /// acquisition's before it, shared or exclusive, so a resource can tell which writes a
+    /// reader may have seen. The same backends as [`permits`](Lock::permits).
+    pub fn shared(mut self) -> Lock {
+        self.kind = LockKind::Shared;
         self
     }
 
@@ -288,6 +317,9 @@ impl Lock {
                 "min_hold ({min:?}) is longer than max_hold ({max:?}): no hold can meet both"
             )));
         }
+        if self.kind.is_counted() {
+            self.check_counted()?;
+        }
         if max.is_some_and(|max| max < Duration::from_millis(1)) {
             return Err(LockError::invalid(
                 "max_hold must be at least 1 ms: Redis expires keys in whole milliseconds",
@@ -303,8 +335,32 @@ impl Lock {
             template: self.template,
             fenced: self.fenced,
             bounds: self.bounds,
+            kind: self.kind,
         };
         crate::algorithm::acquire::acquire(io, &spec, timeout).await
+    }
+}
+
+impl Lock {
+    /// What a semaphore or shared lock needs: permits to share, a backend that keeps its
+    /// holders (see `Backend::counts`), and no minimum hold (not built for them yet).
+    fn check_counted(&self) -> Result<(), LockError> {
+        if self.kind == LockKind::Permits(0) {
+            return Err(LockError::invalid(
+                "a semaphore needs at least 1 permit (1 is the plain lock)",
+            ));
+        }
+        if !self.client.backend.counts() {
+            return Err(LockError::invalid(
+                "semaphores and shared locks need one server (or Sentinel) or a Redis Cluster without min_replicas: a Redlock quorum cannot count their holders safely, and the in-memory store does not keep them yet",
+            ));
+        }
+        if self.bounds.min.is_some() {
+            return Err(LockError::invalid(
+                "min_hold is not available for semaphores and shared locks yet",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -314,49 +370,6 @@ fn none_if_timeout<G>(r: Result<G, LockError>) -> Result<Option<G>, LockError> {
         Err(LockError::Timeout { .. }) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Resets lock `name` (key `key`); on a Redlock client on every server, telling whether
-/// any of them held it.
-async fn reset_key<I: Io>(
-    io: &I,
-    client: &LockClient,
-    name: &str,
-    key: &str,
-) -> Result<bool, LockError> {
-    let held = client
-        .backend
-        .reset(io, name, key, &client.instance_id)
-        .await?;
-    client.waiters.notify(key);
-    Ok(held)
-}
-
-/// Forces every lock of a client free (`None`: the default client) and wakes their waiters.
-/// Returns how many were held. Walks the keys with `SCAN`, never `KEYS`, so the server is
-/// never blocked; locks taken during the walk may survive it.
-pub async fn reset_all(client: Option<&str>) -> Result<u64, LockError> {
-    let client = crate::api::registry::client(client)?;
-    reset_all_with(&AsyncIo, &client).await
-}
-
-/// [`reset_all`] for sync code.
-pub fn reset_all_blocking(client: Option<&str>) -> Result<u64, LockError> {
-    let client = crate::api::registry::client(client)?;
-    block_on(reset_all_with(&SyncIo, &client))
-}
-
-async fn reset_all_with<I: Io>(io: &I, client: &LockClient) -> Result<u64, LockError> {
-    let mut reset = 0;
-    let mut keys = LockKeys::new(&client.backend, &client.prefix);
-    while let Some(page) = keys.next_page(io).await? {
-        for key in page {
-            if reset_key(io, client, "", &key).await? {
-                reset += 1;
-            }
-        }
-    }
-    Ok(reset)
 }
 
 impl crate::api::scope::Client {

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::util::kind::LockKind;
+
 /// One acquisition attempt's request.
 pub(crate) struct AttemptRequest<'a> {
     pub(crate) name: &'a str,
@@ -23,6 +25,8 @@ pub(crate) struct AttemptRequest<'a> {
     /// A bare `SET` that finds it taken tells nothing of the holder's lease, so the next
     /// attempt is the script, at once.
     pub(crate) plain: bool,
+    /// How many may hold the lock at once (see `counted.rs` for the kinds but the plain one).
+    pub(crate) kind: LockKind,
 }
 
 /// Where an acquisition stands in its lock's queue of waiting processes (see `ACQUIRE`;

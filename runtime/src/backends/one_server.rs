@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
+use crate::protocol::counted::COUNTED_ACQUIRE;
 use crate::protocol::scripts::{ACQUIRE, lock_keys};
 use crate::servers::cluster::Cluster;
 use crate::servers::io::{Io, Route, command_once_until, eval_until};
@@ -24,6 +25,9 @@ pub(crate) async fn attempt<I: Io>(
     let keys = keys.each_ref().map(String::as_str);
     let ms = request.lease.as_millis().to_string();
     let queue = &request.queue;
+    if request.kind.is_counted() {
+        return counted(io, request, route, &keys, &ms).await;
+    }
     if request.plain && !queue.queued && !queue.join && !queue.leave && replicated.is_none() {
         return plain(io, request, route, &ms).await;
     }
@@ -61,13 +65,9 @@ pub(crate) async fn attempt<I: Io>(
             Err(e) => return (Err(e), false),
         },
     };
-    let (taken, number) = match &reply {
-        Reply::Array(parts) => match parts.as_slice() {
-            [Reply::Int(taken), Reply::Int(number)] => (*taken == 1, Some(*number)),
-            [Reply::Int(0)] => (false, None),
-            _ => return (Err(unexpected(&reply)), false),
-        },
-        _ => return (Err(unexpected(&reply)), false),
+    let (taken, number) = match decode(request, &reply) {
+        Ok(decoded) => decoded,
+        Err(e) => return (Err(e), false),
     };
     if let (true, Some(fence)) = (taken, number) {
         // Taken now, or found taken by an earlier attempt or handover whose reply was
@@ -97,6 +97,65 @@ pub(crate) async fn attempt<I: Io>(
     };
     let queued = (queue.join || queue.queued) && !queue.leave;
     (Ok(AttemptOutcome::Held { lease_end, queued }), true)
+}
+
+/// An ACQUIRE or COUNTED_ACQUIRE reply: whether the lock was taken, and the fencing
+/// token (taken) or the holder's remaining lease in ms (not taken); the name used as
+/// another kind of lock is an error.
+fn decode(request: &AttemptRequest<'_>, reply: &Reply) -> Result<(bool, Option<i64>), LockError> {
+    match reply {
+        Reply::Array(parts) => match parts.as_slice() {
+            [Reply::Int(-1), Reply::Bulk(held_as)] => Err(LockError::KindMismatch {
+                name: request.name.to_string(),
+                held_as: String::from_utf8_lossy(held_as).into_owned(),
+                asked: request.kind.word(),
+            }),
+            [Reply::Int(taken), Reply::Int(number)] => Ok((*taken == 1, Some(*number))),
+            [Reply::Int(0)] => Ok((false, None)),
+            _ => Err(unexpected(reply)),
+        },
+        _ => Err(unexpected(reply)),
+    }
+}
+
+/// An attempt at a lock several may hold (COUNTED_ACQUIRE, see `counted.rs`): never
+/// queued in Redis, never with replicas to wait for (see `Backend::counts`).
+async fn counted<I: Io>(
+    io: &I,
+    request: &AttemptRequest<'_>,
+    route: Route<'_>,
+    keys: &[&str; 3],
+    lease_ms: &str,
+) -> (Result<AttemptOutcome, LockError>, bool) {
+    let sent = Instant::now();
+    let kind = request.kind.word();
+    let flags = if request.fenced { "f" } else { "" };
+    let args = [request.value, lease_ms, kind.as_str(), flags];
+    let reply = match eval_until(io, route, &COUNTED_ACQUIRE, keys, &args, request.until).await {
+        Ok(reply) => reply,
+        Err(e) => return (Err(e), false),
+    };
+    match decode(request, &reply) {
+        Ok((true, Some(fence))) => (
+            Ok(AttemptOutcome::Acquired {
+                sent,
+                fence: fence as u64,
+            }),
+            true,
+        ),
+        Ok((_, wait)) => {
+            let wait = wait.map_or(request.lease, |ms| Duration::from_millis(ms.max(0) as u64));
+            let lease_end = Instant::now() + wait;
+            (
+                Ok(AttemptOutcome::Held {
+                    lease_end,
+                    queued: false,
+                }),
+                true,
+            )
+        }
+        Err(e) => (Err(e), true),
+    }
 }
 
 /// An attempt that is a bare `SET key value NX PX lease`: what an uncontended acquisition

@@ -61,6 +61,7 @@ impl Operations {
             // is compared.
             queue: Queueing::outside(),
             fenced: true,
+            kind: crate::util::kind::LockKind::Exclusive,
             plain: false,
         };
         let (outcome, _) = self.client.backend.attempt(&AsyncIo, &request).await;

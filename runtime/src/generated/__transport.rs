@@ -102,6 +102,7 @@ impl Transport {
             until: None,
             queue: Queueing::outside(),
             fenced: true,
+            kind: crate::util::kind::LockKind::Exclusive,
             plain: false,
         };
         // The attempt as an acquisition makes it, its reply decoded in the same one place.

@@ -40,6 +40,10 @@ pub struct Options {
     pub max_hold: Option<Duration>,
     /// `min_hold = N`: the shortest the lock is held (see `Lock::min_hold`).
     pub min_hold: Option<Duration>,
+    /// `permits = N`: how many may hold it at once (see `Lock::permits`); 1 by default.
+    pub permits: u32,
+    /// `shared`: a shared (read) lock (see `Lock::shared`).
+    pub shared: bool,
     /// `on_lost = "abort"`.
     pub abort_on_lost: bool,
     /// `reentrant`: a nested call for a lock its caller holds passes through.
@@ -202,6 +206,10 @@ impl Call {
         if let Some(hold) = options.min_hold {
             lock = lock.min_hold(hold);
         }
+        lock = match options.shared {
+            true => lock.shared(),
+            false => lock.permits(options.permits),
+        };
         Ok(lock.fencing(options.fenced).template(options.template))
     }
 

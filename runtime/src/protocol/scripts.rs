@@ -18,34 +18,9 @@
 
 use std::sync::LazyLock;
 
-/// A script's body and SHA1, sent by hash (EVALSHA) and by body only after `NOSCRIPT`.
-pub(crate) struct Script {
-    pub(crate) body: &'static str,
-    pub(crate) sha: String,
-    /// Whether running it twice has the effect and the answer of running it once, so the
-    /// transport may send it again when the connection it went out on turns out closed.
-    /// A release run twice answers "not ours" the second time: that would report a lock
-    /// it had just released as expired.
-    pub(crate) resend_safe: bool,
-}
-
-impl Script {
-    fn new(body: &'static str) -> Script {
-        Script {
-            body,
-            sha: redis::Script::new(body).get_hash().to_string(),
-            resend_safe: true,
-        }
-    }
-
-    /// A script whose second run would answer differently: never resent.
-    fn sent_once(body: &'static str) -> Script {
-        Script {
-            resend_safe: false,
-            ..Script::new(body)
-        }
-    }
-}
+use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_RELEASE};
+pub(crate) use crate::protocol::lua::Script;
+use crate::protocol::lua::{grant_next, next_fence};
 
 /// KEYS\[1\] lock key, KEYS\[2\] fence key, KEYS\[3\] queue key; ARGV\[1\] token, ARGV\[2\]
 /// lease in ms, ARGV\[3\] flags: `f` for a fencing token (without it the counter is left
@@ -67,6 +42,9 @@ impl Script {
 /// late, is harmless too: an entry is queued only where it is not already, and taking the
 /// lock removes every copy (the model checker found a resent first joining attempt queuing
 /// an acquisition twice when the look was skipped for it).
+/// A key that holds the holders of a shared lock (a hash: see [`COUNTED_ACQUIRE`]) is
+/// taken too, and the exclusive acquisition waits and queues as for any holder; one that
+/// holds a semaphore's is another use of the name: `{-1, what it holds}`.
 /// A Redlock quorum's members run QUORUM_ACQUIRE instead.
 ///
 /// No script takes more than 4 arguments besides its 3 keys: a server that wants a password
@@ -75,13 +53,20 @@ impl Script {
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         "local entry = ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] \
-         if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
-            or (redis.call('get', KEYS[1]) == ARGV[1] \
-                and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
+         local taken = redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+         local owner = taken or redis.pcall('get', KEYS[1]) \
+         if taken or (owner == ARGV[1] \
+                      and redis.call('pexpire', KEYS[1], ARGV[2]) == 1) then \
            if string.find(ARGV[3], '[qjl]') then redis.call('lrem', KEYS[3], 0, entry) end \
            if not string.find(ARGV[3], 'f') then return {1, 0} end ",
         next_fence!(),
         "  return {1, fence} \
+         end \
+         if type(owner) == 'table' and owner.err then \
+           local kind = redis.pcall('hget', KEYS[1], '#kind') \
+           if kind ~= 'shared' then \
+             return {-1, type(kind) == 'string' and kind or 'another kind'} \
+           end \
          end \
          local pttl = redis.call('pttl', KEYS[1]) \
          if string.find(ARGV[3], 'l') then \
@@ -117,66 +102,6 @@ pub(crate) static QUORUM_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Lua that sets the local `fence` to the next fencing token of the counter in KEYS\[2\]: one
-/// more than the last, and never less than the server's clock in microseconds (`TIME`,
-/// allowed in scripts since they replicate their effects). The counter then expires a day
-/// after its last use. A counter that expired, or that a restart without persistence lost,
-/// starts again above every token it gave out, as long as the server's clock has not gone
-/// back past them: tokens grow with the clock, one acquisition at a time, and an
-/// acquisition takes far longer than a microsecond. Three commands (TIME, GET, and one
-/// SET that writes the token and the expiry together): with the clock floor, nearly every
-/// acquisition writes the counter anyway, so an INCR and a separate PEXPIRE would only add
-/// work to every acquisition.
-macro_rules! next_fence {
-    () => {
-        "local now = redis.call('time') \
-         local floor = now[1] .. string.format('%06d', tonumber(now[2])) \
-         local fence = tonumber(redis.call('get', KEYS[2]) or '0') + 1 \
-         local written = string.format('%d', fence) \
-         if fence < tonumber(floor) then \
-           fence = tonumber(floor) \
-           written = floor \
-         end \
-         redis.call('set', KEYS[2], written, 'PX', 86400000) "
-    };
-}
-
-/// Lua that hands the lock, whose key the running script has found to hold the releaser's
-/// value ARGV\[1\], to the first process in its queue (KEYS\[3\]) that still listens: the key
-/// is written with that entry's owner value and lease, the fencing counter advanced, and the
-/// new holder told on its process's inbox channel (`<lock key>:<instance id>`, which only
-/// that process subscribes to) with `<fencing token> <owner value>`. `PUBLISH` answers how
-/// many received it: none means that process is gone (its pub/sub connection closed, so it
-/// crashed or exited), and the next entry is tried. Then runs `$granted` (a `return`).
-/// Entries of the releasing client itself are handed the lock like any other: dropping them
-/// (its waiters are served by its wait table) was tried, and the model checker showed a
-/// background release that landed late dropping a live waiter's entry and announcing the
-/// release under this client's id, which the client ignores, so the waiter slept on a free
-/// lock. An acquisition that runs out of time leaves the queue in its last attempt instead.
-/// Stops, leaving the key alone, at the entry equal to the local `offered` (a handover's
-/// own waiter, given the lock by the script itself). Entries are
-/// `<lease in ms> <instance id> <owner value>` (see [`queue_entry`]).
-macro_rules! grant_next {
-    ($granted:literal) => {
-        concat!(
-            "local entry = redis.call('lpop', KEYS[3]) \
-             while entry do \
-               if entry == offered then break end \
-               local lease, inbox, value = string.match(entry, '^(%d+) (%S+) (.*)$') \
-               if value and value ~= ARGV[1] then \
-                 redis.call('set', KEYS[1], value, 'PX', lease) ",
-            next_fence!(),
-            "    if redis.call('publish', KEYS[1] .. ':' .. inbox, written .. ' ' .. value) > 0 then ",
-            $granted,
-            "    end \
-               end \
-               entry = redis.call('lpop', KEYS[3]) \
-             end "
-        )
-    };
-}
-use next_fence;
-
 /// KEYS\[1\] fence key; ARGV\[1\] a fencing token. Raises the counter to at least that token,
 /// so that a Redlock acquisition's token (the maximum over its majority) is known to a
 /// majority (see `redlock.rs`); also creates the counter on a member that has none. Returns 1. The counter expires like `next_fence!`'s.
@@ -200,7 +125,7 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
         "if ARGV[3] and ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 0, ARGV[3]) end \
-         if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end \
+         if redis.pcall('get', KEYS[1]) ~= ARGV[1] then return 0 end \
          local offered = false ",
         grant_next!("return 2"),
         "redis.call('del', KEYS[1]) \
@@ -273,7 +198,7 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
         "local new_lease, _, new = string.match(ARGV[2], '^(%d+) (%S+) (.*)$') \
-         local owner = redis.call('get', KEYS[1]) \
+         local owner = redis.pcall('get', KEYS[1]) \
          if owner == new then \
            redis.call('pexpire', KEYS[1], new_lease) \
            return tonumber(redis.call('get', KEYS[2]) or '1') \
@@ -305,12 +230,13 @@ pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS\[1\] lock key, KEYS\[2\] fence key. Reads a lock from outside, writing nothing: nil
-/// if it is not held, else `{owner token, PTTL, fencing token, subscribers of its channel}`
+/// if it is not held (or holds a semaphore's or shared lock's holders, which it does not
+/// read), else `{owner token, PTTL, fencing token, subscribers of its channel}`
 /// (the fencing token as a string, "0" if the lock was never acquired).
 pub(crate) static INSPECT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        "local owner = redis.call('get', KEYS[1]) \
-         if not owner then return false end \
+        "local owner = redis.pcall('get', KEYS[1]) \
+         if type(owner) ~= 'string' then return false end \
          return {owner, redis.call('pttl', KEYS[1]), redis.call('get', KEYS[2]) or '0', \
                  redis.call('pubsub', 'numsub', KEYS[1])[2]}",
     )
@@ -329,24 +255,32 @@ pub(crate) fn sharded(script: &Script) -> &Script {
 
 /// Each script's hash with its sharded variant, for the scripts that announce.
 static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
-    [&*RELEASE, &*HANDOFF, &*RESET, &*INSPECT, &*KEEP]
-        .into_iter()
-        .map(|plain| {
-            let body = plain
-                .body
-                .replace("'publish'", "'spublish'")
-                .replace("'numsub'", "'shardnumsub'");
-            // Made once per process, for five scripts.
-            let sharded = Script::new(Box::leak(body.into_boxed_str()));
-            (
-                plain.sha.clone(),
-                Script {
-                    resend_safe: plain.resend_safe,
-                    ..sharded
-                },
-            )
-        })
-        .collect()
+    [
+        &*RELEASE,
+        &*HANDOFF,
+        &*RESET,
+        &*INSPECT,
+        &*KEEP,
+        &*COUNTED_ACQUIRE,
+        &*COUNTED_RELEASE,
+    ]
+    .into_iter()
+    .map(|plain| {
+        let body = plain
+            .body
+            .replace("'publish'", "'spublish'")
+            .replace("'numsub'", "'shardnumsub'");
+        // Made once per process, for seven scripts.
+        let sharded = Script::new(Box::leak(body.into_boxed_str()));
+        (
+            plain.sha.clone(),
+            Script {
+                resend_safe: plain.resend_safe,
+                ..sharded
+            },
+        )
+    })
+    .collect()
 });
 
 /// The key of a lock's fencing counter, next to the lock's key in the same hash slot.

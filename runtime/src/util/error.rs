@@ -10,6 +10,7 @@ use std::error::Error;
 use std::time::Duration;
 
 pub(crate) mod classify;
+mod display;
 
 /// Everything that can go wrong when taking, holding or releasing a lock.
 ///
@@ -90,6 +91,17 @@ pub enum LockError {
     WouldDeadlock {
         /// The lock's name.
         name: String,
+    },
+    /// The lock's name is in use as another kind of lock: a semaphore of another number of
+    /// permits, or a semaphore where a plain or shared lock was asked for, or the reverse.
+    /// Every caller of one name must ask for the same kind; nothing was taken.
+    KindMismatch {
+        /// The lock's name.
+        name: String,
+        /// What Redis holds under the name: `exclusive`, `shared`, or a number of permits.
+        held_as: String,
+        /// What this caller asked for, in the same words.
+        asked: String,
     },
     /// An async operation was called outside a Tokio runtime.
     NoRuntime,
@@ -172,100 +184,6 @@ pub enum LockError {
         /// What failed, as the `redis` crate describes it.
         source: redis::RedisError,
     },
-}
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Failures of Redis itself say first which lock they were about.
-        if let LockError::Connect {
-            lock: Some(name), ..
-        }
-        | LockError::Auth {
-            lock: Some(name), ..
-        }
-        | LockError::NoPermission {
-            lock: Some(name), ..
-        }
-        | LockError::Io {
-            lock: Some(name), ..
-        }
-        | LockError::Redis {
-            lock: Some(name), ..
-        } = self
-        {
-            write!(f, "lock `{name}`: ")?;
-        }
-        match self {
-            LockError::Timeout { name, waited } => {
-                write!(f, "lock `{name}` was not acquired within {waited:?}")
-            }
-            LockError::NoAnswer { name, waited } => write!(
-                f,
-                "lock `{name}`: Redis did not answer within {waited:?}, so whether the lock is free is unknown"
-            ),
-            LockError::NotConfigured => f.write_str(
-                "no default Redis client is configured: call `redis_locked::init(url)` at start-up",
-            ),
-            LockError::UnknownClient { client } => write!(
-                f,
-                "no Redis client named `{client}` is registered: call `redis_locked::register(\"{client}\", url)` at start-up"
-            ),
-            LockError::AlreadyRegistered { client } => {
-                write!(f, "a Redis client named `{client}` is already registered")
-            }
-            LockError::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
-            LockError::Lost { name } => write!(
-                f,
-                "lock `{name}` was lost while held: auto-renewal found it expired or taken by another owner"
-            ),
-            LockError::Expired { name } => write!(
-                f,
-                "lock `{name}` had already expired when released: its lease ran out while it was held"
-            ),
-            LockError::WouldDeadlock { name } => write!(
-                f,
-                "lock `{name}` is already held by this task or thread: waiting for it would deadlock (add `reentrant` to the attribute to let nested calls pass through)"
-            ),
-            LockError::NoRuntime => {
-                f.write_str("an async lock operation was called outside a Tokio runtime")
-            }
-            LockError::Connect { address, .. } => {
-                write!(f, "could not connect to Redis at {address}")
-            }
-            // The server's answer is not a cause of ours but the refusal itself: it is the
-            // message's detail, and these variants have no source.
-            LockError::Auth { user, reason, .. } => {
-                write!(f, "Redis refused to authenticate user `{user}`: {reason}")
-            }
-            LockError::NoPermission { reason, .. } => write!(
-                f,
-                "Redis denied this client's user a command, key or channel the lock needs: {reason}"
-            ),
-            LockError::NoQuorum {
-                name,
-                answered,
-                needed,
-                total,
-            } => write!(
-                f,
-                "lock `{name}`: only {answered} of {total} Redlock servers answered; a majority of {needed} is needed"
-            ),
-            LockError::NotReplicated {
-                name,
-                wanted,
-                acknowledged,
-            } => write!(
-                f,
-                "lock `{name}` was not acquired: {acknowledged} of the {wanted} required replicas acknowledged it in time, so a failover could lose it"
-            ),
-            LockError::Io { source, .. } => f.write_str(if is_io_timeout(source) {
-                "Redis did not answer in time"
-            } else {
-                "the connection to Redis failed"
-            }),
-            LockError::Redis { source, .. } => f.write_str(redis_failure(source)),
-        }
-    }
 }
 
 fn is_io_timeout(e: &std::io::Error) -> bool {

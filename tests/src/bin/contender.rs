@@ -19,6 +19,11 @@
 //! `hold` and `hold-until-told` take an optional MIN_HOLD_SECS after LEASE_SECS.
 //! `transfer URL A B N`: N locked transfers of one unit from counter A to counter B
 //! (non-atomic reads and writes of both), under the locks `A` and `B` taken together.
+//! `intervals URL LOCK LOG KIND N`: N critical sections under LOCK, each a few ms long,
+//! pushing `<kind> <enter µs> <exit µs>` (unix time) to the list LOG; KIND is `sem` (a
+//! semaphore of 3 permits), `read` (shared) or `write` (the plain lock).
+//! `hold-kind URL LOCK LEASE_SECS KIND`: takes LOCK as KIND (`sem` or `read`), renewed,
+//! prints `HOLDING`, and holds it until killed.
 //! `hold-set URL LEASE_SECS A B`: takes the locks A and B together (renewed), prints
 //! `HOLDING`, and holds them until killed.
 //! `contender fenced-write URL LOCK STORE LEASE_SECS`: takes LOCK (not renewed), prints
@@ -77,6 +82,40 @@ fn transfer(conn: &mut redis::Connection, from: &str, to: &str) -> Result<(), Lo
     let _: () = redis::cmd("SET").arg(from).arg(a - 1).query(conn)?;
     let _: () = redis::cmd("SET").arg(to).arg(b + 1).query(conn)?;
     Ok(())
+}
+
+/// Now, in µs of unix time: the tests compare the intervals of several processes.
+fn unix_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+/// One critical section: entered, a few ms of work, left; recorded in `log`.
+fn section(conn: &mut redis::Connection, log: &str, kind: &str) -> Result<(), LockError> {
+    let enter = unix_micros();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let exit = unix_micros();
+    let _: () = redis::cmd("RPUSH")
+        .arg(log)
+        .arg(format!("{kind} {enter} {exit}"))
+        .query(conn)?;
+    Ok(())
+}
+
+#[redis_lock(name = "{lock}", client = "contender", permits = 3, expire = 5)]
+fn in_semaphore(lock: &str, conn: &mut redis::Connection, log: &str) -> Result<(), LockError> {
+    section(conn, log, "sem")
+}
+
+#[redis_lock(name = "{lock}", client = "contender", shared, expire = 5)]
+fn reading(lock: &str, conn: &mut redis::Connection, log: &str) -> Result<(), LockError> {
+    section(conn, log, "read")
+}
+
+#[redis_lock(name = "{lock}", client = "contender", expire = 5)]
+fn writing(lock: &str, conn: &mut redis::Connection, log: &str) -> Result<(), LockError> {
+    section(conn, log, "write")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -146,6 +185,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 transfer(&mut conn, from, to)?;
             }
             println!("DONE");
+        }
+        "intervals" => {
+            let (lock, log, kind, n) = (&args[3], &args[4], &args[5], args[6].parse::<u32>()?);
+            let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
+            for _ in 0..n {
+                match kind.as_str() {
+                    "sem" => in_semaphore(lock, &mut conn, log)?,
+                    "read" => reading(lock, &mut conn, log)?,
+                    _ => writing(lock, &mut conn, log)?,
+                }
+            }
+            println!("DONE");
+        }
+        "hold-kind" => {
+            let lease = std::time::Duration::from_secs_f64(args[4].parse()?);
+            let lock = redis_locked::Lock::with_client("contender", args[3].as_str())?
+                .expire(lease)
+                .auto_renew(true);
+            let lock = match args[5].as_str() {
+                "sem" => lock.permits(3),
+                _ => lock.shared(),
+            };
+            let _guard = lock.acquire_blocking(None)?;
+            println!("HOLDING");
+            loop {
+                std::thread::park();
+            }
         }
         "hold-set" => {
             let lease = std::time::Duration::from_secs_f64(args[3].parse()?);

@@ -169,7 +169,8 @@ impl<'a> Attempts<'a> {
                 leave: self.leaving,
             },
             fenced: lock.fenced,
-            plain: !lock.fenced && !self.found_taken,
+            plain: !lock.fenced && !self.found_taken && !lock.kind.is_counted(),
+            kind: lock.kind,
         };
         let (outcome, settled) = lock.client.backend.attempt(io, &request).await;
         if settled {
@@ -270,7 +271,12 @@ impl<'a> Attempts<'a> {
     pub(super) fn into_held(mut self, sent: Instant, fence: u64) -> Held {
         self.acquired = true;
         if let Some(ticket) = self.ticket.take() {
-            ticket.acquired(sent + self.lock.lease(), false);
+            if self.lock.kind.is_counted() {
+                // Others may hold it too: the next waiter here tries for a place at once.
+                ticket.leave();
+            } else {
+                ticket.acquired(sent + self.lock.lease(), false);
+            }
         }
         self.lock.held(std::mem::take(&mut self.value), fence, sent)
     }
@@ -314,6 +320,7 @@ impl Drop for Attempts<'_> {
                 std::mem::take(&mut self.value),
                 since + lock.lease(),
                 Orphan::Maybe,
+                lock.kind,
             );
         }
     }

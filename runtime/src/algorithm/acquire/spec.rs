@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::algorithm::client::LockClient;
 use crate::algorithm::held::{Acquired, Held, HoldBounds};
 use crate::util::error::LockError;
+use crate::util::kind::LockKind;
 
 /// One lock as the acquisition algorithm sees it, borrowed from a [`Lock`](crate::Lock).
 pub(crate) struct Spec<'a> {
@@ -20,6 +21,8 @@ pub(crate) struct Spec<'a> {
     pub(crate) fenced: bool,
     /// How long the holder may and must hold the lock.
     pub(crate) bounds: HoldBounds,
+    /// How many may hold it at once.
+    pub(crate) kind: LockKind,
 }
 
 impl Spec<'_> {
@@ -44,6 +47,7 @@ impl Spec<'_> {
             self.bounds,
         )
         .with_template(self.template)
+        .with_kind(self.kind)
     }
 
     pub(crate) fn timed_out(&self, start: Instant) -> LockError {

@@ -1,0 +1,10 @@
+use redis_locked::{LockError, redis_lock};
+
+#[redis_lock(name = "exports", permits = 2.5)]
+async fn export() -> Result<(), LockError> {
+    Ok(())
+}
+
+fn main() {
+    let _ = export;
+}
