@@ -241,21 +241,14 @@ fn hold_clashes(given: &Given) -> Vec<syn::Error> {
     clashes
 }
 
-/// `shared` and `permits`, and what they do not go with.
+/// `shared` and `permits` together.
 fn kind_clashes(given: &Given) -> Vec<syn::Error> {
     let shared = given.shared.filter(|(on, _)| *on).map(|(_, span)| span);
-    let several = given.permits.filter(|(n, _)| *n > 1).map(|(_, span)| span);
     let mut clashes = Vec::new();
     if let (Some(span), Some(_)) = (shared, given.permits) {
         clashes.push(syn::Error::new(
             span,
             "`shared` and `permits` do not go together: a shared lock admits any number of shared holders, and a semaphore at most `permits` holders of one kind. Keep one of them",
-        ));
-    }
-    if let (Some(span), Some((_, _))) = (shared.or(several), given.min_hold) {
-        clashes.push(syn::Error::new(
-            span,
-            "`min_hold` is not available for semaphores and shared locks yet: leave it out, or make this a plain lock",
         ));
     }
     clashes

@@ -301,15 +301,12 @@ fn table_args(rng: &mut Rng) -> TokenStream {
             _ => argument.example.to_owned(),
         });
     }
-    // `shared` goes with no `permits`, and neither with `min_hold` (not built for them).
+    // `shared` goes with no `permits`.
     if chosen
         .iter()
         .any(|arg| arg.starts_with("shared") && !arg.ends_with("false"))
     {
-        chosen.retain(|arg| !arg.starts_with("permits") && !arg.starts_with("min_hold"));
-    }
-    if chosen.iter().any(|arg| arg.starts_with("permits")) {
-        chosen.retain(|arg| !arg.starts_with("min_hold"));
+        chosen.retain(|arg| !arg.starts_with("permits"));
     }
     // A hold bound needs a renewed lease (with `expire = 10`, `min_hold = 30` could not
     // be met, and `max_hold` would cap nothing): such a list is made valid by renewal.

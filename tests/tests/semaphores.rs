@@ -396,3 +396,46 @@ async fn semaphores_and_shared_locks_are_refused_where_they_cannot_be_counted() 
         }
     }
 }
+
+/// A permit released before its minimum hold is over stays taken until then: a fourth
+/// caller of a semaphore of 2 permits, one of them kept, gets a permit only when the
+/// hold ends, and is woken for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_minimum_hold_keeps_a_permit_taken() {
+    let server = RedisServer::start();
+    for client in ["sem-keep-a", "sem-keep-b"] {
+        redis_locked::register(client, &server.url()).unwrap();
+    }
+    let lock = |client: &str| {
+        Lock::with_client(client, "nightly")
+            .unwrap()
+            .permits(2)
+            .expire(Duration::from_secs(30))
+    };
+    let kept = lock("sem-keep-a")
+        .min_hold(Duration::from_secs(1))
+        .acquire(None)
+        .await
+        .unwrap();
+    let taken = Instant::now();
+    let other = lock("sem-keep-a").acquire(None).await.unwrap();
+    let waiter = lock("sem-keep-b");
+    let waiting = tokio::spawn(async move {
+        let guard = waiter.acquire(Some(Duration::from_secs(10))).await.unwrap();
+        (Instant::now(), guard)
+    });
+    redis_locked_tests::wait_for_subscribers(&server, "lock:{nightly}", 1).await;
+    kept.release().await.unwrap();
+    assert!(
+        lock("sem-keep-a").try_acquire().await.unwrap().is_none(),
+        "the kept permit is still taken"
+    );
+    let (got, guard) = waiting.await.unwrap();
+    let after = got.duration_since(taken);
+    assert!(
+        after > Duration::from_millis(900) && after < Duration::from_secs(3),
+        "the waiter got a permit {after:?} after the kept one was taken"
+    );
+    guard.release().await.unwrap();
+    other.release().await.unwrap();
+}

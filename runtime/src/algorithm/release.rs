@@ -160,11 +160,10 @@ impl Held {
             .backend
             .keep(
                 io,
-                &self.name,
-                &self.key,
-                &self.value,
+                (&self.name, &self.key, &self.value),
                 hold,
                 &self.client.instance_id,
+                self.kind,
             )
             .await;
         self.client.waiters.notify(&self.key);

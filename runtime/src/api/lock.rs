@@ -342,8 +342,8 @@ impl Lock {
 }
 
 impl Lock {
-    /// What a semaphore or shared lock needs: permits to share, a backend that keeps its
-    /// holders (see `Backend::counts`), and no minimum hold (not built for them yet).
+    /// What a semaphore or shared lock needs: permits to share, and a backend that keeps
+    /// its holders (see `Backend::counts`).
     fn check_counted(&self) -> Result<(), LockError> {
         if self.kind == LockKind::Permits(0) {
             return Err(LockError::invalid(
@@ -353,11 +353,6 @@ impl Lock {
         if !self.client.backend.counts() {
             return Err(LockError::invalid(
                 "semaphores and shared locks need one server (or Sentinel) or a Redis Cluster without min_replicas: a Redlock quorum cannot count their holders safely, and the in-memory store does not keep them yet",
-            ));
-        }
-        if self.bounds.min.is_some() {
-            return Err(LockError::invalid(
-                "min_hold is not available for semaphores and shared locks yet",
             ));
         }
         Ok(())

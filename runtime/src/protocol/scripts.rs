@@ -18,7 +18,7 @@
 
 use std::sync::LazyLock;
 
-use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_RELEASE};
+use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_KEEP, COUNTED_RELEASE};
 pub(crate) use crate::protocol::lua::Script;
 use crate::protocol::lua::{grant_next, next_fence};
 
@@ -263,6 +263,7 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
         &*KEEP,
         &*COUNTED_ACQUIRE,
         &*COUNTED_RELEASE,
+        &*COUNTED_KEEP,
     ]
     .into_iter()
     .map(|plain| {
@@ -270,7 +271,7 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
             .body
             .replace("'publish'", "'spublish'")
             .replace("'numsub'", "'shardnumsub'");
-        // Made once per process, for seven scripts.
+        // Made once per process, for eight scripts.
         let sharded = Script::new(Box::leak(body.into_boxed_str()));
         (
             plain.sha.clone(),
