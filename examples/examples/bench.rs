@@ -26,6 +26,8 @@ mod contended;
 mod distinct;
 #[path = "bench/handwritten.rs"]
 mod handwritten;
+#[path = "bench/kinds.rs"]
+mod kinds;
 #[path = "bench/locked.rs"]
 mod locked;
 #[path = "bench/redlock_baseline.rs"]
@@ -266,6 +268,11 @@ fn lock_sections(
     let uncontended = &uncontended[0];
     eprintln!("contended: tasks ...");
     let tasks = contended::tasks(inspector, TASKS, sizes, Backend::Single)?;
+    let mut several = Vec::new();
+    for kind in [kinds::Kind::Semaphore, kinds::Kind::Shared] {
+        eprintln!("contended: tasks, a lock several hold ...");
+        several.push((kind, kinds::tasks(inspector, TASKS, sizes, kind)?));
+    }
     eprintln!("contended: threads ...");
     let threads = contended::threads(inspector, THREADS, sizes)?;
     eprintln!("contended: processes ...");
@@ -298,6 +305,8 @@ fn lock_sections(
     for (section, measured, in_process) in contended {
         contended_rows(&mut table, &section, "", &base, measured, in_process, true);
     }
+    let section = format!("Contended (a) {TASKS} tasks, several holders");
+    kinds::rows(&mut table, &section, &tasks, &several);
     scale_rows(&mut table, &base, &scale, sizes);
     let others_measured = others_uncontended
         .iter()

@@ -20,7 +20,7 @@ pub struct Measured {
 }
 
 impl Measured {
-    fn new(records: Vec<Record>, commands: u64) -> Measured {
+    pub fn new(records: Vec<Record>, commands: u64) -> Measured {
         let commands_per_acquisition = commands as f64 / records.len() as f64;
         Measured {
             contention: Contention::from_records(records),
