@@ -439,3 +439,94 @@ async fn a_minimum_hold_keeps_a_permit_taken() {
     guard.release().await.unwrap();
     other.release().await.unwrap();
 }
+
+/// The same on a Redis Cluster: a semaphore counts its holders on the lock's shard, and a
+/// released permit or the last reader's release wakes a waiter of another process there
+/// (sharded pub/sub), the writer handed the lock by the last reader.
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphores_and_shared_locks_on_a_cluster() {
+    let cluster = redis_locked_tests::RedisCluster::start(3, 0);
+    for client in ["sem-cluster-a", "sem-cluster-b"] {
+        ClientBuilder::cluster(cluster.seed_urls())
+            .register(client)
+            .unwrap();
+    }
+    let lock = |client: &str, name: &str| {
+        Lock::with_client(client, name)
+            .unwrap()
+            .expire(Duration::from_secs(30))
+    };
+    let one = lock("sem-cluster-a", "pool")
+        .permits(2)
+        .acquire(None)
+        .await
+        .unwrap();
+    let two = lock("sem-cluster-a", "pool")
+        .permits(2)
+        .acquire(None)
+        .await
+        .unwrap();
+    assert!(
+        lock("sem-cluster-a", "pool")
+            .permits(2)
+            .try_acquire()
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let waiter = lock("sem-cluster-b", "pool").permits(2);
+    let waiting = tokio::spawn(async move {
+        let guard = waiter.acquire(Some(Duration::from_secs(10))).await.unwrap();
+        (Instant::now(), guard)
+    });
+    let key = "lock:{pool}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.shard_subscribers(key) < 1 {
+        assert!(Instant::now() < deadline, "the waiter never subscribed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let released = Instant::now();
+    one.release().await.unwrap();
+    let (got, guard) = waiting.await.unwrap();
+    assert!(got.duration_since(released) < Duration::from_secs(1));
+    guard.release().await.unwrap();
+    two.release().await.unwrap();
+
+    let reader = lock("sem-cluster-a", "shelf")
+        .shared()
+        .acquire(None)
+        .await
+        .unwrap();
+    let writer = lock("sem-cluster-b", "shelf");
+    let writing = tokio::spawn(async move {
+        let guard = writer.acquire(Some(Duration::from_secs(10))).await.unwrap();
+        (Instant::now(), guard)
+    });
+    let queue = "lock:{shelf}:queue";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queued: usize = redis::cmd("LLEN")
+            .arg(queue)
+            .query(&mut cluster.connection_to_master_of(queue))
+            .unwrap();
+        if queued == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the writer never queued");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        lock("sem-cluster-a", "shelf")
+            .shared()
+            .try_acquire()
+            .await
+            .unwrap()
+            .is_none(),
+        "a new reader waits behind the queued writer"
+    );
+    let released = Instant::now();
+    reader.release().await.unwrap();
+    let (got, guard) = writing.await.unwrap();
+    assert!(got.duration_since(released) < Duration::from_secs(1));
+    guard.release().await.unwrap();
+}
