@@ -10,4 +10,5 @@ pub(crate) mod one_server;
 pub(crate) mod redlock;
 pub(crate) mod release_reply;
 pub(crate) mod replicas;
+pub(crate) mod routes;
 pub(crate) mod scan;

@@ -296,3 +296,71 @@ async fn a_lock_released_before_its_minimum_hold_stays_taken_until_it_ends() {
     );
     next.release().await.unwrap();
 }
+
+/// Semaphores and shared locks on the in-memory store, for users' unit tests: at most N
+/// tasks inside a semaphore at once (and more than one), readers together and a writer
+/// alone, another use of a semaphore's name refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphores_and_shared_locks_work_in_memory() {
+    ClientBuilder::in_memory().register("memory-kinds").unwrap();
+    let inside = Arc::new(AtomicU64::new(0));
+    let most = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (inside, most) = (inside.clone(), most.clone());
+            tokio::spawn(async move {
+                let lock = Lock::with_client("memory-kinds", "pool")
+                    .unwrap()
+                    .permits(2);
+                for _ in 0..20 {
+                    let guard = lock.acquire(None).await.unwrap();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    guard.release().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+
+    let lock = Lock::with_client("memory-kinds", "pool").unwrap();
+    let held = lock.clone().permits(2).acquire(None).await.unwrap();
+    let error = lock.clone().permits(3).try_acquire().await.unwrap_err();
+    assert!(matches!(error, LockError::KindMismatch { .. }), "{error:?}");
+    held.release().await.unwrap();
+
+    let doc = Lock::with_client("memory-kinds", "doc").unwrap();
+    let first = doc.clone().shared().acquire(None).await.unwrap();
+    let second = doc.clone().shared().try_acquire().await.unwrap().unwrap();
+    assert!(
+        doc.try_acquire().await.unwrap().is_none(),
+        "a writer waits for readers"
+    );
+    first.release().await.unwrap();
+    second.release().await.unwrap();
+    let writer = doc.acquire(None).await.unwrap();
+    assert!(doc.clone().shared().try_acquire().await.unwrap().is_none());
+    writer.release().await.unwrap();
+}
+
+/// A lock held by another task of this process, after waiters made the process subscribe
+/// to it: a single attempt says it is held (`None`), not that Redis did not answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_attempt_on_a_lock_held_here_says_it_is_held() {
+    ClientBuilder::in_memory()
+        .register("memory-held-here")
+        .unwrap();
+    let lock = Lock::with_client("memory-held-here", "busy").unwrap();
+    let first = lock.acquire(None).await.unwrap();
+    // A waiter that gives up leaves the process subscribed to the lock for a while.
+    assert!(lock.try_acquire().await.unwrap().is_none());
+    first.release().await.unwrap();
+    let second = lock.acquire(None).await.unwrap();
+    assert!(lock.try_acquire().await.unwrap().is_none());
+    second.release().await.unwrap();
+}

@@ -64,8 +64,10 @@ pub(crate) async fn acquire<I: Io>(
         if view.is_head && !view.handoff_pending {
             let now = Instant::now();
             if let Some(until) = view.holder_until.filter(|&t| t > now) {
-                // Another task of this process holds it; its release will poke us.
+                // Another task of this process holds it; its release will poke us. Known
+                // held: a deadline that passes now is a `Timeout`, not `NoAnswer`.
                 holder_lease_end = Some(until);
+                attempts.held_here();
             } else if attempts.begin_attempt() {
                 // A handover offered meanwhile waits for this attempt to end (see
                 // `Ticket::begin_attempt`); one already in flight is awaited instead.

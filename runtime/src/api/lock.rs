@@ -150,8 +150,9 @@ impl Lock {
     /// its permit back when its lease ends. 1 is the plain lock. Every caller of one name
     /// must ask for the same number: a caller that asks for another (or for a plain or
     /// shared lock) gets [`LockError::KindMismatch`], and nothing is taken. On one server
-    /// (or Sentinel) and a Redis Cluster without `min_replicas`; elsewhere an acquisition
-    /// is [`LockError::InvalidConfig`].
+    /// (or Sentinel), a Redis Cluster without `min_replicas` and the in-memory store; on a
+    /// Redlock quorum or with `min_replicas` an acquisition is
+    /// [`LockError::InvalidConfig`].
     pub fn permits(mut self, permits: u32) -> Lock {
         self.kind = LockKind::permits(permits);
         self
@@ -352,7 +353,7 @@ impl Lock {
         }
         if !self.client.backend.counts() {
             return Err(LockError::invalid(
-                "semaphores and shared locks need one server (or Sentinel) or a Redis Cluster without min_replicas: a Redlock quorum cannot count their holders safely, and the in-memory store does not keep them yet",
+                "semaphores and shared locks need one server (or Sentinel), a Redis Cluster without min_replicas, or the in-memory store: a Redlock quorum cannot count their holders safely, and min_replicas would not be waited for",
             ));
         }
         Ok(())

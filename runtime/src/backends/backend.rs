@@ -84,6 +84,10 @@ impl Backend {
             Backend::Single(single) => {
                 crate::backends::one_server::attempt(io, request, Route::Single(single), None).await
             }
+            Backend::Memory(memory) if request.kind.is_counted() => {
+                // Its scripts, answered by the store (see `memory/counted.rs`).
+                crate::backends::one_server::attempt(io, request, Route::Memory(memory), None).await
+            }
             Backend::Memory(memory) => {
                 let lease = match whole_millis(request.lease) {
                     Ok(lease) => lease,
@@ -97,6 +101,14 @@ impl Backend {
                         lease_end: Instant::now() + remaining,
                         queued: false,
                     },
+                    Attempt::Other { held_as } => {
+                        let error = LockError::KindMismatch {
+                            name: request.name.to_string(),
+                            held_as,
+                            asked: request.kind.word(),
+                        };
+                        return (Err(error), true);
+                    }
                 };
                 // Answered at once: nothing is left unknown.
                 (Ok(outcome), true)
@@ -337,44 +349,6 @@ impl Backend {
 /// An EXTEND's reply: whether the lease restarted.
 fn extended(reply: Result<Reply, LockError>) -> Result<bool, LockError> {
     Ok(reply?.as_int()? == 1)
-}
-
-impl Backend {
-    /// Where a lock may live: its route, or each server of a Redlock quorum.
-    pub(crate) fn servers(&self) -> Vec<Route<'_>> {
-        match self {
-            Backend::Single(single) => vec![Route::Single(single)],
-            Backend::Cluster(cluster) => vec![Route::Cluster(cluster)],
-            Backend::Redlock(quorum) => quorum.members.iter().map(Route::Single).collect(),
-            Backend::Memory(memory) => vec![Route::Memory(memory)],
-        }
-    }
-
-    /// The server a pub/sub connection goes to: a client's one server (`member`: `None`),
-    /// or server `member` of a Redlock quorum. `None` on a cluster.
-    pub(crate) fn server_of(&self, member: Option<usize>) -> Option<&Single> {
-        match self {
-            Backend::Single(single) => Some(single),
-            Backend::Redlock(quorum) => quorum.members.get(member?),
-            Backend::Cluster(_) | Backend::Memory(_) => None,
-        }
-    }
-
-    /// The server of a client of one server (a Sentinel-managed one included).
-    pub(crate) fn single(&self) -> Option<&Single> {
-        match self {
-            Backend::Single(single) => Some(single),
-            Backend::Redlock(_) | Backend::Cluster(_) | Backend::Memory(_) => None,
-        }
-    }
-
-    /// The store of an in-memory client.
-    pub(crate) fn memory(&self) -> Option<&Memory> {
-        match self {
-            Backend::Memory(memory) => Some(memory),
-            Backend::Single(_) | Backend::Redlock(_) | Backend::Cluster(_) => None,
-        }
-    }
 }
 
 /// A lease as Redis keeps it: whole milliseconds.

@@ -10,15 +10,15 @@ use crate::util::error::LockError;
 
 impl Backend {
     /// Whether locks several may hold live here: on one server (fixed or through
-    /// Sentinel) and on a Redis Cluster without `min_replicas`, where one script sees every
-    /// holder. Not on a Redlock quorum, where each server would count its own holders and
-    /// N + 1 callers could each win a majority; not with `min_replicas`, whose
-    /// acknowledgement they would skip; not in memory (not built yet).
+    /// Sentinel), on a Redis Cluster without `min_replicas`, where one script sees every
+    /// holder, and in memory. Not on a Redlock quorum, where each server would count its
+    /// own holders and N + 1 callers could each win a majority; not with `min_replicas`,
+    /// whose acknowledgement they would skip.
     pub(crate) fn counts(&self) -> bool {
         match self {
-            Backend::Single(_) => true,
+            Backend::Single(_) | Backend::Memory(_) => true,
             Backend::Cluster(cluster) => cluster.min_replicas == 0,
-            Backend::Redlock(_) | Backend::Memory(_) => false,
+            Backend::Redlock(_) => false,
         }
     }
 
@@ -26,7 +26,9 @@ impl Backend {
         match self {
             Backend::Single(single) => Ok(Route::Single(single)),
             Backend::Cluster(cluster) => Ok(Route::Cluster(cluster)),
-            Backend::Redlock(_) | Backend::Memory(_) => Err(LockError::invalid(
+            // The store answers the scripts as redis-server does (`memory/counted.rs`).
+            Backend::Memory(memory) => Ok(Route::Memory(memory)),
+            Backend::Redlock(_) => Err(LockError::invalid(
                 "internal error: a semaphore or shared lock on a backend without them",
             )),
         }

@@ -44,6 +44,7 @@ impl Backend {
             Backend::Cluster(cluster) => {
                 kept(eval_until(io, Route::Cluster(cluster), script, &keys, &args, None).await)
             }
+            Backend::Memory(memory) if kind.is_counted() => kept(memory.eval(script, &keys, &args)),
             Backend::Memory(memory) => Ok(memory.keep(
                 key,
                 value,

@@ -48,6 +48,8 @@ struct Store {
     locks: HashMap<String, Lease>,
     /// Lock key: its fencing counter's last token and when the counter expires.
     counters: HashMap<String, (u64, Instant)>,
+    /// Lock key: the holders of a lock several may hold (see `memory/counted.rs`).
+    holders: HashMap<String, counted::Holders>,
     /// The channels (lock keys) the client's listener subscribes to.
     subscribed: HashSet<String>,
     /// Where announcements go: the client's listener, once it listens.
@@ -67,12 +69,14 @@ pub(crate) struct Announcement {
 }
 
 /// What an acquisition attempt (ACQUIRE) found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Attempt {
     /// Taken now, or already held under the same value: its lease restarted.
     Taken { fence: u64 },
     /// Held by another value, for this much longer.
     Held { remaining: Duration },
+    /// The name is used as another kind of lock (a semaphore of this many permits).
+    Other { held_as: String },
 }
 
 /// What a handover (HANDOFF) did.
@@ -107,6 +111,15 @@ impl Memory {
     pub(crate) fn acquire(&self, key: &str, value: &str, lease: Duration, fenced: bool) -> Attempt {
         let now = Instant::now();
         let mut store = self.store(now);
+        if let Some((kind, remaining)) = store.holders_left(key, now) {
+            return match kind {
+                // Shared holders: the exclusive acquisition waits for them.
+                "shared" => Attempt::Held { remaining },
+                other => Attempt::Other {
+                    held_as: other.to_string(),
+                },
+            };
+        }
         match store.live(key, now) {
             Some(held) if held.value != value => {
                 return Attempt::Held {
@@ -165,8 +178,9 @@ impl Memory {
     pub(crate) fn reset(&self, key: &str, payload: &str) -> bool {
         let now = Instant::now();
         let mut store = self.store(now);
-        let held = store.live(key, now).is_some();
+        let held = store.live(key, now).is_some() | store.live_holders(key, now).is_some();
         store.locks.remove(key);
+        store.holders.remove(key);
         store.publish(key, payload);
         held
     }
@@ -231,7 +245,8 @@ impl Memory {
     /// and `<prefix>}...`), as the walk of `scan.rs` finds them.
     pub(crate) fn keys(&self, prefix: &str) -> Vec<String> {
         let now = Instant::now();
-        let store = self.store(now);
+        let mut store = self.store(now);
+        store.holders.retain(|_, holders| holders.any_live(now));
         store
             .locks
             .iter()
@@ -242,6 +257,16 @@ impl Memory {
                         .is_some_and(|rest| rest.starts_with(['{', '}']))
             })
             .map(|(key, _)| key.clone())
+            .chain(
+                store
+                    .holders
+                    .keys()
+                    .filter(|key| {
+                        key.strip_prefix(prefix)
+                            .is_some_and(|rest| rest.starts_with(['{', '}']))
+                    })
+                    .cloned(),
+            )
             .collect()
     }
 
@@ -273,6 +298,7 @@ impl Memory {
         if store.next_purge.is_none_or(|at| now >= at) {
             store.locks.retain(|_, held| held.ends > now);
             store.counters.retain(|_, (_, expires)| *expires > now);
+            store.holders.retain(|_, holders| holders.any_live(now));
             store.next_purge = Some(now + PURGE_EVERY);
         }
         store
@@ -336,6 +362,7 @@ impl Store {
     }
 }
 
+mod counted;
 mod requests;
 #[cfg(test)]
 mod tests;

@@ -121,6 +121,11 @@ impl<'a> Attempts<'a> {
         self.ticket().answered();
     }
 
+    /// Another task of this process holds the lock: as good as Redis saying it is held.
+    pub(super) fn held_here(&mut self) {
+        self.answered = true;
+    }
+
     fn note_queued(&mut self, until: Instant) {
         self.queued_until = Some(self.queued_until.map_or(until, |t| t.max(until)));
     }

@@ -1,7 +1,10 @@
 //! What reaches the store through a [`Route`](crate::servers::io::Route) rather than through
 //! the backend's operations, answered as redis-server would.
 
+use std::time::Duration;
+
 use super::Memory;
+use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_EXTEND, COUNTED_KEEP, COUNTED_RELEASE};
 use crate::protocol::scripts::{INSPECT, RELEASE, Script};
 use crate::transport::reply::Reply;
 use crate::util::error::LockError;
@@ -34,7 +37,42 @@ impl Memory {
         {
             return Ok(Reply::Int(i64::from(self.release(key, value, payload))));
         }
+        if let Some(reply) = self.counted_eval(script, keys, args)? {
+            return Ok(reply);
+        }
         Err(not_run_here(script.body))
+    }
+
+    /// The scripts of locks several hold (see `memory/counted.rs`), or `None` for others.
+    fn counted_eval(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<Option<Reply>, LockError> {
+        let [key, ..] = keys else {
+            return Ok(None);
+        };
+        let ms = |arg: &str| {
+            arg.parse()
+                .map(Duration::from_millis)
+                .map_err(|_| not_run_here("a script with a malformed lease"))
+        };
+        Ok(match args {
+            [value, lease, kind, flags] if script.sha == COUNTED_ACQUIRE.sha => {
+                Some(self.counted_acquire(key, value, ms(lease)?, kind, flags.contains('f')))
+            }
+            [value, lease] if script.sha == COUNTED_EXTEND.sha => Some(Reply::Int(i64::from(
+                self.counted_extend(key, value, ms(lease)?, None),
+            ))),
+            [value, hold, payload] if script.sha == COUNTED_KEEP.sha => Some(Reply::Int(
+                i64::from(self.counted_extend(key, value, ms(hold)?, Some(payload))),
+            )),
+            [value, payload, ..] if script.sha == COUNTED_RELEASE.sha => Some(Reply::Int(
+                i64::from(self.counted_release(key, value, payload)),
+            )),
+            _ => None,
+        })
     }
 
     /// Runs a plain command as redis-server would: `GET`, which the readers of a lock's
