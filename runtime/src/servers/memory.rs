@@ -49,12 +49,20 @@ struct Store {
     /// Lock key: its fencing counter's last token and when the counter expires.
     counters: HashMap<String, (u64, Instant)>,
     /// Lock key: the holders of a lock several may hold (see `memory/counted.rs`).
-    holders: HashMap<String, counted::Holders>,
+    holders: HashMap<String, Holders>,
     /// The channels (lock keys) the client's listener subscribes to.
     subscribed: HashSet<String>,
     /// Where announcements go: the client's listener, once it listens.
     listener: Option<mpsc::UnboundedSender<Announcement>>,
     next_purge: Option<Instant>,
+}
+
+/// The holders of one lock several may hold (see `memory/counted.rs`).
+struct Holders {
+    /// `shared`, or the number of permits (the hash's `#kind`).
+    kind: String,
+    /// Each holder's owner value, and when its lease ends.
+    ends: HashMap<String, Instant>,
 }
 
 struct Lease {

@@ -5,16 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{Memory, Store, lease_end};
+use super::{Holders, Memory, Store, lease_end};
 use crate::transport::reply::Reply;
-
-/// The holders of one lock several may hold.
-pub(super) struct Holders {
-    /// `shared`, or the number of permits (the hash's `#kind`).
-    kind: String,
-    /// Each holder's owner value, and when its lease ends.
-    ends: HashMap<String, Instant>,
-}
 
 impl Holders {
     /// Whether any lease of them has time left at `now`.
