@@ -106,6 +106,16 @@ impl LockSet {
         self.each(|lock| lock.min_hold(hold))
     }
 
+    /// [`Lock::permits`] for every lock of the set.
+    pub fn permits(self, permits: u32) -> LockSet {
+        self.each(|lock| lock.permits(permits))
+    }
+
+    /// [`Lock::shared`] for every lock of the set.
+    pub fn shared(self) -> LockSet {
+        self.each(Lock::shared)
+    }
+
     /// Labels the locks' metrics and holder descriptions with the attribute's template.
     pub(crate) fn template(self, template: &'static str) -> LockSet {
         self.each(|lock| lock.template(template))
