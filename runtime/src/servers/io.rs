@@ -174,16 +174,7 @@ impl Io for AsyncIo {
         until: Option<Instant>,
         resend_safe: bool,
     ) -> Vec<Result<Reply, LockError>> {
-        let requests = members.iter().map(|member| async move {
-            let outcome = self.request(member, cmd.clone(), until, resend_safe).await;
-            match if_noscript {
-                Some(eval) if noscript(&outcome) => {
-                    self.request(member, eval.clone(), until, resend_safe).await
-                }
-                _ => outcome,
-            }
-        });
-        join::poll_all(requests.collect()).await
+        join::each_async(members, cmd, if_noscript, until, resend_safe).await
     }
 }
 

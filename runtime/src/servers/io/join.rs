@@ -45,6 +45,77 @@ pub(super) async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .collect()
 }
 
+/// [`Io::each_request`](super::Io::each_request) for async callers: the requests polled
+/// together under one timer for the round (they share their deadline), not one each.
+pub(super) async fn each_async(
+    members: &[&Single],
+    cmd: &redis::Cmd,
+    if_noscript: Option<&redis::Cmd>,
+    until: Option<Instant>,
+    resend_safe: bool,
+) -> Vec<Result<Reply, LockError>> {
+    /// One server's request, unbounded but for the round's timer.
+    async fn request(
+        single: &Single,
+        cmd: &redis::Cmd,
+        until: Option<Instant>,
+        resend_safe: bool,
+    ) -> Result<Reply, LockError> {
+        let server = single.server(until).await?;
+        let pools = &single.async_pools;
+        pools.request(&server.endpoint, cmd, resend_safe).await
+    }
+    let requests = members.iter().map(|member| async move {
+        let outcome = request(member, cmd, until, resend_safe).await;
+        match if_noscript {
+            Some(eval) if noscript(&outcome) => request(member, eval, until, resend_safe).await,
+            _ => outcome,
+        }
+    });
+    let mut futures: Vec<_> = requests.map(|future| Some(Box::pin(future))).collect();
+    let mut outcomes: Vec<Option<Result<Reply, LockError>>> =
+        members.iter().map(|_| None).collect();
+    let mut deadline = until.map(|until| Box::pin(tokio::time::sleep_until(until.into())));
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, outcome) in futures.iter_mut().zip(outcomes.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *outcome = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if !pending {
+            return Poll::Ready(());
+        }
+        if let Some(deadline) = &mut deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            // Dropping a request half-way leaves its connection in step (see `pool.rs`).
+            for (slot, outcome) in futures.iter_mut().zip(outcomes.iter_mut()) {
+                if slot.take().is_some() {
+                    *outcome = Some(Err(crate::util::error::deadline_passed()));
+                }
+            }
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await;
+    let outcomes: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every request ended"))
+        .collect();
+    for (member, outcome) in members.iter().zip(&outcomes) {
+        member.check(outcome);
+    }
+    outcomes
+}
+
 /// Runs each future to completion on a thread of its own (the first on this one): a
 /// blocking request completes when first polled, so polling them in turn would ask one
 /// server after another, and one slow server would eat the time of the rest.
