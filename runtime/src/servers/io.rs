@@ -359,12 +359,6 @@ pub(crate) async fn eval_until<I: Io>(
     }
 }
 
-/// Whether a request's outcome is a server's `NOSCRIPT`: it does not know the script sent
-/// by hash.
-pub(crate) fn noscript(outcome: &Result<Reply, LockError>) -> bool {
-    matches!(outcome, Ok(Reply::Error(message)) if message.starts_with("NOSCRIPT"))
-}
-
 /// `EVALSHA` of `script` on `keys` with `args`: how every script is first sent.
 pub(crate) fn evalsha(script: &Script, keys: &[&str], args: &[&str]) -> redis::Cmd {
     let mut evalsha = redis::cmd("EVALSHA");

@@ -29,6 +29,10 @@ use crate::util::error::LockError;
 /// only after a pause that is long against it.
 pub(crate) const CHECK_AFTER: Duration = Duration::from_millis(100);
 
+/// How far a blocking connection's socket timeouts may be from a request's own before they
+/// are set again: a deadline is kept to within this.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+
 /// The command that checks a connection: `CLIENT SETNAME` with the name it has, which
 /// changes nothing and is among the commands a lock user's ACL grants (see the README's
 /// "Security"); `PING` is not. Any reply, a refusal included, shows the connection alive.
@@ -151,8 +155,11 @@ impl SyncConn {
         Ok(reply)
     }
 
+    /// Sets the socket's timeouts to `timeout`, unless they are within [`TIMEOUT_SLACK`]
+    /// of it already: a request bounded by a deadline has a new timeout every time, and
+    /// two system calls for each write and read would cost more than the slack is worth.
     fn set_timeouts(&mut self, timeout: Duration) -> Result<(), LockError> {
-        if timeout != self.timeout {
+        if timeout.abs_diff(self.timeout) > TIMEOUT_SLACK {
             self.conn
                 .set_read_timeout(Some(timeout))
                 .and_then(|()| self.conn.set_write_timeout(Some(timeout)))

@@ -11,7 +11,6 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
-use crate::servers::io::noscript;
 use crate::servers::single::Single;
 use crate::transport::pool::pipelined::Progress;
 use crate::transport::reply::Reply;
@@ -45,7 +44,7 @@ pub(super) async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .collect()
 }
 
-/// [`Io::each_request`](super::Io::each_request) for async callers: the requests polled
+/// `Io::each_request` for async callers: the requests polled
 /// together under one timer for the round (they share their deadline), not one each.
 pub(super) async fn each_async(
     members: &[&Single],
@@ -186,6 +185,10 @@ pub(super) fn each_blocking(
     resend_safe: bool,
 ) -> Vec<Result<Reply, LockError>> {
     /// Where one server's request stands.
+    #[allow(
+        clippy::large_enum_variant,
+        reason = "one per server of a round; boxing would allocate for every request"
+    )]
     enum State<'a, T> {
         Pipelined(Progress<'a>),
         /// Made the ordinary way on a thread of its own.
@@ -274,4 +277,10 @@ pub(super) fn each_blocking(
         .into_iter()
         .map(|o| o.expect("every request ended"))
         .collect()
+}
+
+/// Whether a request's outcome is a server's `NOSCRIPT`: it does not know the script sent
+/// by hash.
+fn noscript(outcome: &Result<Reply, LockError>) -> bool {
+    matches!(outcome, Ok(Reply::Error(message)) if message.starts_with("NOSCRIPT"))
 }

@@ -40,6 +40,10 @@ pub(crate) struct Outstanding<'a> {
 }
 
 /// Where a pipelined request stands.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per server of a round; boxing would allocate for every request"
+)]
 pub(crate) enum Progress<'a> {
     /// Written (the request, or its connection's check), its reply to be read with
     /// [`Outstanding::advance`].
