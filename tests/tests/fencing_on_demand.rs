@@ -92,6 +92,42 @@ async fn a_function_that_does_not_bind_its_guard_takes_the_lock_with_a_bare_set(
     assert!(exists(&server, "lock:{report:3}:fence"));
 }
 
+/// On a Redlock quorum too (issue 13 item 2), async and sync: an acquisition without a
+/// token is a bare `SET NX PX` on each member, no script, no `TIME`, no counter.
+#[tokio::test]
+async fn an_acquisition_without_a_token_is_a_bare_set_on_each_redlock_member() {
+    let quorum = [
+        RedisServer::start(),
+        RedisServer::start(),
+        RedisServer::start(),
+    ];
+    ClientBuilder::redlock(quorum.iter().map(RedisServer::url).collect::<Vec<_>>())
+        .register("on-demand-bare-quorum")
+        .unwrap();
+    let lock = Lock::with_client("on-demand-bare-quorum", "bare")
+        .unwrap()
+        .expire(Duration::from_secs(10))
+        .fencing(false);
+    // Load the release script once, so that what follows counts no `NOSCRIPT` round.
+    lock.acquire(None).await.unwrap().release().await.unwrap();
+    quorum.iter().for_each(reset_stats);
+    let guard = lock.acquire(None).await.unwrap();
+    assert_eq!(guard.fencing_token(), 0);
+    guard.release().await.unwrap();
+    let blocking = lock.clone();
+    tokio::task::spawn_blocking(move || blocking.acquire_blocking(None).unwrap().release())
+        .await
+        .unwrap()
+        .unwrap();
+    for server in &quorum {
+        let ran = calls(server);
+        assert_eq!(ran.get("set"), Some(&2), "one SET NX PX each: {ran:?}");
+        assert_eq!(ran.get("evalsha"), Some(&2), "the releases only: {ran:?}");
+        assert_eq!(ran.get("time"), None, "no fencing token was drawn: {ran:?}");
+        assert!(!exists(server, "lock:{bare}:fence"));
+    }
+}
+
 /// Acquisitions with and without a token take turns on one lock name: the ones without
 /// report 0, and the tokens of the others grow strictly, on one server, on a Redlock
 /// quorum (where an acquisition without a token also skips the round trip that writes it

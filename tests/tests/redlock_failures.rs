@@ -155,6 +155,42 @@ fn a_paused_member_does_not_fail_sync_acquisitions() {
     servers.resume(0);
 }
 
+/// As above, with every member's connection open and idle, so that a sync acquisition
+/// writes its requests to all members from one thread before reading any reply (issue 13
+/// item 2): the paused member's unanswered request holds up the others' replies no longer
+/// than its own bound.
+#[test]
+fn a_paused_member_does_not_fail_sync_acquisitions_on_open_connections() {
+    let servers = RedlockServers::start(3);
+    register(
+        "redlock-sync-paused-warm",
+        &servers,
+        Duration::from_millis(500),
+    );
+    // A 2 s lease: each member has 200 ms to answer an acquisition.
+    let lock = Lock::with_client("redlock-sync-paused-warm", "sync")
+        .unwrap()
+        .expire(Duration::from_secs(2));
+    for fenced in [true, false] {
+        let lock = lock.clone().fencing(fenced);
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+        servers.pause(0);
+        let start = Instant::now();
+        let guard = lock
+            .acquire_blocking(Some(Duration::from_secs(1)))
+            .unwrap_or_else(|e| panic!("after {:?}: {e}", start.elapsed()));
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(600), "{took:?}");
+        assert!(guard.remaining_lease() > Duration::from_secs(1));
+        let start = Instant::now();
+        guard.release().unwrap();
+        // The release waits for the paused member up to the response timeout, no more.
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(900), "{took:?}");
+        servers.resume(0);
+    }
+}
+
 /// An acquisition cancelled while its round waits for a paused member, after the two
 /// others granted it: its token is released on every member in the background, not left
 /// there for the lease.

@@ -47,18 +47,7 @@ impl Backend {
     ) -> (Result<AttemptOutcome, LockError>, bool) {
         match self {
             Backend::Redlock(quorum) => {
-                let (outcome, settled) = quorum
-                    .acquire(
-                        io,
-                        request.name,
-                        request.key,
-                        request.value,
-                        request.lease,
-                        request.payload,
-                        request.until,
-                        request.fenced,
-                    )
-                    .await;
+                let (outcome, settled) = quorum.acquire(io, request).await;
                 let outcome = outcome.map(|attempt| match attempt {
                     QuorumAttempt::Acquired { valid_from, fence } => AttemptOutcome::Acquired {
                         sent: valid_from,

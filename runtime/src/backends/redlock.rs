@@ -2,8 +2,8 @@
 //! as in the published algorithm (<https://redis.io/docs/latest/develop/use/patterns/distributed-locks/>).
 //!
 //! Every operation goes to every server at once (async callers join the requests; sync
-//! callers, whose requests block, ask each server on a thread of its own: see
-//! `Io::join_all`), each request bounded on its own, and counts the answers:
+//! callers, whose requests block, write every server's request before reading any reply:
+//! see `Io::each_request`), each request bounded on its own, and counts the answers:
 //!
 //! - An acquisition holds only when a majority granted it and time is left of the lease
 //!   after the round trips and a clock-drift allowance (`lease / 100 + 2 ms`): the lock
@@ -27,18 +27,21 @@
 //! also across restarts of a minority (see `Quorum::next_fence`).
 
 mod answer;
+mod each;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::backends::attempt::AttemptRequest;
 use crate::protocol::scripts::{
     QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key, lock_keys,
 };
-use crate::servers::io::{Io, Route, eval_until};
+use crate::servers::io::Io;
 use crate::servers::single::Single;
 
 use crate::util::error::LockError;
 use answer::Answer;
+use each::{eval_each, set_each};
 
 /// N independent servers, each a client of its own (pools, endpoint) that only talks.
 pub(crate) struct Quorum {
@@ -81,6 +84,11 @@ impl Quorum {
             members,
             response_timeout,
         }
+    }
+
+    /// Every server, for [`eval_each`].
+    fn all(&self) -> Vec<&Single> {
+        self.members.iter().collect()
     }
 
     pub(crate) fn total(&self) -> usize {
@@ -178,13 +186,8 @@ impl Quorum {
     ) -> Result<Votes, LockError> {
         let bound = Instant::now() + self.response_timeout;
         let until = Some(until.map_or(bound, |u| u.min(bound)));
-        let outcomes = self
-            .each(io, |member| async move {
-                eval_until(io, Route::Single(member), script, keys, args, until)
-                    .await?
-                    .as_int()
-            })
-            .await;
+        let outcomes = eval_each(io, &self.all(), script, keys, args, until).await;
+        let outcomes = outcomes.into_iter().map(|o| o?.as_int()).collect();
         let answers = self.answers(name, outcomes)?;
         Ok(Votes {
             yes: answers.iter().filter(|a| **a == Some(1)).count(),
@@ -195,21 +198,21 @@ impl Quorum {
     }
 
     /// One acquisition attempt on every server. Also says whether the attempt is settled:
-    /// false when a server may still hold `token` (its reply and its undo were both lost),
-    /// for the caller to release it later. Every request, the undo included, ends by
-    /// `until` (plus [`UNDO_GRACE`] for the undo) when the caller has a deadline.
-    #[allow(clippy::too_many_arguments, reason = "one attempt's whole context")]
+    /// false when a server may still hold the token (its reply and its undo were both
+    /// lost), for the caller to release it later. Every request, the undo included, ends by
+    /// the request's `until` (plus [`UNDO_GRACE`] for the undo) when it has one.
+    ///
+    /// A `plain` attempt is a bare `SET NX PX` on each server, as on one server (see
+    /// `one_server::plain`): the servers that refuse it do not tell the holder's lease, so
+    /// the caller's next attempt is the script, at once, and from then on our own token
+    /// counts as taken.
     pub(crate) async fn acquire<I: Io>(
         &self,
         io: &I,
-        name: &str,
-        key: &str,
-        token: &str,
-        lease: Duration,
-        payload: &str,
-        until: Option<Instant>,
-        fenced: bool,
+        request: &AttemptRequest<'_>,
     ) -> (Result<QuorumAttempt, LockError>, bool) {
+        let (name, key, token, lease) = (request.name, request.key, request.value, request.lease);
+        let (until, fenced) = (request.until, request.fenced);
         let per_server = self.attempt_timeout(lease);
         let bounded = |from: Instant| {
             let bound = from + per_server;
@@ -221,20 +224,14 @@ impl Quorum {
         let args = [token, ms.as_str()];
         let sent = Instant::now();
         let request_until = bounded(sent);
-        let outcomes = self
-            .each(io, |member| async move {
-                let reply = eval_until(
-                    io,
-                    Route::Single(member),
-                    &QUORUM_ACQUIRE,
-                    &keys,
-                    &args,
-                    request_until,
-                )
-                .await?;
-                Answer::parse(&reply)
-            })
-            .await;
+        let all = self.all();
+        let outcomes: Vec<Result<Answer, LockError>> = if request.plain && !fenced {
+            let set = set_each(io, &all, key, token, &ms, request_until).await;
+            set.into_iter().map(|o| o.map(Answer::of_set)).collect()
+        } else {
+            let replies = eval_each(io, &all, &QUORUM_ACQUIRE, &keys, &args, request_until).await;
+            replies.into_iter().map(|o| Answer::parse(&o?)).collect()
+        };
         let answers = self.answers(name, outcomes);
         let granted = answers.as_ref().map_or(0, |answers| {
             answers.iter().flatten().filter(|a| a.granted).count()
@@ -277,7 +274,7 @@ impl Quorum {
             let bound = now + per_server;
             Some(until.map_or(bound, |u| bound.min(u.max(now) + UNDO_GRACE)))
         };
-        let settled = self.undo(io, key, token, payload, undo_until).await;
+        let settled = self.undo(io, key, token, request.payload, undo_until).await;
         let answers = match (answers, unvouched) {
             (Err(e), _) | (Ok(_), Some(e)) => return (Err(e), settled),
             (Ok(answers), None) => answers,
@@ -350,16 +347,7 @@ impl Quorum {
             .filter(|(answer, _)| answer.is_some())
             .map(|(_, member)| member)
             .collect();
-        let outcomes = io
-            .join_all(
-                servers
-                    .into_iter()
-                    .map(|member| {
-                        eval_until(io, Route::Single(member), &RAISE_FENCE, &keys, &args, until)
-                    })
-                    .collect(),
-            )
-            .await;
+        let outcomes = eval_each(io, &servers, &RAISE_FENCE, &keys, &args, until).await;
         outcomes.iter().filter(|o| o.is_ok()).count()
     }
 
@@ -376,11 +364,7 @@ impl Quorum {
         let keys = lock_keys(key);
         let keys = keys.each_ref().map(String::as_str);
         let args = [token, payload];
-        let outcomes = self
-            .each(io, |member| {
-                eval_until(io, Route::Single(member), &RELEASE, &keys, &args, until)
-            })
-            .await;
+        let outcomes = eval_each(io, &self.all(), &RELEASE, &keys, &args, until).await;
         outcomes.iter().all(|o| o.is_ok())
     }
 }

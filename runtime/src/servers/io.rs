@@ -3,12 +3,12 @@
 //! generic over [`Io`]; with [`SyncIo`] every step completes at once, so sync callers run it
 //! through `block_on` without any runtime.
 
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
-use std::task::Poll;
+mod join;
+
+use std::future::Future;
 use std::time::Instant;
 
-use crate::util::block_on::{block_on, block_on_until};
+use crate::util::block_on::block_on_until;
 use redis::cluster_routing::RoutingInfo;
 
 use crate::protocol::scripts::Script;
@@ -67,6 +67,19 @@ pub(crate) trait Io: Send + Sync {
     where
         F: Future + Send,
         F::Output: Send;
+
+    /// Sends `cmd` to every server of `members` at once, each request giving up at
+    /// `until` or after the client's response timeout, and sent again as in
+    /// [`request`](Io::request); the outcomes in order. A server that answers `NOSCRIPT`
+    /// is sent `if_noscript` (the script by body) at once, without waiting for the others.
+    fn each_request(
+        &self,
+        members: &[&Single],
+        cmd: &redis::Cmd,
+        if_noscript: Option<&redis::Cmd>,
+        until: Option<Instant>,
+        resend_safe: bool,
+    ) -> impl Future<Output = Vec<Result<Reply, LockError>>> + Send;
 }
 
 /// Async I/O on the caller's Tokio runtime.
@@ -150,7 +163,18 @@ impl Io for AsyncIo {
         F: Future + Send,
         F::Output: Send,
     {
-        poll_all(futures)
+        join::poll_all(futures)
+    }
+
+    async fn each_request(
+        &self,
+        members: &[&Single],
+        cmd: &redis::Cmd,
+        if_noscript: Option<&redis::Cmd>,
+        until: Option<Instant>,
+        resend_safe: bool,
+    ) -> Vec<Result<Reply, LockError>> {
+        join::each_async(members, cmd, if_noscript, until, resend_safe).await
     }
 }
 
@@ -165,11 +189,7 @@ impl Io for SyncIo {
         until: Option<Instant>,
         resend_safe: bool,
     ) -> impl Future<Output = Result<Reply, LockError>> + Send {
-        let outcome = single.server_blocking(until).and_then(|server| {
-            single
-                .sync_pool
-                .request(&server.endpoint, &cmd, until, resend_safe)
-        });
+        let outcome = join::request_blocking(single, &cmd, until, resend_safe, false);
         single.check(&outcome);
         std::future::ready(outcome)
     }
@@ -204,57 +224,30 @@ impl Io for SyncIo {
         std::future::ready(block_on_until(event, until).is_some())
     }
 
-    /// A blocking request completes when first polled, so polling the futures in turn
-    /// would ask one server after another, and one slow server would eat the time of the
-    /// rest: each runs on a thread of its own instead (the first on this one).
+    /// Each on a thread of its own: see [`join::on_threads`].
     fn join_all<F>(&self, futures: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send
     where
         F: Future + Send,
         F::Output: Send,
     {
-        let outputs = std::thread::scope(|scope| {
-            let mut futures = futures.into_iter();
-            let first = futures.next();
-            let others: Vec<_> = futures
-                .map(|future| scope.spawn(move || block_on(future)))
-                .collect();
-            let mut outputs: Vec<F::Output> = first.into_iter().map(block_on).collect();
-            outputs.extend(others.into_iter().map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }));
-            outputs
-        });
-        std::future::ready(outputs)
+        std::future::ready(join::on_threads(futures))
     }
-}
 
-/// Polls every future until all are done; their outputs in order.
-async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
+    /// Pipelined from this thread: see [`join::each_blocking`].
+    fn each_request(
+        &self,
+        members: &[&Single],
+        cmd: &redis::Cmd,
+        if_noscript: Option<&redis::Cmd>,
+        until: Option<Instant>,
+        resend_safe: bool,
+    ) -> impl Future<Output = Vec<Result<Reply, LockError>>> + Send {
+        let outcomes = join::each_blocking(members, cmd, if_noscript, until, resend_safe);
+        for (member, outcome) in members.iter().zip(&outcomes) {
+            member.check(outcome);
         }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
+        std::future::ready(outcomes)
+    }
 }
 
 /// Where one request goes: one server, a Redis Cluster (the master of its key's slot), or

@@ -56,6 +56,15 @@ impl Single {
         }
     }
 
+    /// [`server`](Single::server) when it is known without waiting: `None` for a
+    /// Sentinel-managed master not resolved yet.
+    pub(crate) fn server_now(&self) -> Option<Current<'_>> {
+        match &self.place {
+            Place::Fixed(server) => Some(Current::Fixed(server)),
+            Place::Sentinel(sentinel) => sentinel.current().map(Current::Resolved),
+        }
+    }
+
     /// The sentinels' view of the master, for a Sentinel-managed one.
     pub(crate) fn sentinel(&self) -> Option<&SentinelMaster> {
         match &self.place {

@@ -29,6 +29,10 @@ use crate::util::error::LockError;
 /// only after a pause that is long against it.
 pub(crate) const CHECK_AFTER: Duration = Duration::from_millis(100);
 
+/// How far a blocking connection's socket timeouts may be from a request's own before they
+/// are set again: a deadline is kept to within this.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+
 /// The command that checks a connection: `CLIENT SETNAME` with the name it has, which
 /// changes nothing and is among the commands a lock user's ACL grants (see the README's
 /// "Security"); `PING` is not. Any reply, a refusal included, shows the connection alive.
@@ -46,6 +50,8 @@ pub(crate) struct SyncConn {
     pub(crate) generation: u64,
     /// The handshake's commands and their checks, until they went with the first request.
     setup: Option<(Vec<redis::Cmd>, Vec<Setup>)>,
+    /// The checks of the handshake's replies, once it was sent and until they are read.
+    unchecked: Vec<Setup>,
     /// What the socket's timeouts are set to now.
     timeout: Duration,
     last_used: Instant,
@@ -62,6 +68,7 @@ impl SyncConn {
             conn,
             generation: endpoint.generation,
             setup: Some(endpoint.handshake()),
+            unchecked: Vec::new(),
             timeout: Duration::ZERO,
             last_used: Instant::now(),
         };
@@ -88,40 +95,71 @@ impl SyncConn {
         cmd: &redis::Cmd,
         limit: Option<Duration>,
     ) -> Result<Reply, LockError> {
+        self.send(endpoint, cmd, limit)?;
+        self.recv(endpoint, limit)
+    }
+
+    /// Writes `cmd` (after the handshake's commands, the first time, in the same write)
+    /// without reading its reply: [`recv`](SyncConn::recv) does, so that one thread can
+    /// have requests out on several connections at once. Within `limit` when that is
+    /// shorter than the response timeout.
+    pub(crate) fn send(
+        &mut self,
+        endpoint: &Endpoint,
+        cmd: &redis::Cmd,
+        limit: Option<Duration>,
+    ) -> Result<(), LockError> {
         let timeout = shorter(endpoint.response_timeout, limit);
         self.set_timeouts(timeout)?;
-        let request_error = |e| request_error(e, timeout);
-        let reply = match self.setup.take() {
-            None => Reply::from(
-                self.conn
-                    .req_packed_command(&cmd.get_packed_command())
-                    .map_err(request_error)?,
-            ),
+        let packed = match self.setup.take() {
+            None => cmd.get_packed_command(),
             Some((commands, steps)) => {
                 let mut pipeline = redis::pipe();
                 for command in commands {
                     pipeline.add_command(command);
                 }
                 pipeline.add_command(cmd.clone());
-                // Sent in one write, read one reply at a time: the first failure ends it
-                // (`req_packed_commands` would wait out the timeout once per reply).
-                self.conn
-                    .send_packed_command(&pipeline.get_packed_pipeline())
-                    .map_err(request_error)?;
-                for step in steps {
-                    step.check(Reply::from(
-                        self.conn.recv_response().map_err(request_error)?,
-                    ))?;
-                }
-                Reply::from(self.conn.recv_response().map_err(request_error)?)
+                self.unchecked = steps;
+                pipeline.get_packed_pipeline()
+            }
+        };
+        self.conn
+            .send_packed_command(&packed)
+            .map_err(|e| request_error(e, timeout))
+    }
+
+    /// Reads the reply of the request [`send`](SyncConn::send) wrote (the handshake's
+    /// replies first, checked one at a time: the first failure ends it), within `limit`
+    /// when that is shorter than the response timeout.
+    pub(crate) fn recv(
+        &mut self,
+        endpoint: &Endpoint,
+        limit: Option<Duration>,
+    ) -> Result<Reply, LockError> {
+        let timeout = shorter(endpoint.response_timeout, limit);
+        self.set_timeouts(timeout)?;
+        let request_error = |e| request_error(e, timeout);
+        for step in std::mem::take(&mut self.unchecked) {
+            step.check(Reply::from(
+                self.conn.recv_response().map_err(request_error)?,
+            ))?;
+        }
+        let reply = loop {
+            // As `req_packed_command` does: a RESP3 push is not the reply.
+            match self.conn.recv_response().map_err(request_error)? {
+                redis::Value::Push { .. } => continue,
+                value => break Reply::from(value),
             }
         };
         self.last_used = Instant::now();
         Ok(reply)
     }
 
+    /// Sets the socket's timeouts to `timeout`, unless they are within [`TIMEOUT_SLACK`]
+    /// of it already: a request bounded by a deadline has a new timeout every time, and
+    /// two system calls for each write and read would cost more than the slack is worth.
     fn set_timeouts(&mut self, timeout: Duration) -> Result<(), LockError> {
-        if timeout != self.timeout {
+        if timeout.abs_diff(self.timeout) > TIMEOUT_SLACK {
             self.conn
                 .set_read_timeout(Some(timeout))
                 .and_then(|()| self.conn.set_write_timeout(Some(timeout)))

@@ -8,10 +8,14 @@
 //! come back: locking thousands of distinct names at once from threads then costs a handful
 //! of connections, not thousands (Redis caps clients at 10,000).
 //!
+//! A blocking connection may also carry a request written now and read later, so that one
+//! thread can ask several servers at once (`pipelined.rs`).
+//!
 //! Either way, a request that found its connection lost is sent again on a fresh one only
 //! if it is `resend_safe` (see `conn.rs` for the check that keeps the others from finding
 //! out).
 
+pub(crate) mod pipelined;
 mod slots;
 
 use std::time::{Duration, Instant};
@@ -306,5 +310,63 @@ mod tests {
             5,
             "sent again on a fresh connection"
         );
+    }
+
+    /// A server that answers `+OK` to every command, `delay` after it came, on a free
+    /// loopback port.
+    fn slow_server(delay: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        std::thread::sleep(delay);
+                        let replies = b"+OK\r\n".repeat(commands(&buf[..n]).0);
+                        if n == 0 || stream.write_all(&replies).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    /// Issue 13 item 2: requests to several servers written from one thread before any
+    /// reply is read overlap their round trips (two servers that each take 300 ms answer
+    /// both within one), and only an idle connection is used (none: nothing is sent).
+    #[test]
+    fn pipelined_requests_to_several_servers_overlap_from_one_thread() {
+        use super::pipelined::Progress;
+        let delay = Duration::from_millis(300);
+        let endpoints = [endpoint(&slow_server(delay)), endpoint(&slow_server(delay))];
+        let pools = [SyncPool::new(1), SyncPool::new(1)];
+        let ping = redis::cmd("PING");
+        let until = Some(Instant::now() + Duration::from_secs(5));
+        assert!(pools[0].start(&endpoints[0], &ping, until, true).is_none());
+        for (pool, endpoint) in pools.iter().zip(&endpoints) {
+            pool.request(endpoint, &ping, None, true).unwrap();
+        }
+        let start = Instant::now();
+        let sent: Vec<_> = pools
+            .iter()
+            .zip(&endpoints)
+            .map(
+                |(pool, endpoint)| match pool.start(endpoint, &ping, until, true) {
+                    Some(Progress::Sent(outstanding)) => outstanding,
+                    _ => panic!("written on the idle connection"),
+                },
+            )
+            .collect();
+        for outstanding in sent {
+            assert!(matches!(outstanding.advance(), Progress::Done(Ok(_))));
+        }
+        let took = start.elapsed();
+        assert!(took < delay * 3 / 2, "{took:?}");
+        // Given back: the next request reuses them.
+        assert!(pools[1].start(&endpoints[1], &ping, until, true).is_some());
     }
 }

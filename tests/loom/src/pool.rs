@@ -37,6 +37,10 @@ enum Request {
     /// A reused connection turns out closed by the server: every idle one is closed, and
     /// the request is sent again on a fresh connection (`SyncPool::request`).
     FoundClosed,
+    /// Written on an idle connection without waiting or opening one (`SyncPool::start`,
+    /// a Redlock member's request from a sync caller), idle ones found closed being closed;
+    /// with none idle, made the ordinary way instead.
+    Pipelined,
 }
 
 /// The cap of every model: small enough that callers wait for each other.
@@ -59,6 +63,17 @@ fn request(slots: &Slots<Conn>, what: Request) {
         Request::DeadlinePassed => Err(()),
         _ => Ok(None),
     };
+    if what == Request::Pipelined {
+        match slots.take_idle(usable) {
+            Some(conn) => {
+                assert_accounted(slots);
+                conn.give_back();
+            }
+            None => request(slots, Request::Answered),
+        }
+        assert_accounted(slots);
+        return;
+    }
     let Ok(place) = slots.checkout(true, usable, remaining) else {
         assert_accounted(slots);
         return;
@@ -149,4 +164,13 @@ pub fn no_caller_waits_while_a_place_is_free() {
 pub fn a_resend_at_the_cap_does_not_wait_for_ever() {
     use Request::*;
     run(&[Answered], &[FoundClosed, Answered]);
+}
+
+/// A pipelined request only takes an idle connection: one found closed is closed and its
+/// place freed for the callers waiting for one, and without an idle one the request goes
+/// the ordinary way.
+pub fn a_pipelined_request_takes_only_idle_connections() {
+    use Request::*;
+    run(&[ClosedWhileIdle], &[Pipelined, Answered]);
+    run(&[Answered], &[Pipelined, Pipelined, Broken]);
 }

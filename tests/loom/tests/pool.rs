@@ -16,3 +16,8 @@ fn no_caller_waits_while_a_place_is_free() {
 fn a_resend_at_the_cap_does_not_wait_for_ever() {
     pool::a_resend_at_the_cap_does_not_wait_for_ever();
 }
+
+#[test]
+fn a_pipelined_request_takes_only_idle_connections() {
+    pool::a_pipelined_request_takes_only_idle_connections();
+}

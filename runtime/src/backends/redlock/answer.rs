@@ -16,6 +16,18 @@ pub(super) struct Answer {
 }
 
 impl Answer {
+    /// A server's answer to a bare `SET NX PX` (a plain attempt): whether it granted it.
+    /// A refusal does not tell the holder's lease (a PTTL of -2, "gone": the caller's next
+    /// attempt, the script, is made at once and tells it).
+    pub(super) fn of_set(granted: bool) -> Answer {
+        Answer {
+            granted,
+            pttl: -2,
+            counter: None,
+            clock: 0,
+        }
+    }
+
     pub(super) fn parse(reply: &Reply) -> Result<Answer, LockError> {
         let number = |part: &Reply| match part {
             Reply::Bulk(bytes) => std::str::from_utf8(bytes).ok()?.parse::<u64>().ok(),

@@ -119,6 +119,29 @@ impl<C> Slots<C> {
         }
     }
 
+    /// An idle connection that is still `usable`, without waiting or opening one: `None`
+    /// when there is none. Idle connections found unusable are closed.
+    pub(crate) fn take_idle(&self, usable: impl Fn(&C) -> bool) -> Option<CheckedOut<'_, C>> {
+        let mut state = lock(&self.state);
+        let mut closed = false;
+        while let Some(conn) = state.idle.pop() {
+            if usable(&conn) {
+                state.checked_out += 1;
+                return Some(CheckedOut {
+                    slots: self,
+                    conn: Some(conn),
+                });
+            }
+            state.open -= 1;
+            closed = true;
+        }
+        if closed {
+            // Places freed: for callers waiting to open a connection.
+            self.wake(state, true);
+        }
+        None
+    }
+
     /// Closes every idle connection: one was found closed by the server, so the others,
     /// from before the same restart or idle timeout, are suspect too.
     pub(crate) fn close_idle(&self) {

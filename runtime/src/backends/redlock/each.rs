@@ -1,0 +1,62 @@
+//! A script or a command sent to several servers of a quorum at once, through
+//! [`Io::each_request`]: for sync callers, every request written from one thread before any
+//! reply is read, instead of a thread per server.
+
+use std::time::Instant;
+
+use crate::protocol::scripts::Script;
+use crate::servers::io::{Io, evalsha};
+use crate::servers::single::Single;
+use crate::transport::reply::Reply;
+use crate::util::error::LockError;
+
+/// [`eval_until`](crate::servers::io::eval_until) on every server of `members` at once:
+/// by hash, then by body on the servers that do not know the script; the outcomes in
+/// order, an error reply as an error.
+pub(super) async fn eval_each<I: Io>(
+    io: &I,
+    members: &[&Single],
+    script: &Script,
+    keys: &[&str],
+    args: &[&str],
+    until: Option<Instant>,
+) -> Vec<Result<Reply, LockError>> {
+    let first = evalsha(script, keys, args);
+    let mut eval = redis::cmd("EVAL");
+    eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
+    let outcomes = io
+        .each_request(members, &first, Some(&eval), until, script.resend_safe)
+        .await;
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome?
+                .into_result()
+                .map_err(crate::protocol::explain::explain)
+        })
+        .collect()
+}
+
+/// `SET key token NX PX lease` on every server of `members` at once, sent once (run
+/// twice, it would find its own first run and answer "taken"): whether each granted it
+/// (`OK`, else nil).
+pub(super) async fn set_each<I: Io>(
+    io: &I,
+    members: &[&Single],
+    key: &str,
+    token: &str,
+    lease_ms: &str,
+    until: Option<Instant>,
+) -> Vec<Result<bool, LockError>> {
+    let mut set = redis::cmd("SET");
+    set.arg(key).arg(token).arg("NX").arg("PX").arg(lease_ms);
+    let outcomes = io.each_request(members, &set, None, until, false).await;
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome?.into_result()? {
+            Reply::Status(_) => Ok(true),
+            Reply::Nil => Ok(false),
+            other => Err(crate::transport::reply::unexpected(&other)),
+        })
+        .collect()
+}

@@ -1,0 +1,286 @@
+//! Requests run side by side (one per server of a Redlock quorum). Async callers poll them
+//! together. Sync callers, whose requests block, write every server's request first and
+//! then read the replies in turn (`transport/pool/pipelined.rs`), each by its own deadline:
+//! the round trips overlap without a thread per server, and a paused server holds up the
+//! others no longer than its own bound, since theirs are read by then. Only a request that
+//! needs a connection opened or waited for runs on a thread of its own, as does anything
+//! else joined for sync callers ([`on_threads`]).
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Instant;
+
+use crate::servers::single::Single;
+use crate::transport::pool::pipelined::Progress;
+use crate::transport::reply::Reply;
+use crate::util::block_on::block_on;
+use crate::util::error::LockError;
+
+/// Polls every future until all are done; their outputs in order.
+pub(super) async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+/// `Io::each_request` for async callers: the requests polled
+/// together under one timer for the round (they share their deadline), not one each.
+pub(super) async fn each_async(
+    members: &[&Single],
+    cmd: &redis::Cmd,
+    if_noscript: Option<&redis::Cmd>,
+    until: Option<Instant>,
+    resend_safe: bool,
+) -> Vec<Result<Reply, LockError>> {
+    /// One server's request, unbounded but for the round's timer.
+    async fn request(
+        single: &Single,
+        cmd: &redis::Cmd,
+        until: Option<Instant>,
+        resend_safe: bool,
+    ) -> Result<Reply, LockError> {
+        let server = single.server(until).await?;
+        let pools = &single.async_pools;
+        pools.request(&server.endpoint, cmd, resend_safe).await
+    }
+    let requests = members.iter().map(|member| async move {
+        let outcome = request(member, cmd, until, resend_safe).await;
+        match if_noscript {
+            Some(eval) if noscript(&outcome) => request(member, eval, until, resend_safe).await,
+            _ => outcome,
+        }
+    });
+    let mut futures: Vec<_> = requests.map(|future| Some(Box::pin(future))).collect();
+    let mut outcomes: Vec<Option<Result<Reply, LockError>>> =
+        members.iter().map(|_| None).collect();
+    let mut deadline = until.map(|until| Box::pin(tokio::time::sleep_until(until.into())));
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, outcome) in futures.iter_mut().zip(outcomes.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *outcome = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if !pending {
+            return Poll::Ready(());
+        }
+        if let Some(deadline) = &mut deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            // Dropping a request half-way leaves its connection in step (see `pool.rs`).
+            for (slot, outcome) in futures.iter_mut().zip(outcomes.iter_mut()) {
+                if slot.take().is_some() {
+                    *outcome = Some(Err(crate::util::error::deadline_passed()));
+                }
+            }
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await;
+    let outcomes: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every request ended"))
+        .collect();
+    for (member, outcome) in members.iter().zip(&outcomes) {
+        member.check(outcome);
+    }
+    outcomes
+}
+
+/// Runs each future to completion on a thread of its own (the first on this one): a
+/// blocking request completes when first polled, so polling them in turn would ask one
+/// server after another, and one slow server would eat the time of the rest.
+pub(super) fn on_threads<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        let mut futures = futures.into_iter();
+        let first = futures.next();
+        let others: Vec<_> = futures
+            .map(|future| scope.spawn(move || block_on(future)))
+            .collect();
+        let mut outputs: Vec<F::Output> = first.into_iter().map(block_on).collect();
+        outputs.extend(others.into_iter().map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }));
+        outputs
+    })
+}
+
+/// [`request_blocking`], then `if_noscript` when the server does not know the script.
+fn request_blocking_or(
+    single: &Single,
+    cmd: &redis::Cmd,
+    if_noscript: Option<&redis::Cmd>,
+    until: Option<Instant>,
+    resend_safe: bool,
+    fresh: bool,
+) -> Result<Reply, LockError> {
+    let outcome = request_blocking(single, cmd, until, resend_safe, fresh);
+    match if_noscript {
+        Some(eval) if noscript(&outcome) => {
+            request_blocking(single, eval, until, resend_safe, false)
+        }
+        _ => outcome,
+    }
+}
+
+/// One server's request made the ordinary way, blocking: it may wait for the server's
+/// address (Sentinel), for a connection under the cap, or open one (`fresh`: a new one,
+/// after an idle one turned out closed).
+pub(super) fn request_blocking(
+    single: &Single,
+    cmd: &redis::Cmd,
+    until: Option<Instant>,
+    resend_safe: bool,
+    fresh: bool,
+) -> Result<Reply, LockError> {
+    let server = single.server_blocking(until)?;
+    let pool = &single.sync_pool;
+    match fresh {
+        false => pool.request(&server.endpoint, cmd, until, resend_safe),
+        true => pool.request_fresh(&server.endpoint, cmd, until, resend_safe),
+    }
+}
+
+/// `cmd` on every server of `members` at once from this thread, each bounded by `until`,
+/// and `if_noscript` at once on a server that answers `NOSCRIPT`; the outcomes in order.
+pub(super) fn each_blocking(
+    members: &[&Single],
+    cmd: &redis::Cmd,
+    if_noscript: Option<&redis::Cmd>,
+    until: Option<Instant>,
+    resend_safe: bool,
+) -> Vec<Result<Reply, LockError>> {
+    /// Where one server's request stands.
+    #[allow(
+        clippy::large_enum_variant,
+        reason = "one per server of a round; boxing would allocate for every request"
+    )]
+    enum State<'a, T> {
+        Pipelined(Progress<'a>),
+        /// Made the ordinary way on a thread of its own.
+        Apart(T),
+        Finished,
+    }
+    let servers: Vec<_> = members.iter().map(|member| member.server_now()).collect();
+    let mut outcomes: Vec<Option<Result<Reply, LockError>>> =
+        members.iter().map(|_| None).collect();
+    // Whether a server was sent `if_noscript` already.
+    let mut by_body = vec![false; members.len()];
+    std::thread::scope(|scope| {
+        // Server `i`'s request (by body: `if_noscript`) on a thread of its own.
+        let apart =
+            |i: usize, by_body: bool, fresh: bool| {
+                let member: &Single = members[i];
+                let (cmd, then) = match (by_body, if_noscript) {
+                    (true, Some(eval)) => (eval, None),
+                    _ => (cmd, if_noscript),
+                };
+                State::Apart(scope.spawn(move || {
+                    request_blocking_or(member, cmd, then, until, resend_safe, fresh)
+                }))
+            };
+        let mut states: Vec<_> = members
+            .iter()
+            .zip(&servers)
+            .enumerate()
+            .map(|(i, (member, server))| {
+                let started = server.as_ref().and_then(|server| {
+                    let pool = &member.sync_pool;
+                    pool.start(&server.endpoint, cmd, until, resend_safe)
+                });
+                match started {
+                    Some(progress) => State::Pipelined(progress),
+                    None => apart(i, false, false),
+                }
+            })
+            .collect();
+        // Every request is written by now: each reply is read by its own deadline, and a
+        // written check is followed by its request, read in the next round.
+        loop {
+            let mut waiting = false;
+            for (i, (state, outcome)) in states.iter_mut().zip(&mut outcomes).enumerate() {
+                if !matches!(state, State::Pipelined(_)) {
+                    continue;
+                }
+                *state = match std::mem::replace(state, State::Finished) {
+                    State::Pipelined(Progress::Sent(outstanding)) => {
+                        waiting = true;
+                        State::Pipelined(outstanding.advance())
+                    }
+                    State::Pipelined(Progress::Done(done)) => match if_noscript {
+                        // Sent by body at once, on the connection that answered.
+                        Some(eval) if !by_body[i] && noscript(&done) => {
+                            by_body[i] = true;
+                            waiting = true;
+                            let endpoint = &servers[i].as_ref().expect("pipelined").endpoint;
+                            let pool = &members[i].sync_pool;
+                            match pool.start(endpoint, eval, until, resend_safe) {
+                                Some(progress) => State::Pipelined(progress),
+                                None => apart(i, true, false),
+                            }
+                        }
+                        _ => {
+                            *outcome = Some(done);
+                            State::Finished
+                        }
+                    },
+                    State::Pipelined(Progress::Again) => apart(i, by_body[i], true),
+                    other => other,
+                };
+            }
+            if !waiting {
+                break;
+            }
+        }
+        for (state, outcome) in states.into_iter().zip(&mut outcomes) {
+            if let State::Apart(thread) = state {
+                let joined = thread.join();
+                *outcome = Some(joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+        }
+    });
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every request ended"))
+        .collect()
+}
+
+/// Whether a request's outcome is a server's `NOSCRIPT`: it does not know the script sent
+/// by hash.
+fn noscript(outcome: &Result<Reply, LockError>) -> bool {
+    matches!(outcome, Ok(Reply::Error(message)) if message.starts_with("NOSCRIPT"))
+}
