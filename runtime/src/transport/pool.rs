@@ -204,23 +204,7 @@ mod tests {
 
     /// A server that answers `+OK` to every command it is sent, on a free loopback port.
     fn answering_server() -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = stream.read(&mut buf) {
-                        let replies = b"+OK\r\n".repeat(commands(&buf[..n]).0);
-                        if n == 0 || stream.write_all(&replies).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        format!("redis://127.0.0.1:{port}")
+        slow_server(Duration::ZERO)
     }
 
     /// Item 6 of the partial-failures review: a request whose deadline passed after it got
@@ -323,7 +307,9 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 4096];
                     while let Ok(n) = stream.read(&mut buf) {
-                        std::thread::sleep(delay);
+                        if !delay.is_zero() {
+                            std::thread::sleep(delay);
+                        }
                         let replies = b"+OK\r\n".repeat(commands(&buf[..n]).0);
                         if n == 0 || stream.write_all(&replies).is_err() {
                             return;
