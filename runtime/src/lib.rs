@@ -8,32 +8,40 @@
 // own layer and the layers below it, and no files importing each other in a circle
 // (`tests/tests/architecture.rs` checks both). Top to bottom:
 //
-// generated/  what `#[redis_lock]`'s expansion calls (call, __private), and the hidden hooks
-//             of the benchmark (__transport) and the differential test (__backend)
+// generated/  what `#[redis_lock]`'s expansion calls (call, + call/set for several names,
+//             __private), and the hidden hooks of the benchmark (__transport) and the
+//             differential test (__backend)
 // api/        lock (`Lock`), guard (`LockGuard`, `BlockingLockGuard`), lock_set and
 //             set_guard (`LockSet` and its guards: several locks at once), builder
-//             (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`)
+//             (`ClientBuilder`), registry, scope (`Client`), inspect (`list_locks`), reset
+//             (`reset_all`)
 // algorithm/  the lock algorithm, independent of the backend: client (one configured
 //             client: its backend, wait table and subscriber), acquire (the acquisition
-//             loop), held (a held lock), release (release and handover), renewal (the lease
-//             and auto-renewal), cleanup (background releases)
+//             loop), held (a held lock and its hold bounds), release (release, handover, and
+//             the keep of a minimum hold), renewal (the lease and auto-renewal), cleanup
+//             (background releases)
 // waiting/    in-process waiting: waiters (the wait table), ticket (a waiter's place),
 //             handover (a lock passed to the head, or handed from the queue in Redis);
 //             listener, subscriber, cluster_pubsub (release announcements and inbox
 //             messages, given the wait table and the backend, not the client)
 // backends/   backend (where locks live: one enum, one arm per kind in every operation),
-//             attempt and one_server (one acquisition attempt), release_reply, keep (a
-//             release before the minimum hold is over), redlock (a quorum of servers),
-//             replicas (WAIT on a cluster), scan
+//             routes (which servers), attempt and one_server (one acquisition attempt),
+//             release_reply, keep (a release before the minimum hold is over), counted (the
+//             places of semaphores and shared locks), redlock (a quorum of servers, +
+//             redlock/answer and redlock/each), replicas (WAIT on a cluster), scan
 // servers/    where one request goes: single (one server, fixed or Sentinel-managed),
 //             cluster (+ cluster/resend), memory (a store in this process that answers as
-//             the scripts do, + memory/requests), io (async and blocking requests to a `Route`)
-// protocol/   scripts: the Lua scripts (the lock, its fencing counter, its queue of waiting
-//             processes), what they answer, whether they may be sent twice; explain (an
+//             the scripts do, + memory/requests, memory/counted), io (async and blocking
+//             requests to a `Route`, + io/join: a request to several servers at once)
+// protocol/   lua (the `Script` type and the Lua pieces scripts share), scripts (the lock,
+//             its fencing counter, its queue of waiting processes), counted (semaphores and
+//             shared locks), what they answer, whether they may be sent twice; explain (an
 //             ACL refusal inside a script)
-// transport/  the `redis` crate's connections: endpoint, conn, pool (+ pool/slots), tls,
-//             reply (what Redis answered), server, sentinel (resolving a master)
-// util/       error, lease, keys, token, holder, url, block_on, background, metrics,
+// transport/  the `redis` crate's connections: endpoint, conn, pool (+ pool/slots,
+//             pool/pipelined: requests written before their replies are read), tls, reply
+//             (what Redis answered), server, sentinel (resolving a master)
+// util/       error, kind (how many may hold a lock), lease, keys, token, holder, url,
+//             block_on, background, metrics,
 //             reachability, sync
 
 mod algorithm;
