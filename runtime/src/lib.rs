@@ -41,8 +41,7 @@
 //             pool/pipelined: requests written before their replies are read), tls, reply
 //             (what Redis answered), server, sentinel (resolving a master)
 // util/       error, kind (how many may hold a lock), lease, keys, token, holder, url,
-//             block_on, background, metrics,
-//             reachability, sync
+//             block_on, background, metrics, reachability, sync
 
 mod algorithm;
 mod api;
