@@ -337,6 +337,7 @@ async fn semaphores_and_shared_locks_work_in_memory() {
     let doc = Lock::with_client("memory-kinds", "doc").unwrap();
     let first = doc.clone().shared().acquire(None).await.unwrap();
     let second = doc.clone().shared().try_acquire().await.unwrap().unwrap();
+    assert!(doc.clone().shared().is_locked().await.unwrap());
     assert!(
         doc.try_acquire().await.unwrap().is_none(),
         "a writer waits for readers"

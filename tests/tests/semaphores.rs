@@ -162,7 +162,16 @@ async fn other_uses_of_a_semaphores_name_are_refused_and_count_nothing() {
             .unwrap()
             .permits(permits)
     };
+    assert!(!lock(3).is_locked().await.unwrap());
     let first = lock(3).acquire(None).await.unwrap();
+    assert!(
+        lock(3).is_locked().await.unwrap(),
+        "a semaphore with a holder is locked"
+    );
+    assert!(matches!(
+        lock(3).owner().await,
+        Err(LockError::InvalidConfig { .. })
+    ));
     for other in [lock(5), lock(1), lock(3).shared()] {
         let error = other.try_acquire().await.unwrap_err();
         assert!(matches!(error, LockError::KindMismatch { .. }), "{error:?}");

@@ -203,3 +203,13 @@ fn parse(reply: Reply, name: String, key: String) -> Result<Option<LockInfo>, Lo
         waiting_processes: u64::try_from(*waiting).unwrap_or(0),
     }))
 }
+
+impl crate::Lock {
+    /// How many hold places of this semaphore or shared lock now.
+    pub(crate) async fn holders_with<I: crate::servers::io::Io>(
+        &self,
+        io: &I,
+    ) -> Result<i64, LockError> {
+        self.client().backend.counted_holders(io, self.key()).await
+    }
+}

@@ -232,18 +232,26 @@ impl Lock {
         none_if_timeout(self.acquire_blocking(Some(Duration::ZERO)))
     }
 
-    /// Whether anyone holds the lock right now.
+    /// Whether anyone holds the lock right now (for a semaphore or shared lock: any of its
+    /// places).
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        Ok(self.owner().await?.is_some())
+        match self.kind.is_counted() {
+            true => Ok(self.named(self.holders_with(&AsyncIo).await)? > 0),
+            false => Ok(self.owner().await?.is_some()),
+        }
     }
 
     /// [`is_locked`](Lock::is_locked) for sync code.
     pub fn is_locked_blocking(&self) -> Result<bool, LockError> {
-        Ok(self.owner_blocking()?.is_some())
+        match self.kind.is_counted() {
+            true => Ok(self.named(block_on(self.holders_with(&SyncIo)))? > 0),
+            false => Ok(self.owner_blocking()?.is_some()),
+        }
     }
 
     /// The owner token of the current holder, if any (compare with [`LockGuard::token`]).
-    /// [`info`](Lock::info) also says who the holder is.
+    /// [`info`](Lock::info) also says who the holder is. A semaphore or shared lock has no
+    /// one owner: asking is [`LockError::InvalidConfig`] (ask [`is_locked`](Lock::is_locked)).
     pub async fn owner(&self) -> Result<Option<String>, LockError> {
         self.named(self.owner_with(&AsyncIo).await)
     }
@@ -271,6 +279,11 @@ impl Lock {
 
     /// The owner token in the lock's key, if it is held.
     async fn owner_with<I: Io>(&self, io: &I) -> Result<Option<String>, LockError> {
+        if self.kind.is_counted() {
+            return Err(LockError::invalid(
+                "a semaphore or shared lock has several holders and no one owner: ask is_locked",
+            ));
+        }
         let get = redis::cmd("GET").arg(&self.key).clone();
         let owner =
             async |route: Route<'_>, until| match command_until(io, route, &get, until).await? {

@@ -3,7 +3,7 @@
 
 use crate::backends::backend::Backend;
 use crate::backends::release_reply::release_checked;
-use crate::protocol::counted::{COUNTED_EXTEND, COUNTED_RELEASE};
+use crate::protocol::counted::{COUNTED_EXTEND, COUNTED_HOLDERS, COUNTED_RELEASE};
 use crate::protocol::scripts::lock_keys;
 use crate::servers::io::{Io, Route, eval_until};
 use crate::util::error::LockError;
@@ -66,5 +66,13 @@ impl Backend {
         let keys = keys.each_ref().map(String::as_str);
         let (keys, args) = (&keys, &[value, payload]);
         release_checked(move || eval_until(io, route, &COUNTED_RELEASE, keys, args, None)).await
+    }
+
+    /// How many hold places of the semaphore or shared lock in `key` now.
+    pub(crate) async fn counted_holders<I: Io>(&self, io: &I, key: &str) -> Result<i64, LockError> {
+        let route = self.counted_route()?;
+        eval_until(io, route, &COUNTED_HOLDERS, &[key], &[], None)
+            .await?
+            .as_int()
     }
 }

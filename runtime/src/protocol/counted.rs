@@ -156,3 +156,18 @@ pub(crate) static COUNTED_KEEP: LazyLock<Script> = LazyLock::new(|| {
          return 1"
     ))
 });
+
+/// KEYS\[1\] lock key. How many hold a semaphore's or shared lock's places now (leases not
+/// yet ended), writing nothing; 0 when the key holds no such lock.
+pub(crate) static COUNTED_HOLDERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "if redis.call('type', KEYS[1]).ok ~= 'hash' then return 0 end ",
+        server_ms!(),
+        "local holders = 0 \
+         local all = redis.call('hgetall', KEYS[1]) \
+         for i = 1, #all, 2 do \
+           if all[i] ~= '#kind' and tonumber(all[i + 1]) > now then holders = holders + 1 end \
+         end \
+         return holders"
+    ))
+});

@@ -113,6 +113,15 @@ impl Memory {
         true
     }
 
+    /// COUNTED_HOLDERS: how many hold places of `key` now.
+    pub(super) fn counted_holders(&self, key: &str) -> usize {
+        let now = Instant::now();
+        let mut store = self.store(now);
+        store
+            .live_holders(key, now)
+            .map_or(0, |holders| holders.ends.len())
+    }
+
     /// COUNTED_RELEASE: takes holder `value` out and announces it; whether it was listed
     /// with time left.
     pub(super) fn counted_release(&self, key: &str, value: &str, payload: &str) -> bool {

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::Memory;
-use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_EXTEND, COUNTED_KEEP, COUNTED_RELEASE};
+use crate::protocol::counted::{
+    COUNTED_ACQUIRE, COUNTED_EXTEND, COUNTED_HOLDERS, COUNTED_KEEP, COUNTED_RELEASE,
+};
 use crate::protocol::scripts::{INSPECT, RELEASE, Script};
 use crate::transport::reply::Reply;
 use crate::util::error::LockError;
@@ -71,6 +73,9 @@ impl Memory {
             [value, payload, ..] if script.sha == COUNTED_RELEASE.sha => Some(Reply::Int(
                 i64::from(self.counted_release(key, value, payload)),
             )),
+            [] if script.sha == COUNTED_HOLDERS.sha => {
+                Some(Reply::Int(self.counted_holders(key) as i64))
+            }
             _ => None,
         })
     }
