@@ -514,3 +514,40 @@ async fn an_acquisition_cancelled_during_its_replica_check_frees_the_lock() {
         "the cancelled acquisition left the lock for its lease"
     );
 }
+
+/// Async callers use a cluster connection of their own runtime (their requests do not hop
+/// to the background runtime's driver task): three runtimes one after another each lock,
+/// wait and release on a connection of their own. A connection left from a runtime that
+/// ended would never answer (checked: reusing one, the second runtime's call is
+/// `NoAnswer`). The waiters' pub/sub stays on the background runtime.
+#[test]
+fn runtimes_one_after_another_each_lock_on_a_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .register("cluster-runtimes")
+        .unwrap();
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let lock = Lock::with_client("cluster-runtimes", format!("round-{round}")).unwrap();
+            let held = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
+            let waiter = lock.clone();
+            let waiting =
+                tokio::spawn(
+                    async move { waiter.acquire(Some(Duration::from_secs(5))).await.unwrap() },
+                );
+            let key = format!("lock:{{round-{round}}}");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while cluster.shard_subscribers(&key) < 1 {
+                assert!(Instant::now() < deadline, "the waiter never subscribed");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            held.release().await.unwrap();
+            waiting.await.unwrap().release().await.unwrap();
+        });
+        drop(runtime);
+    }
+}

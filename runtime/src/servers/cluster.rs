@@ -7,6 +7,7 @@
 //! any caller's runtime) and shared by async and sync callers alike. It speaks RESP3 so
 //! that sharded pub/sub messages arrive as push messages (see `waiting/cluster_pubsub.rs`).
 
+mod by_runtime;
 mod resend;
 
 use std::sync::{Arc, Mutex};
@@ -39,8 +40,43 @@ struct Inner {
     seeds: String,
     reachability: Reachability,
     connection: OnceCell<ClusterConnection>,
+    /// The same cluster without push messages, for connections of callers' runtimes.
+    request_client: ClusterClient,
+    /// Those connections, one per runtime (see `cluster/by_runtime.rs`).
+    by_runtime: Arc<by_runtime::ByRuntime>,
     /// The connection's push messages (sharded pub/sub), until the subscriber takes them.
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
+}
+
+impl Inner {
+    /// A connection made, or why not: the reachability log learns either way.
+    fn connected(
+        &self,
+        made: redis::RedisResult<ClusterConnection>,
+    ) -> Result<ClusterConnection, LockError> {
+        match made {
+            Ok(connection) => {
+                self.reachability.connected(&self.name, &self.seeds);
+                Ok(connection)
+            }
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    std::io::ErrorKind::TimedOut
+                } else if e.is_connection_refusal() {
+                    std::io::ErrorKind::ConnectionRefused
+                } else {
+                    std::io::ErrorKind::Other
+                };
+                let error = LockError::Connect {
+                    address: format!("the Redis Cluster's seed nodes ({})", self.seeds),
+                    lock: None,
+                    source: std::io::Error::new(kind, NotConnected(e)),
+                };
+                self.reachability.failed(&self.name, &self.seeds, &error);
+                Err(error)
+            }
+        }
+    }
 }
 
 impl Cluster {
@@ -66,23 +102,30 @@ impl Cluster {
         let over_tls = seeds
             .iter()
             .any(|info| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }));
-        let builder = redis::cluster::ClusterClientBuilder::new(seeds)
-            .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(push_sender)
-            .connection_timeout(connect_timeout)
-            .response_timeout(response_timeout)
-            // Requests go again only where `resend.rs` says.
-            .retries(0);
-        #[cfg(feature = "tls")]
-        let builder = match over_tls {
-            true => builder.certs(tls.certificates()?),
-            false => builder,
+        let builder = |pushes: Option<mpsc::UnboundedSender<redis::PushInfo>>| {
+            let builder = redis::cluster::ClusterClientBuilder::new(seeds.clone())
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .connection_timeout(connect_timeout)
+                .response_timeout(response_timeout)
+                // Requests go again only where `resend.rs` says.
+                .retries(0);
+            let builder = match pushes {
+                Some(sender) => builder.push_sender(sender),
+                None => builder,
+            };
+            #[cfg(feature = "tls")]
+            let builder = match over_tls {
+                true => builder.certs(tls.certificates()?),
+                false => builder,
+            };
+            builder.build().map_err(|e| {
+                LockError::invalid(format!("the cluster's seed URLs are not usable: {e}"))
+            })
         };
         #[cfg(not(feature = "tls"))]
         let _ = tls;
-        let client = builder.build().map_err(|e| {
-            LockError::invalid(format!("the cluster's seed URLs are not usable: {e}"))
-        })?;
+        let client = builder(Some(push_sender))?;
+        let request_client = builder(None)?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 client,
@@ -90,6 +133,8 @@ impl Cluster {
                 seeds: addresses.join(", "),
                 reachability: Reachability::new(),
                 connection: OnceCell::new(),
+                request_client,
+                by_runtime: Arc::default(),
                 pushes: Mutex::new(Some(pushes)),
             }),
             min_replicas: 0,
@@ -111,29 +156,8 @@ impl Cluster {
                 .await
                 .cloned()
         });
-        let inner = &self.inner;
-        let address = format!("the Redis Cluster's seed nodes ({})", inner.seeds);
         match made.await {
-            Ok(Ok(connection)) => {
-                inner.reachability.connected(&inner.name, &inner.seeds);
-                Ok(connection)
-            }
-            Ok(Err(e)) => {
-                let kind = if e.is_timeout() {
-                    std::io::ErrorKind::TimedOut
-                } else if e.is_connection_refusal() {
-                    std::io::ErrorKind::ConnectionRefused
-                } else {
-                    std::io::ErrorKind::Other
-                };
-                let error = LockError::Connect {
-                    address,
-                    lock: None,
-                    source: std::io::Error::new(kind, NotConnected(e)),
-                };
-                inner.reachability.failed(&inner.name, &inner.seeds, &error);
-                Err(error)
-            }
+            Ok(made) => self.inner.connected(made),
             Err(e) => Err(std::io::Error::other(e.to_string()).into()),
         }
     }
@@ -148,7 +172,7 @@ impl Cluster {
         routing: Option<RoutingInfo>,
         resend_safe: bool,
     ) -> Result<Reply, LockError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection_here().await?;
         let mut redirect = None;
         let mut sends = 0;
         let outcome = loop {
@@ -209,7 +233,7 @@ impl Cluster {
         pipeline: redis::Pipeline,
         resend_safe: bool,
     ) -> Result<Vec<Reply>, LockError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection_here().await?;
         let count = pipeline.len();
         let mut route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
         let mut asking = false;
