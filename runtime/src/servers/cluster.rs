@@ -23,6 +23,9 @@ use crate::util::error::LockError;
 use crate::util::reachability::Reachability;
 use resend::Next;
 
+/// The connection of each caller's runtime (see `cluster/by_runtime.rs`).
+type ByRuntime = Mutex<std::collections::HashMap<tokio::runtime::Id, ClusterConnection>>;
+
 /// A Redis Cluster, reached from its seed nodes.
 pub(crate) struct Cluster {
     inner: Arc<Inner>,
@@ -43,7 +46,7 @@ struct Inner {
     /// The same cluster without push messages, for connections of callers' runtimes.
     request_client: ClusterClient,
     /// Those connections, one per runtime (see `cluster/by_runtime.rs`).
-    by_runtime: Arc<by_runtime::ByRuntime>,
+    by_runtime: Arc<ByRuntime>,
     /// The connection's push messages (sharded pub/sub), until the subscriber takes them.
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
 }

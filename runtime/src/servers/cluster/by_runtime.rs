@@ -6,17 +6,13 @@
 //! runtime), without push messages, and forgotten when that runtime shuts down, as the
 //! single-server pool's are (see `transport/multiplexed.rs`).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, Weak};
+use std::sync::Weak;
 
 use redis::cluster_async::ClusterConnection;
 
-use super::Cluster;
+use super::{ByRuntime, Cluster};
 use crate::util::error::LockError;
 use crate::util::sync::lock;
-
-/// Each runtime's connection.
-pub(super) type ByRuntime = Mutex<HashMap<tokio::runtime::Id, ClusterConnection>>;
 
 impl Cluster {
     /// The connection for a request from the current task: this runtime's own, made on
