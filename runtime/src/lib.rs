@@ -30,9 +30,10 @@
 //             places of semaphores and shared locks), redlock (a quorum of servers, +
 //             redlock/answer and redlock/each), replicas (WAIT on a cluster), scan
 // servers/    where one request goes: single (one server, fixed or Sentinel-managed),
-//             cluster (+ cluster/resend, cluster/by_runtime), memory (a store in this process that answers as
-//             the scripts do, + memory/requests, memory/counted), io (async and blocking
-//             requests to a `Route`, + io/join: a request to several servers at once)
+//             cluster (+ cluster/resend, cluster/by_runtime: a connection per caller's
+//             runtime), memory (a store in this process that answers as the scripts do, +
+//             memory/requests, memory/counted), io (async and blocking requests to a
+//             `Route`, + io/join: a request to several servers at once)
 // protocol/   lua (the `Script` type and the Lua pieces scripts share), scripts (the lock,
 //             its fencing counter, its queue of waiting processes), counted (semaphores and
 //             shared locks), what they answer, whether they may be sent twice; explain (an
