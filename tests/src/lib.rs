@@ -596,6 +596,20 @@ impl std::ops::DerefMut for KilledOnDrop {
     }
 }
 
+impl KilledOnDrop {
+    /// Starts the `contender` binary at `path` (a test's `env!("CARGO_BIN_EXE_contender")`)
+    /// with `args`, its output piped.
+    pub fn contender(path: &str, args: &[&str]) -> KilledOnDrop {
+        KilledOnDrop(
+            Command::new(path)
+                .args(args)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start the contender"),
+        )
+    }
+}
+
 impl Drop for KilledOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();

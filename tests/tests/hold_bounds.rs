@@ -7,7 +7,6 @@
 //! binary); each in-process client stands for a process of its own to Redis.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
@@ -45,13 +44,7 @@ fn contender_line(child: &mut std::process::Child) -> String {
 }
 
 fn contender(args: &[&str]) -> KilledOnDrop {
-    KilledOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_contender"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the contender"),
-    )
+    KilledOnDrop::contender(env!("CARGO_BIN_EXE_contender"), args)
 }
 
 /// A process runs a body that never ends, under `max_hold = 1` with a 0.3 s lease that it

@@ -4,7 +4,6 @@
 //! how many overlapped: never more than the permits, never a writer with anyone.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
@@ -89,13 +88,7 @@ fn most_at_once(sections: &[(String, u128, u128)], kinds: &[&str]) -> usize {
 }
 
 fn contender(args: &[&str]) -> KilledOnDrop {
-    KilledOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_contender"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the contender"),
-    )
+    KilledOnDrop::contender(env!("CARGO_BIN_EXE_contender"), args)
 }
 
 fn finished(mut child: KilledOnDrop) {

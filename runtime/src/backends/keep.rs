@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::backends::backend::Backend;
-use crate::protocol::counted::COUNTED_KEEP;
+use crate::protocol::counted::COUNTED_EXTEND;
 use crate::protocol::scripts::KEEP;
 use crate::servers::io::{Io, Route, eval_until};
 use crate::transport::reply::Reply;
@@ -30,7 +30,7 @@ impl Backend {
         let kept = |reply: Result<Reply, LockError>| Ok(reply?.as_int()? == 1);
         // A place among several holders is kept in their hash (see `protocol/counted.rs`).
         let script = match kind.is_counted() {
-            true => &*COUNTED_KEEP,
+            true => &*COUNTED_EXTEND,
             false => &*KEEP,
         };
         match self {

@@ -97,8 +97,11 @@ pub(crate) static COUNTED_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] new lease in ms. Restarts a holder's lease
-/// if it is still listed with time left. Returns 1 if extended, else 0.
+/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] new lease in ms, ARGV\[3\] (optional) an
+/// announcement payload. Restarts a holder's lease if it is still listed with time left:
+/// renewal and `extend`, and, with ARGV\[3\], the release of a holder before its minimum hold
+/// is over (`min_hold`), whose place is kept until the hold ends and the change announced,
+/// so that waiters look again. Returns 1 if extended, else 0; run twice, it answers alike.
 pub(crate) static COUNTED_EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         "if redis.call('type', KEYS[1]).ok ~= 'hash' then return 0 end ",
@@ -108,6 +111,7 @@ pub(crate) static COUNTED_EXTEND: LazyLock<Script> = LazyLock::new(|| {
          local lease = tonumber(ARGV[2]) \
          redis.call('hset', KEYS[1], ARGV[1], now + lease) \
          if redis.call('pttl', KEYS[1]) < lease then redis.call('pexpire', KEYS[1], lease) end \
+         if ARGV[3] then redis.call('publish', KEYS[1], ARGV[3]) end \
          return 1"
     ))
 });
@@ -136,24 +140,6 @@ pub(crate) static COUNTED_RELEASE: LazyLock<Script> = LazyLock::new(|| {
          end \
          redis.call('publish', KEYS[1], ARGV[2]) \
          return ours and 1 or 0"
-    ))
-});
-
-/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] how many more ms the place stays taken,
-/// ARGV\[3\] announcement payload. KEEP for a holder among several (`min_hold`): its place
-/// is kept until then instead of being given up, and the change announced. Returns 1 if it
-/// was listed with time left, else 0; run twice, it answers alike.
-pub(crate) static COUNTED_KEEP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "if redis.call('type', KEYS[1]).ok ~= 'hash' then return 0 end ",
-        server_ms!(),
-        "local ends = tonumber(redis.call('hget', KEYS[1], ARGV[1])) \
-         if not ends or ends <= now then return 0 end \
-         local hold = tonumber(ARGV[2]) \
-         redis.call('hset', KEYS[1], ARGV[1], now + hold) \
-         if redis.call('pttl', KEYS[1]) < hold then redis.call('pexpire', KEYS[1], hold) end \
-         redis.call('publish', KEYS[1], ARGV[3]) \
-         return 1"
     ))
 });
 

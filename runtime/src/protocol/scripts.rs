@@ -18,7 +18,7 @@
 
 use std::sync::LazyLock;
 
-use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_KEEP, COUNTED_RELEASE};
+use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_EXTEND, COUNTED_RELEASE};
 pub(crate) use crate::protocol::lua::Script;
 use crate::protocol::lua::{grant_next, next_fence};
 
@@ -263,7 +263,7 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
         &*KEEP,
         &*COUNTED_ACQUIRE,
         &*COUNTED_RELEASE,
-        &*COUNTED_KEEP,
+        &*COUNTED_EXTEND,
     ]
     .into_iter()
     .map(|plain| {

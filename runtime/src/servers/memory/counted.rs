@@ -89,7 +89,7 @@ impl Memory {
         answer([Reply::Int(1), Reply::Int(fence as i64)])
     }
 
-    /// COUNTED_EXTEND and COUNTED_KEEP: restarts holder `value`'s lease (`lease` from now),
+    /// COUNTED_EXTEND: restarts holder `value`'s lease (`lease` from now),
     /// announcing it with `payload` if given; whether it was listed with time left.
     pub(super) fn counted_extend(
         &self,

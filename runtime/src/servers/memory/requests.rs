@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use super::Memory;
-use crate::protocol::counted::{
-    COUNTED_ACQUIRE, COUNTED_EXTEND, COUNTED_HOLDERS, COUNTED_KEEP, COUNTED_RELEASE,
-};
+use crate::protocol::counted::{COUNTED_ACQUIRE, COUNTED_EXTEND, COUNTED_HOLDERS, COUNTED_RELEASE};
 use crate::protocol::scripts::{INSPECT, RELEASE, Script};
 use crate::transport::reply::Reply;
 use crate::util::error::LockError;
@@ -67,7 +65,7 @@ impl Memory {
             [value, lease] if script.sha == COUNTED_EXTEND.sha => Some(Reply::Int(i64::from(
                 self.counted_extend(key, value, ms(lease)?, None),
             ))),
-            [value, hold, payload] if script.sha == COUNTED_KEEP.sha => Some(Reply::Int(
+            [value, hold, payload] if script.sha == COUNTED_EXTEND.sha => Some(Reply::Int(
                 i64::from(self.counted_extend(key, value, ms(hold)?, Some(payload))),
             )),
             [value, payload, ..] if script.sha == COUNTED_RELEASE.sha => Some(Reply::Int(
