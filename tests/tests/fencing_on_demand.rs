@@ -204,3 +204,63 @@ async fn an_acquisition_without_a_token_waits_and_is_woken_like_any_other() {
     assert!(released.elapsed() < Duration::from_secs(2));
     guard.release().await.unwrap();
 }
+
+/// A lock handed over, to a waiter of the releaser's own process (HANDOFF) or to the first
+/// queued process (the release's grant from the queue in Redis), draws a fencing token
+/// only for a waiter that asks for one: handed to waiters without a token, on one name
+/// only, the server runs no `TIME` and no counter appears; handed to waiters that ask,
+/// their tokens are drawn and grow. Every waiter is queued in Redis before the release.
+#[tokio::test]
+async fn a_lock_handed_to_a_waiter_without_a_token_draws_none() {
+    let server = RedisServer::start();
+    for client in ["handed-a", "handed-b", "handed-c"] {
+        ClientBuilder::new(server.url()).register(client).unwrap();
+    }
+    for fenced in [false, true] {
+        let name = if fenced { "handed-fenced" } else { "handed" };
+        let queue = format!("lock:{{{name}}}:queue");
+        let lock = |client| {
+            Lock::with_client(client, name)
+                .unwrap()
+                .expire(Duration::from_secs(30))
+                .fencing(fenced)
+        };
+        reset_stats(&server);
+        let mut tokens = Vec::new();
+        // A waiter of the holder's own client: HANDOFF hands the lock straight to it.
+        let holder = lock("handed-a").acquire(None).await.unwrap();
+        tokens.push(holder.fencing_token());
+        let own = lock("handed-a");
+        let own = tokio::spawn(async move { own.acquire(None).await });
+        redis_locked_tests::wait_for_queue(&server, &queue, 1).await;
+        holder.release().await.unwrap();
+        let holder = own.await.unwrap().unwrap();
+        tokens.push(holder.fencing_token());
+        // Two waiters of other processes: each release grants the lock to the next.
+        let b = lock("handed-b");
+        let b = tokio::spawn(async move { b.acquire(None).await });
+        redis_locked_tests::wait_for_queue(&server, &queue, 1).await;
+        let c = lock("handed-c");
+        let c = tokio::spawn(async move { c.acquire(None).await });
+        redis_locked_tests::wait_for_queue(&server, &queue, 2).await;
+        holder.release().await.unwrap();
+        let holder = b.await.unwrap().unwrap();
+        tokens.push(holder.fencing_token());
+        holder.release().await.unwrap();
+        let holder = c.await.unwrap().unwrap();
+        tokens.push(holder.fencing_token());
+        holder.release().await.unwrap();
+
+        let ran = calls(&server);
+        let fence = format!("lock:{{{name}}}:fence");
+        if fenced {
+            assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{tokens:?}");
+            assert!(exists(&server, &fence));
+            assert!(ran.get("time").is_some_and(|&n| n >= 4), "{ran:?}");
+        } else {
+            assert_eq!(tokens, [0, 0, 0, 0]);
+            assert!(!exists(&server, &fence));
+            assert_eq!(ran.get("time"), None, "no fencing token was drawn: {ran:?}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ use crate::servers::io::Io;
 use crate::util::error::LockError;
 use crate::util::holder::owner_value;
 use crate::util::token::new_token;
+use crate::waiting::waiters::Offer;
 
 /// Acquires `spec`'s lock within `timeout`: the algorithm shared by async and sync
 /// callers.
@@ -41,7 +42,11 @@ pub(crate) async fn acquire<I: Io>(
     // Every caller queues, even when nobody waits: then 10,000 tasks that want one lock
     // at the same moment send one SET between them, not 10,000.
     // A lock several may hold is never handed over: its waiters take a place themselves.
-    let offer = (!spec.kind.is_counted()).then(|| (value.clone(), lease));
+    let offer = (!spec.kind.is_counted()).then(|| Offer {
+        value: value.clone(),
+        lease,
+        fenced: spec.fenced,
+    });
     let ticket = client.waiters.enqueue(spec.key, offer);
     let mut attempts = Attempts::new(spec, value, deadline, ticket);
     let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);

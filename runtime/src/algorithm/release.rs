@@ -73,7 +73,7 @@ impl Held {
             let ms = lease_millis(handover.lease)?.to_string();
             let own = handover.own_subscriptions.to_string();
             let sent = handover.sent;
-            let offered = handover.value.clone();
+            let (offered, fenced) = (handover.value.clone(), handover.fenced);
             let attempt = HandoffAttempt {
                 client: &self.client,
                 key: &self.key,
@@ -83,7 +83,7 @@ impl Held {
                 sent,
             };
             // The waiter as its entry in the queue in Redis, which the script recognises.
-            let entry = queue_entry(&ms, &self.client.instance_id, &offered);
+            let entry = queue_entry(&ms, fenced, &self.client.instance_id, &offered);
             let args = [value.as_str(), &entry, &own, &self.client.instance_id];
             let reply = match self
                 .client
@@ -100,10 +100,10 @@ impl Held {
                 }
             };
             let outcome = if reply > 0 {
-                // A positive reply is the fencing token the waiter got.
+                // A positive reply is the fencing token the waiter got, if it asked for one.
                 HandoffOutcome::Handed(Grant {
                     value: offered,
-                    fence: reply as u64,
+                    fence: if fenced { reply as u64 } else { 0 },
                     sent,
                 })
             } else {

@@ -224,7 +224,7 @@ impl Backend {
                         "internal error: a handover with the wrong arguments",
                     ));
                 };
-                // The next owner as its queue entry: `<lease in ms> <instance id> <value>`.
+                // The next owner as its queue entry: `<lease in ms>[f] <instance id> <value>`.
                 let Some((lease_ms, new)) = new
                     .split_once(' ')
                     .and_then(|(lease, rest)| Some((lease, rest.split_once(' ')?.1)))
@@ -237,7 +237,12 @@ impl Backend {
                     LockError::invalid("internal error: a handover's subscriber count")
                 })?;
                 // The script's reply: the new fencing token, -1 or 0.
-                let handed = memory.handoff(key, [old, new], millis(lease_ms)?, own, payload);
+                let (lease_ms, fenced) = match lease_ms.strip_suffix('f') {
+                    Some(lease_ms) => (lease_ms, true),
+                    None => (lease_ms, false),
+                };
+                let lease = millis(lease_ms)?;
+                let handed = memory.handoff(key, [old, new], lease, fenced, own, payload);
                 Ok(Reply::Int(match handed {
                     Handoff::Handed { fence } => fence as i64,
                     Handoff::Released => -1,

@@ -120,7 +120,8 @@ impl Operations {
         let keys = lock_keys(&key);
         let keys = keys.each_ref().map(String::as_str);
         let (ms, own) = (lease_millis(lease)?.to_string(), own.to_string());
-        let entry = queue_entry(&ms, &self.client.instance_id, new);
+        // As a waiter that asks for a fencing token: the reply is its token.
+        let entry = queue_entry(&ms, true, &self.client.instance_id, new);
         let args = [old, &entry, &own, &self.client.instance_id];
         let backend = &self.client.backend;
         backend.handoff(&AsyncIo, &keys, &args).await?.as_int()

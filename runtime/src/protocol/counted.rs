@@ -76,7 +76,7 @@ pub(crate) static COUNTED_ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
              room = true \
              local entry = redis.call('lindex', KEYS[3], 0) \
              while entry do \
-               local inbox = string.match(entry, '^%d+ (%S+) ') \
+               local inbox = string.match(entry, '^%d+f? (%S+) ') \
                if inbox and redis.call('pubsub', 'numsub', KEYS[1] .. ':' .. inbox)[2] > 0 then \
                  local pttl = redis.call('pttl', KEYS[1]) \
                  return {0, pttl > 0 and pttl or 100} \

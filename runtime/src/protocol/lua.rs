@@ -56,9 +56,11 @@ macro_rules! next_fence {
 
 /// Lua that hands the lock, whose key the running script has found to hold the releaser's
 /// value ARGV\[1\], to the first process in its queue (KEYS\[3\]) that still listens: the key
-/// is written with that entry's owner value and lease, the fencing counter advanced, and the
-/// new holder told on its process's inbox channel (`<lock key>:<instance id>`, which only
-/// that process subscribes to) with `<fencing token> <owner value>`. `PUBLISH` answers how
+/// is written with that entry's owner value and lease, the fencing counter advanced if the
+/// entry asks for a token (its lease is followed by `f`; else the token is 0 and the
+/// counter is left alone, as for ACQUIRE without `f`), and the new holder told on its
+/// process's inbox channel (`<lock key>:<instance id>`, which only that process subscribes
+/// to) with `<fencing token> <owner value>`. `PUBLISH` answers how
 /// many received it: none means that process is gone (its pub/sub connection closed, so it
 /// crashed or exited), and the next entry is tried. Then runs `$granted` (a `return`).
 /// Entries of the releasing client itself are handed the lock like any other: dropping them
@@ -68,18 +70,23 @@ macro_rules! next_fence {
 /// lock. An acquisition that runs out of time leaves the queue in its last attempt instead.
 /// Stops, leaving the key alone, at the entry equal to the local `offered` (a handover's
 /// own waiter, given the lock by the script itself). Entries are
-/// `<lease in ms> <instance id> <owner value>` (see [`queue_entry`]).
+/// `<lease in ms>[f] <instance id> <owner value>` (see [`queue_entry`]).
 macro_rules! grant_next {
     ($granted:literal) => {
         concat!(
             "local entry = redis.call('lpop', KEYS[3]) \
              while entry do \
                if entry == offered then break end \
-               local lease, inbox, value = string.match(entry, '^(%d+) (%S+) (.*)$') \
+               local lease, fenced, inbox, value = \
+                 string.match(entry, '^(%d+)(f?) (%S+) (.*)$') \
                if value and value ~= ARGV[1] then \
-                 redis.call('set', KEYS[1], value, 'PX', lease) ",
+                 redis.call('set', KEYS[1], value, 'PX', lease) \
+                 local token = '0' \
+                 if fenced == 'f' then ",
             next_fence!(),
-            "    if redis.call('publish', KEYS[1] .. ':' .. inbox, written .. ' ' .. value) > 0 then ",
+            "      token = written \
+                 end \
+                 if redis.call('publish', KEYS[1] .. ':' .. inbox, token .. ' ' .. value) > 0 then ",
             $granted,
             "    end \
                end \

@@ -28,8 +28,8 @@ use crate::protocol::lua::{grant_next, next_fence};
 /// `Lock::fencing`), and how the acquisition stands in the lock's queue of waiting
 /// processes: `q` when an earlier attempt queued it, `j` to queue it on failure, `l` to
 /// take it out of the queue on failure (the last attempt of one that runs out of time); ARGV\[4\]
-/// the client's instance id. Its entry there is ARGV\[2\], ARGV\[4\] and ARGV\[1\] (see
-/// [`queue_entry`]); the queue lives for the holder's remaining lease and two of the
+/// the client's instance id. Its entry there is ARGV\[2\] (followed by `f` with a fencing
+/// token), ARGV\[4\] and ARGV\[1\] (see [`queue_entry`]); the queue lives for the holder's remaining lease and two of the
 /// waiter's past the last entry (two days at most): a waiter sleeps no longer than the
 /// holder's lease before it looks again (and queues again if it must). Takes the lock if it
 /// is free: returns `{1, fencing token}` (`{1, 0}` without `f`), and takes the entry out of
@@ -52,7 +52,8 @@ use crate::protocol::lua::{grant_next, next_fence};
 /// with a protocol error, instead of the `NOAUTH` that says what is wrong.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
-        "local entry = ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] \
+        "local entry = ARGV[2] .. (string.find(ARGV[3], 'f') and 'f' or '') .. ' ' .. ARGV[4] \
+           .. ' ' .. ARGV[1] \
          local taken = redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
          local owner = taken or redis.pcall('get', KEYS[1]) \
          if taken or (owner == ARGV[1] \
@@ -182,10 +183,12 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS\[1\] lock key, KEYS\[2\] fence key, KEYS\[3\] queue key; ARGV\[1\] old token, ARGV\[2\]
-/// the next waiter of this process as a queue entry (its lease in ms, the client's instance
-/// id and its owner value: see [`queue_entry`]), ARGV\[3\] how many of the key's subscribers
-/// are this process's own, ARGV\[4\] announcement payload. Passes the lock straight to that
-/// waiter, without it ever being free: returns the new owner's fencing token (> 0). When
+/// the next waiter of this process as a queue entry (its lease in ms, `f` if it asks for a
+/// fencing token, the client's instance id and its owner value: see [`queue_entry`]),
+/// ARGV\[3\] how many of the key's subscribers are this process's own, ARGV\[4\]
+/// announcement payload. Passes the lock straight to that waiter, without it ever being
+/// free: returns the new owner's fencing token (> 0; 1 for a waiter without a token, whose
+/// handover leaves the counter alone). When
 /// another process queued first, it gets the lock instead (see `grant_next!`): returns -1;
 /// when other processes wait without being queued (more subscribers than our own), it
 /// releases to everyone, so they get their fair chance: returns -1 too. Returns 0 if the
@@ -197,7 +200,7 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 /// outcome in the background instead.
 pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
-        "local new_lease, _, new = string.match(ARGV[2], '^(%d+) (%S+) (.*)$') \
+        "local new_lease, fenced, _, new = string.match(ARGV[2], '^(%d+)(f?) (%S+) (.*)$') \
          local owner = redis.pcall('get', KEYS[1]) \
          if owner == new then \
            redis.call('pexpire', KEYS[1], new_lease) \
@@ -213,7 +216,8 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
            redis.call('publish', KEYS[1], ARGV[4]) \
            return -1 \
          end \
-         redis.call('set', KEYS[1], new, 'PX', new_lease) ",
+         redis.call('set', KEYS[1], new, 'PX', new_lease) \
+         if fenced ~= 'f' then return 1 end ",
         next_fence!(),
         "return fence"
     ))
@@ -306,10 +310,12 @@ pub(crate) fn lock_keys(lock_key: &str) -> [String; 3] {
 }
 
 /// An acquisition's entry in its lock's queue: what a releaser needs to hand it the lock,
-/// `<lease in ms> <instance id> <owner value>`. The same for every attempt of the
-/// acquisition, so each finds (and takes out) the one it put there.
-pub(crate) fn queue_entry(lease_ms: &str, instance_id: &str, value: &str) -> String {
-    format!("{lease_ms} {instance_id} {value}")
+/// `<lease in ms>[f] <instance id> <owner value>`, `f` when it asks for a fencing token
+/// (without it, a releaser that hands it the lock leaves the counter alone). The same for
+/// every attempt of the acquisition, so each finds (and takes out) the one it put there.
+pub(crate) fn queue_entry(lease_ms: &str, fenced: bool, instance_id: &str, value: &str) -> String {
+    let f = if fenced { "f" } else { "" };
+    format!("{lease_ms}{f} {instance_id} {value}")
 }
 
 /// The inbox channel of client `instance_id` for lock `lock_key`, where a releaser tells it

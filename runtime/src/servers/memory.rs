@@ -194,13 +194,15 @@ impl Memory {
     }
 
     /// HANDOFF: passes `key` from value `old` to value `new` without it ever being free,
-    /// unless more than `own` subscribers wait for it (then released to everyone). A key
+    /// unless more than `own` subscribers wait for it (then released to everyone), with the
+    /// next fencing token if `fenced` (else the reply is 1 and the counter stays). A key
     /// that holds `new` already was handed by an earlier run: its lease restarts.
     pub(crate) fn handoff(
         &self,
         key: &str,
         [old, new]: [&str; 2],
         lease: Duration,
+        fenced: bool,
         own: u64,
         payload: &str,
     ) -> Handoff {
@@ -223,7 +225,10 @@ impl Memory {
         }
         store.set(key, new, lease_end(now, lease));
         Handoff::Handed {
-            fence: store.next_fence(key, now),
+            fence: match fenced {
+                true => store.next_fence(key, now),
+                false => 1,
+            },
         }
     }
 

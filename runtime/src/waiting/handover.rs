@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 // Only these, and std: `tests/loom` compiles this file against loom's locks and atomics.
 use crate::util::sync::lock;
 use crate::waiting::waiters::{
-    Grant, HandoffOutcome, MAX_HANDOFFS_IN_ROW, Subscription, WaitTable, poke_head,
+    Grant, HandoffOutcome, MAX_HANDOFFS_IN_ROW, Offer, Subscription, WaitTable, poke_head,
 };
 
 /// A handover offered to the queue's head: the releaser may write the head's owner value
@@ -25,6 +25,8 @@ pub(crate) struct Handover<'a> {
     /// The owner value the key is to hold: the head's.
     pub(crate) value: String,
     pub(crate) lease: Duration,
+    /// Whether the head asks for a fencing token.
+    pub(crate) fenced: bool,
     /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
     /// mean other processes wait too.
     pub(crate) own_subscriptions: u8,
@@ -74,7 +76,7 @@ impl WaitTable {
             entry.queue.iter_mut().find(|w| {
                 w.offer
                     .as_ref()
-                    .is_some_and(|(offered, _)| offered == value)
+                    .is_some_and(|offered| offered.value == value)
             })
         }) else {
             return;
@@ -108,7 +110,11 @@ impl WaitTable {
         if head.handoff_pending || head.granted.is_some() || head.attempting {
             return None;
         }
-        let (value, lease) = head.offer.clone()?;
+        let Offer {
+            value,
+            lease,
+            fenced,
+        } = head.offer.clone()?;
         head.handoff_pending = true;
         let (waiter, own_subscriptions) = (head.id, entry.subscription == Subscription::Active);
         drop(keys);
@@ -118,6 +124,7 @@ impl WaitTable {
             waiter,
             value,
             lease,
+            fenced,
             own_subscriptions: u8::from(own_subscriptions),
             sent: Instant::now(),
             settled: false,

@@ -4,24 +4,19 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 // Only these, and std: `tests/loom` compiles this file against loom's locks and atomics.
 use crate::util::sync::{Ordering, lock};
 use crate::waiting::waiters::{
-    Grant, HeadView, Subscription, WaitTable, Waiter, forget_if_unused, poke_head,
+    Grant, HeadView, Offer, Subscription, WaitTable, Waiter, forget_if_unused, poke_head,
 };
 
 impl WaitTable {
     /// Joins the queue for `key`. The returned ticket leaves the queue when dropped, so a
     /// waiter that times out, errors or is cancelled never blocks those behind it.
-    /// `offer` is the owner value and lease under which this waiter accepts a direct
-    /// handover.
-    pub(crate) fn enqueue<'a>(
-        &'a self,
-        key: &'a str,
-        offer: Option<(String, Duration)>,
-    ) -> Ticket<'a> {
+    /// `offer` is what this waiter accepts a direct handover under.
+    pub(crate) fn enqueue<'a>(&'a self, key: &'a str, offer: Option<Offer>) -> Ticket<'a> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut keys = lock(&self.keys);
         let entry = keys.entry(key.to_string()).or_default();

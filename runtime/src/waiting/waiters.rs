@@ -63,14 +63,24 @@ pub(crate) struct Waiter {
     /// after a handover wrote that value, and leave the queue as a holder; the releaser,
     /// finding it gone, would take the lock for abandoned and release it under the holder.
     pub(crate) attempting: bool,
-    /// The token and lease a releaser needs to hand the lock to this waiter.
-    pub(crate) offer: Option<(String, Duration)>,
+    /// What a releaser needs to hand the lock to this waiter.
+    pub(crate) offer: Option<Offer>,
     /// When this waiter's first attempt that may queue it in Redis began. A releaser hands
     /// it the lock from that queue only after such an attempt ran, so the lease of a lock
     /// handed that way began no earlier. (Not the latest attempt: one that began after the
     /// lock was handed, and was lost on its way, would date the lease too late.)
     pub(crate) queued_since: Option<Instant>,
     pub(crate) handoff_pending: bool,
+}
+
+/// The owner value and lease under which a waiter accepts a lock handed straight to it,
+/// and whether it asks for a fencing token (a handover to it advances the counter only
+/// then).
+#[derive(Clone, Debug)]
+pub(crate) struct Offer {
+    pub(crate) value: String,
+    pub(crate) lease: Duration,
+    pub(crate) fenced: bool,
 }
 
 /// A lock handed straight to a waiter by a releaser of this process.
@@ -234,7 +244,7 @@ mod tests {
     use std::task::{Context, Waker};
     use std::time::{Duration, Instant};
 
-    use super::{Grant, HandoffOutcome, WaitTable};
+    use super::{Grant, HandoffOutcome, Offer, WaitTable};
     use crate::waiting::ticket::Ticket;
 
     /// Whether `ticket` has a poke waiting (and consumes it).
@@ -246,7 +256,12 @@ mod tests {
     }
 
     fn waiter<'a>(table: &'a WaitTable, token: &str) -> Ticket<'a> {
-        table.enqueue("k", Some((token.to_string(), Duration::from_secs(1))))
+        let offer = Offer {
+            value: token.to_string(),
+            lease: Duration::from_secs(1),
+            fenced: true,
+        };
+        table.enqueue("k", Some(offer))
     }
 
     /// Item 8: the waiter offered a handover leaves while the release goes to everyone

@@ -23,7 +23,7 @@ use loom::thread::JoinHandle;
 use crate::handover::Handover;
 use crate::key::{HandoverReply, Key};
 use crate::ticket::Ticket;
-use crate::waiters::{Grant, HandoffOutcome, WaitTable};
+use crate::waiters::{Grant, HandoffOutcome, Offer, WaitTable};
 
 pub(crate) const KEY: &str = "k";
 pub(crate) const LEASE: Duration = Duration::from_secs(10);
@@ -154,7 +154,12 @@ pub(crate) fn hold(env: &Env, value: &str) {
 /// called once it is in the queue. Returns the value the lock is held under, or `None`
 /// when cut short first.
 fn acquire(env: &Arc<Env>, me: &str, cut: Option<Cut>, queued: impl FnOnce()) -> Option<String> {
-    let ticket = env.table.enqueue(KEY, Some((me.to_string(), LEASE)));
+    let offer = Offer {
+        value: me.to_string(),
+        lease: LEASE,
+        fenced: true,
+    };
+    let ticket = env.table.enqueue(KEY, Some(offer));
     queued();
     // Whether a request may have given us the lock without our learning it.
     let mut unconfirmed = false;

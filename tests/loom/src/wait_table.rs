@@ -84,9 +84,12 @@ pub fn every_offer_is_settled_exactly_once() {
     ] {
         check(move || {
             let env = Env::new(Some("r"), others_wait);
-            let ticket = env
-                .table
-                .enqueue(KEY, Some(("a".to_string(), crate::lock::LEASE)));
+            let offer = crate::waiters::Offer {
+                value: "a".to_string(),
+                lease: crate::lock::LEASE,
+                fenced: true,
+            };
+            let ticket = env.table.enqueue(KEY, Some(offer));
             let releaser = {
                 let env = env.clone();
                 thread::spawn(move || release(&env, "r".to_string(), cut))

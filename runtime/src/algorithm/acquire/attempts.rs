@@ -310,7 +310,12 @@ impl Drop for Attempts<'_> {
                 + lock.lease();
             // The entry the scripts made of the attempts' lease, instance id and value.
             let lease_ms = lock.lease().as_millis().to_string();
-            let entry = queue_entry(&lease_ms, &lock.client.instance_id, &self.value);
+            let entry = queue_entry(
+                &lease_ms,
+                lock.fenced,
+                &lock.client.instance_id,
+                &self.value,
+            );
             crate::algorithm::cleanup::withdraw_later(
                 lock.client,
                 lock.key.to_string(),

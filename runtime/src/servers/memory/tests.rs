@@ -15,7 +15,7 @@ fn a_handover_releases_to_everyone_when_others_subscribe() {
     memory.acquire("k", "old", LEASE, true);
     memory.subscribe("k");
     assert!(matches!(
-        memory.handoff("k", ["old", "new"], LEASE, 1, "me"),
+        memory.handoff("k", ["old", "new"], LEASE, true, 1, "me"),
         Handoff::Handed { .. }
     ));
     assert!(
@@ -23,7 +23,7 @@ fn a_handover_releases_to_everyone_when_others_subscribe() {
         "handed over: not announced"
     );
     assert_eq!(
-        memory.handoff("k", ["new", "next"], LEASE, 0, "me"),
+        memory.handoff("k", ["new", "next"], LEASE, true, 0, "me"),
         Handoff::Released
     );
     assert!(memory.get("k").is_none());
