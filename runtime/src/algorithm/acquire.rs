@@ -66,7 +66,11 @@ pub(crate) async fn acquire<I: Io>(
             return Ok(held);
         }
         let mut retry_at = None;
-        if view.is_head && !view.handoff_pending {
+        if let Some(holder_until) = attempts.queued_by_handover() {
+            // A handover found another process first in the queue in Redis and queued us
+            // behind it: as if our own attempt had. Its release hands the lock to us.
+            holder_lease_end = Some(holder_until);
+        } else if view.is_head && !view.handoff_pending {
             let now = Instant::now();
             if let Some(until) = view.holder_until.filter(|&t| t > now) {
                 // Another task of this process holds it; its release will poke us. Known

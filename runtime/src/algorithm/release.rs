@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::algorithm::cleanup::Orphan;
+use crate::algorithm::cleanup::{Orphan, withdraw_later};
 use crate::algorithm::client::LockClient;
 use crate::algorithm::held::Held;
 use crate::protocol::scripts::{lock_keys, queue_entry};
 use crate::servers::io::Io;
+use crate::transport::reply::Reply;
 use crate::util::error::LockError;
 use crate::util::kind::LockKind;
 use crate::util::lease::lease_millis;
@@ -74,24 +75,21 @@ impl Held {
             let own = handover.own_subscriptions.to_string();
             let sent = handover.sent;
             let (offered, fenced) = (handover.value.clone(), handover.fenced);
+            let waiter_lease = handover.lease;
+            // The waiter as its entry in the queue in Redis, which the script recognises.
+            let entry = queue_entry(&ms, fenced, &self.client.instance_id, &offered);
             let attempt = HandoffAttempt {
                 client: &self.client,
                 key: &self.key,
                 handover: Some(handover),
                 value: &value,
+                entry: &entry,
                 lease: self.lease,
                 sent,
             };
-            // The waiter as its entry in the queue in Redis, which the script recognises.
-            let entry = queue_entry(&ms, fenced, &self.client.instance_id, &offered);
             let args = [value.as_str(), &entry, &own, &self.client.instance_id];
-            let reply = match self
-                .client
-                .backend
-                .handoff(io, &keys, &args)
-                .await
-                .and_then(|r| r.as_int())
-            {
+            let replied = self.client.backend.handoff(io, &keys, &args).await;
+            let (reply, holder_lease) = match replied.and_then(handoff_reply) {
                 Ok(reply) => reply,
                 Err(e) => {
                     // No answer: settled as unknown, as when this future is dropped.
@@ -99,17 +97,21 @@ impl Held {
                     return Err(e);
                 }
             };
-            let outcome = if reply > 0 {
+            let outcome = match (reply, holder_lease) {
                 // A positive reply is the fencing token the waiter got, if it asked for one.
-                HandoffOutcome::Handed(Grant {
+                (1.., _) => HandoffOutcome::Handed(Grant {
                     value: offered,
                     fence: if fenced { reply as u64 } else { 0 },
                     sent,
-                })
-            } else {
-                HandoffOutcome::NotHanded
+                }),
+                (_, Some(lease)) => HandoffOutcome::Queued {
+                    holder_until: Instant::now() + lease,
+                },
+                _ => HandoffOutcome::NotHanded,
             };
-            // When not handed over, `finish` pokes the waiter: it tries for itself.
+            let queued = matches!(outcome, HandoffOutcome::Queued { .. });
+            // When not handed over, `finish` pokes the waiter: it waits its turn in the
+            // queue in Redis (queued), or tries for itself.
             let Some(left_behind) = attempt.finish(outcome) else {
                 // Handed over, or released to everyone (-1); 0: the lock was not ours.
                 return if reply != 0 {
@@ -120,6 +122,15 @@ impl Held {
                     })
                 };
             };
+            if let Some(holder_lease) = holder_lease.filter(|_| queued) {
+                // The waiter left meanwhile: its entry would be handed the lock by the
+                // next release, and nobody would take it. The queue lives the new
+                // holder's lease and two of the waiter's.
+                let until = Instant::now() + holder_lease + 3 * waiter_lease;
+                let client = &self.client;
+                withdraw_later(client, self.key.clone(), left_behind, entry, until);
+                return Ok(());
+            }
             // The waiter left while we handed it the lock: it is ours under its value now.
             value = left_behind;
             self.value.clone_from(&value);
@@ -244,6 +255,8 @@ struct HandoffAttempt<'a> {
     handover: Option<Handover<'a>>,
     /// The releaser's owner value, which the key holds unless the handover ran.
     value: &'a str,
+    /// The waiter's entry in the queue in Redis, where the handover may have put it.
+    entry: &'a str,
     lease: Duration,
     sent: Instant,
 }
@@ -272,8 +285,30 @@ impl Drop for HandoffAttempt<'_> {
             );
         };
         release_later(self.value.to_string(), Orphan::Held);
+        // Queued behind another process, the waiter's entry lives that holder's lease and
+        // two of the waiter's: bounded by three of the longer of the two leases known here.
+        let queued_until = self.sent + 3 * self.lease.max(handover.lease);
         if let Some(left) = handover.settle(HandoffOutcome::Unknown { sent: self.sent }) {
-            release_later(left, Orphan::Maybe);
+            // The lock may be the waiter's, or its entry in the queue: one request takes
+            // the entry out and frees the lock under its value.
+            let (key, entry) = (self.key.to_string(), self.entry.to_string());
+            withdraw_later(self.client, key, left, entry, queued_until.max(until));
         }
+    }
+}
+
+/// HANDOFF's reply (see `scripts.rs`): the fencing token (> 0), -1 or 0, and the new
+/// holder's lease when the waiter was queued behind it.
+fn handoff_reply(reply: Reply) -> Result<(i64, Option<Duration>), LockError> {
+    match reply {
+        Reply::Array(parts) => match parts.as_slice() {
+            [Reply::Int(reply), Reply::Int(lease)] => {
+                Ok((*reply, Some(Duration::from_millis((*lease).max(0) as u64))))
+            }
+            _ => Err(LockError::invalid(
+                "internal error: an unexpected reply to a handover",
+            )),
+        },
+        reply => Ok((reply.as_int()?, None)),
     }
 }

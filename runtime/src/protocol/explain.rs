@@ -47,7 +47,7 @@ fn describe(message: &str) -> Option<String> {
         (
             "handoff",
             &HANDOFF,
-            "GET, LPOP, PUBSUB NUMSUB, DEL, PUBLISH, SET, TIME and PEXPIRE",
+            "GET, LPOP, LPOS, RPUSH, PUBSUB NUMSUB, DEL, PUBLISH, SET, TIME and PEXPIRE",
         ),
         ("reset", &RESET, "DEL and PUBLISH"),
         ("inspect", &INSPECT, "GET, PTTL and PUBSUB NUMSUB"),

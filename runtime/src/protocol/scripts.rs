@@ -189,7 +189,10 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 /// announcement payload. Passes the lock straight to that waiter, without it ever being
 /// free: returns the new owner's fencing token (> 0; 1 for a waiter without a token, whose
 /// handover leaves the counter alone). When
-/// another process queued first, it gets the lock instead (see `grant_next!`): returns -1;
+/// another process queued first, it gets the lock instead (see `grant_next!`), and, when
+/// this process listens (ARGV\[3\] > 0), the waiter joins the queue's end in the same
+/// script, as its own attempt would have (the queue then lives the new holder's lease and
+/// two of the waiter's): returns `{-1, the new holder's lease in ms}` (else -1);
 /// when other processes wait without being queued (more subscribers than our own), it
 /// releases to everyone, so they get their fair chance: returns -1 too. Returns 0 if the
 /// key was not ours. A key that already holds the new token (this request sent again after
@@ -210,7 +213,17 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
            return 0 \
          end \
          local offered = ARGV[2] ",
-        grant_next!("return -1"),
+        grant_next!(
+            "if tonumber(ARGV[3]) > 0 then \
+               if not redis.call('lpos', KEYS[3], offered) then \
+                 redis.call('rpush', KEYS[3], offered) \
+               end \
+               redis.call('pexpire', KEYS[3], \
+                 math.min(tonumber(lease) + 2 * tonumber(new_lease), 172800000)) \
+               return {-1, tonumber(lease)} \
+             end \
+             return -1"
+        ),
         "if not entry and redis.call('pubsub', 'numsub', KEYS[1])[2] > tonumber(ARGV[3]) then \
            redis.call('del', KEYS[1]) \
            redis.call('publish', KEYS[1], ARGV[4]) \

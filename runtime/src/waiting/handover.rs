@@ -39,9 +39,10 @@ pub(crate) struct Handover<'a> {
 impl Handover<'_> {
     /// Completes the handover with its outcome, and wakes someone: the waiter, or, when it
     /// left, the next head. Returns the waiter's owner value when the waiter left in the
-    /// meantime and the lock was, or may have been, handed to it: the lock is then the
-    /// caller's under that value, to pass on or release (handed), or to free in the
-    /// background (unknown).
+    /// meantime and the lock was, or may have been, handed to it, or it was queued in
+    /// Redis: the lock is then the caller's under that value, to pass on or release
+    /// (handed), or to free in the background (unknown); an entry is the caller's to
+    /// withdraw (queued, unknown).
     pub(crate) fn settle(mut self, outcome: HandoffOutcome) -> Option<String> {
         self.settled = true;
         match self.table.settle_handover(self.key, self.waiter, outcome) {
@@ -106,6 +107,7 @@ impl WaitTable {
             entry.handoffs_in_row = 0;
             return None;
         }
+        let subscribed = entry.subscription == Subscription::Active;
         let head = entry.queue.front_mut()?;
         if head.handoff_pending || head.granted.is_some() || head.attempting {
             return None;
@@ -116,7 +118,14 @@ impl WaitTable {
             fenced,
         } = head.offer.clone()?;
         head.handoff_pending = true;
-        let (waiter, own_subscriptions) = (head.id, entry.subscription == Subscription::Active);
+        let sent = Instant::now();
+        if subscribed {
+            // The handover may queue the waiter in Redis (see `HandoffOutcome::Queued`): a
+            // lock handed to it from there is its own from now on, even before the
+            // handover's reply arrives.
+            head.queued_since.get_or_insert(sent);
+        }
+        let waiter = head.id;
         drop(keys);
         Some(Handover {
             table: self,
@@ -125,8 +134,8 @@ impl WaitTable {
             value,
             lease,
             fenced,
-            own_subscriptions: u8::from(own_subscriptions),
-            sent: Instant::now(),
+            own_subscriptions: u8::from(subscribed),
+            sent,
             settled: false,
         })
     }
@@ -136,7 +145,8 @@ impl WaitTable {
     fn settle_handover(&self, key: &str, waiter: u64, outcome: HandoffOutcome) -> bool {
         let succeeded = matches!(outcome, HandoffOutcome::Handed(_));
         // A waiter that left never looks at the key again: whatever the handover may have
-        // given it is the releaser's to deal with.
+        // given it is the releaser's to deal with (a lock, or an entry in the queue in
+        // Redis).
         let nobody_holds = matches!(outcome, HandoffOutcome::NotHanded);
         let mut keys = lock(&self.keys);
         let Some(entry) = keys.get_mut(key) else {
@@ -162,6 +172,9 @@ impl WaitTable {
                 entry.handoffs_in_row += 1;
             }
             HandoffOutcome::NotHanded => {}
+            HandoffOutcome::Queued { holder_until } => {
+                waiter.queued_by_handover = Some(holder_until);
+            }
             HandoffOutcome::Unknown { sent } => {
                 waiter.maybe_granted = Some(waiter.maybe_granted.map_or(sent, |t| t.min(sent)));
             }

@@ -30,6 +30,7 @@ impl WaitTable {
             attempting: false,
             offer,
             queued_since: None,
+            queued_by_handover: None,
             handoff_pending: false,
         });
         Ticket {
@@ -97,6 +98,18 @@ impl Ticket<'_> {
             .iter_mut()
             .find(|w| w.id == self.id)?
             .granted
+            .take()
+    }
+
+    /// Whether a handover queued this waiter in Redis behind the process it handed the lock
+    /// to (see `HandoffOutcome::Queued`): until when that holder's lease runs. Told once.
+    pub(crate) fn take_queued_by_handover(&self) -> Option<Instant> {
+        let mut keys = lock(&self.table.keys);
+        keys.get_mut(self.key)?
+            .queue
+            .iter_mut()
+            .find(|w| w.id == self.id)?
+            .queued_by_handover
             .take()
     }
 

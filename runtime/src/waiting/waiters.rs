@@ -70,6 +70,11 @@ pub(crate) struct Waiter {
     /// handed that way began no earlier. (Not the latest attempt: one that began after the
     /// lock was handed, and was lost on its way, would date the lease too late.)
     pub(crate) queued_since: Option<Instant>,
+    /// Set when a handover to this waiter found another process first in the lock's
+    /// queue in Redis, handed the lock to it and queued this waiter behind, in the same
+    /// script: until when that holder's lease runs. The waiter then waits as if its own
+    /// attempt had queued it, without making one.
+    pub(crate) queued_by_handover: Option<Instant>,
     pub(crate) handoff_pending: bool,
 }
 
@@ -101,6 +106,10 @@ pub(crate) enum HandoffOutcome {
     Handed(Grant),
     /// The waiter does not: the lock was released to everyone, or was not the releaser's.
     NotHanded,
+    /// The waiter does not, but stands in the lock's queue in Redis now: the lock went to
+    /// a process queued there first, whose lease runs until `holder_until`, and the same
+    /// script queued the waiter behind it.
+    Queued { holder_until: Instant },
     /// Nobody knows: the request went out at `sent` and no reply came (a timeout, a
     /// dropped connection, a cancelled releaser). The key may hold the waiter's token.
     Unknown { sent: Instant },

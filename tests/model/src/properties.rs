@@ -20,6 +20,8 @@ pub const ANNOUNCED: &str = "a release is announced to another process";
 pub const CONFIRMING: &str = "an acquisition confirms after an unanswered attempt";
 pub const CLEANING: &str = "a background release runs";
 pub const HANDED_FROM_QUEUE: &str = "a lock is handed to a process queued in Redis";
+pub const QUEUED_BY_HANDOVER: &str =
+    "a handover passed over for a process queued first queues its waiter behind it";
 pub const LEAVING: &str =
     "an acquisition that runs out of time leaves Redis's queue in a last attempt";
 
@@ -69,6 +71,11 @@ pub fn all() -> Vec<Property<LockModel>> {
         Property::sometimes(CLEANING, |_, s: &State| !s.cleanups.is_empty()),
         Property::sometimes(HANDED_FROM_QUEUE, |_, s: &State| {
             s.procs.iter().any(|p| !p.inbox.is_empty())
+        }),
+        Property::sometimes(QUEUED_BY_HANDOVER, |_, s: &State| {
+            s.procs
+                .iter()
+                .any(|p| p.queue.iter().any(|w| w.queued_by_handover.is_some()))
         }),
         Property::sometimes(LEAVING, |_, s: &State| {
             acquisitions(s).any(|(_, _, a)| matches!(a.step, AcquireStep::Leave { .. }))

@@ -82,6 +82,10 @@ pub enum Reply {
     ToEveryone,
     /// HANDOFF found the key not ours (0).
     NotOurs,
+    /// HANDOFF handed the lock to another process's queued acquisition, and queued the
+    /// waiter behind it, its process listening (`{-1, lease}`): the new holder's lease,
+    /// in ticks.
+    Queued(Time),
     /// RELEASE (2, handed to the queue, counts as 1) or EXTEND: 1 or 0.
     Done(bool),
 }
@@ -216,8 +220,15 @@ impl Redis {
                 match self.grant_next(old, Some(new), now, scripts) {
                     Next::Offered => {}
                     granted @ Next::Granted { .. } => {
+                        let mut reply = Reply::ToEveryone;
+                        if own > 0 {
+                            // The waiter joins the queue's end as its own attempt would.
+                            let expires = self.key.expect("just granted").expires;
+                            self.join(new, true, late, expires, scripts);
+                            reply = Reply::Queued(expires - now);
+                        }
                         return Effects {
-                            reply: Reply::ToEveryone,
+                            reply,
                             announced: false,
                             granted: Some(granted),
                         };

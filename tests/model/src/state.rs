@@ -143,6 +143,9 @@ pub struct Waiter {
     /// [`Fix::GrantLeaseFromFirstJoin`](crate::Fix::GrantLeaseFromFirstJoin) reverted, when
     /// its latest attempt began.
     pub queued_since: Option<Time>,
+    /// A HANDOFF to it queued it in Redis behind the process it handed the lock to
+    /// (`Waiter::queued_by_handover`): until when that holder's lease runs.
+    pub queued_by_handover: Option<Time>,
 }
 
 impl Waiter {

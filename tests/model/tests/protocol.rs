@@ -262,12 +262,21 @@ fn a_grant_from_the_queue_taken_during_a_handover_is_freed_under_its_holder() {
 }
 
 /// With the fix, the race above frees nothing under anyone: checked exhaustively to the
-/// same bound, with one fault a run (a handover or a grant lost, late or cut short).
+/// same bound, with one fault a run (a handover or a grant lost, late or cut short). The
+/// exploration reaches a handover that queues its waiter behind the process queued first
+/// (HANDOFF's `{-1, lease}`).
 #[test]
 fn with_every_fix_a_handoff_racing_a_grant_from_the_queue_violates_nothing() {
     let mut config = Config::handoff_meets_queue();
     config.faults = 1;
-    assert_holds(config, steps(HANDOFF_MEETS_QUEUE_STEPS));
+    assert_holds_reaching(
+        config,
+        steps(HANDOFF_MEETS_QUEUE_STEPS),
+        &[
+            properties::HANDED_FROM_QUEUE,
+            properties::QUEUED_BY_HANDOVER,
+        ],
+    );
 }
 
 /// Wider than the suite: the race above with two faults a run and three ticks, in which
@@ -308,4 +317,20 @@ fn deeper() {
     config.faults = 2;
     config.extend = true;
     assert_holds(config, steps(15));
+}
+
+/// A handover that queues its waiter behind the process queued first (HANDOFF's
+/// `{-1, lease}`), the waiter then giving up: it leaves Redis's queue like an acquisition
+/// its own attempt queued (`Attempts::queued_by_handover`). Process 0's waiter has a
+/// deadline of two ticks here.
+#[test]
+fn with_every_fix_a_waiter_queued_by_a_handover_that_gives_up_violates_nothing() {
+    let mut config = Config::handoff_meets_queue();
+    config.processes[0][1].timeout = Some(2);
+    config.faults = 1;
+    assert_holds_reaching(
+        config,
+        steps(HANDOFF_MEETS_QUEUE_STEPS),
+        &[properties::QUEUED_BY_HANDOVER, properties::LEAVING],
+    );
 }

@@ -95,8 +95,29 @@ impl<'a> Attempts<'a> {
         let view = self.ticket().view();
         if let Some(sent) = view.maybe_granted {
             self.may_hold_since(sent);
+            self.may_be_queued_by_handover(sent);
         }
         view
+    }
+
+    /// A handover sent at `sent`, whose outcome nobody learned, may have queued this
+    /// acquisition in Redis behind another process (see `HandoffOutcome::Queued`). The
+    /// queue then lives that holder's lease and two of ours, which this process does not
+    /// know: counted as three of ours, until an attempt of its own tells the holder's.
+    fn may_be_queued_by_handover(&mut self, sent: Instant) {
+        self.note_queued(sent + 3 * self.lock.lease());
+    }
+
+    /// When a handover queued this acquisition in Redis behind the process it handed the
+    /// lock to (see `HandoffOutcome::Queued`): until when that holder's lease runs. The
+    /// acquisition then waits as after an attempt of its own that found the lock taken
+    /// and queued it.
+    pub(super) fn queued_by_handover(&mut self) -> Option<Instant> {
+        let holder_until = self.ticket().take_queued_by_handover()?;
+        self.note_answer();
+        self.found_taken = true;
+        self.note_queued(holder_until + 2 * self.lock.lease());
+        Some(holder_until)
     }
 
     /// Marks the start of this acquisition's own attempt (see `Ticket::begin_attempt`).
@@ -297,7 +318,18 @@ impl Drop for Attempts<'_> {
         if self.acquired {
             return;
         }
+        if let Some(holder_until) = self
+            .ticket
+            .as_ref()
+            .and_then(Ticket::take_queued_by_handover)
+        {
+            self.note_queued(holder_until + 2 * self.lock.lease());
+        }
         let handed_since = self.ticket.take().and_then(Ticket::leave);
+        if let Some(sent) = handed_since {
+            // A handover to it may have queued it too.
+            self.may_be_queued_by_handover(sent);
+        }
         let since = match (handed_since, self.unconfirmed_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

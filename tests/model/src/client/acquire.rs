@@ -83,6 +83,16 @@ impl State {
         {
             return;
         }
+        if let Some(holder_until) = waiter.queued_by_handover {
+            // `Attempts::queued_by_handover`: queued in Redis as by an attempt of its own.
+            self.procs[p]
+                .waiter_mut(t)
+                .expect("queued")
+                .queued_by_handover = None;
+            a.holder_lease_end = Some(holder_until);
+            a.queued_until = a.queued_until.max(Some(holder_until + 2 * cfg.lease));
+            return self.sleep(cfg, p, t, a);
+        }
         let proc = &self.procs[p];
         if proc.is_head(t) && !waiter.handoff_pending {
             match proc.holder_until.filter(|&until| until > now) {
@@ -310,8 +320,11 @@ impl State {
     /// the queue, then its attempts release whatever may have been taken for it; one that
     /// may be queued in Redis withdraws from there in the same request.
     pub fn give_up(&mut self, cfg: &Config, p: usize, t: usize) {
-        let a = self.acquiring(p, t);
+        let mut a = self.acquiring(p, t);
         let (waiter, was_head) = self.procs[p].remove(t);
+        if let Some(holder_until) = waiter.queued_by_handover {
+            a.queued_until = a.queued_until.max(Some(holder_until + 2 * cfg.lease));
+        }
         let granted = waiter
             .granted
             .filter(|_| cfg.has(Fix::GrantedDropReleases))

@@ -89,7 +89,7 @@ impl State {
         let offer = if head_attempting && cfg.has(Fix::NoOfferDuringAttempt) {
             None
         } else {
-            self.procs[p].offer_handoff()
+            self.procs[p].offer_handoff(self.now)
         };
         let (step, op) = match offer {
             Some((task, round)) => {
@@ -172,6 +172,23 @@ impl State {
                     return self.hand_over_or_release(cfg, p, t, to, sent + cfg.lease);
                 }
             }
+            Outcome::Reply(Reply::Queued(pttl)) => {
+                let holder_until = self.now + pttl;
+                if present {
+                    self.procs[p].finish_handoff(task, round, None);
+                    if let Some(waiter) = self.procs[p].waiter_of(task, round) {
+                        waiter.queued_by_handover = Some(holder_until);
+                    }
+                } else {
+                    // The waiter left: its entry would be handed the lock, and nobody would
+                    // take it.
+                    let until = holder_until + 3 * cfg.lease;
+                    self.schedule_withdraw(cfg, p, to, until);
+                    if cfg.has(Fix::PokeAfterOfferedLeft) {
+                        self.procs[p].notify();
+                    }
+                }
+            }
             Outcome::Reply(_) => self.not_handed(cfg, p, task, round, present),
             Outcome::Failed | Outcome::Cancelled => {
                 self.not_handed(cfg, p, task, round, present);
@@ -183,11 +200,12 @@ impl State {
                     self.schedule_cleanup(cfg, p, r.token, r.valid_until);
                 }
                 if cfg.has(Fix::HandoffFailureCleansUp) {
-                    // It may have run: the waiter's token may hold the lock.
+                    // It may have run: the waiter's token may hold the lock, or its entry
+                    // stand in Redis's queue (bounded by three leases).
                     if present {
-                        self.maybe_granted(p, task, sent);
+                        self.maybe_granted(cfg, p, task, sent);
                     } else {
-                        self.schedule_cleanup(cfg, p, to, sent + cfg.lease);
+                        self.schedule_withdraw(cfg, p, to, sent + 3 * cfg.lease);
                     }
                 }
             }
@@ -205,10 +223,12 @@ impl State {
         }
     }
 
-    /// The waiter learns that a HANDOFF to its token may have run (sent at `sent`).
-    fn maybe_granted(&mut self, p: usize, task: usize, sent: Time) {
+    /// The waiter learns that a HANDOFF to its token may have run (sent at `sent`): it
+    /// may hold the lock, or be queued in Redis (`Attempts::may_be_queued_by_handover`).
+    fn maybe_granted(&mut self, cfg: &Config, p: usize, task: usize, sent: Time) {
         if let Phase::Acquiring(a) = self.phase_mut(p, task) {
             a.unconfirmed = a.unconfirmed.max(Some(sent));
+            a.queued_until = a.queued_until.max(Some(sent + 3 * cfg.lease));
         }
     }
 }

@@ -32,6 +32,7 @@ impl Process {
             granted: None,
             handoff_pending: false,
             queued_since: None,
+            queued_by_handover: None,
         });
     }
 
@@ -65,13 +66,19 @@ impl Process {
         self.poke_head();
     }
 
-    /// `WaitTable::offer_handoff`: the head's task and round, now marked as offered.
-    pub fn offer_handoff(&mut self) -> Option<(usize, u8)> {
+    /// `WaitTable::offer_handoff`: the head's task and round, now marked as offered. A
+    /// HANDOFF to it may queue it in Redis (when this process listens): a lock handed to it
+    /// from there is its own from now on.
+    pub fn offer_handoff(&mut self, now: Time) -> Option<(usize, u8)> {
+        let subscribed = self.subscription == Subscription::Active;
         let head = self.queue.first_mut()?;
         if head.handoff_pending || head.granted.is_some() {
             return None;
         }
         head.handoff_pending = true;
+        if subscribed {
+            head.queued_since.get_or_insert(now);
+        }
         Some((usize::from(head.task), head.round))
     }
 

@@ -1,0 +1,140 @@
+//! A release that would hand the lock to a waiter of its own process, but finds another
+//! process first in the lock's queue in Redis, hands it to that process and queues its own
+//! waiter behind it in the same script (HANDOFF): the waiter makes no request of its own
+//! to queue, is handed the lock by the next release, and, should it give up meanwhile,
+//! leaves the queue so that no release hands the lock to it once it is gone.
+//!
+//! Each client of this test binary has its own instance id, wait table and pub/sub
+//! connection: to Redis it is a process of its own.
+
+use std::time::Duration;
+
+use redis_locked::{ClientBuilder, Lock, LockError, LockGuard};
+use redis_locked_tests::{RedisServer, wait_for_queue};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn lock(client: &str, name: &str) -> Lock {
+    Lock::with_client(client, name).unwrap().expire(LEASE)
+}
+
+/// Scripts the server ran since its statistics were reset.
+fn scripts_run(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    info.lines()
+        .filter_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn queue_len(server: &RedisServer, queue: &str) -> usize {
+    redis::cmd("LLEN")
+        .arg(queue)
+        .query(&mut server.connection())
+        .unwrap()
+}
+
+/// Process `b` holds `name`; two acquisitions of process `a` wait (the first queued in
+/// Redis, the second behind it in `a`'s wait table), then one of process `c` queues in
+/// Redis behind the first. `b` releases: the first of `a` gets the lock, returned here
+/// with the tasks of the second (`timeout`) and of `c`.
+async fn a_holds_with_own_waiter_and_c_queued(
+    server: &RedisServer,
+    name: &str,
+    timeout: Option<Duration>,
+) -> (
+    LockGuard,
+    tokio::task::JoinHandle<Result<LockGuard, LockError>>,
+    tokio::task::JoinHandle<Result<LockGuard, LockError>>,
+) {
+    for client in ["a", "b", "c"] {
+        let client = format!("{name}-{client}");
+        ClientBuilder::new(server.url()).register(&client).unwrap();
+    }
+    let (a, b, c) = (
+        format!("{name}-a"),
+        format!("{name}-b"),
+        format!("{name}-c"),
+    );
+    // Process `a` connected, so that its acquisitions below queue in its wait table in the
+    // order they are spawned, before either of them sends anything.
+    let warm = lock(&a, "warm-up").acquire(None).await.unwrap();
+    warm.release().await.unwrap();
+    let queue = format!("lock:{{{name}}}:queue");
+    let holder = lock(&b, name).acquire(None).await.unwrap();
+    let first = lock(&a, name);
+    let first = tokio::spawn(async move { first.acquire(None).await });
+    let own = lock(&a, name);
+    let own = tokio::spawn(async move { own.acquire(timeout).await });
+    wait_for_queue(server, &queue, 1).await;
+    let other = lock(&c, name);
+    let other = tokio::spawn(async move { other.acquire(None).await });
+    wait_for_queue(server, &queue, 2).await;
+    holder.release().await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    (first, own, other)
+}
+
+/// The handover queues the waiter: from the release of `a` to the waiter's own release,
+/// the server runs three scripts (the handover, `c`'s release, which grants the waiter the
+/// lock, and the waiter's release), not a fourth, the waiter's own attempt to queue.
+#[tokio::test(flavor = "current_thread")]
+async fn a_waiter_passed_over_for_another_process_is_queued_by_the_same_script() {
+    let server = RedisServer::start();
+    let (first, own, other) = a_holds_with_own_waiter_and_c_queued(&server, "fold", None).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.connection())
+        .unwrap();
+    first.release().await.unwrap();
+    let other = other.await.unwrap().unwrap();
+    assert_eq!(
+        queue_len(&server, "lock:{fold}:queue"),
+        1,
+        "the waiter queued"
+    );
+    other.release().await.unwrap();
+    let own = own.await.unwrap().unwrap();
+    own.release().await.unwrap();
+    assert_eq!(scripts_run(&server), 3);
+}
+
+/// The waiter queued by the handover gives up while `c` holds the lock: its last attempt
+/// takes its entry out of the queue, so `c`'s release frees the lock rather than hand it
+/// to an acquisition that is gone (which would keep it for its 30 s lease).
+#[tokio::test(flavor = "current_thread")]
+async fn a_waiter_queued_by_a_handover_that_gives_up_leaves_the_queue() {
+    let server = RedisServer::start();
+    let timeout = Some(Duration::from_millis(1500));
+    let (first, own, other) = a_holds_with_own_waiter_and_c_queued(&server, "quit", timeout).await;
+    first.release().await.unwrap();
+    let other = other.await.unwrap().unwrap();
+    assert!(matches!(own.await.unwrap(), Err(LockError::Timeout { .. })));
+    assert_eq!(
+        queue_len(&server, "lock:{quit}:queue"),
+        0,
+        "the waiter left"
+    );
+    other.release().await.unwrap();
+    let next = lock("quit-b", "quit").try_acquire().await.unwrap();
+    assert!(next.is_some(), "free at once after the release");
+}
+
+/// The same waiter is cancelled instead (its future dropped): its entry is withdrawn in
+/// the background, and `c`'s release frees the lock.
+#[tokio::test(flavor = "current_thread")]
+async fn a_waiter_queued_by_a_handover_that_is_cancelled_is_withdrawn() {
+    let server = RedisServer::start();
+    let (first, own, other) = a_holds_with_own_waiter_and_c_queued(&server, "drop", None).await;
+    first.release().await.unwrap();
+    let other = other.await.unwrap().unwrap();
+    own.abort();
+    assert!(own.await.unwrap_err().is_cancelled());
+    wait_for_queue(&server, "lock:{drop}:queue", 0).await;
+    other.release().await.unwrap();
+    let next = lock("drop-b", "drop").try_acquire().await.unwrap();
+    assert!(next.is_some(), "free at once after the release");
+}
