@@ -432,6 +432,25 @@ async fn wait_for_subscriber_count(
     }
 }
 
+/// How many scripts the server ran since it started or its statistics were reset (`EVALSHA`
+/// and `EVAL`), without the `EVALSHA`s refused with `NOSCRIPT` (each followed by an `EVAL`).
+pub fn scripts_run(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    let field = |line: &str, name: &str| -> u64 {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .map(|line| field(line, "calls") - field(line, "failed_calls"))
+        .sum()
+}
+
 /// Waits until the list `queue` (a lock's queue of waiting processes, `lock:{NAME}:queue`)
 /// holds exactly `len` entries.
 pub async fn wait_for_queue(server: &RedisServer, queue: &str, len: usize) {

@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock};
-use redis_locked_tests::{RedisCluster, RedisServer, wait_for_exactly_subscribers, wait_for_queue};
+use redis_locked_tests::{
+    RedisCluster, RedisServer, scripts_run, wait_for_exactly_subscribers, wait_for_queue,
+};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -23,25 +25,6 @@ fn register(server: &RedisServer, clients: &[&str]) {
     for client in clients {
         redis_locked::register(client, &server.url()).unwrap();
     }
-}
-
-/// How many scripts the server ran since its statistics were reset (`EVALSHA` and `EVAL`),
-/// without the `EVALSHA`s refused with `NOSCRIPT` (each followed by an `EVAL`).
-fn scripts_run(server: &RedisServer) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut server.connection())
-        .unwrap();
-    let field = |line: &str, name: &str| -> u64 {
-        line.split(&format!("{name}="))
-            .nth(1)
-            .and_then(|rest| rest.split(',').next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    info.lines()
-        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
-        .map(|line| field(line, "calls") - field(line, "failed_calls"))
-        .sum()
 }
 
 /// Releases `holder` and asserts that `next`, a task that waits for the lock and returns when

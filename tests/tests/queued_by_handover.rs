@@ -10,24 +10,12 @@
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockGuard};
-use redis_locked_tests::{RedisServer, wait_for_queue};
+use redis_locked_tests::{RedisServer, scripts_run, wait_for_queue};
 
 const LEASE: Duration = Duration::from_secs(30);
 
 fn lock(client: &str, name: &str) -> Lock {
     Lock::with_client(client, name).unwrap().expire(LEASE)
-}
-
-/// Scripts the server ran since its statistics were reset.
-fn scripts_run(server: &RedisServer) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut server.connection())
-        .unwrap();
-    info.lines()
-        .filter_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-        .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 fn queue_len(server: &RedisServer, queue: &str) -> usize {

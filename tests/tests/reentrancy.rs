@@ -6,19 +6,7 @@
 use std::time::{Duration, Instant};
 
 use redis_locked::{LockError, redis_lock};
-use redis_locked_tests::RedisServer;
-
-/// How many scripts (acquire, release, ...) the server has run: a passed-through call
-/// adds none.
-fn scripts_run(server: &RedisServer) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut server.connection())
-        .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
-}
+use redis_locked_tests::{RedisServer, scripts_run};
 
 fn held(server: &RedisServer, name: &str) -> bool {
     redis::cmd("EXISTS")
