@@ -68,18 +68,40 @@ pub(crate) trait Io: Send + Sync {
         F: Future + Send,
         F::Output: Send;
 
-    /// Sends `cmd` to every server of `members` at once, each request giving up at
-    /// `until` or after the client's response timeout, and sent again as in
-    /// [`request`](Io::request); the outcomes in order. A server that answers `NOSCRIPT`
-    /// is sent `if_noscript` (the script by body) at once, without waiting for the others.
+    /// Sends `request` to every server of `members` at once (see [`EachRequest`]); the
+    /// outcomes in order.
     fn each_request(
         &self,
         members: &[&Single],
-        cmd: &redis::Cmd,
-        if_noscript: Option<&redis::Cmd>,
-        until: Option<Instant>,
-        resend_safe: bool,
+        request: EachRequest<'_>,
     ) -> impl Future<Output = Vec<Result<Reply, LockError>>> + Send;
+}
+
+/// The request [`Io::each_request`] sends to every server of a round.
+#[derive(Clone, Copy)]
+pub(crate) struct EachRequest<'a> {
+    pub(crate) cmd: &'a redis::Cmd,
+    /// Sent at once, without waiting for the others, to a server that answers `NOSCRIPT`
+    /// to `cmd`: the script by body.
+    pub(crate) if_noscript: Option<&'a redis::Cmd>,
+    /// Each request gives up then, or after the client's response timeout.
+    pub(crate) until: Option<Instant>,
+    /// Sent again as in [`request`](Io::request).
+    pub(crate) resend_safe: bool,
+}
+
+impl<'a> EachRequest<'a> {
+    /// The request a server that answered `NOSCRIPT` is sent instead.
+    fn by_body(self) -> EachRequest<'a> {
+        match self.if_noscript {
+            Some(eval) => EachRequest {
+                cmd: eval,
+                if_noscript: None,
+                ..self
+            },
+            None => self,
+        }
+    }
 }
 
 /// Async I/O on the caller's Tokio runtime.
@@ -169,12 +191,9 @@ impl Io for AsyncIo {
     async fn each_request(
         &self,
         members: &[&Single],
-        cmd: &redis::Cmd,
-        if_noscript: Option<&redis::Cmd>,
-        until: Option<Instant>,
-        resend_safe: bool,
+        request: EachRequest<'_>,
     ) -> Vec<Result<Reply, LockError>> {
-        join::each_async(members, cmd, if_noscript, until, resend_safe).await
+        join::each_async(members, request).await
     }
 }
 
@@ -237,12 +256,9 @@ impl Io for SyncIo {
     fn each_request(
         &self,
         members: &[&Single],
-        cmd: &redis::Cmd,
-        if_noscript: Option<&redis::Cmd>,
-        until: Option<Instant>,
-        resend_safe: bool,
+        request: EachRequest<'_>,
     ) -> impl Future<Output = Vec<Result<Reply, LockError>>> + Send {
-        let outcomes = join::each_blocking(members, cmd, if_noscript, until, resend_safe);
+        let outcomes = join::each_blocking(members, request);
         for (member, outcome) in members.iter().zip(&outcomes) {
             member.check(outcome);
         }

@@ -90,27 +90,27 @@ impl Ticket<'_> {
             .min()
     }
 
-    /// Takes the lock handed to this waiter, if one was.
-    pub(crate) fn take_grant(&self) -> Option<Grant> {
+    /// Runs `f` on this waiter's entry in the table, under the table's lock; `None` when
+    /// it is not there.
+    fn with_me<R>(&self, f: impl FnOnce(&mut Waiter) -> R) -> Option<R> {
         let mut keys = lock(&self.table.keys);
-        keys.get_mut(self.key)?
+        let me = keys
+            .get_mut(self.key)?
             .queue
             .iter_mut()
-            .find(|w| w.id == self.id)?
-            .granted
-            .take()
+            .find(|w| w.id == self.id)?;
+        Some(f(me))
+    }
+
+    /// Takes the lock handed to this waiter, if one was.
+    pub(crate) fn take_grant(&self) -> Option<Grant> {
+        self.with_me(|me| me.granted.take()).flatten()
     }
 
     /// Whether a handover queued this waiter in Redis behind the process it handed the lock
     /// to (see `HandoffOutcome::Queued`): until when that holder's lease runs. Told once.
     pub(crate) fn take_queued_by_handover(&self) -> Option<Instant> {
-        let mut keys = lock(&self.table.keys);
-        keys.get_mut(self.key)?
-            .queue
-            .iter_mut()
-            .find(|w| w.id == self.id)?
-            .queued_by_handover
-            .take()
+        self.with_me(|me| me.queued_by_handover.take()).flatten()
     }
 
     /// Marks the start of this waiter's own attempt; false (and nothing marked) when it is
@@ -135,24 +135,14 @@ impl Ticket<'_> {
     /// The attempt about to be sent may queue this waiter in Redis: from now on a releaser
     /// may hand it the lock from there.
     pub(crate) fn may_queue(&self) {
-        let mut keys = lock(&self.table.keys);
-        if let Some(me) = keys
-            .get_mut(self.key)
-            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
-        {
+        self.with_me(|me| {
             me.queued_since.get_or_insert_with(Instant::now);
-        }
+        });
     }
 
     /// This waiter's attempt is over.
     pub(crate) fn end_attempt(&self) {
-        let mut keys = lock(&self.table.keys);
-        if let Some(me) = keys
-            .get_mut(self.key)
-            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
-        {
-            me.attempting = false;
-        }
+        self.with_me(|me| me.attempting = false);
     }
 
     /// Redis answered an attempt on this key just now.

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::protocol::scripts::Script;
-use crate::servers::io::{Io, evalsha};
+use crate::servers::io::{EachRequest, Io, evalsha};
 use crate::servers::single::Single;
 use crate::transport::reply::Reply;
 use crate::util::error::LockError;
@@ -24,9 +24,13 @@ pub(super) async fn eval_each<I: Io>(
     let first = evalsha(script, keys, args);
     let mut eval = redis::cmd("EVAL");
     eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
-    let outcomes = io
-        .each_request(members, &first, Some(&eval), until, script.resend_safe)
-        .await;
+    let request = EachRequest {
+        cmd: &first,
+        if_noscript: Some(&eval),
+        until,
+        resend_safe: script.resend_safe,
+    };
+    let outcomes = io.each_request(members, request).await;
     outcomes
         .into_iter()
         .map(|outcome| {
@@ -50,7 +54,13 @@ pub(super) async fn set_each<I: Io>(
 ) -> Vec<Result<bool, LockError>> {
     let mut set = redis::cmd("SET");
     set.arg(key).arg(token).arg("NX").arg("PX").arg(lease_ms);
-    let outcomes = io.each_request(members, &set, None, until, false).await;
+    let request = EachRequest {
+        cmd: &set,
+        if_noscript: None,
+        until,
+        resend_safe: false,
+    };
+    let outcomes = io.each_request(members, request).await;
     outcomes
         .into_iter()
         .map(|outcome| match outcome?.into_result()? {

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
+use crate::servers::io::EachRequest;
 use crate::servers::single::Single;
 use crate::transport::pool::pipelined::Progress;
 use crate::transport::reply::Reply;
@@ -48,26 +49,19 @@ pub(super) async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 /// together under one timer for the round (they share their deadline), not one each.
 pub(super) async fn each_async(
     members: &[&Single],
-    cmd: &redis::Cmd,
-    if_noscript: Option<&redis::Cmd>,
-    until: Option<Instant>,
-    resend_safe: bool,
+    request: EachRequest<'_>,
 ) -> Vec<Result<Reply, LockError>> {
     /// One server's request, unbounded but for the round's timer.
-    async fn request(
-        single: &Single,
-        cmd: &redis::Cmd,
-        until: Option<Instant>,
-        resend_safe: bool,
-    ) -> Result<Reply, LockError> {
-        let server = single.server(until).await?;
+    async fn send(single: &Single, request: EachRequest<'_>) -> Result<Reply, LockError> {
+        let server = single.server(request.until).await?;
         let pools = &single.async_pools;
-        pools.request(&server.endpoint, cmd, resend_safe).await
+        (pools.request(&server.endpoint, request.cmd, request.resend_safe)).await
     }
+    let until = request.until;
     let requests = members.iter().map(|member| async move {
-        let outcome = request(member, cmd, until, resend_safe).await;
-        match if_noscript {
-            Some(eval) if noscript(&outcome) => request(member, eval, until, resend_safe).await,
+        let outcome = send(member, request).await;
+        match request.if_noscript {
+            Some(_) if noscript(&outcome) => send(member, request.by_body()).await,
             _ => outcome,
         }
     });
@@ -139,17 +133,20 @@ where
     })
 }
 
-/// [`request_blocking`], then `if_noscript` when the server does not know the script.
+/// [`request_blocking`], then by body when the server does not know the script.
 fn request_blocking_or(
     single: &Single,
-    cmd: &redis::Cmd,
-    if_noscript: Option<&redis::Cmd>,
-    until: Option<Instant>,
-    resend_safe: bool,
+    request: EachRequest<'_>,
     fresh: bool,
 ) -> Result<Reply, LockError> {
+    let EachRequest {
+        cmd,
+        until,
+        resend_safe,
+        ..
+    } = request;
     let outcome = request_blocking(single, cmd, until, resend_safe, fresh);
-    match if_noscript {
+    match request.if_noscript {
         Some(eval) if noscript(&outcome) => {
             request_blocking(single, eval, until, resend_safe, false)
         }
@@ -179,11 +176,14 @@ pub(super) fn request_blocking(
 /// and `if_noscript` at once on a server that answers `NOSCRIPT`; the outcomes in order.
 pub(super) fn each_blocking(
     members: &[&Single],
-    cmd: &redis::Cmd,
-    if_noscript: Option<&redis::Cmd>,
-    until: Option<Instant>,
-    resend_safe: bool,
+    request: EachRequest<'_>,
 ) -> Vec<Result<Reply, LockError>> {
+    let EachRequest {
+        cmd,
+        if_noscript,
+        until,
+        resend_safe,
+    } = request;
     /// Where one server's request stands.
     #[allow(
         clippy::large_enum_variant,
@@ -202,17 +202,11 @@ pub(super) fn each_blocking(
     let mut by_body = vec![false; members.len()];
     std::thread::scope(|scope| {
         // Server `i`'s request (by body: `if_noscript`) on a thread of its own.
-        let apart =
-            |i: usize, by_body: bool, fresh: bool| {
-                let member: &Single = members[i];
-                let (cmd, then) = match (by_body, if_noscript) {
-                    (true, Some(eval)) => (eval, None),
-                    _ => (cmd, if_noscript),
-                };
-                State::Apart(scope.spawn(move || {
-                    request_blocking_or(member, cmd, then, until, resend_safe, fresh)
-                }))
-            };
+        let apart = |i: usize, by_body: bool, fresh: bool| {
+            let member: &Single = members[i];
+            let request = if by_body { request.by_body() } else { request };
+            State::Apart(scope.spawn(move || request_blocking_or(member, request, fresh)))
+        };
         let mut states: Vec<_> = members
             .iter()
             .zip(&servers)
