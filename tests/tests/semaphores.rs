@@ -189,27 +189,41 @@ async fn other_uses_of_a_semaphores_name_are_refused_and_count_nothing() {
         .unwrap();
 }
 
+/// Registers `clients` on `server`; the semaphore `name` of 2 permits (30 s leases) as seen
+/// by a client.
+fn two_permits(
+    server: &RedisServer,
+    clients: [&str; 2],
+    name: &'static str,
+) -> impl Fn(&str) -> Lock {
+    for client in clients {
+        redis_locked::register(client, &server.url()).unwrap();
+    }
+    move |client| {
+        Lock::with_client(client, name)
+            .unwrap()
+            .permits(2)
+            .expire(Duration::from_secs(30))
+    }
+}
+
+/// A task that waits up to 10 s for a permit of `lock`: when it got one, and its guard.
+fn waiting_for(lock: Lock) -> tokio::task::JoinHandle<(Instant, redis_locked::LockGuard)> {
+    tokio::spawn(async move {
+        let guard = lock.acquire(Some(Duration::from_secs(10))).await.unwrap();
+        (Instant::now(), guard)
+    })
+}
+
 /// Two permits held, a waiter of another process: a release wakes it at once, not at
 /// the end of the 30 s leases.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_released_permit_wakes_a_waiter_of_another_process() {
     let server = RedisServer::start();
-    for client in ["sem-wake-a", "sem-wake-b"] {
-        redis_locked::register(client, &server.url()).unwrap();
-    }
-    let lock = |client: &str| {
-        Lock::with_client(client, "pair")
-            .unwrap()
-            .permits(2)
-            .expire(Duration::from_secs(30))
-    };
+    let lock = two_permits(&server, ["sem-wake-a", "sem-wake-b"], "pair");
     let one = lock("sem-wake-a").acquire(None).await.unwrap();
     let two = lock("sem-wake-a").acquire(None).await.unwrap();
-    let waiter = lock("sem-wake-b");
-    let waiting = tokio::spawn(async move {
-        let guard = waiter.acquire(Some(Duration::from_secs(10))).await.unwrap();
-        (Instant::now(), guard)
-    });
+    let waiting = waiting_for(lock("sem-wake-b"));
     redis_locked_tests::wait_for_subscribers(&server, "lock:{pair}", 1).await;
     let released = Instant::now();
     one.release().await.unwrap();
@@ -402,15 +416,7 @@ async fn semaphores_and_shared_locks_are_refused_where_they_cannot_be_counted() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minimum_hold_keeps_a_permit_taken() {
     let server = RedisServer::start();
-    for client in ["sem-keep-a", "sem-keep-b"] {
-        redis_locked::register(client, &server.url()).unwrap();
-    }
-    let lock = |client: &str| {
-        Lock::with_client(client, "nightly")
-            .unwrap()
-            .permits(2)
-            .expire(Duration::from_secs(30))
-    };
+    let lock = two_permits(&server, ["sem-keep-a", "sem-keep-b"], "nightly");
     let kept = lock("sem-keep-a")
         .min_hold(Duration::from_secs(1))
         .acquire(None)
@@ -418,11 +424,7 @@ async fn a_minimum_hold_keeps_a_permit_taken() {
         .unwrap();
     let taken = Instant::now();
     let other = lock("sem-keep-a").acquire(None).await.unwrap();
-    let waiter = lock("sem-keep-b");
-    let waiting = tokio::spawn(async move {
-        let guard = waiter.acquire(Some(Duration::from_secs(10))).await.unwrap();
-        (Instant::now(), guard)
-    });
+    let waiting = waiting_for(lock("sem-keep-b"));
     redis_locked_tests::wait_for_subscribers(&server, "lock:{nightly}", 1).await;
     kept.release().await.unwrap();
     assert!(
