@@ -66,7 +66,7 @@ pub(crate) async fn acquire<I: Io>(
             return Ok(held);
         }
         let mut retry_at = None;
-        if let Some(holder_until) = attempts.queued_by_handover() {
+        if let Some(holder_until) = view.queued_by_handover {
             // A handover found another process first in the queue in Redis and queued us
             // behind it: as if our own attempt had. Its release hands the lock to us.
             holder_lease_end = Some(holder_until);

@@ -51,12 +51,18 @@ pub(crate) struct Ticket<'a> {
 }
 
 impl Ticket<'_> {
-    /// Where this waiter stands.
+    /// Where this waiter stands. That a handover queued it in Redis is told once, here.
     pub(crate) fn view(&self) -> HeadView {
-        let keys = lock(&self.table.keys);
-        let entry = keys.get(self.key);
+        let mut keys = lock(&self.table.keys);
+        let mut entry = keys.get_mut(self.key);
+        let queued_by_handover = entry
+            .as_deref_mut()
+            .and_then(|e| e.queue.iter_mut().find(|w| w.id == self.id))
+            .and_then(|me| me.queued_by_handover.take());
+        let entry = entry.as_deref();
         let me = entry.and_then(|e| e.queue.iter().find(|w| w.id == self.id));
         HeadView {
+            queued_by_handover,
             is_head: entry
                 .and_then(|e| e.queue.front())
                 .is_some_and(|w| w.id == self.id),

@@ -122,6 +122,9 @@ pub(crate) struct HeadView {
     pub(crate) granted: Option<Grant>,
     pub(crate) maybe_granted: Option<Instant>,
     pub(crate) handoff_pending: bool,
+    /// Set once, when a handover queued this waiter in Redis (see `HandoffOutcome::Queued`):
+    /// until when the holder it was queued behind has the lock.
+    pub(crate) queued_by_handover: Option<Instant>,
     /// Whether this process listens for the key's announcements and its inbox messages,
     /// so that an attempt may queue it in Redis (see `Backend::queues`).
     pub(crate) subscribed: bool,

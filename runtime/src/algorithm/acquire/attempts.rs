@@ -91,11 +91,16 @@ impl<'a> Attempts<'a> {
 
     /// Where this acquisition stands in the queue. A handover that may have taken effect
     /// unseen is remembered here, for the cleanup should the acquisition end without the lock.
+    /// A handover that queued it in Redis behind another process is taken in here too (see
+    /// [`queued_by_handover`](Attempts::queued_by_handover)).
     pub(super) fn view(&mut self) -> HeadView {
         let view = self.ticket().view();
         if let Some(sent) = view.maybe_granted {
             self.may_hold_since(sent);
             self.may_be_queued_by_handover(sent);
+        }
+        if let Some(holder_until) = view.queued_by_handover {
+            self.queued_by_handover(holder_until);
         }
         view
     }
@@ -108,16 +113,13 @@ impl<'a> Attempts<'a> {
         self.note_queued(sent + 3 * self.lock.lease());
     }
 
-    /// When a handover queued this acquisition in Redis behind the process it handed the
-    /// lock to (see `HandoffOutcome::Queued`): until when that holder's lease runs. The
-    /// acquisition then waits as after an attempt of its own that found the lock taken
-    /// and queued it.
-    pub(super) fn queued_by_handover(&mut self) -> Option<Instant> {
-        let holder_until = self.ticket().take_queued_by_handover()?;
+    /// A handover queued this acquisition in Redis behind the process it handed the lock
+    /// to, whose lease runs until `holder_until` (see `HandoffOutcome::Queued`): it waits
+    /// as after an attempt of its own that found the lock taken and queued it.
+    fn queued_by_handover(&mut self, holder_until: Instant) {
         self.note_answer();
         self.found_taken = true;
         self.note_queued(holder_until + 2 * self.lock.lease());
-        Some(holder_until)
     }
 
     /// Marks the start of this acquisition's own attempt (see `Ticket::begin_attempt`).
