@@ -109,7 +109,6 @@ impl Held {
                 },
                 _ => HandoffOutcome::NotHanded,
             };
-            let queued = matches!(outcome, HandoffOutcome::Queued { .. });
             // When not handed over, `finish` pokes the waiter: it waits its turn in the
             // queue in Redis (queued), or tries for itself.
             let Some(left_behind) = attempt.finish(outcome) else {
@@ -122,10 +121,11 @@ impl Held {
                     })
                 };
             };
-            if let Some(holder_lease) = holder_lease.filter(|_| queued) {
-                // The waiter left meanwhile: its entry would be handed the lock by the
-                // next release, and nobody would take it. The queue lives the new
-                // holder's lease and two of the waiter's.
+            if let Some(holder_lease) = holder_lease {
+                // Queued behind another process (HANDOFF answers a lease only then), the
+                // waiter left meanwhile: its entry would be handed the lock by the next
+                // release, and nobody would take it. The queue lives the new holder's
+                // lease and two of the waiter's; withdrawn until a lease past that.
                 let until = Instant::now() + holder_lease + 3 * waiter_lease;
                 let client = &self.client;
                 withdraw_later(client, self.key.clone(), left_behind, entry, until);
