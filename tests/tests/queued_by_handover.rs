@@ -126,3 +126,37 @@ async fn a_waiter_queued_by_a_handover_that_is_cancelled_is_withdrawn() {
     let next = lock("drop-b", "drop").try_acquire().await.unwrap();
     assert!(next.is_some(), "free at once after the release");
 }
+
+/// The handover's reply is lost (the server stalled past the response timeout) after it
+/// ran: the lock went to `c` and the waiter was queued behind it, which nobody here knows.
+/// The waiter counts itself as maybe queued, and `c`'s release hands it the lock at once,
+/// not at the end of `c`'s 30 s lease; the queue is left empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_whose_reply_is_lost_after_it_queued_its_waiter_is_settled() {
+    let server = RedisServer::start();
+    ClientBuilder::new(server.url())
+        .response_timeout(Duration::from_millis(300))
+        .register("lost-a")
+        .unwrap();
+    ClientBuilder::new(server.url()).register("lost-c").unwrap();
+    let queue = "lock:{lost}:queue";
+    let holder = lock("lost-a", "lost").acquire(None).await.unwrap();
+    let other = lock("lost-c", "lost");
+    let other = tokio::spawn(async move { other.acquire(None).await });
+    wait_for_queue(&server, queue, 1).await;
+    let own = lock("lost-a", "lost");
+    let own = tokio::spawn(async move { own.acquire(None).await });
+    wait_for_queue(&server, queue, 2).await;
+
+    server.pause();
+    assert!(holder.release().await.is_err(), "no reply");
+    server.resume();
+    let other = other.await.unwrap().unwrap();
+    let released = std::time::Instant::now();
+    other.release().await.unwrap();
+    let own = own.await.unwrap().unwrap();
+    let after = released.elapsed();
+    assert!(after < Duration::from_secs(2), "{after:?}");
+    own.release().await.unwrap();
+    assert_eq!(queue_len(&server, queue), 0);
+}
