@@ -4,6 +4,7 @@
 //! through `block_on` without any runtime.
 
 mod join;
+pub(crate) use join::EachRequest;
 
 use std::future::Future;
 use std::time::Instant;
@@ -75,33 +76,6 @@ pub(crate) trait Io: Send + Sync {
         members: &[&Single],
         request: EachRequest<'_>,
     ) -> impl Future<Output = Vec<Result<Reply, LockError>>> + Send;
-}
-
-/// The request [`Io::each_request`] sends to every server of a round.
-#[derive(Clone, Copy)]
-pub(crate) struct EachRequest<'a> {
-    pub(crate) cmd: &'a redis::Cmd,
-    /// Sent at once, without waiting for the others, to a server that answers `NOSCRIPT`
-    /// to `cmd`: the script by body.
-    pub(crate) if_noscript: Option<&'a redis::Cmd>,
-    /// Each request gives up then, or after the client's response timeout.
-    pub(crate) until: Option<Instant>,
-    /// Sent again as in [`request`](Io::request).
-    pub(crate) resend_safe: bool,
-}
-
-impl<'a> EachRequest<'a> {
-    /// The request a server that answered `NOSCRIPT` is sent instead.
-    fn by_body(self) -> EachRequest<'a> {
-        match self.if_noscript {
-            Some(eval) => EachRequest {
-                cmd: eval,
-                if_noscript: None,
-                ..self
-            },
-            None => self,
-        }
-    }
 }
 
 /// Async I/O on the caller's Tokio runtime.

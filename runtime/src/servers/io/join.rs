@@ -11,12 +11,38 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
-use crate::servers::io::EachRequest;
 use crate::servers::single::Single;
 use crate::transport::pool::pipelined::Progress;
 use crate::transport::reply::Reply;
 use crate::util::block_on::block_on;
 use crate::util::error::LockError;
+
+/// The request [`Io::each_request`](crate::servers::io::Io::each_request) sends to every server of a round.
+#[derive(Clone, Copy)]
+pub(crate) struct EachRequest<'a> {
+    pub(crate) cmd: &'a redis::Cmd,
+    /// Sent at once, without waiting for the others, to a server that answers `NOSCRIPT`
+    /// to `cmd`: the script by body.
+    pub(crate) if_noscript: Option<&'a redis::Cmd>,
+    /// Each request gives up then, or after the client's response timeout.
+    pub(crate) until: Option<Instant>,
+    /// Sent again as in [`Io::request`](crate::servers::io::Io::request).
+    pub(crate) resend_safe: bool,
+}
+
+impl<'a> EachRequest<'a> {
+    /// The request a server that answered `NOSCRIPT` is sent instead.
+    pub(super) fn by_body(self) -> EachRequest<'a> {
+        match self.if_noscript {
+            Some(eval) => EachRequest {
+                cmd: eval,
+                if_noscript: None,
+                ..self
+            },
+            None => self,
+        }
+    }
+}
 
 /// Polls every future until all are done; their outputs in order.
 pub(super) async fn poll_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
