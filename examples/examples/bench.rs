@@ -318,6 +318,7 @@ fn lock_sections(
         uncontended_rows(&mut table, section, "uncontended ", &base, attr, false);
         let prefix = format!("(a) {TASKS} tasks: ");
         contended_rows(&mut table, section, &prefix, &base, measured, true, false);
+        handwritten::handoff_rows(&mut table, section, &prefix, other.backend, hand, measured);
     }
     print_report(machine, &base, sizes, quick, &table);
     Ok(())

@@ -3,8 +3,9 @@
 //! to them, as the single-server rows are held to the single-server loops.
 
 use super::baseline::Acquire;
+use super::contended::Measured;
 use super::locked::Backend;
-use super::report::{Table, Target, rate, ratio};
+use super::report::{Table, Target, nanos, rate, ratio};
 use super::uncontended::Uncontended;
 use super::{Res, Sizes, cluster_baseline, redlock_baseline};
 
@@ -106,4 +107,36 @@ pub fn rows(
             Target::new(format!(">= {TARGET}x"), share >= TARGET),
         );
     }
+}
+
+/// The contended handoff of `backend` measured in its own round trips: one request to its
+/// servers as the unfenced hand-written async loop makes them (a cycle of that loop is two,
+/// the acquisition and the release). For Redlock that is one parallel round to the quorum,
+/// which on this machine costs many PING round trips of one server.
+pub fn handoff_rows(
+    table: &mut Table,
+    section: &str,
+    prefix: &str,
+    backend: Backend,
+    hand: &Handwritten,
+    measured: &Measured,
+) {
+    let round_ns = 1e9 / (2.0 * hand.plain_async);
+    let (what, _) = loop_names(backend);
+    table.row(
+        section,
+        &format!("{prefix}one request of the hand-written {what} (half a cycle)"),
+        nanos(round_ns as i64),
+        String::new(),
+        Target::none(),
+    );
+    let c = &measured.contention;
+    let p50 = c.handoff_p50_ns as f64 / round_ns;
+    table.row(
+        section,
+        &format!("{prefix}handoff p50 in those requests"),
+        nanos(c.handoff_p50_ns),
+        format!("{p50:.2} requests"),
+        Target::new("<= 3".to_string(), p50 <= 3.0),
+    );
 }
