@@ -61,7 +61,11 @@ fn cpu() -> Duration {
 /// Context switches (voluntary, preempted) of this process's Tokio worker threads.
 fn worker_switches() -> (u64, u64) {
     let mut total = (0, 0);
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if !comm.starts_with("tokio-rt-worker") {
             continue;
@@ -107,7 +111,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         let run = tokio::spawn(async move {
             for round in 0..3 {
-                let (cpu_before, switches_before, start) = (cpu(), worker_switches(), Instant::now());
+                let (cpu_before, switches_before, start) =
+                    (cpu(), worker_switches(), Instant::now());
                 for _ in 0..calls {
                     match mode.as_str() {
                         "ours" => locked(1).await?,
