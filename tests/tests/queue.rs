@@ -234,3 +234,27 @@ async fn a_queued_acquisition_that_times_out_has_left_the_queue_when_it_returns(
     holder.release().await.unwrap();
     assert!(!lock("leave-a", "leave").is_locked().await.unwrap());
 }
+
+/// At its deadline a queued acquisition sends one request, the last attempt that leaves
+/// the queue (and would take the lock were it free), not an ordinary attempt first.
+#[tokio::test]
+async fn a_queued_acquisition_sends_one_request_at_its_deadline() {
+    let server = RedisServer::start();
+    register(&server, &["deadline-a", "deadline-b"]);
+    let holder = lock("deadline-a", "deadline").acquire(None).await.unwrap();
+    let quitter = lock("deadline-b", "deadline");
+    let quitter =
+        tokio::spawn(async move { quitter.acquire(Some(Duration::from_millis(300))).await });
+    wait_for_queue(&server, "lock:{deadline}:queue", 1).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.connection())
+        .unwrap();
+    assert!(matches!(
+        quitter.await.unwrap(),
+        Err(redis_locked::LockError::Timeout { .. })
+    ));
+    assert_eq!(scripts_run(&server), 1);
+    wait_for_queue(&server, "lock:{deadline}:queue", 0).await;
+    holder.release().await.unwrap();
+}

@@ -66,11 +66,14 @@ pub(crate) async fn acquire<I: Io>(
             return Ok(held);
         }
         let mut retry_at = None;
+        // Past the deadline and queued in Redis, the leaving attempt below is the one try
+        // left (it takes the lock if it is free): no ordinary attempt before it.
+        let only_leaving = past_deadline() && attempts.queued();
         if let Some(holder_until) = view.queued_by_handover {
             // A handover found another process first in the queue in Redis and queued us
             // behind it: as if our own attempt had. Its release hands the lock to us.
             holder_lease_end = Some(holder_until);
-        } else if view.is_head && !view.handoff_pending {
+        } else if view.is_head && !view.handoff_pending && !only_leaving {
             let now = Instant::now();
             if let Some(until) = view.holder_until.filter(|&t| t > now) {
                 // Another task of this process holds it; its release will poke us. Known

@@ -149,6 +149,11 @@ impl<'a> Attempts<'a> {
         self.answered = true;
     }
 
+    /// Whether an attempt or a handover may have queued this acquisition in Redis.
+    pub(super) fn queued(&self) -> bool {
+        self.queued_until.is_some()
+    }
+
     fn note_queued(&mut self, until: Instant) {
         self.queued_until = Some(self.queued_until.map_or(until, |t| t.max(until)));
     }
