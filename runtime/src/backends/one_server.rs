@@ -20,16 +20,22 @@ pub(crate) async fn attempt<I: Io>(
     route: Route<'_>,
     replicated: Option<&Cluster>,
 ) -> (Result<AttemptOutcome, LockError>, bool) {
+    let ms = request.lease.as_millis().to_string();
+    let queue = &request.queue;
+    if request.plain
+        && !request.kind.is_counted()
+        && !queue.queued
+        && !queue.join
+        && !queue.leave
+        && replicated.is_none()
+    {
+        return plain(io, request, route, &ms).await;
+    }
     let sent = Instant::now();
     let keys = lock_keys(request.key);
     let keys = keys.each_ref().map(String::as_str);
-    let ms = request.lease.as_millis().to_string();
-    let queue = &request.queue;
     if request.kind.is_counted() {
         return counted(io, request, route, &keys, &ms).await;
-    }
-    if request.plain && !queue.queued && !queue.join && !queue.leave && replicated.is_none() {
-        return plain(io, request, route, &ms).await;
     }
     let flags: String = [
         (request.fenced, 'f'),

@@ -303,13 +303,22 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
 
 /// The key of a lock's fencing counter, next to the lock's key in the same hash slot.
 pub(crate) fn fence_key(lock_key: &str) -> String {
-    format!("{lock_key}:fence")
+    suffixed(lock_key, ":fence")
 }
 
 /// The key of a lock's queue of waiting processes, in the same hash slot: a list of
 /// [`queue_entry`]s, oldest first, which expires when nobody has joined it for a while.
 pub(crate) fn queue_key(lock_key: &str) -> String {
-    format!("{lock_key}:queue")
+    suffixed(lock_key, ":queue")
+}
+
+/// `lock_key` followed by `suffix`: the keys of every call, built without the formatting
+/// machinery (a measurable part of an uncontended call's own time).
+fn suffixed(lock_key: &str, suffix: &str) -> String {
+    let mut key = String::with_capacity(lock_key.len() + suffix.len());
+    key.push_str(lock_key);
+    key.push_str(suffix);
+    key
 }
 
 /// The keys every script on a lock is given: the lock's, its fencing counter's and its
