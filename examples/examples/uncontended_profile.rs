@@ -1,0 +1,342 @@
+//! Where an uncontended call's time goes, next to hand-written loops sending the least a
+//! lock needs, in one process, alternating: `cargo run --release -p redis-locked-examples
+//! --example uncontended_profile -- CALLS [--awake] MODE...` runs each MODE for CALLS calls,
+//! three rounds in turn, and prints per call the wall time, this process's CPU time, the
+//! servers' CPU time, the commands the servers ran (those inside scripts too), their time
+//! per `EVALSHA`, and the voluntary context switches of the threads that switched.
+//!
+//! Modes: `sync-ours`/`sync-hand` and `async-ours`/`async-hand` (one server: the annotated
+//! fn without a guard, and `SET NX PX` + a compare-and-delete `EVALSHA`); `release-ours`
+//! and `release-loop` (the sync hand-written loop releasing with the crate's RELEASE script
+//! and its three keys and owner value, or with the loop's script given the same arguments:
+//! the server's share of the difference); `redlock-async-ours`/`redlock-async-hand` and
+//! `redlock-sync-ours` (three servers, the hand loop asking them with `join!`).
+//!
+//! `--awake` keeps a thread spinning: on a VM whose idle virtual CPUs halt, every wake-up
+//! of a halted CPU costs far more than the request that caused it (a `SET NX PX` +
+//! `EVALSHA` loop took 130-145 µs per cycle here, and 15-16 µs with `--awake`), so only with
+//! it do the figures show what the code itself costs. Its thread's CPU time is in the
+//! process's CPU figure (about the wall time).
+
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis_locked::__transport::Transport;
+use redis_locked::{LockError, redis_lock};
+
+#[redis_lock(name = "profile:{id}", expire = 10)]
+fn sync_ours(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "profile:{id}", expire = 10)]
+async fn async_ours(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "profile:{id}", expire = 10, client = "profile-redlock")]
+async fn redlock_async_ours(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "profile:{id}", expire = 10, client = "profile-redlock")]
+fn redlock_sync_ours(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+/// The textbook release of a `SET NX` lock.
+const UNLOCK: &str =
+    "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end";
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// CPU time of this process so far (user and system, every thread).
+fn cpu() -> Duration {
+    // SAFETY: `getrusage` fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Voluntary context switches so far of each thread of this process, by name and id.
+fn switches() -> Vec<(String, u64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let count = status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        let id = task.file_name().to_string_lossy().into_owned();
+        threads.push((format!("{}:{id}", comm.trim()), count));
+    }
+    threads
+}
+
+/// What the servers say about themselves: CPU seconds, commands run, µs in `EVALSHA`.
+#[derive(Default)]
+struct ServerStats {
+    cpu: f64,
+    commands: u64,
+    evalsha_usec: u64,
+}
+
+fn server_stats(conns: &mut [redis::Connection]) -> Res<ServerStats> {
+    let mut stats = ServerStats::default();
+    for conn in conns {
+        let info: String = redis::cmd("INFO").arg("all").query(conn)?;
+        for line in info.lines() {
+            if let Some(seconds) = line
+                .strip_prefix("used_cpu_sys:")
+                .or_else(|| line.strip_prefix("used_cpu_user:"))
+            {
+                stats.cpu += seconds.trim().parse::<f64>()?;
+            }
+            let Some((command, fields)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let field = |name: &str| -> u64 {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(name))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            if command != "info" {
+                stats.commands += field("calls=");
+            }
+            if command == "evalsha" {
+                stats.evalsha_usec += field("usec=");
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// The connections the modes use besides the registered clients.
+struct Loops {
+    runtime: tokio::runtime::Runtime,
+    single: redis::Connection,
+    single_async: MultiplexedConnection,
+    redlock_async: Vec<MultiplexedConnection>,
+    unlock_sha: String,
+}
+
+impl Loops {
+    fn run(&mut self, mode: &str, calls: u32) -> Res<()> {
+        let sha = self.unlock_sha.clone();
+        match mode {
+            "sync-ours" => (0..calls).try_for_each(|_| sync_ours(1))?,
+            "sync-hand" => {
+                for i in 0..calls {
+                    let token = i.to_string();
+                    let _: Option<String> = set_nx("hand", &token).query(&mut self.single)?;
+                    let _: i64 = unlock(&sha, "hand", &token).query(&mut self.single)?;
+                }
+            }
+            "release-ours" | "release-loop" => self.release_variant(mode, calls)?,
+            "async-ours" => self.in_task(async move {
+                for _ in 0..calls {
+                    async_ours(1).await?;
+                }
+                Ok(())
+            })?,
+            "async-hand" => {
+                let mut conn = self.single_async.clone();
+                self.in_task(async move {
+                    for i in 0..calls {
+                        let token = i.to_string();
+                        let _: Option<String> =
+                            set_nx("hand", &token).query_async(&mut conn).await?;
+                        let _: i64 = unlock(&sha, "hand", &token).query_async(&mut conn).await?;
+                    }
+                    Ok(())
+                })?
+            }
+            "redlock-async-ours" => self.in_task(async move {
+                for _ in 0..calls {
+                    redlock_async_ours(1).await?;
+                }
+                Ok(())
+            })?,
+            "redlock-sync-ours" => (0..calls).try_for_each(|_| redlock_sync_ours(1))?,
+            "redlock-async-hand" => {
+                let conns = self.redlock_async.clone();
+                self.in_task(async move {
+                    for i in 0..calls {
+                        let token = i.to_string();
+                        let each = |cmd: redis::Cmd| {
+                            let conns = conns.clone();
+                            async move {
+                                let ask = |mut conn: MultiplexedConnection| {
+                                    let cmd = cmd.clone();
+                                    async move { cmd.query_async::<redis::Value>(&mut conn).await }
+                                };
+                                let (a, b, c) = tokio::join!(
+                                    ask(conns[0].clone()),
+                                    ask(conns[1].clone()),
+                                    ask(conns[2].clone())
+                                );
+                                Ok::<_, redis::RedisError>([a?, b?, c?])
+                            }
+                        };
+                        let taken = each(set_nx("hand", &token)).await?;
+                        assert!(taken.iter().all(|v| *v != redis::Value::Nil), "uncontended");
+                        each(unlock(&sha, "hand", &token)).await?;
+                    }
+                    Ok(())
+                })?
+            }
+            _ => return Err(format!("unknown mode {mode}").into()),
+        }
+        Ok(())
+    }
+
+    /// The sync hand-written loop, releasing with the crate's RELEASE script
+    /// (`release-ours`) or the loop's own script (`release-loop`), both given the crate's
+    /// three keys, owner value and instance id.
+    fn release_variant(&mut self, mode: &str, calls: u32) -> Res<()> {
+        let body = match mode {
+            "release-ours" => Transport::script_bodies()[1],
+            _ => UNLOCK,
+        };
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(body)
+            .query(&mut self.single)?;
+        let key = "lock:{release}";
+        let value = "0123456789abcdef0123456789abcdef 1796137577225 12244 host fn:release:{id}";
+        for _ in 0..calls {
+            let _: Option<String> = set_nx(key, value).query(&mut self.single)?;
+            let released: i64 = redis::cmd("EVALSHA")
+                .arg(&sha)
+                .arg(3)
+                .arg(key)
+                .arg(format!("{key}:fence"))
+                .arg(format!("{key}:queue"))
+                .arg(value)
+                .arg("0123456789abcdef0123456789abcdef")
+                .query(&mut self.single)?;
+            assert_eq!(released, 1, "the lock was ours");
+        }
+        Ok(())
+    }
+
+    fn in_task(&self, work: impl Future<Output = Res<()>> + Send + 'static) -> Res<()> {
+        self.runtime.block_on(self.runtime.spawn(work))?
+    }
+}
+
+fn set_nx(key: &str, token: &str) -> redis::Cmd {
+    redis::cmd("SET")
+        .arg(key)
+        .arg(token)
+        .arg("NX")
+        .arg("PX")
+        .arg(10_000)
+        .take()
+}
+
+fn unlock(sha: &str, key: &str, token: &str) -> redis::Cmd {
+    redis::cmd("EVALSHA")
+        .arg(sha)
+        .arg(1)
+        .arg(key)
+        .arg(token)
+        .take()
+}
+
+fn main() -> Res<()> {
+    let mut args = std::env::args().skip(1);
+    let calls: u32 = args
+        .next()
+        .ok_or("usage: uncontended_profile CALLS [--awake] MODE...")?
+        .parse()?;
+    let mut modes: Vec<String> = args.collect();
+    if let Some(at) = modes.iter().position(|m| m == "--awake") {
+        modes.remove(at);
+        std::thread::Builder::new().name("awake".into()).spawn(|| {
+            loop {
+                std::hint::spin_loop()
+            }
+        })?;
+    }
+    let server = redis_locked_tests::RedisServer::start();
+    let redlock: Vec<_> = (0..3)
+        .map(|_| redis_locked_tests::RedisServer::start())
+        .collect();
+    let redlock_urls: Vec<String> = redlock.iter().map(|s| s.url()).collect();
+    redis_locked::init(&server.url())?;
+    redis_locked::ClientBuilder::redlock(redlock_urls.clone()).register("profile-redlock")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut stats_conns: Vec<redis::Connection> = std::iter::once(&server)
+        .chain(&redlock)
+        .map(|s| s.connection())
+        .collect();
+    for conn in &mut stats_conns {
+        let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(UNLOCK).query(conn)?;
+    }
+    let connect = |url: String| async move {
+        redis::Client::open(url)?
+            .get_multiplexed_async_connection()
+            .await
+    };
+    let mut loops = Loops {
+        single: server.connection(),
+        single_async: runtime.block_on(connect(server.url()))?,
+        redlock_async: redlock_urls
+            .into_iter()
+            .map(|url| runtime.block_on(connect(url)))
+            .collect::<Result<_, _>>()?,
+        unlock_sha: redis::Script::new(UNLOCK).get_hash().to_string(),
+        runtime,
+    };
+    for round in 0..3 {
+        for mode in &modes {
+            let before = server_stats(&mut stats_conns)?;
+            let (threads_before, cpu_before, start) = (switches(), cpu(), Instant::now());
+            loops.run(mode, calls)?;
+            let (wall, cpu) = (start.elapsed(), cpu() - cpu_before);
+            let after = server_stats(&mut stats_conns)?;
+            let per_call = |seconds: f64| seconds * 1e6 / f64::from(calls);
+            let mut switched = String::new();
+            for (thread, count) in switches() {
+                let was = threads_before.iter().find(|(t, _)| *t == thread);
+                let per = (count - was.map_or(0, |w| w.1)) as f64 / f64::from(calls);
+                if per >= 0.05 {
+                    switched += &format!(" {thread} {per:.2}");
+                }
+            }
+            println!(
+                "{mode}#{round}: {:.1} µs wall, {:.1} µs CPU, servers {:.1} µs CPU, {:.2} \
+                 commands ({:.2} µs in EVALSHA) per call; switches per call:{switched}",
+                per_call(wall.as_secs_f64()),
+                per_call(cpu.as_secs_f64()),
+                per_call(after.cpu - before.cpu),
+                (after.commands - before.commands) as f64 / f64::from(calls),
+                per_call((after.evalsha_usec - before.evalsha_usec) as f64 / 1e6),
+            );
+        }
+    }
+    Ok(())
+}
