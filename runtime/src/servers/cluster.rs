@@ -7,8 +7,10 @@
 //! any caller's runtime) and shared by async and sync callers alike. It speaks RESP3 so
 //! that sharded pub/sub messages arrive as push messages (see `waiting/cluster_pubsub.rs`).
 
+mod blocking;
 mod by_runtime;
 mod resend;
+mod runtime_pool;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +49,8 @@ struct Inner {
     request_client: ClusterClient,
     /// Those connections, one per runtime (see `cluster/by_runtime.rs`).
     by_runtime: Arc<ByRuntime>,
+    /// The runtimes sync callers drive (see `cluster/blocking.rs`).
+    blocking: runtime_pool::BlockingRuntimes,
     /// The connection's push messages (sharded pub/sub), until the subscriber takes them.
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
 }
@@ -89,6 +93,7 @@ impl Cluster {
         tls: &crate::transport::tls::TlsSettings,
         connect_timeout: Duration,
         response_timeout: Duration,
+        max_connections: usize,
     ) -> Result<Cluster, LockError> {
         if seed_urls.is_empty() {
             return Err(LockError::invalid(
@@ -138,6 +143,7 @@ impl Cluster {
                 connection: OnceCell::new(),
                 request_client,
                 by_runtime: Arc::default(),
+                blocking: runtime_pool::BlockingRuntimes::new(max_connections),
                 pushes: Mutex::new(Some(pushes)),
             }),
             min_replicas: 0,
@@ -282,54 +288,12 @@ impl Cluster {
         }
     }
 
-    /// [`pipeline_to_master_of`](Cluster::pipeline_to_master_of) for sync callers, on the
-    /// background runtime.
-    pub(crate) fn pipeline_blocking(
-        &self,
-        key: &str,
-        pipeline: redis::Pipeline,
-        resend_safe: bool,
-        until: Option<std::time::Instant>,
-    ) -> Result<Vec<Reply>, LockError> {
-        let cluster = self.handle();
-        let key = key.to_string();
-        let task = crate::util::background::handle()?.spawn(async move {
-            cluster
-                .pipeline_to_master_of(&key, pipeline, resend_safe)
-                .await
-        });
-        match crate::util::block_on::block_on_until(task, until) {
-            Some(Ok(outcome)) => outcome,
-            Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
-            None => Err(crate::util::error::deadline_passed()),
-        }
-    }
-
     /// Another handle on the same connection, for a task of the background runtime.
-    fn handle(&self) -> Cluster {
+    pub(super) fn handle(&self) -> Cluster {
         Cluster {
             inner: self.inner.clone(),
             min_replicas: self.min_replicas,
             replica_timeout: self.replica_timeout,
-        }
-    }
-
-    /// [`request`](Cluster::request) for sync callers: run on the background runtime, so
-    /// that no caller's runtime (or the lack of one) matters.
-    pub(crate) fn request_blocking(
-        &self,
-        cmd: redis::Cmd,
-        routing: Option<RoutingInfo>,
-        resend_safe: bool,
-        until: Option<std::time::Instant>,
-    ) -> Result<Reply, LockError> {
-        let cluster = self.handle();
-        let task = crate::util::background::handle()?
-            .spawn(async move { cluster.request(cmd, routing, resend_safe).await });
-        match crate::util::block_on::block_on_until(task, until) {
-            Some(Ok(outcome)) => outcome,
-            Some(Err(e)) => Err(std::io::Error::other(e.to_string()).into()),
-            None => Err(crate::util::error::deadline_passed()),
         }
     }
 

@@ -81,6 +81,7 @@ impl ClientBuilder {
                     tls,
                     self.connect_timeout,
                     self.response_timeout,
+                    self.max_connections,
                 )?;
                 (cluster.min_replicas, cluster.replica_timeout) = self.min_replicas;
                 Backend::Cluster(cluster)

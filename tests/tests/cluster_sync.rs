@@ -1,0 +1,157 @@
+//! Sync callers on a Redis Cluster, outside any runtime, drive a current-thread runtime of
+//! the client's pool on their own thread (runtime/src/servers/cluster/blocking.rs): the
+//! background runtime is left alone, threads beyond the pool's size still exclude each
+//! other, a caller's deadline holds while the lock's shard is paused, and connections the
+//! servers closed while the pool sat idle do not fail the next release.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis_locked::{ClientBuilder, Lock, LockError};
+use redis_locked_tests::{RedisCluster, read_counter};
+
+/// Voluntary context switches so far of the crate's background thread.
+fn background_switches() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "redis-locked" {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+/// Before the pool, each sync request went to the background runtime and back: its thread
+/// woke at least twice per call (600 and more for these 300 calls).
+#[test]
+fn sync_calls_run_on_the_callers_thread() {
+    let cluster = RedisCluster::start(3, 0);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .register("cluster-sync-thread")
+        .unwrap();
+    let lock = Lock::with_client("cluster-sync-thread", "own-thread").unwrap();
+    for _ in 0..20 {
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+    }
+    let before = background_switches();
+    for _ in 0..300 {
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+    }
+    let woken = background_switches() - before;
+    assert!(
+        woken < 30,
+        "the background thread woke {woken} times for 300 sync calls"
+    );
+}
+
+/// Six threads and a pool of two runtimes: four find none free at times and go through
+/// the background runtime; every increment inside the lock is kept.
+#[test]
+fn threads_beyond_the_pool_still_exclude_each_other() {
+    const THREADS: usize = 6;
+    const ITERATIONS: i64 = 40;
+    let cluster = Arc::new(RedisCluster::start(3, 0));
+    ClientBuilder::cluster(cluster.seed_urls())
+        .max_connections(2)
+        .register("cluster-sync-pool")
+        .unwrap();
+    let counter = "{pool-counter}:count";
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let cluster = cluster.clone();
+            std::thread::spawn(move || {
+                let lock = Lock::with_client("cluster-sync-pool", "pool-counter").unwrap();
+                let mut conn = cluster.connection_to_master_of(counter);
+                for _ in 0..ITERATIONS {
+                    let guard = lock.acquire_blocking(Some(Duration::from_secs(30))).unwrap();
+                    let value = read_counter(&mut conn, counter);
+                    std::thread::yield_now();
+                    let _: () = redis::cmd("SET")
+                        .arg(counter)
+                        .arg(value + 1)
+                        .query(&mut conn)
+                        .unwrap();
+                    guard.release().unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let mut conn = cluster.connection_to_master_of(counter);
+    assert_eq!(
+        read_counter(&mut conn, counter),
+        THREADS as i64 * ITERATIONS
+    );
+}
+
+/// The request dropped at the deadline leaves the runtime's connection in step: after the
+/// shard thaws, the same thread takes and releases the lock.
+#[test]
+fn a_paused_shard_keeps_a_sync_callers_timeout() {
+    let cluster = RedisCluster::start(3, 0);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .register("cluster-sync-paused")
+        .unwrap();
+    let lock = Lock::with_client("cluster-sync-paused", "paused").unwrap();
+    lock.acquire_blocking(None).unwrap().release().unwrap();
+    let master = cluster.master_of("lock:{paused}");
+    master.pause();
+    let start = Instant::now();
+    let result = lock.acquire_blocking(Some(Duration::from_millis(300)));
+    let elapsed = start.elapsed();
+    master.resume();
+    assert!(
+        matches!(result, Err(LockError::NoAnswer { .. })),
+        "{:?}",
+        result.map(|_| ())
+    );
+    assert!(elapsed <= Duration::from_millis(500), "{elapsed:?}");
+    for _ in 0..3 {
+        lock.acquire_blocking(Some(Duration::from_secs(5)))
+            .unwrap()
+            .release()
+            .unwrap();
+    }
+}
+
+/// Every connection of the masters killed while the lock is held and the pool's runtime
+/// sits unused (nothing drives it to read the close): the release that follows is sent on
+/// a connection that works, and is not left unknown.
+#[test]
+fn connections_closed_while_the_pool_was_idle_do_not_fail_a_release() {
+    let cluster = RedisCluster::start(3, 0);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .register("cluster-sync-idle")
+        .unwrap();
+    let lock = Lock::with_client("cluster-sync-idle", "idle").unwrap();
+    lock.acquire_blocking(None).unwrap().release().unwrap();
+    for round in 0..3 {
+        let guard = lock
+            .acquire_blocking(Some(Duration::from_secs(5)))
+            .unwrap_or_else(|e| panic!("round {round}: acquire: {e}"));
+        for node in cluster.nodes() {
+            let _: i64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("normal")
+                .arg("SKIPME")
+                .arg("yes")
+                .query(&mut node.connection())
+                .unwrap();
+        }
+        // Unused for longer than the pool waits before it lets its connections look.
+        std::thread::sleep(Duration::from_millis(150));
+        guard
+            .release()
+            .unwrap_or_else(|e| panic!("round {round}: release: {e}"));
+    }
+}
