@@ -2,6 +2,7 @@
 
 pub(crate) mod background;
 pub(crate) mod block_on;
+pub(crate) mod deferred;
 pub(crate) mod error;
 pub(crate) mod holder;
 pub(crate) mod keys;

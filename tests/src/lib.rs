@@ -432,6 +432,29 @@ async fn wait_for_subscriber_count(
     }
 }
 
+/// Voluntary context switches so far of the crate's background thread (`redis-locked`):
+/// how often something woke it.
+pub fn background_thread_wakeups() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "redis-locked" {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
 /// How many scripts the server ran since it started or its statistics were reset (`EVALSHA`
 /// and `EVAL`), without the `EVALSHA`s refused with `NOSCRIPT` (each followed by an `EVAL`).
 pub fn scripts_run(server: &RedisServer) -> u64 {

@@ -159,3 +159,27 @@ fn renewal_outlives_the_runtime_that_acquired() {
     // Released in the background when dropped, although its runtime is gone.
     drop(guard);
 }
+
+/// A renewed lock's renewal is spawned on the background thread only when its first
+/// renewal is due (a third of the lease in): 300 calls that each end long before that wake
+/// the thread a few times in all. Spawned at each acquisition and aborted at each release,
+/// it woke the thread twice per call (about 600 times).
+#[test]
+fn calls_shorter_than_a_third_of_their_lease_leave_the_background_thread_asleep() {
+    let server = RedisServer::start();
+    redis_locked::register("renewal-short-calls", &server.url()).unwrap();
+    let lock = redis_locked::Lock::with_client("renewal-short-calls", "short").unwrap();
+    assert!(lock.auto_renews(), "the default lock is renewed");
+    for _ in 0..20 {
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+    }
+    let before = redis_locked_tests::background_thread_wakeups();
+    for _ in 0..300 {
+        lock.acquire_blocking(None).unwrap().release().unwrap();
+    }
+    let woken = redis_locked_tests::background_thread_wakeups() - before;
+    assert!(
+        woken < 30,
+        "the background thread woke {woken} times for 300 calls"
+    );
+}

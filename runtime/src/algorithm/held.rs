@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::algorithm::client::LockClient;
-use crate::algorithm::renewal::{LeaseState, Renewal, renew};
+use crate::algorithm::renewal::{LeaseState, Renewal, first_renewal, renew};
 use crate::servers::io::Io;
+use crate::util::deferred::Deferred;
 use crate::util::error::LockError;
 use crate::util::kind::LockKind;
 use crate::util::lease::lease_millis;
@@ -29,7 +30,9 @@ pub(crate) struct Held {
     pub(crate) auto_renew: bool,
     /// Shared with the renewal task.
     pub(crate) state: Arc<LeaseState>,
-    pub(crate) renewal: Option<tokio::task::AbortHandle>,
+    /// The renewal task, started at the first renewal's time unless the lock is
+    /// released before (see `util/deferred.rs`).
+    pub(crate) renewal: Option<Deferred>,
     /// A reentrant call's view of a lock its caller holds: it neither renews nor releases.
     pub(crate) borrowed: bool,
     /// The attribute's name template, for metrics; `None` for programmatic locks.
@@ -150,12 +153,15 @@ impl Held {
         }
     }
 
-    /// Starts renewing every third of the lease, on `runtime`, in the current span (a
-    /// `#[redis_lock]` call's), so that a lost lock is reported where it was held.
-    pub(crate) fn start_renewal(&mut self, runtime: &tokio::runtime::Handle) {
+    /// Starts renewing every third of the lease, on the background runtime, in the
+    /// current span (a `#[redis_lock]` call's), so that a lost lock is reported where it
+    /// was held. The task is spawned only when its first renewal is due: a call that ends
+    /// before then costs the background thread nothing.
+    pub(crate) fn start_renewal(&mut self) {
         if !self.auto_renew || self.borrowed {
             return;
         }
+        let first = first_renewal(&self.state, self.lease);
         let task = renew(Renewal {
             client: self.client.clone(),
             name: self.name.clone(),
@@ -167,12 +173,12 @@ impl Held {
             kind: self.kind,
         });
         let task = task.instrument(tracing::Span::current());
-        self.renewal = Some(runtime.spawn(task).abort_handle());
+        self.renewal = Deferred::start_at(first, task);
     }
 
     pub(crate) fn stop_renewal(&mut self) {
         if let Some(task) = self.renewal.take() {
-            task.abort();
+            task.stop();
         }
     }
 

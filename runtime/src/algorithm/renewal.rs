@@ -104,6 +104,11 @@ pub(crate) struct Renewal {
     pub(crate) kind: LockKind,
 }
 
+/// When the first renewal of a lease of `lease` is due: a third of it after it started.
+pub(crate) fn first_renewal(state: &LeaseState, lease: Duration) -> Instant {
+    state.valid_until() - lease + lease / 3
+}
+
 /// Renews the lease every third of it. The lock counts as lost when Redis says it is not
 /// ours any more, and also when the lease runs out before a renewal got through (Redis
 /// unreachable or stalled): from then on another owner may hold it. With a maximum hold,
@@ -127,7 +132,7 @@ pub(crate) async fn renew(renewal: Renewal) {
         tracing::warn!(lock = %name, "redis-locked: lock lost while held: {why}");
     };
     const HELD_TOO_LONG: &str = "it was held for its maximum hold (max_hold), and renewal stopped";
-    let mut next = state.valid_until() - lease + every;
+    let mut next = first_renewal(&state, lease);
     // Renewals failed in a row: the first of a run is a warning, the retries are not.
     let mut failures = 0u32;
     // Set by the renewal that took the lease to the end of the maximum hold: the last one.

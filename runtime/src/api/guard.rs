@@ -98,9 +98,7 @@ impl LockGuard {
     /// its runtime busy (CPU-bound work, a blocking call on a current-thread runtime) cannot
     /// starve it, and a runtime shut down under a live guard does not stop it.
     pub(crate) fn new(mut held: Held) -> LockGuard {
-        if let Ok(runtime) = crate::util::background::handle() {
-            held.start_renewal(runtime);
-        }
+        held.start_renewal();
         LockGuard { held: Some(held) }
     }
 
@@ -175,9 +173,7 @@ pub struct BlockingLockGuard {
 
 impl BlockingLockGuard {
     pub(crate) fn new(mut held: Held) -> BlockingLockGuard {
-        if let Ok(runtime) = crate::util::background::handle() {
-            held.start_renewal(runtime);
-        }
+        held.start_renewal();
         BlockingLockGuard { held: Some(held) }
     }
 
