@@ -36,6 +36,18 @@ async fn async_ours(id: u32) -> Result<(), LockError> {
     Ok(())
 }
 
+#[redis_lock(name = "profile:{id}", expire = 10, auto_renew)]
+fn sync_renewed(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "profile:{id}", expire = 10, auto_renew)]
+async fn async_renewed(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
 #[redis_lock(name = "profile:{id}", expire = 10, client = "profile-redlock")]
 async fn redlock_async_ours(id: u32) -> Result<(), LockError> {
     let _ = id;
@@ -44,6 +56,18 @@ async fn redlock_async_ours(id: u32) -> Result<(), LockError> {
 
 #[redis_lock(name = "profile:{id}", expire = 10, client = "profile-redlock")]
 fn redlock_sync_ours(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "profile:{id}", expire = 10, client = "profile-cluster")]
+fn cluster_sync_ours(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    Ok(())
+}
+
+#[redis_lock(name = "profile:{id}", expire = 10, client = "profile-cluster")]
+async fn cluster_async_ours(id: u32) -> Result<(), LockError> {
     let _ = id;
     Ok(())
 }
@@ -136,6 +160,7 @@ struct Loops {
     single: redis::Connection,
     single_async: MultiplexedConnection,
     redlock_async: Vec<MultiplexedConnection>,
+    cluster: redis::cluster::ClusterConnection,
     unlock_sha: String,
 }
 
@@ -144,6 +169,13 @@ impl Loops {
         let sha = self.unlock_sha.clone();
         match mode {
             "sync-ours" => (0..calls).try_for_each(|_| sync_ours(1))?,
+            "sync-renewed" => (0..calls).try_for_each(|_| sync_renewed(1))?,
+            "async-renewed" => self.in_task(async move {
+                for _ in 0..calls {
+                    async_renewed(1).await?;
+                }
+                Ok(())
+            })?,
             "sync-hand" => {
                 for i in 0..calls {
                     let token = i.to_string();
@@ -176,6 +208,20 @@ impl Loops {
                 }
                 Ok(())
             })?,
+            "cluster-sync-ours" => (0..calls).try_for_each(|_| cluster_sync_ours(1))?,
+            "cluster-async-ours" => self.in_task(async move {
+                for _ in 0..calls {
+                    cluster_async_ours(1).await?;
+                }
+                Ok(())
+            })?,
+            "cluster-sync-hand" => {
+                for i in 0..calls {
+                    let token = i.to_string();
+                    let _: Option<String> = set_nx("{hand}", &token).query(&mut self.cluster)?;
+                    let _: i64 = unlock(&sha, "{hand}", &token).query(&mut self.cluster)?;
+                }
+            }
             "redlock-sync-ours" => (0..calls).try_for_each(|_| redlock_sync_ours(1))?,
             "redlock-async-hand" => {
                 let conns = self.redlock_async.clone();
@@ -285,12 +331,16 @@ fn main() -> Res<()> {
     let redlock_urls: Vec<String> = redlock.iter().map(|s| s.url()).collect();
     redis_locked::init(&server.url())?;
     redis_locked::ClientBuilder::redlock(redlock_urls.clone()).register("profile-redlock")?;
+    let cluster = redis_locked_tests::RedisCluster::start(3, 0);
+    redis_locked::ClientBuilder::cluster(cluster.seed_urls()).register("profile-cluster")?;
+    let cluster_conn = redis::cluster::ClusterClient::new(cluster.seed_urls())?.get_connection()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let mut stats_conns: Vec<redis::Connection> = std::iter::once(&server)
         .chain(&redlock)
+        .chain(cluster.nodes())
         .map(|s| s.connection())
         .collect();
     for conn in &mut stats_conns {
@@ -308,6 +358,7 @@ fn main() -> Res<()> {
             .into_iter()
             .map(|url| runtime.block_on(connect(url)))
             .collect::<Result<_, _>>()?,
+        cluster: cluster_conn,
         unlock_sha: redis::Script::new(UNLOCK).get_hash().to_string(),
         runtime,
     };

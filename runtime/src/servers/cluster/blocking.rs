@@ -51,7 +51,10 @@ impl Cluster {
     ) -> Result<Vec<Reply>, LockError> {
         if let Some(runtime) = self.inner.blocking.borrow_here() {
             return runtime
-                .run(self.pipeline_to_master_of(key, pipeline, resend_safe), until)
+                .run(
+                    self.pipeline_to_master_of(key, pipeline, resend_safe),
+                    until,
+                )
                 .unwrap_or_else(|| Err(crate::util::error::deadline_passed()));
         }
         let (cluster, key) = (self.handle(), key.to_string());
