@@ -36,6 +36,13 @@ async fn async_ours(id: u32) -> Result<(), LockError> {
     Ok(())
 }
 
+#[redis_lock(name = "profile:{id}", expire = 10, guard = held)]
+fn sync_fenced(id: u32) -> Result<(), LockError> {
+    let _ = id;
+    std::hint::black_box(held.fencing_token());
+    Ok(())
+}
+
 #[redis_lock(name = "profile:{id}", expire = 10, auto_renew)]
 fn sync_renewed(id: u32) -> Result<(), LockError> {
     let _ = id;
@@ -71,6 +78,9 @@ async fn cluster_async_ours(id: u32) -> Result<(), LockError> {
     let _ = id;
     Ok(())
 }
+
+/// The bench's fenced hand-written acquisition: `SET NX PX` and `INCR` of a counter.
+const FENCED_LOCK: &str = "if redis.call('set',KEYS[1],ARGV[1],'NX','PX',ARGV[2]) then return redis.call('incr',KEYS[2]) end return 0";
 
 /// The textbook release of a `SET NX` lock.
 const UNLOCK: &str =
@@ -162,6 +172,7 @@ struct Loops {
     redlock_async: Vec<MultiplexedConnection>,
     cluster: redis::cluster::ClusterConnection,
     unlock_sha: String,
+    fenced_sha: String,
 }
 
 impl Loops {
@@ -169,6 +180,23 @@ impl Loops {
         let sha = self.unlock_sha.clone();
         match mode {
             "sync-ours" => (0..calls).try_for_each(|_| sync_ours(1))?,
+            "sync-fenced" => (0..calls).try_for_each(|_| sync_fenced(1))?,
+            "sync-fenced-hand" => {
+                let sha = self.fenced_sha.clone();
+                for i in 0..calls {
+                    let token = i.to_string();
+                    let _: i64 = redis::cmd("EVALSHA")
+                        .arg(&sha)
+                        .arg(2)
+                        .arg("hand")
+                        .arg("hand:fence")
+                        .arg(&token)
+                        .arg(10_000)
+                        .query(&mut self.single)?;
+                    let _: i64 =
+                        unlock(&self.unlock_sha, "hand", &token).query(&mut self.single)?;
+                }
+            }
             "sync-renewed" => (0..calls).try_for_each(|_| sync_renewed(1))?,
             "async-renewed" => self.in_task(async move {
                 for _ in 0..calls {
@@ -184,6 +212,7 @@ impl Loops {
                 }
             }
             "release-ours" | "release-loop" => self.release_variant(mode, calls)?,
+            m if m.starts_with("acquire-") => self.acquire_variant(mode, calls)?,
             "async-ours" => self.in_task(async move {
                 for _ in 0..calls {
                     async_ours(1).await?;
@@ -285,6 +314,45 @@ impl Loops {
         Ok(())
     }
 
+    /// The sync hand-written loop acquiring with a fencing token through the crate's
+    /// ACQUIRE script (`acquire-ours`) or a variant of it, releasing with the loop's script.
+    fn acquire_variant(&mut self, mode: &str, calls: u32) -> Res<()> {
+        let ours = Transport::script_bodies()[0];
+        let lazy = ours.replace(
+            "local entry = ARGV[2] .. (string.find(ARGV[3], 'f') and 'f' or '') .. ' ' .. ARGV[4] .. ' ' .. ARGV[1]",
+            "local entry = ''",
+        );
+        assert_ne!(lazy, ours, "the variant differs");
+        let body = match mode {
+            "acquire-ours" => ours.to_string(),
+            "acquire-lazy" => lazy,
+            "acquire-incr" => "if redis.call('set',KEYS[1],ARGV[1],'NX','PX',ARGV[2]) then return {1, redis.call('incr',KEYS[2])} end return {0, 0}".to_string(),
+            _ => return Err(format!("unknown mode {mode}").into()),
+        };
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(&body)
+            .query(&mut self.single)?;
+        let key = "lock:{acquire}";
+        let value = "0123456789abcdef0123456789abcdef 1796137577225 12244 host fn:acquire:{id}";
+        for _ in 0..calls {
+            let reply: Vec<i64> = redis::cmd("EVALSHA")
+                .arg(&sha)
+                .arg(3)
+                .arg(key)
+                .arg(format!("{key}:fence"))
+                .arg(format!("{key}:queue"))
+                .arg(value)
+                .arg(10_000)
+                .arg("f")
+                .arg("0123456789abcdef0123456789abcdef")
+                .query(&mut self.single)?;
+            assert_eq!(reply[0], 1, "uncontended");
+            let _: i64 = unlock(&self.unlock_sha, key, value).query(&mut self.single)?;
+        }
+        Ok(())
+    }
+
     fn in_task(&self, work: impl Future<Output = Res<()>> + Send + 'static) -> Res<()> {
         self.runtime.block_on(self.runtime.spawn(work))?
     }
@@ -345,6 +413,10 @@ fn main() -> Res<()> {
         .collect();
     for conn in &mut stats_conns {
         let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(UNLOCK).query(conn)?;
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(FENCED_LOCK)
+            .query(conn)?;
     }
     let connect = |url: String| async move {
         redis::Client::open(url)?
@@ -360,6 +432,7 @@ fn main() -> Res<()> {
             .collect::<Result<_, _>>()?,
         cluster: cluster_conn,
         unlock_sha: redis::Script::new(UNLOCK).get_hash().to_string(),
+        fenced_sha: redis::Script::new(FENCED_LOCK).get_hash().to_string(),
         runtime,
     };
     for round in 0..3 {

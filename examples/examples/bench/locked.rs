@@ -87,6 +87,19 @@ pub fn fenced_sync(lock: &str) -> Result<u64, LockError> {
     Ok(now_ns())
 }
 
+/// [`empty_async`] with `auto_renew`: what a function without `expire` (renewed by
+/// default) or with `auto_renew` pays for its renewal when it ends before the first one.
+#[redis_lock(name = "bench:{lock}", expire = 10, auto_renew)]
+pub async fn renewed_async(lock: &str) -> Result<u64, LockError> {
+    Ok(now_ns())
+}
+
+/// [`renewed_async`] for sync callers.
+#[redis_lock(name = "bench:{lock}", expire = 10, auto_renew)]
+pub fn renewed_sync(lock: &str) -> Result<u64, LockError> {
+    Ok(now_ns())
+}
+
 /// [`empty_async`] and [`empty_sync`] on the client registered as "bench-cluster".
 mod cluster {
     use super::*;

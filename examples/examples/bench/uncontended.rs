@@ -13,6 +13,38 @@ pub struct Uncontended {
     pub sync_calls: f64,
     pub fenced_async_calls: f64,
     pub fenced_sync_calls: f64,
+    /// Of the functions with `auto_renew`, one server only (0 for the other kinds).
+    pub renewed_async_calls: f64,
+    pub renewed_sync_calls: f64,
+}
+
+/// Calls per second of the annotated functions with `auto_renew` on the default client,
+/// async (in a task of a 2-worker runtime) and sync (on this thread).
+pub fn renewed_rates(sizes: &Sizes) -> Res<(f64, f64)> {
+    let (warmup, loops) = (sizes.warmup, sizes.loops);
+    let async_calls = runtime()?.block_on(async move {
+        tokio::spawn(async move {
+            for _ in 0..warmup {
+                super::locked::renewed_async("uncontended-renewed-async").await?;
+            }
+            let start = Instant::now();
+            for _ in 0..loops {
+                super::locked::renewed_async("uncontended-renewed-async").await?;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                loops as f64 / start.elapsed().as_secs_f64(),
+            )
+        })
+        .await?
+    })?;
+    for _ in 0..warmup {
+        super::locked::renewed_sync("uncontended-renewed-sync")?;
+    }
+    let start = Instant::now();
+    for _ in 0..loops {
+        super::locked::renewed_sync("uncontended-renewed-sync")?;
+    }
+    Ok((async_calls, loops as f64 / start.elapsed().as_secs_f64()))
 }
 
 /// Calls per second of the annotated `async fn` on `backend` (`fenced`: the one that binds
