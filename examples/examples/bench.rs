@@ -225,13 +225,24 @@ fn main() -> Res<()> {
     }
     // Only the uncontended rows of one server, with `--awake` while a thread spins.
     if args.iter().any(|a| a == "--only-uncontended") {
+        let (_cluster, _redlock, others) = other_backends()?;
+        let kinds: Vec<Backend> = std::iter::once(Backend::Single)
+            .chain(others.iter().map(|o| o.backend))
+            .collect();
+        let other_servers: Vec<(Backend, &[String])> = others
+            .iter()
+            .map(|o| (o.backend, o.urls.as_slice()))
+            .collect();
         let awake = args.iter().any(|a| a == "--awake").then(Awake::start);
-        let (base, uncontended, _) =
-            measure_loops(&url, inspector.conn(), &sizes, &[Backend::Single], &[])?;
+        let (base, uncontended, hands) =
+            measure_loops(&url, inspector.conn(), &sizes, &kinds, &other_servers)?;
         drop(awake);
         let mut table = Table::default();
         baseline_rows(&mut table, &base);
         uncontended_rows(&mut table, "Uncontended", "", &base, &uncontended[0], true);
+        for ((other, attr), hand) in others.iter().zip(&uncontended[1..]).zip(&hands) {
+            handwritten::rows(&mut table, &other.section, other.backend, hand, attr);
+        }
         print_report(&machine, &base, &sizes, quick, &table);
         return Ok(());
     }
