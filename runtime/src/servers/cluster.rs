@@ -8,6 +8,7 @@
 //! that sharded pub/sub messages arrive as push messages (see `waiting/cluster_pubsub.rs`).
 
 mod blocking;
+mod blocking_conns;
 mod by_runtime;
 mod resend;
 mod runtime_pool;
@@ -49,7 +50,10 @@ struct Inner {
     request_client: ClusterClient,
     /// Those connections, one per runtime (see `cluster/by_runtime.rs`).
     by_runtime: Arc<ByRuntime>,
-    /// The runtimes sync callers drive (see `cluster/blocking.rs`).
+    /// The blocking connections sync callers' requests by key go on (see
+    /// `cluster/blocking_conns.rs`).
+    blocking_conns: blocking_conns::BlockingConns,
+    /// The runtimes sync callers drive for the others (see `cluster/blocking.rs`).
     blocking: runtime_pool::BlockingRuntimes,
     /// The connection's push messages (sharded pub/sub), until the subscriber takes them.
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
@@ -141,6 +145,11 @@ impl Cluster {
                 seeds: addresses.join(", "),
                 reachability: Reachability::new(),
                 connection: OnceCell::new(),
+                blocking_conns: blocking_conns::BlockingConns::new(
+                    request_client.clone(),
+                    response_timeout,
+                    max_connections,
+                ),
                 request_client,
                 by_runtime: Arc::default(),
                 blocking: runtime_pool::BlockingRuntimes::new(max_connections),
@@ -223,13 +232,7 @@ impl Cluster {
         };
         match outcome {
             Ok(value) => Ok(Reply::from(value)),
-            Err(e) => match e.kind() {
-                redis::ErrorKind::Server(_) => Ok(Reply::Error(match e.detail() {
-                    Some(detail) => format!("{} {detail}", e.code().unwrap_or("ERR")),
-                    None => e.code().unwrap_or("ERR").to_string(),
-                })),
-                _ => Err(e.into()),
-            },
+            Err(e) => reply_or_error(e),
         }
     }
 
@@ -304,6 +307,18 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+}
+
+/// A request's failure as the reply it is when the server answered with an error, as a
+/// one-server client's replies come ([`Reply::Error`]); else as the error.
+fn reply_or_error(e: redis::RedisError) -> Result<Reply, LockError> {
+    match e.kind() {
+        redis::ErrorKind::Server(_) => Ok(Reply::Error(match e.detail() {
+            Some(detail) => format!("{} {detail}", e.code().unwrap_or("ERR")),
+            None => e.code().unwrap_or("ERR").to_string(),
+        })),
+        _ => Err(e.into()),
     }
 }
 

@@ -1,0 +1,181 @@
+//! The `redis` crate's blocking cluster connections, lent to sync callers for requests
+//! routed by their key: the request is written and its reply read on the caller's thread,
+//! with no runtime between (the crate's async cluster connection, even driven on the
+//! caller's thread, cost 30 µs per uncontended call where its blocking one costs 18).
+//! At most the client's `max_connections` of them, each connected to every master.
+//!
+//! A connection serves only where the ordinary way is plain: a request whose deadline is
+//! nearer than a millisecond, or one that must not run twice on a connection unused for
+//! [`CHECK_AFTER`] (the server may have closed it meanwhile), is not sent here, and one
+//! that failed in a way that proves it did not run, or that may be sent again, is left to
+//! the async path with its resend policy (see `blocking.rs`). A connection that failed
+//! is dropped, never lent again: a reply that came late would otherwise be read as the
+//! next request's.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Arg, ConnectionLike};
+
+use crate::transport::conn::CHECK_AFTER;
+use crate::util::sync::lock;
+
+/// Socket timeouts are set again only when the wanted one differs by more than this (as a
+/// one-server blocking connection's are, see `transport/conn.rs`).
+const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+
+pub(super) struct BlockingConns {
+    client: ClusterClient,
+    response_timeout: Duration,
+    idle: Mutex<Vec<Idle>>,
+    /// How many exist, idle or lent.
+    made: Mutex<usize>,
+    cap: usize,
+}
+
+struct Idle {
+    conn: ClusterConnection,
+    last_used: Instant,
+    /// The socket timeouts set on every node's connection.
+    timeout: Duration,
+}
+
+/// A connection lent for one request: given back with [`Lent::give_back`] after a reply,
+/// dropped (and its place freed) otherwise.
+pub(super) struct Lent<'a> {
+    pool: &'a BlockingConns,
+    idle: Option<Idle>,
+}
+
+impl BlockingConns {
+    pub(super) fn new(
+        client: ClusterClient,
+        response_timeout: Duration,
+        cap: usize,
+    ) -> BlockingConns {
+        BlockingConns {
+            client,
+            response_timeout,
+            idle: Mutex::new(Vec::new()),
+            made: Mutex::new(0),
+            cap,
+        }
+    }
+
+    /// A connection for `cmd`, bounded by `until`, or `None` where it should go the
+    /// ordinary way (see the module's comment). For a request that must not run twice, a
+    /// connection unused for [`CHECK_AFTER`] is first checked with a `PING` to the node
+    /// the request goes to (one round trip), so that the request is not what finds it
+    /// closed.
+    pub(super) fn lend(
+        &self,
+        cmd: &redis::Cmd,
+        resend_safe: bool,
+        until: Option<Instant>,
+    ) -> Option<Lent<'_>> {
+        let timeout = match until {
+            None => self.response_timeout,
+            Some(until) => until
+                .checked_duration_since(Instant::now())
+                .filter(|left| *left >= Duration::from_millis(1))?
+                .min(self.response_timeout),
+        };
+        let taken = lock(&self.idle).pop();
+        let mut lent = Lent {
+            pool: self,
+            idle: Some(match taken {
+                Some(idle) => idle,
+                None => self.connect()?,
+            }),
+        };
+        let idle = lent.idle.as_mut()?;
+        if timeout.abs_diff(idle.timeout) > TIMEOUT_SLACK {
+            idle.conn.set_read_timeout(Some(timeout)).ok()?;
+            idle.conn.set_write_timeout(Some(timeout)).ok()?;
+            idle.timeout = timeout;
+        }
+        if !resend_safe && idle.last_used.elapsed() >= CHECK_AFTER {
+            let node = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                first_key(cmd)?,
+                SlotAddr::Master,
+            ));
+            let ping = redis::cmd("PING");
+            idle.conn
+                .route_command(&ping, RoutingInfo::SingleNode(node))
+                .ok()?;
+        }
+        Some(lent)
+    }
+
+    /// A new connection under the cap, or `None` (at the cap, or connecting failed: the
+    /// ordinary way then connects, and reports why it cannot).
+    fn connect(&self) -> Option<Idle> {
+        {
+            let mut made = lock(&self.made);
+            if *made >= self.cap {
+                return None;
+            }
+            *made += 1;
+        }
+        match self.client.get_connection() {
+            Ok(conn) => Some(Idle {
+                conn,
+                last_used: Instant::now(),
+                timeout: Duration::ZERO,
+            }),
+            Err(_) => {
+                *lock(&self.made) -= 1;
+                None
+            }
+        }
+    }
+}
+
+/// The first key of `cmd`, which decides where the cluster connection sends it: after
+/// the script and the number of keys for a script, else the first argument.
+fn first_key(cmd: &redis::Cmd) -> Option<&[u8]> {
+    let mut args = cmd.args_iter().map(|arg| match arg {
+        Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = args.next()??;
+    if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL") {
+        let _script = args.next()??;
+        let keys = args.next()??;
+        if keys == b"0" {
+            return None;
+        }
+    }
+    args.next()?
+}
+
+impl Lent<'_> {
+    /// Sends `cmd` to the master of its key's slot and reads the reply.
+    pub(super) fn request(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        match &mut self.idle {
+            Some(idle) => idle.conn.req_command(cmd),
+            None => Err(redis::RedisError::from(std::io::Error::other(
+                "the connection was given back",
+            ))),
+        }
+    }
+
+    /// Back to the pool, for the next request: the reply was read, the connection is in
+    /// step.
+    pub(super) fn give_back(mut self) {
+        if let Some(mut idle) = self.idle.take() {
+            idle.last_used = Instant::now();
+            lock(&self.pool.idle).push(idle);
+        }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if self.idle.take().is_some() {
+            *lock(&self.pool.made) -= 1;
+        }
+    }
+}
