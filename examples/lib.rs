@@ -2,3 +2,4 @@
 
 pub mod axum_service;
 pub mod locks_cli;
+pub mod process_time;

@@ -136,6 +136,19 @@ struct OtherBackend {
 
 /// Starts a cluster and Redlock servers and registers a client on each, under the names the
 /// annotated functions of [`locked`] use. The servers stop when the guards are dropped.
+/// Every client kind the loops measure, one server first, and where each other kind's
+/// hand-written loop runs.
+fn kinds_and_servers(others: &[OtherBackend]) -> (Vec<Backend>, Vec<(Backend, &[String])>) {
+    let kinds = std::iter::once(Backend::Single)
+        .chain(others.iter().map(|o| o.backend))
+        .collect();
+    let servers = others
+        .iter()
+        .map(|o| (o.backend, o.urls.as_slice()))
+        .collect();
+    (kinds, servers)
+}
+
 fn other_backends() -> Res<(
     redis_locked_tests::RedisCluster,
     redis_locked_tests::RedlockServers,
@@ -223,16 +236,10 @@ fn main() -> Res<()> {
         }
         return Ok(());
     }
-    // Only the uncontended rows of one server, with `--awake` while a thread spins.
+    // Only the uncontended rows of every client kind, with `--awake` while a thread spins.
     if args.iter().any(|a| a == "--only-uncontended") {
         let (_cluster, _redlock, others) = other_backends()?;
-        let kinds: Vec<Backend> = std::iter::once(Backend::Single)
-            .chain(others.iter().map(|o| o.backend))
-            .collect();
-        let other_servers: Vec<(Backend, &[String])> = others
-            .iter()
-            .map(|o| (o.backend, o.urls.as_slice()))
-            .collect();
+        let (kinds, other_servers) = kinds_and_servers(&others);
         let awake = args.iter().any(|a| a == "--awake").then(Awake::start);
         let (base, uncontended, hands) =
             measure_loops(&url, inspector.conn(), &sizes, &kinds, &other_servers)?;
@@ -311,13 +318,7 @@ fn lock_sections(
 ) -> Res<()> {
     eprintln!("starting a cluster of {CLUSTER_MASTERS} and {REDLOCK_SERVERS} Redlock servers ...");
     let (_cluster, _redlock, mut others) = other_backends()?;
-    let kinds: Vec<Backend> = std::iter::once(Backend::Single)
-        .chain(others.iter().map(|o| o.backend))
-        .collect();
-    let other_servers: Vec<(Backend, &[String])> = others
-        .iter()
-        .map(|o| (o.backend, o.urls.as_slice()))
-        .collect();
+    let (kinds, other_servers) = kinds_and_servers(&others);
 
     eprintln!("baselines and uncontended ...");
     let (base, mut uncontended, others_handwritten) =

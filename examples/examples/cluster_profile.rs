@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use redis_locked::__transport::Transport;
 use redis_locked::{LockError, redis_lock};
+use redis_locked_examples::process_time::cpu;
 
 #[redis_lock(name = "profile:{id}", expire = 10, client = "profile-cluster")]
 async fn locked(id: u32) -> Result<(), LockError> {
@@ -44,18 +45,6 @@ async fn handwritten(
         .query_async(conn)
         .await?;
     Ok(())
-}
-
-/// CPU time of this process so far (user and system).
-fn cpu() -> Duration {
-    // SAFETY: `getrusage` fills the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// Context switches (voluntary, preempted) of this process's Tokio worker threads.

@@ -18,11 +18,12 @@
 //! it do the figures show what the code itself costs. Its thread's CPU time is in the
 //! process's CPU figure (about the wall time).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
 use redis_locked::__transport::Transport;
 use redis_locked::{LockError, redis_lock};
+use redis_locked_examples::process_time::{cpu, voluntary_switches};
 
 #[redis_lock(name = "profile:{id}", expire = 10)]
 fn sync_ours(id: u32) -> Result<(), LockError> {
@@ -87,39 +88,6 @@ const UNLOCK: &str =
     "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end";
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// CPU time of this process so far (user and system, every thread).
-fn cpu() -> Duration {
-    // SAFETY: `getrusage` fills the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
-
-/// Voluntary context switches so far of each thread of this process, by name and id.
-fn switches() -> Vec<(String, u64)> {
-    let mut threads = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let count = status
-            .lines()
-            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0);
-        let id = task.file_name().to_string_lossy().into_owned();
-        threads.push((format!("{}:{id}", comm.trim()), count));
-    }
-    threads
-}
 
 /// What the servers say about themselves: CPU seconds, commands run, µs in `EVALSHA`.
 #[derive(Default)]
@@ -198,12 +166,7 @@ impl Loops {
                 }
             }
             "sync-renewed" => (0..calls).try_for_each(|_| sync_renewed(1))?,
-            "async-renewed" => self.in_task(async move {
-                for _ in 0..calls {
-                    async_renewed(1).await?;
-                }
-                Ok(())
-            })?,
+            "async-renewed" => self.each_in_task(calls, async_renewed)?,
             "sync-hand" => {
                 for i in 0..calls {
                     let token = i.to_string();
@@ -213,12 +176,7 @@ impl Loops {
             }
             "release-ours" | "release-loop" => self.release_variant(mode, calls)?,
             m if m.starts_with("acquire-") => self.acquire_variant(mode, calls)?,
-            "async-ours" => self.in_task(async move {
-                for _ in 0..calls {
-                    async_ours(1).await?;
-                }
-                Ok(())
-            })?,
+            "async-ours" => self.each_in_task(calls, async_ours)?,
             "async-hand" => {
                 let mut conn = self.single_async.clone();
                 self.in_task(async move {
@@ -231,19 +189,9 @@ impl Loops {
                     Ok(())
                 })?
             }
-            "redlock-async-ours" => self.in_task(async move {
-                for _ in 0..calls {
-                    redlock_async_ours(1).await?;
-                }
-                Ok(())
-            })?,
+            "redlock-async-ours" => self.each_in_task(calls, redlock_async_ours)?,
             "cluster-sync-ours" => (0..calls).try_for_each(|_| cluster_sync_ours(1))?,
-            "cluster-async-ours" => self.in_task(async move {
-                for _ in 0..calls {
-                    cluster_async_ours(1).await?;
-                }
-                Ok(())
-            })?,
+            "cluster-async-ours" => self.each_in_task(calls, cluster_async_ours)?,
             "cluster-sync-hand" => {
                 for i in 0..calls {
                     let token = i.to_string();
@@ -353,6 +301,19 @@ impl Loops {
         Ok(())
     }
 
+    /// `calls` calls of `call` one after another, in a task of the runtime.
+    fn each_in_task<F>(&self, calls: u32, call: fn(u32) -> F) -> Res<()>
+    where
+        F: Future<Output = Result<(), LockError>> + Send + 'static,
+    {
+        self.in_task(async move {
+            for _ in 0..calls {
+                call(1).await?;
+            }
+            Ok(())
+        })
+    }
+
     fn in_task(&self, work: impl Future<Output = Res<()>> + Send + 'static) -> Res<()> {
         self.runtime.block_on(self.runtime.spawn(work))?
     }
@@ -438,13 +399,13 @@ fn main() -> Res<()> {
     for round in 0..3 {
         for mode in &modes {
             let before = server_stats(&mut stats_conns)?;
-            let (threads_before, cpu_before, start) = (switches(), cpu(), Instant::now());
+            let (threads_before, cpu_before, start) = (voluntary_switches(), cpu(), Instant::now());
             loops.run(mode, calls)?;
             let (wall, cpu) = (start.elapsed(), cpu() - cpu_before);
             let after = server_stats(&mut stats_conns)?;
             let per_call = |seconds: f64| seconds * 1e6 / f64::from(calls);
             let mut switched = String::new();
-            for (thread, count) in switches() {
+            for (thread, count) in voluntary_switches() {
                 let was = threads_before.iter().find(|(t, _)| *t == thread);
                 let per = (count - was.map_or(0, |w| w.1)) as f64 / f64::from(calls);
                 if per >= 0.05 {
