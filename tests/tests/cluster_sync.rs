@@ -107,6 +107,34 @@ fn a_paused_shard_keeps_a_sync_callers_timeout() {
     }
 }
 
+/// No blocking connection made yet and the lock's shard paused: connecting to every master
+/// would wait for the paused one far past the caller's deadline, so it happens on a thread
+/// of its own and the caller's timeout holds.
+#[test]
+fn a_paused_shard_before_the_first_call_keeps_a_sync_callers_timeout() {
+    let cluster = RedisCluster::start(3, 0);
+    ClientBuilder::cluster(cluster.seed_urls())
+        .register("cluster-sync-first-paused")
+        .unwrap();
+    let lock = Lock::with_client("cluster-sync-first-paused", "first-paused").unwrap();
+    let master = cluster.master_of("lock:{first-paused}");
+    master.pause();
+    let start = Instant::now();
+    let result = lock.acquire_blocking(Some(Duration::from_millis(300)));
+    let elapsed = start.elapsed();
+    master.resume();
+    assert!(
+        matches!(result, Err(LockError::NoAnswer { .. })),
+        "{:?}",
+        result.map(|_| ())
+    );
+    assert!(elapsed <= Duration::from_millis(500), "{elapsed:?}");
+    lock.acquire_blocking(Some(Duration::from_secs(5)))
+        .unwrap()
+        .release()
+        .unwrap();
+}
+
 /// Every connection of the masters killed while the lock is held and the pool's runtime
 /// sits unused (nothing drives it to read the close): the release that follows is sent on
 /// a connection that works, and is not left unknown.

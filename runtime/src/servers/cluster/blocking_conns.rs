@@ -2,7 +2,10 @@
 //! routed by their key: the request is written and its reply read on the caller's thread,
 //! with no runtime between (the crate's async cluster connection, even driven on the
 //! caller's thread, cost 30 µs per uncontended call where its blocking one costs 18).
-//! At most the client's `max_connections` of them, each connected to every master.
+//! At most the client's `max_connections` of them, each connected to every master. They
+//! are made on a thread of their own, never on a caller's: connecting to every master is
+//! bounded only by the client's timeouts, not by the caller's deadline, so a caller that
+//! finds none idle goes the ordinary way while one is made for the next.
 //!
 //! A connection serves only where the ordinary way is plain: a request whose deadline is
 //! nearer than a millisecond, or one that must not run twice on a connection unused for
@@ -12,7 +15,7 @@
 //! is dropped, never lent again: a reply that came late would otherwise be read as the
 //! next request's.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection};
@@ -26,13 +29,23 @@ use crate::util::sync::lock;
 /// one-server blocking connection's are, see `transport/conn.rs`).
 const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
 
+/// After a connection could not be made, no other is tried for this long (the ordinary
+/// way meanwhile connects, and reports why it cannot).
+const AFTER_FAILURE: Duration = Duration::from_secs(1);
+
 pub(super) struct BlockingConns {
     client: ClusterClient,
     response_timeout: Duration,
-    idle: Mutex<Vec<Idle>>,
-    /// How many exist, idle or lent.
-    made: Mutex<usize>,
+    shared: Arc<Shared>,
     cap: usize,
+}
+
+/// What the pool shares with the threads that make its connections.
+struct Shared {
+    idle: Mutex<Vec<Idle>>,
+    /// How many exist, idle, lent or being made.
+    made: Mutex<usize>,
+    failed_at: Mutex<Option<Instant>>,
 }
 
 struct Idle {
@@ -58,8 +71,11 @@ impl BlockingConns {
         BlockingConns {
             client,
             response_timeout,
-            idle: Mutex::new(Vec::new()),
-            made: Mutex::new(0),
+            shared: Arc::new(Shared {
+                idle: Mutex::new(Vec::new()),
+                made: Mutex::new(0),
+                failed_at: Mutex::new(None),
+            }),
             cap,
         }
     }
@@ -82,13 +98,13 @@ impl BlockingConns {
                 .filter(|left| *left >= Duration::from_millis(1))?
                 .min(self.response_timeout),
         };
-        let taken = lock(&self.idle).pop();
+        let Some(taken) = lock(&self.shared.idle).pop() else {
+            self.connect_in_background();
+            return None;
+        };
         let mut lent = Lent {
             pool: self,
-            idle: Some(match taken {
-                Some(idle) => idle,
-                None => self.connect()?,
-            }),
+            idle: Some(taken),
         };
         let idle = lent.idle.as_mut()?;
         if timeout.abs_diff(idle.timeout) > TIMEOUT_SLACK {
@@ -109,26 +125,35 @@ impl BlockingConns {
         Some(lent)
     }
 
-    /// A new connection under the cap, or `None` (at the cap, or connecting failed: the
-    /// ordinary way then connects, and reports why it cannot).
-    fn connect(&self) -> Option<Idle> {
+    /// Starts making a connection on a thread of its own, unless the pool is at its cap
+    /// or the last try failed less than [`AFTER_FAILURE`] ago.
+    fn connect_in_background(&self) {
+        if lock(&self.shared.failed_at).is_some_and(|at| at.elapsed() < AFTER_FAILURE) {
+            return;
+        }
         {
-            let mut made = lock(&self.made);
+            let mut made = lock(&self.shared.made);
             if *made >= self.cap {
-                return None;
+                return;
             }
             *made += 1;
         }
-        match self.client.get_connection() {
-            Ok(conn) => Some(Idle {
-                conn,
-                last_used: Instant::now(),
-                timeout: Duration::ZERO,
-            }),
-            Err(_) => {
-                *lock(&self.made) -= 1;
-                None
-            }
+        let (client, shared) = (self.client.clone(), self.shared.clone());
+        let spawned = std::thread::Builder::new()
+            .name("redis-locked-connect".into())
+            .spawn(move || match client.get_connection() {
+                Ok(conn) => lock(&shared.idle).push(Idle {
+                    conn,
+                    last_used: Instant::now(),
+                    timeout: Duration::ZERO,
+                }),
+                Err(_) => {
+                    *lock(&shared.failed_at) = Some(Instant::now());
+                    *lock(&shared.made) -= 1;
+                }
+            });
+        if spawned.is_err() {
+            *lock(&self.shared.made) -= 1;
         }
     }
 }
@@ -167,7 +192,7 @@ impl Lent<'_> {
     pub(super) fn give_back(mut self) {
         if let Some(mut idle) = self.idle.take() {
             idle.last_used = Instant::now();
-            lock(&self.pool.idle).push(idle);
+            lock(&self.pool.shared.idle).push(idle);
         }
     }
 }
@@ -175,7 +200,7 @@ impl Lent<'_> {
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
         if self.idle.take().is_some() {
-            *lock(&self.pool.made) -= 1;
+            *lock(&self.pool.shared.made) -= 1;
         }
     }
 }
