@@ -474,6 +474,23 @@ pub fn scripts_run(server: &RedisServer) -> u64 {
         .sum()
 }
 
+/// Waits until `server` has run no script for `quiet`: a waiter seen queued may still look
+/// once more when the subscription of its inbox is confirmed (a grant sent before that
+/// would be missed), and on a loaded machine that confirmation can come after it is seen
+/// queued. Nothing the server shows marks that look as done, so its absence is waited for.
+pub async fn until_no_script_for(server: &RedisServer, quiet: Duration) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    let (mut seen, mut since) = (scripts_run(server), Instant::now());
+    while since.elapsed() < quiet {
+        assert!(Instant::now() < give_up, "scripts kept running");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = scripts_run(server);
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        }
+    }
+}
+
 /// Waits until the list `queue` (a lock's queue of waiting processes, `lock:{NAME}:queue`)
 /// holds exactly `len` entries.
 pub async fn wait_for_queue(server: &RedisServer, queue: &str, len: usize) {

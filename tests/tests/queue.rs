@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock};
 use redis_locked_tests::{
-    RedisCluster, RedisServer, scripts_run, wait_for_exactly_subscribers, wait_for_queue,
+    RedisCluster, RedisServer, scripts_run, until_no_script_for, wait_for_exactly_subscribers,
+    wait_for_queue,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -72,6 +73,7 @@ async fn handed_on_in_queue_order(server: &RedisServer, register: impl Fn(&str),
         // One at a time, so that they queue in this order.
         wait_for_queue(server, "lock:{fifo}:queue", queued + 1).await;
     }
+    until_no_script_for(server, Duration::from_millis(100)).await;
     let _: () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
         .query(&mut server.connection())

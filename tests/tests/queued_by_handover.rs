@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockGuard};
-use redis_locked_tests::{RedisServer, scripts_run, wait_for_queue};
+use redis_locked_tests::{RedisServer, scripts_run, until_no_script_for, wait_for_queue};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -73,6 +73,7 @@ async fn a_holds_with_own_waiter_and_c_queued(
 async fn a_waiter_passed_over_for_another_process_is_queued_by_the_same_script() {
     let server = RedisServer::start();
     let (first, own, other) = a_holds_with_own_waiter_and_c_queued(&server, "fold", None).await;
+    until_no_script_for(&server, Duration::from_millis(100)).await;
     let _: () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
         .query(&mut server.connection())
