@@ -3,9 +3,11 @@
 //! through the `redis` crate's async cluster connection, which follows `MOVED`/`ASK`
 //! redirections and refreshes its slot map when a master fails over.
 //!
-//! The connection is made on the background runtime (it spawns a task that must outlive
-//! any caller's runtime) and shared by async and sync callers alike. It speaks RESP3 so
-//! that sharded pub/sub messages arrive as push messages (see `waiting/cluster_pubsub.rs`).
+//! The shared connection is made on the background runtime (it spawns a task that must
+//! outlive any caller's runtime) and speaks RESP3 so that sharded pub/sub messages arrive as
+//! push messages (see `waiting/cluster_pubsub.rs`). Requests go on connections nearer their
+//! caller: each caller's runtime has its own (`cluster/by_runtime.rs`), and sync callers use
+//! blocking connections or runtimes they drive themselves (`cluster/blocking.rs`).
 
 mod blocking;
 mod blocking_conns;

@@ -31,7 +31,7 @@ pub(crate) const CHECK_AFTER: Duration = Duration::from_millis(100);
 
 /// How far a blocking connection's socket timeouts may be from a request's own before they
 /// are set again: a deadline is kept to within this.
-const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+pub(crate) const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
 
 /// The command that checks a connection: `CLIENT SETNAME` with the name it has, which
 /// changes nothing and is among the commands a lock user's ACL grants (see the README's

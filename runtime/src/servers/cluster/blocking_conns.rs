@@ -22,12 +22,8 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Arg, ConnectionLike};
 
-use crate::transport::conn::CHECK_AFTER;
+use crate::transport::conn::{CHECK_AFTER, TIMEOUT_SLACK};
 use crate::util::sync::lock;
-
-/// Socket timeouts are set again only when the wanted one differs by more than this (as a
-/// one-server blocking connection's are, see `transport/conn.rs`).
-const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
 
 /// After a connection could not be made, no other is tried for this long (the ordinary
 /// way meanwhile connects, and reports why it cannot).
