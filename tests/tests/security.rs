@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, owner_token, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, owner_token, until_no_script_for, wait_for_subscribers};
 
 /// The arguments of every command the server ran so far (the slow log, with a threshold of
 /// 0 µs, keeps them all).
@@ -61,28 +61,31 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         tokio::spawn(async move { lock.acquire(None).await })
     };
     wait_for_subscribers(&server, key, 1).await;
+    // Its last look, once its subscription is confirmed, must be over, or the release
+    // meets that look instead of the waiter and frees the lock without a handover.
+    until_no_script_for(&server, Duration::from_millis(100)).await;
     guard.release().await.unwrap();
     waiter.await.unwrap().unwrap().release().await.unwrap();
     let evalshas: Vec<Vec<String>> = commands_run(&server)
         .into_iter()
         .filter(|args| args[0].eq_ignore_ascii_case("evalsha"))
         .collect();
-    let sha_where = |matches: &dyn Fn(&[String]) -> bool| {
+    let sha_where = |script: &str, matches: &dyn Fn(&[String]) -> bool| {
         evalshas
             .iter()
             .find(|args| matches(args))
             .map(|args| args[1].clone())
-            .expect("the script ran")
+            .unwrap_or_else(|| panic!("{script} did not run: {evalshas:?}"))
     };
     // EVALSHA sha numkeys KEYS... ARGV...: extend names the lock's key only, with a token
     // and a lease in ms; release, acquiring and the handover also name the fencing counter
     // and the queue. Release has two arguments; acquiring four, the second a lease in ms;
     // the handover four, the second the next owner as a queue entry (`<lease> <id> <value>`).
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let extend = sha_where(&|a| a.len() == 6 && digits(&a[5]));
-    let release = sha_where(&|a| a.len() == 8 && a[2] == "3");
-    let handoff = sha_where(&|a| a.len() == 10 && !digits(&a[7]));
-    let acquire = sha_where(&|a| a.len() == 10 && digits(&a[7]));
+    let extend = sha_where("EXTEND", &|a| a.len() == 6 && digits(&a[5]));
+    let release = sha_where("RELEASE", &|a| a.len() == 8 && a[2] == "3");
+    let handoff = sha_where("HANDOFF", &|a| a.len() == 10 && !digits(&a[7]));
+    let acquire = sha_where("ACQUIRE", &|a| a.len() == 10 && digits(&a[7]));
     let fence = format!("{key}:fence");
     let queue = format!("{key}:queue");
 
