@@ -14,6 +14,8 @@
 //! uncontended calls are also held to hand-written loops on the same servers (a parallel
 //! Redlock, a loop on the `redis` crate's cluster connection), which those targets judge.
 
+#[path = "bench/awake.rs"]
+mod awake;
 #[path = "bench/baseline.rs"]
 mod baseline;
 #[path = "bench/clock.rs"]
@@ -49,6 +51,7 @@ mod uncontended;
 
 use std::time::Duration;
 
+use awake::Awake;
 use baseline::{Acquire, Baselines};
 use contended::Measured;
 use handwritten::Handwritten;
@@ -224,13 +227,19 @@ fn main() -> Res<()> {
         let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
         println!("{}", machine_line(&machine));
         for _ in 0..runs {
+            let (_, rt_ns) = baseline::ping(inspector.conn(), &sizes)?;
             let m =
                 contended::processes(&mut inspector, &url, PROCESSES, TASKS_PER_PROCESS, &sizes)?;
+            let c = &m.contention;
+            let rt = |ns: i64| ns as f64 / rt_ns as f64;
             println!(
-                "(c) {PROCESSES} processes x {TASKS_PER_PROCESS} tasks: {:.0} acq/s, handoff p99 {:.1} us, wait max {:.2} ms, {:.2} commands/acq",
-                m.contention.per_second,
-                m.contention.handoff_p99_ns as f64 / 1e3,
-                m.contention.wait_max_ns as f64 / 1e6,
+                "(c) {PROCESSES} processes x {TASKS_PER_PROCESS} tasks: {:.0} acq/s, PING p50 {:.1} us, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms, {:.2} commands/acq",
+                c.per_second,
+                rt_ns as f64 / 1e3,
+                rt(c.handoff_p50_ns),
+                rt(c.handoff_p99_ns),
+                c.handoff_p99_ns as f64 / 1e3,
+                c.wait_max_ns as f64 / 1e6,
                 m.commands_per_acquisition,
             );
         }
@@ -270,41 +279,6 @@ fn main() -> Res<()> {
         load_average()
     );
     Ok(())
-}
-
-/// A thread that spins until dropped. On a VM whose idle CPUs halt, waking a halted CPU
-/// costs far more than the request that woke it, and whether a loop's thread finds its
-/// reply before its CPU halts decides its rate (the same loop ran at 24 and at 130 µs per
-/// cycle in one run); with a CPU kept busy, every loop runs in the same state and the
-/// ratios show what the code costs.
-struct Awake {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Awake {
-    fn start() -> Awake {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let spinning = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !spinning.load(std::sync::atomic::Ordering::Relaxed) {
-                std::hint::spin_loop();
-            }
-        });
-        Awake {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Awake {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Everything but the transport A/B: the lock's figures against the baselines, and the
