@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, until_no_script_for, wait_for_queue, wait_for_subscribers};
 
 /// Long enough that a lock stranded for its lease, or a waiter asleep for one, fails the
 /// assertions below, which all allow a second or two.
@@ -18,10 +18,23 @@ async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} hung"))
 }
 
-/// Polls `waiter` until it has queued for the lock, tried it once and subscribed to its
-/// release announcements: it is then the head of this process's queue, the one a release
-/// hands the lock to.
+/// Polls `waiter` until it has tried the lock, subscribed to its release announcements and
+/// queued in Redis (its look once the subscription is confirmed), then a little longer so
+/// that it has read that look's reply: it is then the head of this process's queue, the
+/// one a release hands the lock to. (A release that meets the look instead frees the lock
+/// or hands it to the queued entry, which is not what these tests are about.)
 async fn queue_up<F: Future + Unpin>(server: &RedisServer, lock: &Lock, waiter: &mut F) {
+    let queue = format!("{}:queue", lock.key());
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while queue_len(server, &queue) == 0 {
+        assert!(Instant::now() < give_up, "the waiter never queued");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), &mut *waiter)
+                .await
+                .is_err(),
+            "the waiter waits"
+        );
+    }
     assert!(
         tokio::time::timeout(Duration::from_millis(50), &mut *waiter)
             .await
@@ -29,6 +42,21 @@ async fn queue_up<F: Future + Unpin>(server: &RedisServer, lock: &Lock, waiter: 
         "the waiter waits"
     );
     wait_for_subscribers(server, lock.key(), 1).await;
+}
+
+/// Waits until a spawned waiter has subscribed and queued in Redis, and its last look is
+/// over (see [`queue_up`]).
+async fn settled(server: &RedisServer, lock: &Lock) {
+    wait_for_subscribers(server, lock.key(), 1).await;
+    wait_for_queue(server, &format!("{}:queue", lock.key()), 1).await;
+    until_no_script_for(server, Duration::from_millis(100)).await;
+}
+
+fn queue_len(server: &RedisServer, queue: &str) -> usize {
+    redis::cmd("LLEN")
+        .arg(queue)
+        .query(&mut server.connection())
+        .unwrap()
 }
 
 /// Takes and releases `lock`, which must be free within a second (not at its lease's end):
@@ -144,7 +172,7 @@ async fn a_handover_whose_reply_is_lost_is_settled() {
             Ok::<_, LockError>(at)
         }
     });
-    wait_for_subscribers(&server, lock.key(), 1).await;
+    settled(&server, &lock).await;
 
     server.pause();
     let released = bounded("release", holder.release()).await;
@@ -205,7 +233,7 @@ async fn the_deadline_holds_with_a_handover_in_flight() {
         let lock = lock.clone();
         async move { lock.acquire(Some(timeout)).await.map(drop) }
     });
-    wait_for_subscribers(&server, lock.key(), 1).await;
+    settled(&server, &lock).await;
 
     server.pause();
     let release = tokio::spawn(holder.release());

@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockGuard};
-use redis_locked_tests::{RedisCluster, RedisServer, freed_within, wait_for_subscribers};
+use redis_locked_tests::{
+    RedisCluster, RedisServer, freed_within, until_no_script_for, wait_for_subscribers,
+};
 
 /// Where the locks live.
 enum Deployment {
@@ -138,6 +140,13 @@ async fn a_handover_whose_reply_is_lost(deployment: Deployment, client: &str) {
         tokio::spawn(async move { neighbour.acquire(Some(Duration::from_secs(20))).await })
     };
     deployment.wait_for_subscribers(neighbour.key(), 1).await;
+    // Its look once its subscription is confirmed must be over, or the release meets that
+    // look and frees the lock with RELEASE, leaving HANDOFF unloaded.
+    until_no_script_for(
+        deployment.server_of(neighbour.key()),
+        Duration::from_millis(100),
+    )
+    .await;
     guard.release().await.unwrap();
     waiter.await.unwrap().unwrap().release().await.unwrap();
 
@@ -157,6 +166,7 @@ async fn a_handover_whose_reply_is_lost(deployment: Deployment, client: &str) {
     deployment.wait_for_subscribers(&key, 1).await;
     let _other = deployment.another_process_waiting(&key);
     deployment.wait_for_subscribers(&key, 2).await;
+    until_no_script_for(deployment.server_of(&key), Duration::from_millis(100)).await;
 
     let outcome = release_losing_its_reply(deployment.server_of(&key), guard).await;
     assert!(true_to_what_ran(&outcome), "{outcome:?}");
