@@ -12,18 +12,52 @@
 //! the server's share of the difference); `redlock-async-ours`/`redlock-async-hand` and
 //! `redlock-sync-ours` (three servers, the hand loop asking them with `join!`).
 //!
+//! It also counts the heap allocations per call, of every thread of this process (the
+//! servers' are their own): a figure that, unlike the times, does not move with the load
+//! of the machine.
+//!
 //! `--awake` keeps a thread spinning: on a VM whose idle virtual CPUs halt, every wake-up
 //! of a halted CPU costs far more than the request that caused it (a `SET NX PX` +
 //! `EVALSHA` loop took 130-145 µs per cycle here, and 15-16 µs with `--awake`), so only with
 //! it do the figures show what the code itself costs. Its thread's CPU time is in the
 //! process's CPU figure (about the wall time).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
 use redis_locked::__transport::Transport;
 use redis_locked::{LockError, redis_lock};
 use redis_locked_examples::process_time::{cpu, voluntary_switches};
+
+/// The system allocator, counting allocations and reallocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 #[redis_lock(name = "profile:{id}", expire = 10)]
 fn sync_ours(id: u32) -> Result<(), LockError> {
@@ -418,8 +452,10 @@ fn main() -> Res<()> {
         for mode in &modes {
             let before = server_stats(&mut stats_conns)?;
             let (threads_before, cpu_before, start) = (voluntary_switches(), cpu(), Instant::now());
+            let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
             loops.run(mode, calls)?;
             let (wall, cpu) = (start.elapsed(), cpu() - cpu_before);
+            let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
             let after = server_stats(&mut stats_conns)?;
             let per_call = |seconds: f64| seconds * 1e6 / f64::from(calls);
             let mut switched = String::new();
@@ -431,10 +467,11 @@ fn main() -> Res<()> {
                 }
             }
             println!(
-                "{mode}#{round}: {:.1} µs wall, {:.1} µs CPU, servers {:.1} µs CPU, {:.2} \
-                 commands ({:.2} µs in EVALSHA) per call; switches per call:{switched}",
+                "{mode}#{round}: {:.1} µs wall, {:.1} µs CPU, {:.1} allocations, servers {:.1} µs \
+                 CPU, {:.2} commands ({:.2} µs in EVALSHA) per call; switches per call:{switched}",
                 per_call(wall.as_secs_f64()),
                 per_call(cpu.as_secs_f64()),
+                allocations as f64 / f64::from(calls),
                 per_call(after.cpu - before.cpu),
                 (after.commands - before.commands) as f64 / f64::from(calls),
                 per_call((after.evalsha_usec - before.evalsha_usec) as f64 / 1e6),

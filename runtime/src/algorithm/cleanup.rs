@@ -98,7 +98,7 @@ async fn release_on(
 ) {
     let mut backoff = FIRST_RETRY;
     let keys = lock_keys(&key);
-    let keys = keys.each_ref().map(String::as_str);
+    let keys = keys.all();
     loop {
         let now = Instant::now();
         if now >= until {

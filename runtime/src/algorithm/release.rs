@@ -67,7 +67,7 @@ impl Held {
         }
         let waiters = &self.client.waiters;
         let keys = lock_keys(&self.key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         let mut value = self.value.clone();
         let hand_over = self.client.backend.hands_over();
         while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {

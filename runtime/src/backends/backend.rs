@@ -146,7 +146,7 @@ impl Backend {
         payload: &str,
     ) -> (Result<bool, LockError>, bool) {
         let keys = lock_keys(key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         let args = [value, payload];
         match self {
             Backend::Redlock(quorum) => {

@@ -63,7 +63,7 @@ impl Backend {
             Err(e) => return (Err(e), false),
         };
         let keys = lock_keys(key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         let (keys, args) = (&keys, &[value, payload]);
         release_checked(move || eval_until(io, route, &COUNTED_RELEASE, keys, args, None)).await
     }

@@ -8,7 +8,7 @@ use crate::backends::attempt::{AttemptOutcome, AttemptRequest};
 use crate::protocol::counted::COUNTED_ACQUIRE;
 use crate::protocol::scripts::{ACQUIRE, lock_keys};
 use crate::servers::cluster::Cluster;
-use crate::servers::io::{Io, Route, command_once_until, eval_until};
+use crate::servers::io::{Io, Route, command_once_until, command_with_room, eval_until};
 use crate::transport::reply::{Reply, unexpected};
 use crate::util::error::LockError;
 
@@ -33,7 +33,7 @@ pub(crate) async fn attempt<I: Io>(
     }
     let sent = Instant::now();
     let keys = lock_keys(request.key);
-    let keys = keys.each_ref().map(String::as_str);
+    let keys = keys.all();
     if request.kind.is_counted() {
         return counted(io, request, route, &keys, &ms).await;
     }
@@ -175,7 +175,8 @@ async fn plain<I: Io>(
     lease_ms: &str,
 ) -> (Result<AttemptOutcome, LockError>, bool) {
     let sent = Instant::now();
-    let mut set = redis::cmd("SET");
+    let bytes = request.key.len() + request.value.len() + "NXPX".len() + lease_ms.len();
+    let mut set = command_with_room("SET", 5, bytes);
     set.arg(request.key)
         .arg(request.value)
         .arg("NX")

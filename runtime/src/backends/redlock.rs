@@ -362,7 +362,7 @@ impl Quorum {
         until: Option<Instant>,
     ) -> bool {
         let keys = lock_keys(key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         let args = [token, payload];
         let outcomes = eval_each(io, &self.all(), &RELEASE, &keys, &args, until).await;
         outcomes.iter().all(|o| o.is_ok())

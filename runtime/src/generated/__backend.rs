@@ -118,7 +118,7 @@ impl Operations {
     ) -> Result<i64, LockError> {
         let key = self.client.key(name);
         let keys = lock_keys(&key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         let (ms, own) = (lease_millis(lease)?.to_string(), own.to_string());
         // As a waiter that asks for a fencing token: the reply is its token.
         let entry = queue_entry(&ms, true, &self.client.instance_id, new);

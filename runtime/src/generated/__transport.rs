@@ -43,7 +43,7 @@ impl Transport {
     /// releasing it, built as the runtime builds them.
     pub fn cycle_commands(&self, key: &str, value: &str, lease_ms: u64) -> [redis::Cmd; 2] {
         let keys = lock_keys(key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         let ms = lease_ms.to_string();
         // Not queued: a cycle that finds the lock taken only learns for how long.
         [
@@ -126,7 +126,7 @@ impl Transport {
     async fn release_with<I: Io>(&self, io: &I, key: &str, value: &str) -> Result<bool, LockError> {
         let args = [value, self.client.instance_id.as_str()];
         let keys = lock_keys(key);
-        let keys = keys.each_ref().map(String::as_str);
+        let keys = keys.all();
         Ok(eval_until(io, self.route()?, &RELEASE, &keys, &args, None)
             .await?
             .as_int()?

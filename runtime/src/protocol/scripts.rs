@@ -303,32 +303,46 @@ static SHARDED: LazyLock<Vec<(String, Script)>> = LazyLock::new(|| {
 
 /// The key of a lock's fencing counter, next to the lock's key in the same hash slot.
 pub(crate) fn fence_key(lock_key: &str) -> String {
-    suffixed(lock_key, ":fence")
-}
-
-/// The key of a lock's queue of waiting processes, in the same hash slot: a list of
-/// [`queue_entry`]s, oldest first, which expires when nobody has joined it for a while.
-pub(crate) fn queue_key(lock_key: &str) -> String {
-    suffixed(lock_key, ":queue")
-}
-
-/// `lock_key` followed by `suffix`: the keys of every call, built without the formatting
-/// machinery (a measurable part of an uncontended call's own time).
-fn suffixed(lock_key: &str, suffix: &str) -> String {
-    let mut key = String::with_capacity(lock_key.len() + suffix.len());
+    // Not `format!`: this runs on every fenced Redlock call.
+    let mut key = String::with_capacity(lock_key.len() + ":fence".len());
     key.push_str(lock_key);
-    key.push_str(suffix);
+    key.push_str(":fence");
     key
 }
 
-/// The keys every script on a lock is given: the lock's, its fencing counter's and its
-/// queue's, in that order.
-pub(crate) fn lock_keys(lock_key: &str) -> [String; 3] {
-    [
-        lock_key.to_string(),
-        fence_key(lock_key),
-        queue_key(lock_key),
-    ]
+/// The keys every script on a lock is given: the lock's, its fencing counter's (see
+/// [`fence_key`]) and its queue's, in that order (see [`LockKeys::all`]). The queue of
+/// waiting processes is a list of [`queue_entry`]s, oldest first, in the lock's hash slot,
+/// which expires when nobody has joined it for a while.
+pub(crate) fn lock_keys(lock_key: &str) -> LockKeys<'_> {
+    let mut suffixed = String::with_capacity(2 * lock_key.len() + ":fence:queue".len());
+    suffixed.push_str(lock_key);
+    suffixed.push_str(":fence");
+    let fence_end = suffixed.len();
+    suffixed.push_str(lock_key);
+    suffixed.push_str(":queue");
+    LockKeys {
+        lock: lock_key,
+        suffixed,
+        fence_end,
+    }
+}
+
+/// A lock's three keys, the fence's and the queue's made in one allocation: releases and
+/// scripted attempts build them on every call.
+pub(crate) struct LockKeys<'k> {
+    lock: &'k str,
+    /// The fence's key, then the queue's.
+    suffixed: String,
+    fence_end: usize,
+}
+
+impl LockKeys<'_> {
+    /// The lock's key, its fencing counter's and its queue's.
+    pub(crate) fn all(&self) -> [&str; 3] {
+        let (fence, queue) = self.suffixed.split_at(self.fence_end);
+        [self.lock, fence, queue]
+    }
 }
 
 /// An acquisition's entry in its lock's queue: what a releaser needs to hand it the lock,

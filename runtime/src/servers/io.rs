@@ -351,7 +351,21 @@ pub(crate) async fn eval_until<I: Io>(
 
 /// `EVALSHA` of `script` on `keys` with `args`: how every script is first sent.
 pub(crate) fn evalsha(script: &Script, keys: &[&str], args: &[&str]) -> redis::Cmd {
-    let mut evalsha = redis::cmd("EVALSHA");
+    let bytes = keys.iter().chain(args).map(|arg| arg.len()).sum::<usize>();
+    let mut evalsha = command_with_room(
+        "EVALSHA",
+        2 + keys.len() + args.len(),
+        script.sha.len() + 20 + bytes,
+    );
     evalsha.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
     evalsha
+}
+
+/// An empty command `name` with room for `args` more arguments of `bytes` in all: built in
+/// one allocation each for its data and its argument list, where growing them argument by
+/// argument reallocates several times on every request.
+pub(crate) fn command_with_room(name: &str, args: usize, bytes: usize) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(1 + args, name.len() + bytes);
+    cmd.arg(name);
+    cmd
 }

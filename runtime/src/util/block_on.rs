@@ -28,10 +28,20 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
+thread_local! {
+    /// This thread's waker, made once: a sync call runs two of these executors (acquire,
+    /// release), and a waker made for each would be two allocations per call.
+    static WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+}
+
 /// Runs `fut` until it completes (`Some`) or `until` passes (`None`).
 pub(crate) fn block_on_until<F: Future>(fut: F, until: Option<Instant>) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    // During a thread's destruction (a lock released by a thread-local's destructor) its
+    // waker may be gone already: then one made for this call.
+    let waker = WAKER
+        .try_with(Waker::clone)
+        .unwrap_or_else(|_| Waker::from(Arc::new(ThreadWaker(std::thread::current()))));
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {

@@ -30,7 +30,14 @@ pub(crate) fn lock_key(prefix: &str, name: &str) -> String {
     if name.starts_with('}') {
         format!("{prefix}}}{{{:016x}}}{name}}}", fnv1a(name))
     } else {
-        format!("{prefix}{{{name}}}")
+        // Not `format!`, which would start this string empty and grow it: this runs on
+        // every call.
+        let mut key = String::with_capacity(prefix.len() + name.len() + 2);
+        key.push_str(prefix);
+        key.push('{');
+        key.push_str(name);
+        key.push('}');
+        key
     }
 }
 
