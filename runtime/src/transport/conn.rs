@@ -55,6 +55,9 @@ pub(crate) struct SyncConn {
     /// What the socket's timeouts are set to now.
     timeout: Duration,
     last_used: Instant,
+    /// The bytes of the last request, kept for the next: packing each request into a new
+    /// buffer was an allocation per request.
+    packed: Vec<u8>,
 }
 
 impl SyncConn {
@@ -71,6 +74,7 @@ impl SyncConn {
             unchecked: Vec::new(),
             timeout: Duration::ZERO,
             last_used: Instant::now(),
+            packed: Vec::new(),
         };
         conn.set_timeouts(endpoint.response_timeout)?;
         Ok(conn)
@@ -111,8 +115,9 @@ impl SyncConn {
     ) -> Result<(), LockError> {
         let timeout = shorter(endpoint.response_timeout, limit);
         self.set_timeouts(timeout)?;
-        let packed = match self.setup.take() {
-            None => cmd.get_packed_command(),
+        self.packed.clear();
+        match self.setup.take() {
+            None => cmd.write_packed_command(&mut self.packed),
             Some((commands, steps)) => {
                 let mut pipeline = redis::pipe();
                 for command in commands {
@@ -120,11 +125,11 @@ impl SyncConn {
                 }
                 pipeline.add_command(cmd.clone());
                 self.unchecked = steps;
-                pipeline.get_packed_pipeline()
+                self.packed = pipeline.get_packed_pipeline();
             }
-        };
+        }
         self.conn
-            .send_packed_command(&packed)
+            .send_packed_command(&self.packed)
             .map_err(|e| request_error(e, timeout))
     }
 
