@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock};
-use redis_locked_tests::{RedisServer, fenced_write, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, fenced_write, until_no_script_for, wait_for_subscribers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fencing_tokens_only_grow() {
@@ -47,6 +47,8 @@ async fn fencing_tokens_only_grow() {
         tokio::spawn(async move { lock.acquire(None).await.unwrap() })
     };
     wait_for_subscribers(&server, lock.key(), 1).await;
+    // Its last look over, so that the release hands it the lock.
+    until_no_script_for(&server, Duration::from_millis(100)).await;
     holder.release().await.unwrap();
     let handed = waiter.await.unwrap();
     seen.push(handed.fencing_token());
@@ -100,6 +102,7 @@ async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
         tokio::spawn(async move { lock.acquire(None).await.unwrap() })
     };
     wait_for_subscribers(&server, lock.key(), 1).await;
+    until_no_script_for(&server, Duration::from_millis(100)).await;
     let _: () = redis::cmd("PERSIST")
         .arg(&fence_key)
         .query(&mut conn)
