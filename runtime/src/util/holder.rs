@@ -10,7 +10,8 @@
 //! the whole value exactly as they would the token alone: no script reads the description,
 //! and it costs no round trip, only the bytes of one `SET`. Inspection splits it again.
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{LazyLock, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Who holds a lock, as the holder described itself when it took it: part of
@@ -49,7 +50,7 @@ impl std::fmt::Display for Holder {
 /// settled by finding this very value in the key.
 pub(crate) fn owner_value(token: &str, template: Option<&str>) -> String {
     use std::fmt::Write;
-    let (since, pid, host) = (now_millis(), *PID, &*HOST);
+    let (since, pid, host) = (now_millis(), pid(), &*HOST);
     // One allocation: this runs on every call, and `format!` would start this string
     // empty (its pattern starts with an argument) and grow it four or five times.
     let taken_by = template.map_or(3, |template| 3 + template.len());
@@ -105,7 +106,31 @@ fn now_millis() -> u64 {
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
-static PID: LazyLock<u32> = LazyLock::new(std::process::id);
+/// This process's id, asked of the system once (`getpid` is a system call, and this runs on
+/// every call) and again in a child after `fork()`, whose handler forgets it: a child
+/// otherwise describes its locks with its parent's id. 0 until known.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+fn pid() -> u32 {
+    static FORK_HANDLER: Once = Once::new();
+    let known = PID.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    // Registered before the first id is kept, so that no fork comes between.
+    FORK_HANDLER.call_once(|| {
+        // SAFETY: `forget_pid` only stores to an atomic, which is async-signal-safe, as a
+        // handler run in the child of a multithreaded process must be.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
 
 /// This machine's host name, without spaces (which separate the value's fields) or other
 /// characters a terminal would not show as they are; `unknown` if the system has none.
@@ -131,6 +156,38 @@ mod tests {
     use super::*;
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    /// A child forked after the parent described a lock describes its own with its own
+    /// process id.
+    #[test]
+    fn a_forked_child_describes_its_locks_with_its_own_pid() {
+        let parent = parse(&owner_value(TOKEN, None)).1.expect("described").pid;
+        assert_eq!(parent, std::process::id());
+        let mut pipe = [0; 2];
+        // SAFETY: plain libc calls; the child only describes a lock, writes the pid it
+        // wrote and its own, and exits.
+        unsafe {
+            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+            match libc::fork() {
+                -1 => panic!("fork failed"),
+                0 => {
+                    let described = parse(&owner_value(TOKEN, None)).1.map_or(0, |h| h.pid);
+                    let line = format!("{described} {}", libc::getpid());
+                    libc::write(pipe[1], line.as_ptr().cast(), line.len());
+                    libc::_exit(0);
+                }
+                child => {
+                    let mut buf = [0u8; 64];
+                    let n = libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len());
+                    libc::waitpid(child, std::ptr::null_mut(), 0);
+                    let line = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+                    assert_eq!(line, format!("{child} {child}"), "the child's description");
+                    let again = parse(&owner_value(TOKEN, None)).1.expect("described").pid;
+                    assert_eq!(again, parent, "the parent's stays its own");
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_value_starts_with_its_token_and_describes_its_holder() {
