@@ -66,9 +66,6 @@ impl Held {
             return self.release_place(io).await;
         }
         let waiters = &self.client.waiters;
-        let keys = lock_keys(&self.key);
-        let keys = keys.all();
-        let mut value = self.value.clone();
         let hand_over = self.client.backend.hands_over();
         while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {
             let ms = lease_millis(handover.lease)?.to_string();
@@ -78,17 +75,19 @@ impl Held {
             let waiter_lease = handover.lease;
             // The waiter as its entry in the queue in Redis, which the script recognises.
             let entry = queue_entry(&ms, fenced, &self.client.instance_id, &offered);
+            // Built only for a handover: the last release below builds its own.
+            let keys = lock_keys(&self.key);
             let attempt = HandoffAttempt {
                 client: &self.client,
                 key: &self.key,
                 handover: Some(handover),
-                value: &value,
+                value: &self.value,
                 entry: &entry,
                 lease: self.lease,
                 sent,
             };
-            let args = [value.as_str(), &entry, &own, &self.client.instance_id];
-            let replied = self.client.backend.handoff(io, &keys, &args).await;
+            let args = [self.value.as_str(), &entry, &own, &self.client.instance_id];
+            let replied = self.client.backend.handoff(io, &keys.all(), &args).await;
             let (reply, holder_lease) = match replied.and_then(handoff_reply) {
                 Ok(reply) => reply,
                 Err(e) => {
@@ -132,19 +131,23 @@ impl Held {
                 return Ok(());
             }
             // The waiter left while we handed it the lock: it is ours under its value now.
-            value = left_behind;
-            self.value.clone_from(&value);
+            self.value = left_behind;
         }
         let (released, unsure) = self
             .client
             .backend
-            .release(io, &self.name, &self.key, &value, &self.client.instance_id)
+            .release(
+                io,
+                &self.name,
+                &self.key,
+                &self.value,
+                &self.client.instance_id,
+            )
             .await;
         waiters.notify(&self.key);
         if unsure {
             // A server is down or stalled: free the lock there as soon as it answers again,
             // rather than leave every waiter to its lease.
-            self.value = value;
             self.release_later(self.state.valid_until());
         }
         if released? {
