@@ -4,6 +4,8 @@ pub(crate) mod background;
 pub(crate) mod block_on;
 pub(crate) mod deferred;
 pub(crate) mod error;
+#[cfg(test)]
+pub(crate) mod forked;
 pub(crate) mod holder;
 pub(crate) mod keys;
 pub(crate) mod kind;

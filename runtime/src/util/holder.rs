@@ -163,30 +163,13 @@ mod tests {
     fn a_forked_child_describes_its_locks_with_its_own_pid() {
         let parent = parse(&owner_value(TOKEN, None)).1.expect("described").pid;
         assert_eq!(parent, std::process::id());
-        let mut pipe = [0; 2];
-        // SAFETY: plain libc calls; the child only describes a lock, writes the pid it
-        // wrote and its own, and exits.
-        unsafe {
-            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
-            match libc::fork() {
-                -1 => panic!("fork failed"),
-                0 => {
-                    let described = parse(&owner_value(TOKEN, None)).1.map_or(0, |h| h.pid);
-                    let line = format!("{described} {}", libc::getpid());
-                    libc::write(pipe[1], line.as_ptr().cast(), line.len());
-                    libc::_exit(0);
-                }
-                child => {
-                    let mut buf = [0u8; 64];
-                    let n = libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len());
-                    libc::waitpid(child, std::ptr::null_mut(), 0);
-                    let line = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
-                    assert_eq!(line, format!("{child} {child}"), "the child's description");
-                    let again = parse(&owner_value(TOKEN, None)).1.expect("described").pid;
-                    assert_eq!(again, parent, "the parent's stays its own");
-                }
-            }
-        }
+        let (child, line) = crate::util::forked::output_of_forked_child(|| {
+            let described = parse(&owner_value(TOKEN, None)).1.map_or(0, |h| h.pid);
+            format!("{described} {}", std::process::id())
+        });
+        assert_eq!(line, format!("{child} {child}"), "the child's description");
+        let again = parse(&owner_value(TOKEN, None)).1.expect("described").pid;
+        assert_eq!(again, parent, "the parent's stays its own");
     }
 
     #[test]

@@ -52,29 +52,11 @@ mod tests {
     #[test]
     fn a_forked_child_draws_other_tokens_than_its_parent() {
         let first = super::new_token().unwrap();
-        let mut pipe = [0; 2];
-        // SAFETY: plain libc calls; the child only draws a token, writes it and exits.
-        unsafe {
-            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
-            match libc::fork() {
-                -1 => panic!("fork failed"),
-                0 => {
-                    let token = super::new_token().unwrap_or_default();
-                    libc::write(pipe[1], token.as_ptr().cast(), token.len());
-                    libc::_exit(0);
-                }
-                child => {
-                    let mut buf = [0u8; 32];
-                    let n = libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len());
-                    libc::waitpid(child, std::ptr::null_mut(), 0);
-                    let from_child =
-                        String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
-                    let from_parent = super::new_token().unwrap();
-                    assert_eq!(from_child.len(), 32, "the child drew a token");
-                    assert_ne!(from_child, from_parent, "parent and child after fork");
-                    assert_ne!(from_child, first);
-                }
-            }
-        }
+        let (_, from_child) =
+            crate::util::forked::output_of_forked_child(|| super::new_token().unwrap_or_default());
+        let from_parent = super::new_token().unwrap();
+        assert_eq!(from_child.len(), 32, "the child drew a token");
+        assert_ne!(from_child, from_parent, "parent and child after fork");
+        assert_ne!(from_child, first);
     }
 }
