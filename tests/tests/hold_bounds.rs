@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
 use redis_locked_tests::{
-    HolderProcess, KilledOnDrop, RedisCluster, RedisServer, RedlockServers, read_counter,
-    wait_for_queue,
+    HolderProcess, KilledOnDrop, RedisCluster, RedisServer, RedlockServers, freed_within,
+    read_counter, wait_for_queue,
 };
 
 /// The key of lock `name` with the default prefix.
@@ -106,8 +106,14 @@ async fn max_hold_stops_an_aborting_body_and_frees_the_lock() {
         ran > Duration::from_millis(500) && ran < Duration::from_millis(1500),
         "the body was stopped after {ran:?}"
     );
+    // Free within a trip of the call's end: the hold counts from the acquisition's reply,
+    // so Redis may keep the key that much longer (or until the release the lost guard
+    // leaves in the background frees it), but not for another lease (200 ms).
     let lock = Lock::with_client("hold-abort", "forever-1").unwrap();
-    assert!(!lock.is_locked().await.unwrap(), "the lock was freed");
+    assert!(
+        freed_within(&lock, Duration::from_millis(100)).await,
+        "the lock was freed"
+    );
 }
 
 /// Neither renewal nor `extend` carries the lease past the maximum hold: an extension
