@@ -155,8 +155,9 @@ async fn redis_paused_past_the_callers_timeouts() {
         matches!(tried, Err(LockError::NoAnswer { .. })),
         "{tried:?}"
     );
+    // Its own short deadline, not the 800 ms response timeout.
     assert!(
-        start.elapsed() <= Duration::from_millis(200),
+        start.elapsed() <= Duration::from_millis(500),
         "{:?}",
         start.elapsed()
     );

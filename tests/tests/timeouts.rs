@@ -43,15 +43,21 @@ async fn timeouts_are_overall_deadlines() {
         matches!(result, Err(LockError::Timeout { .. })),
         "{result:?}"
     );
+    // Upper bounds with room for a loaded machine's scheduling, far below the holder's
+    // lease, which a timeout not kept would wait for.
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
-    assert!(waited < Duration::from_millis(400), "{waited:?}");
+    assert!(waited < Duration::from_millis(600), "{waited:?}");
 
     let start = Instant::now();
     assert!(matches!(
         one_attempt().await,
         Err(LockError::Timeout { .. })
     ));
-    assert!(start.elapsed() < Duration::from_millis(50));
+    assert!(
+        start.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
 
     let waited = tokio::task::spawn_blocking(|| {
         let start = Instant::now();
@@ -64,10 +70,10 @@ async fn timeouts_are_overall_deadlines() {
     .await
     .unwrap();
     assert!(
-        waited.0 >= Duration::from_millis(300) && waited.0 < Duration::from_millis(400),
+        waited.0 >= Duration::from_millis(300) && waited.0 < Duration::from_millis(600),
         "{waited:?}"
     );
-    assert!(waited.1 < Duration::from_millis(50), "{waited:?}");
+    assert!(waited.1 < Duration::from_millis(250), "{waited:?}");
 
     holder.release().await.unwrap();
     one_attempt().await.unwrap();
