@@ -492,6 +492,17 @@ pub async fn until_no_script_for(server: &RedisServer, quiet: Duration) {
     }
 }
 
+/// Waits until the one waiter of the lock at `key` on `server` has settled: subscribed to
+/// its release announcements, queued in Redis by its last look (made once its subscription
+/// is confirmed), and that look's reply read while the server stayed quiet for 100 ms. A
+/// release then meets the waiter itself (a handover), not its look, which would make the
+/// release free the lock or hand it to the queued entry instead.
+pub async fn until_waiter_settled(server: &RedisServer, key: &str) {
+    wait_for_subscribers(server, key, 1).await;
+    wait_for_queue(server, &format!("{key}:queue"), 1).await;
+    until_no_script_for(server, Duration::from_millis(100)).await;
+}
+
 /// Waits until the list `queue` (a lock's queue of waiting processes, `lock:{NAME}:queue`)
 /// holds exactly `len` entries.
 pub async fn wait_for_queue(server: &RedisServer, queue: &str, len: usize) {

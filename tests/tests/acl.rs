@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
 use redis_locked_tests::{
-    HolderProcess, RedisServer, capture_logs, until_no_script_for, wait_for_subscribers,
+    HolderProcess, RedisServer, capture_logs, until_waiter_settled, wait_for_subscribers,
 };
 
 /// The README's ACL, without the user name and password.
@@ -155,9 +155,7 @@ async fn the_minimal_acl_is_enough_for_everything() {
         let local = local.clone();
         tokio::spawn(async move { local.acquire(None).await })
     };
-    wait_for_subscribers(&server, "lock:{local}", 1).await;
-    // Its last look over, so that the release meets the waiter and runs the HANDOFF.
-    until_no_script_for(&server, Duration::from_millis(100)).await;
+    until_waiter_settled(&server, "lock:{local}").await;
     let released = Instant::now();
     holder.release().await.unwrap();
     let next = waiter.await.unwrap().unwrap();

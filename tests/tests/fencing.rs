@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock};
-use redis_locked_tests::{RedisServer, fenced_write, until_no_script_for, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, fenced_write, until_waiter_settled};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fencing_tokens_only_grow() {
@@ -46,9 +46,7 @@ async fn fencing_tokens_only_grow() {
         let lock = lock.clone();
         tokio::spawn(async move { lock.acquire(None).await.unwrap() })
     };
-    wait_for_subscribers(&server, lock.key(), 1).await;
-    // Its last look over, so that the release hands it the lock.
-    until_no_script_for(&server, Duration::from_millis(100)).await;
+    until_waiter_settled(&server, lock.key()).await;
     holder.release().await.unwrap();
     let handed = waiter.await.unwrap();
     seen.push(handed.fencing_token());
@@ -101,8 +99,7 @@ async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
         let lock = lock.clone();
         tokio::spawn(async move { lock.acquire(None).await.unwrap() })
     };
-    wait_for_subscribers(&server, lock.key(), 1).await;
-    until_no_script_for(&server, Duration::from_millis(100)).await;
+    until_waiter_settled(&server, lock.key()).await;
     let _: () = redis::cmd("PERSIST")
         .arg(&fence_key)
         .query(&mut conn)

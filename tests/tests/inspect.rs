@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockInfo, redis_lock};
-use redis_locked_tests::{RedisServer, until_no_script_for, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, until_waiter_settled, wait_for_subscribers};
 
 fn lock(client: &str, name: &str) -> Lock {
     Lock::with_client(client, name)
@@ -220,10 +220,9 @@ async fn info_says_who_holds_the_lock_and_since_when() {
         let info = lock("inspect-holder", "job").info().await.unwrap();
         (guard, info.expect("held"))
     });
-    wait_for_subscribers(&server, "lock:{job}", 1).await;
-    // Time passes between beginning to wait and getting the lock (and the waiter's last
-    // look is over, so that the release hands it the lock).
-    until_no_script_for(&server, Duration::from_millis(100)).await;
+    // Time passes between beginning to wait and getting the lock (and the waiter settles,
+    // so that the release hands it the lock).
+    until_waiter_settled(&server, "lock:{job}").await;
     let released = SystemTime::now();
     first.release().await.unwrap();
     let (second, info) = local.await.unwrap();

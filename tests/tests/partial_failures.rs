@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{RedisServer, until_no_script_for, wait_for_queue, wait_for_subscribers};
+use redis_locked_tests::{RedisServer, until_waiter_settled, wait_for_subscribers};
 
 /// Long enough that a lock stranded for its lease, or a waiter asleep for one, fails the
 /// assertions below, which all allow a second or two.
@@ -42,14 +42,6 @@ async fn queue_up<F: Future + Unpin>(server: &RedisServer, lock: &Lock, waiter: 
         "the waiter waits"
     );
     wait_for_subscribers(server, lock.key(), 1).await;
-}
-
-/// Waits until a spawned waiter has subscribed and queued in Redis, and its last look is
-/// over (see [`queue_up`]).
-async fn settled(server: &RedisServer, lock: &Lock) {
-    wait_for_subscribers(server, lock.key(), 1).await;
-    wait_for_queue(server, &format!("{}:queue", lock.key()), 1).await;
-    until_no_script_for(server, Duration::from_millis(100)).await;
 }
 
 fn queue_len(server: &RedisServer, queue: &str) -> usize {
@@ -172,7 +164,7 @@ async fn a_handover_whose_reply_is_lost_is_settled() {
             Ok::<_, LockError>(at)
         }
     });
-    settled(&server, &lock).await;
+    until_waiter_settled(&server, lock.key()).await;
 
     server.pause();
     let released = bounded("release", holder.release()).await;
@@ -233,7 +225,7 @@ async fn the_deadline_holds_with_a_handover_in_flight() {
         let lock = lock.clone();
         async move { lock.acquire(Some(timeout)).await.map(drop) }
     });
-    settled(&server, &lock).await;
+    until_waiter_settled(&server, lock.key()).await;
 
     server.pause();
     let release = tokio::spawn(holder.release());

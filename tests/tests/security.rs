@@ -6,9 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError};
-use redis_locked_tests::{
-    RedisServer, owner_token, until_no_script_for, wait_for_queue, wait_for_subscribers,
-};
+use redis_locked_tests::{RedisServer, owner_token, until_waiter_settled};
 
 /// The arguments of every command the server ran so far (the slow log, with a threshold of
 /// 0 µs, keeps them all).
@@ -62,12 +60,7 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
         let lock = lock.clone();
         tokio::spawn(async move { lock.acquire(None).await })
     };
-    wait_for_subscribers(&server, key, 1).await;
-    // Its last look, once its subscription is confirmed, must be over, or the release
-    // meets that look instead of the waiter and frees the lock without a handover: the
-    // look queues it in Redis, and its reply is read while the server stays quiet.
-    wait_for_queue(&server, &format!("{key}:queue"), 1).await;
-    until_no_script_for(&server, Duration::from_millis(100)).await;
+    until_waiter_settled(&server, key).await;
     guard.release().await.unwrap();
     waiter.await.unwrap().unwrap().release().await.unwrap();
     let evalshas: Vec<Vec<String>> = commands_run(&server)
