@@ -53,9 +53,10 @@ pub(crate) fn owner_value(token: &str, template: Option<&str>) -> String {
     let (since, pid, host) = (now_millis(), pid(), &*HOST);
     // One allocation: this runs on every call, and `format!` would start this string
     // empty (its pattern starts with an argument) and grow it four or five times.
-    let taken_by = template.map_or(3, |template| 3 + template.len());
-    let mut value =
-        String::with_capacity(token.len() + 20 + 1 + 10 + 1 + host.len() + 2 + taken_by);
+    // `<token> <since> <pid> <host> <taken by>`: a u64 has at most 20 digits, a u32 10;
+    // `api` or `fn:` and the template.
+    let taken_by = template.map_or("api".len(), |template| "fn:".len() + template.len());
+    let mut value = String::with_capacity(token.len() + 20 + 10 + host.len() + taken_by + 4);
     value.push_str(token);
     let _ = write!(value, " {since} {pid} ");
     value.push_str(host);
