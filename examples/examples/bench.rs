@@ -14,8 +14,6 @@
 //! uncontended calls are also held to hand-written loops on the same servers (a parallel
 //! Redlock, a loop on the `redis` crate's cluster connection), which those targets judge.
 
-#[path = "bench/awake.rs"]
-mod awake;
 #[path = "bench/baseline.rs"]
 mod baseline;
 #[path = "bench/clock.rs"]
@@ -51,11 +49,11 @@ mod uncontended;
 
 use std::time::Duration;
 
-use awake::Awake;
 use baseline::{Acquire, Baselines};
 use contended::Measured;
 use handwritten::Handwritten;
 use locked::Backend;
+use redis_locked_examples::awake::Awake;
 use report::{Table, Target, nanos, rate, ratio, thousands};
 use scale::Scale;
 use server::{Inspector, Machine};

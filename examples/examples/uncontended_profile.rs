@@ -29,6 +29,7 @@ use std::time::Instant;
 use redis::aio::MultiplexedConnection;
 use redis_locked::__transport::Transport;
 use redis_locked::{LockError, redis_lock};
+use redis_locked_examples::awake::Awake;
 use redis_locked_examples::process_time::{cpu, voluntary_switches};
 
 /// The system allocator, counting allocations and reallocations.
@@ -397,14 +398,10 @@ fn main() -> Res<()> {
         .ok_or("usage: uncontended_profile CALLS [--awake] MODE...")?
         .parse()?;
     let mut modes: Vec<String> = args.collect();
-    if let Some(at) = modes.iter().position(|m| m == "--awake") {
+    let _awake = modes.iter().position(|m| m == "--awake").map(|at| {
         modes.remove(at);
-        std::thread::Builder::new().name("awake".into()).spawn(|| {
-            loop {
-                std::hint::spin_loop()
-            }
-        })?;
-    }
+        Awake::start()
+    });
     let server = redis_locked_tests::RedisServer::start();
     let redlock: Vec<_> = (0..3)
         .map(|_| redis_locked_tests::RedisServer::start())
