@@ -1,7 +1,8 @@
 //! Redlock clients over 3 and 5 independent servers: mutual exclusion across tasks,
 //! threads and processes; a minority of servers down changes nothing; a majority down is
 //! `NoQuorum` within the caller's timeout, and the restarted servers work again; a release
-//! in another process wakes waiters at once; the rest of the core works on a quorum.
+//! in another process wakes waiters at once; the rest of the core works on a quorum; members
+//! that forgot the scripts are sent them by body.
 
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -345,4 +346,56 @@ async fn the_core_works_on_a_quorum() {
     })
     .await
     .unwrap();
+}
+
+/// Forgets every script on every member, as a restart or `SCRIPT FLUSH` does.
+fn flush_scripts(servers: &RedlockServers) {
+    for server in servers.servers() {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query(&mut server.connection())
+            .unwrap();
+    }
+}
+
+/// Whether no member holds `key`.
+fn free_everywhere(servers: &RedlockServers, key: &str) -> bool {
+    servers
+        .servers()
+        .iter()
+        .all(|server| owner_token(&mut server.connection(), key).is_none())
+}
+
+/// Members that forgot the scripts (a restart, `SCRIPT FLUSH`) are sent them by body, by
+/// sync and async callers alike: a fenced acquisition (QUORUM_ACQUIRE, RAISE_FENCE) and a
+/// release (RELEASE) still work, and the release frees the lock on every member.
+#[test]
+fn members_that_forgot_the_scripts_are_sent_them_by_body() {
+    let servers = RedlockServers::start(3);
+    register("redlock-by-body", &servers);
+    let lock = Lock::with_client("redlock-by-body", "by-body")
+        .unwrap()
+        .fencing(true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut last_fence = 0;
+    for round in 0..2 {
+        flush_scripts(&servers);
+        let guard = lock.acquire_blocking(None).unwrap();
+        assert!(guard.fencing_token() > last_fence, "round {round}, sync");
+        last_fence = guard.fencing_token();
+        flush_scripts(&servers);
+        guard.release().unwrap();
+        assert!(free_everywhere(&servers, lock.key()), "round {round}, sync");
+
+        flush_scripts(&servers);
+        let guard = runtime.block_on(lock.acquire(None)).unwrap();
+        assert!(guard.fencing_token() > last_fence, "round {round}, async");
+        last_fence = guard.fencing_token();
+        flush_scripts(&servers);
+        runtime.block_on(guard.release()).unwrap();
+        assert!(
+            free_everywhere(&servers, lock.key()),
+            "round {round}, async"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! through `block_on` without any runtime.
 
 mod join;
-pub(crate) use join::EachRequest;
+pub(crate) use join::{ByBody, EachRequest};
 
 use std::future::Future;
 use std::time::Instant;

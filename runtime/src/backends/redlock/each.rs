@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::protocol::scripts::Script;
-use crate::servers::io::{EachRequest, Io, evalsha};
+use crate::servers::io::{ByBody, EachRequest, Io, evalsha};
 use crate::servers::single::Single;
 use crate::transport::reply::Reply;
 use crate::util::error::LockError;
@@ -22,11 +22,10 @@ pub(super) async fn eval_each<I: Io>(
     until: Option<Instant>,
 ) -> Vec<Result<Reply, LockError>> {
     let first = evalsha(script, keys, args);
-    let mut eval = redis::cmd("EVAL");
-    eval.arg(script.body).arg(keys.len()).arg(keys).arg(args);
+    let by_body = ByBody::new(script, keys, args);
     let request = EachRequest {
         cmd: &first,
-        if_noscript: Some(&eval),
+        if_noscript: Some(&by_body),
         until,
         resend_safe: script.resend_safe,
     };

@@ -8,9 +8,11 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::Poll;
 use std::time::Instant;
 
+use crate::protocol::scripts::Script;
 use crate::servers::single::Single;
 use crate::transport::pool::pipelined::Progress;
 use crate::transport::reply::Reply;
@@ -23,11 +25,42 @@ pub(crate) struct EachRequest<'a> {
     pub(crate) cmd: &'a redis::Cmd,
     /// Sent at once, without waiting for the others, to a server that answers `NOSCRIPT`
     /// to `cmd`: the script by body.
-    pub(crate) if_noscript: Option<&'a redis::Cmd>,
+    pub(crate) if_noscript: Option<&'a ByBody<'a>>,
     /// Each request gives up then, or after the client's response timeout.
     pub(crate) until: Option<Instant>,
     /// Sent again as in [`Io::request`](crate::servers::io::Io::request).
     pub(crate) resend_safe: bool,
+}
+
+/// A script's `EVAL` by body, built only when a server turns out not to know the script:
+/// the command carries the whole body, and almost every round gets by with `EVALSHA`.
+pub(crate) struct ByBody<'a> {
+    script: &'a Script,
+    keys: &'a [&'a str],
+    args: &'a [&'a str],
+    eval: OnceLock<redis::Cmd>,
+}
+
+impl<'a> ByBody<'a> {
+    pub(crate) fn new(script: &'a Script, keys: &'a [&'a str], args: &'a [&'a str]) -> Self {
+        ByBody {
+            script,
+            keys,
+            args,
+            eval: OnceLock::new(),
+        }
+    }
+
+    fn cmd(&self) -> &redis::Cmd {
+        self.eval.get_or_init(|| {
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(self.script.body)
+                .arg(self.keys.len())
+                .arg(self.keys)
+                .arg(self.args);
+            eval
+        })
+    }
 }
 
 impl<'a> EachRequest<'a> {
@@ -35,7 +68,7 @@ impl<'a> EachRequest<'a> {
     pub(super) fn by_body(self) -> EachRequest<'a> {
         match self.if_noscript {
             Some(eval) => EachRequest {
-                cmd: eval,
+                cmd: eval.cmd(),
                 if_noscript: None,
                 ..self
             },
@@ -174,7 +207,7 @@ fn request_blocking_or(
     let outcome = request_blocking(single, cmd, until, resend_safe, fresh);
     match request.if_noscript {
         Some(eval) if noscript(&outcome) => {
-            request_blocking(single, eval, until, resend_safe, false)
+            request_blocking(single, eval.cmd(), until, resend_safe, false)
         }
         _ => outcome,
     }
@@ -268,7 +301,7 @@ pub(super) fn each_blocking(
                             waiting = true;
                             let endpoint = &servers[i].as_ref().expect("pipelined").endpoint;
                             let pool = &members[i].sync_pool;
-                            match pool.start(endpoint, eval, until, resend_safe) {
+                            match pool.start(endpoint, eval.cmd(), until, resend_safe) {
                                 Some(progress) => State::Pipelined(progress),
                                 None => apart(i, true, false),
                             }
