@@ -52,7 +52,7 @@ pub(crate) struct SyncConn {
     setup: Option<(Vec<redis::Cmd>, Vec<Setup>)>,
     /// The checks of the handshake's replies, once it was sent and until they are read.
     unchecked: Vec<Setup>,
-    /// What the socket's timeouts are set to now.
+    /// What the socket's read timeout is set to now.
     timeout: Duration,
     last_used: Instant,
     /// The bytes of the last request, kept for the next: packing each request into a new
@@ -76,7 +76,14 @@ impl SyncConn {
             last_used: Instant::now(),
             packed: Vec::new(),
         };
-        conn.set_timeouts(endpoint.response_timeout)?;
+        // Writes keep this bound for good: a request goes out whole into the socket's send
+        // buffer (a connection carries one request at a time, and requests are small), so
+        // a write does not wait for the server, paused or unreachable as it may be; the
+        // reply is what a request's deadline waits for, and the read timeout keeps it.
+        conn.conn
+            .set_write_timeout(Some(endpoint.response_timeout))
+            .map_err(|e| request_error(e, endpoint.response_timeout))?;
+        conn.set_read_timeout(endpoint.response_timeout)?;
         Ok(conn)
     }
 
@@ -114,7 +121,6 @@ impl SyncConn {
         limit: Option<Duration>,
     ) -> Result<(), LockError> {
         let timeout = shorter(endpoint.response_timeout, limit);
-        self.set_timeouts(timeout)?;
         self.packed.clear();
         match self.setup.take() {
             None => cmd.write_packed_command(&mut self.packed),
@@ -142,7 +148,7 @@ impl SyncConn {
         limit: Option<Duration>,
     ) -> Result<Reply, LockError> {
         let timeout = shorter(endpoint.response_timeout, limit);
-        self.set_timeouts(timeout)?;
+        self.set_read_timeout(timeout)?;
         let request_error = |e| request_error(e, timeout);
         for step in std::mem::take(&mut self.unchecked) {
             step.check(Reply::from(
@@ -160,14 +166,14 @@ impl SyncConn {
         Ok(reply)
     }
 
-    /// Sets the socket's timeouts to `timeout`, unless they are within [`TIMEOUT_SLACK`]
-    /// of it already: a request bounded by a deadline has a new timeout every time, and
-    /// two system calls for each write and read would cost more than the slack is worth.
-    fn set_timeouts(&mut self, timeout: Duration) -> Result<(), LockError> {
+    /// Sets the socket's read timeout to `timeout`, unless it is within [`TIMEOUT_SLACK`]
+    /// of it already: a request bounded by a deadline has a new timeout every time, and a
+    /// system call for each read would cost more than the slack is worth. (The write
+    /// timeout stays as [`connect`](SyncConn::connect) set it.)
+    fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), LockError> {
         if timeout.abs_diff(self.timeout) > TIMEOUT_SLACK {
             self.conn
                 .set_read_timeout(Some(timeout))
-                .and_then(|()| self.conn.set_write_timeout(Some(timeout)))
                 .map_err(|e| request_error(e, timeout))?;
             self.timeout = timeout;
         }
