@@ -10,7 +10,8 @@
 //! and `release-loop` (the sync hand-written loop releasing with the crate's RELEASE script
 //! and its three keys and owner value, or with the loop's script given the same arguments:
 //! the server's share of the difference); `redlock-async-ours`/`redlock-async-hand` and
-//! `redlock-sync-ours` (three servers, the hand loop asking them with `join!`).
+//! `redlock-sync-ours`/`redlock-sync-hand` (three servers, the async hand loop asking them
+//! with `join!`, the sync one writing every request before reading any reply).
 //!
 //! It also counts the heap allocations per call, of every thread of this process (the
 //! servers' are their own): a figure that, unlike the times, does not move with the load
@@ -130,6 +131,8 @@ struct ServerStats {
     cpu: f64,
     commands: u64,
     evalsha_usec: u64,
+    /// Reads of client sockets: more than one per request means requests arriving in pieces.
+    reads: u64,
 }
 
 fn server_stats(conns: &mut [redis::Connection]) -> Res<ServerStats> {
@@ -142,6 +145,9 @@ fn server_stats(conns: &mut [redis::Connection]) -> Res<ServerStats> {
                 .or_else(|| line.strip_prefix("used_cpu_user:"))
             {
                 stats.cpu += seconds.trim().parse::<f64>()?;
+            }
+            if let Some(reads) = line.strip_prefix("total_reads_processed:") {
+                stats.reads += reads.trim().parse::<u64>()?;
             }
             let Some((command, fields)) = line
                 .strip_prefix("cmdstat_")
@@ -167,12 +173,25 @@ fn server_stats(conns: &mut [redis::Connection]) -> Res<ServerStats> {
     Ok(stats)
 }
 
+/// `cmd` on every connection: all the requests written, then the replies read in turn.
+fn on_all_sync(conns: &mut [redis::Connection], cmd: &redis::Cmd) -> Res<Vec<redis::Value>> {
+    let packed = cmd.get_packed_command();
+    for conn in conns.iter_mut() {
+        conn.send_packed_command(&packed)?;
+    }
+    conns
+        .iter_mut()
+        .map(|conn| Ok(conn.recv_response()?))
+        .collect()
+}
+
 /// The connections the modes use besides the registered clients.
 struct Loops {
     runtime: tokio::runtime::Runtime,
     single: redis::Connection,
     single_async: MultiplexedConnection,
     redlock_async: Vec<MultiplexedConnection>,
+    redlock_sync: Vec<redis::Connection>,
     cluster: redis::cluster::ClusterConnection,
     unlock_sha: String,
     fenced_sha: String,
@@ -235,6 +254,16 @@ impl Loops {
                 }
             }
             "redlock-sync-ours" => (0..calls).try_for_each(|_| redlock_sync_ours(1))?,
+            "redlock-sync-hand" => {
+                // As the bench's sync Redlock loop: every request written, then every reply read.
+                let conns = &mut self.redlock_sync;
+                for i in 0..calls {
+                    let token = i.to_string();
+                    let taken = on_all_sync(conns, &set_nx("hand", &token))?;
+                    assert!(taken.iter().all(|v| *v != redis::Value::Nil), "uncontended");
+                    on_all_sync(conns, &unlock(&sha, "hand", &token))?;
+                }
+            }
             "redlock-async-hand" => {
                 let conns = self.redlock_async.clone();
                 self.in_task(async move {
@@ -440,6 +469,7 @@ fn main() -> Res<()> {
             .into_iter()
             .map(|url| runtime.block_on(connect(url)))
             .collect::<Result<_, _>>()?,
+        redlock_sync: redlock.iter().map(|s| s.connection()).collect(),
         cluster: cluster_conn,
         unlock_sha: redis::Script::new(UNLOCK).get_hash().to_string(),
         fenced_sha: redis::Script::new(FENCED_LOCK).get_hash().to_string(),
@@ -465,13 +495,15 @@ fn main() -> Res<()> {
             }
             println!(
                 "{mode}#{round}: {:.1} µs wall, {:.1} µs CPU, {:.1} allocations, servers {:.1} µs \
-                 CPU, {:.2} commands ({:.2} µs in EVALSHA) per call; switches per call:{switched}",
+                 CPU, {:.2} commands ({:.2} µs in EVALSHA), {:.2} socket reads per call; switches \
+                 per call:{switched}",
                 per_call(wall.as_secs_f64()),
                 per_call(cpu.as_secs_f64()),
                 allocations as f64 / f64::from(calls),
                 per_call(after.cpu - before.cpu),
                 (after.commands - before.commands) as f64 / f64::from(calls),
                 per_call((after.evalsha_usec - before.evalsha_usec) as f64 / 1e6),
+                (after.reads - before.reads) as f64 / f64::from(calls),
             );
         }
     }
