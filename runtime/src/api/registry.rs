@@ -8,8 +8,9 @@ use crate::algorithm::client::{DEFAULT_CLIENT, LockClient};
 use crate::util::error::LockError;
 
 /// Registered clients stay for the life of the process: registration is once, at start-up.
-static CLIENTS: LazyLock<RwLock<HashMap<String, Arc<LockClient>>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
+/// Looked up on every call: hashed with foldhash, as the wait table is (see `waiters.rs`).
+static CLIENTS: LazyLock<RwLock<HashMap<String, Arc<LockClient>, foldhash::fast::RandomState>>> =
+    LazyLock::new(RwLock::default);
 
 /// Registers `client` under `name`, which must be free.
 pub(crate) fn insert(name: &str, client: Arc<LockClient>) -> Result<(), LockError> {
