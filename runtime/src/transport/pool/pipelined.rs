@@ -31,7 +31,7 @@ pub(crate) struct Outstanding<'a> {
     pool: &'a SyncPool,
     endpoint: &'a Endpoint,
     /// Dropped while its reply is unread, it is closed (see `slots.rs`).
-    conn: CheckedOut<'a, SyncConn>,
+    conn: CheckedOut<'a, Box<SyncConn>>,
     /// The request, while what was written is the connection's check: it is written once
     /// the check answered.
     after_check: Option<&'a redis::Cmd>,
