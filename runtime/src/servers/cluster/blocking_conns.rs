@@ -38,7 +38,13 @@ pub(super) struct BlockingConns {
 
 /// What the pool shares with the threads that make its connections.
 struct Shared {
-    idle: Mutex<Vec<Idle>>,
+    /// Boxed: a connection moves out of here and back at every request, and a cluster
+    /// connection inline made those moves cost more than the rest of the lending.
+    #[allow(
+        clippy::vec_box,
+        reason = "each element is moved out and back at every request"
+    )]
+    idle: Mutex<Vec<Box<Idle>>>,
     /// How many exist, idle, lent or being made.
     made: Mutex<usize>,
     failed_at: Mutex<Option<Instant>>,
@@ -55,7 +61,7 @@ struct Idle {
 /// dropped (and its place freed) otherwise.
 pub(super) struct Lent<'a> {
     pool: &'a BlockingConns,
-    idle: Option<Idle>,
+    idle: Option<Box<Idle>>,
 }
 
 impl BlockingConns {
@@ -138,11 +144,11 @@ impl BlockingConns {
         let spawned = std::thread::Builder::new()
             .name("redis-locked-connect".into())
             .spawn(move || match client.get_connection() {
-                Ok(conn) => lock(&shared.idle).push(Idle {
+                Ok(conn) => lock(&shared.idle).push(Box::new(Idle {
                     conn,
                     last_used: Instant::now(),
                     timeout: Duration::ZERO,
-                }),
+                })),
                 Err(_) => {
                     *lock(&shared.failed_at) = Some(Instant::now());
                     *lock(&shared.made) -= 1;
