@@ -139,6 +139,25 @@ impl SyncConn {
             .map_err(|e| request_error(e, timeout))
     }
 
+    /// [`send`](SyncConn::send) of `cmd` already packed into `packed`: the bytes of one
+    /// request that goes to several servers (a Redlock round) are packed once, not once
+    /// per server. The handshake still goes first on a connection's first request.
+    pub(crate) fn send_packed(
+        &mut self,
+        endpoint: &Endpoint,
+        cmd: &redis::Cmd,
+        packed: &[u8],
+        limit: Option<Duration>,
+    ) -> Result<(), LockError> {
+        if self.setup.is_some() {
+            return self.send(endpoint, cmd, limit);
+        }
+        let timeout = shorter(endpoint.response_timeout, limit);
+        self.conn
+            .send_packed_command(packed)
+            .map_err(|e| request_error(e, timeout))
+    }
+
     /// Reads the reply of the request [`send`](SyncConn::send) wrote (the handshake's
     /// replies first, checked one at a time: the first failure ends it), within `limit`
     /// when that is shorter than the response timeout.

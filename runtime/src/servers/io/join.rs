@@ -259,6 +259,8 @@ pub(super) fn each_blocking(
         members.iter().map(|_| None).collect();
     // Whether a server was sent `if_noscript` already.
     let mut by_body = vec![false; members.len()];
+    // The same bytes go to every server.
+    let packed = cmd.get_packed_command();
     std::thread::scope(|scope| {
         // Server `i`'s request (by body: `if_noscript`) on a thread of its own.
         let apart = |i: usize, by_body: bool, fresh: bool| {
@@ -273,7 +275,7 @@ pub(super) fn each_blocking(
             .map(|(i, (member, server))| {
                 let started = server.as_ref().and_then(|server| {
                     let pool = &member.sync_pool;
-                    pool.start(&server.endpoint, cmd, until, resend_safe)
+                    pool.start_packed(&server.endpoint, cmd, Some(&packed), until, resend_safe)
                 });
                 match started {
                     Some(progress) => State::Pipelined(progress),

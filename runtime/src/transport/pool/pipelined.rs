@@ -32,9 +32,9 @@ pub(crate) struct Outstanding<'a> {
     endpoint: &'a Endpoint,
     /// Dropped while its reply is unread, it is closed (see `slots.rs`).
     conn: CheckedOut<'a, Box<SyncConn>>,
-    /// The request, while what was written is the connection's check: it is written once
-    /// the check answered.
-    after_check: Option<&'a redis::Cmd>,
+    /// The request (and its bytes, when packed already), while what was written is the
+    /// connection's check: it is written once the check answered.
+    after_check: Option<(&'a redis::Cmd, Option<&'a [u8]>)>,
     until: Option<Instant>,
     resend_safe: bool,
 }
@@ -65,6 +65,19 @@ impl SyncPool {
         until: Option<Instant>,
         resend_safe: bool,
     ) -> Option<Progress<'a>> {
+        self.start_packed(endpoint, cmd, None, until, resend_safe)
+    }
+
+    /// [`start`](SyncPool::start) of `cmd` already packed into `packed` when `Some` (see
+    /// [`SyncConn::send_packed`]).
+    pub(crate) fn start_packed<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        cmd: &'a redis::Cmd,
+        packed: Option<&'a [u8]>,
+        until: Option<Instant>,
+        resend_safe: bool,
+    ) -> Option<Progress<'a>> {
         let mut conn = self.slots.take_idle(|conn| conn.is_usable(endpoint))?;
         let limit = match remaining(until) {
             Ok(limit) => limit,
@@ -78,13 +91,13 @@ impl SyncPool {
         let sent = if checking {
             conn.send(endpoint, &check_command(endpoint), limit)
         } else {
-            conn.send(endpoint, cmd, limit)
+            send(&mut conn, endpoint, (cmd, packed), limit)
         };
         let outstanding = Outstanding {
             pool: self,
             endpoint,
             conn,
-            after_check: checking.then_some(cmd),
+            after_check: checking.then_some((cmd, packed)),
             until,
             resend_safe,
         };
@@ -126,7 +139,7 @@ impl<'a> Outstanding<'a> {
             Ok(reply) => reply,
             Err(e) => return self.failed(e),
         };
-        let Some(cmd) = self.after_check.take() else {
+        let Some(request) = self.after_check.take() else {
             self.conn.give_back();
             return Progress::Done(Ok(reply));
         };
@@ -138,7 +151,7 @@ impl<'a> Outstanding<'a> {
                 return Progress::Done(Err(e));
             }
         };
-        match self.conn.send(self.endpoint, cmd, limit) {
+        match send(&mut self.conn, self.endpoint, request, limit) {
             Ok(()) => Progress::Sent(self),
             Err(e) => self.failed(e),
         }
@@ -168,5 +181,18 @@ impl<'a> Outstanding<'a> {
             }
             failure => Progress::Done(Err(failure.into_error())),
         }
+    }
+}
+
+/// Writes a request on `conn`, from its bytes when they were packed already.
+fn send(
+    conn: &mut SyncConn,
+    endpoint: &Endpoint,
+    (cmd, packed): (&redis::Cmd, Option<&[u8]>),
+    limit: Option<Duration>,
+) -> Result<(), LockError> {
+    match packed {
+        Some(packed) => conn.send_packed(endpoint, cmd, packed, limit),
+        None => conn.send(endpoint, cmd, limit),
     }
 }
