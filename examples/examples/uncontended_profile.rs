@@ -31,6 +31,7 @@ use redis::aio::MultiplexedConnection;
 use redis_locked::__transport::Transport;
 use redis_locked::{LockError, redis_lock};
 use redis_locked_examples::awake::Awake;
+use redis_locked_examples::on_all::on_all_sync;
 use redis_locked_examples::process_time::{cpu, voluntary_switches};
 
 /// The system allocator, counting allocations and reallocations.
@@ -171,18 +172,6 @@ fn server_stats(conns: &mut [redis::Connection]) -> Res<ServerStats> {
         }
     }
     Ok(stats)
-}
-
-/// `cmd` on every connection: all the requests written, then the replies read in turn.
-fn on_all_sync(conns: &mut [redis::Connection], cmd: &redis::Cmd) -> Res<Vec<redis::Value>> {
-    let packed = cmd.get_packed_command();
-    for conn in conns.iter_mut() {
-        conn.send_packed_command(&packed)?;
-    }
-    conns
-        .iter_mut()
-        .map(|conn| Ok(conn.recv_response()?))
-        .collect()
 }
 
 /// The connections the modes use besides the registered clients.

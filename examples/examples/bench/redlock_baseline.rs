@@ -176,14 +176,7 @@ async fn cycle_async(
 
 /// `cmd` on every server: all the requests written, then the replies read in turn.
 fn on_all_sync(conns: &mut [redis::Connection], cmd: &redis::Cmd) -> Res<Vec<Value>> {
-    let packed = cmd.get_packed_command();
-    for conn in conns.iter_mut() {
-        conn.send_packed_command(&packed)?;
-    }
-    conns
-        .iter_mut()
-        .map(|conn| Ok(conn.recv_response()?))
-        .collect()
+    Ok(redis_locked_examples::on_all::on_all_sync(conns, cmd)?)
 }
 
 /// `cmd` on every server, the requests joined. Any server's error fails the cycle: in
