@@ -112,8 +112,9 @@ impl SyncConn {
 
     /// Writes `cmd` (after the handshake's commands, the first time, in the same write)
     /// without reading its reply: [`recv`](SyncConn::recv) does, so that one thread can
-    /// have requests out on several connections at once. Within `limit` when that is
-    /// shorter than the response timeout.
+    /// have requests out on several connections at once. `limit` (when shorter than the
+    /// response timeout) only names the bound in an error: the write itself never waits
+    /// for the server (see [`connect`](SyncConn::connect)).
     pub(crate) fn send(
         &mut self,
         endpoint: &Endpoint,
