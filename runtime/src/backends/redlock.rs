@@ -218,14 +218,17 @@ impl Quorum {
             let bound = from + per_server;
             Some(until.map_or(bound, |u| u.min(bound)))
         };
-        let fence_key = fence_key(key);
+        let plain = request.plain && !fenced;
+        // Only the script (and a fenced acquisition's raise) names the fence key: a bare
+        // `SET` has no use for it, and an empty string costs no allocation.
+        let fence_key = if plain { String::new() } else { fence_key(key) };
         let keys = [key, fence_key.as_str()];
         let ms = lease.as_millis().to_string();
         let args = [token, ms.as_str()];
         let sent = Instant::now();
         let request_until = bounded(sent);
         let all = self.all();
-        let outcomes: Vec<Result<Answer, LockError>> = if request.plain && !fenced {
+        let outcomes: Vec<Result<Answer, LockError>> = if plain {
             let set = set_each(io, &all, key, token, &ms, request_until).await;
             set.into_iter().map(|o| o.map(Answer::of_set)).collect()
         } else {
