@@ -135,9 +135,7 @@ impl SyncConn {
                 self.packed = pipeline.get_packed_pipeline();
             }
         }
-        self.conn
-            .send_packed_command(&self.packed)
-            .map_err(|e| request_error(e, timeout))
+        write(&mut self.conn, &self.packed, timeout)
     }
 
     /// [`send`](SyncConn::send) of `cmd` already packed into `packed`: the bytes of one
@@ -153,10 +151,11 @@ impl SyncConn {
         if self.setup.is_some() {
             return self.send(endpoint, cmd, limit);
         }
-        let timeout = shorter(endpoint.response_timeout, limit);
-        self.conn
-            .send_packed_command(packed)
-            .map_err(|e| request_error(e, timeout))
+        write(
+            &mut self.conn,
+            packed,
+            shorter(endpoint.response_timeout, limit),
+        )
     }
 
     /// Reads the reply of the request [`send`](SyncConn::send) wrote (the handshake's
@@ -199,6 +198,13 @@ impl SyncConn {
         }
         Ok(())
     }
+}
+
+/// Writes a packed request; `timeout` only names the bound in an error (see
+/// [`SyncConn::send`]).
+fn write(conn: &mut redis::Connection, packed: &[u8], timeout: Duration) -> Result<(), LockError> {
+    conn.send_packed_command(packed)
+        .map_err(|e| request_error(e, timeout))
 }
 
 /// Instants as nanoseconds since this one, to keep them in an atomic.
