@@ -6,6 +6,7 @@ pub(crate) mod deferred;
 pub(crate) mod error;
 #[cfg(test)]
 pub(crate) mod forked;
+pub(crate) mod forks;
 pub(crate) mod holder;
 pub(crate) mod keys;
 pub(crate) mod kind;

@@ -10,9 +10,11 @@
 //! the whole value exactly as they would the token alone: no script reads the description,
 //! and it costs no round trip, only the bytes of one `SET`. Inspection splits it again.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{LazyLock, Once};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::util::forks;
 
 /// Who holds a lock, as the holder described itself when it took it: part of
 /// [`LockInfo`](crate::LockInfo).
@@ -114,29 +116,23 @@ fn now_millis() -> u64 {
 }
 
 /// This process's id, asked of the system once (`getpid` is a system call, and this runs on
-/// every call) and again in a child after `fork()`, whose handler forgets it: a child
-/// otherwise describes its locks with its parent's id. 0 until known.
-static PID: AtomicU32 = AtomicU32::new(0);
+/// every call) and again in a child after `fork()` (see `forks.rs`): a child otherwise
+/// describes its locks with its parent's id. Kept with the fork generation it was asked
+/// in, the generation in the high half; 0 until known.
+static PID: AtomicU64 = AtomicU64::new(0);
 
 fn pid() -> u32 {
-    static FORK_HANDLER: Once = Once::new();
+    let generation = forks::generation() as u32;
     let known = PID.load(Ordering::Relaxed);
-    if known != 0 {
-        return known;
+    if known != 0 && (known >> 32) as u32 == generation {
+        return known as u32;
     }
-    // Registered before the first id is kept, so that no fork comes between.
-    FORK_HANDLER.call_once(|| {
-        // SAFETY: `forget_pid` only stores to an atomic, which is async-signal-safe, as a
-        // handler run in the child of a multithreaded process must be.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
-    });
     let pid = std::process::id();
-    PID.store(pid, Ordering::Relaxed);
+    PID.store(
+        u64::from(generation) << 32 | u64::from(pid),
+        Ordering::Relaxed,
+    );
     pid
-}
-
-extern "C" fn forget_pid() {
-    PID.store(0, Ordering::Relaxed);
 }
 
 /// This machine's host name, without spaces (which separate the value's fields) or other
