@@ -17,6 +17,20 @@ use crate::util::lease::lease_millis;
 
 /// One acquisition: the owner value and what is needed to renew and release it.
 pub(crate) struct Held {
+    /// What it holds, shared as it is with the record of the locks the current task or
+    /// thread holds (see [`SharedHold`]): sharing it copies no string.
+    hold: Arc<Hold>,
+    /// The renewal task, started at the first renewal's time unless the lock is
+    /// released before (see `util/deferred.rs`).
+    pub(crate) renewal: Option<Deferred>,
+    /// A reentrant call's view of a lock its caller holds: it neither renews nor releases.
+    pub(crate) borrowed: bool,
+}
+
+/// What an acquisition holds: fixed when it is taken, but for the owner value a release
+/// may find changed (see `release.rs`).
+#[derive(Clone)]
+pub(crate) struct Hold {
     pub(crate) client: Arc<LockClient>,
     pub(crate) name: String,
     pub(crate) key: String,
@@ -30,11 +44,6 @@ pub(crate) struct Held {
     pub(crate) auto_renew: bool,
     /// Shared with the renewal task.
     pub(crate) state: Arc<LeaseState>,
-    /// The renewal task, started at the first renewal's time unless the lock is
-    /// released before (see `util/deferred.rs`).
-    pub(crate) renewal: Option<Deferred>,
-    /// A reentrant call's view of a lock its caller holds: it neither renews nor releases.
-    pub(crate) borrowed: bool,
     /// The attribute's name template, for metrics; `None` for programmatic locks.
     pub(crate) template: Option<&'static str>,
     /// The end of the minimum hold (`Lock::min_hold`): a release before it leaves the key
@@ -43,6 +52,14 @@ pub(crate) struct Held {
     /// How many may hold the lock at once: renewal and release go to the holders' hash
     /// when it is more than one (see `protocol/counted.rs`).
     pub(crate) kind: LockKind,
+}
+
+impl std::ops::Deref for Held {
+    type Target = Hold;
+
+    fn deref(&self) -> &Hold {
+        &self.hold
+    }
 }
 
 /// How long an acquisition may and must hold its lock, from when it was taken:
@@ -56,7 +73,15 @@ pub(crate) struct HoldBounds {
 /// A lock held by a `#[redis_lock]` call, as nested calls in the same task or thread see
 /// it (see `call/held_here.rs`).
 #[derive(Clone)]
-pub(crate) struct SharedHold(pub(crate) Arc<Held>);
+pub(crate) struct SharedHold(Arc<Hold>);
+
+impl std::ops::Deref for SharedHold {
+    type Target = Hold;
+
+    fn deref(&self) -> &Hold {
+        &self.0
+    }
+}
 
 impl SharedHold {
     /// Whether this is lock `name` of `client` (the very client: a scope's client and the
@@ -72,7 +97,11 @@ impl SharedHold {
 
     /// A view of the held lock for a reentrant call: same token, fence and lease state.
     pub(crate) fn pass_through(&self) -> Held {
-        self.0.borrow()
+        Held {
+            hold: self.0.clone(),
+            renewal: None,
+            borrowed: true,
+        }
     }
 }
 
@@ -107,50 +136,48 @@ impl Held {
         let taken = Instant::now();
         let after = |bound: Option<Duration>| bound.and_then(|bound| taken.checked_add(bound));
         Held {
-            client,
-            name,
-            key,
-            value,
-            fence,
-            lease,
-            auto_renew,
-            state: Arc::new(LeaseState::new(since + lease, after(bounds.max))),
+            hold: Arc::new(Hold {
+                client,
+                name,
+                key,
+                value,
+                fence,
+                lease,
+                auto_renew,
+                state: Arc::new(LeaseState::new(since + lease, after(bounds.max))),
+                template: None,
+                keep_until: after(bounds.min),
+                kind: LockKind::Exclusive,
+            }),
             renewal: None,
             borrowed: false,
-            template: None,
-            keep_until: after(bounds.min),
-            kind: LockKind::Exclusive,
         }
     }
 
     /// Counts this lock's losses in the metrics under the attribute's name template.
     pub(crate) fn with_template(mut self, template: Option<&'static str>) -> Held {
-        self.template = template;
+        // Not shared yet: nothing is copied.
+        Arc::make_mut(&mut self.hold).template = template;
         self
     }
 
     /// A place among the holders of a lock of this kind.
     pub(crate) fn with_kind(mut self, kind: LockKind) -> Held {
-        self.kind = kind;
+        Arc::make_mut(&mut self.hold).kind = kind;
         self
     }
 
-    pub(crate) fn borrow(&self) -> Held {
-        Held {
-            client: self.client.clone(),
-            name: self.name.clone(),
-            key: self.key.clone(),
-            value: self.value.clone(),
-            fence: self.fence,
-            lease: self.lease,
-            auto_renew: self.auto_renew,
-            state: self.state.clone(),
-            renewal: None,
-            borrowed: true,
-            template: self.template,
-            keep_until: self.keep_until,
-            kind: self.kind,
-        }
+    /// The record of this acquisition for the locks the current task or thread holds.
+    pub(crate) fn shared(&self) -> SharedHold {
+        SharedHold(self.hold.clone())
+    }
+
+    /// The owner value now in the lock's key, when it changed under this acquisition (a
+    /// lock handed to a waiter that left, see `release.rs`).
+    pub(crate) fn set_value(&mut self, value: String) {
+        // Copies what it holds if it is shared still (the release keeps a reference while
+        // it hands over): rare, and the copy is the one this acquisition goes on with.
+        Arc::make_mut(&mut self.hold).value = value;
     }
 
     /// Starts renewing every third of the lease, on the background runtime, in the

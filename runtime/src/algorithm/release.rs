@@ -65,9 +65,12 @@ impl Held {
         if self.kind.is_counted() {
             return self.release_place(io).await;
         }
-        let waiters = &self.client.waiters;
+        // Its own reference: a handover borrows the key, and the owner value may change
+        // under it (below).
+        let hold = self.shared();
+        let waiters = &hold.client.waiters;
         let hand_over = self.client.backend.hands_over();
-        while hand_over && let Some(handover) = waiters.offer_handoff(&self.key) {
+        while hand_over && let Some(handover) = waiters.offer_handoff(&hold.key) {
             let ms = lease_millis(handover.lease)?.to_string();
             let own = handover.own_subscriptions.to_string();
             let sent = handover.sent;
@@ -131,7 +134,7 @@ impl Held {
                 return Ok(());
             }
             // The waiter left while we handed it the lock: it is ours under its value now.
-            self.value = left_behind;
+            self.set_value(left_behind);
         }
         let (released, unsure) = self
             .client

@@ -5,12 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::util::block_on::{block_on, block_on_until};
 use crate::util::error::LockError;
-use std::sync::Arc;
 
 use tracing::Instrument;
 
 use crate::algorithm::held::{Held, SharedHold};
-use crate::algorithm::renewal::LeaseState;
 use crate::servers::io::{AsyncIo, SyncIo};
 
 /// What both guards answer alike about the acquisition they hold.
@@ -24,12 +22,7 @@ macro_rules! held_accessors {
             }
 
             pub(crate) fn shared(&self) -> SharedHold {
-                SharedHold(Arc::new(self.held().borrow()))
-            }
-
-            /// What the holder knows about the lease, also after the guard is gone.
-            pub(crate) fn lease_state(&self) -> Arc<LeaseState> {
-                self.held().state.clone()
+                self.held().shared()
             }
 
             /// The lock's name.

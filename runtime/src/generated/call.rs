@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::algorithm::held::SharedHold;
-use crate::algorithm::renewal::LeaseState;
 use crate::api::guard::{BlockingLockGuard, LockGuard};
 use crate::util::error::LockError;
 
@@ -61,9 +60,9 @@ pub struct Call {
     started: Instant,
     /// When the lock was had (also when passed through by reentrancy).
     acquired: OnceLock<Instant>,
-    /// The held leases (one per lock of a set), once the body starts: lost by renewal or
-    /// found expired at release.
-    lease: OnceLock<Vec<Arc<LeaseState>>>,
+    /// The held locks (one per lock of a set), once the body starts: their leases are lost
+    /// by renewal or found expired at release.
+    holds: OnceLock<Arc<[SharedHold]>>,
     /// The names of a call that takes several locks (`name = [...]`), as written in order;
     /// empty for one lock, `name`.
     set: Vec<String>,
@@ -124,7 +123,7 @@ impl Call {
             span,
             started: Instant::now(),
             acquired: OnceLock::new(),
-            lease: OnceLock::new(),
+            holds: OnceLock::new(),
             set: Vec::new(),
             outcome: AtomicU8::new(Outcome::Cancelled as u8),
         }
@@ -242,20 +241,19 @@ impl Call {
     /// under it, as with `#[instrument]`), with this lock recorded as held by the task, and
     /// with `on_lost = "abort"` raced against the loss of the lock.
     pub async fn run<F: Future>(&self, guard: &LockGuard, body: F) -> Result<F::Output, LockError> {
-        let holding = (vec![guard.shared()], vec![guard.lease_state()]);
-        self.run_holding(holding, guard.lost(), body).await
+        self.run_holding(Arc::new([guard.shared()]), guard.lost(), body)
+            .await
     }
 
-    /// [`run`](Call::run) for the locks `holds`, with their leases, which are lost when
-    /// `lost` completes.
+    /// [`run`](Call::run) for the locks `holds`, which are lost when `lost` completes.
     async fn run_holding<F: Future>(
         &self,
-        (holds, leases): (Vec<SharedHold>, Vec<Arc<LeaseState>>),
+        holds: Arc<[SharedHold]>,
         lost: impl Future<Output = ()>,
         body: F,
     ) -> Result<F::Output, LockError> {
-        let _ = self.lease.set(leases);
-        let body = held_here::in_task(holds, body);
+        let body = held_here::in_task(&holds, body);
+        let _ = self.holds.set(holds);
         let result = async {
             if self.options.abort_on_lost {
                 tokio::select! {
@@ -305,17 +303,15 @@ impl Call {
     /// Enters a sync `fn`'s body: the span, and this lock recorded as held by the thread,
     /// until the returned value is dropped (before the guard, which releases the lock).
     pub fn enter<'a>(&'a self, guard: &BlockingLockGuard) -> Entered<'a> {
-        self.enter_holding((vec![guard.shared()], vec![guard.lease_state()]))
+        self.enter_holding(Arc::new([guard.shared()]))
     }
 
-    fn enter_holding(
-        &self,
-        (holds, leases): (Vec<SharedHold>, Vec<Arc<LeaseState>>),
-    ) -> Entered<'_> {
-        let _ = self.lease.set(leases);
+    fn enter_holding(&self, holds: Arc<[SharedHold]>) -> Entered<'_> {
+        let on_thread = held_here::on_thread(&holds, self.span.clone());
+        let _ = self.holds.set(holds);
         Entered {
             call: self,
-            _on_thread: held_here::on_thread(holds, self.span.clone()),
+            _on_thread: on_thread,
         }
     }
 }
@@ -339,9 +335,9 @@ impl Drop for Call {
             self.set_outcome(Outcome::Panicked);
         } else if matches!(self.outcome(), Outcome::Completed)
             && self
-                .lease
+                .holds
                 .get()
-                .is_some_and(|leases| leases.iter().any(|lease| lease.is_lost()))
+                .is_some_and(|holds| holds.iter().any(|hold| hold.state.is_lost()))
         {
             // Lost while the body ran (renewal found it gone), or found expired at release,
             // which for a sync call comes after the body.

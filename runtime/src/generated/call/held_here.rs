@@ -98,9 +98,9 @@ pub(super) fn find(
 
 /// Runs `body` with `holds` added to the locks this task holds.
 pub(super) fn in_task<F: Future>(
-    holds: Vec<SharedHold>,
+    holds: &[SharedHold],
     body: F,
-) -> impl Future<Output = F::Output> {
+) -> impl Future<Output = F::Output> + use<F> {
     let on_runtime: Vec<OnRuntime> = match current_thread_runtime() {
         Some(runtime) => holds
             .iter()
@@ -109,7 +109,7 @@ pub(super) fn in_task<F: Future>(
         None => Vec::new(),
     };
     let mut held = HELD_IN_TASK.try_with(Vec::clone).unwrap_or_default();
-    held.extend(holds);
+    held.extend_from_slice(holds);
     let body = HELD_IN_TASK.scope(held, body);
     async move {
         let _on_runtime = on_runtime;
@@ -144,9 +144,9 @@ impl Drop for OnRuntime {
 
 /// Adds `holds` to the locks this thread holds, and enters `span`, until the returned value
 /// is dropped.
-pub(super) fn on_thread(holds: Vec<SharedHold>, span: tracing::Span) -> OnThread {
+pub(super) fn on_thread(holds: &[SharedHold], span: tracing::Span) -> OnThread {
     let count = holds.len();
-    HELD_ON_THREAD.with_borrow_mut(|held| held.extend(holds));
+    HELD_ON_THREAD.with_borrow_mut(|held| held.extend_from_slice(holds));
     OnThread {
         count,
         _entered: span.entered(),

@@ -70,8 +70,7 @@ impl Call {
         body: F,
     ) -> Result<F::Output, LockError> {
         let holds = guard.guards().iter().map(|one| one.shared()).collect();
-        let leases = guard.guards().iter().map(|one| one.lease_state()).collect();
-        self.run_holding((holds, leases), guard.lost(), body).await
+        self.run_holding(holds, guard.lost(), body).await
     }
 
     /// [`abandon`](Call::abandon) for a set: lets go of every lock.
@@ -91,7 +90,6 @@ impl Call {
     /// [`enter`](Call::enter) for a set.
     pub fn enter_set<'a>(&'a self, guard: &BlockingLockSetGuard) -> Entered<'a> {
         let holds = guard.guards().iter().map(|one| one.shared()).collect();
-        let leases = guard.guards().iter().map(|one| one.lease_state()).collect();
-        self.enter_holding((holds, leases))
+        self.enter_holding(holds)
     }
 }
