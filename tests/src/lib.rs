@@ -456,6 +456,34 @@ pub fn background_thread_wakeups() -> u64 {
     total
 }
 
+/// Calls of each command the server ran since its statistics were reset, by name.
+pub fn command_calls(server: &RedisServer) -> std::collections::HashMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// Resets the server's statistics (`CONFIG RESETSTAT`), commands' calls among them.
+pub fn reset_stats(server: &RedisServer) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut server.connection())
+        .unwrap();
+}
+
 /// How many scripts the server ran since it started or its statistics were reset (`EVALSHA`
 /// and `EVAL`), without the `EVALSHA`s refused with `NOSCRIPT` (each followed by an `EVAL`).
 pub fn scripts_run(server: &RedisServer) -> u64 {

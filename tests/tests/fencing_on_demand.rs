@@ -6,34 +6,7 @@
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
-use redis_locked_tests::RedisServer;
-
-/// Calls of each command the server ran since its statistics were reset, by name.
-fn calls(server: &RedisServer) -> std::collections::HashMap<String, u64> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut server.connection())
-        .unwrap();
-    info.lines()
-        .filter_map(|line| {
-            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_string(), calls))
-        })
-        .collect()
-}
-
-fn reset_stats(server: &RedisServer) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query(&mut server.connection())
-        .unwrap();
-}
+use redis_locked_tests::{RedisServer, command_calls as calls, reset_stats};
 
 fn exists(server: &RedisServer, key: &str) -> bool {
     redis::cmd("EXISTS")

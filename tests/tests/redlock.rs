@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock, LockError, redis_lock};
 use redis_locked_tests::{
-    HolderProcess, RedlockServers, blocking_acquisition_error, owner_token, read_counter,
+    HolderProcess, RedlockServers, blocking_acquisition_error, command_calls, owner_token,
+    read_counter, reset_stats,
 };
 
 fn register(client: &str, servers: &RedlockServers) {
@@ -398,4 +399,40 @@ fn members_that_forgot_the_scripts_are_sent_them_by_body() {
             "round {round}, async"
         );
     }
+}
+
+/// A release on a quorum frees the key on every member and announces it there, and runs
+/// nothing else: a quorum keeps no queue of waiting processes, so there is no queue to
+/// look into (RELEASE's `LPOP`, which found nothing there every time). Sync and async.
+#[test]
+fn a_release_frees_and_announces_the_lock_on_every_member_and_runs_nothing_else() {
+    let servers = RedlockServers::start(3);
+    register("redlock-release-commands", &servers);
+    let lock = Lock::with_client("redlock-release-commands", "released").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Once first, so that the scripts are loaded: what follows counts no `NOSCRIPT` round.
+    lock.acquire_blocking(None).unwrap().release().unwrap();
+    let only_the_release_ran = |caller: &str| {
+        let expected: std::collections::HashMap<String, u64> =
+            [("evalsha", 1), ("get", 1), ("del", 1), ("publish", 1)]
+                .into_iter()
+                .map(|(name, calls)| (name.to_string(), calls))
+                .collect();
+        for (i, server) in servers.servers().iter().enumerate() {
+            let mut ran = command_calls(server);
+            ran.remove("config|resetstat");
+            assert_eq!(ran, expected, "{caller}, server {i}");
+        }
+        assert!(free_everywhere(&servers, lock.key()), "{caller}");
+    };
+
+    let guard = lock.acquire_blocking(None).unwrap();
+    servers.servers().iter().for_each(reset_stats);
+    guard.release().unwrap();
+    only_the_release_ran("sync");
+
+    let guard = runtime.block_on(lock.acquire(None)).unwrap();
+    servers.servers().iter().for_each(reset_stats);
+    runtime.block_on(guard.release()).unwrap();
+    only_the_release_ran("async");
 }

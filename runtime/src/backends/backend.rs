@@ -150,7 +150,7 @@ impl Backend {
         let args = [value, payload];
         match self {
             Backend::Redlock(quorum) => {
-                let votes = quorum.vote(io, name, &RELEASE, &keys, &args, None).await;
+                let votes = quorum.release(io, name, key, &args).await;
                 let unsure = !votes.as_ref().is_ok_and(|votes| votes.all_answered());
                 (votes.map(|votes| votes.majority()), unsure)
             }

@@ -33,9 +33,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::backends::attempt::AttemptRequest;
-use crate::protocol::scripts::{
-    QUORUM_ACQUIRE, RAISE_FENCE, RELEASE, Script, fence_key, lock_keys,
-};
+use crate::protocol::scripts::{QUORUM_ACQUIRE, QUORUM_RELEASE, RAISE_FENCE, Script, fence_key};
 use crate::servers::io::Io;
 use crate::servers::single::Single;
 
@@ -364,11 +362,22 @@ impl Quorum {
         payload: &str,
         until: Option<Instant>,
     ) -> bool {
-        let keys = lock_keys(key);
-        let keys = keys.all();
         let args = [token, payload];
-        let outcomes = eval_each(io, &self.all(), &RELEASE, &keys, &args, until).await;
+        let outcomes = eval_each(io, &self.all(), &QUORUM_RELEASE, &[key], &args, until).await;
         outcomes.iter().all(|o| o.is_ok())
+    }
+
+    /// Releases lock `key` on every server where it holds owner value `args[0]`, announced
+    /// with payload `args[1]`: the servers' votes.
+    pub(crate) async fn release<I: Io>(
+        &self,
+        io: &I,
+        name: &str,
+        key: &str,
+        args: &[&str],
+    ) -> Result<Votes, LockError> {
+        self.vote(io, name, &QUORUM_RELEASE, &[key], args, None)
+            .await
     }
 }
 

@@ -2,8 +2,8 @@
 //! script's hash, so the error gets the commands that script calls.
 
 use crate::protocol::scripts::{
-    ACQUIRE, EXTEND, EXTEND_OR_RESTORE, HANDOFF, INSPECT, QUORUM_ACQUIRE, RAISE_FENCE, RELEASE,
-    RESET, Script, sharded,
+    ACQUIRE, EXTEND, EXTEND_OR_RESTORE, HANDOFF, INSPECT, QUORUM_ACQUIRE, QUORUM_RELEASE,
+    RAISE_FENCE, RELEASE, RESET, Script, sharded,
 };
 use crate::util::error::LockError;
 
@@ -25,7 +25,7 @@ pub(crate) fn explain(error: LockError) -> LockError {
 /// Which of our scripts an error message is about (it names the script's hash), and the
 /// commands that script calls, for an error that must say what the ACL refused.
 fn describe(message: &str) -> Option<String> {
-    let scripts: [(&str, &Script, &str); 9] = [
+    let scripts: [(&str, &Script, &str); 10] = [
         (
             "acquire",
             &ACQUIRE,
@@ -36,6 +36,7 @@ fn describe(message: &str) -> Option<String> {
             &QUORUM_ACQUIRE,
             "GET, SET, PEXPIRE, TIME and PTTL",
         ),
+        ("quorum release", &QUORUM_RELEASE, "GET, DEL and PUBLISH"),
         ("quorum renewal", &EXTEND_OR_RESTORE, "GET, PEXPIRE and SET"),
         ("raise fence", &RAISE_FENCE, "GET, SET and PEXPIRE"),
         (

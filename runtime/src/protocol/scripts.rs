@@ -135,6 +135,21 @@ pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] announcement payload. RELEASE on a member
+/// of a Redlock quorum, where no process queues (see `Backend::queues`) and nobody is
+/// handed the lock: frees the key if it holds ARGV\[1\] and announces it on its channel.
+/// Without the queue's `LPOP` of RELEASE, which found nothing there every time: one
+/// command less per member and release. Returns 1 if the key was ours, else 0 (also when
+/// it is not a string: another kind of lock, whose holders' hash `GET` refuses).
+pub(crate) static QUORUM_RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::sent_once(
+        "if redis.pcall('get', KEYS[1]) ~= ARGV[1] then return 0 end \
+         redis.call('del', KEYS[1]) \
+         redis.call('publish', KEYS[1], ARGV[2]) \
+         return 1",
+    )
+});
+
 /// KEYS\[1\] lock key; ARGV\[1\] token, ARGV\[2\] how many more ms the lock stays taken,
 /// ARGV\[3\] announcement payload. The release of a lock whose body ended before its
 /// minimum hold (`min_hold`): instead of being deleted, the key is left to expire ARGV\[2\] ms
