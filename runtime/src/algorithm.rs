@@ -5,5 +5,7 @@ pub(crate) mod acquire;
 pub(crate) mod cleanup;
 pub(crate) mod client;
 pub(crate) mod held;
+pub(crate) mod hold;
+pub(crate) mod lease_state;
 pub(crate) mod release;
 pub(crate) mod renewal;

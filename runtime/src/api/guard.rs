@@ -8,7 +8,8 @@ use crate::util::error::LockError;
 
 use tracing::Instrument;
 
-use crate::algorithm::held::{Held, SharedHold};
+use crate::algorithm::held::Held;
+use crate::algorithm::hold::SharedHold;
 use crate::servers::io::{AsyncIo, SyncIo};
 
 /// What both guards answer alike about the acquisition they hold.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use crate::algorithm::held::SharedHold;
+use crate::algorithm::hold::SharedHold;
 use crate::api::guard::{BlockingLockGuard, LockGuard};
 use crate::util::error::LockError;
 

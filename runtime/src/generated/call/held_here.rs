@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::algorithm::client::LockClient;
-use crate::algorithm::held::{Held, SharedHold};
+use crate::algorithm::held::Held;
+use crate::algorithm::hold::SharedHold;
 use crate::util::error::LockError;
 use crate::util::sync::lock;
 
@@ -88,7 +89,7 @@ pub(super) fn find(
         Caller::Thread => in_task().or_else(on_thread),
     }?;
     Some(if reentrant {
-        Ok(found.pass_through())
+        Ok(Held::pass_through(&found))
     } else {
         Err(LockError::WouldDeadlock {
             name: name.to_string(),
