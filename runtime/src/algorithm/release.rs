@@ -38,13 +38,14 @@ impl Held {
             false => None,
         };
         unfinished.held.stop_renewal();
-        // A failure of Redis names the lock it failed for.
-        let name = unfinished.held.name.clone();
+        // A failure of Redis names the lock it failed for (by reference: a copy of the
+        // name was an allocation on every release).
+        let hold = unfinished.held.shared();
         let result = unfinished
             .held
             .release_now(io)
             .await
-            .map_err(|e| e.for_lock(&name));
+            .map_err(|e| e.for_lock(&hold.name));
         unfinished.done = true;
         result
     }

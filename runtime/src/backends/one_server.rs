@@ -182,7 +182,7 @@ async fn plain<I: Io>(
         .arg("NX")
         .arg("PX")
         .arg(lease_ms);
-    match command_once_until(io, route, &set, request.until).await {
+    match command_once_until(io, route, set, request.until).await {
         Ok(Reply::Nil) => (
             Ok(AttemptOutcome::Held {
                 lease_end: Instant::now(),

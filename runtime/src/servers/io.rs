@@ -276,10 +276,10 @@ pub(crate) async fn command_until<I: Io>(
 pub(crate) async fn command_once_until<I: Io>(
     io: &I,
     route: Route<'_>,
-    cmd: &redis::Cmd,
+    cmd: redis::Cmd,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    send(io, route, cmd.clone(), until, false)
+    send(io, route, cmd, until, false)
         .await?
         .into_result()
 }
