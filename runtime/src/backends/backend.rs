@@ -145,9 +145,9 @@ impl Backend {
         value: &str,
         payload: &str,
     ) -> (Result<bool, LockError>, bool) {
-        let keys = lock_keys(key);
-        let keys = keys.all();
         let args = [value, payload];
+        // With the fence and queue keys, which a quorum's release does not name.
+        let keys = || lock_keys(key);
         match self {
             Backend::Redlock(quorum) => {
                 let votes = quorum.release(io, name, key, &args).await;
@@ -155,11 +155,13 @@ impl Backend {
                 (votes.map(|votes| votes.majority()), unsure)
             }
             Backend::Single(single) => {
-                let (route, keys, args) = (Route::Single(single), &keys, &args);
+                let keys = keys();
+                let (route, keys, args) = (Route::Single(single), &keys.all(), &args);
                 release_checked(move || eval_until(io, route, &RELEASE, keys, args, None)).await
             }
             Backend::Cluster(cluster) => {
-                let (route, keys, args) = (Route::Cluster(cluster), &keys, &args);
+                let keys = keys();
+                let (route, keys, args) = (Route::Cluster(cluster), &keys.all(), &args);
                 release_checked(move || eval_until(io, route, &RELEASE, keys, args, None)).await
             }
             Backend::Memory(memory) => (Ok(memory.release(key, value, payload)), false),

@@ -279,9 +279,7 @@ pub(crate) async fn command_once_until<I: Io>(
     cmd: redis::Cmd,
     until: Option<Instant>,
 ) -> Result<Reply, LockError> {
-    send(io, route, cmd, until, false)
-        .await?
-        .into_result()
+    send(io, route, cmd, until, false).await?.into_result()
 }
 
 /// Sends a command to the server, or on a cluster to the master of its key's slot.

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::protocol::scripts::Script;
-use crate::servers::io::{ByBody, EachRequest, Io, evalsha};
+use crate::servers::io::{ByBody, EachRequest, Io, command_with_room, evalsha};
 use crate::servers::single::Single;
 use crate::transport::reply::Reply;
 use crate::util::error::LockError;
@@ -51,7 +51,8 @@ pub(super) async fn set_each<I: Io>(
     lease_ms: &str,
     until: Option<Instant>,
 ) -> Vec<Result<bool, LockError>> {
-    let mut set = redis::cmd("SET");
+    let bytes = key.len() + token.len() + "NXPX".len() + lease_ms.len();
+    let mut set = command_with_room("SET", 5, bytes);
     set.arg(key).arg(token).arg("NX").arg("PX").arg(lease_ms);
     let request = EachRequest {
         cmd: &set,

@@ -249,16 +249,18 @@ pub(super) fn each_blocking(
         reason = "one per server of a round; boxing would allocate for every request"
     )]
     enum State<'a, T> {
-        Pipelined(Progress<'a>),
+        /// Written on a pooled connection; `by_body` once `if_noscript` was sent instead.
+        Pipelined {
+            progress: Progress<'a>,
+            by_body: bool,
+        },
         /// Made the ordinary way on a thread of its own.
         Apart(T),
-        Finished,
+        Finished(Result<Reply, LockError>),
+        /// Only while the state that follows is worked out.
+        Replaced,
     }
     let servers: Vec<_> = members.iter().map(|member| member.server_now()).collect();
-    let mut outcomes: Vec<Option<Result<Reply, LockError>>> =
-        members.iter().map(|_| None).collect();
-    // Whether a server was sent `if_noscript` already.
-    let mut by_body = vec![false; members.len()];
     // The same bytes go to every server.
     let packed = cmd.get_packed_command();
     std::thread::scope(|scope| {
@@ -278,7 +280,10 @@ pub(super) fn each_blocking(
                     pool.start_packed(&server.endpoint, cmd, Some(&packed), until, resend_safe)
                 });
                 match started {
-                    Some(progress) => State::Pipelined(progress),
+                    Some(progress) => State::Pipelined {
+                        progress,
+                        by_body: false,
+                    },
                     None => apart(i, false, false),
                 }
             })
@@ -287,33 +292,44 @@ pub(super) fn each_blocking(
         // written check is followed by its request, read in the next round.
         loop {
             let mut waiting = false;
-            for (i, (state, outcome)) in states.iter_mut().zip(&mut outcomes).enumerate() {
-                if !matches!(state, State::Pipelined(_)) {
+            for (i, state) in states.iter_mut().enumerate() {
+                if !matches!(state, State::Pipelined { .. }) {
                     continue;
                 }
-                *state = match std::mem::replace(state, State::Finished) {
-                    State::Pipelined(Progress::Sent(outstanding)) => {
+                *state = match std::mem::replace(state, State::Replaced) {
+                    State::Pipelined {
+                        progress: Progress::Sent(outstanding),
+                        by_body,
+                    } => {
                         waiting = true;
-                        State::Pipelined(outstanding.advance())
+                        State::Pipelined {
+                            progress: outstanding.advance(),
+                            by_body,
+                        }
                     }
-                    State::Pipelined(Progress::Done(done)) => match if_noscript {
+                    State::Pipelined {
+                        progress: Progress::Done(done),
+                        by_body,
+                    } => match if_noscript {
                         // Sent by body at once, on the connection that answered.
-                        Some(eval) if !by_body[i] && noscript(&done) => {
-                            by_body[i] = true;
+                        Some(eval) if !by_body && noscript(&done) => {
                             waiting = true;
                             let endpoint = &servers[i].as_ref().expect("pipelined").endpoint;
                             let pool = &members[i].sync_pool;
                             match pool.start(endpoint, eval.cmd(), until, resend_safe) {
-                                Some(progress) => State::Pipelined(progress),
+                                Some(progress) => State::Pipelined {
+                                    progress,
+                                    by_body: true,
+                                },
                                 None => apart(i, true, false),
                             }
                         }
-                        _ => {
-                            *outcome = Some(done);
-                            State::Finished
-                        }
+                        _ => State::Finished(done),
                     },
-                    State::Pipelined(Progress::Again) => apart(i, by_body[i], true),
+                    State::Pipelined {
+                        progress: Progress::Again,
+                        by_body,
+                    } => apart(i, by_body, true),
                     other => other,
                 };
             }
@@ -321,17 +337,19 @@ pub(super) fn each_blocking(
                 break;
             }
         }
-        for (state, outcome) in states.into_iter().zip(&mut outcomes) {
-            if let State::Apart(thread) = state {
-                let joined = thread.join();
-                *outcome = Some(joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            }
-        }
-    });
-    outcomes
-        .into_iter()
-        .map(|o| o.expect("every request ended"))
-        .collect()
+        states
+            .into_iter()
+            .map(|state| match state {
+                State::Finished(outcome) => outcome,
+                State::Apart(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                State::Pipelined { .. } | State::Replaced => {
+                    unreachable!("every pipelined request was read")
+                }
+            })
+            .collect()
+    })
 }
 
 /// Whether a request's outcome is a server's `NOSCRIPT`: it does not know the script sent
