@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
@@ -20,7 +20,7 @@ use crate::util::error::LockError;
 use crate::util::sync::lock;
 
 tokio::task_local! {
-    static HELD_IN_TASK: Vec<SharedHold>;
+    static HELD_IN_TASK: Arc<[SharedHold]>;
 }
 
 thread_local! {
@@ -99,7 +99,7 @@ pub(super) fn find(
 
 /// Runs `body` with `holds` added to the locks this task holds.
 pub(super) fn in_task<F: Future>(
-    holds: &[SharedHold],
+    holds: &Arc<[SharedHold]>,
     body: F,
 ) -> impl Future<Output = F::Output> + use<F> {
     let on_runtime: Vec<OnRuntime> = match current_thread_runtime() {
@@ -109,8 +109,11 @@ pub(super) fn in_task<F: Future>(
             .collect(),
         None => Vec::new(),
     };
-    let mut held = HELD_IN_TASK.try_with(Vec::clone).unwrap_or_default();
-    held.extend_from_slice(holds);
+    // The outermost locked call of a task (the usual case) shares its own list.
+    let held = match HELD_IN_TASK.try_with(Arc::clone) {
+        Ok(outer) => outer.iter().chain(holds.iter()).cloned().collect(),
+        Err(_) => holds.clone(),
+    };
     let body = HELD_IN_TASK.scope(held, body);
     async move {
         let _on_runtime = on_runtime;
