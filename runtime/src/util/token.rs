@@ -96,6 +96,20 @@ mod tests {
         );
     }
 
+    /// The bytes of the tokens handed out do not stay behind in the thread's buffer.
+    #[test]
+    fn a_token_handed_out_is_wiped_from_the_buffer() {
+        for _ in 0..3 {
+            let token = super::new_token().unwrap();
+            let left = super::DRAWN_AHEAD.with_borrow(|drawn| {
+                let handed_out = &drawn.bytes[..drawn.used];
+                assert!(!handed_out.is_empty());
+                handed_out.iter().all(|&byte| byte == 0)
+            });
+            assert!(left, "a token's bytes stayed in the buffer after {token}");
+        }
+    }
+
     /// A forked child must not repeat its parent's tokens, although it starts with a copy
     /// of the bytes its parent drew ahead.
     #[test]
