@@ -1,5 +1,6 @@
-//! One acquisition: what it holds (see `hold.rs`), its renewal task; extending it. Its release is in `release.rs`, its renewal in `renewal.rs`,
-//! and the guards that own it in `guard.rs`.
+//! One acquisition: what it holds (see `hold.rs`) and its renewal task; extending it. Its
+//! release is in `release.rs`, its renewal in `renewal.rs`, and the guards that own it in
+//! `guard.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
