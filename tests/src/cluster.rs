@@ -168,6 +168,43 @@ impl RedisCluster {
         start.elapsed()
     }
 
+    /// SIGKILLs the node that serves `key`'s slot while its replicas may not take over by
+    /// themselves, waits `before_takeover`, then has a replica take the slot over
+    /// (`CLUSTER FAILOVER TAKEOVER`) and returns once the cluster is healthy again. Meanwhile
+    /// clients that look find the slot served by nobody.
+    pub fn kill_master_of_and_promote_later(&mut self, key: &str, before_takeover: Duration) {
+        let replica = self.replicas_of(key)[0].port();
+        let no_failover = |on: &str| {
+            ask::<()>(
+                replica,
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("cluster-replica-no-failover")
+                    .arg(on),
+            )
+            .unwrap_or_else(|e| panic!("CONFIG SET: {e}"));
+        };
+        no_failover("yes");
+        let slot = key_slot(key);
+        let old = self.master_port_of(key);
+        let index = self.index_of(old);
+        self.nodes[index].kill();
+        std::thread::sleep(before_takeover);
+        ask::<()>(
+            replica,
+            redis::cmd("CLUSTER").arg("FAILOVER").arg("TAKEOVER"),
+        )
+        .unwrap_or_else(|e| panic!("CLUSTER FAILOVER TAKEOVER: {e}"));
+        no_failover("no");
+        poll_until(CONVERGE, "the replica takes over", || {
+            let slots = self.health()?;
+            match serving(&slots, slot) {
+                Some(now) if now == replica => Ok(()),
+                now => Err(format!("slot {slot} served by {now:?}")),
+            }
+        });
+    }
+
     /// Waits until the cluster is healthy (see [`start`](RedisCluster::start)); returns how
     /// long that took.
     pub fn wait_until_healthy(&self) -> Duration {

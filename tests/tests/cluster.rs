@@ -551,3 +551,72 @@ fn runtimes_one_after_another_each_lock_on_a_cluster() {
         drop(runtime);
     }
 }
+
+/// Waiters asleep behind a holder while the master of their lock dies and a replica takes
+/// over only seconds later: their client's subscriptions went with the dead node, and its
+/// own attempts to reconnect find nobody serving the slot. Once a node does, the client
+/// subscribes again by itself, so the release on the new master wakes the waiters at once
+/// rather than at the holder's lease end (60 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_wake_on_the_new_master_after_a_late_takeover() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let seeds = cluster.seed_urls();
+    ClientBuilder::cluster(&seeds)
+        .min_replicas(1, Duration::from_millis(1000))
+        .register("late-holder")
+        .unwrap();
+    ClientBuilder::cluster(&seeds)
+        .register("late-waiters")
+        .unwrap();
+    let key = "lock:{late}";
+    let holder = Lock::with_client("late-holder", "late")
+        .unwrap()
+        .expire(Duration::from_secs(60));
+    let guard = holder.acquire(None).await.unwrap();
+    let acquired = Arc::new(AtomicU64::new(0));
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let acquired = acquired.clone();
+            tokio::spawn(async move {
+                let lock = Lock::with_client("late-waiters", "late").unwrap();
+                let guard = lock.acquire(Some(Duration::from_secs(50))).await.unwrap();
+                acquired.fetch_add(1, Ordering::SeqCst);
+                guard.release().await.unwrap();
+            })
+        })
+        .collect();
+    cluster.wait_for_shard_subscribers(key, 1).await;
+
+    tokio::task::block_in_place(|| {
+        cluster.kill_master_of_and_promote_later(key, Duration::from_secs(3));
+    });
+    // The holder's client learns the new master (the lock survived there: min_replicas).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match holder.is_locked().await {
+            Ok(locked) => {
+                assert!(locked, "the lock was lost in the failover");
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("retrying after: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(acquired.load(Ordering::SeqCst), 0);
+
+    let released = Instant::now();
+    guard.release().await.unwrap();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    eprintln!("waiters done {:?} after the release", released.elapsed());
+    assert_eq!(acquired.load(Ordering::SeqCst), 2);
+    assert!(
+        released.elapsed() < Duration::from_secs(5),
+        "the waiters slept on a free lock for {:?}",
+        released.elapsed()
+    );
+}

@@ -5,8 +5,8 @@
 //! The subscriptions ride on the shared cluster connection; its messages arrive as RESP3
 //! pushes. The `redis` crate remembers them and subscribes again after it refreshes its
 //! slot map, on whichever node then serves the slot; after a node's connection drops,
-//! this task also subscribes every key again itself, every 250 ms until that works, since
-//! the crate's refresh may wait for a request nobody makes. Announcements made meanwhile
+//! this task also subscribes every key again itself, every 250 ms until that works, so as
+//! not to depend on when the crate refreshes. Announcements made meanwhile
 //! are lost, so every (re)subscription pokes the key's waiters, and waiters still wake at
 //! the holder's lease end at the latest: a failover delays them, never strands them.
 
@@ -50,11 +50,11 @@ pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<
                 Some(push) => {
                     let Some(alive) = client.upgrade() else { return };
                     // A node's connection dropped (a failover, a restart): the `redis`
-                    // crate subscribes again when it next refreshes its slot map, which
-                    // may wait for this client's next request to fail; a waiter that is
-                    // asleep until its holder's lease end makes none. So every key is
-                    // subscribed again from here, retried until it takes on the node that
-                    // now serves it (the attempts themselves make the crate refresh).
+                    // crate subscribes again when it refreshes its slot map, and waiters
+                    // that sleep until their holder's lease end depend on that. So as not
+                    // to depend on when the crate does it, every key is also subscribed
+                    // again from here, retried until it takes on the node that now serves
+                    // it (the attempts themselves make the crate refresh).
                     failed |= matches!(push.kind, PushKind::Disconnection);
                     on_push(&client, &alive, push);
                 }
