@@ -286,21 +286,8 @@ async fn waiters_ride_out_a_failover_and_min_replicas_keeps_the_lock() {
 
     // The lock survived on the promoted replica: nobody else can take it.
     let other = Lock::with_client("fo-check", "f").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match other.try_acquire().await {
-            Ok(taken) => {
-                assert!(taken.is_none(), "the lock was lost in the failover");
-                break;
-            }
-            // The client may need a moment to learn the new master.
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("retrying after: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let taken = once_the_new_master_answers(|| other.try_acquire()).await;
+    assert!(taken.is_none(), "the lock was lost in the failover");
     assert!(holder.is_locked().await.unwrap());
     assert_eq!(acquired.load(Ordering::SeqCst), 0);
 
@@ -591,20 +578,8 @@ async fn waiters_wake_on_the_new_master_after_a_late_takeover() {
         cluster.kill_master_of_and_promote_later(key, Duration::from_secs(3));
     });
     // The holder's client learns the new master (the lock survived there: min_replicas).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match holder.is_locked().await {
-            Ok(locked) => {
-                assert!(locked, "the lock was lost in the failover");
-                break;
-            }
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("retrying after: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let locked = once_the_new_master_answers(|| holder.is_locked()).await;
+    assert!(locked, "the lock was lost in the failover");
     assert_eq!(acquired.load(Ordering::SeqCst), 0);
 
     let released = Instant::now();
@@ -619,4 +594,24 @@ async fn waiters_wake_on_the_new_master_after_a_late_takeover() {
         "the waiters slept on a free lock for {:?}",
         released.elapsed()
     );
+}
+
+/// What `ask` answers once it works, asked again every 100 ms for up to 20 s: after a
+/// failover a client may need a moment to learn the slot's new master.
+async fn once_the_new_master_answers<T, F, Fut>(mut ask: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, LockError>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ask().await {
+            Ok(answer) => return answer,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("retrying after: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
