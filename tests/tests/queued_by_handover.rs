@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use redis_locked::{ClientBuilder, Lock, LockError, LockGuard};
-use redis_locked_tests::{RedisServer, scripts_run, until_no_script_for, wait_for_queue};
+use redis_locked_tests::{
+    RedisServer, command_calls, reset_stats, scripts_run, until_no_script_for, wait_for_queue,
+};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -89,6 +91,27 @@ async fn a_waiter_passed_over_for_another_process_is_queued_by_the_same_script()
     let own = own.await.unwrap().unwrap();
     own.release().await.unwrap();
     assert_eq!(scripts_run(&server), 3);
+}
+
+/// The waiter had only waited in its process's wait table, behind the acquisition that
+/// releases: no request of it could have put it in the queue in Redis, so the handover
+/// pushes its entry without looking for it there first (no `LPOS`), and it stands there
+/// once.
+#[tokio::test(flavor = "current_thread")]
+async fn a_handover_queues_a_waiter_that_never_queued_without_looking_for_it() {
+    let server = RedisServer::start();
+    let (first, own, other) = a_holds_with_own_waiter_and_c_queued(&server, "fresh", None).await;
+    until_no_script_for(&server, Duration::from_millis(100)).await;
+    reset_stats(&server);
+    first.release().await.unwrap();
+    let other = other.await.unwrap().unwrap();
+    let calls = command_calls(&server);
+    assert_eq!(calls.get("lpos"), None, "no LPOS: {calls:?}");
+    assert_eq!(calls.get("rpush"), Some(&1), "{calls:?}");
+    assert_eq!(queue_len(&server, "lock:{fresh}:queue"), 1, "queued once");
+    other.release().await.unwrap();
+    own.await.unwrap().unwrap().release().await.unwrap();
+    assert_eq!(queue_len(&server, "lock:{fresh}:queue"), 0);
 }
 
 /// The waiter queued by the handover gives up while `c` holds the lock: its last attempt

@@ -77,11 +77,11 @@ async fn forged_releases_extends_and_handoffs_are_refused() {
     // EVALSHA sha numkeys KEYS... ARGV...: extend names the lock's key only, with a token
     // and a lease in ms; release, acquiring and the handover also name the fencing counter
     // and the queue. Release has two arguments; acquiring four, the second a lease in ms;
-    // the handover four, the second the next owner as a queue entry (`<lease> <id> <value>`).
+    // the handover five, the second the next owner as a queue entry (`<lease> <id> <value>`).
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let extend = sha_where("EXTEND", &|a| a.len() == 6 && digits(&a[5]));
     let release = sha_where("RELEASE", &|a| a.len() == 8 && a[2] == "3");
-    let handoff = sha_where("HANDOFF", &|a| a.len() == 10 && !digits(&a[7]));
+    let handoff = sha_where("HANDOFF", &|a| a.len() == 11 && !digits(&a[7]));
     let acquire = sha_where("ACQUIRE", &|a| a.len() == 10 && digits(&a[7]));
     let fence = format!("{key}:fence");
     let queue = format!("{key}:queue");

@@ -74,6 +74,8 @@ impl Held {
         while hand_over && let Some(handover) = waiters.offer_handoff(&hold.key) {
             let ms = lease_millis(handover.lease)?.to_string();
             let own = handover.own_subscriptions.to_string();
+            // Sent as "1" only when the waiter cannot stand in the queue yet (see HANDOFF).
+            let never_queued = if handover.never_queued { "1" } else { "0" };
             let sent = handover.sent;
             let (offered, fenced) = (handover.value.clone(), handover.fenced);
             let waiter_lease = handover.lease;
@@ -90,7 +92,13 @@ impl Held {
                 lease: self.lease,
                 sent,
             };
-            let args = [self.value.as_str(), &entry, &own, &self.client.instance_id];
+            let args = [
+                self.value.as_str(),
+                &entry,
+                &own,
+                &self.client.instance_id,
+                never_queued,
+            ];
             let replied = self.client.backend.handoff(io, &keys.all(), &args).await;
             let (reply, holder_lease) = match replied.and_then(handoff_reply) {
                 Ok(reply) => reply,

@@ -201,7 +201,9 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 /// the next waiter of this process as a queue entry (its lease in ms, `f` if it asks for a
 /// fencing token, the client's instance id and its owner value: see [`queue_entry`]),
 /// ARGV\[3\] how many of the key's subscribers are this process's own, ARGV\[4\]
-/// announcement payload. Passes the lock straight to that waiter, without it ever being
+/// announcement payload, ARGV\[5\] (optional) `1` when no request that could have queued
+/// the waiter was ever sent, so queueing it needs no `LPOS` to look for its entry first.
+/// Passes the lock straight to that waiter, without it ever being
 /// free: returns the new owner's fencing token (> 0; 1 for a waiter without a token, whose
 /// handover leaves the counter alone). When
 /// another process queued first, it gets the lock instead (see `grant_next!`), and, when
@@ -230,7 +232,7 @@ pub(crate) static HANDOFF: LazyLock<Script> = LazyLock::new(|| {
          local offered = ARGV[2] ",
         grant_next!(
             "if tonumber(ARGV[3]) > 0 then \
-               if not redis.call('lpos', KEYS[3], offered) then \
+               if ARGV[5] == '1' or not redis.call('lpos', KEYS[3], offered) then \
                  redis.call('rpush', KEYS[3], offered) \
                end \
                redis.call('pexpire', KEYS[3], \

@@ -30,6 +30,11 @@ pub(crate) struct Handover<'a> {
     /// Subscriptions to the key's channel that are this process's own (0 or 1): any more
     /// mean other processes wait too.
     pub(crate) own_subscriptions: u8,
+    /// Whether no request that could have queued the head in Redis was sent before this
+    /// handover (none of its attempts joined the queue, no earlier handover offered it
+    /// while this process listened): the handover may then queue it without looking for
+    /// its entry there first.
+    pub(crate) never_queued: bool,
     /// When the handover was offered. Its request goes out no earlier, so a lease it gives
     /// begins no earlier either.
     pub(crate) sent: Instant,
@@ -118,6 +123,7 @@ impl WaitTable {
             fenced,
         } = head.offer.clone()?;
         head.handoff_pending = true;
+        let never_queued = head.queued_since.is_none();
         let sent = Instant::now();
         if subscribed {
             // The handover may queue the waiter in Redis (see `HandoffOutcome::Queued`): a
@@ -135,6 +141,7 @@ impl WaitTable {
             lease,
             fenced,
             own_subscriptions: u8::from(subscribed),
+            never_queued,
             sent,
             settled: false,
         })

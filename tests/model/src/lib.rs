@@ -19,7 +19,8 @@
 //!   `j` unless `LPOS` finds the entry there, or leaving it with `l`; taking every copy out
 //!   on success with `q`, `j` or `l`), CONFIRM, HANDOFF (to the releaser's next local
 //!   waiter, stopping at its entry in the queue; to the first queued process that listens
-//!   ahead of it; or a release to everyone when other processes subscribe), RELEASE
+//!   ahead of it, queueing the waiter behind when its process listens; or a release to
+//!   everyone when other processes subscribe), RELEASE
 //!   (optionally withdrawing an entry first; handing the lock to the first queued process
 //!   that listens, else freeing it), EXTEND. `grant_next!` writes the lock under the next
 //!   entry's token (of any process, the releaser's own too) with a fresh fencing token and
@@ -93,7 +94,11 @@
 //!   not written by a request nobody waited for any more) and a process's queue head
 //!   sleeps with no poke on its way;
 //! - every acquisition returns by its deadline + grace (plus the ticks a fault kept it
-//!   from being polled).
+//!   from being polled);
+//! - no acquisition stands in Redis's queue twice (a second entry behind others would be
+//!   handed the lock after its acquisition is done). HANDOFF pushes its waiter without
+//!   looking for its entry (`LPOS`) when no request that could have queued the waiter
+//!   was sent before, as the runtime does.
 //!
 //! And, as `sometimes` properties that the suite asserts are reached (a check that never
 //! got there would prove nothing): a lock handed over inside a process, a release announced

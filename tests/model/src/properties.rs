@@ -14,6 +14,7 @@ pub const UNKNOWN: &str = "an acquisition whose token Redis holds knows it may h
 pub const FREE_LOCK: &str =
     "a free lock with a waiting process gets an attempt without a lease timer";
 pub const DEADLINE: &str = "every acquisition returns by its deadline + grace";
+pub const ONCE_QUEUED: &str = "no acquisition stands in Redis's queue twice";
 
 pub const HANDED_OVER: &str = "a lock is handed over inside a process";
 pub const ANNOUNCED: &str = "a release is announced to another process";
@@ -26,8 +27,15 @@ pub const LEAVING: &str =
     "an acquisition that runs out of time leaves Redis's queue in a last attempt";
 
 /// The safety and bounded-liveness properties the tests assert.
-pub const ALWAYS: [&str; 7] = [
-    EXCLUSION, VALIDITY, FENCING, ORPHANS, UNKNOWN, FREE_LOCK, DEADLINE,
+pub const ALWAYS: [&str; 8] = [
+    EXCLUSION,
+    VALIDITY,
+    FENCING,
+    ORPHANS,
+    UNKNOWN,
+    FREE_LOCK,
+    DEADLINE,
+    ONCE_QUEUED,
 ];
 
 pub fn all() -> Vec<Property<LockModel>> {
@@ -54,6 +62,16 @@ pub fn all() -> Vec<Property<LockModel>> {
                 a.deadline
                     .is_none_or(|d| s.now <= d + m.config.grace + a.starved)
             })
+        }),
+        // A second entry outlives the acquisition it names when other entries stand
+        // between the two: a release hands the lock to it after that acquisition is done,
+        // and nobody frees it until its lease ends.
+        Property::always(ONCE_QUEUED, |_, s: &State| {
+            let queue = &s.redis.queue;
+            queue
+                .iter()
+                .enumerate()
+                .all(|(i, e)| queue[..i].iter().all(|earlier| earlier.token != e.token))
         }),
         Property::sometimes(HANDED_OVER, |_, s: &State| {
             s.procs

@@ -52,11 +52,14 @@ pub enum Op {
         leave: bool,
     },
     Confirm(Token),
-    /// `own`: how many of the channel's subscribers are the releaser's process (0 or 1).
+    /// `own`: how many of the channel's subscribers are the releaser's process (0 or 1);
+    /// `unqueued`: the waiter is known never to have been queued, so queueing it pushes
+    /// without looking for its entry (`LPOS`).
     Handoff {
         old: Token,
         new: Token,
         own: u8,
+        unqueued: bool,
     },
     /// `withdraw`: the token's queue entry is taken out first (a cleanup after an
     /// acquisition that ended queued).
@@ -204,7 +207,12 @@ impl Redis {
                     quiet(Reply::Confirmed(0))
                 }
             }
-            Op::Handoff { old, new, own } => {
+            Op::Handoff {
+                old,
+                new,
+                own,
+                unqueued,
+            } => {
                 if !self.holds(old) {
                     if scripts.idempotent && self.holds(new) {
                         // Already the waiter's (a resend, or its own late ACQUIRE): its
@@ -224,7 +232,11 @@ impl Redis {
                         if own > 0 {
                             // The waiter joins the queue's end as its own attempt would.
                             let expires = self.key.expect("just granted").expires;
-                            self.join(new, true, late, expires, scripts);
+                            if unqueued {
+                                self.push(new, late, expires, scripts);
+                            } else {
+                                self.join(new, true, late, expires, scripts);
+                            }
                             reply = Reply::Queued(expires - now);
                         }
                         return Effects {

@@ -334,3 +334,13 @@ fn with_every_fix_a_waiter_queued_by_a_handover_that_gives_up_violates_nothing()
         &[properties::QUEUED_BY_HANDOVER, properties::LEAVING],
     );
 }
+
+/// The same fault, seen directly: the acquisition stands in the queue twice. (HANDOFF
+/// pushes its waiter without looking for its entry when no request that could have queued
+/// it was sent before; every check with every fix holds this property too.)
+#[test]
+fn a_resent_first_join_stands_in_the_queue_twice() {
+    let mut config = Config::queueing();
+    config.faults = 2;
+    finds_when_reverted_in(config, Fix::JoinLooksFirst, properties::ONCE_QUEUED, STEPS);
+}

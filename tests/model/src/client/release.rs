@@ -92,7 +92,7 @@ impl State {
             self.procs[p].offer_handoff(self.now)
         };
         let (step, op) = match offer {
-            Some((task, round)) => {
+            Some((task, round, unqueued)) => {
                 let to = Token::new(p, task, round);
                 let own = self.procs[p].own_subscriptions();
                 let step = ReleaseStep::Handoff { to, sent: self.now };
@@ -102,6 +102,7 @@ impl State {
                         old: token,
                         new: to,
                         own,
+                        unqueued,
                     },
                 )
             }

@@ -66,20 +66,22 @@ impl Process {
         self.poke_head();
     }
 
-    /// `WaitTable::offer_handoff`: the head's task and round, now marked as offered. A
-    /// HANDOFF to it may queue it in Redis (when this process listens): a lock handed to it
-    /// from there is its own from now on.
-    pub fn offer_handoff(&mut self, now: Time) -> Option<(usize, u8)> {
+    /// `WaitTable::offer_handoff`: the head's task and round, now marked as offered, and
+    /// whether no request that could have queued it in Redis was sent before. A HANDOFF to
+    /// it may queue it in Redis (when this process listens): a lock handed to it from there
+    /// is its own from now on.
+    pub fn offer_handoff(&mut self, now: Time) -> Option<(usize, u8, bool)> {
         let subscribed = self.subscription == Subscription::Active;
         let head = self.queue.first_mut()?;
         if head.handoff_pending || head.granted.is_some() {
             return None;
         }
         head.handoff_pending = true;
+        let unqueued = head.queued_since.is_none();
         if subscribed {
             head.queued_since.get_or_insert(now);
         }
-        Some((usize::from(head.task), head.round))
+        Some((usize::from(head.task), head.round, unqueued))
     }
 
     /// How many of the channel's subscribers are this process's own.

@@ -67,9 +67,18 @@ impl Redis {
         scripts: &Scripts,
     ) {
         let looks = queued || scripts.join_looks_first;
-        if !looks || !self.queued(token) {
-            self.queue.push(Entry { token, late });
+        if looks && self.queued(token) {
+            self.queue_expires = holder_expires + 2 * scripts.lease;
+        } else {
+            self.push(token, late, holder_expires, scripts);
         }
+    }
+
+    /// `RPUSH` of the entry without looking for it first (HANDOFF, for a waiter that never
+    /// sent a request that could have queued it); the queue lives the holder's remaining
+    /// lease and two of the waiter's more.
+    pub fn push(&mut self, token: Token, late: bool, holder_expires: Time, scripts: &Scripts) {
+        self.queue.push(Entry { token, late });
         self.queue_expires = holder_expires + 2 * scripts.lease;
     }
 
