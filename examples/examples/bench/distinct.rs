@@ -57,10 +57,13 @@ pub fn run(url: &str, client: &str, tasks: usize) -> Res<Distinct> {
 }
 
 /// The same work for `tasks` names, hand-written: every `SET NX PX` in one pipeline, then
-/// every release (a GET-compare-DEL script) in another.
+/// every release (a GET-compare-DEL script) in another. Without the `redis` crate's default
+/// response timeout of 500 ms, which a pipeline of 100,000 commands can outlast on a slow
+/// machine.
 async fn pipelined(url: &str, client: &str, tasks: usize) -> Res<Duration> {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let mut conn = redis::Client::open(url)?
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await?;
     let release = redis::Script::new(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
