@@ -13,6 +13,7 @@ pub(crate) mod kind;
 pub(crate) mod lease;
 pub(crate) mod metrics;
 pub(crate) mod reachability;
+pub(crate) mod repeated_failure;
 pub(crate) mod sync;
 pub(crate) mod token;
 pub(crate) mod url;

@@ -10,13 +10,14 @@
 //! are lost, so every (re)subscription pokes the key's waiters, and waiters still wake at
 //! the holder's lease end at the latest: a failover delays them, never strands them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::PushKind;
 use tokio::sync::mpsc;
 
 use crate::backends::backend::Backend;
 use crate::servers::cluster::Cluster;
+use crate::util::repeated_failure::RepeatedFailure;
 use crate::waiting::listener::{Alive, Listener};
 use crate::waiting::waiters::Subscription;
 
@@ -37,12 +38,14 @@ pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     let mut retry = tokio::time::interval(RETRY_AFTER);
     let mut failed = false;
+    // Retried every 250 ms through an outage: warned about when it begins, then every 10 s.
+    let mut failures = RepeatedFailure::default();
     loop {
         tokio::select! {
             request = requests.recv() => match request {
                 Some(key) => {
                     let Some(alive) = client.upgrade() else { return };
-                    failed |= !subscribe(&client, &alive, vec![key]).await;
+                    failed |= !subscribe(&client, &alive, vec![key], &mut failures).await;
                 }
                 None => return,
             },
@@ -62,7 +65,8 @@ pub(crate) async fn run(client: Listener, mut requests: mpsc::UnboundedReceiver<
             },
             _ = retry.tick(), if failed => {
                 let Some(alive) = client.upgrade() else { return };
-                failed = !subscribe(&client, &alive, alive.waiters.resubscribe_all()).await;
+                let keys = alive.waiters.resubscribe_all();
+                failed = !subscribe(&client, &alive, keys, &mut failures).await;
             }
             _ = sweep.tick() => {
                 let Some(alive) = client.upgrade() else { return };
@@ -96,7 +100,12 @@ fn channels_of(client: &Listener, backend: &Backend, keys: &[String]) -> Vec<Str
 }
 
 /// Subscribes to `keys`' shard channels; false if that failed (to be tried again).
-async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool {
+async fn subscribe(
+    client: &Listener,
+    alive: &Alive,
+    keys: Vec<String>,
+    failures: &mut RepeatedFailure,
+) -> bool {
     if keys.is_empty() {
         return true;
     }
@@ -114,6 +123,9 @@ async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool 
     };
     match outcome {
         Ok(mut connection) => {
+            if failures.worked() {
+                tracing::info!(client = %client.name, "redis-locked: sharded subscribe works again");
+            }
             // Keys swept while the subscription was on its way are taken back, or they
             // would stay subscribed for good.
             let swept: Vec<String> = keys
@@ -128,7 +140,9 @@ async fn subscribe(client: &Listener, alive: &Alive, keys: Vec<String>) -> bool 
             true
         }
         Err(error) => {
-            tracing::warn!(client = %client.name, %error, "redis-locked: sharded subscribe failed; retrying");
+            if let Some(failed) = failures.failed(Instant::now()) {
+                tracing::warn!(client = %client.name, %error, failed, "redis-locked: sharded subscribe failed; retrying every 250 ms, warning every 10 s");
+            }
             for key in &keys {
                 alive.waiters.set_subscription(key, Subscription::Requested);
             }
