@@ -122,7 +122,11 @@ pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
 /// Returns 2 if the lock was ours and is now handed to the first listening process of
 /// its queue (see `grant_next!`), 1 if it was ours and is now free, announced on its
 /// channel to every waiting process, 0 if the key was not ours (expired, or another
-/// owner's).
+/// owner's). The announcement is needed even when nobody is queued: exclusive acquisitions
+/// of other processes queue once they listen, so the queue alone would wake them (the
+/// model checker finds no violation without it), but shared and semaphore acquisitions
+/// (see `counted.rs`) never queue, and one that waits on an exclusive holder of the same
+/// name hears of the release only from this.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::sent_once(concat!(
         "if ARGV[3] and ARGV[3] ~= '' then redis.call('lrem', KEYS[3], 0, ARGV[3]) end \
