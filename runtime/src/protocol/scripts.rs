@@ -207,9 +207,9 @@ pub(crate) static EXTEND_OR_RESTORE: LazyLock<Script> = LazyLock::new(|| {
 /// ARGV\[3\] how many of the key's subscribers are this process's own, ARGV\[4\]
 /// announcement payload, ARGV\[5\] (optional) `1` when no request that could have queued
 /// the waiter was ever sent, so queueing it needs no `LPOS` to look for its entry first.
-/// Passes the lock straight to that waiter, without it ever being
-/// free: returns the new owner's fencing token (> 0; 1 for a waiter without a token, whose
-/// handover leaves the counter alone). When
+/// Passes the lock straight to that waiter, without it ever being free: returns the new
+/// owner's fencing token (> 0; 1 for a waiter without a token, whose handover leaves the
+/// counter alone). When
 /// another process queued first, it gets the lock instead (see `grant_next!`), and, when
 /// this process listens (ARGV\[3\] > 0), the waiter joins the queue's end in the same
 /// script, as its own attempt would have (the queue then lives the new holder's lease and
