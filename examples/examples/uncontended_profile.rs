@@ -327,24 +327,6 @@ impl Loops {
         let body = match mode {
             "acquire-ours" => ours.to_string(),
             "acquire-lazy" => lazy,
-            "acquire-numeric" => {
-                let start = ours.find("local now = redis.call('time')").ok_or("no next_fence")?;
-                let end = start
-                    + ours[start..]
-                        .find("'PX', 86400000) ")
-                        .ok_or("no next_fence end")?
-                    + "'PX', 86400000) ".len();
-                format!(
-                    "{}{}{}",
-                    &ours[..start],
-                    "local now = redis.call('time') \
-                     local fence = tonumber(redis.call('get', KEYS[2]) or '0') + 1 \
-                     local floor = tonumber(now[1]) * 1000000 + tonumber(now[2]) \
-                     if fence < floor then fence = floor end \
-                     redis.call('set', KEYS[2], string.format('%d', fence), 'PX', 86400000) ",
-                    &ours[end..]
-                )
-            }
             "acquire-incr" => "if redis.call('set',KEYS[1],ARGV[1],'NX','PX',ARGV[2]) then return {1, redis.call('incr',KEYS[2])} end return {0, 0}".to_string(),
             _ => return Err(format!("unknown mode {mode}").into()),
         };
