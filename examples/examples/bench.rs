@@ -34,6 +34,8 @@ mod locked;
 mod redlock_baseline;
 #[path = "bench/report.rs"]
 mod report;
+#[path = "bench/ring.rs"]
+mod ring;
 #[path = "bench/scale.rs"]
 mod scale;
 #[path = "bench/server.rs"]
@@ -188,6 +190,9 @@ fn main() -> Res<()> {
     if args.first().map(String::as_str) == Some("worker") {
         return contended::worker_main(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("ring-worker") {
+        return ring::worker_main(&args[1..]);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     // Only the transport A/B, for measuring it again without the rest.
     let only_transport = args.iter().any(|a| a == "--only-transport");
@@ -228,6 +233,22 @@ fn main() -> Res<()> {
             let (_, rt_ns) = baseline::ping(inspector.conn(), &sizes)?;
             let m =
                 contended::processes(&mut inspector, &url, PROCESSES, TASKS_PER_PROCESS, &sizes)?;
+            let direct = ring::processes(
+                &mut inspector,
+                &url,
+                PROCESSES,
+                TASKS_PER_PROCESS,
+                &sizes,
+                ring::Delivery::Direct,
+            )?;
+            let through = ring::processes(
+                &mut inspector,
+                &url,
+                PROCESSES,
+                TASKS_PER_PROCESS,
+                &sizes,
+                ring::Delivery::ThroughThread,
+            )?;
             let c = &m.contention;
             let rt = |ns: i64| ns as f64 / rt_ns as f64;
             println!(
@@ -240,6 +261,17 @@ fn main() -> Res<()> {
                 c.wait_max_ns as f64 / 1e6,
                 m.commands_per_acquisition,
             );
+            for (name, ring) in [("direct", &direct), ("through a thread", &through)] {
+                let r = &ring.contention;
+                println!(
+                    "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us); (c)'s p99 is {:.2}x",
+                    r.per_second,
+                    rt(r.handoff_p50_ns),
+                    rt(r.handoff_p99_ns),
+                    r.handoff_p99_ns as f64 / 1e3,
+                    c.handoff_p99_ns as f64 / r.handoff_p99_ns as f64,
+                );
+            }
         }
         return Ok(());
     }

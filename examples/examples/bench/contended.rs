@@ -62,7 +62,6 @@ pub fn threads(inspector: &mut Inspector, workers: u32, sizes: &Sizes) -> Res<Me
 }
 
 /// (c) `processes` copies of this program (`bench worker ...`), `tasks_each` tasks each.
-/// They warm up, say `ready`, wait for `go` on stdin, and print one line per acquisition.
 pub fn processes(
     inspector: &mut Inspector,
     url: &str,
@@ -70,8 +69,32 @@ pub fn processes(
     tasks_each: u32,
     sizes: &Sizes,
 ) -> Res<Measured> {
-    let mut children = (0..processes)
-        .map(|p| spawn_worker(url, p, tasks_each, sizes))
+    let children = (0..processes).map(|process| {
+        let first = process * tasks_each;
+        vec![
+            "worker".to_string(),
+            url.to_string(),
+            first.to_string(),
+            (first + tasks_each).to_string(),
+            sizes.contended_warmup.to_string(),
+            sizes.per_worker.to_string(),
+        ]
+    });
+    run_children(inspector, children.collect())
+}
+
+/// Copies of this program, one per argument list: they warm up, say `ready`, wait for `go`
+/// on stdin, and print one line per acquisition. The server's commands are counted from `go`.
+pub fn run_children(inspector: &mut Inspector, children: Vec<Vec<String>>) -> Res<Measured> {
+    let mut children = children
+        .into_iter()
+        .map(|args| {
+            Ok(Command::new(std::env::current_exe()?)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()?)
+        })
         .collect::<Res<Vec<Child>>>()?;
     let mut outputs: Vec<BufReader<ChildStdout>> = children
         .iter_mut()
@@ -105,23 +128,6 @@ pub fn processes(
 
 const PROCESS_LOCK: &str = "contended-processes";
 
-fn spawn_worker(url: &str, process: u32, tasks: u32, sizes: &Sizes) -> Res<Child> {
-    let first = process * tasks;
-    let args = [
-        "worker".to_string(),
-        url.to_string(),
-        first.to_string(),
-        (first + tasks).to_string(),
-        sizes.contended_warmup.to_string(),
-        sizes.per_worker.to_string(),
-    ];
-    Ok(Command::new(std::env::current_exe()?)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?)
-}
-
 /// The child's side of [`processes`]: `worker <url> <first id> <end id> <warm-up> <count>`.
 pub fn worker_main(args: &[String]) -> Res<()> {
     let [url, first, end, warmup, count] = args else {
@@ -147,6 +153,11 @@ pub fn worker_main(args: &[String]) -> Res<()> {
         ids,
         count.parse()?,
     ))?;
+    print_records(records)
+}
+
+/// A child's report to its parent: one line per record.
+pub fn print_records(records: Vec<Record>) -> Res<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for record in records {
         writeln!(out, "{}", record.to_line())?;
