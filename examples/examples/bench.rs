@@ -340,6 +340,21 @@ fn lock_sections(
     let threads = contended::threads(inspector, THREADS, sizes)?;
     eprintln!("contended: processes ...");
     let processes = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
+    eprintln!("contended: processes, the pub/sub rings ...");
+    let ring = |inspector: &mut Inspector, delivery| {
+        ring::processes(
+            inspector,
+            url,
+            PROCESSES,
+            TASKS_PER_PROCESS,
+            sizes,
+            delivery,
+        )
+    };
+    let rings = [
+        ring(inspector, ring::Delivery::Direct)?,
+        ring(inspector, ring::Delivery::ThroughThread)?,
+    ];
     let mut others_tasks = Vec::new();
     for other in &mut others {
         eprintln!("{}: contended tasks ...", other.section);
@@ -368,6 +383,8 @@ fn lock_sections(
     for (section, measured, in_process) in contended {
         contended_rows(&mut table, &section, "", &base, measured, in_process, true);
     }
+    let section = format!("Contended (c) {PROCESSES} proc x {TASKS_PER_PROCESS} tasks");
+    ring_rows(&mut table, &section, &base, &processes, &rings);
     let section = format!("Contended (a) {TASKS} tasks, several holders");
     kinds::rows(&mut table, &section, &tasks, &several);
     scale_rows(&mut table, &base, &scale, sizes);
@@ -703,6 +720,33 @@ fn contended_rows(
         String::new(),
         target("<= 8", m.commands_per_acquisition <= 8.0, judged),
     );
+}
+
+/// (c)'s handoffs against the pub/sub rings of the same processes (see `ring.rs`).
+fn ring_rows(
+    table: &mut Table,
+    section: &str,
+    base: &Baselines,
+    processes: &Measured,
+    [direct, through]: &[Measured; 2],
+) {
+    let rt = base.ping_p50_ns as f64;
+    let ours = &processes.contention;
+    for (name, ring) in [("direct", direct), ("through a thread", through)] {
+        let r = &ring.contention;
+        table.row(
+            section,
+            &format!("pub/sub ring, {name}: handoff p50 / p99"),
+            format!("{} / {}", nanos(r.handoff_p50_ns), nanos(r.handoff_p99_ns)),
+            format!(
+                "{:.3} / {:.3} RT; (c)'s p99 {}",
+                r.handoff_p50_ns as f64 / rt,
+                r.handoff_p99_ns as f64 / rt,
+                ratio(ours.handoff_p99_ns as f64 / r.handoff_p99_ns as f64)
+            ),
+            Target::none(),
+        );
+    }
 }
 
 fn scale_rows(table: &mut Table, base: &Baselines, s: &Scale, sizes: &Sizes) {
