@@ -264,11 +264,12 @@ fn main() -> Res<()> {
             for (name, ring) in [("direct", &direct), ("through a thread", &through)] {
                 let r = &ring.contention;
                 println!(
-                    "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us); (c)'s p99 is {:.2}x",
+                    "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms; (c)'s p99 is {:.2}x",
                     r.per_second,
                     rt(r.handoff_p50_ns),
                     rt(r.handoff_p99_ns),
                     r.handoff_p99_ns as f64 / 1e3,
+                    r.wait_max_ns as f64 / 1e6,
                     c.handoff_p99_ns as f64 / r.handoff_p99_ns as f64,
                 );
             }
@@ -736,8 +737,13 @@ fn ring_rows(
         let r = &ring.contention;
         table.row(
             section,
-            &format!("pub/sub ring, {name}: handoff p50 / p99"),
-            format!("{} / {}", nanos(r.handoff_p50_ns), nanos(r.handoff_p99_ns)),
+            &format!("pub/sub ring, {name}: handoff p50 / p99; wait max"),
+            format!(
+                "{} / {}; {}",
+                nanos(r.handoff_p50_ns),
+                nanos(r.handoff_p99_ns),
+                nanos(r.wait_max_ns as i64)
+            ),
             format!(
                 "{:.3} / {:.3} RT; (c)'s p99 {}",
                 r.handoff_p50_ns as f64 / rt,
