@@ -28,6 +28,8 @@ mod distinct;
 mod handwritten;
 #[path = "bench/kinds.rs"]
 mod kinds;
+#[path = "bench/local_ring.rs"]
+mod local_ring;
 #[path = "bench/locked.rs"]
 mod locked;
 #[path = "bench/redlock_baseline.rs"]
@@ -59,6 +61,7 @@ use redis_locked_examples::awake::Awake;
 use report::{Table, Target, nanos, rate, ratio, thousands};
 use scale::Scale;
 use server::{Inspector, Machine};
+use stats::Contention;
 use uncontended::Uncontended;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -332,6 +335,7 @@ fn lock_sections(
     let uncontended = &uncontended[0];
     eprintln!("contended: tasks ...");
     let tasks = contended::tasks(inspector, TASKS, sizes, Backend::Single)?;
+    let tasks_ring = local_ring::tasks(url, TASKS, sizes)?;
     let mut several = Vec::new();
     for kind in [kinds::Kind::Semaphore, kinds::Kind::Shared] {
         eprintln!("contended: tasks, a lock several hold ...");
@@ -339,6 +343,7 @@ fn lock_sections(
     }
     eprintln!("contended: threads ...");
     let threads = contended::threads(inspector, THREADS, sizes)?;
+    let threads_ring = local_ring::threads(url, THREADS, sizes)?;
     eprintln!("contended: processes ...");
     let processes = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
     eprintln!("contended: processes, the pub/sub rings ...");
@@ -381,11 +386,20 @@ fn lock_sections(
             false,
         ),
     ];
-    for (section, measured, in_process) in contended {
-        contended_rows(&mut table, &section, "", &base, measured, in_process, true);
+    for (section, measured, in_process) in &contended {
+        contended_rows(&mut table, section, "", &base, measured, *in_process, true);
     }
-    let section = format!("Contended (c) {PROCESSES} proc x {TASKS_PER_PROCESS} tasks");
-    ring_rows(&mut table, &section, &base, &processes, &rings);
+    let [direct, through] = &rings;
+    let rings = [
+        (0, "ring of tasks, through channels", &tasks_ring),
+        (1, "ring of threads, through channels", &threads_ring),
+        (2, "pub/sub ring, direct", &direct.contention),
+        (2, "pub/sub ring, through a thread", &through.contention),
+    ];
+    for (scenario, name, ring) in rings {
+        let (section, measured, _) = &contended[scenario];
+        ring_row(&mut table, section, name, &base, measured, ring);
+    }
     let section = format!("Contended (a) {TASKS} tasks, several holders");
     kinds::rows(&mut table, &section, &tasks, &several);
     scale_rows(&mut table, &base, &scale, sizes);
@@ -723,36 +737,34 @@ fn contended_rows(
     );
 }
 
-/// (c)'s handoffs against the pub/sub rings of the same processes (see `ring.rs`).
-fn ring_rows(
+/// A contended scenario's handoffs against a ring that passes a token around as many
+/// workers (see `local_ring.rs` and `ring.rs`).
+fn ring_row(
     table: &mut Table,
     section: &str,
+    name: &str,
     base: &Baselines,
-    processes: &Measured,
-    [direct, through]: &[Measured; 2],
+    ours: &Measured,
+    ring: &Contention,
 ) {
     let rt = base.ping_p50_ns as f64;
-    let ours = &processes.contention;
-    for (name, ring) in [("direct", direct), ("through a thread", through)] {
-        let r = &ring.contention;
-        table.row(
-            section,
-            &format!("pub/sub ring, {name}: handoff p50 / p99; wait max"),
-            format!(
-                "{} / {}; {}",
-                nanos(r.handoff_p50_ns),
-                nanos(r.handoff_p99_ns),
-                nanos(r.wait_max_ns as i64)
-            ),
-            format!(
-                "{:.3} / {:.3} RT; (c)'s p99 {}",
-                r.handoff_p50_ns as f64 / rt,
-                r.handoff_p99_ns as f64 / rt,
-                ratio(ours.handoff_p99_ns as f64 / r.handoff_p99_ns as f64)
-            ),
-            Target::none(),
-        );
-    }
+    table.row(
+        section,
+        &format!("{name}: handoff p50 / p99; wait max"),
+        format!(
+            "{} / {}; {}",
+            nanos(ring.handoff_p50_ns),
+            nanos(ring.handoff_p99_ns),
+            nanos(ring.wait_max_ns as i64)
+        ),
+        format!(
+            "{:.3} / {:.3} RT; this scenario's p99 {}",
+            ring.handoff_p50_ns as f64 / rt,
+            ring.handoff_p99_ns as f64 / rt,
+            ratio(ours.contention.handoff_p99_ns as f64 / ring.handoff_p99_ns as f64)
+        ),
+        Target::none(),
+    );
 }
 
 fn scale_rows(table: &mut Table, base: &Baselines, s: &Scale, sizes: &Sizes) {
