@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 // Only these, and std: `tests/loom` compiles this file against loom's locks and atomics.
 use crate::util::sync::lock;
-use crate::waiting::waiters::{
-    Grant, HandoffOutcome, MAX_HANDOFFS_IN_ROW, Offer, Subscription, WaitTable, poke_head,
-};
+use crate::waiting::waiters::{Grant, HandoffOutcome, Offer, Subscription, WaitTable, poke_head};
 
 /// A handover offered to the queue's head: the releaser may write the head's owner value
 /// into the key in place of its own.
@@ -105,13 +103,16 @@ impl WaitTable {
     }
 
     /// The releaser of `key` asks whether it may hand the lock to the next local waiter.
+    /// However many handovers came before: other processes get their turn from the
+    /// handover script itself, which gives the lock to the first process queued in Redis,
+    /// or frees it for everyone when processes wait without queuing (more subscribers to
+    /// the key's announcements than this process's own). A count of handovers in a row
+    /// that freed the lock every fifth time as well made one local handover in five a
+    /// release, a wake-up and an attempt: that was the contended p99 inside a process
+    /// (bench (a): 180 µs against 21 µs without it).
     pub(crate) fn offer_handoff<'a>(&'a self, key: &'a str) -> Option<Handover<'a>> {
         let mut keys = lock(&self.keys);
         let entry = keys.get_mut(key)?;
-        if entry.handoffs_in_row >= MAX_HANDOFFS_IN_ROW {
-            entry.handoffs_in_row = 0;
-            return None;
-        }
         let subscribed = entry.subscription == Subscription::Active;
         let head = entry.queue.front_mut()?;
         if head.handoff_pending || head.granted.is_some() || head.attempting {
@@ -174,10 +175,7 @@ impl WaitTable {
         };
         waiter.handoff_pending = false;
         match outcome {
-            HandoffOutcome::Handed(grant) => {
-                waiter.granted = Some(grant);
-                entry.handoffs_in_row += 1;
-            }
+            HandoffOutcome::Handed(grant) => waiter.granted = Some(grant),
             HandoffOutcome::NotHanded => {}
             HandoffOutcome::Queued { holder_until } => {
                 waiter.queued_by_handover = Some(holder_until);

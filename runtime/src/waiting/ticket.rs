@@ -173,14 +173,11 @@ impl Ticket<'_> {
 
     /// This waiter now holds the lock until `lease_end`: leave the queue and let the next
     /// head wait for this holder's release.
-    pub(crate) fn acquired(mut self, lease_end: Instant, handed_over: bool) {
+    pub(crate) fn acquired(mut self, lease_end: Instant) {
         let mut keys = lock(&self.table.keys);
         if let Some(entry) = keys.get_mut(self.key) {
             entry.queue.retain(|w| w.id != self.id);
             entry.holder_until = Some(lease_end);
-            if !handed_over {
-                entry.handoffs_in_row = 0;
-            }
             poke_head(entry);
             forget_if_unused(&mut keys, self.key);
         }

@@ -40,8 +40,6 @@ pub(crate) struct KeyWaiters {
     /// Lease end of a holder in this process that took the lock while others queued: the
     /// next head waits for its release (or this instant) instead of trying in vain.
     pub(crate) holder_until: Option<Instant>,
-    /// Consecutive direct handovers inside this process; bounded so others get a chance.
-    pub(crate) handoffs_in_row: u32,
     /// When Redis last answered an attempt on this key from this process: waiters behind
     /// the head know through it whether the lock is held or Redis is silent.
     pub(crate) answered_at: Option<Instant>,
@@ -136,10 +134,6 @@ pub(crate) struct HeadView {
     /// so that an attempt may queue it in Redis (see `Backend::queues`).
     pub(crate) subscribed: bool,
 }
-
-/// At most this many handovers in a row inside one process before a lock is released
-/// to everyone, so waiters in other processes are not starved.
-pub(crate) const MAX_HANDOFFS_IN_ROW: u32 = 4;
 
 impl WaitTable {
     pub(crate) fn new() -> WaitTable {

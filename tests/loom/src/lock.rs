@@ -170,7 +170,7 @@ fn acquire(env: &Arc<Env>, me: &str, cut: Option<Cut>, queued: impl FnOnce()) ->
         if view.granted.is_some()
             && let Some(grant) = ticket.take_grant()
         {
-            ticket.acquired(grant.sent + LEASE, true);
+            ticket.acquired(grant.sent + LEASE);
             return Some(grant.value);
         }
         if ticket.begin_attempt() {
@@ -188,7 +188,7 @@ fn acquire(env: &Arc<Env>, me: &str, cut: Option<Cut>, queued: impl FnOnce()) ->
             awaits += 1;
             ticket.end_attempt();
             if taken {
-                ticket.acquired(Instant::now() + LEASE, false);
+                ticket.acquired(Instant::now() + LEASE);
                 return Some(me.to_string());
             }
         }

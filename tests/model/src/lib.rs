@@ -203,9 +203,10 @@
 //!   bare `SET NX PX`, sent once and never resent, a "taken" followed at once by the
 //!   script; their later attempts ACQUIRE without its `f` flag, token 0.
 //! - Client clocks run at the server's rate (no drift); leases are whole ticks.
-//! - Renewal is one optional extension; the limit of four handovers in a row, the holder's
-//!   TTL remembered between attempts (every attempt here asks for it), the outage timeout
-//!   and backoff lengths are left out. A reconnecting pub/sub connection is back within the
+//! - Renewal is one optional extension; the holder's TTL remembered between attempts
+//!   (every attempt here asks for it), the outage timeout and backoff lengths are left out.
+//!   (The runtime once also freed a lock after four handovers in a row inside a process;
+//!   the model never had that limit, and the runtime no longer does.) A reconnecting pub/sub connection is back within the
 //!   tick.
 //! - Tasks are independent futures; a holder's critical section takes any number of ticks.
 //!

@@ -296,7 +296,7 @@ impl<'a> Attempts<'a> {
         }
         self.acquired = true;
         let ticket = self.ticket.take().expect("the ticket is held until now");
-        ticket.acquired(grant.sent + lease, true);
+        ticket.acquired(grant.sent + lease);
         // The key holds the token this waiter offered: this acquisition's own.
         Some(self.lock.held(grant.value, grant.fence, grant.sent))
     }
@@ -308,7 +308,7 @@ impl<'a> Attempts<'a> {
                 // Others may hold it too: the next waiter here tries for a place at once.
                 ticket.leave();
             } else {
-                ticket.acquired(sent + self.lock.lease(), false);
+                ticket.acquired(sent + self.lock.lease());
             }
         }
         self.lock.held(std::mem::take(&mut self.value), fence, sent)
