@@ -10,7 +10,7 @@ use std::sync::mpsc as std_mpsc;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::clock::now_ns;
-use super::stats::{Contention, Record};
+use super::stats::{Contention, Record, gather};
 use super::{Res, Sizes, runtime};
 
 /// `workers` tokio tasks of one runtime (the bench's, as in (a)), sharing one multiplexed
@@ -53,11 +53,7 @@ pub fn tasks(url: &str, workers: u32, sizes: &Sizes) -> Res<Contention> {
                 })
             })
             .collect();
-        let mut all = Vec::new();
-        for pass in passes {
-            all.extend(pass.await.map_err(|_| "a ring task panicked")??);
-        }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(all)
+        gather(passes).await
     })?;
     Ok(Contention::from_records(records))
 }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use super::clock::now_ns;
 use super::contended::{Measured, print_records, run_children};
 use super::server::Inspector;
-use super::stats::Record;
+use super::stats::{Record, gather};
 use super::{Res, Sizes, runtime};
 
 /// Where a subscription's messages are read.
@@ -131,11 +131,7 @@ pub fn worker_main(args: &[String]) -> Res<()> {
                 })
             })
             .collect();
-        let mut all = Vec::new();
-        for pass in passes {
-            all.extend(pass.await.map_err(|_| "a ring task panicked")??);
-        }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(all)
+        gather(passes).await
     })?;
     print_records(records)
 }

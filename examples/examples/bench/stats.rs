@@ -43,6 +43,24 @@ impl Record {
     }
 }
 
+/// Every record of `tasks`, each a worker's, once all have ended.
+pub async fn gather<E>(
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<Record>, E>>>,
+) -> Result<Vec<Record>, Box<dyn std::error::Error + Send + Sync>>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(
+            task.await
+                .map_err(|_| "a worker task panicked")?
+                .map_err(Into::into)?,
+        );
+    }
+    Ok(all)
+}
+
 /// The figures of one contended run.
 pub struct Contention {
     pub acquisitions: usize,
