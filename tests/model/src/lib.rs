@@ -206,8 +206,8 @@
 //! - Renewal is one optional extension; the holder's TTL remembered between attempts
 //!   (every attempt here asks for it), the outage timeout and backoff lengths are left out.
 //!   (The runtime once also freed a lock after four handovers in a row inside a process;
-//!   the model never had that limit, and the runtime no longer does.) A reconnecting pub/sub connection is back within the
-//!   tick.
+//!   the model never had that limit, and the runtime no longer does.) A reconnecting
+//!   pub/sub connection is back within the tick.
 //! - Tasks are independent futures; a holder's critical section takes any number of ticks.
 //!
 //! ## Bounds, and a deeper check
