@@ -1,14 +1,15 @@
 //! Tasks of one process taking a lock in turn: each release hands the lock straight to the
 //! next task (HANDOFF), for as long as no other process waits, and another process that
 //! waits gets its turn from the handover script itself, even one that never queues in
-//! Redis (a shared acquisition).
+//! Redis (a shared acquisition), and also while the first process's pub/sub connection is
+//! lost.
 //!
 //! Each client of this test binary has its own instance id, wait table and pub/sub
 //! connection: to Redis it is a process of its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock};
 use redis_locked_tests::{RedisServer, command_calls, reset_stats};
@@ -122,4 +123,121 @@ async fn a_process_that_waits_without_queuing_gets_its_turn_from_a_stream_of_han
     for task in stream {
         task.await.unwrap();
     }
+}
+
+/// Subscribers of `channel`, as the server counts them.
+fn subscribers(admin: &mut redis::Connection, channel: &str) -> u64 {
+    let (_, count): (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(admin)
+        .unwrap();
+    count
+}
+
+/// Until the server counts `count` subscribers of `channel` (a subscription is made on the
+/// client's background thread, and nothing tells the test when it took effect).
+async fn until_subscribers(admin: &mut redis::Connection, channel: &str, count: u64) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while subscribers(admin, channel) != count {
+        assert!(
+            Instant::now() < give_up,
+            "{channel} never had {count} subscribers"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The ids of `client`'s pub/sub connections (those subscribed to something).
+fn pubsub_connections(admin: &mut redis::Connection, client: &str) -> Vec<String> {
+    let name = format!("name=redis-locked:{client}:{} ", std::process::id());
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
+    list.lines()
+        .filter(|line| line.contains(&name) && !line.contains(" sub=0 "))
+        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(String::from)
+        .collect()
+}
+
+/// Process `a`, subscribed to a lock's announcements, has its pub/sub connection killed during
+/// a stream of handovers between its two tasks, and the server takes no new connection, so `a` cannot make it again. Meanwhile
+/// `a` hears nothing and counts itself subscribed to nothing: its handovers see `b`'s
+/// subscription as another process waiting (a shared acquisition, which never queues in
+/// Redis) and free the lock for it. While `a` still counted its lost subscription as its
+/// own, every handover took `b`'s for `a`'s, and `b` waited until `a` could reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_pubsub_connection_is_lost_does_not_pass_over_another() {
+    let server = RedisServer::start();
+    // One connection each for requests: none is opened once new ones are refused.
+    for client in ["deaf-a", "deaf-b"] {
+        ClientBuilder::new(server.url())
+            .max_connections(1)
+            .register(client)
+            .unwrap();
+    }
+    let mut admin = server.connection();
+    // `b`'s pub/sub connection made before new ones are refused: `b` waits for a lock
+    // held from outside.
+    let _: () = redis::cmd("SET")
+        .arg(&["lock:{deaf-blocker}", "outside", "PX", "60000"][..])
+        .query(&mut admin)
+        .unwrap();
+    let blocked = tokio::spawn(async {
+        let lock = Lock::with_client("deaf-b", "deaf-blocker").unwrap();
+        let _ = lock.acquire(Some(Duration::from_secs(60))).await;
+    });
+    until_subscribers(&mut admin, "lock:{deaf-blocker}", 1).await;
+
+    // `a` subscribes to the lock's announcements when it finds the lock held by another
+    // process: `b` holds it as the stream begins.
+    let name = "deaf-shared";
+    let first = lock("deaf-b", name).acquire(None).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (taken, mut reports) = mpsc::unbounded_channel();
+    let stream = two_tasks_in_turn("deaf-a", name, usize::MAX, stop.clone(), taken);
+    until_subscribers(&mut admin, "lock:{deaf-shared}", 1).await;
+    first.release().await.unwrap();
+    for _ in 0..20 {
+        reports.recv().await.unwrap();
+    }
+    let clients: String = redis::cmd("INFO").arg("clients").query(&mut admin).unwrap();
+    let connected: u64 = clients
+        .lines()
+        .find_map(|line| line.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // As many as stay connected once `a`'s pub/sub connection is gone.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxclients", &(connected - 1).to_string()][..])
+        .query(&mut admin)
+        .unwrap();
+    let lost = pubsub_connections(&mut admin, "deaf-a");
+    assert_eq!(lost.len(), 1, "a's pub/sub connection: {lost:?}");
+    let _: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "ID", &lost[0]][..])
+        .query(&mut admin)
+        .unwrap();
+
+    let reader = Lock::with_client("deaf-b", name).unwrap().shared();
+    let read = reader.acquire(Some(Duration::from_secs(10))).await;
+    let still_wanted = !stop.swap(true, Ordering::Relaxed);
+    let reconnected = pubsub_connections(&mut admin, "deaf-a");
+    let guard = read.expect("the reader was passed over while a could not hear");
+    assert!(still_wanted);
+    assert!(
+        reconnected.is_empty(),
+        "a was still without its pub/sub connection: {reconnected:?}"
+    );
+    guard.release().await.unwrap();
+    // `a` may wait for the lock now, deaf to its release: connected again, it is poked.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxclients", "10000"][..])
+        .query(&mut admin)
+        .unwrap();
+    for task in stream {
+        task.await.unwrap();
+    }
+    blocked.abort();
 }

@@ -175,7 +175,7 @@ fn on_push(client: &Listener, alive: &Alive, push: redis::PushInfo) {
                 alive.waiters.notify(&key);
             }
         }
-        PushKind::Disconnection => alive.waiters.notify_all(),
+        PushKind::Disconnection => alive.waiters.subscriptions_lost(),
         _ => {}
     }
 }

@@ -10,7 +10,8 @@
 //! key's queue head (see `waiters.rs`). If the connection drops, it reconnects, subscribes
 //! again and pokes every head, since announcements may have been missed; meanwhile waiters
 //! still wake at the holder's lease end, so a lost connection delays them but never strands
-//! them.
+//! them, and the process counts itself subscribed to nothing (see
+//! `WaitTable::subscriptions_lost`).
 //!
 //! A Redlock client has one such connection per server, all poking the same waiters: a
 //! release is announced on every server, and any one of them getting through wakes the
@@ -213,7 +214,7 @@ async fn run(
         };
         tracing::warn!(client = %client.name, "redis-locked: pub/sub connection lost; reconnecting");
         refresh(&alive.backend);
-        alive.waiters.notify_all();
+        alive.waiters.subscriptions_lost();
     }
 }
 

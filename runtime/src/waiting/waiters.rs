@@ -152,10 +152,26 @@ impl WaitTable {
         }
     }
 
-    /// Pokes the heads of every key: after a lost pub/sub connection, announcements may
-    /// have been missed.
+    /// Pokes the heads of every key: after the pub/sub connection subscribed again,
+    /// announcements may have been missed meanwhile.
     pub(crate) fn notify_all(&self) {
         for entry in lock(&self.keys).values_mut() {
+            poke_head(entry);
+        }
+    }
+
+    /// The pub/sub connection is lost: until it is back and has subscribed again, this
+    /// process hears neither announcements nor what is sent to its inbox. Its subscriptions
+    /// count as requested meanwhile, so that an attempt does not queue it in Redis (a lock
+    /// handed to it from there would wait for the reconnection, unheard) and a releaser here
+    /// counts no subscriber of its own (a process that waits elsewhere without queuing is
+    /// then seen by the handover script, and gets its turn). Every head is poked: releases
+    /// may have gone unannounced.
+    pub(crate) fn subscriptions_lost(&self) {
+        for entry in lock(&self.keys).values_mut() {
+            if entry.subscription == Subscription::Active {
+                entry.subscription = Subscription::Requested;
+            }
             poke_head(entry);
         }
     }
@@ -367,6 +383,35 @@ mod tests {
         assert_eq!(table.sweep_idle(), ["k"], "unsubscribed: nobody waits");
         assert!(!table.set_subscription("k", super::Subscription::Active));
         assert!(!table.wants_announcements("k"));
+    }
+
+    /// A lost pub/sub connection: the head is poked, its attempts do not queue it in
+    /// Redis, and a handover counts no subscription of this process, until the subscriber
+    /// has subscribed again.
+    #[test]
+    fn a_lost_pubsub_connection_leaves_the_process_subscribed_to_nothing() {
+        use super::Subscription::Active;
+        let table = WaitTable::new();
+        let head = waiter(&table, "a");
+        assert!(table.needs_subscription("k"));
+        assert!(table.set_subscription("k", Active));
+        assert!(poked(&head));
+        assert!(head.view().subscribed);
+
+        table.subscriptions_lost();
+        assert!(poked(&head), "announcements may have been missed");
+        assert!(
+            !head.view().subscribed,
+            "an attempt now does not queue in Redis"
+        );
+        let offer = table.offer_handoff("k").unwrap();
+        assert_eq!(offer.own_subscriptions, 0);
+        assert!(offer.settle(HandoffOutcome::NotHanded).is_none());
+        assert!(table.wants_announcements("k"), "still to subscribe again");
+        assert!(!table.needs_subscription("k"), "requested already");
+        assert_eq!(table.resubscribe_all(), ["k"]);
+        assert!(table.set_subscription("k", Active));
+        assert!(head.view().subscribed);
     }
 
     /// Item 9: an unknown outcome is passed on, so the waiter's cleanup covers it.
