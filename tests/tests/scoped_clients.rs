@@ -9,7 +9,8 @@
 //! the same lock name: each checks, while its partner holds it too, that its lock is on its
 //! own server and the partner's on the partner's. They are named so that partners sort
 //! next to each other, and libtest (which runs tests in name order, two at a time on two
-//! cores) starts them together.
+//! cores) starts them together. Under nextest, which runs every test in a process of its
+//! own, each of them runs its partner itself, on a thread of its own.
 
 use std::sync::{Condvar, Mutex, Once};
 use std::time::Duration;
@@ -150,25 +151,62 @@ fn sync_test_of(pair: &Pair) {
     assert!(lock_keys(&mut server.connection()).is_empty());
 }
 
+/// Starts `partner` on a thread of its own where this test's partner test will not run in
+/// this process: under nextest, one process per test.
+fn partner_if_alone(partner: fn()) -> Option<std::thread::JoinHandle<()>> {
+    let alone =
+        std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test");
+    alone.then(|| std::thread::spawn(partner))
+}
+
+/// The async test of `pair`, on a runtime of its own (`worker_threads` workers; 0: current
+/// thread), as a partner started by [`partner_if_alone`].
+fn async_partner(pair: &'static Pair, worker_threads: usize) {
+    let runtime = match worker_threads {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    runtime.unwrap().block_on(async_test_of(pair));
+}
+
+fn joined(partner: Option<std::thread::JoinHandle<()>>) {
+    if let Some(partner) = partner {
+        partner.join().expect("the partner test passed");
+    }
+}
+
 #[tokio::test]
 async fn pair_one_async() {
+    let partner = partner_if_alone(|| sync_test_of(&PAIR_ONE));
     async_test_of(&PAIR_ONE).await;
+    joined(partner);
 }
 
 #[test]
 fn pair_one_sync() {
+    let partner = partner_if_alone(|| async_partner(&PAIR_ONE, 0));
     sync_test_of(&PAIR_ONE);
+    joined(partner);
 }
 
 // Multi-threaded: the scope follows the future onto whichever worker polls it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_two_async() {
+    let partner = partner_if_alone(|| sync_test_of(&PAIR_TWO));
     async_test_of(&PAIR_TWO).await;
+    joined(partner);
 }
 
 #[test]
 fn pair_two_sync() {
+    let partner = partner_if_alone(|| async_partner(&PAIR_TWO, 2));
     sync_test_of(&PAIR_TWO);
+    joined(partner);
 }
 
 // Binds its guard, so each call takes a fencing token: the counter in `<key>:fence`
