@@ -279,6 +279,40 @@ fn main() -> Res<()> {
         }
         return Ok(());
     }
+    // Only (a) and (b), several times, each with its ring: for working on handovers inside
+    // a process.
+    if let Some(at) = args.iter().position(|a| a == "--only-local") {
+        let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        println!("{}", machine_line(&machine));
+        for _ in 0..runs {
+            let (_, rt_ns) = baseline::ping(inspector.conn(), &sizes)?;
+            let tasks = contended::tasks(&mut inspector, TASKS, &sizes, Backend::Single)?;
+            let tasks_ring = local_ring::tasks(&url, TASKS, &sizes)?;
+            let threads = contended::threads(&mut inspector, THREADS, &sizes)?;
+            let threads_ring = local_ring::threads(&url, THREADS, &sizes)?;
+            let rt = |ns: i64| ns as f64 / rt_ns as f64;
+            for (name, m, ring) in [
+                ("(a) 8 tasks", &tasks, &tasks_ring),
+                ("(b) 8 threads", &threads, &threads_ring),
+            ] {
+                let c = &m.contention;
+                println!(
+                    "{name}: {:.0} acq/s, PING p50 {:.1} us, handoff p50 {:.2} RT, p99 {:.2} RT ({:.1} us), wait max {:.2} ms, {:.2} commands/acq; ring p99 {:.2} RT ({:.1} us), ours {:.2}x",
+                    c.per_second,
+                    rt_ns as f64 / 1e3,
+                    rt(c.handoff_p50_ns),
+                    rt(c.handoff_p99_ns),
+                    c.handoff_p99_ns as f64 / 1e3,
+                    c.wait_max_ns as f64 / 1e6,
+                    m.commands_per_acquisition,
+                    rt(ring.handoff_p99_ns),
+                    ring.handoff_p99_ns as f64 / 1e3,
+                    c.handoff_p99_ns as f64 / ring.handoff_p99_ns as f64,
+                );
+            }
+        }
+        return Ok(());
+    }
     // Only the uncontended rows of every client kind, with `--awake` while a thread spins.
     if args.iter().any(|a| a == "--only-uncontended") {
         let (_cluster, _redlock, others) = other_backends()?;

@@ -32,8 +32,10 @@
 //!   to Redis; sticky pokes; the lease end of a local holder, which the next head waits
 //!   for; handover offers and grants. And its pub/sub connection ([`client::pubsub`]): a
 //!   subscription requested after an attempt found the lock held, confirmed later (which
-//!   pokes the head), announcements that notify, a dropped connection that reconnects,
-//!   subscribes again and pokes the head, and the sweep of idle subscriptions.
+//!   pokes the head), announcements that notify, a dropped connection that leaves the
+//!   subscription requested until it reconnects, subscribes again and pokes the head (its
+//!   attempts meanwhile do not queue it, and its handovers count no subscriber of its own),
+//!   and the sweep of idle subscriptions.
 //! - **Tasks** (one or two a process), each acquiring the lock once or twice in a row, with
 //!   its own timeout. An acquisition ([`client::acquire`]) is the loop of `lock.rs` and
 //!   `acquire/attempts.rs`: queue; as the head, ACQUIRE, recording the token as maybe taken
