@@ -232,86 +232,14 @@ fn main() -> Res<()> {
     if let Some(at) = args.iter().position(|a| a == "--only-processes") {
         let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
         println!("{}", machine_line(&machine));
-        for _ in 0..runs {
-            let (_, rt_ns) = baseline::ping(inspector.conn(), &sizes)?;
-            let m =
-                contended::processes(&mut inspector, &url, PROCESSES, TASKS_PER_PROCESS, &sizes)?;
-            let direct = ring::processes(
-                &mut inspector,
-                &url,
-                PROCESSES,
-                TASKS_PER_PROCESS,
-                &sizes,
-                ring::Delivery::Direct,
-            )?;
-            let through = ring::processes(
-                &mut inspector,
-                &url,
-                PROCESSES,
-                TASKS_PER_PROCESS,
-                &sizes,
-                ring::Delivery::ThroughThread,
-            )?;
-            let c = &m.contention;
-            let rt = |ns: i64| ns as f64 / rt_ns as f64;
-            println!(
-                "(c) {PROCESSES} processes x {TASKS_PER_PROCESS} tasks: {:.0} acq/s, PING p50 {:.1} us, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms, {:.2} commands/acq",
-                c.per_second,
-                rt_ns as f64 / 1e3,
-                rt(c.handoff_p50_ns),
-                rt(c.handoff_p99_ns),
-                c.handoff_p99_ns as f64 / 1e3,
-                c.wait_max_ns as f64 / 1e6,
-                m.commands_per_acquisition,
-            );
-            for (name, ring) in [("direct", &direct), ("through a thread", &through)] {
-                let r = &ring.contention;
-                println!(
-                    "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms; (c)'s p99 is {:.2}x",
-                    r.per_second,
-                    rt(r.handoff_p50_ns),
-                    rt(r.handoff_p99_ns),
-                    r.handoff_p99_ns as f64 / 1e3,
-                    r.wait_max_ns as f64 / 1e6,
-                    c.handoff_p99_ns as f64 / r.handoff_p99_ns as f64,
-                );
-            }
-        }
-        return Ok(());
+        return only_processes(&mut inspector, &url, &sizes, runs);
     }
     // Only (a) and (b), several times, each with its ring: for working on handovers inside
     // a process.
     if let Some(at) = args.iter().position(|a| a == "--only-local") {
         let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
         println!("{}", machine_line(&machine));
-        for _ in 0..runs {
-            let (_, rt_ns) = baseline::ping(inspector.conn(), &sizes)?;
-            let tasks = contended::tasks(&mut inspector, TASKS, &sizes, Backend::Single)?;
-            let tasks_ring = local_ring::tasks(&url, TASKS, &sizes)?;
-            let threads = contended::threads(&mut inspector, THREADS, &sizes)?;
-            let threads_ring = local_ring::threads(&url, THREADS, &sizes)?;
-            let rt = |ns: i64| ns as f64 / rt_ns as f64;
-            for (name, m, ring) in [
-                ("(a) 8 tasks", &tasks, &tasks_ring),
-                ("(b) 8 threads", &threads, &threads_ring),
-            ] {
-                let c = &m.contention;
-                println!(
-                    "{name}: {:.0} acq/s, PING p50 {:.1} us, handoff p50 {:.2} RT, p99 {:.2} RT ({:.1} us), wait max {:.2} ms, {:.2} commands/acq; ring p99 {:.2} RT ({:.1} us), ours {:.2}x",
-                    c.per_second,
-                    rt_ns as f64 / 1e3,
-                    rt(c.handoff_p50_ns),
-                    rt(c.handoff_p99_ns),
-                    c.handoff_p99_ns as f64 / 1e3,
-                    c.wait_max_ns as f64 / 1e6,
-                    m.commands_per_acquisition,
-                    rt(ring.handoff_p99_ns),
-                    ring.handoff_p99_ns as f64 / 1e3,
-                    c.handoff_p99_ns as f64 / ring.handoff_p99_ns as f64,
-                );
-            }
-        }
-        return Ok(());
+        return only_local(&mut inspector, &url, &sizes, runs);
     }
     // Only the uncontended rows of every client kind, with `--awake` while a thread spins.
     if args.iter().any(|a| a == "--only-uncontended") {
@@ -534,6 +462,81 @@ fn measure_loops(
         }
     }
     Ok((base, attrs, hands))
+}
+
+/// `--only-processes`: (c) `runs` times, each with its pub/sub rings.
+fn only_processes(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32) -> Res<()> {
+    for _ in 0..runs {
+        let (_, rt_ns) = baseline::ping(inspector.conn(), sizes)?;
+        let m = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
+        let name = format!("(c) {PROCESSES} processes x {TASKS_PER_PROCESS} tasks");
+        println!("{}", contended_line(&name, &m, rt_ns));
+        for (name, delivery) in [
+            ("direct", ring::Delivery::Direct),
+            ("through a thread", ring::Delivery::ThroughThread),
+        ] {
+            let ring = ring::processes(
+                inspector,
+                url,
+                PROCESSES,
+                TASKS_PER_PROCESS,
+                sizes,
+                delivery,
+            )?;
+            let (r, c) = (&ring.contention, &m.contention);
+            println!(
+                "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms; (c)'s p99 is {:.2}x",
+                r.per_second,
+                r.handoff_p50_ns as f64 / rt_ns as f64,
+                r.handoff_p99_ns as f64 / rt_ns as f64,
+                r.handoff_p99_ns as f64 / 1e3,
+                r.wait_max_ns as f64 / 1e6,
+                c.handoff_p99_ns as f64 / r.handoff_p99_ns as f64,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--only-local`: (a) and (b) `runs` times, each with its ring of tasks or threads.
+fn only_local(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32) -> Res<()> {
+    for _ in 0..runs {
+        let (_, rt_ns) = baseline::ping(inspector.conn(), sizes)?;
+        let tasks = contended::tasks(inspector, TASKS, sizes, Backend::Single)?;
+        let tasks_ring = local_ring::tasks(url, TASKS, sizes)?;
+        let threads = contended::threads(inspector, THREADS, sizes)?;
+        let threads_ring = local_ring::threads(url, THREADS, sizes)?;
+        for (name, m, ring) in [
+            ("(a) 8 tasks", &tasks, &tasks_ring),
+            ("(b) 8 threads", &threads, &threads_ring),
+        ] {
+            println!(
+                "{}; ring p99 {:.2} RT ({:.1} us), ours {:.2}x",
+                contended_line(name, m, rt_ns),
+                ring.handoff_p99_ns as f64 / rt_ns as f64,
+                ring.handoff_p99_ns as f64 / 1e3,
+                m.contention.handoff_p99_ns as f64 / ring.handoff_p99_ns as f64,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One line of a contended run's figures, handoffs in RT (`rt_ns`, a PING round trip of
+/// the same run).
+fn contended_line(name: &str, m: &Measured, rt_ns: u64) -> String {
+    let c = &m.contention;
+    let rt = |ns: i64| ns as f64 / rt_ns as f64;
+    format!(
+        "{name}: {:.0} acq/s, PING p50 {:.1} us, handoff p50 {:.2} RT, p99 {:.2} RT ({:.1} us), wait max {:.2} ms, {:.2} commands/acq",
+        c.per_second,
+        rt_ns as f64 / 1e3,
+        rt(c.handoff_p50_ns),
+        rt(c.handoff_p99_ns),
+        c.handoff_p99_ns as f64 / 1e3,
+        c.wait_max_ns as f64 / 1e6,
+        m.commands_per_acquisition,
+    )
 }
 
 fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool, table: &Table) {
