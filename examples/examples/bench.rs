@@ -309,16 +309,7 @@ fn lock_sections(
     eprintln!("contended: processes ...");
     let processes = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
     eprintln!("contended: processes, the pub/sub rings ...");
-    let ring = |inspector: &mut Inspector, delivery| {
-        ring::processes(
-            inspector,
-            url,
-            PROCESSES,
-            TASKS_PER_PROCESS,
-            sizes,
-            delivery,
-        )
-    };
+    let ring = |inspector: &mut Inspector, delivery| pubsub_ring(inspector, url, sizes, delivery);
     let rings = [
         ring(inspector, ring::Delivery::Direct)?,
         ring(inspector, ring::Delivery::ThroughThread)?,
@@ -475,14 +466,7 @@ fn only_processes(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32
             ("direct", ring::Delivery::Direct),
             ("through a thread", ring::Delivery::ThroughThread),
         ] {
-            let ring = ring::processes(
-                inspector,
-                url,
-                PROCESSES,
-                TASKS_PER_PROCESS,
-                sizes,
-                delivery,
-            )?;
+            let ring = pubsub_ring(inspector, url, sizes, delivery)?;
             let (r, c) = (&ring.contention, &m.contention);
             println!(
                 "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms; (c)'s p99 is {:.2}x",
@@ -496,6 +480,23 @@ fn only_processes(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32
         }
     }
     Ok(())
+}
+
+/// (c)'s baseline: the processes of (c) passing a token around by pub/sub.
+fn pubsub_ring(
+    inspector: &mut Inspector,
+    url: &str,
+    sizes: &Sizes,
+    delivery: ring::Delivery,
+) -> Res<Measured> {
+    ring::processes(
+        inspector,
+        url,
+        PROCESSES,
+        TASKS_PER_PROCESS,
+        sizes,
+        delivery,
+    )
 }
 
 /// `--only-local`: (a) and (b) `runs` times, each with its ring of tasks or threads.

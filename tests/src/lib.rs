@@ -362,6 +362,25 @@ pub(crate) fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
+/// `CLIENT LIST`'s lines for the connections that client `client` of this process opened
+/// (they are named `redis-locked:<client>:<pid>`).
+pub fn connections_of(admin: &mut redis::Connection, client: &str) -> Vec<String> {
+    let name = format!("name=redis-locked:{client}:{} ", std::process::id());
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
+    list.lines()
+        .filter(|line| line.contains(&name))
+        .map(String::from)
+        .collect()
+}
+
+/// The id in a `CLIENT LIST` line.
+pub fn connection_id(line: &str) -> String {
+    line.split(' ')
+        .find_map(|field| field.strip_prefix("id="))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Reads an integer counter key (0 when missing).
 pub fn read_counter(conn: &mut redis::Connection, key: &str) -> i64 {
     let value: Option<i64> = redis::cmd("GET").arg(key).query(conn).expect("GET");

@@ -225,13 +225,10 @@ async fn a_waiter_whose_connections_are_killed_still_gets_the_release() {
 }
 
 /// The ids of this process's connections for client `client`, from `CLIENT LIST`.
-fn connections_of(admin: &mut redis::Connection, client: &str) -> Vec<String> {
-    let name = format!("name=redis-locked:{client}:{} ", std::process::id());
-    let list: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
-    list.lines()
-        .filter(|line| line.contains(&name))
-        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
-        .map(String::from)
+fn connection_ids(admin: &mut redis::Connection, client: &str) -> Vec<String> {
+    redis_locked_tests::connections_of(admin, client)
+        .iter()
+        .map(|line| redis_locked_tests::connection_id(line))
         .collect()
 }
 
@@ -258,7 +255,7 @@ async fn a_reset_on_a_connection_closed_while_idle_is_not_left_unknown() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     // ... and meanwhile the server closes them, as a restart or an idle timeout would.
     let mut admin = server.connection();
-    let ours = connections_of(&mut admin, "faults-idle");
+    let ours = connection_ids(&mut admin, "faults-idle");
     assert!(
         ours.len() >= 2,
         "an async and a blocking connection: {ours:?}"
@@ -269,7 +266,7 @@ async fn a_reset_on_a_connection_closed_while_idle_is_not_left_unknown() {
             .query(&mut admin)
             .unwrap();
     }
-    assert!(connections_of(&mut admin, "faults-idle").is_empty());
+    assert!(connection_ids(&mut admin, "faults-idle").is_empty());
 
     // Without the check each reset would go out on a dead connection: an unknown outcome.
     assert!(

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_locked::{ClientBuilder, Lock};
-use redis_locked_tests::{RedisServer, command_calls, reset_stats};
+use redis_locked_tests::{RedisServer, command_calls, connection_id, connections_of, reset_stats};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -150,12 +150,10 @@ async fn until_subscribers(admin: &mut redis::Connection, channel: &str, count: 
 
 /// The ids of `client`'s pub/sub connections (those subscribed to something).
 fn pubsub_connections(admin: &mut redis::Connection, client: &str) -> Vec<String> {
-    let name = format!("name=redis-locked:{client}:{} ", std::process::id());
-    let list: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
-    list.lines()
-        .filter(|line| line.contains(&name) && !line.contains(" sub=0 "))
-        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
-        .map(String::from)
+    connections_of(admin, client)
+        .iter()
+        .filter(|line| !line.contains(" sub=0 "))
+        .map(|line| connection_id(line))
         .collect()
 }
 
