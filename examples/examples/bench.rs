@@ -228,6 +228,30 @@ fn main() -> Res<()> {
         }
         return Ok(());
     }
+    // Only the 10,000 waiters on one lock, once (its annotated fn is bound to a client
+    // registered once per process): for working on their memory.
+    if args.iter().any(|a| a == "--only-scale") {
+        println!("{}", machine_line(&machine));
+        let s = scale::run(&url, Sizes::FULL.scale_tasks, Sizes::FULL.scale_limit)?;
+        println!(
+            "{} tasks waiting on one lock: {:.2} s, {}/{} acquired once, at most {} connections, peak RSS {}{}",
+            s.tasks,
+            s.elapsed.as_secs_f64(),
+            s.exactly_once,
+            s.tasks,
+            s.connections_at_once,
+            s.peak_rss_kib.map_or("unknown".to_string(), |kib| format!(
+                "{:.1} MB",
+                kib as f64 / 1024.0
+            )),
+            if s.rss_peak_reset {
+                ""
+            } else {
+                " (the whole run's)"
+            },
+        );
+        return Ok(());
+    }
     // Only (c), several times: for working on the cross-process path.
     if let Some(at) = args.iter().position(|a| a == "--only-processes") {
         let runs: u32 = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
