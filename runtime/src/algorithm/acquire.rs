@@ -84,8 +84,10 @@ pub(crate) async fn acquire<I: Io>(
                 // A handover offered meanwhile waits for this attempt to end (see
                 // `Ticket::begin_attempt`); one already in flight is awaited instead.
                 // Queued in Redis only while this process hears what is sent to it there.
+                // The attempt's state is a step of its own (`Io::step`), so that a waiting
+                // acquisition does not carry it.
                 let join = view.subscribed && client.backend.queues() && !spec.kind.is_counted();
-                let outcome = attempts.attempt(io, join).await;
+                let outcome = I::step(attempts.attempt(io, join)).await;
                 attempts.end_attempt();
                 match outcome {
                     Ok(Attempt::Acquired { sent, fence }) => {
@@ -114,7 +116,8 @@ pub(crate) async fn acquire<I: Io>(
             // background instead, a release right now would hand the lock to this
             // acquisition that is gone, and everyone would wait for that to be undone.
             if !view.handoff_pending
-                && let Some(Ok(Attempt::Acquired { sent, fence })) = attempts.leave_queue(io).await
+                && let Some(Ok(Attempt::Acquired { sent, fence })) =
+                    I::step(attempts.leave_queue(io)).await
             {
                 return Ok(attempts.into_held(sent, fence));
             }

@@ -41,9 +41,9 @@ impl Held {
         // A failure of Redis names the lock it failed for (by reference: a copy of the
         // name was an allocation on every release).
         let hold = unfinished.held.shared();
-        let result = unfinished
-            .held
-            .release_now(io)
+        // A step of its own (`Io::step`), as an acquisition's attempt is: the heap block it
+        // takes is about the one the attempt gave back.
+        let result = I::step(unfinished.held.release_now(io))
             .await
             .map_err(|e| e.for_lock(&hold.name));
         unfinished.done = true;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::algorithm::hold::SharedHold;
 use crate::algorithm::lease_state::LeaseState;
-use crate::servers::io::AsyncIo;
+use crate::servers::io::{AsyncIo, Io};
 use crate::util::lease::lease_millis;
 
 /// When the first renewal of a lease of `lease` is due: a third of it after it started.
@@ -60,18 +60,16 @@ pub(crate) async fn renew(hold: SharedHold) {
             false => None,
         };
         let ms = ms.to_string();
+        // Each request on the heap while it runs (see `Io::step`): this task sleeps for
+        // most of a held lock's life, and needs none of a request's state meanwhile.
         let renewed = match kind.is_counted() {
-            true => {
-                client
-                    .backend
-                    .counted_extend(&AsyncIo, key, value, &ms)
-                    .await
-            }
+            true => AsyncIo::step(client.backend.counted_extend(&AsyncIo, key, value, &ms)).await,
             false => {
-                client
-                    .backend
-                    .extend(&AsyncIo, name, key, value, &ms, Some(valid_until))
-                    .await
+                let extend =
+                    client
+                        .backend
+                        .extend(&AsyncIo, name, key, value, &ms, Some(valid_until));
+                AsyncIo::step(extend).await
             }
         };
         match renewed {

@@ -55,6 +55,17 @@ pub(crate) trait Io: Send + Sync {
         until: Option<Instant>,
     ) -> impl Future<Output = Result<Vec<Reply>, LockError>> + Send;
 
+    /// Where the state of one step of a longer operation (an acquisition's attempt) lives
+    /// while the step runs: see [`Io::step`].
+    type Step<F: Future + Send>: Future<Output = F::Output> + Send;
+
+    /// `step`, to be awaited where its state should not be part of the caller's own: on
+    /// the heap for async callers, so that an acquisition that waits (for a release, as
+    /// thousands of tasks may) holds only what waiting needs, not the largest step's state
+    /// besides (an attempt's, some 3 KB: its request and the `redis` crate's); inline for
+    /// sync callers, whose acquisition lives on their stack for just the call.
+    fn step<F: Future + Send>(step: F) -> Self::Step<F>;
+
     /// Waits for `event`, or until `until` passes. True when the event happened.
     fn wait_until<F: Future<Output = ()> + Send>(
         &self,
@@ -82,6 +93,12 @@ pub(crate) trait Io: Send + Sync {
 pub(crate) struct AsyncIo;
 
 impl Io for AsyncIo {
+    type Step<F: Future + Send> = std::pin::Pin<Box<F>>;
+
+    fn step<F: Future + Send>(step: F) -> Self::Step<F> {
+        Box::pin(step)
+    }
+
     async fn request(
         &self,
         single: &Single,
@@ -175,6 +192,12 @@ impl Io for AsyncIo {
 pub(crate) struct SyncIo;
 
 impl Io for SyncIo {
+    type Step<F: Future + Send> = F;
+
+    fn step<F: Future + Send>(step: F) -> Self::Step<F> {
+        step
+    }
+
     fn request(
         &self,
         single: &Single,
