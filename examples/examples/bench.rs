@@ -331,9 +331,10 @@ fn lock_sections(
     let threads = contended::threads(inspector, THREADS, sizes)?;
     let threads_ring = local_ring::threads(url, THREADS, sizes)?;
     eprintln!("contended: processes ...");
-    let processes = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
+    let processes = contended::processes(inspector, url, sizes)?;
     eprintln!("contended: processes, the pub/sub rings ...");
-    let ring = |inspector: &mut Inspector, delivery| pubsub_ring(inspector, url, sizes, delivery);
+    let ring =
+        |inspector: &mut Inspector, delivery| ring::processes(inspector, url, sizes, delivery);
     let rings = [
         ring(inspector, ring::Delivery::Direct)?,
         ring(inspector, ring::Delivery::ThroughThread)?,
@@ -483,14 +484,14 @@ fn measure_loops(
 fn only_processes(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32) -> Res<()> {
     for _ in 0..runs {
         let (_, rt_ns) = baseline::ping(inspector.conn(), sizes)?;
-        let m = contended::processes(inspector, url, PROCESSES, TASKS_PER_PROCESS, sizes)?;
+        let m = contended::processes(inspector, url, sizes)?;
         let name = format!("(c) {PROCESSES} processes x {TASKS_PER_PROCESS} tasks");
         println!("{}", contended_line(&name, &m, rt_ns));
         for (name, delivery) in [
             ("direct", ring::Delivery::Direct),
             ("through a thread", ring::Delivery::ThroughThread),
         ] {
-            let ring = pubsub_ring(inspector, url, sizes, delivery)?;
+            let ring = ring::processes(inspector, url, sizes, delivery)?;
             let (r, c) = (&ring.contention, &m.contention);
             println!(
                 "    pub/sub ring, {name}: {:.0} passes/s, handoff p50 {:.1} RT, p99 {:.1} RT ({:.1} us), wait max {:.2} ms; (c)'s p99 is {:.2}x",
@@ -504,23 +505,6 @@ fn only_processes(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32
         }
     }
     Ok(())
-}
-
-/// (c)'s baseline: the processes of (c) passing a token around by pub/sub.
-fn pubsub_ring(
-    inspector: &mut Inspector,
-    url: &str,
-    sizes: &Sizes,
-    delivery: ring::Delivery,
-) -> Res<Measured> {
-    ring::processes(
-        inspector,
-        url,
-        PROCESSES,
-        TASKS_PER_PROCESS,
-        sizes,
-        delivery,
-    )
 }
 
 /// `--only-local`: (a) and (b) `runs` times, each with its ring of tasks or threads.

@@ -11,7 +11,7 @@ use super::clock::now_ns;
 use super::locked::Backend;
 use super::server::Inspector;
 use super::stats::{Contention, Record};
-use super::{Res, Sizes, locked, runtime};
+use super::{PROCESSES, Res, Sizes, TASKS_PER_PROCESS, locked, runtime};
 
 /// A contended run's figures and the server commands it cost per acquisition.
 pub struct Measured {
@@ -61,15 +61,11 @@ pub fn threads(inspector: &mut Inspector, workers: u32, sizes: &Sizes) -> Res<Me
     Ok(Measured::new(records, inspector.commands_run()?))
 }
 
-/// (c) `processes` copies of this program (`bench worker ...`), `tasks_each` tasks each.
-pub fn processes(
-    inspector: &mut Inspector,
-    url: &str,
-    processes: u32,
-    tasks_each: u32,
-    sizes: &Sizes,
-) -> Res<Measured> {
-    let children = (0..processes).map(|process| {
+/// (c) [`PROCESSES`] copies of this program (`bench worker ...`), [`TASKS_PER_PROCESS`]
+/// tasks each.
+pub fn processes(inspector: &mut Inspector, url: &str, sizes: &Sizes) -> Res<Measured> {
+    let tasks_each = TASKS_PER_PROCESS;
+    let children = (0..PROCESSES).map(|process| {
         let first = process * tasks_each;
         vec![
             "worker".to_string(),

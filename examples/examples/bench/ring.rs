@@ -22,7 +22,7 @@ use super::clock::now_ns;
 use super::contended::{Measured, print_records, run_children};
 use super::server::Inspector;
 use super::stats::{Record, gather};
-use super::{Res, Sizes, runtime};
+use super::{PROCESSES, Res, Sizes, TASKS_PER_PROCESS, runtime};
 
 /// Where a subscription's messages are read.
 #[derive(Clone, Copy)]
@@ -40,16 +40,16 @@ impl Delivery {
     }
 }
 
-/// The ring over `processes` copies of this program (`bench ring-worker ...`) of
-/// `tasks_each` tasks each, as many passes per task as (c) has acquisitions per task.
+/// The ring over (c)'s processes: [`PROCESSES`] copies of this program
+/// (`bench ring-worker ...`) of [`TASKS_PER_PROCESS`] tasks each, as many passes per task as
+/// (c) has acquisitions per task.
 pub fn processes(
     inspector: &mut Inspector,
     url: &str,
-    processes: u32,
-    tasks_each: u32,
     sizes: &Sizes,
     delivery: Delivery,
 ) -> Res<Measured> {
+    let (processes, tasks_each) = (PROCESSES, TASKS_PER_PROCESS);
     let children = (0..processes).map(|process| {
         vec![
             "ring-worker".to_string(),
