@@ -516,12 +516,12 @@ fn only_local(inspector: &mut Inspector, url: &str, sizes: &Sizes, runs: u32) ->
         let threads = contended::threads(inspector, THREADS, sizes)?;
         let threads_ring = local_ring::threads(url, THREADS, sizes)?;
         for (name, m, ring) in [
-            ("(a) 8 tasks", &tasks, &tasks_ring),
-            ("(b) 8 threads", &threads, &threads_ring),
+            (format!("(a) {TASKS} tasks"), &tasks, &tasks_ring),
+            (format!("(b) {THREADS} threads"), &threads, &threads_ring),
         ] {
             println!(
                 "{}; ring p99 {:.2} RT ({:.1} us), ours {:.2}x",
-                contended_line(name, m, rt_ns),
+                contended_line(&name, m, rt_ns),
                 ring.handoff_p99_ns as f64 / rt_ns as f64,
                 ring.handoff_p99_ns as f64 / 1e3,
                 m.contention.handoff_p99_ns as f64 / ring.handoff_p99_ns as f64,
