@@ -111,3 +111,17 @@ pub fn nanos(ns: i64) -> String {
 pub fn ratio(r: f64) -> String {
     format!("{r:.3}x")
 }
+
+/// The median of `ratios` and their range: `0.912x (0.830x-1.004x)`.
+pub fn median_ratio(ratios: &[f64]) -> Option<(f64, String)> {
+    let mut sorted = ratios.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (&low, &high) = (sorted.first()?, sorted.last()?);
+    let n = sorted.len();
+    let median = match n % 2 {
+        1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    };
+    let text = format!("{} ({}-{})", ratio(median), ratio(low), ratio(high));
+    Some((median, text))
+}

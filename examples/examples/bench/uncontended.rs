@@ -16,6 +16,11 @@ pub struct Uncontended {
     /// Of the functions with `auto_renew`, one server only (0 for the other kinds).
     pub renewed_async_calls: f64,
     pub renewed_sync_calls: f64,
+    /// Each round's ratio of the four calls above (async, sync, fenced async, fenced sync)
+    /// to the hand-written loop of their client kind measured in the same round: on a
+    /// machine whose rates flip from round to round, the ratio of two best rounds is also
+    /// the ratio of two loops' luck, and the median of these is not.
+    pub rounds_vs_hand: [Vec<f64>; 4],
 }
 
 /// Calls per second of the annotated functions with `auto_renew` on the default client,
