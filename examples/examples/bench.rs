@@ -58,7 +58,7 @@ use contended::Measured;
 use handwritten::Handwritten;
 use locked::Backend;
 use redis_locked_examples::awake::Awake;
-use report::{Table, Target, median_ratio, nanos, rate, ratio, thousands};
+use report::{Table, Target, nanos, paired_ratio, rate, ratio, thousands};
 use scale::Scale;
 use server::{Inspector, Machine};
 use stats::Contention;
@@ -432,6 +432,8 @@ fn measure_loops(
         })
         .collect();
     let mut hands: Vec<Handwritten> = others.iter().map(|_| Handwritten::default()).collect();
+    // The single server's loops, best rounds; into `base` at the end.
+    let mut single = Handwritten::default();
     // Which of `others` holds the hand-written loop of each of `kinds` (`None`: the
     // single server's, in `base`).
     let loop_of: Vec<Option<usize>> = kinds
@@ -473,11 +475,7 @@ fn measure_loops(
                 attr.renewed_sync_calls = attr.renewed_sync_calls.max(renewed_sync);
             }
         }
-        let single = &round[0];
-        base.handwritten_async = base.handwritten_async.max(single.plain_async);
-        base.fenced_async = base.fenced_async.max(single.fenced_async);
-        base.handwritten_sync = base.handwritten_sync.max(single.plain_sync);
-        base.fenced_sync = base.fenced_sync.max(single.fenced_sync);
+        single.keep_best(&round[0]);
         for (hand, this_round) in hands.iter_mut().zip(&round[1..]) {
             hand.keep_best(this_round);
         }
@@ -499,6 +497,10 @@ fn measure_loops(
             }
         }
     }
+    base.handwritten_async = single.plain_async;
+    base.fenced_async = single.fenced_async;
+    base.handwritten_sync = single.plain_sync;
+    base.fenced_sync = single.fenced_sync;
     Ok((base, attrs, hands))
 }
 
@@ -703,13 +705,7 @@ fn uncontended_rows(
         // The single server's rows are held to the median of the rounds' ratios; the other
         // kinds' are shown against the single server's loops for comparison only, and
         // their rounds were paired with their own loops (see `handwritten.rs`).
-        let (vs_hand, text) = match median_ratio(rounds).filter(|_| judged) {
-            Some((median, text)) => (
-                median,
-                format!("{text}; best rounds {}", ratio(calls / handwritten)),
-            ),
-            None => (calls / handwritten, ratio(calls / handwritten)),
-        };
+        let (vs_hand, text) = paired_ratio(if judged { rounds } else { &[] }, calls / handwritten);
         table.row(
             section,
             &format!("{prefix}{kind}: calls vs hand-written {loop_kind}"),

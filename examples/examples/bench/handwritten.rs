@@ -5,7 +5,7 @@
 use super::baseline::Acquire;
 use super::contended::Measured;
 use super::locked::Backend;
-use super::report::{Table, Target, median_ratio, nanos, rate, ratio};
+use super::report::{Table, Target, nanos, paired_ratio, rate};
 use super::uncontended::Uncontended;
 use super::{Res, Sizes, cluster_baseline, redlock_baseline};
 
@@ -114,11 +114,7 @@ pub fn rows(
     {
         // Held to the median of the rounds' ratios, each against this client's loop of the
         // same round (see `measure_loops` in bench.rs).
-        let best = ratio(calls / handwritten);
-        let (share, text) = match median_ratio(rounds) {
-            Some((median, text)) => (median, format!("{text}; best rounds {best}")),
-            None => (calls / handwritten, best),
-        };
+        let (share, text) = paired_ratio(rounds, calls / handwritten);
         table.row(
             section,
             &format!("uncontended {kind}: calls vs hand-written {what}, {loop_kind}"),

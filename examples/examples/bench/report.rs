@@ -112,16 +112,26 @@ pub fn ratio(r: f64) -> String {
     format!("{r:.3}x")
 }
 
-/// The median of `ratios` and their range: `0.912x (0.830x-1.004x)`.
-pub fn median_ratio(ratios: &[f64]) -> Option<(f64, String)> {
-    let mut sorted = ratios.to_vec();
+/// What a call is held to against its hand-written loop: the median of `rounds`, each
+/// round's ratio to the loop's run in the same round, with their range and the ratio of
+/// the two best rounds (`best`) beside it; just `best` when there are no rounds.
+pub fn paired_ratio(rounds: &[f64], best: f64) -> (f64, String) {
+    let mut sorted = rounds.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let (&low, &high) = (sorted.first()?, sorted.last()?);
+    let (Some(&low), Some(&high)) = (sorted.first(), sorted.last()) else {
+        return (best, ratio(best));
+    };
     let n = sorted.len();
     let median = match n % 2 {
         1 => sorted[n / 2],
         _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     };
-    let text = format!("{} ({}-{})", ratio(median), ratio(low), ratio(high));
-    Some((median, text))
+    let text = format!(
+        "{} ({}-{}); best rounds {}",
+        ratio(median),
+        ratio(low),
+        ratio(high),
+        ratio(best)
+    );
+    (median, text)
 }
