@@ -32,6 +32,8 @@ mod kinds;
 mod local_ring;
 #[path = "bench/locked.rs"]
 mod locked;
+#[path = "bench/paired.rs"]
+mod paired;
 #[path = "bench/redlock_baseline.rs"]
 mod redlock_baseline;
 #[path = "bench/report.rs"]
@@ -431,72 +433,51 @@ fn measure_loops(
             rounds_vs_hand: Default::default(),
         })
         .collect();
-    let mut hands: Vec<Handwritten> = others.iter().map(|_| Handwritten::default()).collect();
-    // The single server's loops, best rounds; into `base` at the end.
-    let mut single = Handwritten::default();
-    // Which of `others` holds the hand-written loop of each of `kinds` (`None`: the
-    // single server's, in `base`).
-    let loop_of: Vec<Option<usize>> = kinds
+    // Each kind's loops, best rounds; the single server's into `base` at the end.
+    let mut hands: Vec<Handwritten> = kinds.iter().map(|_| Handwritten::default()).collect();
+    let single = [url.to_string()];
+    let urls: Vec<&[String]> = kinds
         .iter()
-        .map(|kind| others.iter().position(|(backend, _)| backend == kind))
+        .map(|kind| {
+            others
+                .iter()
+                .find(|(backend, _)| backend == kind)
+                .map_or(&single[..], |(_, urls)| urls)
+        })
         .collect();
+    // The four calls, in the order of `Uncontended::keep`: async first, as before.
+    let calls = [
+        (0, false, Acquire::Plain),
+        (2, false, Acquire::Fenced),
+        (1, true, Acquire::Plain),
+        (3, true, Acquire::Fenced),
+    ];
     for _ in 0..sizes.rounds {
         let (per_second, p50) = baseline::ping(conn, sizes)?;
         base.ping_per_second = base.ping_per_second.max(per_second);
         base.ping_p50_ns = base.ping_p50_ns.min(p50);
-        // This round's hand-written loops, as `Handwritten`: the single server's first,
-        // then those of `others`.
-        let mut round = vec![Handwritten::default(); others.len() + 1];
-        round[0].plain_async = baseline::handwritten_async(url, sizes, Acquire::Plain)?;
-        round[0].fenced_async = baseline::handwritten_async(url, sizes, Acquire::Fenced)?;
-        for (at, &(backend, urls)) in others.iter().enumerate() {
-            let rate = |acquire| handwritten::async_rate(backend, urls, sizes, acquire);
-            round[at + 1].plain_async = rate(Acquire::Plain)?;
-            round[at + 1].fenced_async = rate(Acquire::Fenced)?;
+        for (at, sync, acquire) in calls {
+            for (((attr, hand), &kind), urls) in
+                attrs.iter_mut().zip(&mut hands).zip(kinds).zip(&urls)
+            {
+                let measured = match sync {
+                    true => paired::sync(sizes, kind, urls, acquire)?,
+                    false => paired::asynchronous(sizes, kind, urls, acquire)?,
+                };
+                attr.keep(at, &measured);
+                hand.keep(at, measured.hand);
+            }
         }
-        let mut ours = vec![[0.0; 4]; kinds.len()];
-        for (calls, &kind) in ours.iter_mut().zip(kinds) {
-            calls[0] = uncontended::async_rate(sizes, kind, false)?;
-            calls[2] = uncontended::async_rate(sizes, kind, true)?;
-        }
-        round[0].plain_sync = baseline::handwritten_sync(url, sizes, Acquire::Plain)?;
-        round[0].fenced_sync = baseline::handwritten_sync(url, sizes, Acquire::Fenced)?;
-        for (at, &(backend, urls)) in others.iter().enumerate() {
-            let rate = |acquire| handwritten::sync_rate(backend, urls, sizes, acquire);
-            round[at + 1].plain_sync = rate(Acquire::Plain)?;
-            round[at + 1].fenced_sync = rate(Acquire::Fenced)?;
-        }
-        for ((attr, calls), &kind) in attrs.iter_mut().zip(&mut ours).zip(kinds) {
-            calls[1] = uncontended::sync_rate(sizes, kind, false)?;
-            calls[3] = uncontended::sync_rate(sizes, kind, true)?;
+        let (renewed_async, renewed_sync) = uncontended::renewed_rates(sizes)?;
+        for (attr, &kind) in attrs.iter_mut().zip(kinds) {
             if kind == Backend::Single {
-                let (renewed_async, renewed_sync) = uncontended::renewed_rates(sizes)?;
                 attr.renewed_async_calls = attr.renewed_async_calls.max(renewed_async);
                 attr.renewed_sync_calls = attr.renewed_sync_calls.max(renewed_sync);
             }
         }
-        single.keep_best(&round[0]);
-        for (hand, this_round) in hands.iter_mut().zip(&round[1..]) {
-            hand.keep_best(this_round);
-        }
-        for ((attr, calls), at) in attrs.iter_mut().zip(&ours).zip(&loop_of) {
-            let hand = &round[at.map_or(0, |at| at + 1)];
-            let [plain_async, plain_sync, fenced_async, fenced_sync] = *calls;
-            attr.async_calls = attr.async_calls.max(plain_async);
-            attr.sync_calls = attr.sync_calls.max(plain_sync);
-            attr.fenced_async_calls = attr.fenced_async_calls.max(fenced_async);
-            attr.fenced_sync_calls = attr.fenced_sync_calls.max(fenced_sync);
-            let loops = [
-                hand.plain_async,
-                hand.plain_sync,
-                hand.fenced_async,
-                hand.fenced_sync,
-            ];
-            for ((ratios, ours), hand) in attr.rounds_vs_hand.iter_mut().zip(calls).zip(loops) {
-                ratios.push(ours / hand);
-            }
-        }
     }
+    let at_single = kinds.iter().position(|kind| *kind == Backend::Single);
+    let single = hands.remove(at_single.ok_or("the single server is measured")?);
     base.handwritten_async = single.plain_async;
     base.fenced_async = single.fenced_async;
     base.handwritten_sync = single.plain_sync;
@@ -580,9 +561,10 @@ fn print_report(machine: &Machine, base: &Baselines, sizes: &Sizes, quick: bool,
     print!("{}", table.render());
     println!(
         "\nRT = one PING round trip p50 ({}). PING/2 = half the PING rate: the ideal for a \
-         lock + unlock of two round trips. Back-to-back loops: best of {} alternating rounds; \
+         lock + unlock of two round trips. Back-to-back loops: best of {} rounds; \
          the calls against their hand-written loop: the median of the rounds' ratios (range), \
-         each taken against the loop of the same round, then the ratio of the best rounds. \
+         each the median of 20 pairs of blocks of calls and loop run in turn on the same \
+         thread or task, then the ratio of the best rounds. \
          Commands per acquisition count those run inside Lua scripts too; for Cluster those \
          of the lock's shard, for Redlock those of all its servers. Cluster and Redlock rows \
          are held to the single-server baselines; their targets are the single-server ones, \

@@ -1,11 +1,12 @@
-//! What Redis and the `redis` crate do without the attribute: the yardsticks. Each
-//! function is one round of `Sizes::loops` (or `ping`) calls after `Sizes::warmup`.
+//! What Redis and the `redis` crate do without the attribute: the yardsticks. [`ping`] is
+//! one round of `Sizes::ping` calls after `Sizes::warmup`; the hand-written loops are run
+//! a cycle at a time, beside the annotated calls (paired.rs).
 
 use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
 
-use super::{Res, Sizes, runtime, stats::percentile};
+use super::{Res, Sizes, stats::percentile};
 
 /// The best of the rounds (see `measure_loops` in bench.rs).
 pub struct Baselines {
@@ -52,95 +53,108 @@ pub fn ping(conn: &mut redis::Connection, sizes: &Sizes) -> Res<(f64, u64)> {
     Ok((per_second, percentile(&latencies, 0.5)))
 }
 
-/// Acquire then `EVALSHA` of [`UNLOCK`], on one blocking connection: calls per second.
-pub fn handwritten_sync(url: &str, sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    let mut conn = redis::Client::open(url)?.get_connection()?;
-    let sha: String = redis::cmd("SCRIPT")
-        .arg("LOAD")
-        .arg(UNLOCK)
-        .query(&mut conn)?;
-    let fenced_sha: String = redis::cmd("SCRIPT")
-        .arg("LOAD")
-        .arg(FENCED_LOCK)
-        .query(&mut conn)?;
-    let mut lock_unlock = |i: usize| -> Res<()> {
-        let token = i.to_string();
-        match acquire {
+/// The loop on one blocking connection: acquire, then `EVALSHA` of [`UNLOCK`], a new
+/// owner value each cycle.
+pub struct SyncLoop {
+    conn: redis::Connection,
+    shas: Shas,
+    acquire: Acquire,
+    cycles: usize,
+}
+
+/// The hashes of [`UNLOCK`] and [`FENCED_LOCK`], loaded on the loop's server.
+struct Shas {
+    unlock: String,
+    fenced: String,
+}
+
+impl SyncLoop {
+    pub fn connect(url: &str, acquire: Acquire) -> Res<SyncLoop> {
+        let mut conn = redis::Client::open(url)?.get_connection()?;
+        let mut load = |body| redis::cmd("SCRIPT").arg("LOAD").arg(body).query(&mut conn);
+        let shas = Shas {
+            unlock: load(UNLOCK)?,
+            fenced: load(FENCED_LOCK)?,
+        };
+        Ok(SyncLoop {
+            conn,
+            shas,
+            acquire,
+            cycles: 0,
+        })
+    }
+
+    pub fn cycle(&mut self) -> Res<()> {
+        self.cycles += 1;
+        let token = self.cycles.to_string();
+        let conn = &mut self.conn;
+        match self.acquire {
             Acquire::Plain => {
-                let set: Option<String> = set_nx(&token).query(&mut conn)?;
+                let set: Option<String> = set_nx(&token).query(conn)?;
                 assert!(set.is_some(), "the hand-written lock is uncontended");
             }
             Acquire::Fenced => {
-                let fence: i64 = fenced(&fenced_sha, &token).query(&mut conn)?;
+                let fence: i64 = fenced(&self.shas.fenced, &token).query(conn)?;
                 assert!(fence > 0, "the hand-written lock is uncontended");
             }
         }
-        let deleted: i64 = evalsha(&sha, &token).query(&mut conn)?;
+        let deleted: i64 = evalsha(&self.shas.unlock, &token).query(conn)?;
         assert_eq!(deleted, 1, "the hand-written lock was ours");
         Ok(())
-    };
-    for i in 0..sizes.warmup {
-        lock_unlock(i)?;
     }
-    let start = Instant::now();
-    for i in 0..sizes.loops {
-        lock_unlock(i)?;
-    }
-    Ok(sizes.loops as f64 / start.elapsed().as_secs_f64())
 }
 
-/// The same on one `MultiplexedConnection`, in a task of a 2-worker runtime (like the
+/// The same on one `MultiplexedConnection`, for a task of a 2-worker runtime (like the
 /// annotated `async fn` it is compared with).
-pub fn handwritten_async(url: &str, sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    let client = redis::Client::open(url)?;
-    let (warmup, loops) = (sizes.warmup, sizes.loops);
-    runtime()?.block_on(async move {
-        tokio::spawn(async move {
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            let sha: String = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(UNLOCK)
-                .query_async(&mut conn)
-                .await?;
-            let fenced_sha: String = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(FENCED_LOCK)
-                .query_async(&mut conn)
-                .await?;
-            let shas = (sha.as_str(), fenced_sha.as_str());
-            for i in 0..warmup {
-                lock_unlock_async(&mut conn, shas, acquire, i).await?;
-            }
-            let start = Instant::now();
-            for i in 0..loops {
-                lock_unlock_async(&mut conn, shas, acquire, i).await?;
-            }
-            Ok(loops as f64 / start.elapsed().as_secs_f64())
-        })
-        .await?
-    })
+pub struct AsyncLoop {
+    conn: MultiplexedConnection,
+    shas: Shas,
+    acquire: Acquire,
+    cycles: usize,
 }
 
-async fn lock_unlock_async(
-    conn: &mut MultiplexedConnection,
-    (sha, fenced_sha): (&str, &str),
-    acquire: Acquire,
-    i: usize,
-) -> Res<()> {
-    let token = i.to_string();
-    match acquire {
-        Acquire::Plain => {
-            let set: Option<String> = set_nx(&token).query_async(conn).await?;
-            assert!(set.is_some(), "the hand-written lock is uncontended");
+impl AsyncLoop {
+    pub async fn connect(url: &str, acquire: Acquire) -> Res<AsyncLoop> {
+        let mut conn = redis::Client::open(url)?
+            .get_multiplexed_async_connection()
+            .await?;
+        let mut shas = Shas {
+            unlock: String::new(),
+            fenced: String::new(),
+        };
+        for (sha, body) in [(&mut shas.unlock, UNLOCK), (&mut shas.fenced, FENCED_LOCK)] {
+            *sha = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(body)
+                .query_async(&mut conn)
+                .await?;
         }
-        Acquire::Fenced => {
-            let fence: i64 = fenced(fenced_sha, &token).query_async(conn).await?;
-            assert!(fence > 0, "the hand-written lock is uncontended");
-        }
+        Ok(AsyncLoop {
+            conn,
+            shas,
+            acquire,
+            cycles: 0,
+        })
     }
-    let deleted: i64 = evalsha(sha, &token).query_async(conn).await?;
-    assert_eq!(deleted, 1, "the hand-written lock was ours");
-    Ok(())
+
+    pub async fn cycle(&mut self) -> Res<()> {
+        self.cycles += 1;
+        let token = self.cycles.to_string();
+        let conn = &mut self.conn;
+        match self.acquire {
+            Acquire::Plain => {
+                let set: Option<String> = set_nx(&token).query_async(conn).await?;
+                assert!(set.is_some(), "the hand-written lock is uncontended");
+            }
+            Acquire::Fenced => {
+                let fence: i64 = fenced(&self.shas.fenced, &token).query_async(conn).await?;
+                assert!(fence > 0, "the hand-written lock is uncontended");
+            }
+        }
+        let deleted: i64 = evalsha(&self.shas.unlock, &token).query_async(conn).await?;
+        assert_eq!(deleted, 1, "the hand-written lock was ours");
+        Ok(())
+    }
 }
 
 const KEY: &str = "bench:handwritten";

@@ -1,21 +1,19 @@
 //! A hand-written loop on the `redis` crate's cluster connection, running the commands the
 //! Cluster client sends for an uncontended acquisition and its release: the yardstick of
-//! the Cluster client's uncontended rows. Each function is one round of `Sizes::loops`
-//! calls after `Sizes::warmup`.
+//! the Cluster client's uncontended rows, run a cycle at a time beside the annotated calls
+//! (paired.rs).
 //!
 //! - [`Acquire::Plain`]: `SET NX PX`, as an acquisition that takes no fencing token.
 //! - [`Acquire::Fenced`]: the ACQUIRE script with flag `f` (fencing token, not queued).
 //!
 //! Both release with the RELEASE script, as the client does.
 
-use std::time::Instant;
-
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis_locked::__transport::Transport;
 
+use super::Res;
 use super::baseline::Acquire;
-use super::{Res, Sizes, runtime};
 
 /// The lock's key and its neighbours in the same hash slot, as the client names them.
 const KEY: &str = "lock:{bench:cluster-handwritten}";
@@ -99,72 +97,78 @@ fn taken(acquire: Acquire, reply: &redis::Value) -> bool {
     }
 }
 
-/// The loop on `ClusterClient::get_connection`, on this thread.
-pub fn sync_rate(seed_urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    let mut conn = ClusterClient::new(seed_urls.to_vec())?.get_connection()?;
-    let (loads, shas) = scripts();
-    for load in loads {
-        load.query::<String>(&mut conn)?;
+/// The loop on `ClusterClient::get_connection`.
+pub struct SyncLoop {
+    conn: redis::cluster::ClusterConnection,
+    shas: Shas,
+    acquire: Acquire,
+    cycles: usize,
+}
+
+impl SyncLoop {
+    pub fn connect(seed_urls: &[String], acquire: Acquire) -> Res<SyncLoop> {
+        let mut conn = ClusterClient::new(seed_urls.to_vec())?.get_connection()?;
+        let (loads, shas) = scripts();
+        for load in loads {
+            load.query::<String>(&mut conn)?;
+        }
+        Ok(SyncLoop {
+            conn,
+            shas,
+            acquire,
+            cycles: 0,
+        })
     }
-    let mut cycle = |i: usize| -> Res<()> {
-        let [lock, unlock] = cycle_cmds(&shas, acquire, &i.to_string());
-        let reply: redis::Value = lock.query(&mut conn)?;
+
+    pub fn cycle(&mut self) -> Res<()> {
+        self.cycles += 1;
+        let [lock, unlock] = cycle_cmds(&self.shas, self.acquire, &self.cycles.to_string());
+        let reply: redis::Value = lock.query(&mut self.conn)?;
         assert!(
-            taken(acquire, &reply),
+            taken(self.acquire, &reply),
             "the hand-written lock is uncontended"
         );
-        let released: i64 = unlock.query(&mut conn)?;
+        let released: i64 = unlock.query(&mut self.conn)?;
         assert_eq!(released, 1, "the hand-written lock was ours");
         Ok(())
-    };
-    for i in 0..sizes.warmup {
-        cycle(i)?;
     }
-    let start = Instant::now();
-    for i in 0..sizes.loops {
-        cycle(i)?;
-    }
-    Ok(sizes.loops as f64 / start.elapsed().as_secs_f64())
 }
 
-/// The loop on `ClusterClient::get_async_connection`, in a task of a 2-worker runtime
+/// The loop on `ClusterClient::get_async_connection`, for a task of a 2-worker runtime
 /// (like the annotated `async fn` it is compared with).
-pub fn async_rate(seed_urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    let client = ClusterClient::new(seed_urls.to_vec())?;
-    let (warmup, loops) = (sizes.warmup, sizes.loops);
-    runtime()?.block_on(async move {
-        tokio::spawn(async move {
-            let mut conn = client.get_async_connection().await?;
-            let (loads, shas) = scripts();
-            for load in loads {
-                load.query_async::<String>(&mut conn).await?;
-            }
-            for i in 0..warmup {
-                cycle_async(&mut conn, &shas, acquire, i).await?;
-            }
-            let start = Instant::now();
-            for i in 0..loops {
-                cycle_async(&mut conn, &shas, acquire, i).await?;
-            }
-            Ok(loops as f64 / start.elapsed().as_secs_f64())
-        })
-        .await?
-    })
+pub struct AsyncLoop {
+    conn: ClusterConnection,
+    shas: Shas,
+    acquire: Acquire,
+    cycles: usize,
 }
 
-async fn cycle_async(
-    conn: &mut ClusterConnection,
-    shas: &Shas,
-    acquire: Acquire,
-    i: usize,
-) -> Res<()> {
-    let [lock, unlock] = cycle_cmds(shas, acquire, &i.to_string());
-    let reply: redis::Value = lock.query_async(conn).await?;
-    assert!(
-        taken(acquire, &reply),
-        "the hand-written lock is uncontended"
-    );
-    let released: i64 = unlock.query_async(conn).await?;
-    assert_eq!(released, 1, "the hand-written lock was ours");
-    Ok(())
+impl AsyncLoop {
+    pub async fn connect(seed_urls: &[String], acquire: Acquire) -> Res<AsyncLoop> {
+        let client = ClusterClient::new(seed_urls.to_vec())?;
+        let mut conn = client.get_async_connection().await?;
+        let (loads, shas) = scripts();
+        for load in loads {
+            load.query_async::<String>(&mut conn).await?;
+        }
+        Ok(AsyncLoop {
+            conn,
+            shas,
+            acquire,
+            cycles: 0,
+        })
+    }
+
+    pub async fn cycle(&mut self) -> Res<()> {
+        self.cycles += 1;
+        let [lock, unlock] = cycle_cmds(&self.shas, self.acquire, &self.cycles.to_string());
+        let reply: redis::Value = lock.query_async(&mut self.conn).await?;
+        assert!(
+            taken(self.acquire, &reply),
+            "the hand-written lock is uncontended"
+        );
+        let released: i64 = unlock.query_async(&mut self.conn).await?;
+        assert_eq!(released, 1, "the hand-written lock was ours");
+        Ok(())
+    }
 }

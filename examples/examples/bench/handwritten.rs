@@ -1,13 +1,13 @@
-//! The hand-written loops of the Cluster and Redlock clients (cluster_baseline.rs,
-//! redlock_baseline.rs), and the rows that hold the annotated functions on those clients
-//! to them, as the single-server rows are held to the single-server loops.
+//! The hand-written loop of each client kind (baseline.rs, cluster_baseline.rs,
+//! redlock_baseline.rs), and the rows that hold the annotated functions on the Cluster and
+//! Redlock clients to theirs, as the single-server rows are held to the single-server loops.
 
 use super::baseline::Acquire;
 use super::contended::Measured;
 use super::locked::Backend;
 use super::report::{Table, Target, nanos, paired_ratio, rate};
 use super::uncontended::Uncontended;
-use super::{Res, Sizes, cluster_baseline, redlock_baseline};
+use super::{Res, baseline, cluster_baseline, redlock_baseline};
 
 /// The target for a client besides the single server: this share of its own
 /// hand-written loop.
@@ -24,31 +24,77 @@ pub struct Handwritten {
 }
 
 impl Handwritten {
-    /// Keeps the faster of each loop's rate here and in `round`.
-    pub fn keep_best(&mut self, round: &Handwritten) {
-        self.plain_async = self.plain_async.max(round.plain_async);
-        self.plain_sync = self.plain_sync.max(round.plain_sync);
-        self.fenced_async = self.fenced_async.max(round.fenced_async);
-        self.fenced_sync = self.fenced_sync.max(round.fenced_sync);
+    /// Keeps the faster of loop `at`'s rate here and `rate` (0 plain async, 1 plain sync,
+    /// 2 fenced async, 3 fenced sync, as [`Uncontended::keep`]).
+    pub fn keep(&mut self, at: usize, rate: f64) {
+        let best = match at {
+            0 => &mut self.plain_async,
+            1 => &mut self.plain_sync,
+            2 => &mut self.fenced_async,
+            _ => &mut self.fenced_sync,
+        };
+        *best = best.max(rate);
     }
 }
 
-/// The hand-written loop of `backend` (on the servers of `urls`), in a task of a 2-worker
-/// runtime.
-pub fn async_rate(backend: Backend, urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    match backend {
-        Backend::Cluster => cluster_baseline::async_rate(urls, sizes, acquire),
-        Backend::Redlock => redlock_baseline::async_rate(urls, sizes, acquire),
-        Backend::Single => Err("the single server's loops are in baseline.rs".into()),
+/// The hand-written loop of a client kind, sync: one cycle takes and releases its lock.
+pub enum SyncLoop {
+    Single(baseline::SyncLoop),
+    Cluster(cluster_baseline::SyncLoop),
+    Redlock(redlock_baseline::SyncLoop),
+}
+
+impl SyncLoop {
+    /// The loop of `backend` on the servers of `urls` (the single server: the first).
+    pub fn connect(backend: Backend, urls: &[String], acquire: Acquire) -> Res<SyncLoop> {
+        Ok(match backend {
+            Backend::Single => SyncLoop::Single(baseline::SyncLoop::connect(&urls[0], acquire)?),
+            Backend::Cluster => {
+                SyncLoop::Cluster(cluster_baseline::SyncLoop::connect(urls, acquire)?)
+            }
+            Backend::Redlock => {
+                SyncLoop::Redlock(redlock_baseline::SyncLoop::connect(urls, acquire)?)
+            }
+        })
+    }
+
+    pub fn cycle(&mut self) -> Res<()> {
+        match self {
+            SyncLoop::Single(hand) => hand.cycle(),
+            SyncLoop::Cluster(hand) => hand.cycle(),
+            SyncLoop::Redlock(hand) => hand.cycle(),
+        }
     }
 }
 
-/// [`async_rate`] for sync callers, on this thread.
-pub fn sync_rate(backend: Backend, urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    match backend {
-        Backend::Cluster => cluster_baseline::sync_rate(urls, sizes, acquire),
-        Backend::Redlock => redlock_baseline::sync_rate(urls, sizes, acquire),
-        Backend::Single => Err("the single server's loops are in baseline.rs".into()),
+/// [`SyncLoop`] for async callers, in a task.
+pub enum AsyncLoop {
+    Single(baseline::AsyncLoop),
+    Cluster(cluster_baseline::AsyncLoop),
+    Redlock(redlock_baseline::AsyncLoop),
+}
+
+impl AsyncLoop {
+    pub async fn connect(backend: Backend, urls: &[String], acquire: Acquire) -> Res<AsyncLoop> {
+        Ok(match backend {
+            Backend::Single => {
+                AsyncLoop::Single(baseline::AsyncLoop::connect(&urls[0], acquire).await?)
+            }
+            Backend::Cluster => {
+                AsyncLoop::Cluster(cluster_baseline::AsyncLoop::connect(urls, acquire).await?)
+            }
+            Backend::Redlock => {
+                AsyncLoop::Redlock(redlock_baseline::AsyncLoop::connect(urls, acquire).await?)
+            }
+        })
+    }
+
+    pub async fn cycle(&mut self) -> Res<()> {
+        match self {
+            AsyncLoop::Single(hand) => hand.cycle().await,
+            AsyncLoop::Cluster(hand) => hand.cycle().await,
+            AsyncLoop::Redlock(hand) => hand.cycle().await,
+        }
     }
 }
 

@@ -2,8 +2,7 @@
 //! Redlock client's uncontended rows. Each cycle sends the acquisition to every server at
 //! once, counts a majority and checks the lease left after the drift allowance, then
 //! releases on every server at once, with the `redis` crate's connections and nothing of
-//! the lock library. Each function is one round of `Sizes::loops` calls after
-//! `Sizes::warmup`.
+//! the lock library, a cycle at a time beside the annotated calls (paired.rs).
 //!
 //! - [`Acquire::Plain`]: the textbook Redlock, `SET NX PX` on each server.
 //! - [`Acquire::Fenced`]: what the Redlock client sends for an acquisition that takes a
@@ -19,7 +18,7 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 
 use super::baseline::{Acquire, UNLOCK};
-use super::{REDLOCK_SERVERS, Res, Sizes, runtime};
+use super::{REDLOCK_SERVERS, Res};
 
 /// Mirrors QUORUM_ACQUIRE of runtime/src/protocol/scripts.rs, which the runtime does not
 /// expose: takes the lock like `SET NX PX` (our own token counts as taken) and answers
@@ -75,103 +74,106 @@ fn script_loads() -> [redis::Cmd; 3] {
 /// each step writes its request to every server and only then reads the replies, so the
 /// servers work at once without a thread per server (no spawn or hand-off per step, the
 /// fastest a blocking caller can do with the `redis` crate).
-pub fn sync_rate(urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    let mut conns = urls
-        .iter()
-        .map(|url| Ok(redis::Client::open(url.as_str())?.get_connection()?))
-        .collect::<Res<Vec<redis::Connection>>>()?;
-    for load in script_loads() {
-        on_all_sync(&mut conns, &load)?;
+pub struct SyncLoop {
+    conns: Vec<redis::Connection>,
+    shas: Shas,
+    acquire: Acquire,
+    cycles: usize,
+}
+
+impl SyncLoop {
+    pub fn connect(urls: &[String], acquire: Acquire) -> Res<SyncLoop> {
+        let mut conns = urls
+            .iter()
+            .map(|url| Ok(redis::Client::open(url.as_str())?.get_connection()?))
+            .collect::<Res<Vec<redis::Connection>>>()?;
+        for load in script_loads() {
+            on_all_sync(&mut conns, &load)?;
+        }
+        Ok(SyncLoop {
+            conns,
+            shas: Shas::of_bodies(),
+            acquire,
+            cycles: 0,
+        })
     }
-    let shas = Shas::of_bodies();
-    let mut cycle = |i: usize| -> Res<()> {
-        let token = i.to_string();
+
+    pub fn cycle(&mut self) -> Res<()> {
+        self.cycles += 1;
+        let (conns, shas, acquire) = (&mut self.conns, &self.shas, self.acquire);
+        let token = self.cycles.to_string();
         let sent = Instant::now();
-        let answers = on_all_sync(&mut conns, &acquire_cmd(acquire, &shas, &token))?;
+        let answers = on_all_sync(conns, &acquire_cmd(acquire, shas, &token))?;
         let held = match verdict(acquire, &answers)? {
             Verdict::Majority { fence: None } => valid(sent),
             Verdict::Majority { fence: Some(fence) } => {
-                let raised = on_all_sync(&mut conns, &raise_cmd(&shas, fence))?;
+                let raised = on_all_sync(conns, &raise_cmd(shas, fence))?;
                 yes(&raised) >= NEEDED && valid(sent)
             }
             Verdict::Minority => false,
         };
         assert!(held, "the hand-written Redlock is uncontended");
-        let released = on_all_sync(&mut conns, &unlock_cmd(&shas, &token))?;
+        let released = on_all_sync(conns, &unlock_cmd(shas, &token))?;
         assert!(
             yes(&released) >= NEEDED,
             "the hand-written Redlock was ours"
         );
         Ok(())
-    };
-    for i in 0..sizes.warmup {
-        cycle(i)?;
     }
-    let start = Instant::now();
-    for i in 0..sizes.loops {
-        cycle(i)?;
-    }
-    Ok(sizes.loops as f64 / start.elapsed().as_secs_f64())
 }
 
 /// The async loop on one multiplexed connection per server, the requests of each step
-/// joined in one task of a 2-worker runtime (like the annotated `async fn` it is compared
+/// joined, for a task of a 2-worker runtime (like the annotated `async fn` it is compared
 /// with).
-pub fn async_rate(urls: &[String], sizes: &Sizes, acquire: Acquire) -> Res<f64> {
-    let clients = urls
-        .iter()
-        .map(|url| Ok(redis::Client::open(url.as_str())?))
-        .collect::<Res<Vec<redis::Client>>>()?;
-    let (warmup, loops) = (sizes.warmup, sizes.loops);
-    runtime()?.block_on(async move {
-        tokio::spawn(async move {
-            let mut conns = Vec::with_capacity(clients.len());
-            for client in &clients {
-                conns.push(client.get_multiplexed_async_connection().await?);
-            }
-            let mut conns: [MultiplexedConnection; REDLOCK_SERVERS] =
-                conns.try_into().map_err(|_| "one URL per Redlock server")?;
-            for load in script_loads() {
-                on_all_async(&mut conns, &load).await?;
-            }
-            let shas = Shas::of_bodies();
-            for i in 0..warmup {
-                cycle_async(&mut conns, &shas, acquire, i).await?;
-            }
-            let start = Instant::now();
-            for i in 0..loops {
-                cycle_async(&mut conns, &shas, acquire, i).await?;
-            }
-            Ok(loops as f64 / start.elapsed().as_secs_f64())
-        })
-        .await?
-    })
+pub struct AsyncLoop {
+    conns: [MultiplexedConnection; REDLOCK_SERVERS],
+    shas: Shas,
+    acquire: Acquire,
+    cycles: usize,
 }
 
-async fn cycle_async(
-    conns: &mut [MultiplexedConnection; REDLOCK_SERVERS],
-    shas: &Shas,
-    acquire: Acquire,
-    i: usize,
-) -> Res<()> {
-    let token = i.to_string();
-    let sent = Instant::now();
-    let answers = on_all_async(conns, &acquire_cmd(acquire, shas, &token)).await?;
-    let held = match verdict(acquire, &answers)? {
-        Verdict::Majority { fence: None } => valid(sent),
-        Verdict::Majority { fence: Some(fence) } => {
-            let raised = on_all_async(conns, &raise_cmd(shas, fence)).await?;
-            yes(&raised) >= NEEDED && valid(sent)
+impl AsyncLoop {
+    pub async fn connect(urls: &[String], acquire: Acquire) -> Res<AsyncLoop> {
+        let mut conns = Vec::with_capacity(urls.len());
+        for url in urls {
+            let client = redis::Client::open(url.as_str())?;
+            conns.push(client.get_multiplexed_async_connection().await?);
         }
-        Verdict::Minority => false,
-    };
-    assert!(held, "the hand-written Redlock is uncontended");
-    let released = on_all_async(conns, &unlock_cmd(shas, &token)).await?;
-    assert!(
-        yes(&released) >= NEEDED,
-        "the hand-written Redlock was ours"
-    );
-    Ok(())
+        let mut conns: [MultiplexedConnection; REDLOCK_SERVERS] =
+            conns.try_into().map_err(|_| "one URL per Redlock server")?;
+        for load in script_loads() {
+            on_all_async(&mut conns, &load).await?;
+        }
+        Ok(AsyncLoop {
+            conns,
+            shas: Shas::of_bodies(),
+            acquire,
+            cycles: 0,
+        })
+    }
+
+    pub async fn cycle(&mut self) -> Res<()> {
+        self.cycles += 1;
+        let (conns, shas, acquire) = (&mut self.conns, &self.shas, self.acquire);
+        let token = self.cycles.to_string();
+        let sent = Instant::now();
+        let answers = on_all_async(conns, &acquire_cmd(acquire, shas, &token)).await?;
+        let held = match verdict(acquire, &answers)? {
+            Verdict::Majority { fence: None } => valid(sent),
+            Verdict::Majority { fence: Some(fence) } => {
+                let raised = on_all_async(conns, &raise_cmd(shas, fence)).await?;
+                yes(&raised) >= NEEDED && valid(sent)
+            }
+            Verdict::Minority => false,
+        };
+        assert!(held, "the hand-written Redlock is uncontended");
+        let released = on_all_async(conns, &unlock_cmd(shas, &token)).await?;
+        assert!(
+            yes(&released) >= NEEDED,
+            "the hand-written Redlock was ours"
+        );
+        Ok(())
+    }
 }
 
 /// `cmd` on every server: all the requests written, then the replies read in turn.

@@ -1,0 +1,138 @@
+//! An annotated call and its hand-written loop measured side by side. On this kind of VM
+//! the rate of everything flips from one stretch of a second to the next (idle virtual
+//! CPUs halt, and waking them costs more than a round trip), so two loops run seconds
+//! apart are also compared on their luck. Here the two run in blocks of
+//! `Sizes::loops / BLOCKS` calls, in turn, on the same thread or task, each pair of blocks
+//! in the other order from the last (ours first, then the loop first: ABBA), so that drift
+//! within a pair favours neither; each pair of blocks gives one ratio.
+
+use std::time::{Duration, Instant};
+
+use super::baseline::Acquire;
+use super::handwritten::{AsyncLoop, SyncLoop};
+use super::locked::Backend;
+use super::{Res, Sizes, runtime};
+
+/// Pairs of blocks per measurement.
+const BLOCKS: usize = 20;
+
+/// One measurement of a call against its loop.
+pub struct Paired {
+    /// Calls per second over all the blocks, of the annotated call and of the loop.
+    pub ours: f64,
+    pub hand: f64,
+    /// The median of the pairs' ratios, ours to the loop's rate.
+    pub median: f64,
+}
+
+/// The blocks' times so far.
+#[derive(Default)]
+struct Tally {
+    calls: usize,
+    ours: Duration,
+    hand: Duration,
+    ratios: Vec<f64>,
+}
+
+impl Tally {
+    fn pair(&mut self, calls: usize, ours: Duration, hand: Duration) {
+        self.calls += calls;
+        self.ours += ours;
+        self.hand += hand;
+        // The same number of calls on both sides: the rates' ratio is the times' inverse.
+        self.ratios.push(hand.as_secs_f64() / ours.as_secs_f64());
+    }
+
+    fn done(mut self) -> Paired {
+        self.ratios.sort_by(f64::total_cmp);
+        Paired {
+            ours: self.calls as f64 / self.ours.as_secs_f64(),
+            hand: self.calls as f64 / self.hand.as_secs_f64(),
+            median: self.ratios[self.ratios.len() / 2],
+        }
+    }
+}
+
+/// The annotated sync `fn` on `backend` (with a guard when `acquire` is fenced) against
+/// `backend`'s hand-written sync loop on the servers of `urls`, on this thread.
+pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], acquire: Acquire) -> Res<Paired> {
+    let mut hand = SyncLoop::connect(backend, urls, acquire)?;
+    let ours = || -> Res<()> {
+        match acquire {
+            Acquire::Fenced => backend.fenced_sync("uncontended-sync")?,
+            Acquire::Plain => backend.empty_sync("uncontended-sync")?,
+        };
+        Ok(())
+    };
+    for _ in 0..sizes.warmup {
+        ours()?;
+        hand.cycle()?;
+    }
+    let per_block = sizes.loops / BLOCKS;
+    let mut tally = Tally::default();
+    for block in 0..BLOCKS {
+        let (mut ours_took, mut hand_took) = (Duration::ZERO, Duration::ZERO);
+        for ours_now in [block % 2 == 0, block % 2 == 1] {
+            let start = Instant::now();
+            for _ in 0..per_block {
+                match ours_now {
+                    true => ours()?,
+                    false => hand.cycle()?,
+                }
+            }
+            *match ours_now {
+                true => &mut ours_took,
+                false => &mut hand_took,
+            } = start.elapsed();
+        }
+        tally.pair(per_block, ours_took, hand_took);
+    }
+    Ok(tally.done())
+}
+
+/// [`sync`] for the annotated `async fn` and the async loop, in one task of a 2-worker
+/// runtime.
+pub fn asynchronous(
+    sizes: &Sizes,
+    backend: Backend,
+    urls: &[String],
+    acquire: Acquire,
+) -> Res<Paired> {
+    let urls = urls.to_vec();
+    let (warmup, per_block) = (sizes.warmup, sizes.loops / BLOCKS);
+    let ours = move || async move {
+        match acquire {
+            Acquire::Fenced => backend.fenced_async("uncontended-async").await,
+            Acquire::Plain => backend.empty_async("uncontended-async").await,
+        }
+    };
+    runtime()?.block_on(async move {
+        tokio::spawn(async move {
+            let mut hand = AsyncLoop::connect(backend, &urls, acquire).await?;
+            for _ in 0..warmup {
+                ours().await?;
+                hand.cycle().await?;
+            }
+            let mut tally = Tally::default();
+            for block in 0..BLOCKS {
+                let (mut ours_took, mut hand_took) = (Duration::ZERO, Duration::ZERO);
+                for ours_now in [block % 2 == 0, block % 2 == 1] {
+                    let start = Instant::now();
+                    for _ in 0..per_block {
+                        match ours_now {
+                            true => drop(ours().await?),
+                            false => hand.cycle().await?,
+                        }
+                    }
+                    *match ours_now {
+                        true => &mut ours_took,
+                        false => &mut hand_took,
+                    } = start.elapsed();
+                }
+                tally.pair(per_block, ours_took, hand_took);
+            }
+            Ok(tally.done())
+        })
+        .await?
+    })
+}
