@@ -38,6 +38,8 @@ impl Handwritten {
 }
 
 /// The hand-written loop of a client kind, sync: one cycle takes and releases its lock.
+// One per measurement, and a box would put a pointer between the loop and its connection.
+#[allow(clippy::large_enum_variant)]
 pub enum SyncLoop {
     Single(baseline::SyncLoop),
     Cluster(cluster_baseline::SyncLoop),
