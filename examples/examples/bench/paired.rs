@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::baseline::Acquire;
 use super::handwritten::{AsyncLoop, SyncLoop};
 use super::locked::Backend;
+use super::report::median;
 use super::{Res, Sizes, runtime};
 
 /// Pairs of blocks per measurement.
@@ -48,7 +49,7 @@ impl Tally {
         Paired {
             ours: self.calls as f64 / self.ours.as_secs_f64(),
             hand: self.calls as f64 / self.hand.as_secs_f64(),
-            median: self.ratios[self.ratios.len() / 2],
+            median: median(&self.ratios),
         }
     }
 }

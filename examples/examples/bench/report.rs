@@ -121,11 +121,7 @@ pub fn paired_ratio(rounds: &[f64], best: f64) -> (f64, String) {
     let (Some(&low), Some(&high)) = (sorted.first(), sorted.last()) else {
         return (best, ratio(best));
     };
-    let n = sorted.len();
-    let median = match n % 2 {
-        1 => sorted[n / 2],
-        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    };
+    let median = median(&sorted);
     let text = format!(
         "{} ({}-{}); best rounds {}",
         ratio(median),
@@ -134,4 +130,14 @@ pub fn paired_ratio(rounds: &[f64], best: f64) -> (f64, String) {
         ratio(best)
     );
     (median, text)
+}
+
+/// The median of `sorted`, not empty: the mean of the two middle values when they are even
+/// in number.
+pub fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    match n % 2 {
+        1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
