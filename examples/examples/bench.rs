@@ -445,7 +445,7 @@ fn measure_loops(
                 .map_or(&single[..], |(_, urls)| urls)
         })
         .collect();
-    // The four calls, in the order of `Uncontended::keep`: async first, as before.
+    // The four calls, numbered as `Uncontended::keep` numbers them: the async ones first.
     let calls = [
         (0, false, Acquire::Plain),
         (2, false, Acquire::Fenced),
