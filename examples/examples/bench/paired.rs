@@ -33,10 +33,25 @@ struct Tally {
     ours: Duration,
     hand: Duration,
     ratios: Vec<f64>,
+    /// The times of the pair of blocks being run, ours and the loop's.
+    pair: [Duration; 2],
 }
 
 impl Tally {
-    fn pair(&mut self, calls: usize, ours: Duration, hand: Duration) {
+    /// Which side runs first in pair `at` and which second (`true`: ours), in turn.
+    fn order(at: usize) -> [bool; 2] {
+        let ours_first = at.is_multiple_of(2);
+        [ours_first, !ours_first]
+    }
+
+    /// Notes that a block of one side (`true`: ours) took `took`.
+    fn block(&mut self, ours: bool, took: Duration) {
+        self.pair[usize::from(!ours)] = took;
+    }
+
+    /// Ends a pair of blocks of `calls` calls each.
+    fn pair(&mut self, calls: usize) {
+        let [ours, hand] = std::mem::take(&mut self.pair);
         self.calls += calls;
         self.ours += ours;
         self.hand += hand;
@@ -71,9 +86,8 @@ pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], acquire: Acquire) 
     }
     let per_block = sizes.loops / BLOCKS;
     let mut tally = Tally::default();
-    for block in 0..BLOCKS {
-        let (mut ours_took, mut hand_took) = (Duration::ZERO, Duration::ZERO);
-        for ours_now in [block % 2 == 0, block % 2 == 1] {
+    for at in 0..BLOCKS {
+        for ours_now in Tally::order(at) {
             let start = Instant::now();
             for _ in 0..per_block {
                 match ours_now {
@@ -81,12 +95,9 @@ pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], acquire: Acquire) 
                     false => hand.cycle()?,
                 }
             }
-            *match ours_now {
-                true => &mut ours_took,
-                false => &mut hand_took,
-            } = start.elapsed();
+            tally.block(ours_now, start.elapsed());
         }
-        tally.pair(per_block, ours_took, hand_took);
+        tally.pair(per_block);
     }
     Ok(tally.done())
 }
@@ -115,9 +126,8 @@ pub fn asynchronous(
                 hand.cycle().await?;
             }
             let mut tally = Tally::default();
-            for block in 0..BLOCKS {
-                let (mut ours_took, mut hand_took) = (Duration::ZERO, Duration::ZERO);
-                for ours_now in [block % 2 == 0, block % 2 == 1] {
+            for at in 0..BLOCKS {
+                for ours_now in Tally::order(at) {
                     let start = Instant::now();
                     for _ in 0..per_block {
                         match ours_now {
@@ -125,12 +135,9 @@ pub fn asynchronous(
                             false => hand.cycle().await?,
                         }
                     }
-                    *match ours_now {
-                        true => &mut ours_took,
-                        false => &mut hand_took,
-                    } = start.elapsed();
+                    tally.block(ours_now, start.elapsed());
                 }
-                tally.pair(per_block, ours_took, hand_took);
+                tally.pair(per_block);
             }
             Ok(tally.done())
         })
