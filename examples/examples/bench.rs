@@ -430,6 +430,7 @@ fn measure_loops(
             fenced_sync_calls: 0.0,
             renewed_async_calls: 0.0,
             renewed_sync_calls: 0.0,
+            renewed_vs_plain: Default::default(),
             rounds_vs_hand: Default::default(),
         })
         .collect();
@@ -445,6 +446,10 @@ fn measure_loops(
                 .map_or(&single[..], |(_, urls)| urls)
         })
         .collect();
+    let at_single = kinds
+        .iter()
+        .position(|kind| *kind == Backend::Single)
+        .ok_or("the single server is measured")?;
     // The four calls, numbered as `Uncontended::keep` numbers them: the async ones first.
     let calls = [
         (0, false, Acquire::Plain),
@@ -460,24 +465,26 @@ fn measure_loops(
             for (((attr, hand), &kind), urls) in
                 attrs.iter_mut().zip(&mut hands).zip(kinds).zip(&urls)
             {
+                let against = paired::Against::Loop(acquire);
                 let measured = match sync {
-                    true => paired::sync(sizes, kind, urls, acquire)?,
-                    false => paired::asynchronous(sizes, kind, urls, acquire)?,
+                    true => paired::sync(sizes, kind, urls, against)?,
+                    false => paired::asynchronous(sizes, kind, urls, against)?,
                 };
                 attr.keep(at, &measured);
                 hand.keep(at, measured.hand);
             }
         }
-        let (renewed_async, renewed_sync) = uncontended::renewed_rates(sizes)?;
-        for (attr, &kind) in attrs.iter_mut().zip(kinds) {
-            if kind == Backend::Single {
-                attr.renewed_async_calls = attr.renewed_async_calls.max(renewed_async);
-                attr.renewed_sync_calls = attr.renewed_sync_calls.max(renewed_sync);
-            }
+        // `auto_renew` on the single server, against the same functions without it.
+        for sync in [false, true] {
+            let (backend, against) = (Backend::Single, paired::Against::WithoutRenewal);
+            let measured = match sync {
+                true => paired::sync(sizes, backend, urls[at_single], against)?,
+                false => paired::asynchronous(sizes, backend, urls[at_single], against)?,
+            };
+            attrs[at_single].keep_renewed(sync, &measured);
         }
     }
-    let at_single = kinds.iter().position(|kind| *kind == Backend::Single);
-    let single = hands.remove(at_single.ok_or("the single server is measured")?);
+    let single = hands.remove(at_single);
     base.handwritten_async = single.plain_async;
     base.fenced_async = single.fenced_async;
     base.handwritten_sync = single.plain_sync;
@@ -699,16 +706,26 @@ fn uncontended_rows(
     // With `auto_renew` (as without `expire`): the renewal a call that ends before its
     // first renewal does not use, against the same function without it. Not a target of
     // its own: shown so that its cost stays in sight.
-    for (kind, renewed, plain) in [
-        ("async fn", attr.renewed_async_calls, attr.async_calls),
-        ("sync fn", attr.renewed_sync_calls, attr.sync_calls),
+    for (kind, renewed, plain, rounds) in [
+        (
+            "async fn",
+            attr.renewed_async_calls,
+            attr.async_calls,
+            &attr.renewed_vs_plain[0],
+        ),
+        (
+            "sync fn",
+            attr.renewed_sync_calls,
+            attr.sync_calls,
+            &attr.renewed_vs_plain[1],
+        ),
     ] {
         if renewed > 0.0 {
             table.row(
                 section,
                 &format!("{prefix}{kind} with auto_renew: calls vs without"),
                 rate(renewed),
-                ratio(renewed / plain),
+                paired_ratio(rounds, renewed / plain).1,
                 Target::none(),
             );
         }

@@ -1,9 +1,10 @@
-//! An annotated call and its hand-written loop measured side by side. On this kind of VM
+//! An annotated call and what it is held to (its hand-written loop, or the same function
+//! without `auto_renew`) measured side by side. On this kind of VM
 //! the rate of everything flips from one stretch of a second to the next (idle virtual
 //! CPUs halt, and waking them costs more than a round trip), so two loops run seconds
 //! apart are also compared on their luck. Here the two run in blocks of
 //! `Sizes::loops / BLOCKS` calls, in turn, on the same thread or task, each pair of blocks
-//! in the other order from the last (ours first, then the loop first: ABBA), so that drift
+//! in the other order from the last (ours first, then the other first: ABBA), so that drift
 //! within a pair favours neither; each pair of blocks gives one ratio.
 
 use std::time::{Duration, Instant};
@@ -17,13 +18,78 @@ use super::{Res, Sizes, runtime};
 /// Pairs of blocks per measurement.
 const BLOCKS: usize = 20;
 
-/// One measurement of a call against its loop.
+/// What an annotated call is held to.
+#[derive(Clone, Copy)]
+pub enum Against {
+    /// Its client kind's hand-written loop, acquiring as the call does (with a fencing
+    /// token: the call is the function that binds its guard).
+    Loop(Acquire),
+    /// The same function without `auto_renew` (the call is the one with it; one server).
+    WithoutRenewal,
+}
+
+/// One measurement of a call against what it is held to.
 pub struct Paired {
-    /// Calls per second over all the blocks, of the annotated call and of the loop.
+    /// Calls per second over all the blocks, of the annotated call and of the other side.
     pub ours: f64,
     pub hand: f64,
-    /// The median of the pairs' ratios, ours to the loop's rate.
+    /// The median of the pairs' ratios, ours to the other side's rate.
     pub median: f64,
+}
+
+/// The other side, sync.
+// One per measurement, and a box would put a pointer between the loop and its connection.
+#[allow(clippy::large_enum_variant)]
+enum SyncOther {
+    Loop(SyncLoop),
+    Call(Backend),
+}
+
+impl SyncOther {
+    fn connect(backend: Backend, urls: &[String], against: Against) -> Res<SyncOther> {
+        Ok(match against {
+            Against::Loop(acquire) => SyncOther::Loop(SyncLoop::connect(backend, urls, acquire)?),
+            Against::WithoutRenewal => SyncOther::Call(backend),
+        })
+    }
+
+    fn cycle(&mut self) -> Res<()> {
+        match self {
+            SyncOther::Loop(hand) => hand.cycle(),
+            SyncOther::Call(backend) => backend
+                .empty_sync("uncontended-sync")
+                .map(drop)
+                .map_err(Into::into),
+        }
+    }
+}
+
+/// [`SyncOther`] for async callers.
+#[allow(clippy::large_enum_variant)] // as `SyncOther`
+enum AsyncOther {
+    Loop(AsyncLoop),
+    Call(Backend),
+}
+
+impl AsyncOther {
+    async fn connect(backend: Backend, urls: &[String], against: Against) -> Res<AsyncOther> {
+        Ok(match against {
+            Against::Loop(acquire) => {
+                AsyncOther::Loop(AsyncLoop::connect(backend, urls, acquire).await?)
+            }
+            Against::WithoutRenewal => AsyncOther::Call(backend),
+        })
+    }
+
+    async fn cycle(&mut self) -> Res<()> {
+        match self {
+            AsyncOther::Loop(hand) => hand.cycle().await,
+            AsyncOther::Call(backend) => {
+                backend.empty_async("uncontended-async").await?;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The blocks' times so far.
@@ -69,14 +135,15 @@ impl Tally {
     }
 }
 
-/// The annotated sync `fn` on `backend` (with a guard when `acquire` is fenced) against
-/// `backend`'s hand-written sync loop on the servers of `urls`, on this thread.
-pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], acquire: Acquire) -> Res<Paired> {
-    let mut hand = SyncLoop::connect(backend, urls, acquire)?;
+/// The annotated sync `fn` on `backend` (with a guard or `auto_renew` as `against` says)
+/// against what `against` names, on the servers of `urls`, on this thread.
+pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], against: Against) -> Res<Paired> {
+    let mut hand = SyncOther::connect(backend, urls, against)?;
     let ours = || -> Res<()> {
-        match acquire {
-            Acquire::Fenced => backend.fenced_sync("uncontended-sync")?,
-            Acquire::Plain => backend.empty_sync("uncontended-sync")?,
+        match against {
+            Against::Loop(Acquire::Fenced) => backend.fenced_sync("uncontended-sync")?,
+            Against::Loop(Acquire::Plain) => backend.empty_sync("uncontended-sync")?,
+            Against::WithoutRenewal => super::locked::renewed_sync("uncontended-renewed-sync")?,
         };
         Ok(())
     };
@@ -108,19 +175,22 @@ pub fn asynchronous(
     sizes: &Sizes,
     backend: Backend,
     urls: &[String],
-    acquire: Acquire,
+    against: Against,
 ) -> Res<Paired> {
     let urls = urls.to_vec();
     let (warmup, per_block) = (sizes.warmup, sizes.loops / BLOCKS);
     let ours = move || async move {
-        match acquire {
-            Acquire::Fenced => backend.fenced_async("uncontended-async").await,
-            Acquire::Plain => backend.empty_async("uncontended-async").await,
+        match against {
+            Against::Loop(Acquire::Fenced) => backend.fenced_async("uncontended-async").await,
+            Against::Loop(Acquire::Plain) => backend.empty_async("uncontended-async").await,
+            Against::WithoutRenewal => {
+                super::locked::renewed_async("uncontended-renewed-async").await
+            }
         }
     };
     runtime()?.block_on(async move {
         tokio::spawn(async move {
-            let mut hand = AsyncLoop::connect(backend, &urls, acquire).await?;
+            let mut hand = AsyncOther::connect(backend, &urls, against).await?;
             for _ in 0..warmup {
                 ours().await?;
                 hand.cycle().await?;

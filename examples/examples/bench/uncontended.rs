@@ -1,12 +1,7 @@
 //! One caller taking and releasing a free lock through the attribute, back to back: the
-//! figures of the rounds (each measured against its hand-written loop in paired.rs), and
-//! the functions with `auto_renew`, one round of `Sizes::loops` calls after
-//! `Sizes::warmup` each.
-
-use std::time::Instant;
+//! figures of the rounds, each call measured beside what it is held to in paired.rs.
 
 use super::paired::Paired;
-use super::{Res, Sizes, runtime};
 
 /// Calls per second, the best of the rounds: of the functions that take no fencing token
 /// (no guard bound) and of those that do.
@@ -18,6 +13,9 @@ pub struct Uncontended {
     /// Of the functions with `auto_renew`, one server only (0 for the other kinds).
     pub renewed_async_calls: f64,
     pub renewed_sync_calls: f64,
+    /// Each round's ratio of those two (async, sync) to the same functions without
+    /// `auto_renew`, measured beside them as the others are beside their loops.
+    pub renewed_vs_plain: [Vec<f64>; 2],
     /// Each round's ratio of the four calls above (async, sync, fenced async, fenced sync)
     /// to the hand-written loop of their client kind, measured beside it in blocks taken in
     /// turn (the median of the round's pairs of blocks, see paired.rs): on a machine whose
@@ -28,7 +26,7 @@ pub struct Uncontended {
 
 impl Uncontended {
     /// Keeps the round's figures of call `at` (0 async, 1 sync, 2 fenced async, 3 fenced
-    /// sync).
+    /// sync) against its loop.
     pub fn keep(&mut self, at: usize, paired: &Paired) {
         let best = match at {
             0 => &mut self.async_calls,
@@ -39,33 +37,15 @@ impl Uncontended {
         *best = best.max(paired.ours);
         self.rounds_vs_hand[at].push(paired.median);
     }
-}
 
-/// Calls per second of the annotated functions with `auto_renew` on the default client,
-/// async (in a task of a 2-worker runtime) and sync (on this thread).
-pub fn renewed_rates(sizes: &Sizes) -> Res<(f64, f64)> {
-    let (warmup, loops) = (sizes.warmup, sizes.loops);
-    let async_calls = runtime()?.block_on(async move {
-        tokio::spawn(async move {
-            for _ in 0..warmup {
-                super::locked::renewed_async("uncontended-renewed-async").await?;
-            }
-            let start = Instant::now();
-            for _ in 0..loops {
-                super::locked::renewed_async("uncontended-renewed-async").await?;
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                loops as f64 / start.elapsed().as_secs_f64(),
-            )
-        })
-        .await?
-    })?;
-    for _ in 0..warmup {
-        super::locked::renewed_sync("uncontended-renewed-sync")?;
+    /// Keeps the round's figures of the call with `auto_renew` against the same without
+    /// (`sync` or async).
+    pub fn keep_renewed(&mut self, sync: bool, paired: &Paired) {
+        let best = match sync {
+            true => &mut self.renewed_sync_calls,
+            false => &mut self.renewed_async_calls,
+        };
+        *best = best.max(paired.ours);
+        self.renewed_vs_plain[usize::from(sync)].push(paired.median);
     }
-    let start = Instant::now();
-    for _ in 0..loops {
-        super::locked::renewed_sync("uncontended-renewed-sync")?;
-    }
-    Ok((async_calls, loops as f64 / start.elapsed().as_secs_f64()))
 }
