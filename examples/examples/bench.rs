@@ -471,7 +471,7 @@ fn measure_loops(
                     false => paired::asynchronous(sizes, kind, urls, against)?,
                 };
                 attr.keep(at, &measured);
-                hand.keep(at, measured.hand);
+                hand.keep(at, measured.other);
             }
         }
         // `auto_renew` on the single server, against the same functions without it.

@@ -1,8 +1,8 @@
 //! An annotated call and what it is held to (its hand-written loop, or the same function
-//! without `auto_renew`) measured side by side. On this kind of VM
-//! the rate of everything flips from one stretch of a second to the next (idle virtual
-//! CPUs halt, and waking them costs more than a round trip), so two loops run seconds
-//! apart are also compared on their luck. Here the two run in blocks of
+//! without `auto_renew`) measured side by side. On this kind of VM the rate of everything
+//! flips from one stretch of a second to the next (idle virtual CPUs halt, and waking them
+//! costs more than a round trip), so two loops run seconds apart are also compared on their
+//! luck. Here the two run in blocks of
 //! `Sizes::loops / BLOCKS` calls, in turn, on the same thread or task, each pair of blocks
 //! in the other order from the last (ours first, then the other first: ABBA), so that drift
 //! within a pair favours neither; each pair of blocks gives one ratio.
@@ -32,7 +32,7 @@ pub enum Against {
 pub struct Paired {
     /// Calls per second over all the blocks, of the annotated call and of the other side.
     pub ours: f64,
-    pub hand: f64,
+    pub other: f64,
     /// The median of the pairs' ratios, ours to the other side's rate.
     pub median: f64,
 }
@@ -97,9 +97,9 @@ impl AsyncOther {
 struct Tally {
     calls: usize,
     ours: Duration,
-    hand: Duration,
+    other: Duration,
     ratios: Vec<f64>,
-    /// The times of the pair of blocks being run, ours and the loop's.
+    /// The times of the pair of blocks being run, ours and the other side's.
     pair: [Duration; 2],
 }
 
@@ -117,19 +117,19 @@ impl Tally {
 
     /// Ends a pair of blocks of `calls` calls each.
     fn pair(&mut self, calls: usize) {
-        let [ours, hand] = std::mem::take(&mut self.pair);
+        let [ours, other] = std::mem::take(&mut self.pair);
         self.calls += calls;
         self.ours += ours;
-        self.hand += hand;
+        self.other += other;
         // The same number of calls on both sides: the rates' ratio is the times' inverse.
-        self.ratios.push(hand.as_secs_f64() / ours.as_secs_f64());
+        self.ratios.push(other.as_secs_f64() / ours.as_secs_f64());
     }
 
     fn done(mut self) -> Paired {
         self.ratios.sort_by(f64::total_cmp);
         Paired {
             ours: self.calls as f64 / self.ours.as_secs_f64(),
-            hand: self.calls as f64 / self.hand.as_secs_f64(),
+            other: self.calls as f64 / self.other.as_secs_f64(),
             median: median(&self.ratios),
         }
     }
@@ -138,7 +138,7 @@ impl Tally {
 /// The annotated sync `fn` on `backend` (with a guard or `auto_renew` as `against` says)
 /// against what `against` names, on the servers of `urls`, on this thread.
 pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], against: Against) -> Res<Paired> {
-    let mut hand = SyncOther::connect(backend, urls, against)?;
+    let mut other = SyncOther::connect(backend, urls, against)?;
     let ours = || -> Res<()> {
         match against {
             Against::Loop(Acquire::Fenced) => backend.fenced_sync("uncontended-sync")?,
@@ -149,7 +149,7 @@ pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], against: Against) 
     };
     for _ in 0..sizes.warmup {
         ours()?;
-        hand.cycle()?;
+        other.cycle()?;
     }
     let per_block = sizes.loops / BLOCKS;
     let mut tally = Tally::default();
@@ -159,7 +159,7 @@ pub fn sync(sizes: &Sizes, backend: Backend, urls: &[String], against: Against) 
             for _ in 0..per_block {
                 match ours_now {
                     true => ours()?,
-                    false => hand.cycle()?,
+                    false => other.cycle()?,
                 }
             }
             tally.block(ours_now, start.elapsed());
@@ -190,10 +190,10 @@ pub fn asynchronous(
     };
     runtime()?.block_on(async move {
         tokio::spawn(async move {
-            let mut hand = AsyncOther::connect(backend, &urls, against).await?;
+            let mut other = AsyncOther::connect(backend, &urls, against).await?;
             for _ in 0..warmup {
                 ours().await?;
-                hand.cycle().await?;
+                other.cycle().await?;
             }
             let mut tally = Tally::default();
             for at in 0..BLOCKS {
@@ -202,7 +202,7 @@ pub fn asynchronous(
                     for _ in 0..per_block {
                         match ours_now {
                             true => drop(ours().await?),
-                            false => hand.cycle().await?,
+                            false => other.cycle().await?,
                         }
                     }
                     tally.block(ours_now, start.elapsed());
