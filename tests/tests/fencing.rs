@@ -156,6 +156,50 @@ async fn fencing_counters_expire_and_tokens_still_grow_without_them() {
     guard.release().await.unwrap();
 }
 
+/// A restart that restores an older counter (a snapshot taken before the last tokens were
+/// given out; AOF with `appendfsync everysec` loses up to a second of writes the same way):
+/// the next token is still larger than every earlier one, because each token is floored at
+/// the server's clock, not only a fresh counter's first. A counter that only counted up
+/// (`INCR`) would give out the lost tokens again.
+#[tokio::test]
+async fn tokens_still_grow_after_a_restart_restores_an_older_counter() {
+    let mut server = RedisServer::start();
+    redis_locked::register("fence-restore", &server.url()).unwrap();
+    let mut conn = server.connection();
+    let lock = Lock::with_client("fence-restore", "ledger").unwrap();
+    let fence_key = format!("{}:fence", lock.key());
+
+    let guard = lock.acquire(None).await.unwrap();
+    let snapshotted = guard.fencing_token();
+    guard.release().await.unwrap();
+    // The snapshot the restart will load (`SAVE`: written before it answers).
+    let _: () = redis::cmd("SAVE").query(&mut conn).unwrap();
+    let mut later = Vec::new();
+    for _ in 0..3 {
+        let guard = lock.acquire(None).await.unwrap();
+        later.push(guard.fencing_token());
+        guard.release().await.unwrap();
+    }
+    let last = *later.last().unwrap();
+    assert!(later.iter().all(|&token| token > snapshotted), "{later:?}");
+
+    // Killed, not shut down (which would save again): the restart loads the snapshot.
+    server.restart();
+    let mut conn = server.connection();
+    let restored: u64 = redis::cmd("GET").arg(&fence_key).query(&mut conn).unwrap();
+    assert_eq!(
+        restored, snapshotted,
+        "the counter went back to the snapshot's"
+    );
+    let guard = lock.acquire(None).await.unwrap();
+    assert!(
+        guard.fencing_token() > last,
+        "{} > {last}",
+        guard.fencing_token()
+    );
+    guard.release().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_paused_holders_stale_write_is_refused() {
     let server = RedisServer::start();

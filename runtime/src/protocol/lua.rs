@@ -33,10 +33,14 @@ impl Script {
 /// Lua that sets the local `fence` to the next fencing token of the counter in KEYS\[2\]
 /// (and `written` to it as a string): one more than the last, and never less than the
 /// server's clock in microseconds (`TIME`, allowed in scripts since they replicate their
-/// effects). The counter then expires a day after its last use. A counter that expired, or
-/// that a restart without persistence lost, starts again above every token it gave out, as
-/// long as the server's clock has not gone back past them: tokens grow with the clock, one
-/// acquisition at a time, and an acquisition takes far longer than a microsecond. Three
+/// effects). The counter then expires a day after its last use. A counter that expired,
+/// that a restart without persistence lost, or that a restart brought back older (from a
+/// snapshot, or an AOF that lost its last second) starts again above every token it gave
+/// out, as long as the server's clock has not gone back past them: tokens grow with the
+/// clock, one acquisition at a time, and an acquisition takes far longer than a
+/// microsecond. That last case is why every token is floored, not only a missing counter's
+/// first: an `INCR` that took the clock only when it found no counter would cost the server
+/// fewer commands per token, and give out the lost tokens again after such a restart. Three
 /// commands (TIME, GET, and one SET that writes the token and the expiry together): with
 /// the clock floor, nearly every acquisition writes the counter anyway, so an INCR and a
 /// separate PEXPIRE would only add work to every acquisition. The floor is computed as a
